@@ -1,0 +1,3 @@
+from dream.cli.main import main
+
+main()

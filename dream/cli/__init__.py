@@ -1,0 +1,1 @@
+"""The `dream` command line: a thin layer over `dream.client.DreamClient`."""

@@ -1,0 +1,54 @@
+"""Pieces shared by the CLI's commands: the client, list flags, and the universe shape flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from dream.client import DreamClient
+from dream.settings import DEFAULT_UNIVERSE, daemon_url
+from dream.shapes import Shape, load_shape, shape_from_flags
+
+state: dict[str, Any] = {"port": None}
+
+UniverseArg = typer.Argument(DEFAULT_UNIVERSE, help="Universe name", show_default=True)
+
+
+def client() -> DreamClient:
+    return DreamClient(daemon_url(state["port"]))
+
+
+def split(values: list[str] | None) -> list[str]:
+    """`--enable a,b --enable c` → [a, b, c]."""
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
+def build_shape(
+    *,
+    shape: str | None,
+    empty: bool,
+    enable: list[str] | None,
+    disable: list[str] | None,
+    bind: list[str] | None,
+    simples: list[str] | None,
+) -> Shape:
+    return shape_from_flags(
+        base=load_shape(shape or "default"),
+        empty=empty,
+        enable=split(enable),
+        disable=split(disable),
+        binds=split(bind),
+        simples=split(simples) if simples is not None else None,
+    )
+
+
+EmptyOpt = typer.Option(False, "--empty", help="Create an empty universe (overrides the flags below)")
+EnableOpt = typer.Option(None, "--enable", help="Only these services (comma list)")
+DisableOpt = typer.Option(None, "--disable", help="Every service but these (comma list)")
+BindOpt = typer.Option(None, "--bind", help="service@PORT/http|p2p|dns|copies|verbose (comma list)")
+FixturesOpt = typer.Option(None, "--fixtures", help="Fixtures to run once the universe is up (comma list)")
+SimplesOpt = typer.Option(None, "--simples", help="Simples to start (comma list; default elder,client)")
+ShapeOpt = typer.Option(None, "--shape", help="Universe shape from universes/ (name) or a YAML file path")
+KeepOpt = typer.Option(False, "--keep", help="Keep the universe under ~/.cache/dream and reload it next time")
+JsonOpt = typer.Option(False, "--json", help="Print JSON instead of a table")

@@ -1,0 +1,389 @@
+"""The `dream` command: typer app assembly and the one place errors become a sentence and exit 1."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import time
+from typing import Any
+
+import typer
+
+from dream.cli import output
+from dream.cli.common import (
+    BindOpt,
+    DisableOpt,
+    EmptyOpt,
+    EnableOpt,
+    FixturesOpt,
+    JsonOpt,
+    KeepOpt,
+    ShapeOpt,
+    SimplesOpt,
+    UniverseArg,
+    build_shape,
+    client,
+    split,
+    state,
+)
+from dream.cli.multiverse import start_multiverse
+from dream.errors import DreamError
+from dream.fixtures import FIXTURES, Fixture
+from dream.settings import DEFAULT_BRANCH, DEFAULT_UNIVERSE
+from dream.shapes import SimpleShape, available_shapes, check_clients
+from dream.spec import CLIENTS, SERVICES
+
+app = typer.Typer(
+    name="dream",
+    help="A whole simulated Taubyte cloud on one machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+new_app = typer.Typer(help="Create a multiverse or a universe.", no_args_is_help=True)
+inject_app = typer.Typer(
+    help="Add services or simples to a universe, or run a fixture.", no_args_is_help=True
+)
+kill_app = typer.Typer(
+    help="Stop universes, simples, services or the whole multiverse.", no_args_is_help=True
+)
+status_app = typer.Typer(help="Show universes and their nodes.", no_args_is_help=True)
+list_app = typer.Typer(help="List universes, services, fixtures or shapes.", no_args_is_help=True)
+app.add_typer(new_app, name="new")
+app.add_typer(inject_app, name="inject")
+app.add_typer(kill_app, name="kill")
+app.add_typer(status_app, name="status")
+app.add_typer(list_app, name="list")
+
+
+@app.callback()
+def root(
+    port: int = typer.Option(None, "--port", envvar="DREAM_PORT", help="Daemon port (default 1421)"),
+) -> None:
+    state["port"] = port
+
+
+# -- new / start -----------------------------------------------------------------------------------------
+
+
+def _multiverse_command(
+    daemon: bool = typer.Option(False, "--daemon", help="Run in the background; return once started"),
+    keep: bool = KeepOpt,
+    empty: bool = EmptyOpt,
+    enable: list[str] = EnableOpt,
+    disable: list[str] = DisableOpt,
+    bind: list[str] = BindOpt,
+    fixtures: list[str] = FixturesOpt,
+    simples: list[str] = SimplesOpt,
+    universes: list[str] = typer.Option(
+        None, "--universes", "-u", help="Universes to start (default blackhole)"
+    ),
+    shape: str = ShapeOpt,
+    branch: str = typer.Option(DEFAULT_BRANCH, "--branch", "-b", help="Default branch services build"),
+) -> None:
+    """Start the daemon and a universe (`blackhole`); Ctrl-C stops everything."""
+    start_multiverse(
+        shape=build_shape(
+            shape=shape, empty=empty, enable=enable, disable=disable, bind=bind, simples=simples
+        ),
+        universes=universes,
+        keep=keep,
+        fixtures=fixtures,
+        branch=branch,
+        detach=daemon,
+    )
+
+
+new_app.command("multiverse")(_multiverse_command)
+app.command("start", help="Alias of `dream new multiverse` (upstream's newer spelling).")(_multiverse_command)
+
+
+@new_app.command("universe")
+def new_universe(
+    name: str = UniverseArg,
+    keep: bool = KeepOpt,
+    empty: bool = EmptyOpt,
+    enable: list[str] = EnableOpt,
+    disable: list[str] = DisableOpt,
+    bind: list[str] = BindOpt,
+    fixtures: list[str] = FixturesOpt,
+    simples: list[str] = SimplesOpt,
+    shape: str = ShapeOpt,
+) -> None:
+    """Create and start a universe in the running multiverse."""
+    config = build_shape(shape=shape, empty=empty, enable=enable, disable=disable, bind=bind, simples=simples)
+    with client() as api:
+        api.new_universe(name, config.to_api(), keep=keep)
+        for fixture in split(fixtures):
+            api.fixture(name, fixture, [])
+    output.success(f"Universe {name.lower()} started!")
+
+
+# -- inject ----------------------------------------------------------------------------------------------
+
+
+@inject_app.command("services")
+def inject_services(
+    names: str = typer.Argument(..., help="Services (comma list)"),
+    universe: str = UniverseArg,
+) -> None:
+    """Start one more instance of each named service."""
+    with client() as api:
+        for name in split([names]):
+            _print_started(api.new_service(universe, name, {}), universe)
+
+
+@inject_app.command("simple")
+def inject_simple(
+    name: str = typer.Argument("client", help="Simple name"),
+    universe: str = UniverseArg,
+    enable: list[str] = typer.Option(None, "--enable", help="Only these clients (comma list)"),
+    disable: list[str] = typer.Option(None, "--disable", help="Every client but these (comma list)"),
+    empty: bool = typer.Option(False, "--empty", help="No clients"),
+) -> None:
+    """Start a simple (a lightweight node carrying clients)."""
+    enabled, disabled = split(enable), split(disable)
+    if empty and (enabled or disabled):
+        raise DreamError("enable and disable are useless when creating empty")
+    if enabled and disabled:
+        raise DreamError("can't set enable and disable flags")
+    check_clients(enabled + disabled)
+    clients = [] if empty else enabled or [c for c in CLIENTS if c not in disabled]
+    with client() as api:
+        _print_started(api.new_simple(universe, name, SimpleShape(clients=clients).to_api()), universe)
+
+
+def _print_started(result: dict[str, Any], universe: str) -> None:
+    for node in result["nodes"]:
+        ports = ", ".join(f"{k} {v}" for k, v in sorted(node["ports"].items()))
+        output.success(f"{node['name']}@{universe.lower()} started (pid {node['pid']}; {ports})")
+
+
+def _inject_service(service: str) -> Any:
+    def command(
+        universe: str = UniverseArg,
+        http: int = typer.Option(0, "--http", help="HTTP port (default: chosen by the kernel)"),
+    ) -> None:
+        others = {"http": http} if http else {}
+        with client() as api:
+            _print_started(api.new_service(universe, service, {"Others": others}), universe)
+
+    command.__doc__ = f"Start one more {service} node."
+    return command
+
+
+for _service in SERVICES:
+    inject_app.command(_service)(_inject_service(_service))
+
+
+def _fixture_command(fixture: Fixture) -> Any:
+    """One `dream inject <fixture>` command; variables become flags, sent positionally like upstream."""
+
+    def command(universe: str = DEFAULT_UNIVERSE, **values: str) -> None:
+        positional = [values.get(_param(v.name), "") or "" for v in fixture.variables]
+        with client() as api:
+            result = api.fixture(universe, fixture.name, positional)
+        output.success(f"fixture {fixture.cli_name} done in universe {universe.lower()}")
+        if result.get("result"):
+            output.dump_json(result["result"])
+
+    params = [
+        inspect.Parameter(
+            "universe", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=UniverseArg, annotation=str
+        )
+    ]
+    for variable in fixture.variables:
+        flags = [
+            f"--{variable.name}",
+            f"-{variable.alias}" if len(variable.alias) == 1 else f"--{variable.alias}",
+        ]
+        option = typer.Option(... if variable.required else "", *flags, help=variable.description)
+        params.append(
+            inspect.Parameter(
+                _param(variable.name), inspect.Parameter.KEYWORD_ONLY, default=option, annotation=str
+            )
+        )
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: str for p in params} | {"return": None}
+    command.__doc__ = fixture.description
+    return command
+
+
+def _param(name: str) -> str:
+    return name.replace("-", "_")
+
+
+for _fixture in FIXTURES.values():
+    if not _fixture.internal:
+        inject_app.command(_fixture.cli_name)(_fixture_command(_fixture))
+
+
+# -- kill ------------------------------------------------------------------------------------------------
+
+
+@kill_app.command("universe")
+def kill_universe(name: str = UniverseArg) -> None:
+    """Stop a universe and every node in it."""
+    with client() as api:
+        api.kill_universe(name)
+    output.success(f"Universe {name.lower()} stopped")
+
+
+@kill_app.command("simple")
+def kill_simple(name: str = typer.Argument("client"), universe: str = UniverseArg) -> None:
+    """Stop a simple."""
+    with client() as api:
+        api.kill_simple(universe, name)
+    output.success(f"Simple {name}@{universe.lower()} stopped")
+
+
+@kill_app.command("services")
+def kill_services(
+    names: str = typer.Argument(..., help="Services (comma list)"), universe: str = UniverseArg
+) -> None:
+    """Stop the first instance of each named service."""
+    with client() as api:
+        for name in split([names]):
+            result = api.kill_service(universe, name)
+            output.success(f"{name}@{universe.lower()} (pid {result['killed']['pid']}) stopped")
+
+
+@kill_app.command("multiverse")
+def kill_multiverse() -> None:
+    """Stop the daemon and every universe."""
+    with client() as api:
+        api.shutdown()
+        deadline = time.monotonic() + 30
+        while api.ping() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    output.success("Multiverse stopped")
+
+
+def _kill_service(service: str) -> Any:
+    def command(universe: str = UniverseArg) -> None:
+        with client() as api:
+            result = api.kill_service(universe, service)
+        output.success(f"{service}@{universe.lower()} (pid {result['killed']['pid']}) stopped")
+
+    command.__doc__ = f"Stop the first {service} node."
+    return command
+
+
+for _service in SERVICES:
+    kill_app.command(_service)(_kill_service(_service))
+
+
+# -- status ----------------------------------------------------------------------------------------------
+
+
+@status_app.command("universe")
+def status_universe(name: str = UniverseArg, as_json: bool = JsonOpt) -> None:
+    """Every node of a universe with its protocols and ports."""
+    with client() as api:
+        graph = api.graph(name)
+    if as_json:
+        output.dump_json(graph)
+        return
+    output.console.print(output.universe_table(graph["nodes"]))
+
+
+status_app.command("u", hidden=True)(status_universe)
+
+
+@status_app.command("id")
+def status_id(name: str = UniverseArg, as_json: bool = JsonOpt) -> None:
+    """The universe's id."""
+    with client() as api:
+        universe_id = api.universe_id(name)
+    if as_json:
+        output.dump_json({"id": universe_id})
+    else:
+        output.console.print(f"Universe id: {universe_id}")
+
+
+def _status_service(service: str) -> Any:
+    def command(universe: str = UniverseArg, as_json: bool = JsonOpt) -> None:
+        with client() as api:
+            node = api.node(universe, service)
+        if as_json:
+            output.dump_json(node)
+            return
+        if "http" in node["value"]:
+            output.console.print(f"@ http://127.0.0.1:{node['value']['http']}")
+        output.console.print(output.node_table(node))
+
+    command.__doc__ = f"The {service} node's ports."
+    return command
+
+
+for _service in SERVICES:
+    status_app.command(_service)(_status_service(_service))
+
+
+# -- list / logs -----------------------------------------------------------------------------------------
+
+
+@list_app.command("universes")
+def list_universes(as_json: bool = JsonOpt) -> None:
+    """Universes of the running multiverse (and kept ones)."""
+    with client() as api:
+        found = api.universes()
+    if as_json:
+        output.dump_json(found)
+        return
+    for name, info in sorted(found.items()):
+        keep = " (kept)" if info.get("keep") else ""
+        output.console.print(
+            f"{name}\t{info.get('state', 'running')}\t{info.get('node-count', 0)} nodes{keep}"
+        )
+
+
+@list_app.command("services")
+def list_services() -> None:
+    """The services a universe can run."""
+    for name in SERVICES:
+        output.console.print(name)
+
+
+@list_app.command("fixtures")
+def list_fixtures() -> None:
+    """Fixtures `dream inject` can run."""
+    for fixture in sorted(FIXTURES.values(), key=lambda f: f.cli_name):
+        if not fixture.internal:
+            output.console.print(f"{fixture.cli_name}\t{fixture.description}")
+
+
+@list_app.command("shapes")
+def list_shapes() -> None:
+    """Universe shapes in universes/."""
+    for name in available_shapes():
+        output.console.print(name)
+
+
+@app.command("logs")
+def logs(
+    node: str = typer.Argument(..., help="Service or simple name, name-<index>, or node id"),
+    universe: str = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u"),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines"),
+) -> None:
+    """Print a node's log."""
+    with client() as api:
+        offset = 0
+        while True:
+            chunk = api.logs(universe, node, offset)
+            sys.stdout.write(chunk["text"])
+            sys.stdout.flush()
+            offset = chunk["offset"]
+            if not follow:
+                return
+            time.sleep(0.25)
+
+
+def main() -> None:
+    try:
+        app()
+    except DreamError as exc:
+        output.error(str(exc))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,136 @@
+"""A Python client of the daemon's REST API: what the CLI and the tests use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from dream.errors import DaemonNotRunning, DreamError
+from dream.settings import daemon_url
+
+# Fixtures may build projects: give them time, like upstream's CLI (300 s).
+DEFAULT_TIMEOUT = 300.0
+
+
+class DreamClient:
+    def __init__(self, url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.url = (url or daemon_url()).rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def __enter__(self) -> DreamClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, json=json, params=params)
+        except httpx.ConnectError:
+            raise DaemonNotRunning(
+                f"dream is not running at {self.url}: start it with `dream new multiverse` (or `dream start`)"
+            ) from None
+        except httpx.TimeoutException:
+            raise DreamError(f"the daemon at {self.url} did not answer {method} {path} in time") from None
+        try:
+            data = response.json()
+        except ValueError:
+            raise DreamError(
+                f"the daemon answered {method} {path} with HTTP {response.status_code}"
+            ) from None
+        if isinstance(data, dict) and data.get("error"):
+            raise DreamError(str(data["error"]))
+        if response.status_code >= 400:
+            raise DreamError(f"the daemon answered {method} {path} with HTTP {response.status_code}")
+        return data
+
+    # -- multiverse ----------------------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._call("GET", "/ping") == "pong")
+        except DreamError:
+            return False
+
+    def status(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/status"))
+
+    def universes(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/universes"))
+
+    def shutdown(self) -> None:
+        self._call("DELETE", "/multiverse")
+
+    # -- universes -----------------------------------------------------------------------------------
+
+    def new_universe(
+        self, name: str, config: dict[str, Any] | None = None, *, keep: bool = False, shape: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"keep": keep}
+        if config is not None:
+            body["config"] = config
+        if shape:
+            body["shape"] = shape
+        return dict(self._call("POST", f"/universe/{name}", json=body))
+
+    def kill_universe(self, name: str) -> None:
+        self._call("DELETE", f"/universe/{name}")
+
+    def graph(self, universe: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/les/miserables/{universe}"))
+
+    def universe_id(self, universe: str) -> str:
+        return str(self._call("GET", f"/id/{universe}")["id"])
+
+    # -- nodes ---------------------------------------------------------------------------------------
+
+    def new_service(self, universe: str, name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        return dict(
+            self._call("POST", f"/service/{universe}/{name}", json={"config": config or {}, "params": []})
+        )
+
+    def kill_service(self, universe: str, name: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/service/{universe}/{name}"))
+
+    def new_simple(self, universe: str, name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = {"config": config} if config is not None else {}
+        return dict(self._call("POST", f"/simple/{universe}/{name}", json=body))
+
+    def kill_simple(self, universe: str, name: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/simple/{universe}/{name}"))
+
+    def kill_node(self, universe: str, name: str, node_id: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/node/{universe}/{name}/{node_id}"))
+
+    def logs(self, universe: str, node: str, offset: int = 0) -> dict[str, Any]:
+        return dict(self._call("GET", f"/logs/{universe}/{node}", params={"offset": offset}))
+
+    # -- fixtures and specs --------------------------------------------------------------------------
+
+    def fixture(self, universe: str, name: str, params: list[str] | None = None) -> dict[str, Any]:
+        return dict(self._call("POST", f"/fixture/{universe}/{name}", json={"params": params or []}))
+
+    def spec(self, what: str) -> list[str]:
+        return list(self._call("GET", f"/spec/{what}"))
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def nodes(self, universe: str) -> list[dict[str, Any]]:
+        return list(self.graph(universe)["nodes"])
+
+    def node(self, universe: str, name: str) -> dict[str, Any]:
+        """The first node whose name is `name` (as `dream status <service>` picks it)."""
+        for node in self.nodes(universe):
+            if node["name"].split("@", 1)[0] == name:
+                return node
+        raise DreamError(f"failed getting service name '{name}' in universe `{universe}`")
+
+    def port(self, universe: str, name: str, protocol: str = "http") -> int:
+        ports = self.node(universe, name)["value"]
+        if protocol not in ports:
+            raise DreamError(f"`{name}` in universe `{universe}` has no {protocol} port")
+        return int(ports[protocol])

@@ -1,0 +1,3 @@
+from dream.daemon.main import main
+
+main()

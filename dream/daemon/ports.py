@@ -1,0 +1,40 @@
+"""Ports chosen by the kernel, and checks that a requested port is free."""
+
+from __future__ import annotations
+
+import socket
+
+from dream.errors import DreamError
+
+
+def port_is_free(port: int, *, udp: bool = False) -> bool:
+    kinds = [socket.SOCK_STREAM] + ([socket.SOCK_DGRAM] if udp else [])
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            if kind == socket.SOCK_STREAM:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port(*, udp: bool = False, avoid: set[int] | None = None) -> int:
+    """A port the kernel hands out, bindable over TCP (and UDP when the node serves DNS)."""
+    avoid = avoid or set()
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in avoid and (not udp or port_is_free(port, udp=True)):
+            return port
+    raise DreamError("the kernel gave no free port after 50 tries; is the machine out of ports?")
+
+
+def require_free(port: int, what: str, *, udp: bool = False) -> None:
+    if not port_is_free(port, udp=udp):
+        raise DreamError(
+            f"could not bind {what} port {port}: address already in use; stop what listens there "
+            f"or choose another port with --bind"
+        )

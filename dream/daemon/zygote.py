@@ -1,0 +1,47 @@
+"""Node processes are forked from a warmed zygote (multiprocessing's forkserver).
+
+The zygote imports the heavy modules once; each node is then a fork of it, so a node starts in
+milliseconds instead of paying a cold interpreter and its imports.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
+
+from dream.node.process import run_node
+
+PRELOAD = ["dream.node.preload"]
+
+_lock = threading.Lock()
+_context: ForkServerContext | None = None
+
+
+def context() -> ForkServerContext:
+    global _context
+    with _lock:
+        if _context is None:
+            ctx = multiprocessing.get_context("forkserver")
+            assert isinstance(ctx, ForkServerContext)
+            ctx.set_forkserver_preload(PRELOAD)
+            _context = ctx
+        return _context
+
+
+def warm() -> None:
+    """Start the zygote now, so the first universe does not wait for it."""
+    from multiprocessing import forkserver
+
+    context()
+    with _lock:
+        forkserver.ensure_running()
+
+
+def spawn(config_json: str, name: str) -> BaseProcess:
+    ctx = context()
+    with _lock:  # multiprocessing's child bookkeeping is not thread-safe
+        process = ctx.Process(target=run_node, args=(config_json,), name=name, daemon=False)
+        process.start()
+    return process

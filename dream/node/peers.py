@@ -1,0 +1,192 @@
+"""Finding and calling the other nodes of a universe.
+
+Nodes announce themselves (and heartbeat) to the universe's registries: seer nodes, the elder, and the
+daemon as a last resort. Any node can ask a registry which peers run a service, then call them over
+their signed p2p API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from dream.errors import DreamError
+from dream.node.config import NodeConfig
+from dream.node.security import UniverseAuth
+
+# A peer silent for this long is gone (heartbeats come every HEARTBEAT_SECONDS).
+PEER_TTL_SECONDS = 5.0
+HEARTBEAT_SECONDS = 1.0
+DISCOVERY_CACHE_SECONDS = 1.0
+
+log = logging.getLogger("dream.peers")
+
+
+@dataclass
+class PeerInfo:
+    id: str
+    name: str  # service or simple name
+    kind: str  # "service" | "simple"
+    index: int
+    pid: int
+    ports: dict[str, int]
+    universe: str
+    registry: bool = False  # keeps a peer registry others can announce to
+    seen: float = field(default=0.0)
+
+    @property
+    def p2p_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['p2p']}"
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["age"] = round(time.monotonic() - self.seen, 3) if self.seen else None
+        data.pop("seen")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PeerInfo:
+        known = {k: data[k] for k in ("id", "name", "kind", "index", "pid", "ports", "universe") if k in data}
+        return cls(**known, registry=bool(data.get("registry", False)))
+
+    @classmethod
+    def of(cls, config: NodeConfig, *, pid: int, registry: bool) -> PeerInfo:
+        return cls(
+            id=config.id,
+            name=config.name,
+            kind=config.kind,
+            index=config.index,
+            pid=pid,
+            ports=dict(config.ports),
+            universe=config.universe,
+            registry=registry,
+        )
+
+
+class PeerStore:
+    """Peers that announced themselves here; entries expire without heartbeats."""
+
+    def __init__(self, ttl: float = PEER_TTL_SECONDS) -> None:
+        self.ttl = ttl
+        self._peers: dict[str, PeerInfo] = {}
+
+    def announce(self, peer: PeerInfo) -> bool:
+        """Record a heartbeat; True when the peer is new (or came back)."""
+        self._expire()
+        new = peer.id not in self._peers
+        peer.seen = time.monotonic()
+        self._peers[peer.id] = peer
+        return new
+
+    def remove(self, peer_id: str) -> None:
+        self._peers.pop(peer_id, None)
+
+    def peers(self, name: str | None = None) -> list[PeerInfo]:
+        self._expire()
+        found = [p for p in self._peers.values() if name is None or p.name == name]
+        return sorted(found, key=lambda p: (p.name, p.index, p.id))
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for peer_id in [i for i, p in self._peers.items() if now - p.seen > self.ttl]:
+            gone = self._peers.pop(peer_id)
+            log.info("peer %s@%s (%s) stopped heartbeating; dropped", gone.name, gone.universe, gone.id)
+
+    def routes(self) -> list[Route]:
+        async def announce(request: Request) -> JSONResponse:
+            try:
+                peer = PeerInfo.from_dict(await request.json())
+            except (ValueError, TypeError, KeyError) as exc:
+                return JSONResponse({"code": 400, "error": f"bad announce: {exc}"}, status_code=400)
+            if self.announce(peer):
+                log.info("peer %s@%s joined (%s, pid %s)", peer.name, peer.universe, peer.id, peer.pid)
+            return JSONResponse({"ok": True})
+
+        async def listing(request: Request) -> JSONResponse:
+            name = request.query_params.get("name")
+            return JSONResponse({"peers": [p.public() for p in self.peers(name)]})
+
+        return [
+            Route("/peers/announce", announce, methods=["POST"]),
+            Route("/peers", listing, methods=["GET"]),
+        ]
+
+
+class PeerClient:
+    """Signed HTTP calls to other nodes of the same universe, found through the registries."""
+
+    def __init__(self, config: NodeConfig, *, timeout: float = 30.0) -> None:
+        self.config = config
+        self.registries: list[str] = list(config.bootstrap)
+        self.http = httpx.AsyncClient(
+            auth=UniverseAuth(config.secret, peer=config.id, universe=config.universe_id),
+            timeout=timeout,
+            limits=httpx.Limits(max_keepalive_connections=32),
+        )
+        self._cache: dict[str | None, tuple[float, list[PeerInfo]]] = {}
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def announce(self, me: PeerInfo) -> int:
+        """Announce to every registry; returns how many took it."""
+        payload = {**asdict(me)}
+        payload.pop("seen", None)
+        results = await asyncio.gather(
+            *(self.http.post(f"{url}/peers/announce", json=payload, timeout=2.0) for url in self.registries),
+            return_exceptions=True,
+        )
+        return sum(1 for r in results if isinstance(r, httpx.Response) and r.status_code == 200)
+
+    async def discover(self, name: str | None = None, *, fresh: bool = False) -> list[PeerInfo]:
+        """Peers running `name` (all peers when None), from the first registry that answers."""
+        cached = self._cache.get(name)
+        if cached and not fresh and time.monotonic() - cached[0] < DISCOVERY_CACHE_SECONDS:
+            return cached[1]
+        params = {"name": name} if name else {}
+        for url in self.registries:
+            try:
+                response = await self.http.get(f"{url}/peers", params=params, timeout=2.0)
+            except httpx.HTTPError:
+                continue
+            if response.status_code != 200:
+                continue
+            peers = [PeerInfo.from_dict(p) for p in response.json()["peers"]]
+            self._learn_registries(peers)
+            self._cache[name] = (time.monotonic(), peers)
+            return peers
+        return []
+
+    def _learn_registries(self, peers: list[PeerInfo]) -> None:
+        # A seer injected after this node started becomes a registry too.
+        for peer in peers:
+            if peer.registry and peer.p2p_url not in self.registries:
+                self.registries.insert(0, peer.p2p_url)
+
+    async def call(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call `path` on some node running `service`, failing over to the others."""
+        peers = await self.discover(service)
+        if not peers:
+            peers = await self.discover(service, fresh=True)
+        if not peers:
+            raise DreamError(f"no `{service}` node is running in universe `{self.config.universe}`")
+        random.shuffle(peers)
+        last: Exception | None = None
+        for peer in peers:
+            try:
+                return await self.http.request(method, peer.p2p_url + path, **kwargs)
+            except httpx.TransportError as exc:
+                last = exc
+        raise DreamError(f"every `{service}` node failed to answer {method} {path}: {last}")
+
+    async def request(self, peer: PeerInfo, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.http.request(method, peer.p2p_url + path, **kwargs)

@@ -1,0 +1,245 @@
+"""The node runtime: one process, a signed p2p API, an optional public HTTP port, and a heartbeat.
+
+A service subclasses `Node`, adds its routes and its start/stop work; everything else (sockets, proof of
+membership, the peer registry, SQLite state, logging, exiting when the daemon is gone) lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from dream.node.config import NodeConfig
+from dream.node.peers import HEARTBEAT_SECONDS, PeerClient, PeerInfo, PeerStore
+from dream.node.security import UniverseGuard
+from dream.node.store import KVStore
+
+DAEMON_CHECK_SECONDS = 0.5
+
+
+class Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the node."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Node:
+    """Base of every service and simple. Subclasses override the hooks below."""
+
+    # Keeps a peer registry other nodes announce to (seer, elder).
+    registry: ClassVar[bool] = False
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.log = logging.getLogger(f"dream.{config.name}")
+        self.started = time.time()
+        self.peers = PeerClient(config)
+        self.peerstore = PeerStore() if self.registry else None
+        self._store: KVStore | None = None
+        self._servers: list[Server] = []
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # -- hooks for services -------------------------------------------------------------------------
+
+    def p2p_routes(self) -> list[BaseRoute]:
+        """Routes on the signed node-to-node API."""
+        return []
+
+    def http_routes(self) -> list[BaseRoute]:
+        """Routes on the public HTTP port (services with an http port)."""
+        return []
+
+    async def on_start(self) -> None:
+        """Runs once the sockets are bound, before the node reports healthy."""
+
+    async def on_stop(self) -> None:
+        """Runs on shutdown, before the sockets close."""
+
+    def health(self) -> dict[str, Any]:
+        """Extra fields for the health probe."""
+        return {}
+
+    # -- shared services ----------------------------------------------------------------------------
+
+    @property
+    def store(self) -> KVStore:
+        if self._store is None:
+            self._store = KVStore(self.config.root_path / "node.db")
+        return self._store
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """A background task that is cancelled on stop and whose crash is logged, not lost."""
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # -- the process --------------------------------------------------------------------------------
+
+    def _p2p_app(self) -> Any:
+        routes: list[BaseRoute] = [
+            Route("/health", self._health, methods=["GET"]),
+            Route("/kv/{key:path}", self._kv, methods=["GET", "PUT", "DELETE"]),
+        ]
+        if self.peerstore is not None:
+            routes += self.peerstore.routes()
+        routes += self.p2p_routes()
+        app = Starlette(routes=routes)
+        return UniverseGuard(app, secret=self.config.secret, label=self.config.label)
+
+    async def _health(self, request: Request) -> JSONResponse:
+        body = {
+            "id": self.config.id,
+            "name": self.config.name,
+            "kind": self.config.kind,
+            "universe": self.config.universe,
+            "pid": os.getpid(),
+            "ports": self.config.ports,
+            "uptime": round(time.time() - self.started, 3),
+            **self.health(),
+        }
+        return JSONResponse(body)
+
+    async def _kv(self, request: Request) -> Response:
+        """The node's durable store, readable and writable by members of its universe."""
+        key = request.path_params["key"]
+        if request.method == "PUT":
+            self.store.put(key, await request.body())
+            return JSONResponse({"stored": key})
+        if request.method == "DELETE":
+            return JSONResponse({"deleted": self.store.delete(key)})
+        value = self.store.get(key)
+        if value is None:
+            return JSONResponse(
+                {"code": 404, "error": f"no key `{key}` on {self.config.label}"}, status_code=404
+            )
+        return Response(value, media_type="application/octet-stream")
+
+    def me(self) -> PeerInfo:
+        return PeerInfo.of(self.config, pid=os.getpid(), registry=self.registry)
+
+    async def run(self) -> None:
+        apps: list[tuple[str, Any]] = [("p2p", self._p2p_app())]
+        if "http" in self.config.ports:
+            apps.append(("http", Starlette(routes=self.http_routes())))
+        for protocol, app in apps:
+            sock = bind_tcp(self.config.ports[protocol])
+            config = uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                http="httptools",
+                ws="none",
+                loop="none",
+                timeout_keep_alive=30,
+                timeout_graceful_shutdown=1,
+            )
+            server = Server(config)
+            self._servers.append(server)
+            self.spawn(server.serve(sockets=[sock]), f"serve-{protocol}")
+        while not all(s.started for s in self._servers):
+            if any(t.done() for t in self._tasks):
+                raise RuntimeError("a listener failed to start; see the lines above")
+            await asyncio.sleep(0.005)
+        await self.on_start()
+        self.spawn(self._heartbeat(), "heartbeat")
+        self.spawn(self._watch_daemon(), "watch-daemon")
+        self.log.info("%s ready (pid %s, ports %s)", self.config.label, os.getpid(), self.config.ports)
+        await self._stopping.wait()
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self.log.info("%s stopping", self.config.label)
+        with contextlib.suppress(Exception):
+            await self.on_stop()
+        for server in self._servers:
+            server.should_exit = True
+        serving = [t for t in self._tasks if t.get_name().startswith("serve-")]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*serving, return_exceptions=True), timeout=3)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.peers.close()
+        if self._store is not None:
+            self._store.close()
+
+    async def _heartbeat(self) -> None:
+        me = self.me()
+        announced = False
+        while True:
+            taken = await self.peers.announce(me)
+            if taken and not announced:
+                self.log.info("announced to %d registr%s", taken, "y" if taken == 1 else "ies")
+                announced = True
+            # Until the registries are up, retry fast so the universe is ready sooner.
+            await asyncio.sleep(HEARTBEAT_SECONDS if taken else 0.05)
+
+    async def _watch_daemon(self) -> None:
+        pid, start = self.config.daemon_pid, self.config.daemon_start
+        if not pid:
+            return
+        while True:
+            await asyncio.sleep(DAEMON_CHECK_SECONDS)
+            if process_start(pid) != start:
+                self.log.warning("daemon (pid %s) is gone; %s exits", pid, self.config.label)
+                self.stop()
+                return
+
+
+def bind_tcp(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    sock.listen(1024)
+    sock.set_inheritable(False)
+    return sock
+
+
+def process_start(pid: int) -> str:
+    """The kernel's start time of `pid` ('' if it does not exist): pid plus this identifies a process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return ""
+    # Fields after the parenthesised command name (which may contain spaces): state is field 3,
+    # starttime field 22. A zombie has exited already, whatever its pid still says.
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return ""
+    return fields[19].decode()
+
+
+def install_signals(node: Node, loop: asyncio.AbstractEventLoop) -> None:
+    # Ctrl-C reaches every process of the terminal's group; the daemon decides the order of shutdown.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    loop.add_signal_handler(signal.SIGTERM, node.stop)

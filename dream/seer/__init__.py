@@ -1,0 +1,1 @@
+"""The seer service."""

@@ -1,0 +1,42 @@
+"""Where dream listens and keeps its state; every value can be overridden from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 1421
+DEFAULT_UNIVERSE = "blackhole"
+DEFAULT_BRANCH = "main"
+# Upstream names its local network suffix after the universe: <universe>.localtau
+NETWORK_SUFFIX = "localtau"
+
+PORT_ENV = "DREAM_PORT"
+HOME_ENV = "DREAM_HOME"
+
+
+def daemon_port() -> int:
+    value = os.environ.get(PORT_ENV, "")
+    if not value:
+        return DEFAULT_PORT
+    try:
+        port = int(value)
+    except ValueError:
+        raise SystemExit(f"{PORT_ENV}={value!r} is not a port number; set it to e.g. 1421") from None
+    return port
+
+
+def daemon_url(port: int | None = None) -> str:
+    return f"http://{DEFAULT_HOST}:{port or daemon_port()}"
+
+
+def dream_home() -> Path:
+    """State directory: kept universes, daemon pid files, caches."""
+    value = os.environ.get(HOME_ENV)
+    return Path(value) if value else Path.home() / ".cache" / "dream"
+
+
+def repo_root() -> Path:
+    """The checkout dream runs from (holds `universes/` and `fixtures/`)."""
+    return Path(__file__).resolve().parent.parent

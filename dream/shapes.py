@@ -1,0 +1,209 @@
+"""Universe shapes: which services (how many copies, which ports) and which simples a universe runs.
+
+Shapes come from `universes/<name>.yaml` and from the CLI's --enable/--disable/--bind/--simples flags, and
+travel to the daemon in upstream's config shape (`{"Services": {...}, "Simples": {...}}`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dream.errors import DreamError
+from dream.settings import repo_root
+from dream.spec import CLIENTS, PORT_PROTOCOLS, SERVICES, SIMPLES, VALID_SUB_BINDS
+
+DEFAULT_SHAPE = "default"
+
+
+@dataclass
+class ServiceShape:
+    copies: int = 1
+    ports: dict[str, int] = field(default_factory=dict)  # explicit binds; others are kernel-allocated
+    verbose: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        others: dict[str, int] = {"copies": self.copies, **self.ports}
+        if self.verbose:
+            others["verbose"] = 1
+        return {"Others": others, "Disabled": False}
+
+    @classmethod
+    def from_api(cls, name: str, data: dict[str, Any] | None) -> ServiceShape:
+        others = dict((data or {}).get("Others") or {})
+        copies = int(others.pop("copies", 1) or 1)
+        if copies < 1:
+            raise DreamError(f"service `{name}` needs at least 1 copy, got {copies}")
+        verbose = bool(others.pop("verbose", 0))
+        ports = {k: int(v) for k, v in others.items() if k in PORT_PROTOCOLS and int(v)}
+        return cls(copies=copies, ports=ports, verbose=verbose)
+
+
+@dataclass
+class SimpleShape:
+    clients: list[str] = field(default_factory=lambda: list(CLIENTS))
+
+    def to_api(self) -> dict[str, Any]:
+        return {"Clients": {c: {} for c in self.clients}, "Disabled": False}
+
+    @classmethod
+    def from_api(cls, name: str, data: dict[str, Any] | None) -> SimpleShape:
+        clients = list(((data or {}).get("Clients") or {}).keys())
+        check_clients(clients)
+        return cls(clients=clients)
+
+
+@dataclass
+class Shape:
+    services: dict[str, ServiceShape] = field(default_factory=dict)
+    simples: dict[str, SimpleShape] = field(default_factory=dict)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "Services": {n: s.to_api() for n, s in self.services.items()},
+            "Simples": {n: s.to_api() for n, s in self.simples.items()},
+        }
+
+    @classmethod
+    def from_api(cls, config: dict[str, Any]) -> Shape:
+        services = config.get("Services") or {}
+        simples = config.get("Simples") or {}
+        for name in services:
+            check_service(name)
+        shape = cls(
+            services={
+                n: ServiceShape.from_api(n, c) for n, c in services.items() if not (c or {}).get("Disabled")
+            },
+            simples={
+                n: SimpleShape.from_api(n, c) for n, c in simples.items() if not (c or {}).get("Disabled")
+            },
+        )
+        check_duplicate_ports(shape)
+        return shape
+
+
+def check_service(name: str) -> None:
+    if name not in SERVICES:
+        raise DreamError(f"service `{name}` is not valid, should be one of [{', '.join(SERVICES)}]")
+
+
+def check_clients(clients: list[str]) -> None:
+    for client in clients:
+        if client not in CLIENTS:
+            raise DreamError(f"client `{client}` not valid, should be one of [{', '.join(CLIENTS)}]")
+
+
+def shapes_dir() -> Path:
+    return repo_root() / "universes"
+
+
+def available_shapes() -> list[str]:
+    return sorted(p.stem for p in shapes_dir().glob("*.yaml"))
+
+
+def load_shape(name_or_path: str = DEFAULT_SHAPE) -> Shape:
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = shapes_dir() / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise DreamError(
+            f"universe shape `{name_or_path}` not found; choose one of [{', '.join(available_shapes())}] "
+            f"or give the path of a YAML file"
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DreamError(f"{path}: not valid YAML: {exc}") from None
+    services: dict[str, ServiceShape] = {}
+    for name, spec in (data.get("services") or {}).items():
+        check_service(name)
+        spec = spec or {}
+        services[name] = ServiceShape(
+            copies=int(spec.get("copies", 1)),
+            ports={k: int(v) for k, v in (spec.get("ports") or {}).items()},
+            verbose=bool(spec.get("verbose", False)),
+        )
+    simples: dict[str, SimpleShape] = {}
+    for name, spec in (data.get("simples") or {}).items():
+        clients = (spec or {}).get("clients")
+        simples[name] = SimpleShape(clients=list(CLIENTS) if clients is None else list(clients))
+        check_clients(simples[name].clients)
+    return Shape(services=services, simples=simples)
+
+
+def parse_bind(text: str) -> tuple[str, int, str]:
+    """`substrate@8080/http` → ("substrate", 8080, "http"); no protocol means the p2p port (`main`)."""
+    name, sep, rest = text.partition("@")
+    if not sep or not name or not rest:
+        raise DreamError(f"bad --bind `{text}`: expected service@PORT[/{'|'.join(VALID_SUB_BINDS)}]")
+    number, _, sub = rest.partition("/")
+    sub = sub or "p2p"
+    if sub not in VALID_SUB_BINDS:
+        raise DreamError(f"bad --bind `{text}`: `{sub}` is not one of [{', '.join(VALID_SUB_BINDS)}]")
+    try:
+        value = int(number)
+    except ValueError:
+        raise DreamError(f"bad --bind `{text}`: `{number}` is not a number") from None
+    return name, value, sub
+
+
+def shape_from_flags(
+    *,
+    base: Shape,
+    empty: bool = False,
+    enable: list[str] | None = None,
+    disable: list[str] | None = None,
+    binds: list[str] | None = None,
+    simples: list[str] | None = None,
+) -> Shape:
+    """Apply the CLI's shape flags to a base shape, with upstream's rules and error texts."""
+    enable, disable, binds = enable or [], disable or [], binds or []
+    if enable and disable:
+        raise DreamError("can't set enable and disable flags")
+    if empty:
+        if enable or disable:
+            raise DreamError("enable and disable are useless when creating an empty universe")
+        return Shape()
+    for name in enable + disable:
+        check_service(name)
+    names = enable or [s for s in base.services or dict.fromkeys(SERVICES) if s not in disable]
+    services = {n: base.services.get(n, ServiceShape()) for n in names}
+    services = {
+        n: ServiceShape(copies=s.copies, ports=dict(s.ports), verbose=s.verbose) for n, s in services.items()
+    }
+    seen: dict[int, str] = {}
+    for text in binds:
+        name, value, sub = parse_bind(text)
+        if name in SIMPLES:
+            raise DreamError(
+                f"could not bind port of `{name}`: simples only have a p2p port chosen by the kernel"
+            )
+        check_service(name)
+        if name not in services:
+            raise DreamError(f"could not bind port of service `{name}`: disabled")
+        if sub in PORT_PROTOCOLS:
+            if value in seen:
+                raise DreamError(f"attempted duplicate port bindings [{seen[value]}] and [{text}]")
+            seen[value] = text
+            services[name].ports[sub] = value
+        elif sub == "copies":
+            if value < 1:
+                raise DreamError(f"bad --bind `{text}`: copies must be at least 1")
+            services[name].copies = value
+        elif sub == "verbose":
+            services[name].verbose = bool(value)
+    simple_shapes = base.simples if simples is None else {n: SimpleShape() for n in simples if n}
+    return Shape(services=services, simples=dict(simple_shapes))
+
+
+def check_duplicate_ports(shape: Shape) -> None:
+    seen: dict[int, str] = {}
+    for name, service in shape.services.items():
+        for protocol, port in service.ports.items():
+            where = f"{name}@{port}/{protocol}"
+            if port in seen:
+                raise DreamError(f"attempted duplicate port bindings [{seen[port]}] and [{where}]")
+            seen[port] = where

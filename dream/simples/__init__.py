@@ -1,0 +1,1 @@
+"""Simples: lightweight nodes that carry clients (client) or bootstrap the universe (elder)."""

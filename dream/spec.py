@@ -1,0 +1,28 @@
+"""What a Taubyte universe is made of: services, simples, clients, and which ports each node opens."""
+
+from __future__ import annotations
+
+# Upstream order (pkg/specs/common Services).
+SERVICES: tuple[str, ...] = ("auth", "patrick", "monkey", "tns", "hoarder", "substrate", "seer", "gateway")
+SIMPLES: tuple[str, ...] = ("elder", "client")
+# Services a simple can carry a client for (upstream's p2p-stream client list).
+CLIENTS: tuple[str, ...] = ("seer", "auth", "patrick", "tns", "monkey", "hoarder", "substrate")
+
+# Services that serve a public HTTP port (upstream HTTPServices).
+HTTP_SERVICES: frozenset[str] = frozenset({"auth", "patrick", "seer", "substrate", "gateway"})
+# Seer answers DNS.
+DNS_SERVICES: frozenset[str] = frozenset({"seer"})
+# Protocols a user may bind with --bind name@PORT/<protocol>; `copies` and `verbose` are settings, not ports.
+PORT_PROTOCOLS: tuple[str, ...] = ("http", "p2p", "dns")
+SETTINGS: tuple[str, ...] = ("copies", "verbose")
+VALID_SUB_BINDS: tuple[str, ...] = PORT_PROTOCOLS + SETTINGS
+
+
+def protocols_of(service: str) -> tuple[str, ...]:
+    """The ports a node of `service` listens on (simples only speak p2p)."""
+    protocols = ["p2p"]
+    if service in HTTP_SERVICES:
+        protocols.append("http")
+    if service in DNS_SERVICES:
+        protocols.append("dns")
+    return tuple(sorted(protocols))

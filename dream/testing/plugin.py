@@ -1,0 +1,88 @@
+"""pytest plugin (entry point `pytest11`): a running daemon and universes as fixtures.
+
+    def test_ping(dream_universe):
+        port = dream_universe.port("substrate")
+
+`dream_daemon` is one daemon per test session (per xdist worker). `dream_universe` is a universe of the
+default shape for the session; `universe_factory(name, shape=...)` makes others, stopped at the end of
+the scope that asked for the factory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dream.testing.harness import DaemonProcess, UniverseHandle
+
+UniverseFactory = Callable[..., UniverseHandle]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("dream_shape", "universe shape for the dream_universe fixture", default="default")
+
+
+def _worker() -> str:
+    import os
+
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def dream_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    """A multiverse daemon of its own (free port, own DREAM_HOME), stopped after the session."""
+    home: Path = tmp_path_factory.mktemp("dream-home")
+    daemon = DaemonProcess(home).start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def _factory(daemon: DaemonProcess) -> tuple[UniverseFactory, Callable[[], None]]:
+    made: list[UniverseHandle] = []
+    client = daemon.client()
+
+    def make(
+        name: str, *, shape: str | None = None, config: dict | None = None, keep: bool = False
+    ) -> UniverseHandle:
+        client.new_universe(name, config, keep=keep, shape=shape)
+        handle = UniverseHandle(client, name.lower())
+        made.append(handle)
+        return handle
+
+    def cleanup() -> None:
+        for handle in made:
+            if handle.name in client.universes():
+                with contextlib.suppress(Exception):
+                    client.kill_universe(handle.name)
+        client.close()
+
+    return make, cleanup
+
+
+@pytest.fixture(scope="session")
+def universe_factory(dream_daemon: DaemonProcess) -> Iterator[UniverseFactory]:
+    make, cleanup = _factory(dream_daemon)
+    try:
+        yield make
+    finally:
+        cleanup()
+
+
+@pytest.fixture(scope="module")
+def module_universe_factory(dream_daemon: DaemonProcess) -> Iterator[UniverseFactory]:
+    make, cleanup = _factory(dream_daemon)
+    try:
+        yield make
+    finally:
+        cleanup()
+
+
+@pytest.fixture(scope="session")
+def dream_universe(universe_factory: UniverseFactory, pytestconfig: pytest.Config) -> UniverseHandle:
+    """A universe of the configured shape (ini `dream_shape`, default all services), shared by the session."""
+    return universe_factory(f"session-{_worker()}", shape=pytestconfig.getini("dream_shape"))

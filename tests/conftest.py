@@ -1,0 +1,1 @@
+"""Shared test settings: dream's own pytest plugin provides the daemon and universe fixtures."""

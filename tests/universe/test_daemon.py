@@ -1,0 +1,118 @@
+"""Daemons of their own: keep across restarts, kill -9 clean-up, the CLI's answers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dream.testing.harness import DaemonProcess, UniverseHandle, pid_alive
+
+pytestmark = pytest.mark.e2e
+
+SMALL = {"Services": {"tns": {}}, "Simples": {"elder": {"Clients": {}}}}
+
+
+def dream(daemon: DaemonProcess, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dream", *args],
+        env=daemon.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return value
+
+
+def test_kept_universe_survives_a_daemon_restart_with_its_data(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path / "home").start()
+    try:
+        with daemon.client() as client:
+            client.new_universe("kept", SMALL, keep=True)
+            universe = UniverseHandle(client, "kept")
+            first_id, key = universe.id, universe.key()
+            url = f"http://127.0.0.1:{universe.port('tns', 'p2p')}/kv/note"
+            with universe.node_client() as http:
+                assert http.put(url, content=b"remember me").status_code == 200
+        daemon.stop()
+        assert (tmp_path / "home" / "universe-kept" / "tns-0" / "node.db").is_file()
+        daemon = DaemonProcess(tmp_path / "home", port=daemon.port).start()
+        with daemon.client() as client:
+            assert client.universes()["kept"]["state"] == "stopped"
+            client.new_universe("kept")  # reloads the kept shape, id, key and data
+            universe = UniverseHandle(client, "kept")
+            assert universe.id == first_id and universe.key() == key
+            url = f"http://127.0.0.1:{universe.port('tns', 'p2p')}/kv/note"
+            with universe.node_client() as http:
+                assert http.get(url).content == b"remember me"
+    finally:
+        daemon.stop()
+
+
+def test_nodes_exit_when_the_daemon_is_killed_and_the_next_start_cleans_up(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path / "home").start()
+    try:
+        with daemon.client() as client:
+            client.new_universe("orphans", SMALL)
+            pids = UniverseHandle(client, "orphans").pids()
+            root = Path(client.status()["orphans"]["root"])
+        daemon.kill9()
+        for pid in pids:
+            wait_until(lambda pid=pid: not pid_alive(pid), what=f"node {pid} to notice the daemon died")
+        assert root.exists() and (tmp_path / "home" / f"daemon-{daemon.port}.json").exists()
+        daemon = DaemonProcess(tmp_path / "home", port=daemon.port).start()
+        assert "cleaned up after a daemon that did not stop cleanly" in daemon.log()
+        assert not root.exists()
+    finally:
+        daemon.stop()
+
+
+def test_cli_new_multiverse_daemon_status_and_kill(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path / "home")
+    try:
+        started = dream(daemon, "new", "multiverse", "--daemon", "--enable", "tns,seer,substrate")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "[INFO] Dreamland ready" in started.stdout
+        assert "[SUCCESS] Universe blackhole started!" in started.stdout
+        again = dream(daemon, "start", "--daemon")
+        assert again.returncode == 1
+        assert "already running" in again.stderr and "Traceback" not in again.stderr
+        status = dream(daemon, "status", "universe")
+        assert status.returncode == 0
+        for name in ("tns@blackhole", "seer@blackhole", "substrate@blackhole", "elder@blackhole"):
+            assert name in status.stdout
+        assert "Nodes" in status.stdout
+        substrate = dream(daemon, "status", "substrate")
+        assert substrate.stdout.startswith("@ http://127.0.0.1:")
+        assert "http" in substrate.stdout and "p2p" in substrate.stdout
+        killed = dream(daemon, "kill", "universe", "blackhole")
+        assert killed.returncode == 0
+        assert dream(daemon, "kill", "multiverse").returncode == 0
+        with daemon.client() as client:
+            assert not client.ping()
+    finally:
+        dream(daemon, "kill", "multiverse")
+
+
+def test_cli_errors_are_one_sentence_and_exit_1(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path / "home")  # never started
+    result = dream(daemon, "status", "universe")
+    assert result.returncode == 1
+    assert f"dream is not running at {daemon.url}" in result.stderr
+    assert "Traceback" not in result.stderr
+    both = dream(daemon, "new", "multiverse", "--enable", "tns", "--disable", "auth")
+    assert both.returncode == 1 and "can't set enable and disable flags" in both.stderr
+    disabled = dream(daemon, "new", "multiverse", "--disable", "gateway", "--bind", "gateway@9000/http")
+    assert (
+        disabled.returncode == 1 and "could not bind port of service `gateway`: disabled" in disabled.stderr
+    )

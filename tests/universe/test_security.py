@@ -1,0 +1,61 @@
+"""Proof of universe membership: signatures, replay window, the guard middleware."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from dream.node.security import UniverseAuth, UniverseGuard, sign_headers, verify
+
+KEY = bytes(32)
+OTHER = b"\x01" * 32
+
+
+def test_signature_verifies_and_binds_method_path_and_body() -> None:
+    headers = sign_headers(KEY, "POST", "/tns/push", b"{}", peer="p", universe="u")
+    assert verify(KEY, "POST", "/tns/push", headers, b"{}") == (0, "")
+    assert verify(KEY, "POST", "/tns/push", headers, b"{ }")[0] == 403
+    assert verify(KEY, "GET", "/tns/push", headers, b"{}")[0] == 403
+    assert verify(KEY, "POST", "/tns/fetch", headers, b"{}")[0] == 403
+    assert verify(OTHER, "POST", "/tns/push", headers, b"{}")[0] == 403
+
+
+def test_missing_proof_is_401_and_old_proof_is_403() -> None:
+    assert verify(KEY, "GET", "/health", {}, b"")[0] == 401
+    headers = sign_headers(KEY, "GET", "/health", b"", peer="p", universe="u")
+    headers["x-dream-time"] = f"{time.time() - 3600:.3f}"
+    status, reason = verify(KEY, "GET", "/health", headers, b"")
+    assert status == 403 and "old" in reason
+
+
+def test_guard_lets_members_in_and_keeps_others_out() -> None:
+    async def echo(request):  # type: ignore[no-untyped-def]
+        return PlainTextResponse((await request.body()).decode())
+
+    app = UniverseGuard(
+        Starlette(routes=[Route("/echo", echo, methods=["POST"])]), secret=KEY, label="tns@test"
+    )
+    transport = httpx.ASGITransport(app=app)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as stray:
+            assert (await stray.post("/echo", content=b"hi")).status_code == 401
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://node", auth=UniverseAuth(OTHER, peer="x", universe="other")
+        ) as foreign:
+            response = await foreign.post("/echo", content=b"hi")
+            assert response.status_code == 403
+            assert "tns@test refused the request" in response.json()["error"]
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://node", auth=UniverseAuth(KEY, peer="y", universe="u")
+        ) as member:
+            response = await member.post("/echo", content=b"hi")
+            assert response.status_code == 200 and response.text == "hi"
+
+    import anyio
+
+    anyio.run(run)
