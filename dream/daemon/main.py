@@ -133,8 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(TagFormatter(color=sys.stdout.isatty()))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    for noisy in ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx"):
+    logging.basicConfig(
+        level=logging.DEBUG if os.environ.get("DREAM_DEBUG") else logging.INFO, handlers=[handler], force=True
+    )
+    for noisy in ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     home = dream_home()
     port = args.port or daemon_port()
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         port=port,
         log_config=None,
         access_log=False,
-        loop="uvloop",
+        loop="asyncio",  # the daemon serves few requests: uvloop would only cost memory
         http="httptools",
         lifespan="on",
         timeout_graceful_shutdown=3,

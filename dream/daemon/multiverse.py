@@ -10,6 +10,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+from dream.daemon import zygote
 from dream.daemon.state import write_state
 from dream.daemon.universe import NodeRecord, Universe
 from dream.errors import DreamError
@@ -112,6 +113,7 @@ class Multiverse:
             "port": self.port,
             "nodes": nodes,
             "temp_roots": [str(u.root) for u in self.universes.values() if not u.keep],
+            "zygote": zygote.pid_and_start(),
         }
         write_state(self.home, self.port, state)
 

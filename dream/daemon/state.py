@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -55,6 +56,11 @@ def clean_stale(home: Path, port: int) -> list[str]:
                 done.append(f"killed left-over node {node['label']} (pid {node['pid']})")
             except ProcessLookupError:
                 pass
+    zygote = state.get("zygote") or {}
+    if zygote.get("pid") and is_alive(int(zygote["pid"]), str(zygote.get("start", ""))):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(zygote["pid"]), signal.SIGKILL)
+            done.append(f"killed the left-over zygote (pid {zygote['pid']})")
     for root in state.get("temp_roots", []):
         if Path(root).exists():
             shutil.rmtree(root, ignore_errors=True)

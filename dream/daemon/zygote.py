@@ -11,7 +11,7 @@ import threading
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 
-from dream.node.process import run_node
+from dream.node.entry import run
 
 PRELOAD = ["dream.node.preload"]
 
@@ -42,6 +42,16 @@ def warm() -> None:
 def spawn(config_json: str, name: str) -> BaseProcess:
     ctx = context()
     with _lock:  # multiprocessing's child bookkeeping is not thread-safe
-        process = ctx.Process(target=run_node, args=(config_json,), name=name, daemon=False)
+        process = ctx.Process(target=run, args=(config_json,), name=name, daemon=False)
         process.start()
     return process
+
+
+def pid_and_start() -> dict[str, str | int]:
+    """The zygote's pid and kernel start time (for clean-up after a daemon killed with -9)."""
+    from multiprocessing import forkserver
+
+    from dream.node.runtime import process_start
+
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    return {"pid": pid or 0, "start": process_start(pid) if pid else ""}

@@ -6,4 +6,4 @@ from dream.node import Node
 
 
 class Service(Node):
-    pass
+    fast_loop = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,6 +30,12 @@ HEARTBEAT_SECONDS = 1.0
 DISCOVERY_CACHE_SECONDS = 1.0
 
 log = logging.getLogger("dream.peers")
+
+# Node-to-node traffic is plain HTTP on loopback. One shared context (made once, in the zygote) spares
+# every node the cost of loading a CA bundle it would never use.
+NO_TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+NO_TLS.check_hostname = False
+NO_TLS.verify_mode = ssl.CERT_NONE
 
 
 @dataclass
@@ -130,6 +137,7 @@ class PeerClient:
         self.http = httpx.AsyncClient(
             auth=UniverseAuth(config.secret, peer=config.id, universe=config.universe_id),
             timeout=timeout,
+            verify=NO_TLS,
             limits=httpx.Limits(max_keepalive_connections=32),
         )
         self._cache: dict[str | None, tuple[float, list[PeerInfo]]] = {}

@@ -56,20 +56,23 @@ def run_node(config_json: str) -> None:
         format=LOG_FORMAT,
         force=True,
     )
+    for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     set_process_name(f"dream:{config.name}")
     log = logging.getLogger("dream.node")
     try:
-        node = node_class(config)(config)
+        cls = node_class(config)
+        node = cls(config)
 
         async def main() -> None:
             install_signals(node, asyncio.get_running_loop())
             await node.run()
 
-        try:
+        if cls.fast_loop:
             import uvloop
 
             uvloop.run(main())
-        except ImportError:
+        else:
             asyncio.run(main())
     except OSError as exc:
         log.error("%s cannot start: %s", config.label, exc)

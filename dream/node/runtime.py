@@ -43,6 +43,8 @@ class Node:
 
     # Keeps a peer registry other nodes announce to (seer, elder).
     registry: ClassVar[bool] = False
+    # Serves user traffic: worth uvloop's speed (and its memory).
+    fast_loop: ClassVar[bool] = False
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -191,13 +193,15 @@ class Node:
     async def _heartbeat(self) -> None:
         me = self.me()
         announced = False
+        fast_until = time.monotonic() + 10
         while True:
             taken = await self.peers.announce(me)
             if taken and not announced:
                 self.log.info("announced to %d registr%s", taken, "y" if taken == 1 else "ies")
                 announced = True
-            # Until the registries are up, retry fast so the universe is ready sooner.
-            await asyncio.sleep(HEARTBEAT_SECONDS if taken else 0.05)
+            # While some registry is still starting, retry fast so the universe is ready sooner.
+            missed = taken < len(self.peers.registries)
+            await asyncio.sleep(0.02 if missed and time.monotonic() < fast_until else HEARTBEAT_SECONDS)
 
     async def _watch_daemon(self) -> None:
         pid, start = self.config.daemon_pid, self.config.daemon_start

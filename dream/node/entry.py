@@ -1,0 +1,9 @@
+"""The target the daemon hands its zygote: importing this is cheap, so the daemon need not load a node."""
+
+from __future__ import annotations
+
+
+def run(config_json: str) -> None:
+    from dream.node.process import run_node
+
+    run_node(config_json)
