@@ -131,16 +131,35 @@ class PeerStore:
 class PeerClient:
     """Signed HTTP calls to other nodes of the same universe, found through the registries."""
 
-    def __init__(self, config: NodeConfig, *, timeout: float = 30.0) -> None:
-        self.config = config
-        self.registries: list[str] = list(config.bootstrap)
+    def __init__(
+        self,
+        *,
+        secret: bytes,
+        peer: str,
+        universe_id: str,
+        universe: str,
+        registries: list[str],
+        timeout: float = 30.0,
+    ) -> None:
+        self.universe = universe
+        self.registries: list[str] = list(registries)
         self.http = httpx.AsyncClient(
-            auth=UniverseAuth(config.secret, peer=config.id, universe=config.universe_id),
+            auth=UniverseAuth(secret, peer=peer, universe=universe_id),
             timeout=timeout,
             verify=NO_TLS,
             limits=httpx.Limits(max_keepalive_connections=32),
         )
         self._cache: dict[str | None, tuple[float, list[PeerInfo]]] = {}
+
+    @classmethod
+    def for_node(cls, config: NodeConfig) -> PeerClient:
+        return cls(
+            secret=config.secret,
+            peer=config.id,
+            universe_id=config.universe_id,
+            universe=config.universe,
+            registries=config.bootstrap,
+        )
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -180,13 +199,27 @@ class PeerClient:
             if peer.registry and peer.p2p_url not in self.registries:
                 self.registries.insert(0, peer.p2p_url)
 
+    async def json(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
+        """Call and decode a JSON answer; an error answer becomes a DreamError with the node's sentence."""
+        response = await self.call(service, method, path, **kwargs)
+        try:
+            data = response.json()
+        except ValueError:
+            raise DreamError(f"{service} answered {method} {path} with HTTP {response.status_code}") from None
+        if response.status_code >= 400:
+            message = data.get("error") if isinstance(data, dict) else None
+            raise DreamError(
+                message or f"{service} answered {method} {path} with HTTP {response.status_code}"
+            )
+        return data
+
     async def call(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Call `path` on some node running `service`, failing over to the others."""
         peers = await self.discover(service)
         if not peers:
             peers = await self.discover(service, fresh=True)
         if not peers:
-            raise DreamError(f"no `{service}` node is running in universe `{self.config.universe}`")
+            raise DreamError(f"no `{service}` node is running in universe `{self.universe}`")
         random.shuffle(peers)
         last: Exception | None = None
         for peer in peers:

@@ -50,7 +50,7 @@ class Node:
         self.config = config
         self.log = logging.getLogger(f"dream.{config.name}")
         self.started = time.time()
-        self.peers = PeerClient(config)
+        self.peers = PeerClient.for_node(config)
         self.peerstore = PeerStore() if self.registry else None
         self._store: KVStore | None = None
         self._servers: list[Server] = []
@@ -68,7 +68,7 @@ class Node:
         return []
 
     async def on_start(self) -> None:
-        """Runs once the sockets are bound, before the node reports healthy."""
+        """Runs once the sockets are bound, before they serve (start background work with `spawn`)."""
 
     async def on_stop(self) -> None:
         """Runs on shutdown, before the sockets close."""
@@ -147,8 +147,11 @@ class Node:
         apps: list[tuple[str, Any]] = [("p2p", self._p2p_app())]
         if "http" in self.config.ports:
             apps.append(("http", Starlette(routes=self.http_routes())))
-        for protocol, app in apps:
-            sock = bind_tcp(self.config.ports[protocol])
+        # Bind first (a taken port fails fast), set the service up, then serve: no request meets a
+        # half-initialised service.
+        sockets = [(app, bind_tcp(self.config.ports[protocol]), protocol) for protocol, app in apps]
+        await self.on_start()
+        for app, sock, protocol in sockets:
             config = uvicorn.Config(
                 app,
                 log_config=None,
@@ -167,7 +170,6 @@ class Node:
             if any(t.done() for t in self._tasks):
                 raise RuntimeError("a listener failed to start; see the lines above")
             await asyncio.sleep(0.005)
-        await self.on_start()
         self.spawn(self._heartbeat(), "heartbeat")
         self.spawn(self._watch_daemon(), "watch-daemon")
         self.log.info("%s ready (pid %s, ports %s)", self.config.label, os.getpid(), self.config.ports)

@@ -1,0 +1,21 @@
+"""Content ids: CIDv1, raw codec, sha2-256, base32 (`bafkrei...`), computed with `multiformats`."""
+
+from __future__ import annotations
+
+from multiformats import CID, multihash
+
+
+def cid_of(data: bytes) -> str:
+    return str(CID("base32", 1, "raw", multihash.digest(data, "sha2-256")))
+
+
+def verify(declared: str, data: bytes) -> str | None:
+    """None when `data` has the declared CID, else the reason it does not."""
+    try:
+        cid = CID.decode(declared)
+    except (ValueError, KeyError) as exc:
+        return f"`{declared}` is not a CID: {exc}"
+    actual = CID("base32", cid.version, cid.codec, multihash.digest(data, cid.hashfun.name))
+    if str(actual.set(base=cid.base)) != str(cid):
+        return f"cid mismatch: declared {declared}, imported {cid_of(data)}"
+    return None
