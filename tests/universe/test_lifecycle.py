@@ -85,7 +85,14 @@ def test_killed_node_is_restarted_with_the_same_ports(universe_factory) -> None:
     assert after["value"] == before["value"]
     assert after["id"] == before["id"]
     with universe.node_client() as http:
-        assert universe.wait_for(lambda: http.get(url).status_code == 200, what="restarted tns to answer")
+
+        def answers() -> bool:
+            try:
+                return http.get(url).status_code == 200
+            except httpx.TransportError:
+                return False  # still starting
+
+        universe.wait_for(answers, what="restarted tns to answer")
         assert http.get(url).content == b"42"
 
 
