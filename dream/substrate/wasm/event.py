@@ -1,0 +1,232 @@
+"""Per-call HTTP event state: the request as the guest reads it and the buffered response it builds.
+
+Request values mirror what a Go `net/http` server hands tau's host functions: header names are
+canonicalised (`content-type` -> `Content-Type`), `Host` is not among the headers (it is
+`getHttpEventHost`), query lookups are exact-case. The response is buffered until the export returns:
+the status is the first valid RetCode/redirect code (else 200), so "write body, then Return(200)" works.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+from dream.substrate.wasm import errno
+from dream.substrate.wasm.types import HttpRequest, HttpResponse
+
+HTTP_EVENT_TYPE = 1  # go-sdk common/vars.go: 0 undefined, 1 HTTP, 2 pubsub, 3 P2P
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+@functools.lru_cache(maxsize=2048)
+def canonical_header_key(key: str) -> str:
+    """Go's CanonicalMIMEHeaderKey: `x-my-header` -> `X-My-Header`; keys with non-token bytes are kept as-is."""
+    if not key or any(c not in _TOKEN_CHARS for c in key):
+        return key
+    return "-".join(part[:1].upper() + part[1:].lower() for part in key.split("-"))
+
+
+def _nul_list(items: list[str]) -> bytes:
+    # String lists cross the ABI as each item followed by one 0x00 byte.
+    return b"".join(s.encode() + b"\0" for s in items)
+
+
+class HttpEvent:
+    """State of one HTTP event (id 0) for the duration of one `FunctionModule.call`."""
+
+    __slots__ = (
+        "_body",
+        "_body_closed",
+        "_body_pos",
+        "_header_keys",
+        "_headers",
+        "_query",
+        "_query_keys",
+        "deadline",
+        "host",
+        "label",
+        "memory",
+        "method",
+        "path",
+        "request",
+        "resp_body",
+        "resp_headers",
+        "status",
+    )
+
+    def __init__(self, request: HttpRequest, *, deadline: float, label: str) -> None:
+        self.request = request
+        self.deadline = deadline  # time.monotonic() value; bounds env._sleep
+        self.label = label  # module name, for guest log lines
+        self.memory: object | None = None  # guest_memory.MemoryHandle, resolved on the first host call
+        self.method = request.method.encode()
+        self.host = request.host.encode()
+        self.path = request.path.encode()
+        self._headers: dict[str, bytes] | None = None
+        self._header_keys: bytes | None = None
+        self._query: dict[str, bytes] | None = None
+        self._query_keys: bytes | None = None
+        self._body = request.body
+        self._body_pos = 0
+        self._body_closed = False
+        self.status: int | None = None
+        self.resp_headers: list[tuple[str, str]] = []
+        self.resp_body = bytearray()
+
+    # -- request -------------------------------------------------------------------------------------
+
+    def _header_map(self) -> dict[str, bytes]:
+        if self._headers is None:
+            m: dict[str, bytes] = {}
+            for k, v in self.request.headers:
+                ck = canonical_header_key(k)
+                if ck != "Host":  # Go moves Host out of r.Header
+                    m.setdefault(ck, v.encode())
+            self._headers = m
+        return self._headers
+
+    def header(self, key: str) -> bytes:
+        """First value of a request header (canonical, case-insensitive lookup); empty when absent."""
+        return self._header_map().get(canonical_header_key(key), b"")
+
+    def header_keys(self) -> bytes:
+        if self._header_keys is None:
+            self._header_keys = _nul_list(list(self._header_map()))
+        return self._header_keys
+
+    def _query_map(self) -> dict[str, bytes]:
+        if self._query is None:
+            m: dict[str, bytes] = {}
+            for k, v in self.request.query:
+                m.setdefault(k, v.encode())
+            self._query = m
+        return self._query
+
+    def query(self, key: str) -> bytes:
+        return self._query_map().get(key, b"")
+
+    def query_keys(self) -> bytes:
+        if self._query_keys is None:
+            self._query_keys = _nul_list(list(self._query_map()))
+        return self._query_keys
+
+    def read_body(self, n: int) -> tuple[bytes, int]:
+        """One body Read of up to n bytes: (data, errno). EOF (8) comes with the last bytes, as Go's body does."""
+        if self._body_closed:
+            return b"", errno.HTTP_READ_BODY
+        chunk = self._body[self._body_pos : self._body_pos + n]
+        self._body_pos += len(chunk)
+        return chunk, errno.EOF if self._body_pos >= len(self._body) else errno.NONE
+
+    def close_body(self) -> int:
+        self._body_closed = True
+        return errno.NONE
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    # -- response ------------------------------------------------------------------------------------
+
+    def ret_code(self, code: int) -> int:
+        if not 100 <= code <= 999:
+            return errno.HTTP_WRITE
+        if self.status is None:
+            self.status = code
+        return errno.NONE
+
+    def add_header(self, key: str, value: str) -> None:
+        self.resp_headers.append((canonical_header_key(key), value))
+
+    def _set_header(self, key: str, value: str) -> None:
+        self.resp_headers = [(k, v) for k, v in self.resp_headers if k != key]
+        self.resp_headers.append((key, value))
+
+    def write(self, data: bytes) -> None:
+        self.resp_body += data
+
+    def redirect(self, url: str, code: int) -> int:
+        """Go `http.Redirect`: absolute Location, HTML content type and link body for GET."""
+        if not 100 <= code <= 999:
+            return errno.HTTP_WRITE
+        url = resolve_redirect(self.request.path, url)
+        had_ct = any(k == "Content-Type" for k, _ in self.resp_headers)
+        self._set_header("Location", _hex_escape_non_ascii(url))
+        method = self.request.method
+        if not had_ct and method in ("GET", "HEAD"):
+            self._set_header("Content-Type", "text/html; charset=utf-8")
+        self.ret_code(code)
+        if not had_ct and method == "GET":
+            text = _status_text(code)
+            self.write(f'<a href="{_html_escape(url)}">{text}</a>.\n\n'.encode())
+        return errno.NONE
+
+    def response(self) -> HttpResponse:
+        return HttpResponse(
+            status=self.status if self.status is not None else 200,
+            headers=list(self.resp_headers),
+            body=bytes(self.resp_body),
+        )
+
+
+def _status_text(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+_HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+
+
+def _html_escape(s: str) -> str:
+    return s.translate(_HTML_ESCAPES)
+
+
+def _hex_escape_non_ascii(s: str) -> str:
+    return "".join(c if ord(c) < 0x80 else "".join(f"%{b:02X}" for b in c.encode()) for c in s)
+
+
+def clean_path(p: str) -> str:
+    """Go's path.Clean: collapse slashes, drop `.`, resolve `..` (never above a rooted `/`)."""
+    if not p:
+        return "."
+    rooted = p.startswith("/")
+    out: list[str] = []
+    for part in p.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out and out[-1] != "..":
+                out.pop()
+            elif not rooted:
+                out.append("..")
+            continue
+        out.append(part)
+    cleaned = "/".join(out)
+    if rooted:
+        return "/" + cleaned
+    return cleaned or "."
+
+
+def resolve_redirect(request_path: str, url: str) -> str:
+    """Make a relative redirect target absolute against the request path, like Go's http.Redirect."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.scheme or parts.netloc:
+        return url
+    old = request_path or "/"
+    if not url.startswith("/"):
+        url = old[: old.rfind("/") + 1] + url
+    query = ""
+    if "?" in url:
+        url, query = url.split("?", 1)
+        query = "?" + query
+    trailing = url.endswith("/")
+    url = clean_path(url)
+    if trailing and not url.endswith("/"):
+        url += "/"
+    return url + query

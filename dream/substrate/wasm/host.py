@@ -1,0 +1,362 @@
+"""Run Taubyte HTTP functions (wasm modules) on wasmtime: load once, then one fresh instance per call.
+
+One `WasmHost` per process owns the `wasmtime.Engine` (epoch interruption on), a ticker thread that
+advances the epoch every 10 ms while any call is running (timeouts), and the on-disk compiled-module
+cache. `load` returns a `FunctionModule` holding a pre-linked `InstancePre`; `FunctionModule.call`
+creates a Store + instance per request (15-25 us for small modules), so requests are isolated and
+event id 0 is valid for each. Calls may run concurrently on worker threads: wasmtime releases the GIL
+while wasm runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import wasmtime
+
+from dream.substrate.wasm import abi, fastcall
+from dream.substrate.wasm.artifact import is_zip, wasm_from_artifact
+from dream.substrate.wasm.cache import AotCache
+from dream.substrate.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
+from dream.substrate.wasm.errors import (
+    WasmError,
+    WasmLoadError,
+    WasmMemoryLimit,
+    WasmTimeout,
+    WasmTrap,
+    format_bytes,
+    format_seconds,
+)
+from dream.substrate.wasm.event import HttpEvent
+from dream.substrate.wasm.types import HttpRequest, HttpResponse
+
+log = logging.getLogger("dream.substrate.wasm")
+
+WASM_MAGIC = b"\0asm"
+PAGE = 65536
+_SHM = Path("/dev/shm")
+
+_UNKNOWN_IMPORT = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
+_TRAP_TEXT = {
+    wasmtime.TrapCode.UNREACHABLE: "wasm `unreachable` instruction executed",
+    wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS: "out-of-bounds memory access",
+    wasmtime.TrapCode.STACK_OVERFLOW: "call stack exhausted (runaway recursion?)",
+    wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO: "integer division by zero",
+    wasmtime.TrapCode.INTEGER_OVERFLOW: "integer overflow",
+    wasmtime.TrapCode.BAD_CONVERSION_TO_INTEGER: "invalid float-to-integer conversion",
+    wasmtime.TrapCode.INDIRECT_CALL_TO_NULL: "indirect call to a null table entry",
+    wasmtime.TrapCode.BAD_SIGNATURE: "indirect call with the wrong signature",
+    wasmtime.TrapCode.TABLE_OUT_OF_BOUNDS: "out-of-bounds table access",
+    wasmtime.TrapCode.HEAP_MISALIGNED: "misaligned atomic memory access",
+}
+
+
+class WasmHost:
+    """The per-process wasm runtime of the substrate. Use as a context manager or call `stop()`."""
+
+    def __init__(self, cache_dir: Path, *, capture_output: bool = False, pooling: bool = True) -> None:
+        self.engine, settings = make_engine(pooling=pooling)
+        self.cache = AotCache(self.engine, Path(cache_dir), settings)
+        # Guest stdout/stderr go to tmpfs files and the guest logger; off by default (it costs ~40 us).
+        self.capture_output = capture_output
+        self.ticker = EpochTicker(self.engine)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """End the ticker thread. Calls made after this are refused (nothing could time them out)."""
+        self.ticker.stop()
+
+    @property
+    def stopped(self) -> bool:
+        return self.ticker.stopped
+
+    def __enter__(self) -> WasmHost:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- loading ---------------------------------------------------------------------------------------
+
+    def load(self, key: str, wasm: bytes, *, name: str) -> FunctionModule:
+        """Compile (or load from the AOT cache) and pre-link a module.
+
+        `key` identifies the build (e.g. its CID) in messages; the cache itself is keyed by the content.
+        `name` is the module name (`functions/ping`, `libraries/x`), used as WASI argv[0] and in errors.
+        A `.zwasm` zip is unpacked first.
+        """
+        if is_zip(wasm):
+            return self.load_artifact(key, wasm, name=name)
+        if wasm[:4] != WASM_MAGIC:
+            raise WasmLoadError(
+                f"{name} ({key}) is not a WebAssembly module (it does not start with \\0asm); "
+                "upload the built main.wasm or its .zwasm artefact",
+                "not a wasm module",
+            )
+        try:
+            module, cache_path = self.cache.module(wasm)
+        except wasmtime.WasmtimeError as exc:
+            detail = _caused_by(str(exc))
+            raise WasmLoadError(
+                f"{name} ({key}) is malformed wasm and cannot be compiled: {detail}; rebuild the function",
+                f"malformed wasm: {detail}",
+            ) from None
+        return FunctionModule(self, key=key, name=name, module=module, cache_path=cache_path)
+
+    def load_artifact(self, key: str, data: bytes, *, name: str) -> FunctionModule:
+        """Like `load`, for a `.zwasm` build artefact (zip holding main.wasm or artifact.wasm)."""
+        return self.load(key, wasm_from_artifact(data, name=name), name=name)
+
+    def _linker(self) -> wasmtime.Linker:
+        linker = wasmtime.Linker(self.engine)
+        linker.define_wasi()
+        abi.define(linker)
+        return linker
+
+
+class FunctionModule:
+    """A loaded, pre-linked module. `call` is thread-safe: every call gets its own Store and instance."""
+
+    def __init__(
+        self, host: WasmHost, *, key: str, name: str, module: wasmtime.Module, cache_path: Path
+    ) -> None:
+        self.host = host
+        self.key = key
+        self.name = name
+        self.short_name = name.rsplit("/", 1)[-1]
+        self.cache_path = cache_path
+        self.unsupported_imports: list[str] = []
+        self.uses_wasi = False
+        self._check_imports(module)
+        self.exports: dict[str, wasmtime.FuncType] = {}
+        for exp in module.exports:
+            if isinstance(exp.type, wasmtime.FuncType):
+                self.exports[exp.name] = exp.type
+        self._sigs: dict[str, fastcall.Signature] = {}
+        self._init: str | None = next((n for n in ("_initialize", "_start") if n in self.exports), None)
+        self._init_sig = fastcall.Signature(self.exports[self._init]) if self._init else None
+        linker = host._linker()
+        try:
+            linker.define_unknown_imports_as_traps(module)
+            self._pre = linker.instantiate_pre(module)
+        except wasmtime.WasmtimeError as exc:
+            detail = _caused_by(str(exc))
+            raise WasmLoadError(
+                f"{name} cannot be linked: {detail}; its imports must match the taubyte/sdk ABI",
+                f"unresolvable import: {detail}",
+            ) from None
+
+    def _check_imports(self, module: wasmtime.Module) -> None:
+        foreign: list[str] = []
+        for imp in module.imports:
+            where = f"{imp.module}.{imp.name}"
+            if imp.module not in abi.HOST_MODULES:
+                foreign.append(imp.module)
+            elif not isinstance(imp.type, wasmtime.FuncType):
+                raise WasmLoadError(
+                    f"{self.name} imports `{where}`, which is not a function; the host provides only functions "
+                    "(export the module's own memory instead of importing one)",
+                    f"unresolvable import {where}",
+                )
+            elif imp.module == abi.WASI:
+                self.uses_wasi = True
+            elif (imp.module, imp.name) not in abi.IMPLEMENTED:
+                self.unsupported_imports.append(where)
+        if foreign:
+            mods = ", ".join(f"`{m}`" for m in dict.fromkeys(foreign))
+            raise WasmLoadError(
+                f"{self.name} imports from module {mods}, which dream cannot provide yet (library dependencies "
+                "are not supported); only taubyte/sdk, env and wasi_snapshot_preview1 are available",
+                f"missing import module {mods}",
+            )
+        if self.unsupported_imports:
+            log.info(
+                "%s imports host functions dream does not implement yet (they trap if called): %s",
+                self.name,
+                ", ".join(self.unsupported_imports),
+            )
+
+    def _signature(self, export: str) -> fastcall.Signature:
+        sig = self._sigs.get(export)
+        if sig is not None:
+            return sig
+        ty = self.exports.get(export)
+        if ty is None:
+            names = ", ".join(n for n in self.exports if not n.startswith("_")) or "none"
+            raise WasmLoadError(
+                f"{self.name} has no exported function `{export}` (it exports: {names}); "
+                "check `execution.call` in the function's config",
+                f"missing export `{export}`",
+            )
+        if [str(p) for p in ty.params] != ["i32"]:
+            raise WasmLoadError(
+                f"export `{export}` of {self.name} takes ({', '.join(str(p) for p in ty.params)}) but a Taubyte "
+                "function must take exactly one i32 (the event id)",
+                f"export `{export}` has the wrong signature",
+            )
+        sig = self._sigs[export] = fastcall.Signature(ty)
+        return sig
+
+    # -- calling ---------------------------------------------------------------------------------------
+
+    def call(self, export: str, request: HttpRequest, *, timeout: float, memory_limit: int) -> HttpResponse:
+        """Instantiate, initialise (`_initialize`, else `_start`), call `export(0)` and return the response.
+
+        Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed) or WasmLoadError (bad export).
+        """
+        sig = self._signature(export)
+        host = self.host
+        if host.stopped:
+            raise WasmError(f"cannot call {self.name}: the wasm host has been stopped", "host stopped")
+        store = wasmtime.Store(host.engine)
+        store.set_limits(memory_size=memory_limit)
+        store.set_epoch_deadline(math.ceil(timeout / TICK_SECONDS) + 1)
+        output = _GuestOutput() if self.uses_wasi and host.capture_output else None
+        if self.uses_wasi:
+            wasi = wasmtime.WasiConfig()
+            wasi.argv = [self.name]  # TinyGo command modules trap in _start when argv is empty
+            if output is not None:
+                wasi.stdout_file = str(output.stdout)
+                wasi.stderr_file = str(output.stderr)
+            store.set_wasi(wasi)
+        event = HttpEvent(request, deadline=time.monotonic() + timeout, label=self.name)
+        instance: wasmtime.Instance | None = None
+        abi.bind(event)
+        host.ticker.enter()
+        try:
+            instance = self._pre.instantiate(store)
+            if self._init is not None:
+                self._initialise(store, instance)
+            func = fastcall.export_func(store, instance, export)
+            fastcall.call(store, func, sig, (0,))  # the result (0 = ok by convention) is ignored, as tau does
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            stderr = output.stderr_tail() if output is not None else ""
+            raise self._failure(exc, export, timeout, memory_limit, store, instance, stderr) from None
+        finally:
+            host.ticker.exit()
+            abi.bind(None)
+            if output is not None:
+                output.finish(self.name)
+        return event.response()
+
+    def _initialise(self, store: wasmtime.Store, instance: wasmtime.Instance) -> None:
+        assert self._init is not None and self._init_sig is not None
+        func = fastcall.export_func(store, instance, self._init)
+        try:
+            fastcall.call(store, func, self._init_sig, ())
+        except wasmtime.ExitTrap as exc:
+            # Go-style commands leave _start through proc_exit(0): that is a normal start-up.
+            if exc.code != 0:
+                raise
+
+    def _failure(
+        self,
+        exc: wasmtime.Trap | wasmtime.WasmtimeError,
+        export: str,
+        timeout: float,
+        memory_limit: int,
+        store: wasmtime.Store,
+        instance: wasmtime.Instance | None,
+        stderr: str,
+    ) -> WasmError:
+        label = f"function `{self.short_name}`"
+        if export != self.short_name:
+            label += f" (export `{export}` of {self.name})"
+        limit = format_bytes(memory_limit)
+        if isinstance(exc, wasmtime.Trap) and exc.trap_code == wasmtime.TrapCode.INTERRUPT:
+            t = format_seconds(timeout)
+            return WasmTimeout(
+                f"{label} timed out after {t}; make it return sooner or raise `execution.timeout`",
+                f"timed out after {t}",
+            )
+        text = str(exc)
+        if instance is None and "exceeds memory limits" in text:
+            return WasmMemoryLimit(
+                f"{label} exceeded its memory limit of {limit}: the module needs more than that just to start "
+                f"({_caused_by(text)}); raise `execution.memory`",
+                f"exceeded its memory limit of {limit}",
+            )
+        describe = _describe(exc)
+        tail = f"; its stderr ended with: {stderr}" if stderr else ""
+        used = _memory_size(store, instance)
+        # wasm's memory.grow returns -1 at the cap and the guest then traps or exits on its own, so a
+        # failure with memory (nearly) at the cap is reported as the cap being hit.
+        if used is not None and used + max(PAGE, min(memory_limit // 4, 4 * 1024 * 1024)) > memory_limit:
+            return WasmMemoryLimit(
+                f"{label} exceeded its memory limit of {limit} (it failed with: {describe}, "
+                f"using {format_bytes(used)}){tail}; raise `execution.memory` or use less memory",
+                f"exceeded its memory limit of {limit}",
+            )
+        return WasmTrap(f"{label} trapped: {describe}{tail}", describe)
+
+
+def _memory_size(store: wasmtime.Store, instance: wasmtime.Instance | None) -> int | None:
+    if instance is None:
+        return None
+    try:
+        mem = instance.exports(store).get("memory")
+        return mem.data_len(store) if isinstance(mem, wasmtime.Memory) else None
+    except (wasmtime.WasmtimeError, ValueError):
+        return None
+
+
+def _caused_by(text: str) -> str:
+    """The root cause line of a wasmtime error message (drops backtraces and 'Caused by:' framing)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if "Caused by:" in lines:
+        lines = lines[lines.index("Caused by:") + 1 :]
+    cause = lines[-1] if lines else text.strip()
+    return cause.removeprefix("wasm trap: ")
+
+
+def _describe(exc: wasmtime.Trap | wasmtime.WasmtimeError) -> str:
+    if isinstance(exc, wasmtime.ExitTrap):
+        return f"the module exited with code {exc.code}"
+    if isinstance(exc, wasmtime.Trap):
+        code = exc.trap_code
+        if code in _TRAP_TEXT:
+            return _TRAP_TEXT[code]
+    text = str(exc)
+    m = _UNKNOWN_IMPORT.search(text)
+    if m:
+        return f"host function {m.group(1)}.{m.group(2)} is not supported by dream yet"
+    return _caused_by(text)
+
+
+class _GuestOutput:
+    """Guest stdout/stderr captured in tmpfs files (a Python callback per write costs ~230 us per run)."""
+
+    def __init__(self) -> None:
+        where = _SHM if _SHM.is_dir() else Path(tempfile.gettempdir())
+        fd_out, out = tempfile.mkstemp(prefix="dream-wasm-", suffix=".out", dir=where)
+        fd_err, err = tempfile.mkstemp(prefix="dream-wasm-", suffix=".err", dir=where)
+        os.close(fd_out)
+        os.close(fd_err)
+        self.stdout, self.stderr = Path(out), Path(err)
+
+    def stderr_tail(self, limit: int = 300) -> str:
+        try:
+            text = self.stderr.read_bytes()[-limit:].decode(errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(ln for ln in text.splitlines() if ln.strip())
+
+    def finish(self, name: str) -> None:
+        for stream, path in (("stdout", self.stdout), ("stderr", self.stderr)):
+            try:
+                data = path.read_bytes()
+                path.unlink()
+            except OSError:
+                continue
+            for line in data.decode(errors="replace").splitlines():
+                abi.guest_log.info("%s [%s]: %s", name, stream, line)

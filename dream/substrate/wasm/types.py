@@ -1,0 +1,35 @@
+"""Plain request/response values exchanged between the substrate and the wasm host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class HttpRequest:
+    """One HTTP request as the guest sees it through the `taubyte/sdk` event functions.
+
+    `path` is the decoded URL path without the query string; `host` is the Host header as received
+    (may carry `:port`); the user agent is read from `headers`.
+    """
+
+    method: str
+    host: str
+    path: str
+    query: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+
+@dataclass
+class HttpResponse:
+    """What the guest produced: status (first valid RetCode/redirect, else 200), added headers, body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """First value of a response header, case-insensitively (None when absent)."""
+        low = name.lower()
+        return next((v for k, v in self.headers if k.lower() == low), None)
