@@ -25,7 +25,7 @@ from dream.daemon.ids import peer_id, universe_id
 from dream.daemon.ports import free_port, require_free
 from dream.errors import DreamError
 from dream.node.config import NodeConfig
-from dream.node.peers import NO_TLS, PeerInfo, PeerStore
+from dream.node.peers import NO_TLS, PeerClient, PeerInfo, PeerStore
 from dream.node.runtime import process_start
 from dream.node.security import UniverseAuth
 from dream.shapes import ServiceShape, Shape, SimpleShape
@@ -218,7 +218,7 @@ class Universe:
         self.nodes[config.id] = record
         return record
 
-    def _registry_urls(self, records: list[NodeRecord]) -> list[str]:
+    def _registry_urls(self) -> list[str]:
         everyone = list(self.nodes.values())
         seers = [
             r.config.p2p_url() for r in everyone if r.config.kind == "service" and r.config.name == "seer"
@@ -229,7 +229,7 @@ class Universe:
         return [*seers, *elders, f"{self.daemon_url}/universe/{self.name}/registry"]
 
     def _set_bootstrap(self, records: list[NodeRecord]) -> None:
-        urls = self._registry_urls(records)
+        urls = self._registry_urls()
         for record in records:
             record.config.bootstrap = list(urls)
 
@@ -420,6 +420,17 @@ class Universe:
         self.state = "stopped"
         if remove and not self.keep:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def peer_client(self) -> PeerClient:
+        """A signed client of this universe's nodes, for the daemon's fixtures (close it after use)."""
+        return PeerClient(
+            secret=bytes.fromhex(self.key),
+            peer="daemon",
+            universe_id=self.id,
+            universe=self.name,
+            registries=self._registry_urls(),
+            timeout=120.0,
+        )
 
     # -- views ---------------------------------------------------------------------------------------
 

@@ -1,9 +1,73 @@
-"""monkey: a node of the universe; its service logic builds on the shared runtime."""
+"""monkey: takes jobs from patrick and runs them (checkout, compile or build, publish, report).
+
+Several monkeys compete for jobs; patrick hands each job to exactly one. A running job is heartbeated to
+patrick every second (a silent monkey's job goes back on the queue) and has a time limit.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from typing import Any
+
+from dream.errors import DreamError
+from dream.monkey.job import Job
 from dream.node import Node
+
+POLL_SECONDS = 0.2
+HEARTBEAT_SECONDS = 1.0
+JOB_TIMEOUT = 3600.0
 
 
 class Service(Node):
-    pass
+    async def on_start(self) -> None:
+        self.running: str = ""
+        self.done = 0
+        self.spawn(self._work(), "work")
+
+    def health(self) -> dict[str, Any]:
+        return {"running": self.running, "done": self.done}
+
+    async def _work(self) -> None:
+        while True:
+            try:
+                answer = await self.peers.json(
+                    "patrick", "POST", "/patrick/dequeue", json={"monkey": self.config.id}
+                )
+            except DreamError:
+                await asyncio.sleep(1.0)  # no patrick yet
+                continue
+            job = answer.get("job")
+            if not job:
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            await self._run(job)
+
+    async def _run(self, record: dict[str, Any]) -> None:
+        self.running = record["id"]
+        job = Job(self, record)
+        beat = self.spawn(self._beat_job(job), f"heartbeat-{record['id']}")
+        try:
+            await asyncio.wait_for(job.run(), timeout=JOB_TIMEOUT)
+        except TimeoutError:
+            job.fail(f"job timed out after {JOB_TIMEOUT:.0f}s")
+        except Exception as exc:
+            self.log.exception("job %s crashed", record["id"])
+            job.fail(f"monkey crashed: {exc}")
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        await job.report()
+        self.running = ""
+        self.done += 1
+
+    async def _beat_job(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            with contextlib.suppress(DreamError):
+                answer = await self.peers.json(
+                    "patrick", "POST", "/patrick/heartbeat", json={"jid": job.id, "monkey": self.config.id}
+                )
+                if answer.get("cancelled"):
+                    job.cancelled = True

@@ -170,7 +170,7 @@ class Node:
             if any(t.done() for t in self._tasks):
                 raise RuntimeError("a listener failed to start; see the lines above")
             await asyncio.sleep(0.005)
-        self.spawn(self._heartbeat(), "heartbeat")
+        self.spawn(self._announce_loop(), "announce")
         self.spawn(self._watch_daemon(), "watch-daemon")
         self.log.info("%s ready (pid %s, ports %s)", self.config.label, os.getpid(), self.config.ports)
         await self._stopping.wait()
@@ -178,13 +178,14 @@ class Node:
 
     async def _shutdown(self) -> None:
         self.log.info("%s stopping", self.config.label)
-        with contextlib.suppress(Exception):
-            await self.on_stop()
+        # Stop accepting and let requests in flight finish first: the service is still whole for them.
         for server in self._servers:
             server.should_exit = True
         serving = [t for t in self._tasks if t.get_name().startswith("serve-")]
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*serving, return_exceptions=True), timeout=3)
+        with contextlib.suppress(Exception):
+            await self.on_stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -192,7 +193,7 @@ class Node:
         if self._store is not None:
             self._store.close()
 
-    async def _heartbeat(self) -> None:
+    async def _announce_loop(self) -> None:
         me = self.me()
         announced = False
         fast_until = time.monotonic() + 10

@@ -1,9 +1,248 @@
-"""substrate: a node of the universe; its service logic builds on the shared runtime."""
+"""substrate: serves the universe's HTTP functions (wasm, run by wasmtime) and websites.
+
+HTTP (catch-all): Host + path + method → function or website, resolved through tns.
+p2p:  GET /substrate/match?host=&path=&method=  → {match, warm}   (the gateway asks before choosing)
+
+Route tables are cached per host and dropped when tns reports a change (a long-poll on its change log),
+so a new push serves within a second of its job's success; modules are cached per CID (never stale).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from dream.errors import DreamError
 from dream.node import Node
+from dream.settings import dream_home
+from dream.substrate import website
+from dream.substrate.routing import Resource, RouteTable, domain_allowed, parse_index
+from dream.tcc import tns_keys
+
+MIN_MEMORY = 64 * 1024
 
 
 class Service(Node):
     fast_loop = True
+
+    async def on_start(self) -> None:
+        from dream.substrate.wasm.host import WasmHost
+
+        self.host = WasmHost(dream_home() / "cache" / "wasm")
+        self.routes: dict[str, RouteTable] = {}
+        self.modules: dict[str, Any] = {}  # cid → FunctionModule
+        self.warm: set[str] = set()  # ids of functions whose module is loaded
+        self.sites: dict[str, Path] = {}  # cid → unpacked directory
+        self.assets = self.config.root_path / "assets"
+        self.assets.mkdir(parents=True, exist_ok=True)
+        self.served = 0
+        self.spawn(self._follow_tns(), "follow-tns")
+
+    async def on_stop(self) -> None:
+        self.host.stop()
+
+    def health(self) -> dict[str, Any]:
+        return {"served": self.served, "modules": len(self.modules), "hosts": len(self.routes)}
+
+    def p2p_routes(self) -> list[BaseRoute]:
+        return [Route("/substrate/match", self.match, methods=["GET"])]
+
+    def http_routes(self) -> list[BaseRoute]:
+        methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return [Route("/{path:path}", self.serve, methods=methods)]
+
+    # -- cache invalidation --------------------------------------------------------------------------
+
+    async def _follow_tns(self) -> None:
+        seq = -1
+        while True:
+            try:
+                answer = await self.peers.json(
+                    "tns", "GET", "/tns/changes", params={"after": max(seq, 0), "wait": 20}, timeout=30
+                )
+            except DreamError:
+                await asyncio.sleep(0.5)
+                continue
+            if seq >= 0 and answer["seq"] != seq and self.routes:
+                self.routes.clear()
+                self.log.info("tns changed (seq %s): route tables dropped", answer["seq"])
+            seq = answer["seq"]
+
+    # -- resolving -----------------------------------------------------------------------------------
+
+    async def _fetch(self, path: str) -> Any:
+        return (await self.peers.json("tns", "POST", "/tns/fetch", json={"path": path}))["object"]
+
+    async def table(self, host: str) -> RouteTable:
+        cached = self.routes.get(host)
+        if cached is not None:
+            return cached
+        table = RouteTable(host)
+        for kind in ("functions", "websites"):
+            links = await self._fetch(tns_keys.http_links_key(kind, host)) or []
+            for link in links if isinstance(links, list) else []:
+                resource = await self._resolve(link)
+                if resource is not None:
+                    getattr(table, kind).append(resource)
+        self.routes[host] = table
+        return table
+
+    async def _resolve(self, link: str) -> Resource | None:
+        branch, pid, app, kind, res_id = parse_index(link)
+        current = await self._fetch(tns_keys.current_key(pid, branch))
+        if not isinstance(current, dict) or not current.get("current"):
+            return None
+        config = await self._fetch(tns_keys.index_to_resource_key(link, current["current"]))
+        if not isinstance(config, dict):
+            return None
+        return Resource(kind, res_id, pid, branch, current["current"], app, config)
+
+    async def _asset(self, resource: Resource, res_id: str | None = None) -> tuple[str, bytes | None]:
+        cid = await self._fetch(tns_keys.asset_key(resource.project, res_id or resource.id, resource.branch))
+        if not isinstance(cid, str):
+            raise DreamError(f"{resource.kind[:-1]} `{resource.name}` has no build yet: push its code")
+        cached = self.assets / cid
+        if cached.exists():
+            return cid, None
+        response = await self.peers.call("hoarder", "GET", f"/hoarder/blob/{cid}")
+        if response.status_code != 200:
+            raise DreamError(f"the build {cid} of `{resource.name}` is not in any hoarder")
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_bytes(response.content)
+        tmp.replace(cached)
+        return cid, response.content
+
+    async def module(self, resource: Resource) -> tuple[Any, str]:
+        """(the loaded module, the export to call) for a function."""
+        source = str(resource.config.get("source") or ".")
+        call = str(resource.config.get("call") or "")
+        if source.startswith("libraries/"):
+            library_id = source.split("/", 1)[1]
+            cid, data = await self._asset(resource, library_id)
+            name = f"libraries/{library_id}"
+        else:
+            cid, data = await self._asset(resource)
+            name = f"functions/{resource.name}"
+        module = self.modules.get(cid)
+        if module is None:
+            payload = data if data is not None else (self.assets / cid).read_bytes()
+            module = await run_in_threadpool(self.host.load, cid, payload, name=name)
+            self.modules[cid] = module
+        self.warm.add(resource.id)
+        return module, call
+
+    # -- serving -------------------------------------------------------------------------------------
+
+    async def serve(self, request: Request) -> Response:
+        host = (request.headers.get("host") or "").split(":", 1)[0].lower().rstrip(".")
+        method = request.method
+        path = unquote(request.url.path)
+        url = f"http://{host}{request.url.path}"
+        try:
+            table = await self.table(host)
+        except DreamError as exc:
+            return PlainTextResponse(f"cannot resolve {host}: {exc}", status_code=503)
+        function, allowed = table.function(method, path)
+        if function is not None:
+            if not domain_allowed(host, function.project, self.config.universe):
+                return PlainTextResponse(
+                    f"domain {host} does not belong to project {function.project}", status_code=403
+                )
+            return await self._run(function, request, host, path)
+        site = table.website(method, path)
+        if site is not None:
+            return await self._site(site[0], site[1], path)
+        if allowed:
+            return PlainTextResponse(
+                f"method {method} not allowed on {url} (allowed: {', '.join(allowed)})",
+                status_code=405,
+                headers={"allow": ", ".join(allowed)},
+            )
+        return PlainTextResponse(f"no HTTP match found for method {method} on {url}", status_code=404)
+
+    async def _run(self, function: Resource, request: Request, host: str, path: str) -> Response:
+        from dream.substrate.wasm.errors import WasmError, WasmLoadError, WasmTimeout
+        from dream.substrate.wasm.types import HttpRequest
+
+        try:
+            module, call = await self.module(function)
+        except WasmLoadError as exc:
+            return PlainTextResponse(f"function {function.name} cannot load: {exc}", status_code=500)
+        except DreamError as exc:
+            return PlainTextResponse(str(exc), status_code=503)
+        event = HttpRequest(
+            method=request.method,
+            host=request.headers.get("host", host),
+            path=path,
+            query=list(request.query_params.multi_items()),
+            headers=[(k, v) for k, v in request.headers.items()],
+            body=await request.body(),
+        )
+        timeout = float(function.config.get("timeout") or 10_000_000_000) / 1e9
+        memory = (
+            max(int(function.config.get("memory") or 0), MIN_MEMORY)
+            if function.config.get("memory")
+            else 64 << 20
+        )
+        started = time.perf_counter()
+        try:
+            result = await run_in_threadpool(module.call, call, event, timeout=timeout, memory_limit=memory)
+        except WasmTimeout as exc:
+            return PlainTextResponse(str(exc), status_code=504)
+        except WasmError as exc:
+            return PlainTextResponse(str(exc), status_code=500)
+        self.served += 1
+        self.log.debug(
+            "%s %s%s → %s in %.1f ms",
+            request.method,
+            host,
+            path,
+            result.status,
+            (time.perf_counter() - started) * 1000,
+        )
+        response = Response(result.body, status_code=result.status)
+        for key, value in result.headers:
+            response.headers.append(key, value)
+        return response
+
+    async def _site(self, resource: Resource, prefix: str, path: str) -> Response:
+        try:
+            cid, data = await self._asset(resource)
+        except DreamError as exc:
+            return PlainTextResponse(str(exc), status_code=503)
+        site = self.sites.get(cid)
+        if site is None:
+            payload = data if data is not None else (self.assets / cid).read_bytes()
+            try:
+                site = await run_in_threadpool(website.unpack, payload, self.config.root_path / "sites" / cid)
+            except ValueError as exc:
+                return PlainTextResponse(str(exc), status_code=500)
+            self.sites[cid] = site
+        relative = path[len(prefix.rstrip("/")) :] if prefix != "/" else path
+        found = website.find(site, relative or "/")
+        if found is None:
+            return PlainTextResponse(f"no file {path} in website {resource.name}", status_code=404)
+        return FileResponse(found, media_type=website.content_type(found))
+
+    async def match(self, request: Request) -> Response:
+        from starlette.responses import JSONResponse
+
+        host = request.query_params.get("host", "").lower()
+        method = request.query_params.get("method", "GET")
+        path = request.query_params.get("path", "/")
+        try:
+            table = await self.table(host)
+        except DreamError:
+            return JSONResponse({"match": False, "warm": False})
+        function, _ = table.function(method, path)
+        site = table.website(method, path)
+        warm = function is not None and function.id in self.warm
+        return JSONResponse({"match": function is not None or site is not None, "warm": warm})

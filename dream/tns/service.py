@@ -2,6 +2,7 @@
 
 p2p API (JSON bodies; paths are `a/b/c` strings or segment lists):
   POST /tns/push   {path, data}            → {pushed: true, seq}
+  POST /tns/push-many {items: [[path, data], ...]} → {pushed: true, seq} (in order)
   POST /tns/fetch  {path}                  → {object}
   POST /tns/lookup {prefix, regex?}        → {keys}
   POST /tns/list   {depth}                 → {keys: [[segment...]]}
@@ -38,6 +39,7 @@ class Service(Node):
     def p2p_routes(self) -> list[BaseRoute]:
         return [
             Route("/tns/push", self.push, methods=["POST"]),
+            Route("/tns/push-many", self.push_many, methods=["POST"]),
             Route("/tns/fetch", self.fetch, methods=["POST"]),
             Route("/tns/lookup", self.lookup, methods=["POST"]),
             Route("/tns/list", self.listing, methods=["POST"]),
@@ -57,6 +59,18 @@ class Service(Node):
             body = await self._body(request)
             seq = self.tns.push(body["path"], body.get("data"))
         except (ValueError, KeyError) as exc:
+            return bad(f"tns push refused: {exc}")
+        await self.tns.notify()
+        return JSONResponse({"pushed": True, "seq": seq})
+
+    async def push_many(self, request: Request) -> JSONResponse:
+        """Several pushes in order, in one call (a config publish is dozens of entries)."""
+        try:
+            body = await self._body(request)
+            seq = self.tns.seq
+            for path, data in body["items"]:
+                seq = self.tns.push(path, data)
+        except (ValueError, KeyError, TypeError) as exc:
             return bad(f"tns push refused: {exc}")
         await self.tns.notify()
         return JSONResponse({"pushed": True, "seq": seq})

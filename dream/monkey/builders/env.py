@@ -1,0 +1,70 @@
+"""The minimal environment a build step runs with: toolchain dirs on PATH, caches under dream's dirs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from dream.monkey.builders.paths import package_parent, tool_cache_dir, tools_dir
+from dream.monkey.builders.toolchains import go_toolchain, node_path, zig_toolchain
+
+SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
+
+
+def _path_dirs() -> list[str]:
+    dirs: list[str] = []
+    for chain in (go_toolchain(), zig_toolchain()):
+        if chain.path is not None:
+            dirs.append(str(chain.path.parent))
+    node = node_path()
+    if node is not None:
+        dirs.append(str(node.parent))
+    dirs.extend(SYSTEM_PATH)
+    return list(dict.fromkeys(dirs))
+
+
+def step_env(work: Path, src: Path, out: Path, variables: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Upstream sets SRC/OUT for every step; the rest keeps compilers off the user's HOME and `/`."""
+    cache = tool_cache_dir()
+    home = work / "home"
+    tmp = work / "tmp"
+    home.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": ":".join(_path_dirs()),
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+        "SRC": str(src),
+        "OUT": str(out),
+        "CODE": str(src),
+        "FILENAME": "main",
+        "DREAM_WORK": str(work),
+        "DREAM_PYTHON": sys.executable,
+        "DREAM_TOOLS": str(tools_dir()),
+        "DREAM_TOOL_CACHE": str(cache),
+        "PYTHONPATH": str(package_parent()),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # Go: offline, pinned to the installed toolchain, caches shared per machine.
+        "GOOS": "wasip1",
+        "GOARCH": "wasm",
+        "GOTOOLCHAIN": "local",
+        "GOPROXY": "off",
+        "GOSUMDB": "off",
+        "GOFLAGS": "-mod=mod",
+        "GOWORK": "off",
+        "GOENV": "off",
+        "GOTELEMETRY": "off",
+        "CGO_ENABLED": "0",
+        "GOCACHE": str(cache / "go-build"),
+        "GOMODCACHE": str(cache / "go-mod"),
+        "GOPATH": str(cache / "gopath"),
+        # Zig builds wasi-libc once into the global cache; the local cache would default to cwd.
+        "ZIG_GLOBAL_CACHE_DIR": str(cache / "zig"),
+        "ZIG_LOCAL_CACHE_DIR": str(cache / "zig"),
+        "npm_config_cache": str(cache / "npm"),
+    }
+    for key, value in (variables or {}).items():
+        env[key] = value
+    return env

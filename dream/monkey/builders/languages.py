@@ -1,0 +1,374 @@
+"""Per-language compile commands, run by `step.py` inside a build step (our stand-in for /utils/wasm.sh)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from dream.monkey.builders.paths import sdk_dir, tool_cache_dir
+from dream.monkey.builders.toolchains import (
+    RUST_TARGET,
+    Toolchain,
+    assemblyscript_toolchain,
+    go_toolchain,
+    node_path,
+    rust_toolchain,
+    zig_toolchain,
+)
+
+GO_SDK_MODULE = "github.com/taubyte/go-sdk"
+AS_SDK_NAME = "@taubyte/sdk"
+RUST_SDK_CRATE = "taubyte_sdk"
+SKIP_DIRS = {".taubyte", "taubyte", ".git", "node_modules", "target", ".zig-cache", "zig-cache"}
+
+
+class CompileError(Exception):
+    """A compile step failed; the compiler's own output has already been printed to the log."""
+
+
+def _require(chain: Toolchain) -> Path:
+    if not chain.found or chain.path is None:
+        raise CompileError(
+            f"the {chain.name} toolchain is not installed; install it with: {chain.install_command}"
+        )
+    return chain.path
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    # Output goes straight to the step's stdout, which the builder streams into the build log.
+    proc = subprocess.run(cmd, cwd=cwd, check=False)
+    if proc.returncode != 0:
+        raise CompileError(f"{Path(cmd[0]).name} exited with code {proc.returncode}")
+
+
+def _sources(src: Path, suffix: str) -> list[Path]:
+    found = []
+    for path in sorted(src.rglob(f"*{suffix}")):
+        rel = path.relative_to(src)
+        if not SKIP_DIRS.intersection(rel.parts[:-1]):
+            found.append(path)
+    return found
+
+
+def _entry(src: Path, candidates: tuple[str, ...], suffix: str) -> Path:
+    for name in candidates:
+        if (src / name).is_file():
+            return src / name
+    top = [p for p in src.glob(f"*{suffix}") if p.is_file()]
+    if len(top) == 1:
+        return top[0]
+    raise CompileError(
+        f"cannot find the entry file in {src}: expected one of {', '.join(candidates)}"
+        f" or a single *{suffix} file at the top level"
+    )
+
+
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _stage(name: str, source: Path, fill: Callable[[Path], None]) -> Path:
+    """Copy an SDK once per content version into the tool cache (atomic rename, so races are harmless)."""
+    target = tool_cache_dir() / "sdk" / f"{name}-{_tree_digest(source)}"
+    if target.is_dir():
+        return target
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    fill(tmp)
+    try:
+        tmp.rename(target)
+    except OSError:  # another build staged it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# --- Go ---------------------------------------------------------------------------------------------
+
+_EXPORT_RE = re.compile(r"^(\s*)//export\s+([A-Za-z_]\w*)\s*$", re.MULTILINE)
+_WASM_MODULE_RE = re.compile(
+    r"^\s*//go:wasm-module\s+(\S+)\s*\n((?:\s*//.*\n)*?)(\s*)//export\s+(\w+)\s*$", re.MULTILINE
+)
+_PACKAGE_RE = re.compile(r"^package\s+([A-Za-z_]\w*)", re.MULTILINE)
+_MODULE_RE = re.compile(r"^module\s+(\S+)", re.MULTILINE)
+
+
+def stage_go_sdk() -> Path:
+    def fill(target: Path) -> None:
+        shutil.copytree(sdk_dir() / "go", target, dirs_exist_ok=True)
+        (target / "go.mod").write_text(f"module {GO_SDK_MODULE}\n\ngo 1.24\n")
+
+    return _stage("go", sdk_dir() / "go", fill)
+
+
+def rewrite_go_source(text: str) -> str:
+    """TinyGo directives → gc ones: `//export f` exports f; `//go:wasm-module m` + `//export f` imports it."""
+    text = _WASM_MODULE_RE.sub(
+        lambda m: f"{m.group(2)}{m.group(3)}//go:wasmimport {m.group(1)} {m.group(4)}", text
+    )
+    return _EXPORT_RE.sub(lambda m: f"{m.group(1)}//go:wasmexport {m.group(2)}", text)
+
+
+def _go_requires(gomod: str) -> list[str]:
+    """Requirements to keep: everything except taubyte modules, which resolve to dream's SDK."""
+    kept: list[str] = []
+    in_block = False
+    for raw in gomod.splitlines():
+        line = raw.split("//")[0].strip()
+        if in_block:
+            if line == ")":
+                in_block = False
+            elif line and not line.startswith("github.com/taubyte/"):
+                kept.append(line)
+        elif line.startswith("require ("):
+            in_block = True
+        elif line.startswith("require "):
+            entry = line[len("require ") :].strip()
+            if not entry.startswith("github.com/taubyte/"):
+                kept.append(entry)
+    return kept
+
+
+def compile_go(src: Path, out_file: Path, work: Path) -> None:
+    go = _require(go_toolchain())
+    module = work / "go-module"
+    shutil.rmtree(module, ignore_errors=True)
+    shutil.copytree(
+        src, module, ignore=shutil.ignore_patterns(".taubyte", "taubyte", ".git", "*_test.go", "go.work*")
+    )
+    packages: set[str] = set()
+    for path in module.rglob("*.go"):
+        text = path.read_text()
+        path.write_text(rewrite_go_source(text))
+        if path.parent == module and (match := _PACKAGE_RE.search(text)):
+            packages.add(match.group(1))
+    if not packages:
+        raise CompileError(
+            f"no Go files at the top level of {src}; put the function's package (e.g. `package lib`) there"
+        )
+    gomod_path = module / "go.mod"
+    gomod = gomod_path.read_text() if gomod_path.is_file() else ""
+    match = _MODULE_RE.search(gomod)
+    module_path = match.group(1) if match else "function"
+    requires = "".join(f"\t{req}\n" for req in [f"{GO_SDK_MODULE} v0.0.0", *_go_requires(gomod)])
+    gomod_path.write_text(
+        f"module {module_path}\n\ngo 1.24\n\nrequire (\n{requires})\n\nreplace {GO_SDK_MODULE} => {stage_go_sdk()}\n"
+    )
+    target = "."
+    if "main" not in packages:
+        # gc accepts //go:wasmexport outside package main; a blank import links the user's package in.
+        (module / "dreammain").mkdir()
+        (module / "dreammain" / "main.go").write_text(
+            f'// Generated by dream: links the function package into a wasip1 reactor.\npackage main\n\nimport _ "{module_path}"\n\nfunc main() {{}}\n'
+        )
+        target = "./dreammain"
+    _run([str(go), "build", "-trimpath", "-buildmode=c-shared", "-o", str(out_file), target], cwd=module)
+
+
+# --- C and Zig (zig toolchain) ------------------------------------------------------------------------
+
+
+def compile_c(src: Path, out_file: Path, work: Path) -> None:
+    zig = _require(zig_toolchain())
+    files = _sources(src, ".c")
+    if not files:
+        raise CompileError(f"no .c files in {src}")
+    cmd = [str(zig), "cc", "-target", "wasm32-wasi", "-mexec-model=reactor", "-Os", "-s"]
+    cmd += ["-I", str(sdk_dir() / "c"), "-I", str(src), "-o", str(out_file), *map(str, files)]
+    _run(cmd, cwd=src)
+
+
+def compile_zig(src: Path, out_file: Path, work: Path) -> None:
+    zig = _require(zig_toolchain())
+    entry = _entry(src, ("main.zig", "lib.zig", "src/main.zig", "src/lib.zig"), ".zig")
+    cmd = [
+        str(zig),
+        "build-exe",
+        "-target",
+        "wasm32-freestanding",
+        "-fno-entry",
+        "-rdynamic",
+        "-O",
+        "ReleaseSmall",
+    ]
+    cmd += ["--dep", "taubyte", f"-Mroot={entry}", f"-Mtaubyte={sdk_dir() / 'zig' / 'taubyte.zig'}"]
+    cmd += [f"-femit-bin={out_file}"]
+    _run(cmd, cwd=src)
+
+
+# --- Rust (Debian rustc, std only) ---------------------------------------------------------------------
+
+
+def rust_sdk_rlib() -> Path:
+    rustc = _require(rust_toolchain())
+    source = sdk_dir() / "rust" / "taubyte.rs"
+    digest = hashlib.sha256(source.read_bytes() + str(rust_toolchain().version).encode()).hexdigest()[:16]
+    rlib = tool_cache_dir() / "rust" / digest / f"lib{RUST_SDK_CRATE}.rlib"
+    if not rlib.is_file():
+        rlib.parent.mkdir(parents=True, exist_ok=True)
+        tmp = rlib.with_name(f"tmp-{os.getpid()}.rlib")
+        cmd = [str(rustc), "--edition", "2021", "--crate-type", "rlib", "--crate-name", RUST_SDK_CRATE]
+        cmd += ["--target", RUST_TARGET, "-O", "--color", "never", "-o", str(tmp), str(source)]
+        _run(cmd, cwd=rlib.parent)
+        tmp.rename(rlib)
+    return rlib
+
+
+def compile_rust(src: Path, out_file: Path, work: Path) -> None:
+    rustc = _require(rust_toolchain())
+    entry = _entry(src, ("lib.rs", "src/lib.rs"), ".rs")
+    rlib = rust_sdk_rlib()
+    cmd = [str(rustc), "--edition", "2021", "--target", RUST_TARGET, "--crate-type", "cdylib", "-O"]
+    cmd += ["-C", "strip=symbols", "--color", "never", "--extern", f"{RUST_SDK_CRATE}={rlib}"]
+    cmd += ["-o", str(out_file), str(entry)]
+    _run(cmd, cwd=src)
+
+
+# --- AssemblyScript ----------------------------------------------------------------------------------
+
+
+def stage_as_sdk() -> Path:
+    def fill(target: Path) -> None:
+        shutil.copytree(sdk_dir() / "assemblyscript", target / AS_SDK_NAME)
+
+    return _stage("assemblyscript", sdk_dir() / "assemblyscript", fill)
+
+
+def compile_assemblyscript(src: Path, out_file: Path, work: Path) -> None:
+    asc = _require(assemblyscript_toolchain())
+    node = node_path()
+    if node is None:
+        raise CompileError("node is not on PATH; install Node.js 20+ to build AssemblyScript functions")
+    entry = _entry(src, ("assembly/index.ts", "index.ts", "src/index.ts"), ".ts")
+    # `--use abort=` drops the env.abort import, which Taubyte hosts do not provide.
+    cmd = [str(node), str(asc), str(entry), "-o", str(out_file), "-O3", "--use", "abort="]
+    cmd += ["--path", str(stage_as_sdk())]
+    _run(cmd, cwd=src)
+
+
+# --- WAT and prebuilt modules ---------------------------------------------------------------------------
+
+
+def compile_wat(src: Path, out_file: Path, work: Path) -> None:
+    import wasmtime
+
+    entry = _entry(src, ("main.wat", "lib.wat", "function.wat"), ".wat")
+    try:
+        binary = wasmtime.wat2wasm(entry.read_text())
+    except wasmtime.WasmtimeError as exc:
+        print(f"{entry.name}: {exc}", flush=True)
+        raise CompileError(f"{entry.name} is not valid WebAssembly text") from None
+    out_file.write_bytes(binary)
+
+
+def copy_prebuilt(src: Path, out_file: Path, work: Path) -> None:
+    import zipfile
+
+    for name in ("main.wasm", "artifact.wasm"):
+        if (src / name).is_file():
+            shutil.copyfile(src / name, out_file)
+            return
+    wasm = [p for p in src.glob("*.wasm") if p.is_file()]
+    zwasm = [p for p in src.glob("*.zwasm") if p.is_file()]
+    if len(wasm) == 1:
+        shutil.copyfile(wasm[0], out_file)
+        return
+    if len(zwasm) == 1:
+        with zipfile.ZipFile(zwasm[0]) as archive:
+            names = [n for n in ("main.wasm", "artifact.wasm") if n in archive.namelist()]
+            if not names:
+                raise CompileError(f"{zwasm[0].name} holds no main.wasm or artifact.wasm")
+            out_file.write_bytes(archive.read(names[0]))
+        return
+    raise CompileError(f"{src} needs exactly one prebuilt .wasm or .zwasm file (or a main.wasm)")
+
+
+def copy_website(src: Path, out_dir: Path, work: Path) -> None:
+    """Plain static site: the files themselves are the build output."""
+    for path in sorted(src.iterdir()):
+        if path.name in {".taubyte", ".git"}:
+            continue
+        if path.is_dir():
+            shutil.copytree(path, out_dir / path.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(path, out_dir / path.name)
+
+
+COMPILERS: dict[str, Callable[[Path, Path, Path], None]] = {
+    "go": compile_go,
+    "c": compile_c,
+    "zig": compile_zig,
+    "rust": compile_rust,
+    "assemblyscript": compile_assemblyscript,
+    "wat": compile_wat,
+    "wasm": copy_prebuilt,
+}
+
+
+# --- Warmers: pay first-use costs (Go std, wasi-libc) outside a timed build -----------------------------
+
+
+def _warm_with(lang: str, files: dict[str, str]) -> Callable[[Path], None]:
+    def warm(tmp: Path) -> None:
+        # Same path as a real build: a step subprocess with the step environment.
+        import sys
+
+        from dream.monkey.builders.env import step_env
+
+        src, out = tmp / "src", tmp / "out"
+        out.mkdir()
+        for name, text in files.items():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_text(text)
+        proc = subprocess.run(
+            [sys.executable, "-m", "dream.monkey.builders.step", lang, "warm"],
+            cwd=src,
+            env=step_env(tmp, src, out),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise CompileError(f"warming {lang} failed:\n{proc.stdout}{proc.stderr}")
+
+    return warm
+
+
+WARMERS: dict[str, Callable[[Path], None]] = {
+    "go": _warm_with(
+        "go",
+        {
+            "go.mod": "module function\n",
+            "lib.go": 'package lib\n\nimport "github.com/taubyte/go-sdk/event"\n\n//export warm\n'
+            "func warm(e event.Event) uint32 { h, _ := e.HTTP(); h.Return(200); return 0 }\n",
+        },
+    ),
+    "c": _warm_with("c", {"lib.c": "#include <string.h>\nint warm(char *p) { return (int)strlen(p); }\n"}),
+    "zig": _warm_with("zig", {"main.zig": "export fn warm(x: u32) u32 { return x; }\n"}),
+    "rust": _warm_with("rust", {"lib.rs": '#[no_mangle]\npub extern "C" fn warm(x: u32) -> u32 { x }\n'}),
+    "assemblyscript": _warm_with(
+        "assemblyscript", {"assembly/index.ts": "export function warm(x: u32): u32 { return x; }\n"}
+    ),
+    "wat": _warm_with("wat", {"main.wat": "(module)\n"}),
+}
+
+
+SDK_SUBDIRS = {"go": "go", "c": "c", "zig": "zig", "rust": "rust", "assemblyscript": "assemblyscript"}
+
+
+def sdk_digest(lang: str) -> str:
+    """Fingerprint of what dream itself contributes to a build (its SDK and these compile commands)."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update((Path(__file__).parent / "scripts.py").read_bytes())
+    sub = SDK_SUBDIRS.get(lang)
+    if sub is not None and (sdk_dir() / sub).is_dir():
+        digest.update(_tree_digest(sdk_dir() / sub).encode())
+    return digest.hexdigest()

@@ -1,0 +1,28 @@
+"""Step scripts: upstream's absolute container paths (/src, /out, /utils) remapped to a build's temp dirs."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+# An absolute /src, /out or /utils path component, not part of a longer path like /usr/out or /output.
+_CONTAINER_PATH_RE = re.compile(r"(?<![\w./$-])/(src|out|utils)(?=$|[/\s\"';:)}|&<>`])", re.MULTILINE)
+
+DEFAULT_WASM_STEP = '. /utils/wasm.sh\nbuild "${FILENAME}"\nret=$?\necho -n $ret > /out/ret-code\nexit $ret\n'
+DEFAULT_WEBSITE_STEP = '"$DREAM_PYTHON" -m dream.monkey.builders.step website\n'
+
+
+def remap_paths(script: str, dirs: dict[str, Path]) -> str:
+    """Rewrite `/src`, `/out`, `/utils` to the given dirs so upstream scripts run unchanged without root."""
+    return _CONTAINER_PATH_RE.sub(lambda m: str(dirs[m.group(1)]), script)
+
+
+def wasm_utils(lang: str, image: str) -> str:
+    """Our `/utils/wasm.sh` for an image: `build [name]` compiles $SRC into $OUT/<name>.wasm."""
+    return (
+        f"# dream's stand-in for the /utils/wasm.sh of the {image} image.\n"
+        "build() {\n"
+        f'    "$DREAM_PYTHON" -m dream.monkey.builders.step {shlex.quote(lang)} "${{1:-${{FILENAME:-main}}}}"\n'
+        "}\n"
+    )

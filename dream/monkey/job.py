@@ -1,0 +1,174 @@
+"""One CI/CD job: find the repository's project and role, check it out, build or compile, publish.
+
+- config repo: compile the YAML tree and publish indexes, the project object and the current commit to tns;
+- code repo: build every inline function (and smartop) of the published config, stash each artefact in
+  hoarder and point `assets/<hash>` at its CID;
+- website / library repo: build the one resource the config says the repository serves.
+A failure publishes nothing new, so what was deployed before keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dream.errors import DreamError
+from dream.monkey import pipeline
+from dream.monkey.checkout import checkout
+from dream.tcc import tns_keys
+
+if TYPE_CHECKING:
+    from dream.monkey.service import Service
+
+
+class Job:
+    def __init__(self, node: Service, record: dict[str, Any]) -> None:
+        self.node = node
+        self.record = record
+        self.id: str = record["id"]
+        self.branch: str = record.get("branch") or "main"
+        self.repository: dict[str, Any] = record["meta"]["repository"]
+        self.lines: list[str] = []
+        self.error = ""
+        self.assets: dict[str, str] = {}
+        self.cancelled = False
+        self.started = time.time()
+
+    # -- log -----------------------------------------------------------------------------------------
+
+    def log(self, text: str) -> None:
+        for line in str(text).splitlines() or [""]:
+            self.lines.append(f"{time.time() - self.started:7.3f}s {line}")
+
+    def op(self, **fields: Any) -> None:
+        # Upstream's job logs are JSON events; keep that shape for the structured steps.
+        self.log(json.dumps({**fields, "timestamp": int(time.time())}))
+
+    def fail(self, message: str) -> None:
+        self.error = self.error or message
+        self.log(f"ERROR: {message}")
+
+    # -- run -----------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        repo_id = str(self.repository["id"])
+        project_id = self.record.get("project") or ""
+        self.log(
+            f"job {self.id}: {self.repository.get('fullname', repo_id)} @ {self.record['meta']['after'][:12]} ({self.branch})"
+        )
+        if not project_id:
+            repo = await self.node.peers.json("auth", "GET", f"/auth/repositories/{repo_id}")
+            project_id = repo.get("project", "")
+        if not project_id:
+            self.fail(f"repository {repo_id} belongs to no project: create the project first")
+            return
+        project = await self.node.peers.json("auth", "GET", f"/auth/projects/{project_id}")
+        kind = await self._kind(repo_id, project)
+        self.log(f"project {project['name']} ({project_id}), {kind} repository")
+        with tempfile.TemporaryDirectory(prefix="dream-job-") as tmp:
+            uri = self.repository.get("uri") or self.repository.get("ssh_url", "")
+            self.op(op="git-clone", url=uri, branch=self.branch)
+            try:
+                src, commit = await asyncio.to_thread(
+                    checkout, uri, self.branch, self.record["meta"]["after"], Path(tmp) / "src"
+                )
+            except DreamError as exc:
+                self.op(op="git-clone", status="error", error=str(exc))
+                self.fail(str(exc))
+                return
+            self.op(op="git-clone", status="success", commit=commit)
+            if kind == "config":
+                await self._config(src, commit, project_id)
+            elif kind == "code":
+                await self._code(src, project_id)
+            else:
+                await self._single(src, project_id, repo_id, kind)
+
+    async def _kind(self, repo_id: str, project: dict[str, Any]) -> str:
+        if repo_id == str(project.get("config")):
+            return "config"
+        if repo_id == str(project.get("code")):
+            return "code"
+        kind = await pipeline.tns_fetch(self.node.peers, tns_keys.repo_type_key(repo_id, project["id"]))
+        roles = {tns_keys.REPO_TYPE_WEBSITE: "website", tns_keys.REPO_TYPE_LIBRARY: "library"}
+        if kind in roles:
+            return roles[kind]
+        raise DreamError(
+            f"repository {repo_id} is neither the config nor the code repository of project {project['id']}, "
+            f"and no website or library of its config is built from it"
+        )
+
+    # -- config, code, websites, libraries ---------------------------------------------------------
+
+    async def _config(self, src: Path, commit: str, project_id: str) -> None:
+        from dream.tcc.errors import CompileError, ConfigError
+
+        try:
+            await pipeline.publish_config(
+                self.node.peers,
+                src,
+                branch=self.branch,
+                commit=commit,
+                project_id=project_id,
+                universe=self.node.config.universe,
+                log=self.log,
+            )
+        except (CompileError, ConfigError) as exc:
+            self.fail(f"config does not compile:\n{exc}")
+
+    async def _code(self, src: Path, project_id: str) -> None:
+        obj = await pipeline.published_config(self.node.peers, project_id, self.branch, log=self.log)
+        targets = pipeline.inline_targets(obj, src)
+        if not targets:
+            self.log("the config has no inline functions: nothing to build")
+        for target in targets:
+            if self.cancelled:
+                self.fail("job cancelled")
+                return
+            await self._build(target, project_id)
+
+    async def _single(self, src: Path, project_id: str, repo_id: str, kind: str) -> None:
+        await pipeline.published_config(self.node.peers, project_id, self.branch, log=self.log)
+        keys = await self.node.peers.json(
+            "tns", "POST", "/tns/lookup", json={"prefix": tns_keys.repo_resources_prefix(repo_id, project_id)}
+        )
+        ids = sorted({k.rstrip("/").rsplit("/", 1)[-1] for k in keys["keys"]})
+        if not ids:
+            self.fail(f"no {kind} of project {project_id} is built from repository {repo_id}")
+            return
+        for res_id in ids:
+            await self._build(pipeline.Target(res_id, f"{kind} {res_id}", src), project_id)
+
+    async def _build(self, target: pipeline.Target, project_id: str) -> None:
+        try:
+            self.assets[target.id] = await pipeline.build_and_publish(
+                self.node.peers, target, project_id=project_id, branch=self.branch, log=self.log
+            )
+        except DreamError as exc:
+            self.fail(str(exc))
+
+    # -- report --------------------------------------------------------------------------------------
+
+    async def report(self) -> None:
+        status = "failed" if self.error else "done"
+        self.log(f"job {'failed' if self.error else 'succeeded'} in {time.time() - self.started:.2f}s")
+        logs: dict[str, str] = {}
+        try:
+            logs[self.id] = await pipeline.stash(self.node.peers, "\n".join(self.lines).encode() + b"\n")
+        except DreamError as exc:
+            self.node.log.error("could not keep the log of job %s: %s", self.id, exc)
+        body = {
+            "jid": self.id,
+            "monkey": self.node.config.id,
+            "logs": logs,
+            "assets": self.assets,
+            "error": self.error,
+        }
+        try:
+            await self.node.peers.json("patrick", "POST", f"/patrick/{status}", json=body)
+        except DreamError as exc:
+            self.node.log.error("could not report job %s to patrick: %s", self.id, exc)

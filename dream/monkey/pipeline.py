@@ -1,0 +1,132 @@
+"""The steps a CI/CD job is made of, shared by monkey's jobs and the fixtures that deploy without git.
+
+Each step talks to tns and hoarder through a `PeerClient` and writes its progress to `log`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dream.errors import DreamError
+from dream.node.peers import PeerClient
+from dream.settings import dream_home
+from dream.tcc import tns_keys
+
+Log = Callable[[str], None]
+CONFIG_WAIT = 60.0
+BUILD_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """One resource a code (or website, library) repository builds."""
+
+    id: str
+    label: str  # `functions/ping`, `websites/site`
+    directory: Path
+
+
+async def tns_fetch(peers: PeerClient, path: str) -> Any:
+    return (await peers.json("tns", "POST", "/tns/fetch", json={"path": path}))["object"]
+
+
+async def tns_push_many(peers: PeerClient, items: list[tuple[str, Any]]) -> None:
+    await peers.json("tns", "POST", "/tns/push-many", json={"items": [[p, v] for p, v in items]})
+
+
+async def stash(peers: PeerClient, data: bytes) -> str:
+    return str((await peers.json("hoarder", "POST", "/hoarder/stash", content=data))["cid"])
+
+
+async def publish_config(
+    peers: PeerClient, src: Path, *, branch: str, commit: str, project_id: str | None, universe: str, log: Log
+) -> Any:
+    """Compile the config repository at `src` and publish it; CompileError when it does not compile."""
+    from dream.tcc.compiler import compile_project
+    from dream.tcc.publish import publish_plan
+
+    compiled = await asyncio.to_thread(
+        compile_project,
+        src,
+        branch=branch,
+        commit=commit,
+        project_id=project_id,
+        generated_domain_re=rf"^[^.]+\.g\.{universe}\.localtau$",
+    )
+    plan = publish_plan(compiled, branch=branch, commit=commit, project_id=compiled.project_id)
+    await tns_push_many(peers, plan)
+    functions = len(compiled.object.get("functions") or {})
+    log(
+        f"published config {commit[:12]} of project {compiled.project_id}: {len(plan)} tns entries, {functions} function(s)"
+    )
+    return compiled
+
+
+async def published_config(
+    peers: PeerClient, project_id: str, branch: str, *, log: Log, wait: float = CONFIG_WAIT
+) -> dict[str, Any]:
+    """The project's current compiled config on `branch`, waiting a while for it to be published."""
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        current = await tns_fetch(peers, tns_keys.current_key(project_id, branch))
+        if isinstance(current, dict) and current.get("current"):
+            obj = await tns_fetch(peers, tns_keys.project_prefix(branch, current["current"], project_id))
+            if isinstance(obj, dict):
+                return obj
+        if time.monotonic() > deadline:
+            raise DreamError(
+                f"the config of project {project_id} was never published on branch {branch}: "
+                f"push the config repository first"
+            )
+        if not said:
+            log("waiting for the project's config to be published")
+            said = True
+        await asyncio.sleep(0.2)
+
+
+def inline_targets(obj: dict[str, Any], src: Path) -> list[Target]:
+    """Every function and smartop with inline code (`source: .`), with its directory in the code repo."""
+    targets: list[Target] = []
+    scopes: list[tuple[str | None, dict[str, Any]]] = [(None, obj)]
+    scopes += [(app.get("name"), app) for app in (obj.get("applications") or {}).values()]
+    for app, scope in scopes:
+        base = src / app if app else src
+        for kind in ("functions", "smartops"):
+            for res_id, resource in (scope.get(kind) or {}).items():
+                if resource.get("source", ".") in (".", ""):
+                    targets.append(
+                        Target(res_id, f"{kind}/{resource['name']}", base / kind / resource["name"])
+                    )
+    return targets
+
+
+async def build_and_publish(
+    peers: PeerClient, target: Target, *, project_id: str, branch: str, log: Log
+) -> str:
+    """Build one resource, stash its artefact and point its asset key at the CID; DreamError on failure."""
+    from dream.monkey.builders import build_function
+
+    if not target.directory.is_dir():
+        raise DreamError(f"{target.label} has no code: expected the directory {target.directory}")
+    log(f"building {target.label}")
+    result = await asyncio.to_thread(
+        build_function,
+        target.directory,
+        cache_dir=dream_home() / "cache" / "builds",
+        log=log,
+        timeout=BUILD_TIMEOUT,
+    )
+    if not result.ok or result.artifact is None:
+        raise DreamError(f"{target.label} failed to build: {result.error}")
+    data = result.artifact.read_bytes()
+    cid = await stash(peers, data)
+    await tns_push_many(peers, [(tns_keys.asset_key(project_id, target.id, branch), cid)])
+    how = "from the build cache" if result.cached else f"in {result.duration:.2f}s"
+    log(f"built {target.label} {how}: {len(data)} bytes, cid {cid}")
+    return cid

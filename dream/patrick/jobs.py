@@ -1,0 +1,153 @@
+"""Patrick's durable job records and queue, in the node's KV store.
+
+A job is created from a push delivery, queued, handed to exactly one monkey (`dequeue` is atomic: one
+process, one event loop), and ends success, failed or cancelled. A job whose monkey went silent is
+queued again, at most MAX_ATTEMPTS times in all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from dream.errors import DreamError
+from dream.node.store import KVStore
+
+OPEN, LOCKED, SUCCESS, FAILED, CANCELLED = "open", "locked", "success", "failed", "cancelled"
+FINISHED = (SUCCESS, FAILED, CANCELLED)
+MAX_ATTEMPTS = 2
+
+
+def job_id(repo_id: str, ref: str, after: str, pushed_at: Any) -> str:
+    """Deterministic from the push, so a re-delivered webhook finds the job it already made."""
+    digest = hashlib.sha256(f"v1:github:{repo_id}:{ref}:{after}:{pushed_at}".encode()).hexdigest()
+    return "job-" + digest[:24]
+
+
+class JobStore:
+    def __init__(self, kv: KVStore) -> None:
+        self.kv = kv
+
+    def get(self, jid: str) -> dict[str, Any] | None:
+        job = self.kv.get_json(f"/jobs/{jid}")
+        return dict(job) if job else None
+
+    def require(self, jid: str) -> dict[str, Any]:
+        job = self.get(jid)
+        if job is None:
+            raise DreamError(f"job `{jid}` does not exist")
+        return job
+
+    def save(self, job: dict[str, Any]) -> None:
+        self.kv.put_json(f"/jobs/{job['id']}", job)
+
+    def create(self, job: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """(job, created): an existing job with the same id is returned as it is."""
+        existing = self.get(job["id"])
+        if existing:
+            return existing, False
+        job.setdefault("status", OPEN)
+        job.setdefault("attempt", 0)
+        job.setdefault("timestamp", time.time())
+        job.setdefault("logs", {})
+        job.setdefault("assets", {})
+        self.save(job)
+        if job.get("project"):
+            self.kv.put_json(f"/by/project/{job['project']}/{job['id']}", job["timestamp"])
+        self.enqueue(job)
+        return job, True
+
+    def enqueue(self, job: dict[str, Any]) -> None:
+        self.kv.put_json(f"/queue/{time.time():020.6f}-{job['id']}", job["id"])
+
+    def by_project(self, project: str) -> list[dict[str, Any]]:
+        ids = [k.rsplit("/", 1)[1] for k in self.kv.keys(f"/by/project/{project}/")]
+        jobs = [j for j in (self.get(i) for i in ids) if j]
+        return sorted(jobs, key=lambda j: j["timestamp"])
+
+    def all(self) -> list[dict[str, Any]]:
+        jobs = [dict(v) for v in (self.kv.get_json(k) for k in self.kv.keys("/jobs/")) if v]
+        return sorted(jobs, key=lambda j: j["timestamp"])
+
+    def dequeue(self, monkey: str) -> dict[str, Any] | None:
+        for key in self.kv.keys("/queue/"):
+            jid = self.kv.get_json(key)
+            self.kv.delete(key)
+            job = self.get(jid)
+            if job is None or job["status"] != OPEN:
+                continue
+            job["status"] = LOCKED
+            job["attempt"] = int(job.get("attempt", 0)) + 1
+            job["monkey"] = monkey
+            job["started"] = job["heartbeat"] = time.time()
+            self.save(job)
+            return job
+        return None
+
+    def heartbeat(self, jid: str, monkey: str) -> dict[str, Any]:
+        job = self._assigned(jid, monkey)
+        job["heartbeat"] = time.time()
+        self.save(job)
+        return job
+
+    def finish(
+        self, jid: str, monkey: str, status: str, *, logs: dict[str, str], assets: dict[str, str], error: str
+    ) -> dict[str, Any]:
+        job = self._assigned(jid, monkey)
+        job.update(
+            status=status, logs={**job["logs"], **logs}, assets={**job["assets"], **assets}, error=error
+        )
+        job["finished"] = time.time()
+        self.save(job)
+        return job
+
+    def _assigned(self, jid: str, monkey: str) -> dict[str, Any]:
+        job = self.require(jid)
+        if job.get("monkey") != monkey or job["status"] != LOCKED:
+            raise DreamError(f"job `{jid}` is not assigned to monkey {monkey} (status {job['status']})")
+        return job
+
+    def cancel(self, jid: str) -> dict[str, Any]:
+        job = self.require(jid)
+        if job["status"] in FINISHED:
+            raise DreamError(f"job `{jid}` already ended ({job['status']})")
+        job["status"] = CANCELLED
+        job["finished"] = time.time()
+        self.save(job)
+        return job
+
+    def retry(self, jid: str) -> dict[str, Any]:
+        job = self.require(jid)
+        if job["status"] not in (FAILED, CANCELLED):
+            raise DreamError(f"job `{jid}` is {job['status']}: only failed or cancelled jobs can be retried")
+        job.update(status=OPEN, attempt=0, error="", monkey="")
+        self.save(job)
+        self.enqueue(job)
+        return job
+
+    def reannounce(self, *, silent_after: float, live_monkeys: set[str] | None) -> list[str]:
+        """Queue again the jobs whose monkey went silent (or is gone); fail those out of attempts."""
+        now = time.time()
+        queued = {self.kv.get_json(k) for k in self.kv.keys("/queue/")}
+        touched: list[str] = []
+        for job in self.all():
+            if job["status"] == OPEN and job["id"] not in queued:
+                self.enqueue(job)
+                touched.append(job["id"])
+            elif job["status"] == LOCKED:
+                gone = live_monkeys is not None and job.get("monkey") not in live_monkeys
+                if not gone and now - float(job.get("heartbeat", 0)) < silent_after:
+                    continue
+                if int(job["attempt"]) >= MAX_ATTEMPTS:
+                    job.update(
+                        status=FAILED, error=f"monkey {job.get('monkey')} went silent; no attempts left"
+                    )
+                    job["finished"] = now
+                    self.save(job)
+                else:
+                    job.update(status=OPEN, monkey="")
+                    self.save(job)
+                    self.enqueue(job)
+                touched.append(job["id"])
+        return touched

@@ -1,0 +1,1 @@
+"""Guest SDK sources (Go, C, Zig, AssemblyScript, Rust) that dream builds functions against."""

@@ -1,0 +1,53 @@
+// Package errno maps the u32 error codes returned by taubyte/sdk host functions to Go errors.
+package errno
+
+import "strconv"
+
+// Error is a host error code; 0 means success and is never returned as an error.
+type Error uint32
+
+const (
+	ErrorNone               Error = 0
+	ErrorEventNotFound      Error = 1
+	ErrorBufferTooSmall     Error = 2
+	ErrorAddressOutOfMemory Error = 3
+	ErrorNilAddress         Error = 4
+	ErrorHttpWrite          Error = 5
+	ErrorHttpReadBody       Error = 6
+	ErrorCloseBody          Error = 7
+	ErrorEOF                Error = 8
+	ErrorReadHeaders        Error = 9
+	ErrorHeaderNotFound     Error = 16
+	ErrorZeroSize           Error = 50
+	ErrorSizeMismatch       Error = 89
+)
+
+var names = map[Error]string{
+	ErrorEventNotFound:      "event not found",
+	ErrorBufferTooSmall:     "buffer too small",
+	ErrorAddressOutOfMemory: "address out of memory",
+	ErrorNilAddress:         "nil address",
+	ErrorHttpWrite:          "http write failed",
+	ErrorHttpReadBody:       "reading the http body failed",
+	ErrorCloseBody:          "closing the http body failed",
+	ErrorEOF:                "EOF",
+	ErrorReadHeaders:        "reading headers failed",
+	ErrorHeaderNotFound:     "header not found",
+	ErrorZeroSize:           "zero size",
+	ErrorSizeMismatch:       "size mismatch",
+}
+
+func (e Error) Error() string {
+	if name, ok := names[e]; ok {
+		return name
+	}
+	return "taubyte/sdk error " + strconv.FormatUint(uint64(e), 10)
+}
+
+// Err turns a raw host result into a Go error (nil on success).
+func Err(code uint32) error {
+	if code == 0 {
+		return nil
+	}
+	return Error(code)
+}

@@ -1,0 +1,30 @@
+// Package event is the entry type a dream/Taubyte function receives: `func handler(e event.Event) uint32`.
+package event
+
+import (
+	"errors"
+
+	"github.com/taubyte/go-sdk/common"
+	httpEvent "github.com/taubyte/go-sdk/http/event"
+)
+
+// Event is the id the host passes to the exported handler.
+type Event uint32
+
+// HttpEvent is the HTTP view of an event (same type as http/event.Event).
+type HttpEvent = httpEvent.Event
+
+// Type asks the host which trigger created this event.
+func (e Event) Type() common.EventType {
+	var t uint32
+	getEventType(uint32(e), &t)
+	return common.EventType(t)
+}
+
+// HTTP returns the HTTP view of the event, or an error when the event was not an HTTP request.
+func (e Event) HTTP() (httpEvent.Event, error) {
+	if t := e.Type(); t != common.EventTypeHttp {
+		return 0, errors.New("event is not an HTTP event (type " + t.String() + ")")
+	}
+	return httpEvent.Event(e), nil
+}

@@ -1,0 +1,3 @@
+module github.com/taubyte/go-sdk
+
+go 1.24

@@ -1,0 +1,193 @@
+"""Serving: the sample project's WAT functions through substrate and gateway, limits, websites, DNS."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import wasmtime
+from dnslib import QTYPE, RCODE, DNSRecord
+
+from dream.testing.harness import UniverseHandle
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO = ROOT / "fixtures" / "projects" / "hello"
+PROJECT = "QmHe11oDreamSamp1eProjectForServingTests0001"
+PING = "QmHe11oFunctionPing000000000000000000000000000"
+SITE = "QmHe11oWebsiteSite000000000000000000000000001"
+HOST = {"host": "hello.computers.com"}
+SHAPE = {
+    "Services": {
+        "tns": {},
+        "hoarder": {},
+        "seer": {},
+        "gateway": {},
+        "substrate": {"Others": {"copies": 2}},
+    },
+    "Simples": {},
+}
+
+
+@pytest.fixture(scope="module")
+def serving(module_universe_factory) -> UniverseHandle:  # type: ignore[no-untyped-def]
+    universe = module_universe_factory("serving", config=SHAPE)
+    universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(HELLO), ""])
+    return universe
+
+
+def substrate_urls(universe: UniverseHandle) -> list[str]:
+    return [
+        f"http://127.0.0.1:{n['value']['http']}"
+        for n in universe.nodes()
+        if n["name"].startswith("substrate@")
+    ]
+
+
+def test_ping_answers_pong_on_every_substrate_and_through_the_gateway(serving: UniverseHandle) -> None:
+    for url in substrate_urls(serving):
+        response = httpx.get(f"{url}/ping", headers=HOST)
+        assert (response.status_code, response.text) == (200, "PONG")
+    via = httpx.get(f"http://127.0.0.1:{serving.port('gateway')}/ping", headers=HOST)
+    assert (via.status_code, via.text) == (200, "PONG")
+    assert via.headers["x-substrate-peer"] in {n["id"] for n in serving.nodes()}
+
+
+def test_wrong_method_and_unknown_path(serving: UniverseHandle) -> None:
+    url = substrate_urls(serving)[0]
+    wrong = httpx.post(f"{url}/ping", headers=HOST)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET"
+    missing = httpx.get(f"{url}/nope", headers=HOST)
+    assert missing.status_code == 404
+    assert missing.text == "no HTTP match found for method GET on http://hello.computers.com/nope"
+    other_host = httpx.get(f"{url}/ping", headers={"host": "nobody.example.com"})
+    assert other_host.status_code == 404
+
+
+def test_headers_query_and_body_reach_the_function(serving: UniverseHandle) -> None:
+    body = "a body longer than one sixteen-byte read " * 5
+    response = httpx.post(
+        f"{substrate_urls(serving)[0]}/echo?name=bob", headers={**HOST, "x-test": "hi there"}, content=body
+    )
+    assert response.status_code == 200
+    assert response.text == f"method=POST path=/echo header=hi there query=bob body={body}"
+    assert response.headers["x-echo"] == "yes"
+
+
+def test_redirect(serving: UniverseHandle) -> None:
+    response = httpx.get(f"{substrate_urls(serving)[0]}/old", headers=HOST)
+    assert response.status_code == 302 and response.headers["location"] == "/ping"
+
+
+def test_hostile_functions_get_a_5xx_naming_the_cause_and_serving_goes_on(serving: UniverseHandle) -> None:
+    url = substrate_urls(serving)[0]
+    started = time.monotonic()
+    spin = httpx.get(f"{url}/spin", headers=HOST, timeout=30)
+    assert spin.status_code == 504 and "timed out after 1s" in spin.text
+    assert time.monotonic() - started < 10
+    hog = httpx.get(f"{url}/hog", headers=HOST)
+    assert hog.status_code == 500 and "exceeded its memory limit" in hog.text
+    boom = httpx.get(f"{url}/boom", headers=HOST)
+    assert boom.status_code == 500 and "trapped" in boom.text and "unreachable" in boom.text
+    assert httpx.get(f"{url}/ping", headers=HOST).text == "PONG"
+
+
+def test_a_new_build_is_served_without_restarting_anything(serving: UniverseHandle, tmp_path: Path) -> None:
+    url = substrate_urls(serving)[0]
+    assert httpx.get(f"{url}/ping", headers=HOST).text == "PONG"
+    wat = (HELLO / "code" / "functions" / "ping" / "main.wat").read_text().replace('"PONG"', '"PONG v2"')
+    wat = wat.replace("(i32.const 4) (i32.const 64)", "(i32.const 7) (i32.const 64)")
+    module = tmp_path / "ping-v2.wasm"
+    module.write_bytes(wasmtime.wat2wasm(wat))
+    serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module), ""])
+    deadline = time.monotonic() + 1.0
+    while (text := httpx.get(f"{url}/ping", headers=HOST).text) != "PONG v2":
+        assert text == "PONG", text  # the old version serves until the new one takes over
+        assert time.monotonic() < deadline, "the new build was not served within 1 s"
+        time.sleep(0.02)
+    garbage = tmp_path / "broken.wasm"
+    garbage.write_bytes(b"\0asm\x01\0\0\0garbage")
+    serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(garbage), ""])
+    deadline = time.monotonic() + 2.0
+    while (response := httpx.get(f"{url}/ping", headers=HOST)).status_code == 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert response.status_code == 500 and "malformed wasm" in response.text
+    assert httpx.get(f"{url}/echo", headers=HOST).status_code == 405  # the substrate still serves
+    module_v1 = tmp_path / "ping.wasm"
+    module_v1.write_bytes(wasmtime.wat2wasm((HELLO / "code" / "functions" / "ping" / "main.wat").read_text()))
+    serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module_v1), ""])
+
+
+def test_website_files_index_and_no_traversal(serving: UniverseHandle) -> None:
+    site = ROOT / "fixtures" / "templates" / "website"
+    serving.client.fixture(serving.name, "compileFor", [PROJECT, "", SITE, "", str(site), ""])
+    url = substrate_urls(serving)[0]
+    index = httpx.get(f"{url}/site", headers=HOST)
+    assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+    assert index.text == (site / "index.html").read_text()
+    css = httpx.get(f"{url}/site/style.css", headers=HOST)
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    sneaky = httpx.get(f"{url}/site/%2e%2e/%2e%2e/etc/passwd", headers=HOST)
+    assert sneaky.status_code == 404
+
+
+def test_dns_answers_generated_registered_service_and_unknown_names(serving: UniverseHandle) -> None:
+    port = serving.port("seer", "dns")
+    universe = serving.name
+
+    def ask(name: str, tcp: bool = False) -> DNSRecord:
+        return DNSRecord.parse(DNSRecord.question(name, "A").send("127.0.0.1", port, tcp=tcp, timeout=5))
+
+    for name in (
+        f"abcd1234.g.{universe}.localtau",
+        "hello.computers.com",
+        f"substrate.tau.{universe}.localtau",
+    ):
+        for tcp in (False, True):
+            reply = ask(name, tcp)
+            assert reply.header.rcode == RCODE.NOERROR, name
+            assert [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A] == ["127.0.0.1"], name
+    for name in ("unknown.example.com", f"nope.tau.{universe}.localtau"):
+        assert ask(name).header.rcode == RCODE.NXDOMAIN, name
+    config = httpx.get(f"http://127.0.0.1:{serving.port('seer')}/network/config").json()
+    assert config["generated"] == f"g.{universe}.localtau"
+
+
+def test_a_substrate_killed_under_load_costs_no_failed_get(serving: UniverseHandle) -> None:
+    gateway = f"http://127.0.0.1:{serving.port('gateway')}/ping"
+    failures: list[str] = []
+    served = 0
+    stop = threading.Event()
+
+    def load() -> None:
+        nonlocal served
+        with httpx.Client(headers=HOST, timeout=10) as client:
+            while not stop.is_set():
+                response = client.get(gateway)
+                if response.status_code != 200 or response.text != "PONG":
+                    failures.append(f"{response.status_code} {response.text}")
+                served += 1
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while served < 50:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        serving.client.kill_service(serving.name, "substrate")
+        before = served
+        while served < before + 200:
+            assert time.monotonic() < deadline + 10
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+    assert failures == []
