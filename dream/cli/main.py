@@ -360,6 +360,52 @@ def list_shapes() -> None:
         output.console.print(name)
 
 
+@app.command("doctor")
+def doctor(
+    warm: bool = typer.Option(
+        False, "--warm", help="Pay each toolchain's one-time cost now (Go std, wasi-libc)"
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The guest toolchains monkey builds with: found or missing, version, and how to install."""
+    from rich.table import Table
+
+    from dream.monkey.builders.toolchains import find_toolchains
+    from dream.monkey.builders.toolchains import warm as warm_toolchain
+
+    chains = find_toolchains()
+    if as_json:
+        output.dump_json(
+            [
+                {
+                    "name": c.name,
+                    "found": c.found,
+                    "version": c.version,
+                    "path": str(c.path or ""),
+                    "install": c.install_command,
+                }
+                for c in chains
+            ]
+        )
+    else:
+        table = Table("toolchain", "status", "version", "install with")
+        for chain in chains:
+            status = "[green]found[/green]" if chain.found else "[red]missing[/red]"
+            table.add_row(
+                chain.name, status, chain.version or "", "" if chain.found else chain.install_command
+            )
+        output.console.print(table)
+    if warm:
+        names = {c.name for c in chains if c.found}
+        for name in ("go", "c", "zig", "rust", "assemblyscript", "wat"):
+            if name in names or (name == "c" and "zig" in names):
+                output.info(f"warming {name}...")
+                seconds = warm_toolchain(name, log=lambda line: None)
+                output.success(f"{name} ready ({seconds:.1f}s)")
+    if not all(c.found for c in chains):
+        raise typer.Exit(1)
+
+
 @app.command("logs")
 def logs(
     node: str = typer.Argument(..., help="Service or simple name, name-<index>, or node id"),

@@ -5,7 +5,12 @@
 
 `dream_daemon` is one daemon per test session (per xdist worker). `dream_universe` is a universe of the
 default shape for the session; `universe_factory(name, shape=...)` makes others, stopped at the end of
-the scope that asked for the factory.
+the scope that asked for the factory. `deploy_project(path)` builds and publishes a project directory
+(`config/` + `code/` in the Taubyte layout) into `dream_universe` and returns a `DeployedProject`:
+
+    def test_ping(deploy_project):
+        project = deploy_project("my-project")
+        assert project.get("/ping").text == "PONG"
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from dream.testing.harness import DaemonProcess, UniverseHandle
+from dream.testing.project import DeployedProject, deploy
 
 UniverseFactory = Callable[..., UniverseHandle]
 
@@ -86,3 +92,25 @@ def module_universe_factory(dream_daemon: DaemonProcess) -> Iterator[UniverseFac
 def dream_universe(universe_factory: UniverseFactory, pytestconfig: pytest.Config) -> UniverseHandle:
     """A universe of the configured shape (ini `dream_shape`, default all services), shared by the session."""
     return universe_factory(f"session-{_worker()}", shape=pytestconfig.getini("dream_shape"))
+
+
+@pytest.fixture
+def deploy_project(
+    dream_universe: UniverseHandle, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., DeployedProject]]:
+    """Deploy a project directory (relative paths are taken from the test file's folder)."""
+    deployed: list[DeployedProject] = []
+
+    def run(path: str | Path, *, branch: str = "") -> DeployedProject:
+        target = Path(path)
+        if not target.is_absolute():
+            target = Path(request.path).parent / target
+        project = deploy(dream_universe, target, branch=branch)
+        deployed.append(project)
+        return project
+
+    try:
+        yield run
+    finally:
+        for project in deployed:
+            project.close()

@@ -116,3 +116,15 @@ def test_cli_errors_are_one_sentence_and_exit_1(tmp_path: Path) -> None:
     assert (
         disabled.returncode == 1 and "could not bind port of service `gateway`: disabled" in disabled.stderr
     )
+
+
+def test_doctor_lists_every_toolchain_with_status_and_install_command(tmp_path: Path) -> None:
+    import json
+
+    daemon = DaemonProcess(tmp_path / "home")  # doctor needs no daemon
+    result = dream(daemon, "doctor", "--json")
+    chains = {c["name"]: c for c in json.loads(result.stdout)}
+    assert set(chains) >= {"go", "zig", "rust", "assemblyscript", "wat"}
+    for chain in chains.values():
+        assert chain["found"] or chain["install"], chain
+    assert result.returncode == (0 if all(c["found"] for c in chains.values()) else 1)
