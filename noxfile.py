@@ -15,7 +15,17 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
     session.run(".venv/bin/ruff", "check", "dream", "tests", "bench", "fixtures", "noxfile.py", external=True)
-    session.run(".venv/bin/ruff", "format", "--check", "dream", "tests", "bench", "fixtures", "noxfile.py", external=True)
+    session.run(
+        ".venv/bin/ruff",
+        "format",
+        "--check",
+        "dream",
+        "tests",
+        "bench",
+        "fixtures",
+        "noxfile.py",
+        external=True,
+    )
 
 
 @nox.session(python=False)
