@@ -117,6 +117,20 @@ class DreamClient:
     def spec(self, what: str) -> list[str]:
         return list(self._call("GET", f"/spec/{what}"))
 
+    # -- projects ------------------------------------------------------------------------------------
+
+    def new_project(
+        self, universe: str, name: str, path: str, *, template: str = "ping_pong", lang: str = "go"
+    ) -> dict[str, Any]:
+        body = {"name": name, "path": path, "template": template, "lang": lang}
+        return dict(self._call("POST", f"/project/{universe}", json=body))
+
+    def projects(self, universe: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/projects/{universe}")["projects"])
+
+    def project(self, universe: str, name: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/project/{universe}/{name}"))
+
     # -- helpers -------------------------------------------------------------------------------------
 
     def nodes(self, universe: str) -> list[dict[str, Any]]:

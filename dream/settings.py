@@ -14,6 +14,7 @@ NETWORK_SUFFIX = "localtau"
 
 PORT_ENV = "DREAM_PORT"
 HOME_ENV = "DREAM_HOME"
+CACHE_ENV = "DREAM_CACHE"
 
 
 def daemon_port() -> int:
@@ -34,6 +35,16 @@ def daemon_url(port: int | None = None) -> str:
 def dream_home() -> Path:
     """State directory: kept universes, daemon pid files, caches."""
     value = os.environ.get(HOME_ENV)
+    return Path(value) if value else Path.home() / ".cache" / "dream"
+
+
+def cache_home() -> Path:
+    """Per-machine caches and tools (toolchain caches, build cache, AOT-compiled modules).
+
+    Unlike DREAM_HOME (state of daemons and universes), these are keyed by content and shared by every
+    daemon on the machine, so a toolchain's first-use cost is paid once per machine. DREAM_CACHE overrides.
+    """
+    value = os.environ.get(CACHE_ENV)
     return Path(value) if value else Path.home() / ".cache" / "dream"
 
 

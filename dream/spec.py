@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # Upstream order (pkg/specs/common Services).
 SERVICES: tuple[str, ...] = ("auth", "patrick", "monkey", "tns", "hoarder", "substrate", "seer", "gateway")
-SIMPLES: tuple[str, ...] = ("elder", "client")
+SIMPLES: tuple[str, ...] = ("elder", "client", "git")
 # Services a simple can carry a client for (upstream's p2p-stream client list).
 CLIENTS: tuple[str, ...] = ("seer", "auth", "patrick", "tns", "monkey", "hoarder", "substrate")
 
@@ -18,8 +18,16 @@ SETTINGS: tuple[str, ...] = ("copies", "verbose")
 VALID_SUB_BINDS: tuple[str, ...] = PORT_PROTOCOLS + SETTINGS
 
 
+# Simples with more than a p2p port: `git`, the universe's stand-in for GitHub, serves smart HTTP.
+SIMPLE_PROTOCOLS: dict[str, tuple[str, ...]] = {"git": ("http", "p2p")}
+
+
+def protocols_of_simple(name: str) -> tuple[str, ...]:
+    return SIMPLE_PROTOCOLS.get(name, ("p2p",))
+
+
 def protocols_of(service: str) -> tuple[str, ...]:
-    """The ports a node of `service` listens on (simples only speak p2p)."""
+    """The ports a node of `service` listens on."""
     protocols = ["p2p"]
     if service in HTTP_SERVICES:
         protocols.append("http")

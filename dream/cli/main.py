@@ -5,9 +5,11 @@ from __future__ import annotations
 import inspect
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
+from rich.table import Table
 
 from dream.cli import output
 from dream.cli.common import (
@@ -53,7 +55,11 @@ app.add_typer(new_app, name="new")
 app.add_typer(inject_app, name="inject")
 app.add_typer(kill_app, name="kill")
 app.add_typer(status_app, name="status")
+project_app = typer.Typer(
+    help="Projects of a universe: list them, show one with its functions' URLs.", no_args_is_help=True
+)
 app.add_typer(list_app, name="list")
+app.add_typer(project_app, name="project")
 
 
 @app.callback()
@@ -119,6 +125,74 @@ def new_universe(
     output.success(f"Universe {name.lower()} started!")
 
 
+@new_app.command("project")
+def new_project(
+    name: str = typer.Argument(..., help="Project name (lower-case letters, digits, - and _)"),
+    template: str = typer.Option("ping_pong", "--template", help="Template from fixtures/templates"),
+    lang: str = typer.Option(
+        "go", "--lang", help="Language of the template's function (go, c, zig, rust, assemblyscript, wat)"
+    ),
+    path: Path = typer.Option(None, "--path", help="Where the working copies go (default ./NAME)"),
+    universe: str = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u"),
+) -> None:
+    """Create a project: config and code repositories on the universe's git host, registered with auth."""
+    target = (path or Path.cwd() / name).expanduser().resolve()
+    with client() as api:
+        project = api.new_project(universe, name, str(target), template=template, lang=lang)
+    output.success(f"Project {project['name']} created ({project['id']})")
+    output.console.print(f"  fqdn:   {project['fqdn']}")
+    for role, repo in project["repositories"].items():
+        output.console.print(f"  {role:6}  {target / role}  ←→  {repo['clone_url']} (id {repo['id']})")
+    output.console.print("\nNext:")
+    output.console.print("  dream inject push-all                     # build config and code (two jobs)")
+    output.console.print(
+        f"  dream project show {project['name']}{' --universe ' + universe if universe != DEFAULT_UNIVERSE else ''}   # the function URLs"
+    )
+    output.console.print(f"  cd {target / 'code'} && git commit -am ... && git push   # a push builds too")
+
+
+@project_app.command("list")
+def project_list(
+    universe: str = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u"), as_json: bool = JsonOpt
+) -> None:
+    """Projects registered in a universe."""
+    with client() as api:
+        found = api.projects(universe)
+    if as_json:
+        output.dump_json(found)
+        return
+    table = Table("name", "id", "config repo", "code repo")
+    for project in found:
+        table.add_row(project["name"], project["id"], str(project["config"]), str(project["code"]))
+    output.console.print(table)
+
+
+@project_app.command("show")
+def project_show(
+    name: str = typer.Argument(..., help="Project name or id"),
+    universe: str = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """A project's repositories and functions, each with the curl line that calls it."""
+    with client() as api:
+        project = api.project(universe, name)
+    if as_json:
+        output.dump_json(project)
+        return
+    output.console.print(f"[bold]{project['name']}[/bold] ({project['id']})")
+    for role, repo in project["repositories"].items():
+        output.console.print(f"  {role:6}  {repo['full_name']} (id {repo['id']})  {repo['clone_url']}")
+    if not project["published"]:
+        output.console.print("  not built yet: run `dream inject push-all`")
+        return
+    for function in project["functions"]:
+        output.console.print(
+            f"  {function['name']}: {function['method']} {function['fqdn']}{function['path']}"
+        )
+        if function.get("curl"):
+            output.console.print(f"    {function['curl']}", soft_wrap=True)
+
+
 # -- inject ----------------------------------------------------------------------------------------------
 
 
@@ -181,11 +255,21 @@ def _fixture_command(fixture: Fixture) -> Any:
 
     def command(universe: str = DEFAULT_UNIVERSE, **values: str) -> None:
         positional = [values.get(_param(v.name), "") or "" for v in fixture.variables]
-        with client() as api:
+        with (
+            client() as api,
+            output.console.status(f"{fixture.cli_name}: working in universe {universe.lower()}..."),
+        ):
             result = api.fixture(universe, fixture.name, positional)
+        answer = result.get("result") or {}
+        if "jobs" in answer:
+            output.jobs_summary(answer["jobs"])
+            if answer.get("failed"):
+                raise DreamError(f"{answer['failed']} of {len(answer['jobs'])} build(s) failed")
+            output.success(f"{fixture.cli_name}: {len(answer['jobs'])} build(s) succeeded")
+            return
         output.success(f"fixture {fixture.cli_name} done in universe {universe.lower()}")
-        if result.get("result"):
-            output.dump_json(result["result"])
+        if answer:
+            output.dump_json(answer)
 
     params = [
         inspect.Parameter(

@@ -68,3 +68,23 @@ def node_table(node: dict[str, Any]) -> Table:
         table.add_row(node["name"] if i == 0 else "", protocol, port, end_section=True)
     table.columns[2].justify = "right"
     return table
+
+
+def jobs_summary(jobs: list[dict[str, Any]]) -> None:
+    """The builds a push started: job, repository, status, duration; the log tail of each failure."""
+    table = Table("job", "repository", "status", "duration")
+    for job in jobs:
+        color = "green" if job["status"] == "success" else "red"
+        table.add_row(
+            job["job"], job["repository"], f"[{color}]{job['status']}[/{color}]", f"{job['duration']:.2f}s"
+        )
+    console.print(table)
+    for job in jobs:
+        if job["status"] != "success":
+            errors.print(
+                f"[red]{job['repository']}[/red] ({job['job']}): {job.get('error', '')}",
+                markup=True,
+                soft_wrap=True,
+            )
+            if job.get("log_tail"):
+                errors.print(job["log_tail"], markup=False, highlight=False, soft_wrap=True)

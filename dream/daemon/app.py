@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,7 +19,7 @@ from dream.daemon.multiverse import Multiverse
 from dream.daemon.universe import NodeRecord, Universe
 from dream.errors import DreamError
 from dream.fixtures import FIXTURES, FixtureContext, find
-from dream.node.peers import PeerInfo
+from dream.node.peers import PeerClient, PeerInfo
 from dream.node.security import verify
 from dream.shapes import ServiceShape, Shape, SimpleShape, check_service, load_shape
 from dream.spec import CLIENTS, SERVICES
@@ -197,6 +198,44 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
             "text": data.decode(errors="replace"),
         }
 
+    async def new_project(request: Request) -> Any:
+        from pathlib import Path
+
+        from dream import projects
+
+        universe = universe_of(request)
+        data = await body(request)
+        if not data.get("name") or not data.get("path"):
+            raise DreamError("a project needs a `name` and an absolute `path` for its working copies")
+        async with _peers(universe) as peers:
+            return await projects.create(
+                peers,
+                universe=universe.name,
+                name=str(data["name"]),
+                path=Path(str(data["path"])),
+                template=str(data.get("template") or "ping_pong"),
+                lang=str(data.get("lang") or "go"),
+                owner=str(data.get("owner") or "dream"),
+            )
+
+    async def list_projects(request: Request) -> Any:
+        universe = universe_of(request)
+        async with _peers(universe) as peers:
+            return await peers.json("auth", "GET", "/auth/projects")
+
+    async def show_project(request: Request) -> Any:
+        from dream import projects
+
+        universe = universe_of(request)
+        wanted = request.path_params["name"]
+        async with _peers(universe) as peers:
+            found = (await peers.json("auth", "GET", "/auth/projects"))["projects"]
+            match = [p for p in found if wanted in (p["name"], p["id"])]
+            if not match:
+                names = ", ".join(sorted(p["name"] for p in found)) or "none yet"
+                raise DreamError(f"no project `{wanted}` in universe `{universe.name}` (projects: {names})")
+            return await projects.describe(peers, match[0], branch=multiverse.branches[0])
+
     async def shutdown(request: Request) -> Any:
         asyncio.get_running_loop().call_later(0.05, on_shutdown)
         return {"stopping": True}
@@ -242,6 +281,9 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         Route("/spec/clients", api(spec_clients)),
         Route("/spec/fixtures", api(spec_fixtures)),
         Route("/logs/{universe}/{node}", api(logs)),
+        Route("/project/{universe}", api(new_project), methods=["POST"]),
+        Route("/projects/{universe}", api(list_projects)),
+        Route("/project/{universe}/{name}", api(show_project)),
         Route("/multiverse", api(shutdown), methods=["DELETE"]),
         Route("/universe/{universe}/registry/peers/announce", api(registry_announce), methods=["POST"]),
         Route("/universe/{universe}/registry/peers", api(registry_peers)),
@@ -257,6 +299,15 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         ],
         exception_handlers={404: not_found, 405: not_found},
     )
+
+
+@contextlib.asynccontextmanager
+async def _peers(universe: Universe) -> AsyncIterator[PeerClient]:
+    client = universe.peer_client()
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 def find_node(universe: Universe, wanted: str) -> NodeRecord:

@@ -29,7 +29,7 @@ from dream.node.peers import NO_TLS, PeerClient, PeerInfo, PeerStore
 from dream.node.runtime import process_start
 from dream.node.security import UniverseAuth
 from dream.shapes import ServiceShape, Shape, SimpleShape
-from dream.spec import DNS_SERVICES, protocols_of
+from dream.spec import DNS_SERVICES, protocols_of, protocols_of_simple
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
@@ -184,8 +184,10 @@ class Universe:
     def _plan_simple(self, name: str, shape: SimpleShape) -> NodeRecord:
         if any(r.config.kind == "simple" and r.config.name == name for r in self.nodes.values()):
             raise DreamError(f"simple Node `{name}` exists in universe `{self.name}`")
-        port = free_port(avoid=self._used_ports())
-        return self._record("simple", name, 0, {"p2p": port}, clients=list(shape.clients))
+        ports: dict[str, int] = {}
+        for protocol in protocols_of_simple(name):
+            ports[protocol] = free_port(avoid=self._used_ports() | set(ports.values()))
+        return self._record("simple", name, 0, ports, clients=list(shape.clients))
 
     def _record(
         self,

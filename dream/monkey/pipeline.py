@@ -14,7 +14,7 @@ from typing import Any
 
 from dream.errors import DreamError
 from dream.node.peers import PeerClient
-from dream.settings import dream_home
+from dream.settings import cache_home
 from dream.tcc import tns_keys
 
 Log = Callable[[str], None]
@@ -118,7 +118,7 @@ async def build_and_publish(
     result = await asyncio.to_thread(
         build_function,
         target.directory,
-        cache_dir=dream_home() / "cache" / "builds",
+        cache_dir=cache_home() / "builds",
         log=log,
         timeout=BUILD_TIMEOUT,
     )

@@ -20,7 +20,7 @@ def node_class(config: NodeConfig) -> type[Node]:
     if config.kind == "service":
         module = importlib.import_module(f"dream.{config.name}.service")
         return module.Service  # type: ignore[no-any-return]
-    known = {"elder": "dream.simples.elder", "client": "dream.simples.client"}
+    known = {"elder": "dream.simples.elder", "client": "dream.simples.client", "git": "dream.githost.service"}
     module = importlib.import_module(known.get(config.name, "dream.simples.client"))
     return module.Simple  # type: ignore[no-any-return]
 

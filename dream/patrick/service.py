@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dream.errors import DreamError
+from dream.githost.payload import verify_signature
 from dream.node import Node
 from dream.patrick.jobs import FAILED, SUCCESS, JobStore, job_id
 
@@ -87,8 +88,6 @@ class Service(Node):
             record = None
         if not record:
             return reply(400, f"unknown hook `{hook}`: register the repository with auth first")
-        from dream.provider.payload import verify_signature
-
         if not verify_signature(body, record["secret"], dict(headers)):
             self.log.warning(
                 "refused delivery %s for hook %s: bad signature", headers.get("x-github-delivery"), hook

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from dream.errors import DreamError
 from dream.node import Node
-from dream.settings import dream_home
+from dream.settings import cache_home
 from dream.substrate import website
 from dream.substrate.routing import Resource, RouteTable, domain_allowed, parse_index
 from dream.tcc import tns_keys
@@ -36,7 +36,7 @@ class Service(Node):
     async def on_start(self) -> None:
         from dream.substrate.wasm.host import WasmHost
 
-        self.host = WasmHost(dream_home() / "cache" / "wasm")
+        self.host = WasmHost(cache_home() / "wasm")
         self.routes: dict[str, RouteTable] = {}
         self.modules: dict[str, Any] = {}  # cid → FunctionModule
         self.warm: set[str] = set()  # ids of functions whose module is loaded

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 def test_default_universe_runs_every_service_and_simple(dream_universe: UniverseHandle) -> None:
     nodes = dream_universe.nodes()
     names = sorted(n["name"].split("@")[0] for n in nodes)
-    assert names == sorted([*SERVICES, "elder", "client"])
+    assert names == sorted([*SERVICES, "elder", "client", "git"])
     for node in nodes:
         assert node["name"].endswith(f"@{dream_universe.name}")
         assert node["value"]["p2p"] > 0
@@ -26,8 +26,9 @@ def test_default_universe_runs_every_service_and_simple(dream_universe: Universe
     assert dream_universe.node("substrate")["value"]["http"] > 0
     assert "dns" in dream_universe.node("seer")["value"]
     status = dream_universe.client.status()[dream_universe.name]
-    assert status["node-count"] == len(SERVICES) + 2
-    assert sorted(status["simples"]) == ["client", "elder"]
+    assert status["node-count"] == len(SERVICES) + 3
+    assert sorted(status["simples"]) == ["client", "elder", "git"]
+    assert dream_universe.node("git")["value"]["http"] > 0
 
 
 def test_every_node_is_registered_in_seer(dream_universe: UniverseHandle) -> None:

@@ -9,10 +9,10 @@ from dream.shapes import Shape, load_shape, parse_bind, shape_from_flags
 from dream.spec import SERVICES
 
 
-def test_default_shape_has_every_service_and_both_simples() -> None:
+def test_default_shape_has_every_service_and_the_simples() -> None:
     shape = load_shape()
     assert sorted(shape.services) == sorted(SERVICES)
-    assert set(shape.simples) == {"elder", "client"}
+    assert set(shape.simples) == {"elder", "client", "git"}
     assert shape.simples["elder"].clients == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dream.settings import dream_home
+from dream.settings import cache_home
 
 TOOLS_ENV = "DREAM_TOOLS"
 TOOL_CACHE_ENV = "DREAM_TOOL_CACHE"
@@ -14,13 +14,13 @@ TOOL_CACHE_ENV = "DREAM_TOOL_CACHE"
 def tools_dir() -> Path:
     """Tools dream installs itself (AssemblyScript via npm); `scripts/toolchains` uses the same default."""
     value = os.environ.get(TOOLS_ENV)
-    return Path(value) if value else dream_home() / "tools"
+    return Path(value) if value else cache_home() / "tools"
 
 
 def tool_cache_dir() -> Path:
     """Per-machine compiler caches (GOCACHE, zig cache, staged SDKs), shared by every build."""
     value = os.environ.get(TOOL_CACHE_ENV)
-    return Path(value) if value else dream_home() / "cache" / "toolchains"
+    return Path(value) if value else cache_home() / "toolchains"
 
 
 def sdk_dir() -> Path:

@@ -1,0 +1,1 @@
+"""The universe's git host: it stands in for GitHub (bare repositories, smart HTTP, push webhooks)."""

@@ -1,0 +1,150 @@
+"""Bare repositories and their metadata (numeric ids like GitHub's, webhooks, deliveries)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from dream.errors import DreamError
+from dream.node.store import KVStore
+
+NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+GIT_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/nonexistent", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=GIT_ENV, timeout=60)
+    if result.returncode != 0:
+        raise DreamError(f"git {args[0]} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+class Repositories:
+    def __init__(self, kv: KVStore, root: Path, base_url: str) -> None:
+        self.kv = kv
+        self.root = root
+        self.base_url = base_url
+
+    def path(self, owner: str, name: str) -> Path:
+        return self.root / owner / f"{name}.git"
+
+    def view(self, record: dict[str, Any]) -> dict[str, Any]:
+        full = f"{record['owner']}/{record['name']}"
+        return {
+            **record,
+            "full_name": full,
+            "clone_url": f"{self.base_url}/{full}.git",
+            "html_url": f"{self.base_url}/{full}",
+        }
+
+    def create(self, owner: str, name: str, *, private: bool = False) -> dict[str, Any]:
+        for part in (owner, name):
+            if not NAME.match(part) or part.startswith("."):
+                raise DreamError(f"`{part}` is not a valid repository owner or name (letters, digits, - _ .)")
+        if self.get_by_name(owner, name):
+            raise DreamError(f"repository {owner}/{name} already exists")
+        path = self.path(owner, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        git("init", "--quiet", "--bare", "--initial-branch=main", str(path))
+        git("config", "http.receivepack", "true", cwd=path)
+        while True:
+            repo_id = secrets.randbelow(900_000_000) + 100_000_000
+            if self.kv.get_json(f"/repos/{repo_id}") is None:
+                break
+        record = {
+            "id": repo_id,
+            "owner": owner,
+            "name": name,
+            "private": private,
+            "default_branch": "main",
+            "created_at": int(time.time()),
+        }
+        self.kv.put_json(f"/repos/{repo_id}", record)
+        self.kv.put_json(f"/names/{owner}/{name}", repo_id)
+        return self.view(record)
+
+    def get(self, repo_id: int | str) -> dict[str, Any] | None:
+        record = self.kv.get_json(f"/repos/{repo_id}")
+        return self.view(record) if record else None
+
+    def get_by_name(self, owner: str, name: str) -> dict[str, Any] | None:
+        repo_id = self.kv.get_json(f"/names/{owner}/{name}")
+        return self.get(repo_id) if repo_id is not None else None
+
+    def all(self) -> list[dict[str, Any]]:
+        return [self.view(r) for r in (self.kv.get_json(k) for k in self.kv.keys("/repos/")) if r]
+
+    # -- hooks ---------------------------------------------------------------------------------------
+
+    def add_hook(self, repo_id: int, url: str, secret: str) -> dict[str, Any]:
+        hook = {
+            "id": secrets.randbelow(900_000_000) + 100_000_000,
+            "url": url,
+            "secret": secret,
+            "events": ["push"],
+        }
+        self.kv.put_json(f"/hooks/{repo_id}/{hook['id']}", hook)
+        return hook
+
+    def hooks(self, repo_id: int) -> list[dict[str, Any]]:
+        return [h for h in (self.kv.get_json(k) for k in self.kv.keys(f"/hooks/{repo_id}/")) if h]
+
+    def record_delivery(self, repo_id: int, delivery: dict[str, Any]) -> None:
+        self.kv.put_json(f"/deliveries/{repo_id}/{time.time():020.6f}", delivery)
+
+    def deliveries(self, repo_id: int) -> list[dict[str, Any]]:
+        return [d for d in (self.kv.get_json(k) for k in self.kv.keys(f"/deliveries/{repo_id}/")) if d]
+
+    # -- refs and commits ----------------------------------------------------------------------------
+
+    def refs(self, owner: str, name: str) -> dict[str, str]:
+        out = git(
+            "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", cwd=self.path(owner, name)
+        )
+        pairs = (line.split(" ", 1) for line in out.splitlines() if line)
+        return {ref: sha for ref, sha in pairs}
+
+    def commits(self, owner: str, name: str, before: str, after: str, url: str) -> list[dict[str, Any]]:
+        """Commits between two shas, oldest first, in GitHub's payload shape."""
+        zero = "0" * 40
+        span = after if before in ("", zero) else f"{before}..{after}"
+        fmt = "%H%x1f%T%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%cI%x1f%B%x1e"
+        out = git("log", "--reverse", "--max-count=20", f"--format={fmt}", span, cwd=self.path(owner, name))
+        commits = []
+        for entry in out.split("\x1e"):
+            fields = entry.strip("\n").split("\x1f")
+            if len(fields) < 8:
+                continue
+            sha, tree, an, ae, cn, ce, when, message = fields[:8]
+            changed = git(
+                "diff-tree",
+                "--no-commit-id",
+                "--name-status",
+                "-r",
+                "--root",
+                sha,
+                cwd=self.path(owner, name),
+            )
+            by_status: dict[str, list[str]] = {"A": [], "D": [], "M": []}
+            for row in changed.splitlines():
+                status, _, file = row.partition("\t")
+                by_status.setdefault(status[:1], []).append(file)
+            commits.append(
+                {
+                    "id": sha,
+                    "tree_id": tree,
+                    "message": message.strip(),
+                    "timestamp": when,
+                    "url": f"{url}/commit/{sha}",
+                    "author": {"name": an, "email": ae, "username": an},
+                    "committer": {"name": cn, "email": ce, "username": cn},
+                    "added": by_status["A"],
+                    "removed": by_status["D"],
+                    "modified": by_status["M"],
+                }
+            )
+        return commits

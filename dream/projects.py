@@ -1,0 +1,208 @@
+"""Creating and describing projects, what the web console and tau-cli do upstream.
+
+A project is two repositories on the universe's git host (`tb_<name>` for config, `tb_code_<name>` for
+code), registered with auth (deploy key, webhook secret) under a new project id, with working copies
+written from a template and pushed. The repositories' webhooks to patrick are added after that first
+push, so nothing builds until `dream inject push-all` (as in the tutorial) or the next `git push`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dream.errors import DreamError
+from dream.node.peers import PeerClient
+from dream.settings import NETWORK_SUFFIX, repo_root
+
+NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+FUNCTION = "ping_pong"
+
+
+def templates_dir() -> Path:
+    return repo_root() / "fixtures" / "templates"
+
+
+def languages(template: str = "ping_pong") -> list[str]:
+    return sorted(p.name for p in (templates_dir() / template).iterdir() if p.is_dir())
+
+
+def generated_fqdn(project_id: str, universe: str, index: int = 0) -> str:
+    """Upstream's form: the last 8 characters of the project id, lower-cased, then a domain counter."""
+    return f"{project_id[-8:].lower()}{index}.{universe}.{NETWORK_SUFFIX}"
+
+
+def _git(*args: str, cwd: Path) -> None:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    command = [
+        "git",
+        "-c",
+        "user.name=dream",
+        "-c",
+        "user.email=dream@localhost",
+        "-c",
+        "init.defaultBranch=main",
+        *args,
+    ]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=60)
+    if result.returncode != 0:
+        raise DreamError(f"git {args[0]} in {cwd} failed: {result.stderr.strip()}")
+
+
+def _write_yaml(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def render(root: Path, *, name: str, project_id: str, fqdn: str, template: str, lang: str) -> None:
+    """Write the config and code working copies of a new project from a template."""
+    from dream.tcc.ids import new_resource_id
+
+    source = templates_dir() / template / lang
+    if not source.is_dir():
+        raise DreamError(f"no `{template}` template in `{lang}`; languages: {', '.join(languages(template))}")
+    config, code = root / "config", root / "code"
+    _write_yaml(
+        config / "config.yaml",
+        {
+            "id": project_id,
+            "name": name,
+            "description": f"{name}, created by dream",
+            "tags": [],
+            "notification": {"email": "dev@localhost"},
+        },
+    )
+    _write_yaml(
+        config / "domains" / "GeneratedDomain.yaml",
+        {
+            "id": new_resource_id(),
+            "description": "generated domain",
+            "tags": [],
+            "fqdn": fqdn,
+            "cert-type": "auto",
+        },
+    )
+    function = yaml.safe_load((source / "function.yaml").read_text())
+    function["id"] = new_resource_id()
+    _write_yaml(config / "functions" / f"{FUNCTION}.yaml", function)
+    target = code / "functions" / FUNCTION
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("function.yaml"))
+
+
+async def create(
+    peers: PeerClient, *, universe: str, name: str, path: Path, template: str, lang: str, owner: str
+) -> dict[str, Any]:
+    from dream.tcc.ids import new_project_id
+
+    if not NAME.match(name):
+        raise DreamError(
+            f"`{name}` is not a valid project name: lower-case letters, digits, - and _, starting with a letter"
+        )
+    if not path.is_absolute():
+        raise DreamError(f"the project path must be absolute, got {path}")
+    if path.exists() and any(path.iterdir()):
+        raise DreamError(f"{path} already exists and is not empty: choose another --path")
+    projects = (await peers.json("auth", "GET", "/auth/projects"))["projects"]
+    if any(p["name"] == name for p in projects):
+        raise DreamError(f"a project named `{name}` already exists in universe `{universe}`")
+    project_id = new_project_id()
+    fqdn = generated_fqdn(project_id, universe)
+    await asyncio.to_thread(
+        render, path, name=name, project_id=project_id, fqdn=fqdn, template=template, lang=lang
+    )
+    repos: dict[str, dict[str, Any]] = {}
+    for role, repo_name in (("config", f"tb_{name}"), ("code", f"tb_code_{name}")):
+        repo = await peers.json("git", "POST", "/git/repos", json={"owner": owner, "name": repo_name})
+        registered = await peers.json(
+            "auth",
+            "POST",
+            "/auth/repositories",
+            json={"id": str(repo["id"]), "fullname": repo["full_name"], "url": repo["clone_url"]},
+        )
+        repos[role] = {**repo, "hook": registered["hook"]}
+        work = path / role
+        await asyncio.to_thread(_git, "init", "--quiet", cwd=work)
+        await asyncio.to_thread(_git, "add", "--all", cwd=work)
+        await asyncio.to_thread(
+            _git, "commit", "--quiet", "-m", f"{name}: {role} from the {template} template ({lang})", cwd=work
+        )
+        await asyncio.to_thread(_git, "remote", "add", "origin", repo["clone_url"], cwd=work)
+        await asyncio.to_thread(_git, "push", "--quiet", "-u", "origin", "main", cwd=work)
+    await peers.json(
+        "auth",
+        "POST",
+        "/auth/projects",
+        json={
+            "id": project_id,
+            "name": name,
+            "config": str(repos["config"]["id"]),
+            "code": str(repos["code"]["id"]),
+        },
+    )
+    patricks = [p for p in await peers.discover("patrick", fresh=True) if "http" in p.ports]
+    hooked = False
+    if patricks:
+        url = f"http://127.0.0.1:{patricks[0].ports['http']}"
+        for repo in repos.values():
+            await peers.json(
+                "git",
+                "POST",
+                f"/git/repos/{repo['id']}/hooks",
+                json={"url": f"{url}/github/{repo['hook']['id']}", "secret": repo["hook"]["secret"]},
+            )
+        hooked = True
+    return {
+        "id": project_id,
+        "name": name,
+        "fqdn": fqdn,
+        "path": str(path),
+        "template": template,
+        "lang": lang,
+        "webhooks": hooked,
+        "repositories": {
+            role: {k: repo[k] for k in ("id", "full_name", "clone_url")} for role, repo in repos.items()
+        },
+    }
+
+
+async def describe(peers: PeerClient, project: dict[str, Any], *, branch: str) -> dict[str, Any]:
+    """A project with its repositories and, once its config is published, its functions and their URLs."""
+    from dream.monkey import pipeline
+
+    repos = {}
+    for role in ("config", "code"):
+        repo = await peers.json("auth", "GET", f"/auth/repositories/{project[role]}")
+        repos[role] = {"id": repo["id"], "full_name": repo["fullname"], "clone_url": repo.get("url", "")}
+    functions: list[dict[str, Any]] = []
+    try:
+        obj = await pipeline.published_config(peers, project["id"], branch, log=lambda line: None, wait=0)
+    except DreamError:
+        obj = {}
+    substrates = [p for p in await peers.discover("substrate") if "http" in p.ports]
+    port = substrates[0].ports["http"] if substrates else None
+    scopes = [obj, *(obj.get("applications") or {}).values()]
+    domains = {i: d for scope in scopes for i, d in (scope.get("domains") or {}).items()}
+    for scope in scopes:
+        for fid, function in (scope.get("functions") or {}).items():
+            fqdns = [domains[d]["fqdn"] for d in function.get("domains", []) if d in domains]
+            for fqdn in fqdns:
+                for path in function.get("paths") or []:
+                    entry = {
+                        "name": function["name"],
+                        "id": fid,
+                        "method": function.get("method", ""),
+                        "fqdn": fqdn,
+                        "path": path,
+                    }
+                    if port:
+                        method = "" if entry["method"] in ("", "GET") else f"-X {entry['method']} "
+                        entry["curl"] = f'curl {method}-H "Host: {fqdn}" http://127.0.0.1:{port}{path}'
+                    functions.append(entry)
+    return {**project, "repositories": repos, "published": bool(obj), "functions": functions}
