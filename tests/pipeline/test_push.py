@@ -1,0 +1,218 @@
+"""From git push to a deployed project: the git host, auth, patrick, monkey, tns and hoarder together."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dream.githost.payload import push_payload, sign, webhook_headers
+from dream.tcc import tns_keys
+from dream.testing.harness import UniverseHandle
+
+pytestmark = pytest.mark.e2e
+
+SHAPE = {
+    "Services": {
+        "auth": {},
+        "patrick": {},
+        "tns": {},
+        "seer": {},
+        "substrate": {},
+        "monkey": {"Others": {"copies": 2}},
+        "hoarder": {"Others": {"copies": 2}},
+    },
+    "Simples": {"git": {"Clients": {}}},
+}
+
+
+@pytest.fixture(scope="module")
+def cloud(module_universe_factory) -> UniverseHandle:  # type: ignore[no-untyped-def]
+    return module_universe_factory("pipeline", config=SHAPE)
+
+
+@pytest.fixture(scope="module")
+def project(cloud: UniverseHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    path = tmp_path_factory.mktemp("projects") / "hello"
+    created = cloud.client.new_project(cloud.name, "hello", str(path), lang="wat")
+    result = cloud.client.fixture(cloud.name, "pushAll", [created["id"], "", ""])["result"]
+    assert [job["status"] for job in result["jobs"]] == ["success", "success"], result
+    return created
+
+
+def p2p(cloud: UniverseHandle, service: str, path: str) -> str:
+    return f"http://127.0.0.1:{cloud.port(service, 'p2p')}{path}"
+
+
+def tns(cloud: UniverseHandle, path: str) -> Any:
+    with cloud.node_client() as http:
+        return http.post(p2p(cloud, "tns", "/tns/fetch"), json={"path": path}).json()["object"]
+
+
+def ping(cloud: UniverseHandle, fqdn: str) -> httpx.Response:
+    return httpx.get(f"http://127.0.0.1:{cloud.port('substrate')}/ping", headers={"host": fqdn})
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+
+
+def jobs_of(cloud: UniverseHandle, project_id: str) -> list[dict[str, Any]]:
+    url = f"http://127.0.0.1:{cloud.port('patrick')}/jobs/{project_id}"
+    return list(httpx.get(url).json()["jobs"])
+
+
+def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return value
+
+
+def test_push_all_publishes_the_project_and_replicates_its_build(
+    cloud: UniverseHandle, project: dict[str, Any]
+) -> None:
+    pid = project["id"]
+    head = git("rev-parse", "HEAD", cwd=Path(project["path"]) / "config")
+    assert tns(cloud, tns_keys.current_key(pid, "main")) == {"current": head}
+    obj = tns(cloud, tns_keys.project_prefix("main", head, pid))
+    ((function_id, function),) = obj["functions"].items()
+    assert function["name"] == "ping_pong" and function["call"] == "ping" and function["memory"] == 10_000_000
+    cid = tns(cloud, tns_keys.asset_key(pid, function_id, "main"))
+    assert cid.startswith("bafkrei")
+    hoarders = [n for n in cloud.nodes() if n["name"].startswith("hoarder@")]
+    with cloud.node_client() as http:
+        for node in hoarders:
+            assert http.get(f"http://127.0.0.1:{node['value']['p2p']}/hoarder/has/{cid}").json() == {
+                "has": True
+            }
+    assert (ping(cloud, project["fqdn"]).status_code, ping(cloud, project["fqdn"]).text) == (200, "PONG")
+
+
+def test_a_real_git_push_builds_without_any_fixture(cloud: UniverseHandle, project: dict[str, Any]) -> None:
+    code = Path(project["path"]) / "code"
+    source = code / "functions" / "ping_pong" / "main.wat"
+    source.write_text(source.read_text().replace('"PONG"', '"PUSH"'))
+    git("commit", "-qam", "answer PUSH", cwd=code)
+    git("push", "-q", "origin", "main", cwd=code)
+    wait_for(lambda: ping(cloud, project["fqdn"]).text == "PUSH", what="the pushed build to serve")
+    jobs = jobs_of(cloud, project["id"])
+    pushed = [j for j in jobs if j["meta"]["after"] == git("rev-parse", "HEAD", cwd=code)]
+    assert [j["status"] for j in pushed] == ["success"]
+    assert pushed[0]["meta"]["head_commit"]["message"] == "answer PUSH"
+
+
+def _hook(cloud: UniverseHandle, repo_id: int) -> dict[str, Any]:
+    with cloud.node_client() as http:
+        return dict(http.get(p2p(cloud, "auth", f"/auth/repositories/{repo_id}")).json())
+
+
+def test_webhooks_are_verified_and_redelivery_makes_no_new_job(
+    cloud: UniverseHandle, project: dict[str, Any]
+) -> None:
+    repo = _hook(cloud, project["repositories"]["config"]["id"])
+    url = f"http://127.0.0.1:{cloud.port('patrick')}/github/{repo['hook']['id']}"
+    record = {
+        "id": repo["id"],
+        "owner": "dream",
+        "name": "tb_hello",
+        "full_name": repo["fullname"],
+        "clone_url": repo["url"],
+        "html_url": repo["url"],
+    }
+    head = git("rev-parse", "HEAD", cwd=Path(project["path"]) / "config")
+    body = json.dumps(
+        push_payload(
+            repository=record, ref="refs/heads/main", before="", after=head, commits=[], pushed_at=1234
+        )
+    ).encode()
+    headers = webhook_headers(
+        body, secret=repo["hook"]["secret"], hook_id=repo["hook"]["id"], repo_id=repo["id"]
+    )
+    before = len(jobs_of(cloud, project["id"]))
+    unsigned = {k: v for k, v in headers.items() if not k.startswith("X-Hub-Signature")}
+    assert httpx.post(url, content=body, headers=unsigned).status_code == 401
+    wrong = {**headers, **sign(body, "not the secret")}
+    assert httpx.post(url, content=body, headers=wrong).status_code == 403
+    assert httpx.post(url.rsplit("/", 1)[0] + "/123", content=body, headers=headers).status_code == 400
+    ping_event = {**headers, "X-GitHub-Event": "ping"}
+    assert httpx.post(url, content=body, headers=ping_event).status_code == 400
+    assert len(jobs_of(cloud, project["id"])) == before
+    first = httpx.post(url, content=body, headers=headers)
+    again = httpx.post(url, content=body, headers={**headers, "X-GitHub-Delivery": "redelivered"})
+    assert first.status_code == 201 and again.status_code == 200
+    assert first.json()["job"] == again.json()["job"] and again.json()["created"] is False
+    wait_for(lambda: len(jobs_of(cloud, project["id"])) == before + 1, what="one job")
+    assert len(jobs_of(cloud, project["id"])) == before + 1
+
+
+def test_broken_yaml_fails_its_job_and_the_previous_config_stays_current(
+    cloud: UniverseHandle, project: dict[str, Any]
+) -> None:
+    config = Path(project["path"]) / "config"
+    current = tns(cloud, tns_keys.current_key(project["id"], "main"))
+    broken = config / "functions" / "ping_pong.yaml"
+    broken.write_text(broken.read_text().replace("method: GET", "method: [GET"))
+    git("commit", "-qam", "break the yaml", cwd=config)
+    result = cloud.client.fixture(
+        cloud.name, "pushSpecific", [str(project["repositories"]["config"]["id"]), "", "", "", str(config)]
+    )
+    (job,) = result["result"]["jobs"]
+    assert job["status"] == "failed"
+    assert "functions/ping_pong.yaml:" in job["error"]
+    logs = httpx.get(f"http://127.0.0.1:{cloud.port('patrick')}/job/{job['job']}").json()["logs"]
+    text = httpx.get(f"http://127.0.0.1:{cloud.port('patrick')}/logs/{logs[job['job']]}").text
+    assert "functions/ping_pong.yaml:" in text and "ERROR" in text
+    assert tns(cloud, tns_keys.current_key(project["id"], "main")) == current
+    assert ping(cloud, project["fqdn"]).status_code == 200
+    git("reset", "-q", "--hard", "HEAD~1", cwd=config)
+
+
+def test_two_monkeys_run_each_of_twenty_jobs_once(cloud: UniverseHandle, project: dict[str, Any]) -> None:
+    repo = _hook(cloud, project["repositories"]["config"]["id"])
+    url = f"http://127.0.0.1:{cloud.port('patrick')}/github/{repo['hook']['id']}"
+    record = {
+        "id": repo["id"],
+        "owner": "dream",
+        "name": "tb_hello",
+        "full_name": repo["fullname"],
+        "clone_url": repo["url"],
+        "html_url": repo["url"],
+    }
+    head = git("ls-remote", "origin", "refs/heads/main", cwd=Path(project["path"]) / "config").split()[0]
+    ids = []
+    for i in range(20):
+        payload = push_payload(
+            repository=record, ref="refs/heads/main", before="", after=head, commits=[], pushed_at=5000 + i
+        )
+        body = json.dumps(payload).encode()
+        headers = webhook_headers(
+            body, secret=repo["hook"]["secret"], hook_id=repo["hook"]["id"], repo_id=repo["id"]
+        )
+        ids.append(httpx.post(url, content=body, headers=headers).json()["job"])
+    assert len(set(ids)) == 20
+
+    def finished() -> list[dict[str, Any]] | None:
+        jobs = [j for j in jobs_of(cloud, project["id"]) if j["id"] in ids]
+        return jobs if all(j["status"] in ("success", "failed") for j in jobs) and len(jobs) == 20 else None
+
+    jobs = wait_for(finished, timeout=120, what="twenty jobs")
+    monkeys = {n["id"] for n in cloud.nodes() if n["name"].startswith("monkey@")}
+    summary = [(j["status"], j["attempt"], j["monkey"] in monkeys, j.get("error", "")[:200]) for j in jobs]
+    assert all(row[:3] == ("success", 1, True) for row in summary), summary
+    log = cloud.client.logs(cloud.name, "patrick")["text"]
+    for jid in ids:
+        assert log.count(f"job {jid} taken by monkey") == 1
