@@ -103,3 +103,18 @@ def test_auth_repositories_projects_hooks_and_domains(data: UniverseHandle) -> N
         assert domain["project"] == "QmDemo" and domain["token"]
     public = httpx.get(f"http://127.0.0.1:{data.port('auth')}/repositories").json()["repositories"]
     assert {r["id"] for r in public} >= {"1001", "1002"} and all("hook" not in r for r in public)
+
+
+def test_fake_project_fixture_publishes_the_builtin_config(data: UniverseHandle) -> None:
+    result = data.client.fixture(data.name, "fakeProject", [])["result"]
+    assert result["project"] == "QmFakeProjectBui1tIntoDreamForFixtureTests001"
+    with data.node_client() as http:
+        current = http.post(
+            url(data, "tns", "/tns/fetch"),
+            json={"path": f"projects/{result['project']}/branches/main/current"},
+        )
+        assert current.json()["object"] == {"current": "testCommit"}
+        links = http.post(
+            url(data, "tns", "/tns/fetch"), json={"path": "http/functions/com/computers/hal/links"}
+        ).json()
+        assert len(links["object"]) == 6
