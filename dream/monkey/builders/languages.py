@@ -181,7 +181,17 @@ def compile_c(src: Path, out_file: Path, work: Path) -> None:
     files = _sources(src, ".c")
     if not files:
         raise CompileError(f"no .c files in {src}")
-    cmd = [str(zig), "cc", "-target", "wasm32-wasi", "-mexec-model=reactor", "-Os", "-s"]
+    # zig cc's default 16 MiB stack would not fit a function's usual `execution.memory` (e.g. 10MB).
+    cmd = [
+        str(zig),
+        "cc",
+        "-target",
+        "wasm32-wasi",
+        "-mexec-model=reactor",
+        "-Os",
+        "-s",
+        "-Wl,-z,stack-size=1048576",
+    ]
     cmd += ["-I", str(sdk_dir() / "c"), "-I", str(src), "-o", str(out_file), *map(str, files)]
     _run(cmd, cwd=src)
 
