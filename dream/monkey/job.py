@@ -25,6 +25,15 @@ if TYPE_CHECKING:
     from dream.monkey.service import Service
 
 
+# How long a code (website, library) job may wait, deferred, for its project's config to be published.
+CONFIG_PATIENCE = 60.0
+DEFER_SECONDS = 0.2
+
+
+class NotReady(DreamError):
+    """The job cannot run yet; patrick should queue it again (other jobs, like its config's, go first)."""
+
+
 class Job:
     def __init__(self, node: Service, record: dict[str, Any]) -> None:
         self.node = node
@@ -55,6 +64,24 @@ class Job:
     # -- run -----------------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        except NotReady:
+            raise
+        except DreamError as exc:
+            self.fail(str(exc))
+
+    async def _config_or_defer(self, project_id: str) -> dict[str, Any]:
+        try:
+            return await pipeline.published_config(
+                self.node.peers, project_id, self.branch, log=self.log, wait=0
+            )
+        except DreamError as exc:
+            if int(self.record.get("deferred", 0)) * DEFER_SECONDS < CONFIG_PATIENCE:
+                raise NotReady(f"waiting for the config of project {project_id}") from None
+            raise DreamError(f"{exc} (waited {CONFIG_PATIENCE:.0f}s)") from None
+
+    async def _run(self) -> None:
         repo_id = str(self.repository["id"])
         project_id = self.record.get("project") or ""
         self.log(
@@ -69,6 +96,9 @@ class Job:
         project = await self.node.peers.json("auth", "GET", f"/auth/projects/{project_id}")
         kind = await self._kind(repo_id, project)
         self.log(f"project {project['name']} ({project_id}), {kind} repository")
+        # Code, websites and libraries build what the published config declares: wait for it (deferred,
+        # so the monkey can run the config job meanwhile) before spending a checkout.
+        obj = None if kind == "config" else await self._config_or_defer(project_id)
         with tempfile.TemporaryDirectory(prefix="dream-job-") as tmp:
             uri = self.repository.get("uri") or self.repository.get("ssh_url", "")
             self.op(op="git-clone", url=uri, branch=self.branch)
@@ -84,7 +114,7 @@ class Job:
             if kind == "config":
                 await self._config(src, commit, project_id)
             elif kind == "code":
-                await self._code(src, project_id)
+                await self._code(src, project_id, obj or {})
             else:
                 await self._single(src, project_id, repo_id, kind)
 
@@ -120,8 +150,7 @@ class Job:
         except (CompileError, ConfigError) as exc:
             self.fail(f"config does not compile:\n{exc}")
 
-    async def _code(self, src: Path, project_id: str) -> None:
-        obj = await pipeline.published_config(self.node.peers, project_id, self.branch, log=self.log)
+    async def _code(self, src: Path, project_id: str, obj: dict[str, Any]) -> None:
         targets = pipeline.inline_targets(obj, src)
         if not targets:
             self.log("the config has no inline functions: nothing to build")
@@ -132,7 +161,6 @@ class Job:
             await self._build(target, project_id)
 
     async def _single(self, src: Path, project_id: str, repo_id: str, kind: str) -> None:
-        await pipeline.published_config(self.node.peers, project_id, self.branch, log=self.log)
         keys = await self.node.peers.json(
             "tns", "POST", "/tns/lookup", json={"prefix": tns_keys.repo_resources_prefix(repo_id, project_id)}
         )
@@ -152,6 +180,18 @@ class Job:
             self.fail(str(exc))
 
     # -- report --------------------------------------------------------------------------------------
+
+    async def defer(self) -> None:
+        body = {
+            "jid": self.id,
+            "monkey": self.node.config.id,
+            "after": DEFER_SECONDS,
+            "reason": "config not published yet",
+        }
+        try:
+            await self.node.peers.json("patrick", "POST", "/patrick/defer", json=body)
+        except DreamError as exc:
+            self.node.log.error("could not defer job %s: %s", self.id, exc)
 
     async def report(self) -> None:
         status = "failed" if self.error else "done"

@@ -11,7 +11,7 @@ import contextlib
 from typing import Any
 
 from dream.errors import DreamError
-from dream.monkey.job import Job
+from dream.monkey.job import Job, NotReady
 from dream.node import Node
 
 POLL_SECONDS = 0.2
@@ -49,6 +49,11 @@ class Service(Node):
         beat = self.spawn(self._beat_job(job), f"heartbeat-{record['id']}")
         try:
             await asyncio.wait_for(job.run(), timeout=JOB_TIMEOUT)
+        except NotReady:
+            beat.cancel()
+            await job.defer()
+            self.running = ""
+            return
         except TimeoutError:
             job.fail(f"job timed out after {JOB_TIMEOUT:.0f}s")
         except Exception as exc:

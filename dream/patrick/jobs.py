@@ -58,8 +58,9 @@ class JobStore:
         self.enqueue(job)
         return job, True
 
-    def enqueue(self, job: dict[str, Any]) -> None:
-        self.kv.put_json(f"/queue/{time.time():020.6f}-{job['id']}", job["id"])
+    def enqueue(self, job: dict[str, Any], *, after: float = 0.0) -> None:
+        # The key sorts by the time the job may be taken, so dequeue can take the first ripe one.
+        self.kv.put_json(f"/queue/{time.time() + after:020.6f}-{job['id']}", job["id"])
 
     def by_project(self, project: str) -> list[dict[str, Any]]:
         ids = [k.rsplit("/", 1)[1] for k in self.kv.keys(f"/by/project/{project}/")]
@@ -71,7 +72,10 @@ class JobStore:
         return sorted(jobs, key=lambda j: j["timestamp"])
 
     def dequeue(self, monkey: str) -> dict[str, Any] | None:
+        now = time.time()
         for key in self.kv.keys("/queue/"):
+            if float(key.removeprefix("/queue/").split("-", 1)[0]) > now:
+                break
             jid = self.kv.get_json(key)
             self.kv.delete(key)
             job = self.get(jid)
@@ -84,6 +88,15 @@ class JobStore:
             self.save(job)
             return job
         return None
+
+    def defer(self, jid: str, monkey: str, *, after: float, reason: str) -> dict[str, Any]:
+        """A job its monkey cannot run yet (its config is not published): queued again, attempt not spent."""
+        job = self._assigned(jid, monkey)
+        job.update(status=OPEN, monkey="", attempt=int(job["attempt"]) - 1, waiting=reason)
+        job["deferred"] = int(job.get("deferred", 0)) + 1
+        self.save(job)
+        self.enqueue(job, after=after)
+        return job
 
     def heartbeat(self, jid: str, monkey: str) -> dict[str, Any]:
         job = self._assigned(jid, monkey)

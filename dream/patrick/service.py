@@ -6,6 +6,7 @@ HTTP:  POST /github/{hook}   a push delivery (X-GitHub-Event, X-Hub-Signature-25
        POST /cancel/{id};  POST /retry/{id}
 p2p:   POST /patrick/dequeue {monkey} → {available, job}
        POST /patrick/heartbeat {jid, monkey};  POST /patrick/done|failed {jid, monkey, logs, assets, error}
+       POST /patrick/defer {jid, monkey, after, reason}  (not runnable yet: back on the queue, attempt kept)
        GET  /patrick/job/{id};  GET /patrick/jobs
 """
 
@@ -68,6 +69,7 @@ class Service(Node):
         return [
             Route("/patrick/dequeue", answer(self.dequeue), methods=["POST"]),
             Route("/patrick/heartbeat", answer(self.heartbeat), methods=["POST"]),
+            Route("/patrick/defer", answer(self.defer), methods=["POST"]),
             Route("/patrick/done", answer(self.done), methods=["POST"]),
             Route("/patrick/failed", answer(self.failed), methods=["POST"]),
             Route("/patrick/job/{jid}", answer(self.job), methods=["GET"]),
@@ -204,6 +206,15 @@ class Service(Node):
             return {"ok": False, "cancelled": True}
         self.jobs.heartbeat(body["jid"], str(body["monkey"]))
         return {"ok": True, "cancelled": False}
+
+    async def defer(self, request: Request) -> Any:
+        body = await request.json()
+        return self.jobs.defer(
+            body["jid"],
+            str(body["monkey"]),
+            after=float(body.get("after", 0.2)),
+            reason=str(body.get("reason", "")),
+        )
 
     async def done(self, request: Request) -> Any:
         return await self._finish(request, SUCCESS)

@@ -216,3 +216,30 @@ def test_two_monkeys_run_each_of_twenty_jobs_once(cloud: UniverseHandle, project
     log = cloud.client.logs(cloud.name, "patrick")["text"]
     for jid in ids:
         assert log.count(f"job {jid} taken by monkey") == 1
+
+
+def test_a_code_job_queued_before_its_config_job_does_not_block_a_single_monkey(
+    module_universe_factory,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    one_monkey = {**SHAPE, "Services": {**SHAPE["Services"], "monkey": {}, "hoarder": {}}}
+    cloud = module_universe_factory("onemonkey", config=one_monkey)
+    created = cloud.client.new_project(cloud.name, "order", str(tmp_path / "order"), lang="wat")
+    code = Path(created["path"]) / "code"
+    git("commit", "-q", "--allow-empty", "-m", "code first", cwd=code)
+    git("push", "-q", "origin", "main", cwd=code)  # a code job, and no config published yet
+    result = cloud.client.fixture(cloud.name, "pushAll", [created["id"], "", ""])["result"]
+    assert [j["status"] for j in result["jobs"]] == ["success", "success"], result
+    pushed = git("rev-parse", "HEAD", cwd=code)
+    wait_for(
+        lambda: (
+            [
+                j["status"]
+                for j in jobs_of(cloud, created["id"])
+                if j["meta"]["after"] == pushed and j["status"] != "success"
+            ]
+            == []
+        ),
+        what="the pushed code job to succeed once the config is published",
+    )
+    assert ping(cloud, created["fqdn"]).text == "PONG"

@@ -1,0 +1,91 @@
+"""Benchmark: `dream inject push-all` → first PONG, for the Go, C and WAT ping_pong templates.
+
+For each language: a new project (its build cache entry cannot exist yet for that exact source, because
+the template is touched with a unique comment: "cold"), push-all, then poll the function until it answers
+PONG; then push-all again with nothing changed ("warm": the build cache answers). Toolchains are warmed
+first (their one-time costs are not what this measures). Usage: .venv/bin/python bench/push_to_pong.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from dream.monkey.builders.toolchains import warm
+from dream.testing.harness import DaemonProcess
+
+SHAPE = {
+    "Services": {
+        "auth": {},
+        "patrick": {},
+        "tns": {},
+        "seer": {},
+        "substrate": {},
+        "monkey": {},
+        "hoarder": {},
+    },
+    "Simples": {"git": {"Clients": {}}},
+}
+COMMENT = {"go": "//", "c": "//", "wat": ";;"}
+SOURCE = {"go": "ping.go", "c": "ping.c", "wat": "main.wat"}
+
+
+def first_pong(url: str, host: str, deadline: float) -> None:
+    with httpx.Client(headers={"host": host}, timeout=10) as client:
+        while client.get(url).text != "PONG":
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{host} never answered PONG")
+            time.sleep(0.005)
+
+
+def run(lang: str, runs: int) -> tuple[list[float], list[float]]:
+    cold, warm_times = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        daemon = DaemonProcess(Path(tmp) / "home").start()
+        try:
+            client = daemon.client()
+            client.new_universe("bench", SHAPE)
+            url = f"http://127.0.0.1:{client.port('bench', 'substrate')}/ping"
+            for i in range(runs):
+                project = client.new_project("bench", f"{lang}{i}", str(Path(tmp) / f"{lang}{i}"), lang=lang)
+                source = Path(project["path"]) / "code" / "functions" / "ping_pong" / SOURCE[lang]
+                source.write_text(source.read_text() + f"\n{COMMENT[lang]} bench {time.time_ns()}\n")
+                import subprocess
+
+                code = source.parents[2]
+                subprocess.run(
+                    ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "bench"],
+                    cwd=code,
+                    check=True,
+                )
+                subprocess.run(["git", "push", "-q", "origin", "main"], cwd=code, check=True)
+                for bucket in (cold, warm_times):
+                    started = time.monotonic()
+                    result = client.fixture("bench", "pushAll", [project["id"], "", ""])["result"]
+                    assert all(j["status"] == "success" for j in result["jobs"]), result
+                    first_pong(url, project["fqdn"], started + 120)
+                    bucket.append(time.monotonic() - started)
+        finally:
+            daemon.stop()
+    return cold, warm_times
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    for name in ("go", "c", "wat"):
+        warm(name, log=lambda line: None)
+    print(
+        f"{'template':10} {'cold cache (median)':>22} {'warm cache (median)':>22}   (goals: Go <= 2 s, WAT <= 0.5 s)"
+    )
+    for lang in ("go", "c", "wat"):
+        cold, warm_times = run(lang, runs)
+        print(f"{lang:10} {statistics.median(cold):>20.3f} s {statistics.median(warm_times):>20.3f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Benchmark: requests per second and latency of a WAT `ping` function, bare, on the substrate, via the gateway.
+
+In one run, on loopback, with wrk (64 connections, 10 s per target by default, `--latency`) against:
+  bare       a starlette app answering PONG, served exactly as nodes serve (uvicorn, httptools, uvloop,
+             one process, no access log), started here in a subprocess;
+  substrate  the sample project's WAT `ping` on the only substrate of a universe of its own;
+  gateway    the same request through that universe's gateway (so it always reaches that substrate).
+Prints req/s, p50 and p99 per target and the ratios substrate/bare and gateway/substrate (goals: ≥ 0.6).
+Starts its own daemon (throw-away DREAM_HOME, free port) and stops all it started, even on failure.
+
+Usage: .venv/bin/python bench/serving.py [--duration 10] [--connections 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from dream.daemon.ports import free_port
+from dream.errors import DreamError
+from dream.testing.harness import DaemonProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+HELLO = ROOT / "fixtures" / "projects" / "hello"
+HOST = "hello.computers.com"
+UNIVERSE = "benchserving"
+# One substrate, so gateway and substrate figures describe the same path.
+SHAPE = {
+    "Services": {"tns": {}, "hoarder": {}, "seer": {}, "gateway": {}, "substrate": {}},
+    "Simples": {},
+}
+GOAL = 0.6
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: str
+
+
+# -- the bare app (runs in a subprocess: `serving.py --bare PORT`) ------------------------------------
+
+
+def serve_bare(port: int) -> None:
+    """PONG from starlette, with the uvicorn settings of `dream.node.runtime.Node.run` and uvloop."""
+    import uvicorn
+    import uvloop
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from dream.node.runtime import Server, bind_tcp
+
+    async def ping(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("PONG")
+
+    config = uvicorn.Config(
+        Starlette(routes=[Route("/ping", ping, methods=["GET"])]),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        http="httptools",
+        ws="none",
+        loop="none",
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=1,
+    )
+    sock = bind_tcp(port)
+    uvloop.run(Server(config).serve(sockets=[sock]))
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise SystemExit("wrk is not installed: install it with `sudo apt-get install -y wrk`, then rerun")
+    print("wrk is not installed; installing it with `apt-get install -y wrk` ...", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
+    if subprocess.run(["apt-get", "install", "-y", "wrk"], **quiet).returncode != 0:
+        subprocess.run(["apt-get", "update"], **quiet)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], **quiet)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("`apt-get install -y wrk` did not install wrk; install it by hand, then rerun")
+    return found
+
+
+def wait_for_pong(url: str, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    with httpx.Client(headers={"host": HOST}, timeout=5) as client:
+        while time.monotonic() < deadline:
+            try:
+                response = client.get(url)
+                if response.status_code == 200 and response.text == "PONG":
+                    return
+                last = f"HTTP {response.status_code}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = str(exc) or type(exc).__name__
+            time.sleep(0.05)
+    raise DreamError(f"{what} at {url} did not answer PONG within {timeout:.0f}s (last: {last})")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def run_wrk(wrk: str, name: str, url: str, *, duration: float, connections: int) -> Result:
+    command = [wrk, "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", "-H", f"Host: {HOST}", url]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+    if out.returncode != 0:
+        raise DreamError(f"wrk failed on {name} ({' '.join(command)}):\n{out.stdout}{out.stderr}")
+    text = out.stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    p50 = re.search(r"^\s+50%\s+(\S+)", text, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", text, re.M)
+    if not (rps and p50 and p99):
+        raise DreamError(f"cannot read wrk's report for {name}:\n{text}")
+    errors = ", ".join(
+        m.group(0).strip()
+        for m in re.finditer(r"^\s*(Non-2xx or 3xx responses: \d+|Socket errors: .*)$", text, re.M)
+    )
+    return Result(name, float(rps.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), errors)
+
+
+def measure(wrk: str, name: str, url: str, args: argparse.Namespace) -> Result:
+    # A short unrecorded run first: loads the module, fills connection pools and route caches.
+    run_wrk(wrk, name, url, duration=min(2.0, max(args.duration / 5, 1.0)), connections=args.connections)
+    result = run_wrk(wrk, name, url, duration=args.duration, connections=args.connections)
+    print(
+        f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms", flush=True
+    )
+    return result
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def print_table(results: list[Result]) -> None:
+    by = {r.name: r for r in results}
+    print()
+    print(f"{'target':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  errors")
+    for r in results:
+        print(f"{r.name:<10} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}  {r.errors or '-'}")
+    print()
+    for top, bottom in (("substrate", "bare"), ("gateway", "substrate")):
+        ratio = by[top].rps / by[bottom].rps
+        verdict = "met" if ratio >= GOAL else "MISSED"
+        print(f"{top}/{bottom}: {ratio:.2f} (goal ≥ {GOAL}: {verdict})")
+
+
+# -- main ---------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds of load per target (default 10)"
+    )
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess mode
+    args = parser.parse_args()
+    if args.bare:
+        serve_bare(args.bare)
+        return
+    wrk = ensure_wrk()
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
+        daemon = DaemonProcess(Path(tmp) / "home")
+        bare: subprocess.Popen[bytes] | None = None
+        try:
+            port = free_port()
+            bare = subprocess.Popen(
+                [sys.executable, __file__, "--bare", str(port)],
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            bare_url = f"http://127.0.0.1:{port}/ping"
+            wait_for_pong(bare_url, timeout=30, what="the bare starlette app")
+            results.append(measure(wrk, "bare", bare_url, args))
+            stop_process(bare)  # it must not take CPU from the next targets
+
+            daemon.start()
+            with daemon.client() as client:
+                client.new_universe(UNIVERSE, SHAPE)
+                client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
+                substrate = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"
+                gateway = f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"
+            wait_for_pong(substrate, timeout=30, what="the substrate")
+            wait_for_pong(gateway, timeout=30, what="the gateway")
+            results.append(measure(wrk, "substrate", substrate, args))
+            results.append(measure(wrk, "gateway", gateway, args))
+        except DreamError as exc:
+            raise SystemExit(f"benchmark failed: {exc}") from None
+        finally:
+            if bare is not None:
+                stop_process(bare)
+            daemon.stop()
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
