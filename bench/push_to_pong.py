@@ -9,6 +9,7 @@ first (their one-time costs are not what this measures). Usage: .venv/bin/python
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,12 +36,11 @@ COMMENT = {"go": "//", "c": "//", "wat": ";;"}
 SOURCE = {"go": "ping.go", "c": "ping.c", "wat": "main.wat"}
 
 
-def first_pong(url: str, host: str, deadline: float) -> None:
-    with httpx.Client(headers={"host": host}, timeout=10) as client:
-        while client.get(url).text != "PONG":
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{host} never answered PONG")
-            time.sleep(0.005)
+def first_pong(client: httpx.Client, url: str, host: str, deadline: float) -> None:
+    while client.get(url, headers={"host": host}).text != "PONG":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{host} never answered PONG")
+        time.sleep(0.005)
 
 
 def run(lang: str, runs: int) -> tuple[list[float], list[float]]:
@@ -55,8 +55,6 @@ def run(lang: str, runs: int) -> tuple[list[float], list[float]]:
                 project = client.new_project("bench", f"{lang}{i}", str(Path(tmp) / f"{lang}{i}"), lang=lang)
                 source = Path(project["path"]) / "code" / "functions" / "ping_pong" / SOURCE[lang]
                 source.write_text(source.read_text() + f"\n{COMMENT[lang]} bench {time.time_ns()}\n")
-                import subprocess
-
                 code = source.parents[2]
                 subprocess.run(
                     ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "bench"],
@@ -64,12 +62,13 @@ def run(lang: str, runs: int) -> tuple[list[float], list[float]]:
                     check=True,
                 )
                 subprocess.run(["git", "push", "-q", "origin", "main"], cwd=code, check=True)
-                for bucket in (cold, warm_times):
-                    started = time.monotonic()
-                    result = client.fixture("bench", "pushAll", [project["id"], "", ""])["result"]
-                    assert all(j["status"] == "success" for j in result["jobs"]), result
-                    first_pong(url, project["fqdn"], started + 120)
-                    bucket.append(time.monotonic() - started)
+                with httpx.Client(timeout=10) as web:  # made before the clock starts: it costs ~50 ms
+                    for bucket in (cold, warm_times):
+                        started = time.monotonic()
+                        result = client.fixture("bench", "pushAll", [project["id"], "", ""])["result"]
+                        assert all(j["status"] == "success" for j in result["jobs"]), result
+                        first_pong(web, url, project["fqdn"], started + 120)
+                        bucket.append(time.monotonic() - started)
         finally:
             daemon.stop()
     return cold, warm_times

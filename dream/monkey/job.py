@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # How long a code (website, library) job may wait, deferred, for its project's config to be published.
 CONFIG_PATIENCE = 60.0
-DEFER_SECONDS = 0.2
+DEFER_SECONDS = 0.05
 
 
 class NotReady(DreamError):

@@ -15,6 +15,7 @@ from dream.monkey.job import Job, NotReady
 from dream.node import Node
 
 POLL_SECONDS = 0.2
+DEQUEUE_WAIT = 5.0  # patrick holds the dequeue call until a job comes (long-poll)
 HEARTBEAT_SECONDS = 1.0
 JOB_TIMEOUT = 3600.0
 
@@ -32,7 +33,10 @@ class Service(Node):
         while True:
             try:
                 answer = await self.peers.json(
-                    "patrick", "POST", "/patrick/dequeue", json={"monkey": self.config.id}
+                    "patrick",
+                    "POST",
+                    "/patrick/dequeue",
+                    json={"monkey": self.config.id, "wait": DEQUEUE_WAIT},
                 )
             except DreamError:
                 await asyncio.sleep(1.0)  # no patrick yet

@@ -13,6 +13,7 @@ p2p:   POST /patrick/dequeue {monkey} → {available, job}
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +29,7 @@ from dream.patrick.jobs import FAILED, SUCCESS, JobStore, job_id
 
 # A monkey heartbeats its job every second; this much silence means it is gone.
 SILENT_AFTER = 10.0
+MAX_DEQUEUE_WAIT = 10.0
 REANNOUNCE_EVERY = 1.0
 
 
@@ -49,6 +51,7 @@ def answer(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], 
 class Service(Node):
     async def on_start(self) -> None:
         self.jobs = JobStore(self.store)
+        self.queued = asyncio.Condition()  # notified whenever a job may have become available
         self.spawn(self._reannounce(), "reannounce")
 
     def health(self) -> dict[str, Any]:
@@ -188,13 +191,28 @@ class Service(Node):
         return self.jobs.cancel(request.path_params["jid"])
 
     async def retry(self, request: Request) -> Any:
-        return self.jobs.retry(request.path_params["jid"])
+        job = self.jobs.retry(request.path_params["jid"])
+        await self._wake()
+        return job
+
+    async def _wake(self) -> None:
+        async with self.queued:
+            self.queued.notify_all()
 
     # -- monkeys -------------------------------------------------------------------------------------
 
     async def dequeue(self, request: Request) -> Any:
+        """Hand the oldest ripe job to a monkey; with `wait`, hold the call until one comes (long-poll)."""
         body = await request.json()
-        job = self.jobs.dequeue(str(body["monkey"]))
+        monkey = str(body["monkey"])
+        deadline = asyncio.get_running_loop().time() + min(float(body.get("wait", 0)), MAX_DEQUEUE_WAIT)
+        job = self.jobs.dequeue(monkey)
+        while job is None and (left := deadline - asyncio.get_running_loop().time()) > 0:
+            async with self.queued:
+                with contextlib.suppress(TimeoutError):
+                    # Deferred jobs ripen without a notification: wake at least every 50 ms.
+                    await asyncio.wait_for(self.queued.wait(), timeout=min(left, 0.05))
+            job = self.jobs.dequeue(monkey)
         if job:
             self.log.info("job %s taken by monkey %s (attempt %s)", job["id"], job["monkey"], job["attempt"])
         return {"available": job is not None, "job": job}
@@ -243,5 +261,8 @@ class Service(Node):
                 monkeys = {p.id for p in await self.peers.discover("monkey")}
             except Exception:
                 monkeys = None
-            for jid in self.jobs.reannounce(silent_after=SILENT_AFTER, live_monkeys=monkeys or None):
+            requeued = self.jobs.reannounce(silent_after=SILENT_AFTER, live_monkeys=monkeys or None)
+            for jid in requeued:
                 self.log.info("job %s queued again (its monkey went silent or it was never taken)", jid)
+            if requeued:
+                await self._wake()
