@@ -125,6 +125,9 @@ class DreamClient:
         body = {"name": name, "path": path, "template": template, "lang": lang}
         return dict(self._call("POST", f"/project/{universe}", json=body))
 
+    def new_website(self, universe: str, project: str, name: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/project/{universe}/{project}/website", json={"name": name}))
+
     def projects(self, universe: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/projects/{universe}")["projects"])
 

@@ -9,6 +9,7 @@ push, so nothing builds until `dream inject push-all` (as in the tutorial) or th
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -96,8 +97,73 @@ def render(root: Path, *, name: str, project_id: str, fqdn: str, template: str, 
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("function.yaml"))
 
 
+def _remember(state_dir: Path, name: str, record: dict[str, Any]) -> None:
+    """Where a project's working copies are, so later commands (`dream new website`) can add to them."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / f"{name}.json").write_text(json.dumps(record))
+
+
+def remembered(state_dir: Path, name: str) -> dict[str, Any]:
+    try:
+        return dict(json.loads((state_dir / f"{name}.json").read_text()))
+    except (OSError, ValueError):
+        raise DreamError(
+            f"no project `{name}` was created in this universe with `dream new project`"
+        ) from None
+
+
+async def _repository(peers: PeerClient, *, owner: str, name: str, project_id: str = "") -> dict[str, Any]:
+    """A repository on the git host, registered with auth (deploy key, webhook secret)."""
+    repo = await peers.json("git", "POST", "/git/repos", json={"owner": owner, "name": name})
+    registered = await peers.json(
+        "auth",
+        "POST",
+        "/auth/repositories",
+        json={
+            "id": str(repo["id"]),
+            "fullname": repo["full_name"],
+            "url": repo["clone_url"],
+            "project": project_id,
+        },
+    )
+    return {**repo, "hook": registered["hook"]}
+
+
+async def _publish(work: Path, clone_url: str, message: str) -> None:
+    """Commit a new working copy and push it to its (empty) repository."""
+    await asyncio.to_thread(_git, "init", "--quiet", cwd=work)
+    await asyncio.to_thread(_git, "add", "--all", cwd=work)
+    await asyncio.to_thread(_git, "commit", "--quiet", "-m", message, cwd=work)
+    await asyncio.to_thread(_git, "remote", "add", "origin", clone_url, cwd=work)
+    await asyncio.to_thread(_git, "push", "--quiet", "-u", "origin", "main", cwd=work)
+
+
+async def _hook(peers: PeerClient, repos: list[dict[str, Any]]) -> bool:
+    """Point the repositories' webhooks at patrick (False when the universe has no patrick)."""
+    patricks = [p for p in await peers.discover("patrick", fresh=True) if "http" in p.ports]
+    if not patricks:
+        return False
+    url = f"http://127.0.0.1:{patricks[0].ports['http']}"
+    for repo in repos:
+        await peers.json(
+            "git",
+            "POST",
+            f"/git/repos/{repo['id']}/hooks",
+            json={"url": f"{url}/github/{repo['hook']['id']}", "secret": repo["hook"]["secret"]},
+        )
+    return True
+
+
 async def create(
-    peers: PeerClient, *, universe: str, name: str, path: Path, template: str, lang: str, owner: str
+    peers: PeerClient,
+    *,
+    universe: str,
+    name: str,
+    path: Path,
+    template: str,
+    lang: str,
+    owner: str,
+    state_dir: Path,
 ) -> dict[str, Any]:
     from dream.tcc.ids import new_project_id
 
@@ -119,22 +185,10 @@ async def create(
     )
     repos: dict[str, dict[str, Any]] = {}
     for role, repo_name in (("config", f"tb_{name}"), ("code", f"tb_code_{name}")):
-        repo = await peers.json("git", "POST", "/git/repos", json={"owner": owner, "name": repo_name})
-        registered = await peers.json(
-            "auth",
-            "POST",
-            "/auth/repositories",
-            json={"id": str(repo["id"]), "fullname": repo["full_name"], "url": repo["clone_url"]},
+        repos[role] = await _repository(peers, owner=owner, name=repo_name)
+        await _publish(
+            path / role, repos[role]["clone_url"], f"{name}: {role} from the {template} template ({lang})"
         )
-        repos[role] = {**repo, "hook": registered["hook"]}
-        work = path / role
-        await asyncio.to_thread(_git, "init", "--quiet", cwd=work)
-        await asyncio.to_thread(_git, "add", "--all", cwd=work)
-        await asyncio.to_thread(
-            _git, "commit", "--quiet", "-m", f"{name}: {role} from the {template} template ({lang})", cwd=work
-        )
-        await asyncio.to_thread(_git, "remote", "add", "origin", repo["clone_url"], cwd=work)
-        await asyncio.to_thread(_git, "push", "--quiet", "-u", "origin", "main", cwd=work)
     await peers.json(
         "auth",
         "POST",
@@ -146,18 +200,8 @@ async def create(
             "code": str(repos["code"]["id"]),
         },
     )
-    patricks = [p for p in await peers.discover("patrick", fresh=True) if "http" in p.ports]
-    hooked = False
-    if patricks:
-        url = f"http://127.0.0.1:{patricks[0].ports['http']}"
-        for repo in repos.values():
-            await peers.json(
-                "git",
-                "POST",
-                f"/git/repos/{repo['id']}/hooks",
-                json={"url": f"{url}/github/{repo['hook']['id']}", "secret": repo["hook"]["secret"]},
-            )
-        hooked = True
+    hooked = await _hook(peers, list(repos.values()))
+    _remember(state_dir, name, {"id": project_id, "path": str(path), "owner": owner})
     return {
         "id": project_id,
         "name": name,
@@ -169,6 +213,45 @@ async def create(
         "repositories": {
             role: {k: repo[k] for k in ("id", "full_name", "clone_url")} for role, repo in repos.items()
         },
+    }
+
+
+async def add_website(peers: PeerClient, *, project: str, site: str, state_dir: Path) -> dict[str, Any]:
+    """A website repository (`tb_website_<site>`) for a project, served under `/<site>` on its generated domain."""
+    from dream.tcc.ids import new_resource_id
+
+    if not NAME.match(site):
+        raise DreamError(f"`{site}` is not a valid website name: lower-case letters, digits, - and _")
+    record = remembered(state_dir, project)
+    root = Path(record["path"])
+    work = root / "websites" / site
+    if work.exists():
+        raise DreamError(f"{work} already exists: project {project} has a website named {site}")
+    await asyncio.to_thread(shutil.copytree, templates_dir() / "website", work)
+    repo = await _repository(peers, owner=record["owner"], name=f"tb_website_{site}", project_id=record["id"])
+    await _publish(work, repo["clone_url"], f"{site}: a website from the website template")
+    config = root / "config"
+    website = {
+        "id": new_resource_id(),
+        "description": f"the {site} website",
+        "tags": [],
+        "domains": ["GeneratedDomain"],
+        "source": {
+            "paths": [f"/{site}"],
+            "branch": "main",
+            "github": {"id": str(repo["id"]), "fullname": repo["full_name"]},
+        },
+    }
+    _write_yaml(config / "websites" / f"{site}.yaml", website)
+    await asyncio.to_thread(_git, "add", "--all", cwd=config)
+    await asyncio.to_thread(_git, "commit", "--quiet", "-m", f"add the {site} website", cwd=config)
+    await asyncio.to_thread(_git, "push", "--quiet", "origin", "main", cwd=config)
+    await _hook(peers, [repo])
+    return {
+        "website": site,
+        "id": website["id"],
+        "path": str(work),
+        "repository": {k: repo[k] for k in ("id", "full_name", "clone_url")},
     }
 
 

@@ -151,6 +151,22 @@ def new_project(
     output.console.print(f"  cd {target / 'code'} && git commit -am ... && git push   # a push builds too")
 
 
+@new_app.command("website")
+def new_website(
+    name: str = typer.Argument(
+        ..., help="Website name (served under /NAME on the project's generated domain)"
+    ),
+    project: str = typer.Option(..., "--project", "-p", help="The project it belongs to"),
+    universe: str = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u"),
+) -> None:
+    """Add a static website to a project: its own repository, a working copy, and its config entry."""
+    with client() as api:
+        site = api.new_website(universe, project, name)
+    output.success(f"Website {site['website']} added to {project}: {site['path']}")
+    output.console.print(f"  repository {site['repository']['full_name']} (id {site['repository']['id']})")
+    output.console.print("  dream inject push-all    # builds the config and the website")
+
+
 @project_app.command("list")
 def project_list(
     universe: str = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u"), as_json: bool = JsonOpt

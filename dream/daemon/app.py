@@ -216,6 +216,22 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
                 template=str(data.get("template") or "ping_pong"),
                 lang=str(data.get("lang") or "go"),
                 owner=str(data.get("owner") or "dream"),
+                state_dir=universe.root / "projects",
+            )
+
+    async def new_website(request: Request) -> Any:
+        from dream import projects
+
+        universe = universe_of(request)
+        data = await body(request)
+        if not data.get("name"):
+            raise DreamError("a website needs a `name`")
+        async with _peers(universe) as peers:
+            return await projects.add_website(
+                peers,
+                project=request.path_params["name"],
+                site=str(data["name"]),
+                state_dir=universe.root / "projects",
             )
 
     async def list_projects(request: Request) -> Any:
@@ -283,6 +299,7 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         Route("/logs/{universe}/{node}", api(logs)),
         Route("/project/{universe}", api(new_project), methods=["POST"]),
         Route("/projects/{universe}", api(list_projects)),
+        Route("/project/{universe}/{name}/website", api(new_website), methods=["POST"]),
         Route("/project/{universe}/{name}", api(show_project)),
         Route("/multiverse", api(shutdown), methods=["DELETE"]),
         Route("/universe/{universe}/registry/peers/announce", api(registry_announce), methods=["POST"]),

@@ -243,3 +243,17 @@ def test_a_code_job_queued_before_its_config_job_does_not_block_a_single_monkey(
         what="the pushed code job to succeed once the config is published",
     )
     assert ping(cloud, created["fqdn"]).text == "PONG"
+
+
+def test_a_website_repository_is_built_and_served(cloud: UniverseHandle, project: dict[str, Any]) -> None:
+    site = cloud.client.new_website(cloud.name, "hello", "site")
+    assert Path(site["path"], "index.html").is_file()
+    cloud.client.fixture(
+        cloud.name, "pushSpecific", [str(project["repositories"]["config"]["id"]), "", "", "", ""]
+    )
+    result = cloud.client.fixture(cloud.name, "pushWebsite", [""])["result"]
+    assert [(j["repository"], j["status"]) for j in result["jobs"]] == [("dream/tb_website_site", "success")]
+    base = f"http://127.0.0.1:{cloud.port('substrate')}"
+    index = httpx.get(f"{base}/site/", headers={"host": project["fqdn"]})
+    assert index.status_code == 200 and index.text == Path(site["path"], "index.html").read_text()
+    assert httpx.get(f"{base}/site/../config", headers={"host": project["fqdn"]}).status_code == 404
