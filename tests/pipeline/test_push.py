@@ -257,3 +257,43 @@ def test_a_website_repository_is_built_and_served(cloud: UniverseHandle, project
     index = httpx.get(f"{base}/site/", headers={"host": project["fqdn"]})
     assert index.status_code == 200 and index.text == Path(site["path"], "index.html").read_text()
     assert httpx.get(f"{base}/site/../config", headers={"host": project["fqdn"]}).status_code == 404
+
+
+def test_a_job_whose_monkey_crashes_is_run_again(cloud: UniverseHandle, project: dict[str, Any]) -> None:
+    import os
+    import signal
+
+    code = Path(project["path"]) / "code"
+    build = code / "functions" / "ping_pong" / ".taubyte" / "build.sh"
+    original = build.read_text()
+    lines = original.splitlines(keepends=True)
+    build.write_text(lines[0] + "sleep 2\n" + "".join(lines[1:]))  # a slow build, to crash its monkey in
+    git("commit", "-qam", "slow build", cwd=code)
+    git("push", "-q", "origin", "main", cwd=code)
+    pushed = git("rev-parse", "HEAD", cwd=code)
+
+    def running() -> dict[str, Any] | None:
+        jobs = [
+            j
+            for j in jobs_of(cloud, project["id"])
+            if j["meta"]["after"] == pushed and j["status"] == "locked"
+        ]
+        return jobs[0] if jobs else None
+
+    job = wait_for(running, what="the slow job to start")
+    monkey = next(n for n in cloud.nodes() if n["id"] == job["monkey"])
+    os.kill(monkey["pid"], signal.SIGKILL)
+
+    def finished() -> dict[str, Any] | None:
+        found = [
+            j
+            for j in jobs_of(cloud, project["id"])
+            if j["id"] == job["id"] and j["status"] in ("success", "failed")
+        ]
+        return found[0] if found else None
+
+    done = wait_for(finished, timeout=90, what="the job to be run again")
+    assert done["status"] == "success" and done["attempt"] == 2
+    build.write_text(original)
+    git("commit", "-qam", "fast build again", cwd=code)
+    git("push", "-q", "origin", "main", cwd=code)
