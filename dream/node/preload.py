@@ -6,7 +6,6 @@ keeps ~10 MB out of every other node.
 
 import asyncio  # noqa: F401
 import json  # noqa: F401
-import sqlite3  # noqa: F401
 
 import anyio  # noqa: F401
 import httptools  # noqa: F401

@@ -14,7 +14,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -25,9 +25,11 @@ from starlette.routing import BaseRoute, Route
 from dream.node.config import NodeConfig
 from dream.node.peers import HEARTBEAT_SECONDS, PeerClient, PeerInfo, PeerStore
 from dream.node.security import UniverseGuard
-from dream.node.store import KVStore
 
 DAEMON_CHECK_SECONDS = 0.5
+
+if TYPE_CHECKING:
+    from dream.node.store import KVStore
 
 
 class Server(uvicorn.Server):
@@ -52,7 +54,7 @@ class Node:
         self.started = time.time()
         self.peers = PeerClient.for_node(config)
         self.peerstore = PeerStore() if self.registry else None
-        self._store: KVStore | None = None
+        self._store: Any = None
         self._servers: list[Server] = []
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -82,6 +84,9 @@ class Node:
     @property
     def store(self) -> KVStore:
         if self._store is None:
+            # Imported on first use: nodes that keep no state never map SQLite (less memory per node).
+            from dream.node.store import KVStore
+
             self._store = KVStore(self.config.root_path / "node.db")
         return self._store
 
