@@ -52,6 +52,11 @@ def test_ping_answers_pong_on_every_substrate_and_through_the_gateway(serving: U
     for url in substrate_urls(serving):
         response = httpx.get(f"{url}/ping", headers=HOST)
         assert (response.status_code, response.text) == (200, "PONG")
+    port = substrate_urls(serving)[0].rsplit(":", 1)[1]
+    with_port = httpx.get(
+        f"{substrate_urls(serving)[0]}/ping", headers={"host": f"hello.computers.com:{port}"}
+    )
+    assert with_port.text == "PONG"  # what `curl http://<fqdn>:<port>/ping` sends with the fqdn in /etc/hosts
     via = httpx.get(f"http://127.0.0.1:{serving.port('gateway')}/ping", headers=HOST)
     assert (via.status_code, via.text) == (200, "PONG")
     assert via.headers["x-substrate-peer"] in {n["id"] for n in serving.nodes()}
