@@ -1,7 +1,7 @@
 """Benchmark: the first request after deploying a ~2 MB Go function, cold and warm AOT cache.
 
 Builds `fixtures/templates/ping_pong/go` once (with `build_function`, reusing dream's build cache), starts
-its own daemon with a throw-away DREAM_HOME (so the substrate's compiled-module cache starts empty) and a
+its own daemon with a throw-away DREAM_HOME and DREAM_CACHE (the compiled-module cache starts empty) and a
 universe with one substrate, publishes a project config whose functions `cold<i>` and `warm<i>` serve
 `/cold<i>` and `/warm<i>` with that Go code, then for each run:
   cold  deploys a copy of the module made unique by a custom section (so nothing is cached: not the
@@ -17,7 +17,10 @@ Usage: .venv/bin/python bench/first_request.py [--runs 5]
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -28,7 +31,7 @@ import httpx
 from dream.client import DreamClient
 from dream.errors import DreamError
 from dream.monkey.builders.build import build_function
-from dream.settings import dream_home
+from dream.settings import CACHE_ENV, cache_home
 from dream.testing.harness import DaemonProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +54,7 @@ def function_id(kind: str, index: int) -> str:
 def build_go_module() -> bytes:
     """The ping_pong Go template built to main.wasm (cached by dream's builder after the first time)."""
     print(f"building {TEMPLATE.relative_to(ROOT)} ...", flush=True)
-    result = build_function(TEMPLATE, cache_dir=dream_home() / "cache" / "builds", log=lambda line: None)
+    result = build_function(TEMPLATE, cache_dir=cache_home() / "builds", log=lambda line: None)
     if not result.ok or result.wasm is None:
         raise SystemExit(f"cannot build the Go ping_pong template: {result.error}\n{result.log[-2000:]}")
     data = result.wasm.read_bytes()
@@ -119,10 +122,11 @@ def first_pong(http: httpx.Client, url: str) -> float:
             response = http.get(url)
         except httpx.HTTPError as exc:
             last = str(exc) or type(exc).__name__
-            continue
-        if response.status_code == 200 and response.text == "PONG":
-            return time.perf_counter() - started
-        last = f"HTTP {response.status_code}: {response.text[:200]}"
+        else:
+            if response.status_code == 200 and response.text == "PONG":
+                return time.perf_counter() - started
+            last = f"HTTP {response.status_code}: {response.text[:200]}"
+        time.sleep(0.002)  # normally never reached: the first request waits for the module and answers PONG
     raise DreamError(
         f"{url} did not answer PONG within {FIRST_PONG_TIMEOUT:.0f}s after the deploy (last: {last})"
     )
@@ -178,18 +182,28 @@ def report(cold: list[float], warm: list[float]) -> None:
         print(f"{name:<6} {median:>10.1f} {min(values):>8.1f} {max(values):>8.1f}  {verdict}")
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the `finally` blocks stop the daemon and servers started here."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=5, help="deploys of each kind (default 5)")
     args = parser.parse_args()
+    exit_on_sigterm()
     if args.runs < 1:
         raise SystemExit("--runs must be at least 1")
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
     wasm = build_go_module()
     with tempfile.TemporaryDirectory(prefix="dream-bench-first-") as tmp:
         work = Path(tmp)
         write_project(work / "project", args.runs)
+        # The daemon gets its own cache too: the substrate's AOT cache starts empty, and the compiled
+        # copies (~4 MB each) go away with the temp dir. The build above used the machine's cache.
+        os.environ[CACHE_ENV] = str(work / "cache")
         daemon = DaemonProcess(work / "home")
         try:
             daemon.start()

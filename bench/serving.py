@@ -6,7 +6,8 @@ In one run, on loopback, with wrk (64 connections, 10 s per target by default, `
   substrate  the sample project's WAT `ping` on the only substrate of a universe of its own;
   gateway    the same request through that universe's gateway (so it always reaches that substrate).
 Prints req/s, p50 and p99 per target and the ratios substrate/bare and gateway/substrate (goals: ≥ 0.6).
-Starts its own daemon (throw-away DREAM_HOME, free port) and stops all it started, even on failure.
+Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and stops all it started, even
+on failure. Other load on the machine skews the figures: the load average is printed first.
 
 Usage: .venv/bin/python bench/serving.py [--duration 10] [--connections 64]
 """
@@ -17,6 +18,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ import httpx
 
 from dream.daemon.ports import free_port
 from dream.errors import DreamError
+from dream.settings import CACHE_ENV
 from dream.testing.harness import DaemonProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +106,14 @@ def ensure_wrk() -> str:
     return found
 
 
+def warn_if_busy() -> None:
+    load = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    print(f"{cores} cores, load average {load:.2f}", flush=True)
+    if load > 0.5 * cores:
+        print("warning: other processes are using the CPU; these figures will be low and noisy", flush=True)
+
+
 def wait_for_pong(url: str, *, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -128,7 +139,8 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(wrk: str, name: str, url: str, *, duration: float, connections: int) -> Result:
-    command = [wrk, "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", "-H", f"Host: {HOST}", url]
+    command = [wrk, "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s", "--latency"]
+    command += ["-H", f"Host: {HOST}", url]
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     if out.returncode != 0:
         raise DreamError(f"wrk failed on {name} ({' '.join(command)}):\n{out.stdout}{out.stderr}")
@@ -181,6 +193,11 @@ def print_table(results: list[Result]) -> None:
 # -- main ---------------------------------------------------------------------------------------------
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the `finally` blocks stop the daemon and servers started here."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -194,9 +211,12 @@ def main() -> None:
     if args.bare:
         serve_bare(args.bare)
         return
+    exit_on_sigterm()
     wrk = ensure_wrk()
+    warn_if_busy()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
+        os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
         bare: subprocess.Popen[bytes] | None = None
         try:
