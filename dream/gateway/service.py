@@ -53,7 +53,8 @@ class Service(Node):
         self.proxy = httpx.AsyncClient(
             timeout=httpx.Timeout(60.0, connect=2.0),
             verify=NO_TLS,
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+            # A small pool: httpcore scans every pooled connection per request, so more costs CPU.
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
         )
         self.inflight: dict[str, int] = {}
         self.down: dict[str, float] = {}

@@ -10,7 +10,9 @@ so a new push serves within a second of its job's success; modules are cached pe
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -28,6 +30,9 @@ from dream.substrate.routing import Resource, RouteTable, domain_allowed, parse_
 from dream.tcc import tns_keys
 
 MIN_MEMORY = 64 * 1024
+# Calls under QUICK_CALL seconds, QUICK_STREAK times in a row, make a function run inline.
+QUICK_CALL = 0.0005
+QUICK_STREAK = 20
 
 
 class Service(Node):
@@ -38,8 +43,16 @@ class Service(Node):
 
         self.host = WasmHost(cache_home() / "wasm")
         self.routes: dict[str, RouteTable] = {}
+        self.building: dict[str, asyncio.Future[RouteTable]] = {}
+        self.generation = 0  # bumped whenever tns changes: tables read before that are not kept
         self.modules: dict[str, Any] = {}  # cid → FunctionModule
         self.warm: set[str] = set()  # ids of functions whose module is loaded
+        # function → (module, export): resolved once per route-table generation, not per request.
+        self.resolved: dict[tuple[str, str, str, str], tuple[Any, str]] = {}
+        # wasm runs off the event loop (wasmtime releases the GIL); a plain executor costs less per call
+        # than anyio's thread hand-off.
+        self.quick: dict[str, int] = {}  # function id → how many calls in a row were quick
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="wasm")
         self.sites: dict[str, Path] = {}  # cid → unpacked directory
         self.assets = self.config.root_path / "assets"
         self.assets.mkdir(parents=True, exist_ok=True)
@@ -47,6 +60,7 @@ class Service(Node):
         self.spawn(self._follow_tns(), "follow-tns")
 
     async def on_stop(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.host.stop()
 
     def health(self) -> dict[str, Any]:
@@ -65,14 +79,18 @@ class Service(Node):
         seq = -1
         while True:
             try:
+                if seq < 0:
+                    seq = int((await self.peers.json("tns", "GET", "/tns/stats"))["seq"])
                 answer = await self.peers.json(
-                    "tns", "GET", "/tns/changes", params={"after": max(seq, 0), "wait": 20}, timeout=30
+                    "tns", "GET", "/tns/changes", params={"after": seq, "wait": 20}, timeout=30
                 )
             except DreamError:
                 await asyncio.sleep(0.5)
                 continue
-            if seq >= 0 and answer["seq"] != seq and self.routes:
+            if answer["seq"] != seq:
+                self.generation += 1
                 self.routes.clear()
+                self.resolved.clear()
                 self.log.info("tns changed (seq %s): route tables dropped", answer["seq"])
             seq = answer["seq"]
 
@@ -85,14 +103,24 @@ class Service(Node):
         cached = self.routes.get(host)
         if cached is not None:
             return cached
+        # One build per host at a time: a burst of requests for a cold host waits on the same lookups.
+        building = self.building.get(host)
+        if building is None:
+            building = self.building[host] = asyncio.ensure_future(self._build_table(host))
+            building.add_done_callback(lambda _: self.building.pop(host, None))
+        return await asyncio.shield(building)
+
+    async def _build_table(self, host: str) -> RouteTable:
+        generation = self.generation
         table = RouteTable(host)
         for kind in ("functions", "websites"):
             links = await self._fetch(tns_keys.http_links_key(kind, host)) or []
-            for link in links if isinstance(links, list) else []:
-                resource = await self._resolve(link)
-                if resource is not None:
-                    getattr(table, kind).append(resource)
-        self.routes[host] = table
+            resources = await asyncio.gather(
+                *(self._resolve(link) for link in links if isinstance(links, list))
+            )
+            getattr(table, kind).extend(r for r in resources if r is not None)
+        if generation == self.generation:  # tns did not change while we read it
+            self.routes[host] = table
         return table
 
     async def _resolve(self, link: str) -> Resource | None:
@@ -122,6 +150,13 @@ class Service(Node):
 
     async def module(self, resource: Resource) -> tuple[Any, str]:
         """(the loaded module, the export to call) for a function."""
+        key = (resource.project, resource.id, resource.branch, resource.commit)
+        found = self.resolved.get(key)
+        if found is None:
+            found = self.resolved[key] = await self._load(resource)
+        return found
+
+    async def _load(self, resource: Resource) -> tuple[Any, str]:
         source = str(resource.config.get("source") or ".")
         call = str(resource.config.get("call") or "")
         if source.startswith("libraries/"):
@@ -192,22 +227,25 @@ class Service(Node):
             if function.config.get("memory")
             else 64 << 20
         )
+        run = functools.partial(module.call, call, event, timeout=timeout, memory_limit=memory)
+        # A function that has always been quick runs inline: the thread hand-off would cost more than the
+        # call. Anything slower runs on the executor, so it cannot stall the event loop.
+        inline = self.quick.get(function.id, 0) >= QUICK_STREAK
         started = time.perf_counter()
         try:
-            result = await run_in_threadpool(module.call, call, event, timeout=timeout, memory_limit=memory)
+            if inline:
+                result = run()
+            else:
+                result = await asyncio.get_running_loop().run_in_executor(self.executor, run)
         except WasmTimeout as exc:
+            self.quick[function.id] = 0
             return PlainTextResponse(str(exc), status_code=504)
         except WasmError as exc:
             return PlainTextResponse(str(exc), status_code=500)
+        took = time.perf_counter() - started
+        self.quick[function.id] = self.quick.get(function.id, 0) + 1 if took < QUICK_CALL else 0
         self.served += 1
-        self.log.debug(
-            "%s %s%s → %s in %.1f ms",
-            request.method,
-            host,
-            path,
-            result.status,
-            (time.perf_counter() - started) * 1000,
-        )
+        self.log.debug("%s %s%s → %s in %.1f ms", request.method, host, path, result.status, took * 1000)
         response = Response(result.body, status_code=result.status)
         for key, value in result.headers:
             response.headers.append(key, value)
