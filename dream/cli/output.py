@@ -8,6 +8,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(highlight=False)
@@ -15,19 +16,20 @@ errors = Console(stderr=True, highlight=False)
 
 
 def info(message: str) -> None:
-    console.print(f"[cyan]\\[INFO][/cyan] {message}", soft_wrap=True)
+    console.print(f"[cyan]\\[INFO][/cyan] {escape(message)}", soft_wrap=True)
 
 
 def success(message: str) -> None:
-    console.print(f"[green]\\[SUCCESS][/green] {message}", soft_wrap=True)
+    console.print(f"[green]\\[SUCCESS][/green] {escape(message)}", soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    errors.print(f"[yellow]\\[WARN][/yellow] {message}", soft_wrap=True)
+    errors.print(f"[yellow]\\[WARN][/yellow] {escape(message)}", soft_wrap=True)
 
 
 def error(message: str) -> None:
-    errors.print(f"[red]\\[ERROR][/red] {message}", soft_wrap=True, markup=True)
+    # Messages quote user input and lists in [brackets]: never read them as rich markup.
+    errors.print(f"[red]\\[ERROR][/red] {escape(message)}", soft_wrap=True)
 
 
 def dump_json(data: Any) -> None:

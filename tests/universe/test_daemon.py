@@ -112,6 +112,8 @@ def test_cli_errors_are_one_sentence_and_exit_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     both = dream(daemon, "new", "multiverse", "--enable", "tns", "--disable", "auth")
     assert both.returncode == 1 and "can't set enable and disable flags" in both.stderr
+    duplicate = dream(daemon, "new", "multiverse", "--bind", "tns@9000/p2p,auth@9000/http")
+    assert "attempted duplicate port bindings [tns@9000/p2p] and [auth@9000/http]" in duplicate.stderr
     disabled = dream(daemon, "new", "multiverse", "--disable", "gateway", "--bind", "gateway@9000/http")
     assert (
         disabled.returncode == 1 and "could not bind port of service `gateway`: disabled" in disabled.stderr
