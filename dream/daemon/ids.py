@@ -5,16 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def base58(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    out = ""
-    while number:
-        number, rest = divmod(number, 58)
-        out = _ALPHABET[rest] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
+from dream.base58 import encode as base58
 
 
 def universe_id(name: str, *, deterministic: bool) -> str:

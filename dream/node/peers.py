@@ -164,15 +164,20 @@ class PeerClient:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def announce(self, me: PeerInfo) -> int:
-        """Announce to every registry; returns how many took it."""
+    async def announce(self, me: PeerInfo, registries: list[str] | None = None) -> set[str]:
+        """Announce to the registries (all by default); returns those that took it."""
         payload = {**asdict(me)}
         payload.pop("seen", None)
+        targets = list(self.registries if registries is None else registries)
         results = await asyncio.gather(
-            *(self.http.post(f"{url}/peers/announce", json=payload, timeout=2.0) for url in self.registries),
+            *(self.http.post(f"{url}/peers/announce", json=payload, timeout=2.0) for url in targets),
             return_exceptions=True,
         )
-        return sum(1 for r in results if isinstance(r, httpx.Response) and r.status_code == 200)
+        return {
+            url
+            for url, r in zip(targets, results, strict=True)
+            if isinstance(r, httpx.Response) and r.status_code == 200
+        }
 
     async def discover(self, name: str | None = None, *, fresh: bool = False) -> list[PeerInfo]:
         """Peers running `name` (all peers when None), from the first registry that answers."""

@@ -200,16 +200,23 @@ class Node:
 
     async def _announce_loop(self) -> None:
         me = self.me()
-        announced = False
-        fast_until = time.monotonic() + 10
+        # Start-up: retry, quickly, only the registries that have not taken the announce yet (they are
+        # starting too); then heartbeat every registry once a second.
+        missing = list(self.peers.registries)
+        deadline = time.monotonic() + 10
+        while missing and time.monotonic() < deadline:
+            taken = await self.peers.announce(me, missing)
+            missing = [url for url in missing if url not in taken]
+            if missing:
+                await asyncio.sleep(0.025)
+        self.log.info(
+            "announced to %d registr%s",
+            len(self.peers.registries),
+            "y" if len(self.peers.registries) == 1 else "ies",
+        )
         while True:
-            taken = await self.peers.announce(me)
-            if taken and not announced:
-                self.log.info("announced to %d registr%s", taken, "y" if taken == 1 else "ies")
-                announced = True
-            # While some registry is still starting, retry fast so the universe is ready sooner.
-            missed = taken < len(self.peers.registries)
-            await asyncio.sleep(0.02 if missed and time.monotonic() < fast_until else HEARTBEAT_SECONDS)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self.peers.announce(me)
 
     async def _watch_daemon(self) -> None:
         pid, start = self.config.daemon_pid, self.config.daemon_start

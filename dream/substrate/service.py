@@ -92,7 +92,19 @@ class Service(Node):
                 self.routes.clear()
                 self.resolved.clear()
                 self.log.info("tns changed (seq %s): route tables dropped", answer["seq"])
+                for _, path in answer.get("changes", []):
+                    if path.startswith("assets/"):
+                        self.spawn(self._prefetch(path), f"prefetch-{path}")
             seq = answer["seq"]
+
+    async def _prefetch(self, asset_path: str) -> None:
+        """A new build was published: bring its bytes here now, not on its first request."""
+        try:
+            cid = await self._fetch(asset_path)
+            if isinstance(cid, str) and not (self.assets / cid).exists():
+                await self._download(cid)
+        except DreamError as exc:
+            self.log.debug("prefetch of %s failed: %s", asset_path, exc)
 
     # -- resolving -----------------------------------------------------------------------------------
 
@@ -137,16 +149,19 @@ class Service(Node):
         cid = await self._fetch(tns_keys.asset_key(resource.project, res_id or resource.id, resource.branch))
         if not isinstance(cid, str):
             raise DreamError(f"{resource.kind[:-1]} `{resource.name}` has no build yet: push its code")
-        cached = self.assets / cid
-        if cached.exists():
+        if (self.assets / cid).exists():
             return cid, None
+        return cid, await self._download(cid, resource.name)
+
+    async def _download(self, cid: str, name: str = "") -> bytes:
         response = await self.peers.call("hoarder", "GET", f"/hoarder/blob/{cid}")
         if response.status_code != 200:
-            raise DreamError(f"the build {cid} of `{resource.name}` is not in any hoarder")
-        tmp = cached.with_suffix(".tmp")
+            raise DreamError(f"the build {cid} of `{name or cid}` is not in any hoarder")
+        cached = self.assets / cid
+        tmp = cached.with_suffix(f".{id(response)}.tmp")
         tmp.write_bytes(response.content)
         tmp.replace(cached)
-        return cid, response.content
+        return response.content
 
     async def module(self, resource: Resource) -> tuple[Any, str]:
         """(the loaded module, the export to call) for a function."""

@@ -1,23 +1,32 @@
-"""Taubyte config compiler (TCC): config repo YAML → project object + TNS indexes, and key layout."""
+"""Taubyte config compiler (TCC): config repo YAML → project object + TNS indexes, and key layout.
+
+The names below load on first use: nodes that only need `dream.tcc.tns_keys` (substrate, seer) should
+not pay for the compiler and YAML at start-up.
+"""
 
 from __future__ import annotations
 
-from dream.tcc.build_config import BuildConfig, load_build_config
-from dream.tcc.compiler import CompiledProject, CompiledResource, DomainCheck, compile_project
-from dream.tcc.errors import CompileError, ConfigError
-from dream.tcc.publish import publish_plan
-from dream.tcc.units import parse_duration, parse_size
+import importlib
+from typing import Any
 
-__all__ = [
-    "BuildConfig",
-    "CompileError",
-    "CompiledProject",
-    "CompiledResource",
-    "ConfigError",
-    "DomainCheck",
-    "compile_project",
-    "load_build_config",
-    "parse_duration",
-    "parse_size",
-    "publish_plan",
-]
+_WHERE = {
+    "BuildConfig": "build_config",
+    "load_build_config": "build_config",
+    "CompiledProject": "compiler",
+    "CompiledResource": "compiler",
+    "DomainCheck": "compiler",
+    "compile_project": "compiler",
+    "CompileError": "errors",
+    "ConfigError": "errors",
+    "publish_plan": "publish",
+    "parse_duration": "units",
+    "parse_size": "units",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(f"dream.tcc.{_WHERE[name]}"), name)

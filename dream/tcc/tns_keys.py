@@ -7,7 +7,9 @@ commit (`index_to_resource_key`).
 
 from __future__ import annotations
 
-from multiformats import multibase, multihash
+import hashlib
+
+from dream.base58 import encode as base58
 
 KINDS: tuple[str, ...] = (
     "functions",
@@ -103,8 +105,9 @@ def asset_hash(pid: str, res_id: str, branch: str) -> str:
 
     That is the same text as a CIDv0 (`Qm…`), the shape upstream's asset keys have.
     """
-    digest = multihash.digest(f"{pid}{res_id}{branch}".encode(), "sha2-256")
-    return multibase.encode(digest, "base58btc")[1:]
+    # A multihash is <code 0x12 = sha2-256><length 0x20><digest>; base58btc of it reads `Qm…`.
+    digest = hashlib.sha256(f"{pid}{res_id}{branch}".encode()).digest()
+    return base58(b"\x12\x20" + digest)
 
 
 def asset_key(pid: str, res_id: str, branch: str) -> str:
