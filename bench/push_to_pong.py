@@ -20,18 +20,6 @@ import httpx
 from dream.monkey.builders.toolchains import warm
 from dream.testing.harness import DaemonProcess
 
-SHAPE = {
-    "Services": {
-        "auth": {},
-        "patrick": {},
-        "tns": {},
-        "seer": {},
-        "substrate": {},
-        "monkey": {},
-        "hoarder": {},
-    },
-    "Simples": {"git": {"Clients": {}}},
-}
 COMMENT = {"go": "//", "c": "//", "wat": ";;"}
 SOURCE = {"go": "ping.go", "c": "ping.c", "wat": "main.wat"}
 
@@ -49,7 +37,7 @@ def run(lang: str, runs: int) -> tuple[list[float], list[float]]:
         daemon = DaemonProcess(Path(tmp) / "home").start()
         try:
             client = daemon.client()
-            client.new_universe("bench", SHAPE)
+            client.new_universe("bench", shape="pipeline")
             url = f"http://127.0.0.1:{client.port('bench', 'substrate')}/ping"
             for i in range(runs):
                 project = client.new_project("bench", f"{lang}{i}", str(Path(tmp) / f"{lang}{i}"), lang=lang)

@@ -59,29 +59,18 @@ class Result:
 
 def serve_bare(port: int) -> None:
     """PONG from starlette, with the uvicorn settings of `dream.node.runtime.Node.run` and uvloop."""
-    import uvicorn
     import uvloop
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from dream.node.runtime import Server, bind_tcp
+    from dream.node.runtime import Server, bind_tcp, server_config
 
     async def ping(request: Request) -> PlainTextResponse:
         return PlainTextResponse("PONG")
 
-    config = uvicorn.Config(
-        Starlette(routes=[Route("/ping", ping, methods=["GET"])]),
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        http="httptools",
-        ws="none",
-        loop="none",
-        timeout_keep_alive=30,
-        timeout_graceful_shutdown=1,
-    )
+    config = server_config(Starlette(routes=[Route("/ping", ping, methods=["GET"])]))
     sock = bind_tcp(port)
     uvloop.run(Server(config).serve(sockets=[sock]))
 

@@ -14,30 +14,14 @@ HTTP (read-only, secrets left out): /projects, /projects/{id}, /repositories, /r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from dream.auth.store import AuthStore
-from dream.errors import DreamError
 from dream.node import Node
-
-
-def answer(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[JSONResponse]]:
-    async def endpoint(request: Request) -> JSONResponse:
-        try:
-            result = await handler(request)
-        except (DreamError, KeyError, ValueError) as exc:
-            message = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-            return JSONResponse({"code": 400, "error": message}, status_code=400)
-        if result is None:
-            return JSONResponse({"code": 404, "error": f"not found: {request.url.path}"}, status_code=404)
-        return JSONResponse(result)
-
-    return endpoint
+from dream.node.answers import answer
 
 
 def public(repository: dict[str, Any]) -> dict[str, Any]:
@@ -49,49 +33,26 @@ class Service(Node):
         self.auth = AuthStore(self.store)
 
     def p2p_routes(self) -> list[BaseRoute]:
-        a = self.auth_routes
         return [
-            Route("/auth/repositories", answer(a.register), methods=["POST"]),
-            Route("/auth/repositories", answer(a.repositories), methods=["GET"]),
-            Route("/auth/repositories/{id}", answer(a.repository), methods=["GET"]),
-            Route("/auth/repositories/{id}", answer(a.unregister), methods=["DELETE"]),
-            Route("/auth/projects", answer(a.create_project), methods=["POST"]),
-            Route("/auth/projects", answer(a.projects), methods=["GET"]),
-            Route("/auth/projects/{id}", answer(a.project), methods=["GET"]),
-            Route("/auth/hooks/{hook}", answer(a.hook), methods=["GET"]),
-            Route("/auth/domains", answer(a.register_domain), methods=["POST"]),
-            Route("/auth/domains/{fqdn}", answer(a.domain), methods=["GET"]),
+            Route("/auth/repositories", answer(self.register), methods=["POST"]),
+            Route("/auth/repositories", answer(self.repositories), methods=["GET"]),
+            Route("/auth/repositories/{id}", answer(self.repository), methods=["GET"]),
+            Route("/auth/repositories/{id}", answer(self.unregister), methods=["DELETE"]),
+            Route("/auth/projects", answer(self.create_project), methods=["POST"]),
+            Route("/auth/projects", answer(self.projects), methods=["GET"]),
+            Route("/auth/projects/{id}", answer(self.project), methods=["GET"]),
+            Route("/auth/hooks/{hook}", answer(self.hook), methods=["GET"]),
+            Route("/auth/domains", answer(self.register_domain), methods=["POST"]),
+            Route("/auth/domains/{fqdn}", answer(self.domain), methods=["GET"]),
         ]
 
     def http_routes(self) -> list[BaseRoute]:
-        a = self.auth_routes
-
-        async def repositories(request: Request) -> Any:
-            return {"repositories": [public(r) for r in self.auth.repositories()]}
-
-        async def repository(request: Request) -> Any:
-            found = self.auth.repository(request.path_params["id"])
-            return public(found) if found else None
-
         return [
-            Route("/projects", answer(a.projects)),
-            Route("/projects/{id}", answer(a.project)),
-            Route("/repositories", answer(repositories)),
-            Route("/repository/github/{id}", answer(repository)),
+            Route("/projects", answer(self.projects)),
+            Route("/projects/{id}", answer(self.project)),
+            Route("/repositories", answer(self.public_repositories)),
+            Route("/repository/github/{id}", answer(self.public_repository)),
         ]
-
-    @property
-    def auth_routes(self) -> _Handlers:
-        return _Handlers(self)
-
-
-class _Handlers:
-    def __init__(self, node: Service) -> None:
-        self.node = node
-
-    @property
-    def auth(self) -> AuthStore:
-        return self.node.auth
 
     async def register(self, request: Request) -> Any:
         body = await request.json()
@@ -101,7 +62,7 @@ class _Handlers:
             url=body.get("url", ""),
             project=body.get("project", ""),
         )
-        self.node.log.info("registered repository %s (%s)", record["fullname"], record["id"])
+        self.log.info("registered repository %s (%s)", record["fullname"], record["id"])
         return record
 
     async def repositories(self, request: Request) -> Any:
@@ -109,6 +70,13 @@ class _Handlers:
 
     async def repository(self, request: Request) -> Any:
         return self.auth.repository(request.path_params["id"])
+
+    async def public_repositories(self, request: Request) -> Any:
+        return {"repositories": [public(r) for r in self.auth.repositories()]}
+
+    async def public_repository(self, request: Request) -> Any:
+        found = self.auth.repository(request.path_params["id"])
+        return public(found) if found else None
 
     async def unregister(self, request: Request) -> Any:
         return {"unregistered": self.auth.unregister_repository(request.path_params["id"])}
@@ -118,7 +86,7 @@ class _Handlers:
         project = self.auth.create_project(
             project_id=body["id"], name=body["name"], config=str(body["config"]), code=str(body["code"])
         )
-        self.node.log.info("created project %s (%s)", project["name"], project["id"])
+        self.log.info("created project %s (%s)", project["name"], project["id"])
         return project
 
     async def projects(self, request: Request) -> Any:

@@ -157,18 +157,7 @@ class Node:
         sockets = [(app, bind_tcp(self.config.ports[protocol]), protocol) for protocol, app in apps]
         await self.on_start()
         for app, sock, protocol in sockets:
-            config = uvicorn.Config(
-                app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                http="httptools",
-                ws="none",
-                loop="none",
-                timeout_keep_alive=30,
-                timeout_graceful_shutdown=1,
-            )
-            server = Server(config)
+            server = Server(server_config(app))
             self._servers.append(server)
             self.spawn(server.serve(sockets=[sock]), f"serve-{protocol}")
         while not all(s.started for s in self._servers):
@@ -228,6 +217,21 @@ class Node:
                 self.log.warning("daemon (pid %s) is gone; %s exits", pid, self.config.label)
                 self.stop()
                 return
+
+
+def server_config(app: Any) -> uvicorn.Config:
+    """How every node serves (the serving benchmark's bare baseline uses the same)."""
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        http="httptools",
+        ws="none",
+        loop="none",
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=1,
+    )
 
 
 def bind_tcp(port: int) -> socket.socket:

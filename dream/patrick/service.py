@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -25,27 +24,13 @@ from starlette.routing import BaseRoute, Route
 from dream.errors import DreamError
 from dream.githost.payload import verify_signature
 from dream.node import Node
+from dream.node.answers import answer, reply
 from dream.patrick.jobs import FAILED, SUCCESS, JobStore, job_id
 
 # A monkey heartbeats its job every second; this much silence means it is gone.
 SILENT_AFTER = 10.0
 MAX_DEQUEUE_WAIT = 10.0
 REANNOUNCE_EVERY = 1.0
-
-
-def reply(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": status, "error": message}, status_code=status)
-
-
-def answer(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        try:
-            result = await handler(request)
-        except (DreamError, KeyError, ValueError) as exc:
-            return reply(400, f"missing field {exc}" if isinstance(exc, KeyError) else str(exc))
-        return result if isinstance(result, Response) else JSONResponse(result)
-
-    return endpoint
 
 
 class Service(Node):

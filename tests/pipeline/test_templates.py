@@ -14,18 +14,6 @@ from dream.testing.harness import UniverseHandle
 
 pytestmark = pytest.mark.e2e
 
-SHAPE = {
-    "Services": {
-        "auth": {},
-        "patrick": {},
-        "tns": {},
-        "seer": {},
-        "substrate": {},
-        "monkey": {},
-        "hoarder": {},
-    },
-    "Simples": {"git": {"Clients": {}}},
-}
 TOOLCHAIN = {
     "go": "go",
     "c": "zig",
@@ -39,7 +27,7 @@ FOUND = {t.name: t for t in find_toolchains()}
 
 @pytest.fixture(scope="module")
 def cloud(module_universe_factory) -> UniverseHandle:  # type: ignore[no-untyped-def]
-    return module_universe_factory("templates", config=SHAPE)
+    return module_universe_factory("templates", shape="pipeline")
 
 
 def push_all(cloud: UniverseHandle, project_id: str) -> dict[str, Any]:
