@@ -55,6 +55,7 @@ class Simple(Node):
         base = f"http://127.0.0.1:{self.config.ports['http']}"
         self.repos = Repositories(self.store, self.config.root_path / "repos", base)
         self.web = httpx.AsyncClient(timeout=30, verify=NO_TLS)
+        self.last_event: dict[int, int] = {}
 
     async def on_stop(self) -> None:
         await self.web.aclose()
@@ -204,7 +205,16 @@ class Simple(Node):
         commits = await asyncio.to_thread(
             self.repos.commits, repo["owner"], repo["name"], ZERO, head, repo["html_url"]
         )
+        # Each emulated push is a new event (GitHub's pushed_at is in seconds): two in the same second
+        # must still make two jobs, so the time only moves forward, per repository.
+        pushed_at = max(int(time.time()), self.last_event.get(repo["id"], 0) + 1)
+        self.last_event[repo["id"]] = pushed_at
         payload = push_payload(
-            repository=repo, ref=f"refs/heads/{branch}", before=ZERO, after=head, commits=commits[-1:]
+            repository=repo,
+            ref=f"refs/heads/{branch}",
+            before=ZERO,
+            after=head,
+            commits=commits[-1:],
+            pushed_at=pushed_at,
         )
         return JSONResponse({"payload": payload})
