@@ -1,4 +1,4 @@
-"""The taubyte/sdk HTTP event functions, driven by WAT guests written against taubyte-abi.md §2."""
+"""The taubyte/sdk HTTP event functions, driven by WAT guests written against the taubyte/sdk ABI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Host functions of the `taubyte/sdk` HTTP event family and the `env` helpers (taubyte-abi.md §1.3, §2).
+"""Host functions of the `taubyte/sdk` HTTP event family and the `env` helpers (see docs/functions.md).
 
 All parameters are i32 (pointers are u32 offsets into the guest's exported `memory`) except
 `env._sleep(i64)`. Results are an i32 errno (see `errno`) except `getEventType`, `_ready`, `_sleep`,
@@ -327,7 +327,7 @@ _TABLE: list[tuple[str, str, tuple[str, ...], bool, Callable[..., Any], bool]] =
     (SDK, "getHttpEventHeaders", (_I32,) * 5, True, header, True),
     (SDK, "getHttpEventRequestHeaderKeysSize", (_I32,) * 2, True, header_keys_size, True),
     (SDK, "getHttpEventRequestHeaderKeys", (_I32,) * 3, True, header_keys, True),
-    # The Go SDK's stale names for the same list (taubyte-abi.md §2.3).
+    # The Go SDK's older names for the same list (getHttpEventHeaderVarNameById[Size]).
     (SDK, "getHttpEventHeaderVarNameByIdSize", (_I32,) * 2, True, header_keys_size, True),
     (SDK, "getHttpEventHeaderVarNameById", (_I32,) * 2, True, header_keys_go, True),
     (SDK, "getHttpEventQueryValueByNameSize", (_I32,) * 4, True, query_size, True),

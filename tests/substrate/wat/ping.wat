@@ -1,4 +1,4 @@
-;; GET -> 200 "PONG" with Content-Type: text/plain; any other method -> 405 (taubyte-abi.md §4.2 style).
+;; GET -> 200 "PONG" with Content-Type: text/plain; any other method -> 405
 (module
   (import "taubyte/sdk" "getEventType"           (func $getEventType (param i32 i32)))
   (import "taubyte/sdk" "getHttpEventMethodSize" (func $methodSize (param i32 i32) (result i32)))
