@@ -256,23 +256,28 @@ class Universe:
         self.on_change()
 
     async def wait_ready(self, records: list[NodeRecord], timeout: float = READY_TIMEOUT) -> None:
-        """Every node answers its health probe and is listed by the universe's registry."""
+        """Every node answers its health probe and is listed by the universe's registry (seer)."""
         deadline = time.monotonic() + timeout
+        ids = {r.config.id for r in records}
+        # A node announces itself to the daemon's own registry once it is serving: wait for that in
+        # process, instead of polling every node over HTTP while eleven of them start on two cores.
+        while not ids <= {p.id for p in self.registry.peers()}:
+            for record in records:
+                self._check_alive(record)
+            missing = [r for r in records if r.config.id not in {p.id for p in self.registry.peers()}]
+            self._check_deadline(deadline, missing, "announce itself")
+            await asyncio.sleep(0.01)
         async with httpx.AsyncClient(auth=self._auth, timeout=2.0, verify=NO_TLS) as client:
-            pending = list(records)
-            while pending:
-                for record in list(pending):
+            for record in records:
+                while True:
                     self._check_alive(record)
                     try:
-                        response = await client.get(record.config.p2p_url() + "/health")
+                        if (await client.get(record.config.p2p_url() + "/health")).status_code == 200:
+                            break
                     except httpx.HTTPError:
-                        continue
-                    if response.status_code == 200:
-                        pending.remove(record)
-                if pending:
-                    self._check_deadline(deadline, pending, "answer its health probe")
+                        pass
+                    self._check_deadline(deadline, [record], "answer its health probe")
                     await asyncio.sleep(0.01)
-            ids = {r.config.id for r in records}
             while True:
                 for record in records:
                     self._check_alive(record)
@@ -281,7 +286,7 @@ class Universe:
                     return
                 missing = [r for r in records if r.config.id not in registered]
                 self._check_deadline(deadline, missing, "register with seer")
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.02)
 
     async def _registered_ids(self, client: httpx.AsyncClient) -> set[str]:
         seers = self.registry_nodes()

@@ -193,11 +193,13 @@ class Node:
         # starting too); then heartbeat every registry once a second.
         missing = list(self.peers.registries)
         deadline = time.monotonic() + 10
+        pause = 0.02
         while missing and time.monotonic() < deadline:
             taken = await self.peers.announce(me, missing)
             missing = [url for url in missing if url not in taken]
             if missing:
-                await asyncio.sleep(0.025)
+                await asyncio.sleep(pause)
+                pause = min(pause * 1.5, 0.2)  # registries still starting: back off, spare the CPU
         self.log.info(
             "announced to %d registr%s",
             len(self.peers.registries),
