@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
+import socket
+from typing import TYPE_CHECKING, Any
 
 from dream.errors import DaemonNotRunning, DreamError
 from dream.settings import daemon_url
+
+if TYPE_CHECKING:
+    import httpx
 
 # Fixtures may build projects: give them time, like upstream's CLI (300 s).
 DEFAULT_TIMEOUT = 300.0
@@ -16,7 +18,26 @@ DEFAULT_TIMEOUT = 300.0
 class DreamClient:
     def __init__(self, url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = (url or daemon_url()).rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.timeout = timeout
+        self._client: httpx.Client | None = None
+
+    @property
+    def _http(self) -> httpx.Client:
+        # httpx is imported on first use: `dream new multiverse` only needs to know nothing listens yet.
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(base_url=self.url, timeout=self.timeout)
+        return self._client
+
+    def listening(self) -> bool:
+        """Whether something accepts connections on the daemon's address (cheap: no HTTP)."""
+        host, _, port = self.url.removeprefix("http://").partition(":")
+        try:
+            with socket.create_connection((host, int(port or 80)), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def __enter__(self) -> DreamClient:
         return self
@@ -25,9 +46,12 @@ class DreamClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
 
     def _call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        import httpx
+
         try:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.ConnectError:

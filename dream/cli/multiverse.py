@@ -43,7 +43,7 @@ def start_multiverse(
 ) -> None:
     port = state["port"] or daemon_port()
     with client() as api:
-        if api.ping():
+        if api.listening() and api.ping():
             raise DreamError(
                 f"a multiverse is already running at {api.url}; use it, or stop it with `dream kill multiverse`"
             )

@@ -22,6 +22,7 @@ from dream.daemon.ports import port_is_free
 from dream.daemon.state import clean_stale, is_alive, read_state, remove_state
 from dream.errors import DreamError
 from dream.fixtures import find
+from dream.node.runtime import bind_tcp
 from dream.settings import daemon_port, dream_home
 from dream.shapes import Shape
 
@@ -189,5 +190,12 @@ def main(argv: list[str] | None = None) -> None:
             log.info("Dream stopped")
 
     app.router.lifespan_context = lifespan
-    server.run()
+    # Bound before anything else: uvicorn binds only after the lifespan has started, and by then the
+    # universe being created could have been handed this very port by the kernel for one of its nodes.
+    try:
+        sock = bind_tcp(port)
+    except OSError as exc:
+        log.error("%s; choose another port with --port or DREAM_PORT", exc.strerror)
+        sys.exit(1)
+    server.run(sockets=[sock])
     sys.exit(server.exit_code)  # type: ignore[attr-defined]

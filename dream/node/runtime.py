@@ -199,7 +199,7 @@ class Node:
             missing = [url for url in missing if url not in taken]
             if missing:
                 await asyncio.sleep(pause)
-                pause = min(pause * 1.5, 0.2)  # registries still starting: back off, spare the CPU
+                pause = min(pause * 1.5, 0.08)  # registries still starting: back off, spare the CPU
         self.log.info(
             "announced to %d registr%s",
             len(self.peers.registries),
