@@ -120,19 +120,28 @@ def _hook(cloud: UniverseHandle, repo_id: int) -> dict[str, Any]:
         return dict(http.get(p2p(cloud, "auth", f"/auth/repositories/{repo_id}")).json())
 
 
-def test_webhooks_are_verified_and_redelivery_makes_no_new_job(
+def _webhook_target(
     cloud: UniverseHandle, project: dict[str, Any]
-) -> None:
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """The config repository's auth record, patrick's URL for its hook, and the repository as payloads show it."""
     repo = _hook(cloud, project["repositories"]["config"]["id"])
     url = f"http://127.0.0.1:{cloud.port('patrick')}/github/{repo['hook']['id']}"
+    owner, _, name = repo["fullname"].partition("/")
     record = {
         "id": repo["id"],
-        "owner": "dream",
-        "name": "tb_hello",
+        "owner": owner,
+        "name": name,
         "full_name": repo["fullname"],
         "clone_url": repo["url"],
         "html_url": repo["url"],
     }
+    return repo, url, record
+
+
+def test_webhooks_are_verified_and_redelivery_makes_no_new_job(
+    cloud: UniverseHandle, project: dict[str, Any]
+) -> None:
+    repo, url, record = _webhook_target(cloud, project)
     head = git("rev-parse", "HEAD", cwd=Path(project["path"]) / "config")
     body = json.dumps(
         push_payload(
@@ -182,16 +191,7 @@ def test_broken_yaml_fails_its_job_and_the_previous_config_stays_current(
 
 
 def test_two_monkeys_run_each_of_twenty_jobs_once(cloud: UniverseHandle, project: dict[str, Any]) -> None:
-    repo = _hook(cloud, project["repositories"]["config"]["id"])
-    url = f"http://127.0.0.1:{cloud.port('patrick')}/github/{repo['hook']['id']}"
-    record = {
-        "id": repo["id"],
-        "owner": "dream",
-        "name": "tb_hello",
-        "full_name": repo["fullname"],
-        "clone_url": repo["url"],
-        "html_url": repo["url"],
-    }
+    repo, url, record = _webhook_target(cloud, project)
     head = git("ls-remote", "origin", "refs/heads/main", cwd=Path(project["path"]) / "config").split()[0]
     ids = []
     for i in range(20):
