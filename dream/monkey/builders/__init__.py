@@ -1,24 +1,33 @@
-"""Monkey's builders: turn a function/website directory into an artefact without Docker."""
+"""Monkey's builders: turn a function/website directory into an artefact without Docker.
+
+The names below load on first use: each build step runs `python -m dream.monkey.builders.step`, and that
+process should not pay for every builder's imports before compiling one file.
+"""
 
 from __future__ import annotations
 
-from dream.monkey.builders.base import Builder, BuildResult
-from dream.monkey.builders.build import build_function
-from dream.monkey.builders.config import BuildConfig, BuildConfigError, load_build_config
-from dream.monkey.builders.images import BUILDERS, builder_for_image, supported_images
-from dream.monkey.builders.toolchains import Toolchain, find_toolchains, warm
+import importlib
+from typing import Any
 
-__all__ = [
-    "BUILDERS",
-    "BuildConfig",
-    "BuildConfigError",
-    "BuildResult",
-    "Builder",
-    "Toolchain",
-    "build_function",
-    "builder_for_image",
-    "find_toolchains",
-    "load_build_config",
-    "supported_images",
-    "warm",
-]
+_WHERE = {
+    "Builder": "base",
+    "BuildResult": "base",
+    "build_function": "build",
+    "BuildConfig": "config",
+    "BuildConfigError": "config",
+    "load_build_config": "config",
+    "BUILDERS": "images",
+    "builder_for_image": "images",
+    "supported_images": "images",
+    "Toolchain": "toolchains",
+    "find_toolchains": "toolchains",
+    "warm": "toolchains",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(f"dream.monkey.builders.{_WHERE[name]}"), name)
