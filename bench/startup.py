@@ -1,14 +1,15 @@
-"""Benchmark: `dream new multiverse --daemon` to SUCCESS for the default universe, and its memory.
+"""Benchmark: `dream new multiverse` to SUCCESS for the default universe, and its memory.
 
-Runs the real CLI N times (default 5) on a free port with a throw-away DREAM_HOME, prints each run, the
-median start time, and the total RSS (and PSS, which counts shared pages once) of the daemon and every
-process under it. Usage: .venv/bin/python bench/startup.py [runs]
+Runs the real command N times (default 5) in the foreground, as a user does, on a free port with a
+throw-away DREAM_HOME; prints each run, the median time to `[SUCCESS]`, and the total RSS (and PSS, which
+counts shared pages once) of the daemon and every process under it; then stops it with Ctrl-C.
+Usage: .venv/bin/python bench/startup.py [runs]
 """
 
 from __future__ import annotations
 
-import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,19 +37,31 @@ def tree_memory(pid: int) -> tuple[float, float, int]:
 
 
 def run_once(home: Path, port: int) -> tuple[float, float, float, int]:
+    """`dream new multiverse` in the foreground, as a user runs it: time to SUCCESS, memory, then Ctrl-C."""
     env = {**os.environ, "DREAM_HOME": str(home), "DREAM_PORT": str(port)}
-    dream = [sys.executable, "-m", "dream"]
     started = time.perf_counter()
-    result = subprocess.run(
-        [*dream, "new", "multiverse", "--daemon"], env=env, capture_output=True, text=True
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dream", "new", "multiverse"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0 or "[SUCCESS]" not in result.stdout:
-        raise SystemExit(f"start failed:\n{result.stdout}\n{result.stderr}")
-    state = json.loads((home / f"daemon-{port}.json").read_text())
-    time.sleep(1.0)  # let every node settle after SUCCESS before reading memory (a benchmark, not a test)
-    rss, pss, count = tree_memory(int(state["pid"]))
-    subprocess.run([*dream, "kill", "multiverse"], env=env, capture_output=True, check=True)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "[SUCCESS]" in line:
+                break
+            if "[ERROR]" in line:
+                raise SystemExit(f"start failed: {line}")
+        else:
+            raise SystemExit("the multiverse stopped before SUCCESS")
+        elapsed = time.perf_counter() - started
+        time.sleep(1.0)  # let every node settle after SUCCESS before reading memory (a benchmark, not a test)
+        rss, pss, count = tree_memory(process.pid)
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C stops everything
+        process.wait(timeout=60)
     return elapsed, rss, pss, count
 
 

@@ -86,8 +86,9 @@ class DreamClient:
     def universes(self) -> dict[str, Any]:
         return dict(self._call("GET", "/universes"))
 
-    def shutdown(self) -> None:
-        self._call("DELETE", "/multiverse")
+    def shutdown(self) -> int:
+        """Ask the daemon to stop everything; returns its pid (it exits once every universe is down)."""
+        return int(self._call("DELETE", "/multiverse").get("pid", 0))
 
     # -- universes -----------------------------------------------------------------------------------
 

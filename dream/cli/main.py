@@ -351,11 +351,18 @@ def kill_services(
 @kill_app.command("multiverse")
 def kill_multiverse() -> None:
     """Stop the daemon and every universe."""
+    from dream.node.runtime import process_start
+
     with client() as api:
-        api.shutdown()
-        deadline = time.monotonic() + 30
-        while api.ping() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        pid = api.shutdown()
+    # Done only when the daemon process is gone: a `dream new multiverse` right after must not find it.
+    deadline = time.monotonic() + 60
+    while pid and process_start(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid and process_start(pid):
+        raise DreamError(
+            f"the daemon (pid {pid}) is still stopping after 60 s; see its log in ~/.cache/dream"
+        )
     output.success("Multiverse stopped")
 
 

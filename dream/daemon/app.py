@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -254,7 +255,7 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
 
     async def shutdown(request: Request) -> Any:
         asyncio.get_running_loop().call_later(0.05, on_shutdown)
-        return {"stopping": True}
+        return {"stopping": True, "pid": os.getpid()}
 
     async def registry_announce(request: Request) -> Response:
         universe = universe_of(request)
