@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 # How long a code (website, library) job may wait, deferred, for its project's config to be published.
 CONFIG_PATIENCE = 60.0
 DEFER_SECONDS = 0.05
+# After its checkout, how long a code job waits for a config being published (by a job running at the
+# same time, usually) before it gives its place back to other jobs.
+CONFIG_SOON = 1.0
+CONFIG_POLL = 0.02
 
 
 class NotReady(DreamError):
@@ -74,10 +78,10 @@ class Job:
     async def _config_or_defer(self, project_id: str) -> dict[str, Any]:
         try:
             return await pipeline.published_config(
-                self.node.peers, project_id, self.branch, log=self.log, wait=0
+                self.node.peers, project_id, self.branch, log=self.log, wait=CONFIG_SOON, every=CONFIG_POLL
             )
         except DreamError as exc:
-            if int(self.record.get("deferred", 0)) * DEFER_SECONDS < CONFIG_PATIENCE:
+            if int(self.record.get("deferred", 0)) * (DEFER_SECONDS + CONFIG_SOON) < CONFIG_PATIENCE:
                 raise NotReady(f"waiting for the config of project {project_id}") from None
             raise DreamError(f"{exc} (waited {CONFIG_PATIENCE:.0f}s)") from None
 
@@ -96,9 +100,6 @@ class Job:
         project = await self.node.peers.json("auth", "GET", f"/auth/projects/{project_id}")
         kind = await self._kind(repo_id, project)
         self.log(f"project {project['name']} ({project_id}), {kind} repository")
-        # Code, websites and libraries build what the published config declares: wait for it (deferred,
-        # so the monkey can run the config job meanwhile) before spending a checkout.
-        obj = None if kind == "config" else await self._config_or_defer(project_id)
         with tempfile.TemporaryDirectory(prefix="dream-job-") as tmp:
             uri = self.repository.get("uri") or self.repository.get("ssh_url", "")
             self.op(op="git-clone", url=uri, branch=self.branch)
@@ -111,6 +112,10 @@ class Job:
                 self.fail(str(exc))
                 return
             self.op(op="git-clone", status="success", commit=commit)
+            # Code, websites and libraries build what the published config declares. It is usually
+            # being published by the config job running beside this one; if it does not come soon, this
+            # job is deferred so the monkey can run others meanwhile.
+            obj = None if kind == "config" else await self._config_or_defer(project_id)
             if kind == "config":
                 await self._config(src, commit, project_id)
             elif kind == "code":

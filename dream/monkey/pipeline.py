@@ -68,9 +68,16 @@ async def publish_config(
 
 
 async def published_config(
-    peers: PeerClient, project_id: str, branch: str, *, log: Log, wait: float = CONFIG_WAIT
+    peers: PeerClient,
+    project_id: str,
+    branch: str,
+    *,
+    log: Log,
+    wait: float = CONFIG_WAIT,
+    every: float = 0.2,
 ) -> dict[str, Any]:
-    """The project's current compiled config on `branch`, waiting a while for it to be published."""
+    """The project's current compiled config on `branch`, waiting a while for it to be published
+    (asking tns every `every` seconds)."""
     deadline = time.monotonic() + wait
     said = False
     while True:
@@ -87,7 +94,7 @@ async def published_config(
         if not said:
             log("waiting for the project's config to be published")
             said = True
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(every)
 
 
 def inline_targets(obj: dict[str, Any], src: Path) -> list[Target]:

@@ -18,16 +18,19 @@ POLL_SECONDS = 0.2
 DEQUEUE_WAIT = 5.0  # patrick holds the dequeue call until a job comes (long-poll)
 HEARTBEAT_SECONDS = 1.0
 JOB_TIMEOUT = 3600.0
+# Jobs run at once: a project's code job clones and builds while its config job publishes.
+CONCURRENT_JOBS = 2
 
 
 class Service(Node):
     async def on_start(self) -> None:
-        self.running: str = ""
+        self.running: set[str] = set()
         self.done = 0
-        self.spawn(self._work(), "work")
+        for index in range(CONCURRENT_JOBS):
+            self.spawn(self._work(), f"work-{index}")
 
     def health(self) -> dict[str, Any]:
-        return {"running": self.running, "done": self.done}
+        return {"running": sorted(self.running), "done": self.done}
 
     async def _work(self) -> None:
         while True:
@@ -48,7 +51,7 @@ class Service(Node):
             await self._run(job)
 
     async def _run(self, record: dict[str, Any]) -> None:
-        self.running = record["id"]
+        self.running.add(record["id"])
         job = Job(self, record)
         beat = self.spawn(self._beat_job(job), f"heartbeat-{record['id']}")
         try:
@@ -56,7 +59,7 @@ class Service(Node):
         except NotReady:
             beat.cancel()
             await job.defer()
-            self.running = ""
+            self.running.discard(record["id"])
             return
         except TimeoutError:
             job.fail(f"job timed out after {JOB_TIMEOUT:.0f}s")
@@ -68,7 +71,7 @@ class Service(Node):
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
         await job.report()
-        self.running = ""
+        self.running.discard(record["id"])
         self.done += 1
 
     async def _beat_job(self, job: Job) -> None:

@@ -47,6 +47,9 @@ class Node:
     registry: ClassVar[bool] = False
     # Serves user traffic: worth uvloop's speed (and its memory).
     fast_loop: ClassVar[bool] = False
+    # The public http port is served by dream's own HTTP server (`dream.node.httpserver`), which lets
+    # `fast_http` answer requests without an ASGI task; others use uvicorn.
+    own_http_server: ClassVar[bool] = False
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -55,7 +58,7 @@ class Node:
         self.peers = PeerClient.for_node(config)
         self.peerstore = PeerStore() if self.registry else None
         self._store: Any = None
-        self._servers: list[Server] = []
+        self._servers: list[Any] = []  # uvicorn Servers, or an HttpServer for the public port
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -68,6 +71,16 @@ class Node:
     def http_routes(self) -> list[BaseRoute]:
         """Routes on the public HTTP port (services with an http port)."""
         return []
+
+    def http_app(self) -> Any:
+        """The ASGI app on the public HTTP port: `http_routes` in starlette, unless a service serves it
+        itself (substrate and gateway put a raw ASGI fast path in front)."""
+        return Starlette(routes=self.http_routes())
+
+    def fast_http(self, request: Any) -> Any:
+        """With `own_http_server`: answer a public request synchronously, as (status, headers, body), or
+        None to pass it to `http_app`. Runs on the event loop, so it must be quick."""
+        return None
 
     async def on_start(self) -> None:
         """Runs once the sockets are bound, before they serve (start background work with `spawn`)."""
@@ -151,13 +164,19 @@ class Node:
     async def run(self) -> None:
         apps: list[tuple[str, Any]] = [("p2p", self._p2p_app())]
         if "http" in self.config.ports:
-            apps.append(("http", Starlette(routes=self.http_routes())))
+            apps.append(("http", self.http_app()))
         # Bind first (a taken port fails fast), set the service up, then serve: no request meets a
         # half-initialised service.
         sockets = [(app, bind_tcp(self.config.ports[protocol]), protocol) for protocol, app in apps]
         await self.on_start()
         for app, sock, protocol in sockets:
-            server = Server(server_config(app))
+            server: Any
+            if protocol == "http" and self.own_http_server:
+                from dream.node.httpserver import HttpServer
+
+                server = HttpServer(app, fast=self.fast_http, keep_alive=30.0)
+            else:
+                server = Server(server_config(app))
             self._servers.append(server)
             self.spawn(server.serve(sockets=[sock]), f"serve-{protocol}")
         while not all(s.started for s in self._servers):
@@ -229,6 +248,7 @@ def server_config(app: Any) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
         http="httptools",
+        interface="asgi3",
         ws="none",
         loop="none",
         timeout_keep_alive=30,

@@ -20,6 +20,7 @@ class Resource:
     commit: str
     app: str | None
     config: dict[str, Any]
+    asset: str | None = None  # the CID of its build, when read with the route table
 
     @property
     def name(self) -> str:

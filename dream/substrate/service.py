@@ -10,12 +10,9 @@ so a new push serves within a second of its job's success; modules are cached pe
 from __future__ import annotations
 
 import asyncio
-import functools
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,19 +21,25 @@ from starlette.routing import BaseRoute, Route
 
 from dream.errors import DreamError
 from dream.node import Node
+from dream.node.httpserver import Answer
+from dream.node.httpserver import Request as HttpServerRequest
 from dream.settings import cache_home
 from dream.substrate import website
 from dream.substrate.routing import Resource, RouteTable, domain_allowed, parse_index
+from dream.substrate.runner import ReadyFunction, Runner
+from dream.substrate.wasm.errors import WasmError, WasmLoadError, WasmTimeout
+from dream.substrate.wasm.types import HttpRequest, HttpResponse
 from dream.tcc import tns_keys
 
-MIN_MEMORY = 64 * 1024
-# Calls under QUICK_CALL seconds, QUICK_STREAK times in a row, make a function run inline.
-QUICK_CALL = 0.0005
-QUICK_STREAK = 20
+WARM_HOSTS = 64  # route tables re-read right after a tns change (the most recently built)
+# Function response headers the server sets itself.
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+_BODYLESS = frozenset({"GET", "HEAD"})
 
 
 class Service(Node):
     fast_loop = True
+    own_http_server = True
 
     async def on_start(self) -> None:
         from dream.substrate.wasm.host import WasmHost
@@ -46,13 +49,16 @@ class Service(Node):
         self.building: dict[str, asyncio.Future[RouteTable]] = {}
         self.generation = 0  # bumped whenever tns changes: tables read before that are not kept
         self.modules: dict[str, Any] = {}  # cid → FunctionModule
+        self.loading: dict[str, asyncio.Future[Any]] = {}  # cid → its module being read and compiled
+        self.unnamed: set[str] = set()  # cids loaded ahead of a request, named by the first function
         self.warm: set[str] = set()  # ids of functions whose module is loaded
-        # function → (module, export): resolved once per route-table generation, not per request.
-        self.resolved: dict[tuple[str, str, str, str], tuple[Any, str]] = {}
-        # wasm runs off the event loop (wasmtime releases the GIL); a plain executor costs less per call
-        # than anyio's thread hand-off.
-        self.quick: dict[str, int] = {}  # function id → how many calls in a row were quick
-        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="wasm")
+        # function → its module and limits: resolved once per route-table generation, not per request.
+        self.resolved: dict[tuple[str, str, str, str], ReadyFunction] = {}
+        # (host, method, path) → the function it served: later requests skip routing (and starlette).
+        self.ready: dict[tuple[str, str, str], ReadyFunction] = {}
+        self.runner = Runner()
+        self.jobs: set[asyncio.Future[Any]] = set()  # background work started on tns changes
+        self.routed = super().http_app()  # starlette, for whatever the fast path does not take
         self.sites: dict[str, Path] = {}  # cid → unpacked directory
         self.assets = self.config.root_path / "assets"
         self.assets.mkdir(parents=True, exist_ok=True)
@@ -60,7 +66,7 @@ class Service(Node):
         self.spawn(self._follow_tns(), "follow-tns")
 
     async def on_stop(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.runner.close()
         self.host.stop()
 
     def health(self) -> dict[str, Any]:
@@ -72,6 +78,9 @@ class Service(Node):
     def http_routes(self) -> list[BaseRoute]:
         methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
         return [Route("/{path:path}", self.serve, methods=methods)]
+
+    def http_app(self) -> Any:
+        return self.asgi
 
     # -- cache invalidation --------------------------------------------------------------------------
 
@@ -89,27 +98,57 @@ class Service(Node):
                 continue
             if answer["seq"] != seq:
                 self.generation += 1
+                hosts = list(self.routes)[-WARM_HOSTS:]
                 self.routes.clear()
                 self.resolved.clear()
+                self.ready.clear()
                 self.log.info("tns changed (seq %s): route tables dropped", answer["seq"])
-                for _, path in answer.get("changes", []):
-                    if path.startswith("assets/"):
-                        self.spawn(self._prefetch(path), f"prefetch-{path}")
+                # Read the new tables and builds now, not on the next request of each host.
+                assets = [path for _, path in answer.get("changes", []) if path.startswith("assets/")]
+                self._background(self._rewarm(hosts, assets), "rewarm")
             seq = answer["seq"]
 
+    def _background(self, coro: Any, name: str) -> None:
+        """A short task whose failure is only logged (kept referenced until it ends)."""
+        task = asyncio.ensure_future(coro)
+        self.jobs.add(task)
+
+        def done(task: asyncio.Future[Any]) -> None:
+            self.jobs.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                self.log.debug("%s failed: %s", name, task.exception())
+
+        task.add_done_callback(done)
+
+    async def _rewarm(self, hosts: list[str], assets: list[str]) -> None:
+        await asyncio.gather(
+            *(self.table(host) for host in hosts), *(self._prefetch(path) for path in assets)
+        )
+
     async def _prefetch(self, asset_path: str) -> None:
-        """A new build was published: bring its bytes here now, not on its first request."""
+        """A new build was published: bring its bytes here and load them, not on its first request."""
         try:
             cid = await self._fetch(asset_path)
-            if isinstance(cid, str) and not (self.assets / cid).exists():
-                await self._download(cid)
-        except DreamError as exc:
+            if not isinstance(cid, str) or cid in self.modules or cid in self.loading:
+                return
+            path = self.assets / cid
+            payload = path.read_bytes() if path.exists() else await self._download(cid)
+            if self.host.looks_loadable(payload):  # not a website
+                self.unnamed.add(cid)
+                await self._module(cid, asset_path.rstrip("/").rsplit("/", 1)[-1])
+        except DreamError as exc:  # WasmLoadError included: its first request reports it
             self.log.debug("prefetch of %s failed: %s", asset_path, exc)
 
     # -- resolving -----------------------------------------------------------------------------------
 
     async def _fetch(self, path: str) -> Any:
         return (await self.peers.json("tns", "POST", "/tns/fetch", json={"path": path}))["object"]
+
+    async def _fetch_many(self, paths: list[str]) -> list[Any]:
+        if not paths:
+            return []
+        answer = await self.peers.json("tns", "POST", "/tns/fetch-many", json={"paths": paths})
+        return list(answer["objects"])
 
     async def table(self, host: str) -> RouteTable:
         cached = self.routes.get(host)
@@ -123,32 +162,55 @@ class Service(Node):
         return await asyncio.shield(building)
 
     async def _build_table(self, host: str) -> RouteTable:
+        """The host's functions and websites at their project's current commit: three tns round trips
+        (links; current commits; configs and build CIDs), whatever the number of resources."""
         generation = self.generation
+        kinds = ("functions", "websites")
+        found = await self._fetch_many([tns_keys.http_links_key(kind, host) for kind in kinds])
+        links: list[tuple[str, str, tuple[str, str, str | None, str, str]]] = []
+        for kind, listed in zip(kinds, found, strict=True):
+            for link in listed if isinstance(listed, list) else []:
+                try:
+                    links.append((kind, link, parse_index(str(link))))
+                except ValueError:
+                    self.log.warning("ignoring a malformed tns link for %s: %s", host, link)
+        heads = sorted({(pid, branch) for _, _, (branch, pid, *_) in links})
+        commits = dict(
+            zip(heads, await self._fetch_many([tns_keys.current_key(p, b) for p, b in heads]), strict=True)
+        )
+        wanted = []
+        for kind, link, (branch, pid, app, res_kind, res_id) in links:
+            current = commits.get((pid, branch))
+            if isinstance(current, dict) and current.get("current"):
+                wanted.append((kind, link, branch, pid, app, res_kind, res_id, str(current["current"])))
+        paths: list[str] = []
+        for _, link, branch, pid, _, _, res_id, commit in wanted:
+            paths += [tns_keys.index_to_resource_key(link, commit), tns_keys.asset_key(pid, res_id, branch)]
+        objects = await self._fetch_many(paths)
         table = RouteTable(host)
-        for kind in ("functions", "websites"):
-            links = await self._fetch(tns_keys.http_links_key(kind, host)) or []
-            resources = await asyncio.gather(
-                *(self._resolve(link) for link in links if isinstance(links, list))
-            )
-            getattr(table, kind).extend(r for r in resources if r is not None)
+        for index, (kind, _, branch, pid, app, res_kind, res_id, commit) in enumerate(wanted):
+            config, asset = objects[2 * index], objects[2 * index + 1]
+            if isinstance(config, dict):
+                cid = asset if isinstance(asset, str) else None
+                getattr(table, kind).append(Resource(res_kind, res_id, pid, branch, commit, app, config, cid))
         if generation == self.generation:  # tns did not change while we read it
             self.routes[host] = table
         return table
 
-    async def _resolve(self, link: str) -> Resource | None:
-        branch, pid, app, kind, res_id = parse_index(link)
-        current = await self._fetch(tns_keys.current_key(pid, branch))
-        if not isinstance(current, dict) or not current.get("current"):
-            return None
-        config = await self._fetch(tns_keys.index_to_resource_key(link, current["current"]))
-        if not isinstance(config, dict):
-            return None
-        return Resource(kind, res_id, pid, branch, current["current"], app, config)
-
-    async def _asset(self, resource: Resource, res_id: str | None = None) -> tuple[str, bytes | None]:
-        cid = await self._fetch(tns_keys.asset_key(resource.project, res_id or resource.id, resource.branch))
+    async def _asset_cid(self, resource: Resource, res_id: str | None = None) -> str:
+        """The CID of the build of `resource` (or of its library `res_id`)."""
+        cid = resource.asset if res_id is None else None
+        if cid is None:
+            cid = await self._fetch(
+                tns_keys.asset_key(resource.project, res_id or resource.id, resource.branch)
+            )
         if not isinstance(cid, str):
             raise DreamError(f"{resource.kind[:-1]} `{resource.name}` has no build yet: push its code")
+        return cid
+
+    async def _asset(self, resource: Resource) -> tuple[str, bytes | None]:
+        """(CID, bytes if they had to be downloaded) of the build of `resource`."""
+        cid = await self._asset_cid(resource)
         if (self.assets / cid).exists():
             return cid, None
         return cid, await self._download(cid, resource.name)
@@ -163,39 +225,91 @@ class Service(Node):
         tmp.replace(cached)
         return response.content
 
-    async def module(self, resource: Resource) -> tuple[Any, str]:
-        """(the loaded module, the export to call) for a function."""
+    async def function(self, resource: Resource) -> ReadyFunction:
+        """The function's loaded module, export and limits."""
         key = (resource.project, resource.id, resource.branch, resource.commit)
         found = self.resolved.get(key)
         if found is None:
             found = self.resolved[key] = await self._load(resource)
         return found
 
-    async def _load(self, resource: Resource) -> tuple[Any, str]:
+    async def _load(self, resource: Resource) -> ReadyFunction:
         source = str(resource.config.get("source") or ".")
-        call = str(resource.config.get("call") or "")
         if source.startswith("libraries/"):
             library_id = source.split("/", 1)[1]
-            cid, data = await self._asset(resource, library_id)
+            cid = await self._asset_cid(resource, library_id)
             name = f"libraries/{library_id}"
         else:
-            cid, data = await self._asset(resource)
+            cid = await self._asset_cid(resource)
             name = f"functions/{resource.name}"
-        module = self.modules.get(cid)
-        if module is None:
-            payload = data if data is not None else (self.assets / cid).read_bytes()
-            module = await run_in_threadpool(self.host.load, cid, payload, name=name)
-            self.modules[cid] = module
+        module = await self._module(cid, name)
+        if cid in self.unnamed:  # loaded ahead, before its function was known
+            self.unnamed.discard(cid)
+            module.rename(name)
         self.warm.add(resource.id)
-        return module, call
+        return ReadyFunction.of(resource, module)
+
+    async def _module(self, cid: str, name: str) -> Any:
+        """The loaded module of a build: read and compiled once, by whichever asks first."""
+        module = self.modules.get(cid)
+        if module is not None:
+            return module
+        loading = self.loading.get(cid)
+        if loading is None:
+            loading = self.loading[cid] = asyncio.ensure_future(self._read_module(cid, name))
+            loading.add_done_callback(lambda _: self.loading.pop(cid, None))
+        return await asyncio.shield(loading)
+
+    async def _read_module(self, cid: str, name: str) -> Any:
+        path = self.assets / cid
+        payload = None if path.exists() else await self._download(cid, name)
+
+        def load() -> Any:  # on a worker thread: reading and compiling must not stall the loop
+            return self.host.load(cid, payload if payload is not None else path.read_bytes(), name=name)
+
+        module = await run_in_threadpool(load)
+        self.modules[cid] = module
+        return module
 
     # -- serving -------------------------------------------------------------------------------------
 
+    def fast_http(self, request: HttpServerRequest) -> Answer | None:
+        """A request for a (host, method, path) that already ran a function that runs inline: answered
+        right here, from the HTTP parser's callback."""
+        host = _host_of(request.headers)
+        ready = self.ready.get((host, request.method, request.path))
+        if ready is None or not ready.inline:
+            return None
+        event = _event_of(request.method, request.path, request.query, request.headers, request.body, host)
+        try:
+            result = self.runner.run_inline(ready, event)
+        except WasmError as exc:
+            return _failed(exc)
+        if result is None:  # it has just moved to a worker thread: the ASGI path runs it there
+            return None
+        return self._answer(result)
+
+    async def asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        """The http port past `fast_http`. A request for a (host, method, path) that already ran a
+        function goes straight to it; everything else (first requests, websites, errors) is routed by
+        starlette."""
+        if scope["type"] == "http":
+            host = _host_of(scope["headers"])
+            ready = self.ready.get((host, scope["method"], scope["path"]))
+            if ready is not None:
+                event = await _event_from_scope(scope, receive, host)
+                status, headers, body = await self._call(ready, event)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.routed(scope, receive, send)
+
     async def serve(self, request: Request) -> Response:
-        host = (request.headers.get("host") or "").split(":", 1)[0].lower().rstrip(".")
+        host = _host_of(request.scope["headers"])
         method = request.method
-        path = unquote(request.url.path)
+        path = request.scope["path"]  # already percent-decoded by the server
         url = f"http://{host}{request.url.path}"
+        generation = self.generation
         try:
             table = await self.table(host)
         except DreamError as exc:
@@ -206,7 +320,19 @@ class Service(Node):
                 return PlainTextResponse(
                     f"domain {host} does not belong to project {function.project}", status_code=403
                 )
-            return await self._run(function, request, host, path)
+            try:
+                ready = await self.function(function)
+            except WasmLoadError as exc:
+                return PlainTextResponse(f"function {function.name} cannot load: {exc}", status_code=500)
+            except DreamError as exc:
+                return PlainTextResponse(str(exc), status_code=503)
+            if generation == self.generation:
+                self.ready[(host, method, request.scope["path"])] = ready
+            event = await _event_from_scope(request.scope, request.receive, host)
+            status, headers, body = await self._call(ready, event)
+            response = Response(body, status_code=status)
+            response.raw_headers = headers
+            return response
         site = table.website(method, path)
         if site is not None:
             return await self._site(site[0], site[1], path)
@@ -218,53 +344,21 @@ class Service(Node):
             )
         return PlainTextResponse(f"no HTTP match found for method {method} on {url}", status_code=404)
 
-    async def _run(self, function: Resource, request: Request, host: str, path: str) -> Response:
-        from dream.substrate.wasm.errors import WasmError, WasmLoadError, WasmTimeout
-        from dream.substrate.wasm.types import HttpRequest
-
+    async def _call(self, ready: ReadyFunction, request: HttpRequest) -> Answer:
+        """Run the function: (status, raw headers, body); failures become 5xx."""
         try:
-            module, call = await self.module(function)
-        except WasmLoadError as exc:
-            return PlainTextResponse(f"function {function.name} cannot load: {exc}", status_code=500)
-        except DreamError as exc:
-            return PlainTextResponse(str(exc), status_code=503)
-        event = HttpRequest(
-            method=request.method,
-            host=request.headers.get("host", host),
-            path=path,
-            query=list(request.query_params.multi_items()),
-            headers=[(k, v) for k, v in request.headers.items()],
-            body=await request.body(),
-        )
-        timeout = float(function.config.get("timeout") or 10_000_000_000) / 1e9
-        memory = (
-            max(int(function.config.get("memory") or 0), MIN_MEMORY)
-            if function.config.get("memory")
-            else 64 << 20
-        )
-        run = functools.partial(module.call, call, event, timeout=timeout, memory_limit=memory)
-        # A function that has always been quick runs inline: the thread hand-off would cost more than the
-        # call. Anything slower runs on the executor, so it cannot stall the event loop.
-        inline = self.quick.get(function.id, 0) >= QUICK_STREAK
-        started = time.perf_counter()
-        try:
-            if inline:
-                result = run()
-            else:
-                result = await asyncio.get_running_loop().run_in_executor(self.executor, run)
-        except WasmTimeout as exc:
-            self.quick[function.id] = 0
-            return PlainTextResponse(str(exc), status_code=504)
+            result = await self.runner.run(ready, request)
         except WasmError as exc:
-            return PlainTextResponse(str(exc), status_code=500)
-        took = time.perf_counter() - started
-        self.quick[function.id] = self.quick.get(function.id, 0) + 1 if took < QUICK_CALL else 0
+            return _failed(exc)
+        return self._answer(result)
+
+    def _answer(self, result: HttpResponse) -> Answer:
         self.served += 1
-        self.log.debug("%s %s%s → %s in %.1f ms", request.method, host, path, result.status, took * 1000)
-        response = Response(result.body, status_code=result.status)
+        headers = [(b"content-length", str(len(result.body)).encode())]
         for key, value in result.headers:
-            response.headers.append(key, value)
-        return response
+            if key.lower() not in _FRAMING:
+                headers.append((key.encode("latin-1", "replace"), value.encode("latin-1", "replace")))
+        return result.status, headers, result.body
 
     async def _site(self, resource: Resource, prefix: str, path: str) -> Response:
         try:
@@ -299,3 +393,55 @@ class Service(Node):
         site = table.website(method, path)
         warm = function is not None and function.id in self.warm
         return JSONResponse({"match": function is not None or site is not None, "warm": warm})
+
+
+def _host_of(headers: list[tuple[bytes, bytes]]) -> str:
+    """The Host header, lower-cased, without port or trailing dot."""
+    for key, value in headers:
+        if key == b"host":
+            return value.decode("latin-1").split(":", 1)[0].lower().rstrip(".")
+    return ""
+
+
+async def _event_from_scope(scope: Any, receive: Any, host: str) -> HttpRequest:
+    """The request of an ASGI scope as the wasm host hands it to the guest (the body read whole)."""
+    raw = scope["headers"]
+    body = b""
+    if scope["method"] not in _BODYLESS or any(
+        k in (b"content-length", b"transfer-encoding") for k, _ in raw
+    ):
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+    return _event_of(scope["method"], scope["path"], scope["query_string"], raw, body, host)
+
+
+def _event_of(
+    method: str, path: str, query: bytes, raw_headers: list[tuple[bytes, bytes]], body: bytes, host: str
+) -> HttpRequest:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+    return HttpRequest(
+        method=method,
+        host=next((v for k, v in headers if k == "host"), host),
+        path=path,
+        query=parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else [],
+        headers=headers,
+        body=body,
+    )
+
+
+def _failed(exc: WasmError) -> Answer:
+    return _plain(504 if isinstance(exc, WasmTimeout) else 500, str(exc))
+
+
+def _plain(status: int, text: str) -> Answer:
+    body = text.encode()
+    return (
+        status,
+        [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+        body,
+    )

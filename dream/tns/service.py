@@ -41,6 +41,7 @@ class Service(Node):
             Route("/tns/push", self.push, methods=["POST"]),
             Route("/tns/push-many", self.push_many, methods=["POST"]),
             Route("/tns/fetch", self.fetch, methods=["POST"]),
+            Route("/tns/fetch-many", self.fetch_many, methods=["POST"]),
             Route("/tns/lookup", self.lookup, methods=["POST"]),
             Route("/tns/list", self.listing, methods=["POST"]),
             Route("/tns/delete", self.delete, methods=["POST"]),
@@ -80,6 +81,17 @@ class Service(Node):
             body = await self._body(request)
             return JSONResponse({"object": self.tns.fetch(body["path"])})
         except (ValueError, KeyError) as exc:
+            return bad(f"tns fetch refused: {exc}")
+
+    async def fetch_many(self, request: Request) -> JSONResponse:
+        """Several fetches in one call, answered in order (a substrate resolving a host needs dozens)."""
+        try:
+            body = await self._body(request)
+            paths = body["paths"]
+            if not isinstance(paths, list):
+                raise ValueError("`paths` must be a list of paths")
+            return JSONResponse({"objects": [self.tns.fetch(path) for path in paths]})
+        except (ValueError, KeyError, TypeError) as exc:
             return bad(f"tns fetch refused: {exc}")
 
     async def lookup(self, request: Request) -> JSONResponse:

@@ -37,6 +37,13 @@ def test_tns_push_fetch_lookup_and_changes(data: UniverseHandle) -> None:
             "object"
         ]
         assert fetched == {"branches": {"main": {"current": {"current": "c1"}}}}
+        many = http.post(
+            url(data, "tns", "/tns/fetch-many"),
+            json={"paths": ["projects/p1/branches/main/current", ["projects", "nope"]]},
+        ).json()
+        assert many == {"objects": [{"current": "c1"}, None]}
+        bad_many = http.post(url(data, "tns", "/tns/fetch-many"), json={"paths": "projects"})
+        assert bad_many.status_code == 400 and "must be a list" in bad_many.json()["error"]
         keys = http.post(url(data, "tns", "/tns/lookup"), json={"prefix": "projects/p1"}).json()["keys"]
         assert keys == ["projects/p1/branches/main/current/current"]
         changes = http.get(url(data, "tns", "/tns/changes"), params={"after": seq, "wait": 1}).json()

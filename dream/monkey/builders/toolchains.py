@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -39,9 +38,12 @@ def _package_dir(module: str) -> Path | None:
 
 
 def _dist_version(dist: str) -> str | None:
+    # Imported on use: importlib.metadata costs ~30 ms, paid by every build step's interpreter otherwise.
+    from importlib import metadata
+
     try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
         return None
 
 

@@ -346,6 +346,9 @@ _TABLE: list[tuple[str, str, tuple[str, ...], bool, Callable[..., Any], bool]] =
     (ENV, "_log", (_I32,) * 2, False, guest_print, True),
 ]
 
+# Host functions that can make the calling thread wait.
+BLOCKING: frozenset[tuple[str, str]] = frozenset({(ENV, "_sleep"), (WASI, "poll_oneoff")})
+
 IMPLEMENTED: frozenset[tuple[str, str]] = frozenset((m, n) for m, n, *_ in _TABLE)
 
 

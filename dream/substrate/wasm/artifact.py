@@ -15,6 +15,15 @@ def is_zip(data: bytes) -> bool:
     return data[:4] == ZIP_MAGIC
 
 
+def holds_wasm(data: bytes) -> bool:
+    """Whether a zip holds a main.wasm or artifact.wasm (a function build, not a website)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return any(i.filename.rsplit("/", 1)[-1] in WASM_NAMES for i in zf.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError):
+        return False
+
+
 def wasm_from_artifact(data: bytes, *, name: str) -> bytes:
     """The wasm bytes inside a `.zwasm` zip; WasmLoadError naming what was found otherwise."""
     try:

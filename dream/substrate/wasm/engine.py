@@ -79,17 +79,21 @@ class EpochTicker:
             if self._stopped.wait(TICK_SECONDS):
                 return
             self._engine.increment_epoch()
+            with self._lock:
+                # Sleep again only once no call is running; `exit` does not clear, so a stream of short
+                # calls costs no Event traffic.
+                if self._active == 0:
+                    self._busy.clear()
 
     def enter(self) -> None:
         with self._lock:
             self._active += 1
-            self._busy.set()
+            if not self._busy.is_set():
+                self._busy.set()
 
     def exit(self) -> None:
         with self._lock:
             self._active -= 1
-            if self._active == 0:
-                self._busy.clear()
 
     @property
     def stopped(self) -> bool:

@@ -44,6 +44,7 @@ class HttpEvent:
         "_headers",
         "_query",
         "_query_keys",
+        "ctx",
         "deadline",
         "host",
         "label",
@@ -61,6 +62,7 @@ class HttpEvent:
         self.deadline = deadline  # time.monotonic() value; bounds env._sleep
         self.label = label  # module name, for guest log lines
         self.memory: object | None = None  # guest_memory.MemoryHandle, resolved on the first host call
+        self.ctx: int | None = None  # the running store's context address, when the host knows it
         self.method = request.method.encode()
         self.host = request.host.encode()
         self.path = request.path.encode()

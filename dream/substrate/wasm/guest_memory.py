@@ -47,10 +47,12 @@ _PYBUF_WRITE = 0x200
 
 
 class MemoryHandle:
-    """The instance's exported memory for one call, with a writable memoryview over its current bytes.
+    """The instance's exported memory for one call, with a writable memoryview over its bytes.
 
-    Memory only moves when it grows, and growing changes its size, so the view is rebuilt only when the
-    size differs from last time. Slicing a memoryview is ~5x cheaper than ctypes.string_at/memmove.
+    Linear memory only grows, and a 32-bit memory never moves (wasmtime reserves its whole address
+    range up front, with or without the pooling allocator), so a view stays valid for the rest of the
+    call: it is rebuilt only when an access falls past its end (`refresh`), i.e. after the guest grew
+    its memory. Slicing a memoryview is ~5x cheaper than ctypes.string_at/memmove.
     """
 
     __slots__ = ("addr", "extern", "py", "size", "view")
@@ -62,12 +64,14 @@ class MemoryHandle:
         self.size = -1
         self.view = memoryview(b"")
 
-    def current(self, ctx: Any, caller: Any) -> memoryview:
+    def refresh(self, ctx: Any, caller: Any) -> memoryview:
         if self.py is not None:  # fallback path: public API with a wasmtime.Caller
             size, base = self.py.data_len(caller), None
             if size != self.size:
                 base = ctypes.addressof(self.py.data_ptr(caller).contents)
         else:
+            if ctx is None:
+                ctx = _caller_context(caller)
             size, base = _size(ctx, self.addr), None
             if size != self.size:
                 base = _data(ctx, self.addr)
@@ -93,42 +97,54 @@ _EMPTY = memoryview(b"")
 
 
 class Guest:
-    """The guest memory as seen from one host call (the view is valid until the guest runs again)."""
+    """The guest memory as seen from one host call."""
 
-    __slots__ = ("_view",)
+    __slots__ = ("_caller", "_ctx", "_mem", "_view")
 
     def __init__(self, caller: Any, event: HttpEvent) -> None:
         mem = event.memory
         if mem is None:
             mem = event.memory = _resolve(caller)
+        self._mem = mem
+        self._caller = caller
+        # The store context of the running call, when the host knows it (saves asking the caller).
+        self._ctx = event.ctx if isinstance(caller, int) else None
         if mem is None:
             self._view = _EMPTY
-        elif isinstance(caller, int):
-            self._view = mem.current(_caller_context(caller), caller)
+        elif mem.size < 0:
+            self._view = mem.refresh(self._ctx, caller)
         else:
-            self._view = mem.current(None, caller)
+            self._view = mem.view
+
+    def _fits(self, end: int) -> bool:
+        if end <= len(self._view):
+            return True
+        if self._mem is None:
+            return False
+        self._view = self._mem.refresh(self._ctx, self._caller)  # the guest may have grown its memory
+        return end <= len(self._view)
 
     def fits(self, ptr: int, n: int) -> bool:
-        return (ptr & _MASK) + (n & _MASK) <= len(self._view)
+        return self._fits((ptr & _MASK) + (n & _MASK))
 
     def read(self, ptr: int, n: int) -> bytes | None:
         ptr &= _MASK
         end = ptr + (n & _MASK)
-        if end > len(self._view):
+        if not self._fits(end):
             return None
         return self._view[ptr:end].tobytes()
 
     def write(self, ptr: int, data: bytes) -> bool:
         ptr &= _MASK
         end = ptr + len(data)
-        if end > len(self._view):
+        if not self._fits(end):
             return False
         self._view[ptr:end] = data
         return True
 
     def put_u32(self, ptr: int, value: int) -> bool:
         ptr &= _MASK
-        if ptr + 4 > len(self._view):
+        if not self._fits(ptr + 4):
             return False
         _U32.pack_into(self._view, ptr, value & _MASK)
         return True

@@ -21,8 +21,8 @@ from types import TracebackType
 
 import wasmtime
 
-from dream.substrate.wasm import abi, fastcall
-from dream.substrate.wasm.artifact import is_zip, wasm_from_artifact
+from dream.substrate.wasm import abi, fastcall, rawcall
+from dream.substrate.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.substrate.wasm.cache import AotCache
 from dream.substrate.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
 from dream.substrate.wasm.errors import (
@@ -113,6 +113,11 @@ class WasmHost:
             ) from None
         return FunctionModule(self, key=key, name=name, module=module, cache_path=cache_path)
 
+    @staticmethod
+    def looks_loadable(data: bytes) -> bool:
+        """Whether `data` is a wasm module or a build artefact holding one (not, say, a website)."""
+        return data[:4] == WASM_MAGIC or (is_zip(data) and holds_wasm(data))
+
     def load_artifact(self, key: str, data: bytes, *, name: str) -> FunctionModule:
         """Like `load`, for a `.zwasm` build artefact (zip holding main.wasm or artifact.wasm)."""
         return self.load(key, wasm_from_artifact(data, name=name), name=name)
@@ -137,6 +142,9 @@ class FunctionModule:
         self.cache_path = cache_path
         self.unsupported_imports: list[str] = []
         self.uses_wasi = False
+        # Imports through which a guest can wait (sleep, poll): such a module never runs inline on a
+        # server's event loop, where a wait would stall every other request.
+        self.may_block = False
         self._check_imports(module)
         self.exports: dict[str, wasmtime.FuncType] = {}
         for exp in module.exports:
@@ -149,6 +157,8 @@ class FunctionModule:
         try:
             linker.define_unknown_imports_as_traps(module)
             self._pre = linker.instantiate_pre(module)
+            self._engine_address = rawcall.address(host.engine.ptr()) if rawcall.AVAILABLE else 0
+            self._pre_address = rawcall.address(self._pre.ptr()) if rawcall.AVAILABLE else 0
         except wasmtime.WasmtimeError as exc:
             detail = _caused_by(str(exc))
             raise WasmLoadError(
@@ -156,10 +166,17 @@ class FunctionModule:
                 f"unresolvable import: {detail}",
             ) from None
 
+    def rename(self, name: str) -> None:
+        """Name a module loaded before its function was known (WASI argv[0], messages)."""
+        self.name = name
+        self.short_name = name.rsplit("/", 1)[-1]
+
     def _check_imports(self, module: wasmtime.Module) -> None:
         foreign: list[str] = []
         for imp in module.imports:
             where = f"{imp.module}.{imp.name}"
+            if (imp.module, imp.name) in abi.BLOCKING:
+                self.may_block = True
             if imp.module not in abi.HOST_MODULES:
                 foreign.append(imp.module)
             elif not isinstance(imp.type, wasmtime.FuncType):
@@ -218,21 +235,65 @@ class FunctionModule:
         host = self.host
         if host.stopped:
             raise WasmError(f"cannot call {self.name}: the wasm host has been stopped", "host stopped")
-        store = wasmtime.Store(host.engine)
-        store.set_limits(memory_size=memory_limit)
-        store.set_epoch_deadline(math.ceil(timeout / TICK_SECONDS) + 1)
         output = _GuestOutput() if self.uses_wasi and host.capture_output else None
+        wasi: wasmtime.WasiConfig | None = None
         if self.uses_wasi:
             wasi = wasmtime.WasiConfig()
             wasi.argv = [self.name]  # TinyGo command modules trap in _start when argv is empty
             if output is not None:
                 wasi.stdout_file = str(output.stdout)
                 wasi.stderr_file = str(output.stderr)
-            store.set_wasi(wasi)
         event = HttpEvent(request, deadline=time.monotonic() + timeout, label=self.name)
-        instance: wasmtime.Instance | None = None
+        ticks = math.ceil(timeout / TICK_SECONDS) + 1
         abi.bind(event)
         host.ticker.enter()
+        try:
+            if self._raw(sig):
+                rawcall.run(
+                    self._engine_address,
+                    self._pre_address,
+                    init=self._init.encode() if self._init is not None else None,
+                    export=export.encode(),
+                    nresults=sig.nresults,
+                    memory_limit=memory_limit,
+                    deadline_ticks=ticks,
+                    wasi=wasi,
+                    event=event,
+                )
+            else:
+                self._call_objects(export, sig, memory_limit, ticks, wasi)
+        except rawcall.CallFailed as exc:
+            stderr = output.stderr_tail() if output is not None else ""
+            raise self._failure(
+                exc.error, export, timeout, memory_limit, exc.instantiated, exc.used, stderr
+            ) from None
+        finally:
+            host.ticker.exit()
+            abi.bind(None)
+            if output is not None:
+                output.finish(self.name)
+        return event.response()
+
+    def _raw(self, sig: fastcall.Signature) -> bool:
+        """Whether calls can take the raw C path (plain-number signatures, `_initialize` without args)."""
+        init = self._init_sig
+        return rawcall.AVAILABLE and sig.fast and (init is None or (init.fast and init.nparams == 0))
+
+    def _call_objects(
+        self,
+        export: str,
+        sig: fastcall.Signature,
+        memory_limit: int,
+        ticks: int,
+        wasi: wasmtime.WasiConfig | None,
+    ) -> None:
+        """The same call through wasmtime-py's objects (signatures the raw path does not take)."""
+        store = wasmtime.Store(self.host.engine)
+        store.set_limits(memory_size=memory_limit)
+        store.set_epoch_deadline(ticks)
+        if wasi is not None:
+            store.set_wasi(wasi)
+        instance: wasmtime.Instance | None = None
         try:
             instance = self._pre.instantiate(store)
             if self._init is not None:
@@ -240,14 +301,9 @@ class FunctionModule:
             func = fastcall.export_func(store, instance, export)
             fastcall.call(store, func, sig, (0,))  # the result (0 = ok by convention) is ignored, as tau does
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            stderr = output.stderr_tail() if output is not None else ""
-            raise self._failure(exc, export, timeout, memory_limit, store, instance, stderr) from None
-        finally:
-            host.ticker.exit()
-            abi.bind(None)
-            if output is not None:
-                output.finish(self.name)
-        return event.response()
+            raise rawcall.CallFailed(
+                exc, instantiated=instance is not None, used=_memory_size(store, instance)
+            ) from None
 
     def _initialise(self, store: wasmtime.Store, instance: wasmtime.Instance) -> None:
         assert self._init is not None and self._init_sig is not None
@@ -265,8 +321,8 @@ class FunctionModule:
         export: str,
         timeout: float,
         memory_limit: int,
-        store: wasmtime.Store,
-        instance: wasmtime.Instance | None,
+        instantiated: bool,
+        used: int | None,
         stderr: str,
     ) -> WasmError:
         label = f"function `{self.short_name}`"
@@ -280,7 +336,7 @@ class FunctionModule:
                 f"timed out after {t}",
             )
         text = str(exc)
-        if instance is None and "exceeds memory limits" in text:
+        if not instantiated and "exceeds memory limits" in text:
             return WasmMemoryLimit(
                 f"{label} exceeded its memory limit of {limit}: the module needs more than that just to start "
                 f"({_caused_by(text)}); raise `execution.memory`",
@@ -288,7 +344,6 @@ class FunctionModule:
             )
         describe = _describe(exc)
         tail = f"; its stderr ended with: {stderr}" if stderr else ""
-        used = _memory_size(store, instance)
         # wasm's memory.grow returns -1 at the cap and the guest then traps or exits on its own, so a
         # failure with memory (nearly) at the cap is reported as the cap being hit.
         if used is not None and used + max(PAGE, min(memory_limit // 4, 4 * 1024 * 1024)) > memory_limit:

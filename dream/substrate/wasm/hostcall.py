@@ -23,8 +23,11 @@ import wasmtime
 log = logging.getLogger("dream.substrate.wasm")
 
 _VAL_RAW_SIZE = 16  # sizeof(wasmtime_val_raw_t): a union as wide as a v128
-_VALS_T = ctypes.POINTER(ctypes.c_int32)  # the raw value array seen as i32 words (4 per 16-byte slot)
-_CALLBACK_T = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, _VALS_T, ctypes.c_size_t)
+# The raw value array arrives as a plain address: a typed pointer would be a ctypes object per call.
+_CALLBACK_T = ctypes.CFUNCTYPE(
+    ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t
+)
+_RESULT = struct.Struct("<i")
 _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
 
 try:
@@ -75,35 +78,32 @@ def _guard(module: str, name: str, fn: Callable[..., Any], has_result: bool) -> 
 
 
 def _raw_callback(
-    fn: Callable[..., Any], params: tuple[str, ...], has_result: bool, takes_caller: bool
+    module: str,
+    name: str,
+    fn: Callable[..., Any],
+    params: tuple[str, ...],
+    has_result: bool,
+    takes_caller: bool,
 ) -> Any:
-    if any(p != "i32" for p in params):
-        return _raw_callback_packed(fn, params, has_result, takes_caller)
-    slots = [4 * i for i in range(len(params))]  # word index of each argument's slot
+    # Each argument sits at the start of a 16-byte slot: one unpack reads them all.
+    unpack = struct.Struct("<" + "".join(_FORMATS[p] for p in params)).unpack_from
+    size = max(_VAL_RAW_SIZE * len(params), _VAL_RAW_SIZE if has_result else 0)
+    buffer_at = (ctypes.c_char * size).from_address if size else None
+    put = _RESULT.pack_into
+    failed = 5  # errno.HTTP_WRITE
 
-    def callback(_env: int | None, caller: int, vals: Any, _count: int) -> int:
-        args = [vals[i] for i in slots]
-        out = fn(caller, *args) if takes_caller else fn(*args)
+    def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
+        # Exceptions end here (logged; errno 5 for functions with a result), see `_guard`.
+        raw = buffer_at(vals) if buffer_at is not None else None
+        try:
+            args = unpack(raw) if params else ()
+            out = fn(caller, *args) if takes_caller else fn(*args)
+        except Exception:
+            log.exception("host function %s.%s failed", module, name)
+            out = failed
         if has_result:
-            vals[0] = out
+            put(raw, 0, out if out is not None else failed)
         return 0  # no trap
-
-    return _CALLBACK_T(callback)
-
-
-def _raw_callback_packed(
-    fn: Callable[..., Any], params: tuple[str, ...], has_result: bool, takes_caller: bool
-) -> Any:
-    # General form for i64 arguments (env._sleep): copy the slots out and unpack them.
-    unpack = struct.Struct("<" + "".join(_FORMATS[p] for p in params)).unpack
-    size = _VAL_RAW_SIZE * len(params)
-
-    def callback(_env: int | None, caller: int, vals: Any, _count: int) -> int:
-        args = unpack(ctypes.string_at(ctypes.addressof(vals.contents), size))
-        out = fn(caller, *args) if takes_caller else fn(*args)
-        if has_result:
-            vals[0] = out
-        return 0
 
     return _CALLBACK_T(callback)
 
@@ -130,9 +130,7 @@ def define(
         return
     cb = _CALLBACKS.get(key)
     if cb is None:
-        cb = _CALLBACKS[key] = _raw_callback(
-            _guard(module, name, fn, has_result), params, has_result, takes_caller
-        )
+        cb = _CALLBACKS[key] = _raw_callback(module, name, fn, params, has_result, takes_caller)
     mod_b, name_b = module.encode(), name.encode()
     error = _define_unchecked(
         ctypes.cast(linker.ptr(), ctypes.c_void_p),

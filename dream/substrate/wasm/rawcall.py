@@ -1,0 +1,164 @@
+"""One request's instance, start to end, on raw wasmtime C calls.
+
+A fresh Store and instance per request is what keeps requests isolated, but through wasmtime-py's
+objects (`Store`, `Instance`, `Func`, their finalizers and typed-pointer checks) that lifecycle costs
+about twice the work the runtime does. Here every step is one ctypes call taking plain addresses:
+new store, limits, epoch deadline, instantiate the pre-linked module, look up the export, call it
+unchecked (raw values), delete the store. Failures are raised as wasmtime-py's own exception objects
+(`Trap`, `ExitTrap`, `WasmtimeError`) inside `CallFailed`, with the memory the instance was using, so
+callers explain them exactly as before. If a symbol is missing (another wasmtime-py), `AVAILABLE` is
+False and the host keeps to wasmtime-py's objects.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import wasmtime
+
+_VP = ctypes.c_void_p
+_WORDS_PER_SLOT = 4  # a wasmtime_val_raw_t is 16 bytes: four i32 words
+_MEMORY = b"memory"
+
+try:
+    from wasmtime import _ffi as _ffi
+
+    def _handle(name: str, restype: Any, argtypes: list[Any]) -> Any:
+        # Private function objects: wasmtime-py's shared ones insist on typed pointers.
+        fn = _ffi.dll[name]
+        fn.restype = restype
+        fn.argtypes = argtypes
+        return fn
+
+    _store_new = _handle("wasmtime_store_new", _VP, [_VP, _VP, _VP])
+    _store_context = _handle("wasmtime_store_context", _VP, [_VP])
+    _store_limiter = _handle(
+        "wasmtime_store_limiter",
+        None,
+        [_VP, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64],
+    )
+    _store_delete = _handle("wasmtime_store_delete", None, [_VP])
+    _set_deadline = _handle("wasmtime_context_set_epoch_deadline", None, [_VP, ctypes.c_uint64])
+    _set_wasi = _handle("wasmtime_context_set_wasi", _VP, [_VP, _VP])
+    _instantiate = _handle("wasmtime_instance_pre_instantiate", _VP, [_VP, _VP, _VP, _VP])
+    _export_get = _handle(
+        "wasmtime_instance_export_get", ctypes.c_bool, [_VP, _VP, ctypes.c_char_p, ctypes.c_size_t, _VP]
+    )
+    _call = _handle("wasmtime_func_call_unchecked", _VP, [_VP, _VP, _VP, ctypes.c_size_t, _VP])
+    _memory_size = _handle("wasmtime_memory_data_size", ctypes.c_size_t, [_VP, _VP])
+    _Instance = _ffi.wasmtime_instance_t
+    _Extern = _ffi.wasmtime_extern_t
+    _FUNC = _ffi.WASMTIME_EXTERN_FUNC.value
+    _MEM = _ffi.WASMTIME_EXTERN_MEMORY.value
+    _trap_p = ctypes.POINTER(_ffi.wasm_trap_t)
+    _error_p = ctypes.POINTER(_ffi.wasmtime_error_t)
+    _UNLIMITED = -1
+    AVAILABLE = True
+except (ImportError, AttributeError):  # pragma: no cover - depends on the installed wasmtime-py
+    AVAILABLE = False
+
+
+class CallFailed(Exception):
+    """The guest or the runtime failed; `error` is wasmtime-py's exception for it."""
+
+    def __init__(
+        self, error: wasmtime.Trap | wasmtime.WasmtimeError, *, instantiated: bool, used: int | None
+    ) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.instantiated = instantiated  # False: it failed before the module was instantiated
+        self.used = used  # bytes of linear memory in use when it failed (None: unknown)
+
+
+def address(pointer: Any) -> int:
+    """The plain address of a wasmtime-py object's pointer (engine, instance-pre)."""
+    return int(ctypes.cast(pointer, _VP).value or 0)
+
+
+def run(
+    engine: int,
+    pre: int,
+    *,
+    init: bytes | None,
+    export: bytes,
+    nresults: int,
+    memory_limit: int,
+    deadline_ticks: int,
+    wasi: wasmtime.WasiConfig | None,
+    event: Any,
+) -> None:
+    """Instantiate, run `init` (if any, with no arguments) then `export(0)`; raises CallFailed.
+
+    `event` (the call's HttpEvent) gets the store context address in `ctx` for the host functions.
+
+    `init` must take no parameters and `export` exactly one i32; both may return plain numbers only
+    (the caller checked the types: an unchecked call trusts them).
+    """
+    store = _store_new(engine, None, None)
+    instance = None
+    try:
+        ctx = _store_context(store)
+        event.ctx = ctx  # host functions reach guest memory through it
+        _store_limiter(store, memory_limit, _UNLIMITED, _UNLIMITED, _UNLIMITED, _UNLIMITED)
+        _set_deadline(ctx, deadline_ticks)
+        if wasi is not None:
+            error = _set_wasi(ctx, ctypes.cast(wasi._consume(), _VP))
+            if error:
+                raise CallFailed(_error(error), instantiated=False, used=None)
+        trap = _VP()
+        instance = _Instance()
+        error = _instantiate(pre, ctx, ctypes.byref(instance), ctypes.byref(trap))
+        if error or trap:
+            failure = _error(error) if error else _trap(trap)
+            instance = None
+            raise CallFailed(failure, instantiated=False, used=None)
+        slots = (ctypes.c_int32 * (_WORDS_PER_SLOT * max(1, nresults)))()
+        if init is not None:
+            try:
+                _invoke(ctx, instance, init, slots, 0)
+            except CallFailed as exc:
+                # Go-style commands leave _start through proc_exit(0): that is a normal start-up.
+                if not (isinstance(exc.error, wasmtime.ExitTrap) and exc.error.code == 0):
+                    raise
+        slots[0] = 0  # the event id
+        _invoke(ctx, instance, export, slots, max(1, nresults))
+    except CallFailed as exc:
+        if instance is not None and exc.used is None:
+            exc.used = _used_memory(_store_context(store), instance)
+        raise
+    finally:
+        _store_delete(store)
+
+
+def _invoke(ctx: int, instance: Any, name: bytes, slots: Any, nslots: int) -> None:
+    item = _Extern()
+    if (
+        not _export_get(ctx, ctypes.byref(instance), name, len(name), ctypes.byref(item))
+        or item.kind != _FUNC
+    ):
+        raise KeyError(name.decode())
+    trap = _VP()
+    error = _call(ctx, ctypes.byref(item.of.func), slots, nslots, ctypes.byref(trap))
+    if error:
+        raise CallFailed(_error(error), instantiated=True, used=None)
+    if trap:
+        raise CallFailed(_trap(trap), instantiated=True, used=None)
+
+
+def _used_memory(ctx: int, instance: Any) -> int | None:
+    item = _Extern()
+    if (
+        _export_get(ctx, ctypes.byref(instance), _MEMORY, len(_MEMORY), ctypes.byref(item))
+        and item.kind == _MEM
+    ):
+        return int(_memory_size(ctx, ctypes.byref(item.of.memory)))
+    return None
+
+
+def _error(pointer: Any) -> wasmtime.WasmtimeError:
+    return wasmtime.WasmtimeError._from_ptr(ctypes.cast(pointer, _error_p))
+
+
+def _trap(pointer: Any) -> wasmtime.Trap:
+    return wasmtime.Trap._from_ptr(ctypes.cast(pointer, _trap_p))

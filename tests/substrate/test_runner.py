@@ -1,0 +1,92 @@
+"""Where function calls run: quick functions move inline, busy or waiting ones stay on worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from dream.substrate import runner as runner_module
+from dream.substrate.routing import Resource
+from dream.substrate.runner import QUICK_STREAK, ReadyFunction, Runner
+from dream.substrate.wasm import FunctionModule, WasmTimeout
+from tests.substrate.conftest import MB, get
+
+SLEEPER = """(module
+  (import "env" "_sleep" (func $sleep (param i64)))
+  (import "taubyte/sdk" "eventHttpRetCode" (func $ret (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "ping") (param $ev i32) (result i32)
+    (drop (call $ret (local.get $ev) (i32.const 200))) (i32.const 0)))
+"""
+
+
+def ready(module: FunctionModule, export: str, *, timeout_ns: int = 2_000_000_000) -> ReadyFunction:
+    config = {"name": export, "call": export, "timeout": timeout_ns, "memory": 10 * MB}
+    resource = Resource("functions", f"id-{export}", "project", "main", "commit", None, config)
+    return ReadyFunction.of(resource, module)
+
+
+def test_a_quick_function_moves_inline_after_a_streak(load: Callable[..., FunctionModule]) -> None:
+    fn = ready(load("traps"), "ok")
+    runner = Runner(workers=2)
+    try:
+
+        async def calls() -> int:
+            for count in range(1, 5 * QUICK_STREAK):
+                result = await runner.run(fn, get())
+                assert result.status == 200
+                if fn.inline:
+                    return count
+            return -1
+
+        # The first calls may be slower (first instantiation); then QUICK_STREAK quick ones in a row.
+        assert asyncio.run(calls()) >= QUICK_STREAK
+
+        result = runner.run_inline(fn, get())  # now on the caller's thread
+        assert result is not None and result.status == 200
+    finally:
+        runner.close()
+
+
+def test_a_busy_inline_call_is_stopped_and_rerun_on_a_worker(load: Callable[..., FunctionModule]) -> None:
+    fn = ready(load("traps"), "spin", timeout_ns=300_000_000)
+    fn.inline = True  # as if it had been quick so far
+    runner = Runner(workers=2)
+    try:
+        started = time.monotonic()
+        with pytest.raises(WasmTimeout, match="timed out after"):
+            asyncio.run(runner.run(fn, get()))
+        # The inline slice gave up within ~20 ms; the worker ran it to its full 300 ms timeout.
+        assert time.monotonic() - started >= 0.25
+        assert not fn.inline and fn.streak == 0
+    finally:
+        runner.close()
+
+
+def test_inline_slice_is_the_whole_timeout_for_short_timeouts(load: Callable[..., FunctionModule]) -> None:
+    fn = ready(load("traps"), "spin", timeout_ns=int(runner_module.INLINE_SLICE * 1e9 / 2))
+    fn.inline = True
+    with pytest.raises(WasmTimeout):
+        Runner(workers=1).run_inline(fn, get())
+
+
+def test_a_function_that_can_wait_never_runs_inline(host) -> None:  # type: ignore[no-untyped-def]
+    import wasmtime
+
+    module = host.load("sleeper", wasmtime.wat2wasm(SLEEPER), name="functions/sleeper")
+    assert module.may_block
+    fn = ready(module, "ping")
+    runner = Runner(workers=2)
+    try:
+
+        async def calls() -> None:
+            for _ in range(QUICK_STREAK + 5):
+                assert (await runner.run(fn, get())).status == 200
+
+        asyncio.run(calls())
+        assert not fn.inline and runner.run_inline(fn, get()) is None
+    finally:
+        runner.close()
