@@ -9,9 +9,9 @@ app, one request at a time per connection, in order (pipelined requests wait the
 Request bodies are read whole before the app runs (up to `MAX_BODY`); responses may stream
 (`more_body`), chunked when they give no content-length. Keep-alive, HTTP/1.0, `Connection: close`,
 `Expect: 100-continue`, pipelining, errors answered in turn (400, 413, 501 for websockets; other
-upgrades such as h2c are ignored), idle connections closed after `keep_alive` seconds, a graceful stop that
-lets requests in flight finish: `serve`, `started` and `should_exit` work as uvicorn's Server does for
-the node runtime.
+upgrades such as h2c are ignored), idle connections closed after `keep_alive` seconds, and a graceful
+stop that lets requests in flight finish: `serve`, `started` and `should_exit` work as uvicorn's
+Server does for the node runtime.
 """
 
 from __future__ import annotations
