@@ -2,24 +2,27 @@
 
 A substrate's score: healthy first, then able to serve the Host/path (asked over p2p, cached briefly),
 then with the function's module already loaded, then the fewest requests in flight. Requests go over
-pooled keep-alive connections and carry `X-Substrate-Peer`. A substrate that refuses connections is
-marked down for a moment and the request goes to the next one.
+pooled keep-alive connections (`dream.gateway.proxy`) and carry `X-Substrate-Peer`. A substrate that
+refuses connections is marked down for a moment and the request goes to the next one.
+
+The HTTP port is a raw ASGI app, not starlette: every request is proxied, and the gateway's own cost
+per request has to stay well under the substrate's. Candidates are cached per (Host, path, method) for
+MATCH_TTL; in-flight counts and down marks are read per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from dream.errors import DreamError
+from dream.gateway.proxy import UpstreamConnectError, UpstreamDropped, UpstreamPool, UpstreamTimeout
 from dream.node import Node
-from dream.node.peers import NO_TLS, PeerInfo
+from dream.node.peers import PeerInfo
 
 MATCH_TTL = 2.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -33,6 +36,14 @@ HOP_HEADERS = {
     "proxy-connection",
     "content-length",
 }
+# ASGI header names are lower-case bytes. `expect` is answered here: the body is read before it goes on.
+REQUEST_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"expect"}
+# The substrate's server and date headers are not the gateway's (a server may add its own).
+RESPONSE_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"server", b"date"}
+FRAMED = (b"content-length", b"transfer-encoding")
+NO_BODY = frozenset({"GET", "HEAD"})
+# The caches grow with the distinct (host, path, method) seen; past this, expired entries go.
+ROUTES_KEPT = 4096
 
 
 @dataclass
@@ -46,29 +57,43 @@ class Candidate:
         return (int(self.match), int(self.warm), -self.inflight)
 
 
+@dataclass(slots=True)
+class Target:
+    """A candidate as the hot path uses it: what to connect to and what to say, computed once."""
+
+    id: str
+    port: int
+    score: tuple[int, int]  # (match, warm); in-flight counts are read per request
+    header: bytes  # the x-substrate-peer value
+
+
+Route = tuple[float, list[Target]]  # (expires, targets by score, best first)
+
+
 class Service(Node):
     fast_loop = True
+    # Served by dream's HTTP server rather than uvicorn: each response goes out in one write, and
+    # uvicorn's per-request machinery was a large part of the gateway's cost.
+    own_http_server = True
 
     async def on_start(self) -> None:
-        self.proxy = httpx.AsyncClient(
-            timeout=httpx.Timeout(60.0, connect=2.0),
-            verify=NO_TLS,
-            # A small pool: httpcore scans every pooled connection per request, so more costs CPU.
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-        )
+        # As many idle connections as wrk-like clients keep busy: closing and reopening costs more.
+        self.pool = UpstreamPool(max_idle_per_host=256, connect_timeout=2.0, read_timeout=60.0)
         self.inflight: dict[str, int] = {}
         self.down: dict[str, float] = {}
         self.matches: dict[tuple[str, str, str, str], tuple[float, bool, bool]] = {}
+        self.routes: dict[tuple[bytes, str, str], Route] = {}
+        self.resolving: dict[tuple[bytes, str, str], asyncio.Task[Route]] = {}
 
     async def on_stop(self) -> None:
-        await self.proxy.aclose()
+        await self.pool.close()
 
     def health(self) -> dict[str, Any]:
         return {"inflight": sum(self.inflight.values()), "down": sorted(self.down)}
 
-    def http_routes(self) -> list[BaseRoute]:
-        methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-        return [Route("/{path:path}", self.serve, methods=methods)]
+    def http_app(self) -> Any:
+        # The service itself is the ASGI app (`__call__`): nothing between the server and the proxy.
+        return self
 
     async def _match(self, peer: PeerInfo, host: str, path: str, method: str) -> tuple[bool, bool]:
         key = (peer.id, host, path, method)
@@ -102,41 +127,155 @@ class Service(Node):
             found.append(Candidate(peer, match, warm, self.inflight.get(peer.id, 0)))
         return sorted(found, key=Candidate.score, reverse=True)
 
-    async def serve(self, request: Request) -> Response:
-        host = (request.headers.get("host") or "").split(":", 1)[0].lower()
-        path = request.url.path
-        try:
-            candidates = await self.candidates(host, path, request.method)
-        except DreamError as exc:
-            return PlainTextResponse(f"gateway cannot find substrates: {exc}", status_code=502)
-        if not candidates:
-            return PlainTextResponse("no substrate is running in this universe", status_code=502)
-        body = await request.body()
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_HEADERS]
-        last_error = ""
-        for candidate in candidates:
-            peer = candidate.peer
-            url = f"http://127.0.0.1:{peer.ports['http']}{request.url.path}"
-            if request.url.query:
-                url += "?" + request.url.query
-            self.inflight[peer.id] = self.inflight.get(peer.id, 0) + 1
-            try:
-                upstream = await self.proxy.request(request.method, url, headers=headers, content=body)
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                self.down[peer.id] = time.monotonic()
-                # A refused connection served nothing; a dropped one may have run a non-idempotent request.
-                if not isinstance(exc, httpx.ConnectError) and request.method not in IDEMPOTENT:
-                    return PlainTextResponse(
-                        f"substrate {peer.id} dropped the request: {exc}", status_code=502
-                    )
-                last_error = f"{peer.id}: {exc}"
+    # -- choosing ------------------------------------------------------------------------------------
+
+    async def _targets(self, key: tuple[bytes, str, str], now: float) -> list[Target]:
+        """The substrates for (host header, path, method), best first: cached for MATCH_TTL."""
+        route = self.routes.get(key)
+        if route is not None and now < route[0]:
+            return route[1]
+        # One refresh per key at a time: a burst of requests waits on the same lookups.
+        task = self.resolving.get(key)
+        if task is None:
+            task = asyncio.create_task(self._resolve(key))
+            self.resolving[key] = task
+            task.add_done_callback(lambda _: self.resolving.pop(key, None))
+        return (await asyncio.shield(task))[1]
+
+    async def _resolve(self, key: tuple[bytes, str, str]) -> Route:
+        host_header, path, method = key
+        host = host_header.decode("latin-1").split(":", 1)[0].lower()
+        found = await self.candidates(host, path, method)
+        targets = [
+            Target(c.peer.id, c.peer.ports["http"], (int(c.match), int(c.warm)), c.peer.id.encode())
+            for c in found
+        ]
+        targets.sort(key=lambda t: t.score, reverse=True)
+        now = time.monotonic()
+        expires = now + MATCH_TTL
+        # A substrate left out for being down is looked at again as soon as its time is up.
+        for since in self.down.values():
+            if now - since < DOWN_FOR:
+                expires = min(expires, since + DOWN_FOR)
+        if len(self.routes) >= ROUTES_KEPT:
+            self.routes = {k: r for k, r in self.routes.items() if r[0] > now}
+            self.matches = {k: m for k, m in self.matches.items() if now - m[0] < MATCH_TTL}
+        route = (expires, targets)
+        if targets:
+            # None found is not kept: the next request asks again, as soon as a registry answers.
+            self.routes[key] = route
+        return route
+
+    def _pick(self, targets: list[Target], tried: set[str] | None) -> Target | None:
+        """The best live target: highest score, then fewest requests in flight right now."""
+        down = self.down
+        now = time.monotonic() if down else 0.0
+        inflight = self.inflight
+        best: Target | None = None
+        best_load = 0
+        for target in targets:
+            if down and now - down.get(target.id, -DOWN_FOR) < DOWN_FOR:
                 continue
+            if tried and target.id in tried:
+                continue
+            if best is None:
+                best, best_load = target, inflight.get(target.id, 0)
+            elif target.score != best.score:
+                break  # sorted by score: below the best live group, none can win
+            else:
+                load = inflight.get(target.id, 0)
+                if load < best_load:
+                    best, best_load = target, load
+        return best
+
+    # -- serving -------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        method: str = scope["method"]
+        host = b""
+        framed = False
+        headers = []
+        for name, value in scope["headers"]:
+            if name in REQUEST_DROP:
+                if name in FRAMED:
+                    framed = True
+                continue
+            if name == b"host":
+                host = value
+            headers.append((name, value))
+        if not host:
+            headers.append((b"host", b"127.0.0.1"))  # an HTTP/1.0 client; HTTP/1.1 needs one upstream
+        path: str = scope["path"]
+        try:
+            targets = await self._targets((host, path, method), time.monotonic())
+        except DreamError as exc:
+            await _plain(send, 502, f"gateway cannot find substrates: {exc}")
+            return
+        target = self._pick(targets, None)
+        if target is None:
+            await _plain(send, 502, "no substrate is running in this universe")
+            return
+        body = b""
+        # A GET or HEAD without a length has no body: no need to ask for it.
+        if framed or method not in NO_BODY:
+            chunks = []
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunks.append(message.get("body", b""))
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+        target_bytes = scope.get("raw_path") or path.encode()
+        query = scope["query_string"]
+        if query:
+            target_bytes += b"?" + query
+        inflight = self.inflight
+        tried: set[str] | None = None
+        last_error = ""
+        while target is not None:
+            peer_id = target.id
+            inflight[peer_id] = inflight.get(peer_id, 0) + 1
+            try:
+                status, upstream, answer = await self.pool.request(
+                    "127.0.0.1", target.port, method, target_bytes, headers, body
+                )
+            except (UpstreamConnectError, UpstreamDropped) as exc:
+                self.down[peer_id] = time.monotonic()
+                # A refused connection served nothing; a dropped one may have run a non-idempotent request.
+                if not isinstance(exc, UpstreamConnectError) and method not in IDEMPOTENT:
+                    await _plain(send, 502, f"substrate {peer_id} dropped the request: {exc}")
+                    return
+                last_error = f"{peer_id}: {exc}"
+                if tried is None:
+                    tried = set()
+                tried.add(peer_id)
+                target = self._pick(targets, tried)
+                continue
+            except UpstreamTimeout as exc:
+                # Slow is not down: the function is still running there.
+                await _plain(send, 504, f"substrate {peer_id} did not answer: {exc}")
+                return
             finally:
-                self.inflight[peer.id] -= 1
-            response = Response(upstream.content, status_code=upstream.status_code)
-            for key, value in upstream.headers.multi_items():
-                if key.lower() not in HOP_HEADERS and key.lower() not in ("server", "date"):
-                    response.headers.append(key, value)
-            response.headers["x-substrate-peer"] = peer.id
-            return response
-        return PlainTextResponse(f"every substrate failed: {last_error}", status_code=502)
+                inflight[peer_id] -= 1
+            out = [(name, value) for name, value in upstream if name not in RESPONSE_DROP]
+            if method == "HEAD":
+                # No body came, but the length of the one a GET would get is the substrate's to tell.
+                out += [(name, value) for name, value in upstream if name == b"content-length"]
+            elif status >= 200 and status not in (204, 304):
+                out.append((b"content-length", b"%d" % len(answer)))
+            out.append((b"x-substrate-peer", target.header))
+            await send({"type": "http.response.start", "status": status, "headers": out})
+            await send({"type": "http.response.body", "body": answer})
+            return
+        await _plain(send, 502, f"every substrate failed: {last_error}")
+
+
+async def _plain(send: Any, status: int, text: str) -> None:
+    body = text.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
