@@ -1,15 +1,16 @@
 """Benchmark: requests per second and latency of a WAT `ping` function, bare, on the substrate, via the gateway.
 
-In one run, on loopback, with wrk (64 connections, 10 s per target by default, `--latency`) against:
-  bare       a starlette app answering PONG, served exactly as nodes serve (uvicorn, httptools, uvloop,
-             one process, no access log), started here in a subprocess;
+In one run, on loopback, with wrk (64 connections, `--latency`), in 3 rounds of 5 s per target, against:
+  bare       a starlette app answering PONG on uvicorn with the settings nodes' uvicorn servers use
+             (httptools, uvloop, one process, no access log), started here in a subprocess;
   substrate  the sample project's WAT `ping` on the only substrate of a universe of its own;
   gateway    the same request through that universe's gateway (so it always reaches that substrate).
-Prints req/s, p50 and p99 per target and the ratios substrate/bare and gateway/substrate (goals: ≥ 0.6).
+Prints each run, then per target the median round (req/s, p50, p99) and the ratios substrate/bare and
+gateway/substrate (goals: ≥ 0.6).
 Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and stops all it started, even
 on failure. Other load on the machine skews the figures: the load average is printed first.
 
-Usage: .venv/bin/python bench/serving.py [--duration 10] [--connections 64]
+Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connections 64]
 """
 
 from __future__ import annotations
@@ -128,7 +129,16 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(wrk: str, name: str, url: str, *, duration: float, connections: int) -> Result:
-    command = [wrk, "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s", "--latency"]
+    # wrk takes whole seconds only.
+    command = [
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+    ]
     command += ["-H", f"Host: {HOST}", url]
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     if out.returncode != 0:
@@ -146,14 +156,26 @@ def run_wrk(wrk: str, name: str, url: str, *, duration: float, connections: int)
     return Result(name, float(rps.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), errors)
 
 
-def measure(wrk: str, name: str, url: str, args: argparse.Namespace) -> Result:
-    # A short unrecorded run first: loads the module, fills connection pools and route caches.
+def warm_up(wrk: str, name: str, url: str, args: argparse.Namespace) -> None:
+    """A short unrecorded run: loads the module, fills connection pools and route caches."""
     run_wrk(wrk, name, url, duration=min(2.0, max(args.duration / 5, 1.0)), connections=args.connections)
+
+
+def measure(wrk: str, name: str, url: str, args: argparse.Namespace) -> Result:
     result = run_wrk(wrk, name, url, duration=args.duration, connections=args.connections)
     print(
         f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms", flush=True
     )
     return result
+
+
+def medians(rounds: list[list[Result]]) -> list[Result]:
+    """Per target, the round with the median req/s (its latencies come with it)."""
+    out = []
+    for runs in zip(*rounds, strict=True):
+        ordered = sorted(runs, key=lambda r: r.rps)
+        out.append(ordered[len(ordered) // 2])
+    return out
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -192,9 +214,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--duration", type=float, default=10.0, help="seconds of load per target (default 10)"
+        "--duration", type=float, default=5.0, help="seconds of load per target and round (default 5)"
     )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over the three targets (default 3)")
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess mode
     args = parser.parse_args()
     if args.bare:
@@ -203,7 +226,7 @@ def main() -> None:
     exit_on_sigterm()
     wrk = ensure_wrk()
     warn_if_busy()
-    results: list[Result] = []
+    rounds: list[list[Result]] = []
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
         os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
@@ -215,28 +238,32 @@ def main() -> None:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-            bare_url = f"http://127.0.0.1:{port}/ping"
-            wait_for_pong(bare_url, timeout=30, what="the bare starlette app")
-            results.append(measure(wrk, "bare", bare_url, args))
-            stop_process(bare)  # it must not take CPU from the next targets
-
             daemon.start()
             with daemon.client() as client:
                 client.new_universe(UNIVERSE, SHAPE)
                 client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
                 substrate = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"
                 gateway = f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"
-            wait_for_pong(substrate, timeout=30, what="the substrate")
-            wait_for_pong(gateway, timeout=30, what="the gateway")
-            results.append(measure(wrk, "substrate", substrate, args))
-            results.append(measure(wrk, "gateway", gateway, args))
+            targets = [
+                ("bare", f"http://127.0.0.1:{port}/ping"),
+                ("substrate", substrate),
+                ("gateway", gateway),
+            ]
+            for name, url in targets:
+                wait_for_pong(url, timeout=30, what=f"the {name} target")
+                warm_up(wrk, name, url, args)
+            # Rounds of all three, one after the other: a machine whose speed drifts (shared cores) then
+            # affects every target alike, and the medians compare like with like.
+            for index in range(args.rounds):
+                print(f"round {index + 1} of {args.rounds}", flush=True)
+                rounds.append([measure(wrk, name, url, args) for name, url in targets])
         except DreamError as exc:
             raise SystemExit(f"benchmark failed: {exc}") from None
         finally:
             if bare is not None:
                 stop_process(bare)
             daemon.stop()
-    print_table(results)
+    print_table(medians(rounds))
 
 
 if __name__ == "__main__":

@@ -46,9 +46,10 @@ def _kind_name(ty: wasmtime.ValType) -> str | None:
 class Signature:
     """The numeric parameter/result kinds of one function type, computed once per module export."""
 
-    __slots__ = ("fast", "nparams", "nresults", "param_kinds", "result_fields")
+    __slots__ = ("fast", "name", "nparams", "nresults", "param_kinds", "result_fields")
 
-    def __init__(self, ty: wasmtime.FuncType) -> None:
+    def __init__(self, ty: wasmtime.FuncType, name: bytes = b"") -> None:
+        self.name = name  # the export's name, encoded once
         params = [_kind_name(t) for t in ty.params]
         results = [_kind_name(t) for t in ty.results]
         self.nparams = len(params)

@@ -15,6 +15,7 @@ import wasmtime
 from wasmtime import _ffi as _ffi
 
 from dream.substrate.wasm.event import HttpEvent
+from dream.substrate.wasm.rawcall import handle
 
 _U32 = struct.Struct("<I")
 _MASK = 0xFFFFFFFF  # guest pointers/lengths arrive as signed i32; they are u32 offsets
@@ -22,22 +23,14 @@ _MEMORY = b"memory"
 _VP = ctypes.c_void_p
 
 
-def _handle(name: str, restype: Any, argtypes: list[Any]) -> Any:
-    # Private function objects: changing restype/argtypes on wasmtime-py's shared ones would break it.
-    fn = _ffi.dll[name]
-    fn.restype = restype
-    fn.argtypes = argtypes
-    return fn
-
-
-_caller_context = _handle("wasmtime_caller_context", _VP, [_VP])
-_caller_export = _handle(
+_caller_context = handle("wasmtime_caller_context", _VP, [_VP])
+_caller_export = handle(
     "wasmtime_caller_export_get",
     ctypes.c_bool,
     [_VP, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_ffi.wasmtime_extern_t)],
 )
-_data = _handle("wasmtime_memory_data", _VP, [_VP, _VP])
-_size = _handle("wasmtime_memory_data_size", ctypes.c_size_t, [_VP, _VP])
+_data = handle("wasmtime_memory_data", _VP, [_VP, _VP])
+_size = handle("wasmtime_memory_data_size", ctypes.c_size_t, [_VP, _VP])
 
 
 _as_view = ctypes.pythonapi.PyMemoryView_FromMemory

@@ -153,6 +153,8 @@ class FunctionModule:
         self._sigs: dict[str, fastcall.Signature] = {}
         self._init: str | None = next((n for n in ("_initialize", "_start") if n in self.exports), None)
         self._init_sig = fastcall.Signature(self.exports[self._init]) if self._init else None
+        self._init_name = self._init.encode() if self._init else None
+        self._raw_ok: dict[str, bool] = {}
         linker = host._linker()
         try:
             linker.define_unknown_imports_as_traps(module)
@@ -221,7 +223,7 @@ class FunctionModule:
                 "function must take exactly one i32 (the event id)",
                 f"export `{export}` has the wrong signature",
             )
-        sig = self._sigs[export] = fastcall.Signature(ty)
+        sig = self._sigs[export] = fastcall.Signature(ty, export.encode())
         return sig
 
     # -- calling ---------------------------------------------------------------------------------------
@@ -252,8 +254,8 @@ class FunctionModule:
                 rawcall.run(
                     self._engine_address,
                     self._pre_address,
-                    init=self._init.encode() if self._init is not None else None,
-                    export=export.encode(),
+                    init=self._init_name,
+                    export=sig.name,
                     nresults=sig.nresults,
                     memory_limit=memory_limit,
                     deadline_ticks=ticks,
@@ -276,8 +278,13 @@ class FunctionModule:
 
     def _raw(self, sig: fastcall.Signature) -> bool:
         """Whether calls can take the raw C path (plain-number signatures, `_initialize` without args)."""
-        init = self._init_sig
-        return rawcall.AVAILABLE and sig.fast and (init is None or (init.fast and init.nparams == 0))
+        ok = self._raw_ok.get(sig.name)
+        if ok is None:
+            init = self._init_sig
+            ok = self._raw_ok[sig.name] = (
+                rawcall.AVAILABLE and sig.fast and (init is None or (init.fast and init.nparams == 0))
+            )
+        return ok
 
     def _call_objects(
         self,

@@ -13,6 +13,7 @@ False and the host keeps to wasmtime-py's objects.
 from __future__ import annotations
 
 import ctypes
+import threading
 from typing import Any
 
 import wasmtime
@@ -24,29 +25,37 @@ _MEMORY = b"memory"
 try:
     from wasmtime import _ffi as _ffi
 
-    def _handle(name: str, restype: Any, argtypes: list[Any]) -> Any:
-        # Private function objects: wasmtime-py's shared ones insist on typed pointers.
-        fn = _ffi.dll[name]
+    # The same library opened a second time as a PyDLL: its calls keep the GIL. For short calls that
+    # never run guest code, releasing and taking back the GIL costs more than the call itself.
+    _GIL_KEPT = ctypes.PyDLL(_ffi.dll._name)
+
+    def handle(name: str, restype: Any, argtypes: list[Any], *, runs_guest: bool = False) -> Any:
+        """A private ctypes function object taking plain addresses (wasmtime-py's shared ones insist on
+        typed pointers). Only calls that run guest code (`runs_guest`) release the GIL: the guest may run
+        long, and the epoch ticker thread needs the GIL to interrupt it."""
+        fn = (_ffi.dll if runs_guest else _GIL_KEPT)[name]
         fn.restype = restype
         fn.argtypes = argtypes
         return fn
 
-    _store_new = _handle("wasmtime_store_new", _VP, [_VP, _VP, _VP])
-    _store_context = _handle("wasmtime_store_context", _VP, [_VP])
-    _store_limiter = _handle(
+    _store_new = handle("wasmtime_store_new", _VP, [_VP, _VP, _VP])
+    _store_context = handle("wasmtime_store_context", _VP, [_VP])
+    _store_limiter = handle(
         "wasmtime_store_limiter",
         None,
         [_VP, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64],
     )
-    _store_delete = _handle("wasmtime_store_delete", None, [_VP])
-    _set_deadline = _handle("wasmtime_context_set_epoch_deadline", None, [_VP, ctypes.c_uint64])
-    _set_wasi = _handle("wasmtime_context_set_wasi", _VP, [_VP, _VP])
-    _instantiate = _handle("wasmtime_instance_pre_instantiate", _VP, [_VP, _VP, _VP, _VP])
-    _export_get = _handle(
+    _store_delete = handle("wasmtime_store_delete", None, [_VP])
+    _set_deadline = handle("wasmtime_context_set_epoch_deadline", None, [_VP, ctypes.c_uint64])
+    _set_wasi = handle("wasmtime_context_set_wasi", _VP, [_VP, _VP])
+    _instantiate = handle("wasmtime_instance_pre_instantiate", _VP, [_VP, _VP, _VP, _VP], runs_guest=True)
+    _export_get = handle(
         "wasmtime_instance_export_get", ctypes.c_bool, [_VP, _VP, ctypes.c_char_p, ctypes.c_size_t, _VP]
     )
-    _call = _handle("wasmtime_func_call_unchecked", _VP, [_VP, _VP, _VP, ctypes.c_size_t, _VP])
-    _memory_size = _handle("wasmtime_memory_data_size", ctypes.c_size_t, [_VP, _VP])
+    _call = handle(
+        "wasmtime_func_call_unchecked", _VP, [_VP, _VP, _VP, ctypes.c_size_t, _VP], runs_guest=True
+    )
+    _memory_size = handle("wasmtime_memory_data_size", ctypes.c_size_t, [_VP, _VP])
     _Instance = _ffi.wasmtime_instance_t
     _Extern = _ffi.wasmtime_extern_t
     _FUNC = _ffi.WASMTIME_EXTERN_FUNC.value
@@ -76,6 +85,34 @@ def address(pointer: Any) -> int:
     return int(ctypes.cast(pointer, _VP).value or 0)
 
 
+class _Scratch:
+    """Per-thread out-parameters for the C calls, allocated once, passed by address."""
+
+    MAX_SLOTS = 4
+
+    def __init__(self) -> None:
+        self.instance = _Instance()
+        self.item = _Extern()
+        self.trap = _VP()
+        self.slots = (ctypes.c_int32 * (_WORDS_PER_SLOT * self.MAX_SLOTS))()
+        self.instance_at = ctypes.addressof(self.instance)
+        self.item_at = ctypes.addressof(self.item)
+        self.func_at = ctypes.addressof(self.item.of.func)
+        self.trap_at = ctypes.addressof(self.trap)
+        self.slots_at = ctypes.addressof(self.slots)
+
+
+_local = threading.local()
+
+
+def _scratch() -> _Scratch:
+    try:
+        return _local.scratch  # type: ignore[no-any-return]
+    except AttributeError:
+        _local.scratch = _Scratch()
+        return _local.scratch  # type: ignore[no-any-return]
+
+
 def run(
     engine: int,
     pre: int,
@@ -95,8 +132,18 @@ def run(
     `init` must take no parameters and `export` exactly one i32; both may return plain numbers only
     (the caller checked the types: an unchecked call trusts them).
     """
+    scratch = _scratch()
+    nslots = max(1, nresults)
+    if nslots > _Scratch.MAX_SLOTS:
+        raise CallFailed(
+            wasmtime.WasmtimeError(
+                f"export returns {nresults} values; at most {_Scratch.MAX_SLOTS} are supported"
+            ),
+            instantiated=False,
+            used=None,
+        )
     store = _store_new(engine, None, None)
-    instance = None
+    instantiated = False
     try:
         ctx = _store_context(store)
         event.ctx = ctx  # host functions reach guest memory through it
@@ -106,44 +153,42 @@ def run(
             error = _set_wasi(ctx, ctypes.cast(wasi._consume(), _VP))
             if error:
                 raise CallFailed(_error(error), instantiated=False, used=None)
-        trap = _VP()
-        instance = _Instance()
-        error = _instantiate(pre, ctx, ctypes.byref(instance), ctypes.byref(trap))
-        if error or trap:
-            failure = _error(error) if error else _trap(trap)
-            instance = None
-            raise CallFailed(failure, instantiated=False, used=None)
-        slots = (ctypes.c_int32 * (_WORDS_PER_SLOT * max(1, nresults)))()
+        scratch.trap.value = None
+        error = _instantiate(pre, ctx, scratch.instance_at, scratch.trap_at)
+        if error or scratch.trap.value:
+            raise CallFailed(
+                _error(error) if error else _trap(scratch.trap.value), instantiated=False, used=None
+            )
+        instantiated = True
         if init is not None:
             try:
-                _invoke(ctx, instance, init, slots, 0)
+                _invoke(ctx, scratch, init, 0)
             except CallFailed as exc:
                 # Go-style commands leave _start through proc_exit(0): that is a normal start-up.
                 if not (isinstance(exc.error, wasmtime.ExitTrap) and exc.error.code == 0):
                     raise
-        slots[0] = 0  # the event id
-        _invoke(ctx, instance, export, slots, max(1, nresults))
+        scratch.slots[0] = 0  # the event id
+        _invoke(ctx, scratch, export, nslots)
     except CallFailed as exc:
-        if instance is not None and exc.used is None:
-            exc.used = _used_memory(_store_context(store), instance)
+        if instantiated and exc.used is None:
+            exc.used = _used_memory(_store_context(store), scratch.instance)
         raise
     finally:
         _store_delete(store)
 
 
-def _invoke(ctx: int, instance: Any, name: bytes, slots: Any, nslots: int) -> None:
-    item = _Extern()
+def _invoke(ctx: int, scratch: _Scratch, name: bytes, nslots: int) -> None:
     if (
-        not _export_get(ctx, ctypes.byref(instance), name, len(name), ctypes.byref(item))
-        or item.kind != _FUNC
+        not _export_get(ctx, scratch.instance_at, name, len(name), scratch.item_at)
+        or scratch.item.kind != _FUNC
     ):
         raise KeyError(name.decode())
-    trap = _VP()
-    error = _call(ctx, ctypes.byref(item.of.func), slots, nslots, ctypes.byref(trap))
+    scratch.trap.value = None
+    error = _call(ctx, scratch.func_at, scratch.slots_at, nslots, scratch.trap_at)
     if error:
         raise CallFailed(_error(error), instantiated=True, used=None)
-    if trap:
-        raise CallFailed(_trap(trap), instantiated=True, used=None)
+    if scratch.trap.value:
+        raise CallFailed(_trap(scratch.trap.value), instantiated=True, used=None)
 
 
 def _used_memory(ctx: int, instance: Any) -> int | None:
