@@ -116,15 +116,20 @@ def inline_targets(obj: dict[str, Any], src: Path) -> list[Target]:
 _host: Any = None
 
 
-def precompile(wasm: bytes, name: str) -> float:
-    """AOT-compile a module with the substrates' engine settings; WasmLoadError if it does not compile."""
+def precompile(wasm: bytes, name: str, cid: str = "") -> float:
+    """AOT-compile a module with the substrates' engine settings; WasmLoadError if it does not compile.
+
+    With the `cid` its build is stored under, the compiled module is also named after it, so substrates
+    load it without downloading the build first."""
     global _host
     from dream.substrate.wasm.host import WasmHost
 
     started = time.monotonic()
     if _host is None:
         _host = WasmHost(cache_home() / "wasm")
-    _host.load(name, wasm, name=name)
+    module = _host.load(name, wasm, name=name)
+    if cid:
+        _host.cache.alias(cid, module.cache_path)
     return time.monotonic() - started
 
 
@@ -147,13 +152,14 @@ async def build_and_publish(
     if not result.ok or result.artifact is None:
         raise DreamError(f"{target.label} failed to build: {result.error}")
     data = result.artifact.read_bytes()
+    cid = await stash(peers, data)
     if result.wasm is not None:
         # Compile now, into the machine's AOT cache the substrates load from: the first request after the
         # deploy then finds a compiled module instead of paying a compile (over a second for Go), and a
-        # module no substrate could load fails its build rather than its first request.
-        took = await asyncio.to_thread(precompile, result.wasm.read_bytes(), target.label)
+        # module no substrate could load fails its build rather than its first request. (A failed build
+        # leaves its stashed bytes unreferenced: nothing points at them.)
+        took = await asyncio.to_thread(precompile, result.wasm.read_bytes(), target.label, cid)
         log(f"compiled {target.label} for the substrates in {took:.2f}s")
-    cid = await stash(peers, data)
     await tns_push_many(peers, [(tns_keys.asset_key(project_id, target.id, branch), cid)])
     how = "from the build cache" if result.cached else f"in {result.duration:.2f}s"
     log(f"built {target.label} {how}: {len(data)} bytes, cid {cid}")

@@ -131,6 +131,10 @@ class Service(Node):
             cid = await self._fetch(asset_path)
             if not isinstance(cid, str) or cid in self.modules or cid in self.loading:
                 return
+            if self.host.cache.cid_path(cid).exists():  # a build compiled here: load it, nothing to fetch
+                self.unnamed.add(cid)
+                await self._module(cid, asset_path.rstrip("/").rsplit("/", 1)[-1])
+                return
             path = self.assets / cid
             payload = path.read_bytes() if path.exists() else await self._download(cid)
             if self.host.looks_loadable(payload):  # not a website
@@ -261,6 +265,11 @@ class Service(Node):
         return await asyncio.shield(loading)
 
     async def _read_module(self, cid: str, name: str) -> Any:
+        # Compiled on this machine when it was built: no download, no compile.
+        module = await run_in_threadpool(self.host.load_cid, cid, name=name)
+        if module is not None:
+            self.modules[cid] = module
+            return module
         path = self.assets / cid
         payload = None if path.exists() else await self._download(cid, name)
 

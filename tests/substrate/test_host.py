@@ -133,6 +133,22 @@ def test_aot_cache_is_reused_by_a_second_host(tmp_path: Path) -> None:
         assert mod2.call("ping", get(), timeout=1, memory_limit=MB).body == b"PONG"
 
 
+def test_a_build_compiled_here_loads_by_its_cid_without_its_bytes(tmp_path: Path) -> None:
+    with WasmHost(tmp_path) as builder:  # what monkey does when it publishes a build
+        mod = builder.load("functions/ping", wat("ping"), name="functions/ping")
+        builder.cache.alias("bafkreibuild", mod.cache_path)
+    with WasmHost(tmp_path) as substrate:
+        assert substrate.load_cid("bafkreiother", name="functions/ping") is None
+        loaded = substrate.load_cid("bafkreibuild", name="functions/ping")
+        assert loaded is not None and substrate.cache.compiled == 0
+        assert loaded.call("ping", get(), timeout=1, memory_limit=MB).body == b"PONG"
+        # Replaced, never rewritten in place (modules map these files), as the cache itself does.
+        compiled = substrate.cache.cid_path("bafkreibuild").resolve()
+        compiled.with_name("garbage").write_bytes(b"not a compiled module")
+        compiled.with_name("garbage").replace(compiled)
+        assert substrate.load_cid("bafkreibuild", name="functions/ping") is None  # falls back to fetching
+
+
 def test_corrupt_cache_file_falls_back_to_compiling(tmp_path: Path) -> None:
     wasm = wat("ping")
     with WasmHost(tmp_path) as h:

@@ -62,6 +62,36 @@ class AotCache:
         self._store(path, module)
         return module, path
 
+    def cid_path(self, cid: str) -> Path:
+        return self.directory / "cid" / f"{cid}-{self.tag}.cwasm"
+
+    def alias(self, cid: str, compiled: Path) -> None:
+        """Name the compiled module of the build stored as `cid`: a substrate can then load it without
+        downloading the build (a symlink, replaced atomically)."""
+        link = self.cid_path(cid)
+        try:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            tmp = link.with_name(f".{link.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(os.path.relpath(compiled, link.parent))
+            os.replace(tmp, link)
+        except OSError as exc:
+            log.warning("could not name compiled module %s after build %s: %s", compiled, cid, exc)
+
+    def by_cid(self, cid: str) -> tuple[wasmtime.Module, Path] | None:
+        """The compiled module of the build stored as `cid`, if one was compiled on this machine."""
+        link = self.cid_path(cid)
+        if not link.exists():
+            return None
+        try:
+            module = wasmtime.Module.deserialize_file(self.engine, str(link))
+        except wasmtime.WasmtimeError as exc:
+            log.warning("ignoring unusable compiled module %s: %s", link, exc)
+            return None
+        with self._lock:
+            self.deserialized += 1
+        return module, link.resolve()
+
     def _store(self, path: Path, module: wasmtime.Module) -> None:
         # Write-then-rename so a concurrent reader never maps a half-written file.
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")

@@ -113,6 +113,15 @@ class WasmHost:
             ) from None
         return FunctionModule(self, key=key, name=name, module=module, cache_path=cache_path)
 
+    def load_cid(self, cid: str, *, name: str) -> FunctionModule | None:
+        """The module of the build stored as `cid`, from its compiled form on this machine (no download
+        needed: monkey compiles every build it publishes), or None when there is none."""
+        found = self.cache.by_cid(cid)
+        if found is None:
+            return None
+        module, cache_path = found
+        return FunctionModule(self, key=cid, name=name, module=module, cache_path=cache_path)
+
     @staticmethod
     def looks_loadable(data: bytes) -> bool:
         """Whether `data` is a wasm module or a build artefact holding one (not, say, a website)."""
