@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from dream.substrate.wasm.types import HttpRequest, HttpResponse
 
 INLINE_SLICE = 0.02  # seconds an inline call may run before it is moved to a worker thread
-# CPU time, not wall time, decides: waiting for the GIL under load says nothing about the function.
-SLOW_INLINE = 0.002  # an inline call using more CPU than this sends the function back to the workers
+SLOW_INLINE = 0.002  # an inline call taking longer than this sends the function back to the workers
+# Worker calls are judged by CPU time: waiting for the GIL under load says nothing about the function.
 QUICK_CPU = 0.0003  # worker calls using less CPU than this...
 QUICK_STREAK = 20  # ...this many times in a row make a function run inline
 MIN_MEMORY = 64 * 1024
@@ -68,7 +68,8 @@ class Runner:
 
         if not fn.inline:
             return None
-        started = time.thread_time()
+        # Wall time: an inline call runs on the event loop's thread, which nothing else uses meanwhile.
+        started = time.perf_counter()
         try:
             result = fn.module.call(
                 fn.export, request, timeout=min(fn.timeout, INLINE_SLICE), memory_limit=fn.memory
@@ -78,7 +79,7 @@ class Runner:
                 raise
             fn.inline, fn.streak = False, 0
             return None
-        if time.thread_time() - started > SLOW_INLINE:
+        if time.perf_counter() - started > SLOW_INLINE:
             fn.inline, fn.streak = False, 0
         return result
 

@@ -32,8 +32,6 @@ from dream.substrate.wasm.types import HttpRequest, HttpResponse
 from dream.tcc import tns_keys
 
 WARM_HOSTS = 64  # route tables re-read right after a tns change (the most recently built)
-# Function response headers the server sets itself.
-_FRAMING = frozenset({"content-length", "transfer-encoding"})
 _BODYLESS = frozenset({"GET", "HEAD"})
 
 
@@ -362,11 +360,12 @@ class Service(Node):
         return self._answer(result)
 
     def _answer(self, result: HttpResponse) -> Answer:
+        # No content-length: the HTTP server sets it (and drops framing headers a function adds).
         self.served += 1
-        headers = [(b"content-length", str(len(result.body)).encode())]
-        for key, value in result.headers:
-            if key.lower() not in _FRAMING:
-                headers.append((key.encode("latin-1", "replace"), value.encode("latin-1", "replace")))
+        headers = [
+            (key.encode("latin-1", "replace"), value.encode("latin-1", "replace"))
+            for key, value in result.headers
+        ]
         return result.status, headers, result.body
 
     async def _site(self, resource: Resource, prefix: str, path: str) -> Response:
@@ -404,12 +403,28 @@ class Service(Node):
         return JSONResponse({"match": function is not None or site is not None, "warm": warm})
 
 
-def _host_of(headers: list[tuple[bytes, bytes]]) -> str:
-    """The Host header, lower-cased, without port or trailing dot."""
+_HOSTS: dict[bytes, str] = {}  # Host header → normalised host (a few distinct values in practice)
+
+
+def _host_header(headers: list[tuple[bytes, bytes]]) -> bytes:
     for key, value in headers:
         if key == b"host":
-            return value.decode("latin-1").split(":", 1)[0].lower().rstrip(".")
-    return ""
+            return value
+    return b""
+
+
+def _normal_host(raw: bytes) -> str:
+    """The Host header, lower-cased, without port or trailing dot."""
+    host = _HOSTS.get(raw)
+    if host is None:
+        host = raw.decode("latin-1").split(":", 1)[0].lower().rstrip(".")
+        if len(_HOSTS) < 4096:
+            _HOSTS[raw] = host
+    return host
+
+
+def _host_of(headers: list[tuple[bytes, bytes]]) -> str:
+    return _normal_host(_host_header(headers))
 
 
 async def _event_from_scope(scope: Any, receive: Any, host: str) -> HttpRequest:
@@ -432,13 +447,13 @@ async def _event_from_scope(scope: Any, receive: Any, host: str) -> HttpRequest:
 def _event_of(
     method: str, path: str, query: bytes, raw_headers: list[tuple[bytes, bytes]], body: bytes, host: str
 ) -> HttpRequest:
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+    raw_host = _host_header(raw_headers)
     return HttpRequest(
         method=method,
-        host=next((v for k, v in headers if k == "host"), host),
+        host=raw_host.decode("latin-1") if raw_host else host,
         path=path,
         query=parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else [],
-        headers=headers,
+        raw_headers=raw_headers,  # decoded only if the guest reads a header
         body=body,
     )
 

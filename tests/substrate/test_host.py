@@ -227,3 +227,26 @@ def test_captured_guest_output_goes_to_the_log(tmp_path: Path, caplog: pytest.Lo
         with pytest.raises(WasmTrap, match="its stderr ended with: to stderr"):
             mod.call("ping", get(), timeout=1, memory_limit=MB)
     assert "functions/noisy [stderr]: to stderr" in caplog.text
+
+
+GROW_THEN_WRITE = """(module
+  (import "taubyte/sdk" "eventHttpWrite" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "taubyte/sdk" "getHttpEventMethodSize" (func $methodSize (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "early")
+  (func (export "ping") (param $ev i32) (result i32)
+    ;; a first host call while memory is one page (the host keeps a view of that page)
+    (drop (call $write (local.get $ev) (i32.const 16) (i32.const 5) (i32.const 64)))
+    ;; then grow to two pages and have the host write into the second one
+    (drop (memory.grow (i32.const 1)))
+    (drop (call $methodSize (local.get $ev) (i32.const 70000)))
+    (i32.store8 (i32.const 100) (i32.add (i32.const 48) (i32.load (i32.const 70000))))
+    (drop (call $write (local.get $ev) (i32.const 100) (i32.const 1) (i32.const 64)))
+    (i32.const 0)))
+"""
+
+
+def test_host_functions_see_memory_the_guest_grew_between_calls(host: WasmHost) -> None:
+    mod = host.load("grow", wasmtime.wat2wasm(GROW_THEN_WRITE), name="functions/grow")
+    resp = mod.call("ping", get(method="GET"), timeout=1, memory_limit=MB)
+    assert resp.body == b"early3"  # len("GET") written at 70000, past the first page

@@ -21,7 +21,7 @@ import wasmtime
 
 from dream.substrate.wasm import errno, hostcall
 from dream.substrate.wasm.event import HTTP_EVENT_TYPE, HttpEvent
-from dream.substrate.wasm.guest_memory import Guest
+from dream.substrate.wasm.guest_memory import guest
 
 SDK = "taubyte/sdk"
 ENV = "env"
@@ -53,7 +53,7 @@ def _size(caller: Any, ev: int, size_ptr: int, value: Callable[[HttpEvent], byte
     e = _event(ev)
     if e is None:
         return errno.EVENT_NOT_FOUND
-    if not Guest(caller, e).put_u32(size_ptr, len(value(e))):
+    if not guest(caller, e).put_u32(size_ptr, len(value(e))):
         return errno.MEMORY_WRITE_FAILED
     return errno.NONE
 
@@ -75,7 +75,7 @@ def _data(
     # tau's getHttpEventMethod insists on an exact size; for the others a bigger buffer is fine.
     if (exact and buf_size != len(data)) or buf_size < len(data):
         return errno.BUFFER_TOO_SMALL
-    if not Guest(caller, e).write(buf, data):
+    if not guest(caller, e).write(buf, data):
         return errno.ADDRESS_OUT_OF_MEMORY
     return errno.NONE
 
@@ -107,7 +107,7 @@ def _query_keys(e: HttpEvent) -> bytes:
 def get_event_type(caller: Any, ev: int, type_ptr: int) -> None:
     e = _event(ev)
     if e is not None:  # unknown id: write nothing, the guest keeps its zero value
-        Guest(caller, e).put_u32(type_ptr, HTTP_EVENT_TYPE)
+        guest(caller, e).put_u32(type_ptr, HTTP_EVENT_TYPE)
 
 
 def method_size(caller: Any, ev: int, size_ptr: int) -> int:
@@ -146,7 +146,7 @@ def _keyed_size(caller: Any, ev: int, size_ptr: int, key_ptr: int, key_len: int,
     e = _event(ev)
     if e is None:
         return errno.EVENT_NOT_FOUND
-    g = Guest(caller, e)
+    g = guest(caller, e)
     key = g.read(key_ptr, key_len)
     if key is None:
         return errno.ADDRESS_OUT_OF_MEMORY
@@ -160,7 +160,7 @@ def _keyed_data(
     e = _event(ev)
     if e is None:
         return errno.EVENT_NOT_FOUND
-    g = Guest(caller, e)
+    g = guest(caller, e)
     key = g.read(key_ptr, key_len)
     if key is None:
         return errno.ADDRESS_OUT_OF_MEMORY
@@ -192,7 +192,7 @@ def _list_data(caller: Any, ev: int, buf: int, value: Callable[[HttpEvent], byte
     e = _event(ev)
     if e is None:
         return errno.EVENT_NOT_FOUND
-    return errno.NONE if Guest(caller, e).write(buf, value(e)) else errno.ADDRESS_OUT_OF_MEMORY
+    return errno.NONE if guest(caller, e).write(buf, value(e)) else errno.ADDRESS_OUT_OF_MEMORY
 
 
 def header_keys_size(caller: Any, ev: int, size_ptr: int) -> int:
@@ -219,7 +219,7 @@ def read_body(caller: Any, ev: int, buf: int, buf_size: int, count_ptr: int) -> 
     e = _event(ev)
     if e is None:
         return errno.EVENT_NOT_FOUND
-    g = Guest(caller, e)
+    g = guest(caller, e)
     buf_size &= 0xFFFFFFFF
     if not g.fits(buf, buf_size):
         return errno.ADDRESS_OUT_OF_MEMORY
@@ -242,7 +242,7 @@ def header_add(caller: Any, ev: int, key_ptr: int, key_len: int, val_ptr: int, v
     e = _event(ev)
     if e is None:
         return errno.EVENT_NOT_FOUND
-    g = Guest(caller, e)
+    g = guest(caller, e)
     key, value = g.read(key_ptr, key_len), g.read(val_ptr, val_len)
     if key is None or value is None:
         return errno.ADDRESS_OUT_OF_MEMORY
@@ -259,7 +259,7 @@ def write(caller: Any, ev: int, buf: int, buf_size: int, n_ptr: int) -> int:
     e = _event(ev)
     if e is None:
         return errno.EVENT_NOT_FOUND
-    g = Guest(caller, e)
+    g = guest(caller, e)
     data = g.read(buf, buf_size)
     if data is None:
         return errno.ADDRESS_OUT_OF_MEMORY
@@ -276,7 +276,7 @@ def redirect(caller: Any, ev: int, url_ptr: int, url_len: int, code: int) -> int
     e = _event(ev)
     if e is None:
         return errno.EVENT_NOT_FOUND
-    url = Guest(caller, e).read(url_ptr, url_len)
+    url = guest(caller, e).read(url_ptr, url_len)
     if url is None:
         return errno.ADDRESS_OUT_OF_MEMORY
     return e.redirect(url.decode(errors="replace"), code)
@@ -303,7 +303,7 @@ def guest_print(caller: Any, ptr: int, n: int) -> None:
     e = getattr(_current, "event", None)
     if e is None:
         return
-    data = Guest(caller, e).read(ptr, n)
+    data = guest(caller, e).read(ptr, n)
     if data is not None:
         guest_log.info("%s: %s", e.label, data.decode(errors="replace").rstrip("\n"))
 

@@ -46,6 +46,7 @@ class HttpEvent:
         "_query_keys",
         "ctx",
         "deadline",
+        "guest",
         "host",
         "label",
         "memory",
@@ -63,6 +64,7 @@ class HttpEvent:
         self.label = label  # module name, for guest log lines
         self.memory: object | None = None  # guest_memory.MemoryHandle, resolved on the first host call
         self.ctx: int | None = None  # the running store's context address, when the host knows it
+        self.guest: object | None = None  # guest_memory.Guest shared by this call's host functions
         self.method = request.method.encode()
         self.host = request.host.encode()
         self.path = request.path.encode()
@@ -82,7 +84,13 @@ class HttpEvent:
     def _header_map(self) -> dict[str, bytes]:
         if self._headers is None:
             m: dict[str, bytes] = {}
-            for k, v in self.request.headers:
+            raw = self.request.raw_headers
+            pairs = (
+                self.request.headers
+                if raw is None
+                else [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+            )
+            for k, v in pairs:
                 ck = canonical_header_key(k)
                 if ck != "Host":  # Go moves Host out of r.Header
                     m.setdefault(ck, v.encode())

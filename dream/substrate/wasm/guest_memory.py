@@ -141,3 +141,15 @@ class Guest:
             return False
         _U32.pack_into(self._view, ptr, value & _MASK)
         return True
+
+
+def guest(caller: Any, event: HttpEvent) -> Guest:
+    """The guest memory for a host call: one `Guest` per call of the export when the store context is
+    known (its view stays valid: memory never moves and is re-read when it grows)."""
+    found = event.guest
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    made = Guest(caller, event)
+    if made._ctx is not None:
+        event.guest = made
+    return made

@@ -19,6 +19,9 @@ class HttpRequest:
     query: list[tuple[str, str]] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # The headers as the server received them (lower-case names), used instead of `headers` when given:
+    # they are decoded only if the guest reads a header.
+    raw_headers: list[tuple[bytes, bytes]] | None = None
 
 
 @dataclass
