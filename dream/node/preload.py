@@ -32,6 +32,7 @@ import asyncio
 import json
 
 import anyio
+import httpcore  # httpx imports it on its first client: ~16 ms in every node otherwise
 import httptools
 import httpx
 import starlette.applications
