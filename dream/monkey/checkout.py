@@ -34,6 +34,8 @@ def checkout(uri: str, branch: str, commit: str, into: Path) -> tuple[Path, str]
         head = git("rev-parse", "HEAD", cwd=path) if (path / ".git").exists() else commit or "local"
         return path, head
     git("clone", "--quiet", "--branch", branch, "--single-branch", uri, str(into))
-    if commit and commit != ZERO:
+    head = git("rev-parse", "HEAD", cwd=into)
+    if commit and commit != ZERO and commit != head:  # usually the pushed commit is the branch's head
         git("checkout", "--quiet", commit, cwd=into)
-    return into, git("rev-parse", "HEAD", cwd=into)
+        head = git("rev-parse", "HEAD", cwd=into)
+    return into, head

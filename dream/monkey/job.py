@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dream.errors import DreamError
 from dream.monkey import pipeline
-from dream.monkey.checkout import checkout
+from dream.monkey.checkout import ZERO, checkout
 from dream.tcc import tns_keys
 
 if TYPE_CHECKING:
@@ -100,8 +101,16 @@ class Job:
         project = await self.node.peers.json("auth", "GET", f"/auth/projects/{project_id}")
         kind = await self._kind(repo_id, project)
         self.log(f"project {project['name']} ({project_id}), {kind} repository")
+        uri = self.repository.get("uri") or self.repository.get("ssh_url", "")
+        commit = str(self.record["meta"].get("after") or "")
+        # A commit pushed again whose work is already done needs no checkout (a `local://` source may
+        # change without a commit, so it is always built).
+        if not uri.startswith("local://") and re.fullmatch(r"[0-9a-f]{40}", commit) and commit != ZERO:
+            if kind == "config" and await self._config_already_published(project_id, commit):
+                return
+            if kind == "code" and await self._code_already_built(repo_id, commit, project_id):
+                return
         with tempfile.TemporaryDirectory(prefix="dream-job-") as tmp:
-            uri = self.repository.get("uri") or self.repository.get("ssh_url", "")
             self.op(op="git-clone", url=uri, branch=self.branch)
             try:
                 src, commit = await asyncio.to_thread(
@@ -120,8 +129,46 @@ class Job:
                 await self._config(src, commit, project_id)
             elif kind == "code":
                 await self._code(src, project_id, obj or {})
+                if not self.error:
+                    self.node.remember_build(repo_id, commit, self.assets)
             else:
                 await self._single(src, project_id, repo_id, kind)
+
+    async def _config_already_published(self, project_id: str, commit: str) -> bool:
+        current = await pipeline.tns_fetch(self.node.peers, tns_keys.current_key(project_id, self.branch))
+        if not (isinstance(current, dict) and current.get("current") == commit):
+            return False
+        try:
+            await pipeline.published_config(self.node.peers, project_id, self.branch, log=self.log, wait=0)
+        except DreamError:
+            return False
+        self.log(f"config {commit[:12]} is already the published config of this branch: nothing to do")
+        return True
+
+    async def _code_already_built(self, repo_id: str, commit: str, project_id: str) -> bool:
+        """Re-publish the builds this monkey made of the same commit, if they cover the current config."""
+        built = self.node.built.get((repo_id, commit))
+        if built is None:
+            return False
+        try:
+            obj = await pipeline.published_config(
+                self.node.peers, project_id, self.branch, log=lambda _: None, wait=0
+            )
+        except DreamError:
+            return False
+        targets = pipeline.inline_targets(obj, Path("."))
+        if not all(t.id in built for t in targets):
+            return False
+        await pipeline.tns_push_many(
+            self.node.peers,
+            [(tns_keys.asset_key(project_id, t.id, self.branch), built[t.id]) for t in targets],
+        )
+        for target in targets:
+            self.assets[target.id] = built[target.id]
+            self.log(
+                f"built {target.label} from the build cache (commit {commit[:12]} was built): cid {built[target.id]}"
+            )
+        return True
 
     async def _kind(self, repo_id: str, project: dict[str, Any]) -> str:
         if repo_id == str(project.get("config")):

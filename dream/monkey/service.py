@@ -20,14 +20,23 @@ HEARTBEAT_SECONDS = 1.0
 JOB_TIMEOUT = 3600.0
 # Jobs run at once: a project's code job clones and builds while its config job publishes.
 CONCURRENT_JOBS = 2
+BUILDS_REMEMBERED = 1000
 
 
 class Service(Node):
     async def on_start(self) -> None:
         self.running: set[str] = set()
         self.done = 0
+        # (code repository, commit) → {resource id: CID} of code jobs that succeeded here: the same
+        # commit pushed again is re-published without a checkout.
+        self.built: dict[tuple[str, str], dict[str, str]] = {}
         for index in range(CONCURRENT_JOBS):
             self.spawn(self._work(), f"work-{index}")
+
+    def remember_build(self, repo_id: str, commit: str, assets: dict[str, str]) -> None:
+        if len(self.built) >= BUILDS_REMEMBERED:
+            self.built.pop(next(iter(self.built)))  # the oldest
+        self.built[(repo_id, commit)] = dict(assets)
 
     def health(self) -> dict[str, Any]:
         return {"running": sorted(self.running), "done": self.done}

@@ -60,7 +60,14 @@ def test_unchanged_repush_hits_the_cache_and_a_compile_error_fails_the_job(
     patrick = f"http://127.0.0.1:{cloud.port('patrick')}"
     code_job = httpx.get(f"{patrick}/job/{again['jobs'][1]['job']}").json()
     log = httpx.get(f"{patrick}/logs/{code_job['logs'][code_job['id']]}").text
-    assert "from the build cache" in log
+    assert "from the build cache" in log and "git-clone" not in log  # the same commit: no checkout
+    config_job = httpx.get(f"{patrick}/job/{again['jobs'][0]['job']}").json()
+    config_log = httpx.get(f"{patrick}/logs/{config_job['logs'][config_job['id']]}").text
+    assert "is already the published config" in config_log
+    response = httpx.get(
+        f"http://127.0.0.1:{cloud.port('substrate')}/ping", headers={"host": project["fqdn"]}
+    )
+    assert response.text == "PONG"
     source = Path(project["path"]) / "code" / "functions" / "ping_pong" / "main.wat"
     source.write_text(
         source.read_text().replace("(module", "(module (func $broken (unknown_instruction))", 1)
