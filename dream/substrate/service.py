@@ -31,6 +31,7 @@ from dream.substrate.wasm.errors import WasmError, WasmLoadError, WasmTimeout
 from dream.substrate.wasm.types import HttpRequest, HttpResponse
 from dream.tcc import tns_keys
 
+MAX_HOSTS = 4096  # route tables kept (hosts asked for)
 WARM_HOSTS = 64  # route tables re-read right after a tns change (the most recently built)
 _BODYLESS = frozenset({"GET", "HEAD"})
 
@@ -196,6 +197,8 @@ class Service(Node):
                 cid = asset if isinstance(asset, str) else None
                 getattr(table, kind).append(Resource(res_kind, res_id, pid, branch, commit, app, config, cid))
         if generation == self.generation:  # tns did not change while we read it
+            if len(self.routes) >= MAX_HOSTS:  # any Host header gets a table: keep the newest only
+                self.routes.pop(next(iter(self.routes)))
             self.routes[host] = table
         return table
 
