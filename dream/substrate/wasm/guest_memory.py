@@ -109,35 +109,38 @@ class Guest:
         else:
             self._view = mem.view
 
-    def _fits(self, end: int) -> bool:
-        if end <= len(self._view):
-            return True
+    # Each access checks its bounds against the view inline and calls `_grown` only past its end:
+    # host calls are on every request's path.
+
+    def _grown(self, end: int) -> bool:
+        """Whether `end` fits once the view is re-read (the guest may have grown its memory)."""
         if self._mem is None:
             return False
-        self._view = self._mem.refresh(self._ctx, self._caller)  # the guest may have grown its memory
+        self._view = self._mem.refresh(self._ctx, self._caller)
         return end <= len(self._view)
 
     def fits(self, ptr: int, n: int) -> bool:
-        return self._fits((ptr & _MASK) + (n & _MASK))
+        end = (ptr & _MASK) + (n & _MASK)
+        return end <= len(self._view) or self._grown(end)
 
     def read(self, ptr: int, n: int) -> bytes | None:
         ptr &= _MASK
         end = ptr + (n & _MASK)
-        if not self._fits(end):
+        if end > len(self._view) and not self._grown(end):
             return None
         return self._view[ptr:end].tobytes()
 
     def write(self, ptr: int, data: bytes) -> bool:
         ptr &= _MASK
         end = ptr + len(data)
-        if not self._fits(end):
+        if end > len(self._view) and not self._grown(end):
             return False
         self._view[ptr:end] = data
         return True
 
     def put_u32(self, ptr: int, value: int) -> bool:
         ptr &= _MASK
-        if not self._fits(ptr + 4):
+        if ptr + 4 > len(self._view) and not self._grown(ptr + 4):
             return False
         _U32.pack_into(self._view, ptr, value & _MASK)
         return True

@@ -164,6 +164,7 @@ class FunctionModule:
         self._init_sig = fastcall.Signature(self.exports[self._init]) if self._init else None
         self._init_name = self._init.encode() if self._init else None
         self._raw_ok: dict[str, bool] = {}
+        self._plans: dict[str, tuple[fastcall.Signature, bool]] = {}  # export → (signature, raw path)
         linker = host._linker()
         try:
             linker.define_unknown_imports_as_traps(module)
@@ -242,7 +243,11 @@ class FunctionModule:
 
         Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed) or WasmLoadError (bad export).
         """
-        sig = self._signature(export)
+        plan = self._plans.get(export)
+        if plan is None:
+            sig = self._signature(export)
+            plan = self._plans[export] = (sig, self._raw(sig))
+        sig, raw = plan
         host = self.host
         if host.stopped:
             raise WasmError(f"cannot call {self.name}: the wasm host has been stopped", "host stopped")
@@ -259,17 +264,17 @@ class FunctionModule:
         abi.bind(event)
         host.ticker.enter()
         try:
-            if self._raw(sig):
+            if raw:
                 rawcall.run(
                     self._engine_address,
                     self._pre_address,
-                    init=self._init_name,
-                    export=sig.name,
-                    nresults=sig.nresults,
-                    memory_limit=memory_limit,
-                    deadline_ticks=ticks,
-                    wasi=wasi,
-                    event=event,
+                    self._init_name,
+                    sig.name,
+                    sig.nresults,
+                    memory_limit,
+                    ticks,
+                    wasi,
+                    event,
                 )
             else:
                 self._call_objects(export, sig, memory_limit, ticks, wasi)

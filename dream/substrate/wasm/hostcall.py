@@ -85,25 +85,50 @@ def _raw_callback(
     has_result: bool,
     takes_caller: bool,
 ) -> Any:
-    # Each argument sits at the start of a 16-byte slot: one unpack reads them all.
+    # Each argument sits at the start of a 16-byte slot: one unpack reads them all. The shape of the
+    # callback is chosen here, once, so a call runs no branches it does not need.
     unpack = struct.Struct("<" + "".join(_FORMATS[p] for p in params)).unpack_from
     size = max(_VAL_RAW_SIZE * len(params), _VAL_RAW_SIZE if has_result else 0)
-    buffer_at = (ctypes.c_char * size).from_address if size else None
+    buffer_at = (ctypes.c_char * max(size, 1)).from_address
     put = _RESULT.pack_into
     failed = 5  # errno.HTTP_WRITE
 
-    def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
+    def failure() -> int:
         # Exceptions end here (logged; errno 5 for functions with a result), see `_guard`.
-        raw = buffer_at(vals) if buffer_at is not None else None
-        try:
-            args = unpack(raw) if params else ()
-            out = fn(caller, *args) if takes_caller else fn(*args)
-        except Exception:
-            log.exception("host function %s.%s failed", module, name)
-            out = failed
-        if has_result:
+        log.exception("host function %s.%s failed", module, name)
+        return failed
+
+    if has_result and takes_caller:
+
+        def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
+            raw = buffer_at(vals)
+            try:
+                out = fn(caller, *unpack(raw))
+            except Exception:
+                out = failure()
             put(raw, 0, out if out is not None else failed)
-        return 0  # no trap
+            return 0  # no trap
+
+    elif takes_caller:
+
+        def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
+            try:
+                fn(caller, *(unpack(buffer_at(vals)) if params else ()))
+            except Exception:
+                failure()
+            return 0
+
+    else:
+
+        def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
+            raw = buffer_at(vals)
+            try:
+                out = fn(*(unpack(raw) if params else ()))
+            except Exception:
+                out = failure()
+            if has_result:
+                put(raw, 0, out if out is not None else failed)
+            return 0
 
     return _CALLBACK_T(callback)
 

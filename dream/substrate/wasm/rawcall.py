@@ -116,7 +116,6 @@ def _scratch() -> _Scratch:
 def run(
     engine: int,
     pre: int,
-    *,
     init: bytes | None,
     export: bytes,
     nresults: int,
