@@ -197,6 +197,10 @@ class Service(Node):
                 with contextlib.suppress(TimeoutError):
                     # Deferred jobs ripen without a notification: wake at least every 50 ms.
                     await asyncio.wait_for(self.queued.wait(), timeout=min(left, 0.05))
+            # A monkey that died while waiting (its other job crashed it) must not be handed a job:
+            # it would sit locked until its heartbeat is missed, and count as an attempt.
+            if await request.is_disconnected():
+                return {"available": False, "job": None}
             job = self.jobs.dequeue(monkey)
         if job:
             self.log.info("job %s taken by monkey %s (attempt %s)", job["id"], job["monkey"], job["attempt"])
