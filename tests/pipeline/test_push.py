@@ -109,8 +109,14 @@ def test_a_real_git_push_builds_without_any_fixture(cloud: UniverseHandle, proje
     git("commit", "-qam", "answer PUSH", cwd=code)
     git("push", "-q", "origin", "main", cwd=code)
     wait_for(lambda: ping(cloud, project["fqdn"]).text == "PUSH", what="the pushed build to serve")
-    jobs = jobs_of(cloud, project["id"])
-    pushed = [j for j in jobs if j["meta"]["after"] == git("rev-parse", "HEAD", cwd=code)]
+    head = git("rev-parse", "HEAD", cwd=code)
+
+    def reported() -> list[dict[str, Any]]:
+        # The build serves as soon as tns has it; the job is marked done when its monkey reports, just after.
+        pushed = [j for j in jobs_of(cloud, project["id"]) if j["meta"]["after"] == head]
+        return pushed if pushed and all(j["status"] not in ("open", "locked") for j in pushed) else []
+
+    pushed = wait_for(reported, what="the push's job to be reported")
     assert [j["status"] for j in pushed] == ["success"]
     assert pushed[0]["meta"]["head_commit"]["message"] == "answer PUSH"
 
