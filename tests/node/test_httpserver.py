@@ -144,6 +144,12 @@ class Raw:
         self.file.close()
         self.sock.close()
 
+    def __enter__(self) -> Raw:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
@@ -259,11 +265,8 @@ def start(shared: Served) -> Iterator[Callable[..., Served]]:
 
 @pytest.fixture
 def raw(served: Served) -> Iterator[Raw]:
-    conn = served.raw()
-    try:
+    with served.raw() as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 # -- the fast path -------------------------------------------------------------------------------------
@@ -474,16 +477,13 @@ def test_fast_handler_declining_leaves_the_request_to_the_app(with_starlette: Se
 
 
 def test_streaming_response_is_chunked(with_starlette: Served) -> None:
-    raw = with_starlette.raw()
-    try:
+    with with_starlette.raw() as raw:
         raw.send(get("/app/stream") + get("/after"))
         reply = raw.read()
         assert reply.chunked
         assert reply.header("content-length") is None
         assert reply.body == b"".join(f"part {i}\n".encode() for i in range(5))
         assert raw.read().body == b"GET /after"
-    finally:
-        raw.close()
     with with_starlette.client() as client:
         response = client.get("/app/stream")
         assert response.headers["transfer-encoding"] == "chunked"
@@ -493,15 +493,12 @@ def test_streaming_response_is_chunked(with_starlette: Served) -> None:
 
 
 def test_streaming_to_http10_is_delimited_by_the_end_of_the_connection(with_starlette: Served) -> None:
-    raw = with_starlette.raw()
-    try:
+    with with_starlette.raw() as raw:
         raw.send(get("/app/stream", "connection: keep-alive", version="1.0"))
         reply = raw.read()
         assert not reply.chunked  # an HTTP/1.0 client does not know chunked encoding
         assert reply.header("connection") == "close"
         assert reply.body == b"".join(f"part {i}\n".encode() for i in range(5))
-    finally:
-        raw.close()
 
 
 def test_file_response(with_starlette: Served, tmp_path: Path) -> None:
@@ -532,16 +529,13 @@ def test_request_bodies_reach_the_app_whole(with_starlette: Served) -> None:
         response = client.post("/app/echo", content=parts())  # no length: chunked
         assert response.request.headers["transfer-encoding"] == "chunked"
         assert response.content == payload
-    raw = with_starlette.raw()
-    try:
+    with with_starlette.raw() as raw:
         raw.send(
             b"POST /app/echo HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n"
             b"5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\nx-trailer: 1\r\n\r\n" + get("/after")
         )
         assert raw.read().body == b"hello world"
         assert raw.read().body == b"GET /after"
-    finally:
-        raw.close()
 
 
 def test_raw_asgi_app_scope(served: Served, raw: Raw) -> None:
@@ -746,16 +740,12 @@ def test_data_after_connection_close_is_ignored(served: Served, caplog: pytest.L
     served.fast = echo_fast
     served.app = slow_app
     for first in ("/fast", "/app/slow"):
-        raw = served.raw()
-        try:
-            with caplog.at_level(logging.WARNING):
-                raw.send(get(first, "Connection: close") + get("/more") + get("/app/more"))
-                reply = raw.read()
-                assert reply.body.endswith(first.encode())
-                assert reply.header("connection") == "close"
-                raw.expect_eof()
-        finally:
-            raw.close()
+        with served.raw() as raw, caplog.at_level(logging.WARNING):
+            raw.send(get(first, "Connection: close") + get("/more") + get("/app/more"))
+            reply = raw.read()
+            assert reply.body.endswith(first.encode())
+            assert reply.header("connection") == "close"
+            raw.expect_eof()
     assert not caplog.records
     served.check()
 
@@ -776,30 +766,23 @@ def test_http10_closes_unless_kept_alive(served: Served) -> None:
     served.fast = echo_fast
     served.app = slow_app
     for path in ("/fast", "/app/slow"):
-        raw = served.raw()
-        try:
+        with served.raw() as raw:
             raw.send(get(path, version="1.0"))
             reply = raw.read()
             assert reply.body.endswith(path.encode())
             assert reply.header("connection") == "close"
             raw.expect_eof()
-        finally:
-            raw.close()
-        raw = served.raw()
-        try:
+        with served.raw() as raw:
             for i in range(3):
                 raw.send(get(f"{path}/{i}", "Connection: keep-alive", version="1.0"))
                 reply = raw.read()
                 assert reply.body.endswith(f"{path}/{i}".encode())
                 assert reply.header("connection") == "keep-alive"  # an HTTP/1.0 client needs to be told
-        finally:
-            raw.close()
 
 
 @pytest.mark.parametrize("path", ["/fast", "/app/echo"])
 def test_expect_100_continue(with_starlette: Served, path: str) -> None:
-    raw = with_starlette.raw()
-    try:
+    with with_starlette.raw() as raw:
         raw.send(
             b"POST "
             + path.encode()
@@ -811,8 +794,6 @@ def test_expect_100_continue(with_starlette: Served, path: str) -> None:
         reply = raw.read()
         assert reply.status == 200
         assert reply.body == (b"hello" if path == "/app/echo" else b"POST /fast")
-    finally:
-        raw.close()
     with with_starlette.client() as client:  # httpx sends no Expect, but the answer is the same
         assert client.post("/app/echo", content=b"x", headers={"expect": "100-continue"}).content == b"x"
 

@@ -194,35 +194,24 @@ def test_body_delimited_by_the_close(run) -> None:  # type: ignore[no-untyped-de
 
 
 @pytest.mark.parametrize(
-    "response",
+    ("response", "connections"),
     [
-        b"HTTP/1.1 200 OK\r\nConnection: close\r\ncontent-length: 2\r\n\r\nok",
-        b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\ncontent-length: 2\r\n\r\nok", 2),
+        (b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", 2),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\ncontent-length: 2\r\n\r\nok", 1),
     ],
-    ids=["connection-close", "http-1.0"],
+    ids=["connection-close-is-not-reused", "http-1.0-is-not-reused", "http-1.0-keep-alive-is-reused"],
 )
-def test_a_connection_the_server_will_close_is_not_reused(run, response: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_a_connection_is_reused_only_when_the_server_keeps_it(  # type: ignore[no-untyped-def]
+    run, response: bytes, connections: int
+) -> None:
     async def scenario() -> None:
         async with RawServer(answering(response, response)) as server:
             pool = UpstreamPool()
             for _ in range(2):
                 assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"ok"
             await pool.close()
-            assert server.connections == 2
-
-    run(scenario)
-
-
-def test_http_1_0_keep_alive_is_reused(run) -> None:  # type: ignore[no-untyped-def]
-    response = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\ncontent-length: 2\r\n\r\nok"
-
-    async def scenario() -> None:
-        async with RawServer(answering(response, response)) as server:
-            pool = UpstreamPool()
-            for _ in range(2):
-                assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"ok"
-            await pool.close()
-            assert server.connections == 1
+            assert server.connections == connections
 
     run(scenario)
 
