@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dream.substrate.routing import Resource
+from dream.substrate.wasm.errors import WasmTimeout
 
 if TYPE_CHECKING:
     from dream.substrate.wasm.host import FunctionModule
@@ -64,8 +65,6 @@ class Runner:
 
     def run_inline(self, fn: ReadyFunction, request: HttpRequest) -> HttpResponse | None:
         """Run on this thread if the function runs inline; None if it does not (any more): use `run`."""
-        from dream.substrate.wasm.errors import WasmTimeout
-
         if not fn.inline:
             return None
         # Wall time: an inline call runs on the event loop's thread, which nothing else uses meanwhile.

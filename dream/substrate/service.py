@@ -130,15 +130,14 @@ class Service(Node):
             cid = await self._fetch(asset_path)
             if not isinstance(cid, str) or cid in self.modules or cid in self.loading:
                 return
-            if self.host.cache.cid_path(cid).exists():  # a build compiled here: load it, nothing to fetch
-                self.unnamed.add(cid)
-                await self._module(cid, asset_path.rstrip("/").rsplit("/", 1)[-1])
-                return
-            path = self.assets / cid
-            payload = path.read_bytes() if path.exists() else await self._download(cid)
-            if self.host.looks_loadable(payload):  # not a website
-                self.unnamed.add(cid)
-                await self._module(cid, asset_path.rstrip("/").rsplit("/", 1)[-1])
+            payload = None
+            if not self.host.cache.cid_path(cid).exists():  # not compiled here: its bytes must tell
+                path = self.assets / cid
+                payload = path.read_bytes() if path.exists() else await self._download(cid)
+                if not self.host.looks_loadable(payload):  # a website
+                    return
+            self.unnamed.add(cid)
+            await self._module(cid, asset_path.rstrip("/").rsplit("/", 1)[-1], payload)
         except DreamError as exc:  # WasmLoadError included: its first request reports it
             self.log.debug("prefetch of %s failed: %s", asset_path, exc)
 
@@ -254,25 +253,27 @@ class Service(Node):
         self.warm.add(resource.id)
         return ReadyFunction.of(resource, module)
 
-    async def _module(self, cid: str, name: str) -> Any:
-        """The loaded module of a build: read and compiled once, by whichever asks first."""
+    async def _module(self, cid: str, name: str, payload: bytes | None = None) -> Any:
+        """The loaded module of a build: read and compiled once, by whichever asks first (`payload`:
+        its bytes, when the caller already has them)."""
         module = self.modules.get(cid)
         if module is not None:
             return module
         loading = self.loading.get(cid)
         if loading is None:
-            loading = self.loading[cid] = asyncio.ensure_future(self._read_module(cid, name))
+            loading = self.loading[cid] = asyncio.ensure_future(self._read_module(cid, name, payload))
             loading.add_done_callback(lambda _: self.loading.pop(cid, None))
         return await asyncio.shield(loading)
 
-    async def _read_module(self, cid: str, name: str) -> Any:
+    async def _read_module(self, cid: str, name: str, payload: bytes | None) -> Any:
         # Compiled on this machine when it was built: no download, no compile.
         module = await run_in_threadpool(self.host.load_cid, cid, name=name)
         if module is not None:
             self.modules[cid] = module
             return module
         path = self.assets / cid
-        payload = None if path.exists() else await self._download(cid, name)
+        if payload is None and not path.exists():
+            payload = await self._download(cid, name)
 
         def load() -> Any:  # on a worker thread: reading and compiling must not stall the loop
             return self.host.load(cid, payload if payload is not None else path.read_bytes(), name=name)
@@ -286,11 +287,13 @@ class Service(Node):
     def fast_http(self, request: HttpServerRequest) -> Answer | None:
         """A request for a (host, method, path) that already ran a function that runs inline: answered
         right here, from the HTTP parser's callback."""
-        host = _host_of(request.headers)
-        ready = self.ready.get((host, request.method, request.path))
+        raw_host = _host_header(request.headers)
+        ready = self.ready.get((_normal_host(raw_host), request.method, request.path))
         if ready is None or not ready.inline:
             return None
-        event = _event_of(request.method, request.path, request.query, request.headers, request.body, host)
+        event = _event_of(
+            request.method, request.path, request.query, request.headers, request.body, raw_host
+        )
         try:
             result = self.runner.run_inline(ready, event)
         except WasmError as exc:
@@ -304,10 +307,10 @@ class Service(Node):
         function goes straight to it; everything else (first requests, websites, errors) is routed by
         starlette."""
         if scope["type"] == "http":
-            host = _host_of(scope["headers"])
-            ready = self.ready.get((host, scope["method"], scope["path"]))
+            raw_host = _host_header(scope["headers"])
+            ready = self.ready.get((_normal_host(raw_host), scope["method"], scope["path"]))
             if ready is not None:
-                event = await _event_from_scope(scope, receive, host)
+                event = await _event_from_scope(scope, receive, raw_host)
                 status, headers, body = await self._call(ready, event)
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
@@ -315,7 +318,8 @@ class Service(Node):
         await self.routed(scope, receive, send)
 
     async def serve(self, request: Request) -> Response:
-        host = _host_of(request.scope["headers"])
+        raw_host = _host_header(request.scope["headers"])
+        host = _normal_host(raw_host)
         method = request.method
         path = request.scope["path"]  # already percent-decoded by the server
         url = f"http://{host}{request.url.path}"
@@ -337,8 +341,8 @@ class Service(Node):
             except DreamError as exc:
                 return PlainTextResponse(str(exc), status_code=503)
             if generation == self.generation:
-                self.ready[(host, method, request.scope["path"])] = ready
-            event = await _event_from_scope(request.scope, request.receive, host)
+                self.ready[(host, method, path)] = ready
+            event = await _event_from_scope(request.scope, request.receive, raw_host)
             status, headers, body = await self._call(ready, event)
             response = Response(body, status_code=status)
             response.raw_headers = headers
@@ -426,11 +430,7 @@ def _normal_host(raw: bytes) -> str:
     return host
 
 
-def _host_of(headers: list[tuple[bytes, bytes]]) -> str:
-    return _normal_host(_host_header(headers))
-
-
-async def _event_from_scope(scope: Any, receive: Any, host: str) -> HttpRequest:
+async def _event_from_scope(scope: Any, receive: Any, raw_host: bytes) -> HttpRequest:
     """The request of an ASGI scope as the wasm host hands it to the guest (the body read whole)."""
     raw = scope["headers"]
     body = b""
@@ -444,16 +444,15 @@ async def _event_from_scope(scope: Any, receive: Any, host: str) -> HttpRequest:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-    return _event_of(scope["method"], scope["path"], scope["query_string"], raw, body, host)
+    return _event_of(scope["method"], scope["path"], scope["query_string"], raw, body, raw_host)
 
 
 def _event_of(
-    method: str, path: str, query: bytes, raw_headers: list[tuple[bytes, bytes]], body: bytes, host: str
+    method: str, path: str, query: bytes, raw_headers: list[tuple[bytes, bytes]], body: bytes, raw_host: bytes
 ) -> HttpRequest:
-    raw_host = _host_header(raw_headers)
     return HttpRequest(
         method=method,
-        host=raw_host.decode("latin-1") if raw_host else host,
+        host=raw_host.decode("latin-1"),  # as received, port included
         path=path,
         query=parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else [],
         raw_headers=raw_headers,  # decoded only if the guest reads a header
