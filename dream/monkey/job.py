@@ -138,9 +138,10 @@ class Job:
         current = await pipeline.tns_fetch(self.node.peers, tns_keys.current_key(project_id, self.branch))
         if not (isinstance(current, dict) and current.get("current") == commit):
             return False
-        try:
-            await pipeline.published_config(self.node.peers, project_id, self.branch, log=self.log, wait=0)
-        except DreamError:
+        compiled = await pipeline.tns_fetch(
+            self.node.peers, tns_keys.project_prefix(self.branch, commit, project_id)
+        )
+        if not isinstance(compiled, dict):
             return False
         self.log(f"config {commit[:12]} is already the published config of this branch: nothing to do")
         return True

@@ -47,15 +47,9 @@ class AotCache:
     def module(self, wasm: bytes) -> tuple[wasmtime.Module, Path]:
         """The compiled module for `wasm`; raises wasmtime.WasmtimeError if the bytes do not compile."""
         path = self.path_for(wasm)
-        if path.exists():
-            try:
-                module = wasmtime.Module.deserialize_file(self.engine, str(path))
-            except wasmtime.WasmtimeError as exc:
-                log.warning("ignoring unusable compiled-module cache file %s: %s", path, exc)
-            else:
-                with self._lock:
-                    self.deserialized += 1
-                return module, path
+        module = self._deserialize(path)
+        if module is not None:
+            return module, path
         module = wasmtime.Module(self.engine, wasm)
         with self._lock:
             self.compiled += 1
@@ -71,7 +65,7 @@ class AotCache:
         link = self.cid_path(cid)
         try:
             link.parent.mkdir(parents=True, exist_ok=True)
-            tmp = link.with_name(f".{link.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp = _beside(link)
             tmp.unlink(missing_ok=True)
             tmp.symlink_to(os.path.relpath(compiled, link.parent))
             os.replace(tmp, link)
@@ -81,23 +75,33 @@ class AotCache:
     def by_cid(self, cid: str) -> tuple[wasmtime.Module, Path] | None:
         """The compiled module of the build stored as `cid`, if one was compiled on this machine."""
         link = self.cid_path(cid)
-        if not link.exists():
+        module = self._deserialize(link)
+        return None if module is None else (module, link.resolve())
+
+    def _deserialize(self, path: Path) -> wasmtime.Module | None:
+        """The compiled module in `path`, or None when there is none or it cannot be used."""
+        if not path.exists():
             return None
         try:
-            module = wasmtime.Module.deserialize_file(self.engine, str(link))
+            module = wasmtime.Module.deserialize_file(self.engine, str(path))
         except wasmtime.WasmtimeError as exc:
-            log.warning("ignoring unusable compiled module %s: %s", link, exc)
+            log.warning("ignoring unusable compiled-module cache file %s: %s", path, exc)
             return None
         with self._lock:
             self.deserialized += 1
-        return module, link.resolve()
+        return module
 
     def _store(self, path: Path, module: wasmtime.Module) -> None:
         # Write-then-rename so a concurrent reader never maps a half-written file.
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp = _beside(path)
         try:
             tmp.write_bytes(bytes(module.serialize()))
             os.replace(tmp, path)
         except OSError as exc:
             log.warning("could not write compiled-module cache file %s: %s", path, exc)
             tmp.unlink(missing_ok=True)
+
+
+def _beside(path: Path) -> Path:
+    """A temporary name next to `path`, unique to this process and thread (for write-then-rename)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
