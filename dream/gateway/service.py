@@ -22,6 +22,7 @@ import httpx
 from dream.errors import DreamError
 from dream.gateway.proxy import UpstreamConnectError, UpstreamDropped, UpstreamPool, UpstreamTimeout
 from dream.node import Node
+from dream.node.asgi import FRAMING, read_body
 from dream.node.peers import PeerInfo
 
 MATCH_TTL = 2.0
@@ -40,8 +41,6 @@ HOP_HEADERS = {
 REQUEST_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"expect"}
 # The substrate's server and date headers are not the gateway's (a server may add its own).
 RESPONSE_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"server", b"date"}
-FRAMED = (b"content-length", b"transfer-encoding")
-NO_BODY = frozenset({"GET", "HEAD"})
 # The caches grow with the distinct (host, path, method) seen; past this, expired entries go.
 ROUTES_KEPT = 4096
 
@@ -199,7 +198,7 @@ class Service(Node):
         headers = []
         for name, value in scope["headers"]:
             if name in REQUEST_DROP:
-                if name in FRAMED:
+                if name in FRAMING:
                     framed = True
                 continue
             if name == b"host":
@@ -217,18 +216,9 @@ class Service(Node):
         if target is None:
             await _plain(send, 502, "no substrate is running in this universe")
             return
-        body = b""
-        # A GET or HEAD without a length has no body: no need to ask for it.
-        if framed or method not in NO_BODY:
-            chunks = []
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunks.append(message.get("body", b""))
-                more = message.get("more_body", False)
-            body = b"".join(chunks)
+        body = await read_body(receive, method, framed)
+        if body is None:  # the client went away
+            return
         target_bytes = scope.get("raw_path") or path.encode()
         query = scope["query_string"]
         if query:

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from dream.errors import DreamError
 from dream.node import Node
+from dream.node.asgi import announces_body, read_body
 from dream.node.httpserver import Answer
 from dream.node.httpserver import Request as HttpServerRequest
 from dream.settings import cache_home
@@ -33,7 +34,6 @@ from dream.tcc import tns_keys
 
 MAX_HOSTS = 4096  # route tables kept (hosts asked for)
 WARM_HOSTS = 64  # route tables re-read right after a tns change (the most recently built)
-_BODYLESS = frozenset({"GET", "HEAD"})
 
 
 class Service(Node):
@@ -433,17 +433,8 @@ def _normal_host(raw: bytes) -> str:
 async def _event_from_scope(scope: Any, receive: Any, raw_host: bytes) -> HttpRequest:
     """The request of an ASGI scope as the wasm host hands it to the guest (the body read whole)."""
     raw = scope["headers"]
-    body = b""
-    if scope["method"] not in _BODYLESS or any(
-        k in (b"content-length", b"transfer-encoding") for k, _ in raw
-    ):
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+    # A client gone before its body is complete will not read the answer: the body is left empty.
+    body = await read_body(receive, scope["method"], announces_body(raw)) or b""
     return _event_of(scope["method"], scope["path"], scope["query_string"], raw, body, raw_host)
 
 
