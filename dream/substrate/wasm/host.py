@@ -163,7 +163,6 @@ class FunctionModule:
         self._init: str | None = next((n for n in ("_initialize", "_start") if n in self.exports), None)
         self._init_sig = fastcall.Signature(self.exports[self._init]) if self._init else None
         self._init_name = self._init.encode() if self._init else None
-        self._raw_ok: dict[str, bool] = {}
         self._plans: dict[str, tuple[fastcall.Signature, bool]] = {}  # export → (signature, raw path)
         linker = host._linker()
         try:
@@ -292,13 +291,8 @@ class FunctionModule:
 
     def _raw(self, sig: fastcall.Signature) -> bool:
         """Whether calls can take the raw C path (plain-number signatures, `_initialize` without args)."""
-        ok = self._raw_ok.get(sig.name)
-        if ok is None:
-            init = self._init_sig
-            ok = self._raw_ok[sig.name] = (
-                rawcall.AVAILABLE and sig.fast and (init is None or (init.fast and init.nparams == 0))
-            )
-        return ok
+        init = self._init_sig
+        return rawcall.AVAILABLE and sig.fast and (init is None or (init.fast and init.nparams == 0))
 
     def _call_objects(
         self,
