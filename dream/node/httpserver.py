@@ -4,7 +4,9 @@ uvicorn runs every request as an ASGI task and writes each response in two syste
 body); for a wasm function answering in 25 us that is most of the cost of a request. This server
 parses with httptools like uvicorn, but a service may answer a request synchronously, straight from
 the parser callback (`fast`): no task, no ASGI messages, one write. Everything else goes to an ASGI
-app, one request at a time per connection, in order (pipelined requests wait their turn).
+app, one request at a time per connection, in order (pipelined requests wait their turn). Whole
+answers are held until the loop has answered every request it read in that pass, then written, one
+write per connection (`HttpServer.hold`).
 
 Request bodies are read whole before the app runs (up to `MAX_BODY`); responses may stream
 (`more_body`), chunked when they give no content-length. Keep-alive, HTTP/1.0, `Connection: close`,
@@ -86,9 +88,26 @@ class HttpServer:
         self.started = False
         self.should_exit = False
         self.connections: set[Connection] = set()
+        self.unflushed: list[Connection] = []  # connections holding answers until this loop pass ends
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def hold(self, connection: Connection) -> None:
+        """Write `connection`'s answers once the requests read in this pass of the event loop are all
+        answered. On loopback every write wakes a client waiting for it; answers written together wake
+        it once (a woken client takes the rest in the same go), which saves a fifth of a small
+        request's cost under load and delays none by more than one pass."""
+        if not self.unflushed:
+            assert self.loop is not None
+            self.loop.call_soon(self._flush)
+        self.unflushed.append(connection)
+
+    def _flush(self) -> None:
+        connections, self.unflushed = self.unflushed, []
+        for connection in connections:
+            connection.flush()
 
     async def serve(self, sockets: list[socket.socket]) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         servers = [await loop.create_server(lambda: Connection(self), sock=sock) for sock in sockets]
         self.started = True
         try:
@@ -103,17 +122,17 @@ class HttpServer:
             for connection in list(self.connections):
                 connection.closing = True
                 if connection.idle:
-                    connection.transport.close()
+                    connection.close()
             while any(not c.idle for c in self.connections) and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             for connection in list(self.connections):
-                connection.transport.close()
+                connection.close()
 
     def _close_idle(self) -> None:
         now = time.monotonic()
         for connection in list(self.connections):
             if connection.idle and now - connection.last_active > self.keep_alive:
-                connection.transport.close()
+                connection.close()
 
 
 class Connection(asyncio.Protocol):
@@ -143,10 +162,29 @@ class Connection(asyncio.Protocol):
         self.writable.set()
         self.client: tuple[str, int] | None = None
         self.local: tuple[str, int] | None = None
+        self.held: list[bytes] = []  # answers not written yet (`HttpServer.hold`)
 
     @property
     def idle(self) -> bool:
         return not self.busy and not self.waiting
+
+    def write(self, data: bytes) -> None:
+        """Write now, after any answers held for this connection."""
+        if self.held:
+            self.flush()
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        held = self.held
+        if held:
+            self.held = []
+            if not self.transport.is_closing():
+                self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        """Close once what was answered is written."""
+        self.flush()
+        self.transport.close()
 
     # -- asyncio.Protocol --------------------------------------------------------------------------
 
@@ -162,6 +200,7 @@ class Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         self.closing = self.gone = True
         self.waiting.clear()
+        self.held.clear()
         if self.exchange is not None:
             self.exchange.end()
         self.writable.set()
@@ -236,7 +275,7 @@ class Connection(asyncio.Protocol):
         if length is not None and length.strip().isdigit() and int(length) > MAX_BODY:
             self._reject(413, f"request body larger than {MAX_BODY} bytes")
         if self.expect_continue and request.http_version == "1.1" and not self.upgrade:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
@@ -309,10 +348,14 @@ class Connection(asyncio.Protocol):
         head.append(b"\r\n")
         if not head_only and status not in (204, 304):
             head.append(body)
-        self.transport.write(b"".join(head))
-        self.last_active = time.monotonic()
-        if not keep:
+        if keep:
+            if not self.held:
+                self.server.hold(self)
+            self.held.append(b"".join(head))
+        else:
+            self.write(b"".join(head))
             self.transport.close()
+        self.last_active = time.monotonic()
 
     def _fail(self, status: int, message: str) -> None:
         """Answer an unparsable or refused request, after the requests before it, and close."""
@@ -326,7 +369,7 @@ class Connection(asyncio.Protocol):
     def _refuse(self, status: int, message: str) -> None:
         body = message.encode()
         if not self.transport.is_closing():
-            self.transport.write(
+            self.write(
                 status_line(status)
                 + b"content-type: text/plain; charset=utf-8\r\ncontent-length: "
                 + str(len(body)).encode()
@@ -359,12 +402,12 @@ class Connection(asyncio.Protocol):
             if not exchange.started:
                 self.respond(request, 500, _TEXT, b"Internal Server Error")
             else:
-                self.transport.close()
+                self.close()
         else:
             if not exchange.started:
                 self.respond(request, 500, _TEXT, b"Internal Server Error")
             elif not exchange.finished:
-                self.transport.close()  # the app never ended its body: the client cannot know where it ends
+                self.close()  # the app never ended its body: the client cannot know where it ends
         finally:
             exchange.end()
             self._next()
@@ -471,7 +514,6 @@ class _Exchange:
     async def _stream(self, body: bytes, more: bool) -> None:
         """A body in several messages: the head first, then each part as it comes."""
         connection = self.connection
-        transport = connection.transport
         request = self.request
         bodyless = request.method == "HEAD" or self.status in (204, 304)
         if not self.streaming:
@@ -500,16 +542,16 @@ class _Exchange:
             elif request.http_version == "1.0":
                 head.append(b"connection: keep-alive\r\n")
             head.append(b"\r\n")
-            transport.write(b"".join(head))
+            connection.write(b"".join(head))
         if body and not bodyless:
-            transport.write(b"%x\r\n%b\r\n" % (len(body), body) if self.chunked else body)
+            connection.write(b"%x\r\n%b\r\n" % (len(body), body) if self.chunked else body)
         if more:
             await connection.writable.wait()
             return
         if self.chunked:
-            transport.write(b"0\r\n\r\n")
+            connection.write(b"0\r\n\r\n")
         self.finished = True
         self.end()
         connection.last_active = time.monotonic()
         if not self.keep or connection.closing or connection.server.should_exit:
-            transport.close()
+            connection.close()

@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     from dream.substrate.wasm.types import HttpRequest, HttpResponse
 
 INLINE_SLICE = 0.02  # seconds an inline call may run before it is moved to a worker thread
-SLOW_INLINE = 0.002  # an inline call taking longer than this sends the function back to the workers
+SLOW_INLINE = 0.002  # inline calls taking longer than this...
+# ...this many times in a row send the function back to the workers. One slow call proves nothing: on a
+# loaded machine the OS preempts the loop's thread for milliseconds in the middle of quick calls.
+SLOW_STREAK = 3
 # Worker calls are judged by CPU time: waiting for the GIL under load says nothing about the function.
 QUICK_CPU = 0.0003  # worker calls using less CPU than this...
 QUICK_STREAK = 20  # ...this many times in a row make a function run inline
@@ -44,7 +47,7 @@ class ReadyFunction:
     timeout: float
     memory: int
     inline: bool = False
-    streak: int = 0
+    streak: int = 0  # quick worker calls in a row (slow inline calls in a row while inline)
 
     @classmethod
     def of(cls, resource: Resource, module: FunctionModule) -> ReadyFunction:
@@ -78,8 +81,12 @@ class Runner:
                 raise
             fn.inline, fn.streak = False, 0
             return None
-        if time.perf_counter() - started > SLOW_INLINE:
-            fn.inline, fn.streak = False, 0
+        if time.perf_counter() - started <= SLOW_INLINE:
+            fn.streak = 0
+        else:
+            fn.streak += 1
+            if fn.streak >= SLOW_STREAK:
+                fn.inline, fn.streak = False, 0
         return result
 
     async def run(self, fn: ReadyFunction, request: HttpRequest) -> HttpResponse:
@@ -95,7 +102,7 @@ class Runner:
             raise
         fn.streak = fn.streak + 1 if cpu < QUICK_CPU else 0
         if fn.streak >= QUICK_STREAK and not fn.module.may_block:
-            fn.inline = True
+            fn.inline, fn.streak = True, 0
         return result
 
 

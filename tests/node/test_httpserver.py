@@ -335,6 +335,74 @@ def test_keep_alive_answers_in_order_on_one_connection(served: Served, raw: Raw)
     assert raw.read().body == b"GET /still-open"
 
 
+class RecordingTransport:
+    """Just enough of a transport for a Connection driven by hand: records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def get_extra_info(self, name: str) -> Any:
+        return ("127.0.0.1", 1)
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def test_answers_of_one_loop_pass_are_written_together() -> None:
+    """Requests read in one pass of the loop are answered in one write per connection, once the pass has
+    answered them all: the client is woken once, not once per answer."""
+
+    async def scenario() -> tuple[list[list[bytes]], list[list[bytes]]]:
+        server = HttpServer(not_found, fast=echo_fast)
+        server.loop = asyncio.get_running_loop()
+        connections = [httpserver.Connection(server) for _ in range(2)]
+        for connection in connections:
+            connection.connection_made(RecordingTransport())
+        for n, connection in enumerate(connections):
+            connection.data_received(get(f"/c{n}/1") + get(f"/c{n}/2"))
+        before = [list(c.transport.writes) for c in connections]
+        await asyncio.sleep(0)  # the rest of this pass of the loop
+        return before, [c.transport.writes for c in connections]
+
+    before, after = asyncio.run(scenario())
+    assert before == [[], []]
+    for n, writes in enumerate(after):
+        assert len(writes) == 1
+        assert writes[0].count(b"HTTP/1.1 200 OK") == 2
+        assert writes[0].index(f"GET /c{n}/1".encode()) < writes[0].index(f"GET /c{n}/2".encode())
+
+
+def test_held_answers_go_before_anything_written_after_them(with_starlette: Served) -> None:
+    # A closing request behind a held answer: both answers, in order, then the end.
+    with with_starlette.raw() as raw:
+        raw.send(get("/held") + get("/last", "Connection: close"))
+        assert [raw.read().body for _ in range(2)] == [b"GET /held", b"GET /last"]
+        raw.expect_eof()
+    # `100 Continue` for a request pipelined behind a held answer comes after that answer.
+    with with_starlette.raw() as second:
+        second.send(
+            get("/held")
+            + b"POST /app/echo HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n"
+        )
+        assert second.read().status == 200
+        assert second.read_head().status == 100
+        second.send(b"hello")
+        assert second.read().body == b"hello"
+
+
 def test_request_split_across_writes(served: Served, raw: Raw) -> None:
     served.fast = lambda request: (200, [], request.path.encode() + b" " + request.body)
     data = get("/split/path", "x-a: b", method="POST", body=b"0123456789")

@@ -66,6 +66,28 @@ def test_a_busy_inline_call_is_stopped_and_rerun_on_a_worker(load: Callable[...,
         runner.close()
 
 
+def test_only_slow_inline_calls_in_a_row_send_a_function_back_to_the_workers(
+    load: Callable[..., FunctionModule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fn = ready(load("traps"), "ok")
+    fn.inline = True
+    runner = Runner(workers=1)
+    try:
+        monkeypatch.setattr(runner_module, "SLOW_INLINE", -1.0)  # every call counts as slow
+        for _ in range(runner_module.SLOW_STREAK - 1):  # a preempted call or two proves nothing
+            assert runner.run_inline(fn, get()) is not None
+        assert fn.inline
+        monkeypatch.setattr(runner_module, "SLOW_INLINE", 60.0)  # a quick call ends the streak
+        assert runner.run_inline(fn, get()) is not None and fn.streak == 0
+        monkeypatch.setattr(runner_module, "SLOW_INLINE", -1.0)
+        for _ in range(runner_module.SLOW_STREAK):
+            assert runner.run_inline(fn, get()) is not None
+        assert not fn.inline and fn.streak == 0
+        assert runner.run_inline(fn, get()) is None  # from now on: the workers
+    finally:
+        runner.close()
+
+
 def test_inline_slice_is_the_whole_timeout_for_short_timeouts(load: Callable[..., FunctionModule]) -> None:
     fn = ready(load("traps"), "spin", timeout_ns=int(runner_module.INLINE_SLICE * 1e9 / 2))
     fn.inline = True
