@@ -4,7 +4,8 @@
 - code repo: build every inline function (and smartop) of the published config, stash each artefact in
   hoarder and point `assets/<hash>` at its CID;
 - website / library repo: build the one resource the config says the repository serves.
-A failure publishes nothing new, so what was deployed before keeps serving.
+A failure publishes nothing new, so what was deployed before keeps serving; so does a job cancelled
+through patrick (its monkey hears of it with the next heartbeat and stops the build in progress).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import json
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +51,7 @@ class Job:
         self.lines: list[str] = []
         self.error = ""
         self.assets: dict[str, str] = {}
-        self.cancelled = False
+        self.stop = threading.Event()  # set when patrick says the job was cancelled (any thread may look)
         self.started = time.time()
 
     # -- log -----------------------------------------------------------------------------------------
@@ -65,6 +67,24 @@ class Job:
     def fail(self, message: str) -> None:
         self.error = self.error or message
         self.log(f"ERROR: {message}")
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stop.is_set()
+
+    def cancel(self) -> None:
+        if not self.cancelled:
+            self.log("cancelled: stopping")
+            self.stop.set()
+
+    def holder(self) -> dict[str, str]:
+        """Who runs this attempt, as patrick's heartbeat, defer and report calls take it."""
+        return {"jid": self.id, "monkey": self.node.config.id, "lease": str(self.record.get("lease", ""))}
+
+    def _go_on(self) -> None:
+        """Before each step that publishes: a cancelled job publishes nothing more."""
+        if self.cancelled:
+            raise DreamError("job cancelled: nothing more is published")
 
     # -- run -----------------------------------------------------------------------------------------
 
@@ -108,6 +128,7 @@ class Job:
         if not uri.startswith("local://") and re.fullmatch(r"[0-9a-f]{40}", commit) and commit != ZERO:
             if kind == "config" and await self._config_already_published(project_id, commit):
                 return
+            self._go_on()
             if kind == "code" and await self._code_already_built(repo_id, commit, project_id):
                 return
         with tempfile.TemporaryDirectory(prefix="dream-job-") as tmp:
@@ -121,10 +142,12 @@ class Job:
                 self.fail(str(exc))
                 return
             self.op(op="git-clone", status="success", commit=commit)
+            self._go_on()
             # Code, websites and libraries build what the published config declares. It is usually
             # being published by the config job running beside this one; if it does not come soon, this
             # job is deferred so the monkey can run others meanwhile.
             obj = None if kind == "config" else await self._config_or_defer(project_id)
+            self._go_on()
             if kind == "config":
                 await self._config(src, commit, project_id)
             elif kind == "code":
@@ -208,9 +231,7 @@ class Job:
         if not targets:
             self.log("the config has no inline functions: nothing to build")
         for target in targets:
-            if self.cancelled:
-                self.fail("job cancelled")
-                return
+            self._go_on()
             await self._build(target, project_id)
 
     async def _single(self, src: Path, project_id: str, repo_id: str, kind: str) -> None:
@@ -222,12 +243,18 @@ class Job:
             self.fail(f"no {kind} of project {project_id} is built from repository {repo_id}")
             return
         for res_id in ids:
+            self._go_on()
             await self._build(pipeline.Target(res_id, f"{kind} {res_id}", src), project_id)
 
     async def _build(self, target: pipeline.Target, project_id: str) -> None:
         try:
             self.assets[target.id] = await pipeline.build_and_publish(
-                self.node.peers, target, project_id=project_id, branch=self.branch, log=self.log
+                self.node.peers,
+                target,
+                project_id=project_id,
+                branch=self.branch,
+                log=self.log,
+                cancel=self.stop,
             )
         except DreamError as exc:
             self.fail(str(exc))
@@ -236,8 +263,7 @@ class Job:
 
     async def defer(self) -> None:
         body = {
-            "jid": self.id,
-            "monkey": self.node.config.id,
+            **self.holder(),
             "after": DEFER_SECONDS,
             "reason": "config not published yet",
         }
@@ -255,8 +281,7 @@ class Job:
         except DreamError as exc:
             self.node.log.error("could not keep the log of job %s: %s", self.id, exc)
         body = {
-            "jid": self.id,
-            "monkey": self.node.config.id,
+            **self.holder(),
             "logs": logs,
             "assets": self.assets,
             "error": self.error,

@@ -6,6 +6,7 @@ Each step talks to tns and hoarder through a `PeerClient` and writes its progres
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,9 +135,16 @@ def precompile(wasm: bytes, name: str, cid: str = "") -> float:
 
 
 async def build_and_publish(
-    peers: PeerClient, target: Target, *, project_id: str, branch: str, log: Log
+    peers: PeerClient,
+    target: Target,
+    *,
+    project_id: str,
+    branch: str,
+    log: Log,
+    cancel: threading.Event | None = None,
 ) -> str:
-    """Build one resource, stash its artefact and point its asset key at the CID; DreamError on failure."""
+    """Build one resource, stash its artefact and point its asset key at the CID; DreamError on failure.
+    Setting `cancel` stops the build; a cancelled build is not published."""
     from dream.monkey.builders import build_function
 
     if not target.directory.is_dir():
@@ -148,6 +156,7 @@ async def build_and_publish(
         cache_dir=cache_home() / "builds",
         log=log,
         timeout=BUILD_TIMEOUT,
+        cancel=cancel,
     )
     if not result.ok or result.artifact is None:
         raise DreamError(f"{target.label} failed to build: {result.error}")
@@ -160,6 +169,8 @@ async def build_and_publish(
         # leaves its stashed bytes unreferenced: nothing points at them.)
         took = await asyncio.to_thread(precompile, result.wasm.read_bytes(), target.label, cid)
         log(f"compiled {target.label} for the substrates in {took:.2f}s")
+    if cancel is not None and cancel.is_set():
+        raise DreamError(f"{target.label} was built, but the job was cancelled: it is not published")
     await tns_push_many(peers, [(tns_keys.asset_key(project_id, target.id, branch), cid)])
     how = "from the build cache" if result.cached else f"in {result.duration:.2f}s"
     log(f"built {target.label} {how}: {len(data)} bytes, cid {cid}")

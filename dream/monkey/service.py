@@ -87,8 +87,6 @@ class Service(Node):
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             with contextlib.suppress(DreamError):
-                answer = await self.peers.json(
-                    "patrick", "POST", "/patrick/heartbeat", json={"jid": job.id, "monkey": self.config.id}
-                )
+                answer = await self.peers.json("patrick", "POST", "/patrick/heartbeat", json=job.holder())
                 if answer.get("cancelled"):
-                    job.cancelled = True
+                    job.cancel()

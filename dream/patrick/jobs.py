@@ -2,12 +2,14 @@
 
 A job is created from a push delivery, queued, handed to exactly one monkey (`dequeue` is atomic: one
 process, one event loop), and ends success, failed or cancelled. A job whose monkey went silent is
-queued again, at most MAX_ATTEMPTS times in all.
+queued again, at most MAX_ATTEMPTS times in all. Each hand-out has its own lease: a monkey's heartbeat and
+report count only for the attempt it was handed (not for a later one after a retry or a re-queue).
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from typing import Any
 
@@ -84,30 +86,48 @@ class JobStore:
             job["status"] = LOCKED
             job["attempt"] = int(job.get("attempt", 0)) + 1
             job["monkey"] = monkey
+            job["lease"] = secrets.token_hex(8)
             job["started"] = job["heartbeat"] = time.time()
             self.save(job)
             return job
         return None
 
-    def defer(self, jid: str, monkey: str, *, after: float, reason: str) -> dict[str, Any]:
+    def defer(self, jid: str, monkey: str, lease: str, *, after: float, reason: str) -> dict[str, Any]:
         """A job its monkey cannot run yet (its config is not published): queued again, attempt not spent."""
-        job = self._assigned(jid, monkey)
-        job.update(status=OPEN, monkey="", attempt=int(job["attempt"]) - 1, waiting=reason)
+        job = self._assigned(jid, monkey, lease)
+        job.update(status=OPEN, monkey="", lease="", attempt=int(job["attempt"]) - 1, waiting=reason)
         job["deferred"] = int(job.get("deferred", 0)) + 1
         self.save(job)
         self.enqueue(job, after=after)
         return job
 
-    def heartbeat(self, jid: str, monkey: str) -> dict[str, Any]:
-        job = self._assigned(jid, monkey)
+    def heartbeat(self, jid: str, monkey: str, lease: str) -> bool:
+        """Whether `monkey` should go on with the job: the attempt it was handed is still running."""
+        job = self.require(jid)
+        if not self._holds(job, monkey, lease):
+            return False
         job["heartbeat"] = time.time()
         self.save(job)
-        return job
+        return True
 
     def finish(
-        self, jid: str, monkey: str, status: str, *, logs: dict[str, str], assets: dict[str, str], error: str
+        self,
+        jid: str,
+        monkey: str,
+        lease: str,
+        status: str,
+        *,
+        logs: dict[str, str],
+        assets: dict[str, str],
+        error: str,
     ) -> dict[str, Any]:
-        job = self._assigned(jid, monkey)
+        job = self.require(jid)
+        if job["status"] == CANCELLED and (job.get("monkey"), job.get("lease", "")) == (monkey, lease):
+            # The cancelled attempt's report: its log is kept, the job stays cancelled.
+            job.update(logs={**job["logs"], **logs}, error=error or "cancelled")
+            self.save(job)
+            return job
+        job = self._assigned(jid, monkey, lease)
         job.update(
             status=status, logs={**job["logs"], **logs}, assets={**job["assets"], **assets}, error=error
         )
@@ -115,11 +135,18 @@ class JobStore:
         self.save(job)
         return job
 
-    def _assigned(self, jid: str, monkey: str) -> dict[str, Any]:
+    def _assigned(self, jid: str, monkey: str, lease: str) -> dict[str, Any]:
         job = self.require(jid)
-        if job.get("monkey") != monkey or job["status"] != LOCKED:
-            raise DreamError(f"job `{jid}` is not assigned to monkey {monkey} (status {job['status']})")
+        if not self._holds(job, monkey, lease):
+            raise DreamError(
+                f"job `{jid}` is not assigned to monkey {monkey} under lease {lease or '(none)'}"
+                f" (status {job['status']})"
+            )
         return job
+
+    @staticmethod
+    def _holds(job: dict[str, Any], monkey: str, lease: str) -> bool:
+        return job["status"] == LOCKED and (job.get("monkey"), job.get("lease", "")) == (monkey, lease)
 
     def cancel(self, jid: str) -> dict[str, Any]:
         job = self.require(jid)
@@ -134,7 +161,8 @@ class JobStore:
         job = self.require(jid)
         if job["status"] not in (FAILED, CANCELLED):
             raise DreamError(f"job `{jid}` is {job['status']}: only failed or cancelled jobs can be retried")
-        job.update(status=OPEN, attempt=0, error="", monkey="")
+        job.update(status=OPEN, attempt=0, error="", monkey="", lease="")
+        job["retried"] = int(job.get("retried", 0)) + 1
         self.save(job)
         self.enqueue(job)
         return job
@@ -159,7 +187,7 @@ class JobStore:
                     job["finished"] = now
                     self.save(job)
                 else:
-                    job.update(status=OPEN, monkey="")
+                    job.update(status=OPEN, monkey="", lease="")
                     self.save(job)
                     self.enqueue(job)
                 touched.append(job["id"])

@@ -208,10 +208,9 @@ class Service(Node):
 
     async def heartbeat(self, request: Request) -> Any:
         body = await request.json()
-        job = self.jobs.require(body["jid"])
-        if job["status"] == "cancelled":
+        if not self.jobs.heartbeat(body["jid"], str(body["monkey"]), str(body.get("lease", ""))):
+            # Cancelled, or no longer this monkey's (queued again, retried): it must stop and publish nothing.
             return {"ok": False, "cancelled": True}
-        self.jobs.heartbeat(body["jid"], str(body["monkey"]))
         return {"ok": True, "cancelled": False}
 
     async def defer(self, request: Request) -> Any:
@@ -219,6 +218,7 @@ class Service(Node):
         return self.jobs.defer(
             body["jid"],
             str(body["monkey"]),
+            str(body.get("lease", "")),
             after=float(body.get("after", 0.2)),
             reason=str(body.get("reason", "")),
         )
@@ -234,13 +234,14 @@ class Service(Node):
         job = self.jobs.finish(
             body["jid"],
             str(body["monkey"]),
+            str(body.get("lease", "")),
             status,
             logs=body.get("logs") or {},
             assets=body.get("assets") or {},
             error=body.get("error", ""),
         )
         took = job["finished"] - job.get("started", job["finished"])
-        self.log.info("job %s %s in %.2fs", job["id"], status, took)
+        self.log.info("job %s %s in %.2fs", job["id"], job["status"], took)
         return job
 
     async def _reannounce(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -214,6 +215,39 @@ def test_step_timeout_stops_the_build(tmp_path: Path, cache_dir: Path) -> None:
     result = build(src, cache_dir, timeout=1)
     assert time.monotonic() - start < 10
     assert not result.ok and result.error is not None and "did not finish within 1s" in result.error
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_cancel_stops_the_build_and_its_processes(tmp_path: Path, cache_dir: Path) -> None:
+    src = copy_template("wat", tmp_path)
+    pid_file = tmp_path / "child.pid"
+    # A child of the step (as a compiler would be) that would outlive a build stopped carelessly.
+    (src / ".taubyte" / "build.sh").write_text(f"sleep 60 &\necho $! > {pid_file}\necho started\nwait\n")
+    cancel = threading.Event()
+
+    def log(line: str) -> None:
+        if line == "started":
+            cancel.set()
+
+    start = time.monotonic()
+    result = build_function(src, cache_dir=cache_dir, log=log, timeout=120, cancel=cancel)
+    assert time.monotonic() - start < 10
+    assert not result.ok and result.error is not None and "cancelled in step 'build'" in result.error
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while running(child):
+        assert time.monotonic() < deadline, "the step's child process outlived the cancelled build"
+        time.sleep(0.02)
+    # Nothing was cached: the same source builds (here: fails the same way) from scratch.
+    again = build_function(src, cache_dir=cache_dir, log=log, timeout=120, cancel=cancel)
+    assert not again.cached and again.error is not None and "cancelled" in again.error
 
 
 def test_unknown_image_is_a_clear_error(tmp_path: Path, cache_dir: Path) -> None:

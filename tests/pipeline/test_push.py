@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -303,3 +304,71 @@ def test_a_job_whose_monkey_crashes_is_run_again(cloud: UniverseHandle, project:
     build.write_text(original)
     git("commit", "-qam", "fast build again", cwd=code)
     git("push", "-q", "origin", "main", cwd=code)
+
+
+def test_a_cancelled_job_publishes_nothing_and_a_retry_runs_it_again(
+    cloud: UniverseHandle, project: dict[str, Any], tmp_path: Path
+) -> None:
+    code = Path(project["path"]) / "code"
+    function = code / "functions" / "ping_pong"
+    build, source = function / ".taubyte" / "build.sh", function / "main.wat"
+    patrick = f"http://127.0.0.1:{cloud.port('patrick')}"
+    before = ping(cloud, project["fqdn"]).text
+    gate = tmp_path / "gate"
+    original = build.read_text()
+    lines = original.splitlines(keepends=True)
+    # The build waits (30 s at most) for the test to open the gate: it is running when cancelled.
+    wait_gate = f"for i in $(seq 600); do [ -e {gate} ] && break; sleep 0.05; done\n"
+    build.write_text(lines[0] + wait_gate + "".join(lines[1:]))
+    source.write_text(
+        re.sub(r'\(data \(i32.const 16\) "\w{4}"\)', '(data (i32.const 16) "RTRY")', source.read_text())
+    )
+    try:
+        git("commit", "-qam", "answer RTRY, slowly", cwd=code)
+        git("push", "-q", "origin", "main", cwd=code)
+        pushed = git("rev-parse", "HEAD", cwd=code)
+
+        def running() -> dict[str, Any] | None:
+            found = [j for j in jobs_of(cloud, project["id"]) if j["meta"]["after"] == pushed]
+            return found[0] if found and found[0]["status"] == "locked" else None
+
+        job = wait_for(running, what="the pushed job to start")
+        cancelled = httpx.post(f"{patrick}/cancel/{job['id']}")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+        def reported() -> dict[str, Any] | None:
+            record = dict(httpx.get(f"{patrick}/job/{job['id']}").json())
+            return record if record["logs"] else None
+
+        # Its monkey hears of it with the next heartbeat, stops the build (the gate is still shut) and
+        # reports: the job stays cancelled, with its log, and the previous build keeps serving.
+        done = wait_for(reported, timeout=20, what="the cancelled job's monkey to report")
+        assert done["status"] == "cancelled"
+        log = httpx.get(f"{patrick}/logs/{next(iter(done['logs'].values()))}").text
+        assert "cancelled" in log, log
+        assert ping(cloud, project["fqdn"]).text == before
+        assert httpx.post(f"{patrick}/cancel/{job['id']}").status_code >= 400  # it has ended
+
+        gate.touch()
+        retried = httpx.post(f"{patrick}/retry/{job['id']}")
+        assert retried.status_code == 200 and retried.json()["status"] == "open"
+        wait_for(lambda: ping(cloud, project["fqdn"]).text == "RTRY", what="the retried build to serve")
+
+        def succeeded() -> dict[str, Any] | None:
+            record = dict(httpx.get(f"{patrick}/job/{job['id']}").json())
+            return record if record["status"] not in ("open", "locked") else None
+
+        finished = wait_for(succeeded, what="the retried job to be reported")
+        assert (finished["status"], finished["retried"], finished["attempt"]) == ("success", 1, 1)
+    finally:
+        gate.touch()
+        build.write_text(original)
+        git("commit", "-qam", "fast build again", cwd=code)
+        git("push", "-q", "origin", "main", cwd=code)
+    restored = git("rev-parse", "HEAD", cwd=code)
+
+    def restore_done() -> bool:
+        found = [j for j in jobs_of(cloud, project["id"]) if j["meta"]["after"] == restored]
+        return bool(found) and found[0]["status"] == "success"
+
+    wait_for(restore_done, what="the build script's restore to build")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,5 +42,12 @@ class Builder(Protocol):
     def toolchain(self) -> Toolchain: ...
 
     def build(
-        self, src: Path, out: Path, *, config: BuildConfigLike, log: LogFn, timeout: float
+        self,
+        src: Path,
+        out: Path,
+        *,
+        config: BuildConfigLike,
+        log: LogFn,
+        timeout: float,
+        cancel: threading.Event | None = None,
     ) -> BuildResult: ...

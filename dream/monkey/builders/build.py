@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,9 +41,15 @@ def _cached(entry: Path, start: float, log: LogFn) -> BuildResult | None:
 
 
 def build_function(
-    src_dir: Path, *, cache_dir: Path, log: LogFn = print, timeout: float = 300
+    src_dir: Path,
+    *,
+    cache_dir: Path,
+    log: LogFn = print,
+    timeout: float = 300,
+    cancel: threading.Event | None = None,
 ) -> BuildResult:
-    """Build `src_dir` per its `.taubyte/config.yaml`; identical inputs return the cached artefact."""
+    """Build `src_dir` per its `.taubyte/config.yaml`; identical inputs return the cached artefact.
+    Setting `cancel` stops a build in progress (it then fails, and nothing is cached)."""
     start = time.monotonic()
     src = Path(src_dir).resolve()
     if not src.is_dir():
@@ -80,7 +87,7 @@ def build_function(
         return hit
     staging = Path(cache_dir) / "tmp" / f"{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        result = builder.build(src, staging, config=config, log=log, timeout=timeout)
+        result = builder.build(src, staging, config=config, log=log, timeout=timeout, cancel=cancel)
         if not result.ok:
             return result
         (staging / LOG_FILE).write_text(result.log)

@@ -1,4 +1,5 @@
-"""Runs one step script with /bin/sh: streamed output, a hard time limit, the whole process group killed."""
+"""Runs one step script with /bin/sh: streamed output, a hard time limit, the whole process group killed
+(also when the build is cancelled)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +16,9 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class StepRun:
-    returncode: int | None  # None when the step was killed for running too long
+    returncode: int | None  # None when the step was killed: it ran too long, or was cancelled
     output: list[str]
+    cancelled: bool = False
 
 
 def run_step(
@@ -25,6 +28,7 @@ def run_step(
     env: Mapping[str, str],
     timeout: float,
     on_line: Callable[[str], None],
+    cancel: threading.Event | None = None,
 ) -> StepRun:
     proc = subprocess.Popen(
         ["/bin/sh", str(script)],
@@ -47,11 +51,15 @@ def run_step(
 
     reader = threading.Thread(target=pump, name="dream-build-log", daemon=True)
     reader.start()
-    returncode: int | None
+    returncode: int | None = None
+    deadline = time.monotonic() + max(timeout, 0.01)
     try:
-        returncode = proc.wait(timeout=max(timeout, 0.01))
-    except subprocess.TimeoutExpired:
-        returncode = None
+        # With a cancel event, look at it every 50 ms: a cancelled job stops its compiler at once.
+        while returncode is None and (left := deadline - time.monotonic()) > 0:
+            if cancel is not None and cancel.is_set():
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                returncode = proc.wait(timeout=left if cancel is None else min(left, 0.05))
     finally:
         # Kill leftovers in the group (also on success: a step must not leave daemons behind).
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -59,4 +67,4 @@ def run_step(
         proc.wait()
         reader.join(timeout=5)
         stream.close()
-    return StepRun(returncode, lines)
+    return StepRun(returncode, lines, cancelled=returncode is None and cancel is not None and cancel.is_set())

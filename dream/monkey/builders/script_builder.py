@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -36,7 +37,14 @@ class ScriptBuilder:
         return self.find_toolchain()
 
     def build(
-        self, src: Path, out: Path, *, config: BuildConfigLike, log: LogFn, timeout: float
+        self,
+        src: Path,
+        out: Path,
+        *,
+        config: BuildConfigLike,
+        log: LogFn,
+        timeout: float,
+        cancel: threading.Event | None = None,
     ) -> BuildResult:
         start = time.monotonic()
         lines: list[str] = []
@@ -78,8 +86,15 @@ class ScriptBuilder:
                 emit(f"--- step {step}")
                 first_line = len(lines)
                 run = run_step(
-                    path, cwd=dirs["src"], env=env, timeout=deadline - time.monotonic(), on_line=relay
+                    path,
+                    cwd=dirs["src"],
+                    env=env,
+                    timeout=deadline - time.monotonic(),
+                    on_line=relay,
+                    cancel=cancel,
                 )
+                if run.cancelled:
+                    return fail(f"build of {src} cancelled in step '{step}'; its processes were stopped")
                 if run.returncode is None:
                     return fail(
                         f"step '{step}' of {src} did not finish within {timeout:.0f}s and was stopped"
