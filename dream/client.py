@@ -153,6 +153,10 @@ class DreamClient:
     def new_website(self, universe: str, project: str, name: str) -> dict[str, Any]:
         return dict(self._call("POST", f"/project/{universe}/{project}/website", json={"name": name}))
 
+    def new_library(self, universe: str, project: str, name: str, *, lang: str = "go") -> dict[str, Any]:
+        body = {"name": name, "lang": lang}
+        return dict(self._call("POST", f"/project/{universe}/{project}/library", json=body))
+
     def projects(self, universe: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/projects/{universe}")["projects"])
 

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,42 +217,123 @@ async def create(
     }
 
 
+async def _attach(
+    peers: PeerClient,
+    *,
+    state_dir: Path,
+    project: str,
+    kind: str,
+    folder: str,
+    name: str,
+    template: Path,
+    entries: Callable[[dict[str, Any]], dict[str, dict[str, Any]]],
+) -> tuple[Path, dict[str, Any]]:
+    """A `tb_<kind>_<name>` repository for a project, made from `template` (working copy in
+    `<project>/<folder>/<name>`), pushed and hooked, and the config files `entries(repo)` gives (path in
+    the config repository → YAML) committed and pushed to the project's config."""
+    if not NAME.match(name):
+        raise DreamError(f"`{name}` is not a valid {kind} name: lower-case letters, digits, - and _")
+    record = remembered(state_dir, project)
+    root = Path(record["path"])
+    work = root / folder / name
+    if work.exists():
+        raise DreamError(f"{work} already exists: project {project} has a {kind} named {name}")
+    await asyncio.to_thread(shutil.copytree, template, work, ignore=shutil.ignore_patterns("function.yaml"))
+    repo = await _repository(peers, owner=record["owner"], name=f"tb_{kind}_{name}", project_id=record["id"])
+    await _publish(work, repo["clone_url"], f"{name}: a {kind} from the {template.name} template")
+    config = root / "config"
+    for path, data in entries(repo).items():
+        _write_yaml(config / path, data)
+    await asyncio.to_thread(_git, "add", "--all", cwd=config)
+    await asyncio.to_thread(_git, "commit", "--quiet", "-m", f"add the {name} {kind}", cwd=config)
+    await asyncio.to_thread(_git, "push", "--quiet", "origin", "main", cwd=config)
+    await _hook(peers, [repo])
+    return work, repo
+
+
+def _github(repo: dict[str, Any]) -> dict[str, str]:
+    return {"id": str(repo["id"]), "fullname": repo["full_name"]}
+
+
+def _repo_summary(repo: dict[str, Any]) -> dict[str, Any]:
+    return {k: repo[k] for k in ("id", "full_name", "clone_url")}
+
+
 async def add_website(peers: PeerClient, *, project: str, site: str, state_dir: Path) -> dict[str, Any]:
     """A website repository (`tb_website_<site>`) for a project, served under `/<site>` on its generated domain."""
     from dream.tcc.ids import new_resource_id
 
-    if not NAME.match(site):
-        raise DreamError(f"`{site}` is not a valid website name: lower-case letters, digits, - and _")
-    record = remembered(state_dir, project)
-    root = Path(record["path"])
-    work = root / "websites" / site
-    if work.exists():
-        raise DreamError(f"{work} already exists: project {project} has a website named {site}")
-    await asyncio.to_thread(shutil.copytree, templates_dir() / "website", work)
-    repo = await _repository(peers, owner=record["owner"], name=f"tb_website_{site}", project_id=record["id"])
-    await _publish(work, repo["clone_url"], f"{site}: a website from the website template")
-    config = root / "config"
-    website = {
-        "id": new_resource_id(),
-        "description": f"the {site} website",
-        "tags": [],
-        "domains": ["GeneratedDomain"],
-        "source": {
-            "paths": [f"/{site}"],
-            "branch": "main",
-            "github": {"id": str(repo["id"]), "fullname": repo["full_name"]},
-        },
-    }
-    _write_yaml(config / "websites" / f"{site}.yaml", website)
-    await asyncio.to_thread(_git, "add", "--all", cwd=config)
-    await asyncio.to_thread(_git, "commit", "--quiet", "-m", f"add the {site} website", cwd=config)
-    await asyncio.to_thread(_git, "push", "--quiet", "origin", "main", cwd=config)
-    await _hook(peers, [repo])
+    website_id = new_resource_id()
+
+    def entries(repo: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        website = {
+            "id": website_id,
+            "description": f"the {site} website",
+            "tags": [],
+            "domains": ["GeneratedDomain"],
+            "source": {"paths": [f"/{site}"], "branch": "main", "github": _github(repo)},
+        }
+        return {f"websites/{site}.yaml": website}
+
+    work, repo = await _attach(
+        peers,
+        state_dir=state_dir,
+        project=project,
+        kind="website",
+        folder="websites",
+        name=site,
+        template=templates_dir() / "website",
+        entries=entries,
+    )
+    return {"website": site, "id": website_id, "path": str(work), "repository": _repo_summary(repo)}
+
+
+async def add_library(
+    peers: PeerClient, *, project: str, library: str, lang: str, state_dir: Path
+) -> dict[str, Any]:
+    """A library repository (`tb_library_<library>`) for a project, from the ping_pong template in `lang`,
+    and a function whose code is that library (`source: libraries/<library>`), answering
+    `GET /<library>/ping` on the project's generated domain."""
+    from dream.tcc.ids import new_resource_id
+
+    template = templates_dir() / "ping_pong" / lang
+    if not template.is_dir():
+        raise DreamError(f"no library template in `{lang}`; languages: {', '.join(languages())}")
+    function_name = f"{library}_ping"
+    library_id, function_id = new_resource_id(), new_resource_id()
+
+    def entries(repo: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        entry = {
+            "id": library_id,
+            "description": f"the {library} library",
+            "tags": [],
+            "source": {"path": "/", "branch": "main", "github": _github(repo)},
+        }
+        function = yaml.safe_load((template / "function.yaml").read_text())
+        function.update(
+            id=function_id,
+            description=f"{function.get('description', 'ping')}, from the {library} library",
+            source=f"libraries/{library}",
+        )
+        function["trigger"]["paths"] = [f"/{library}/ping"]
+        return {f"libraries/{library}.yaml": entry, f"functions/{function_name}.yaml": function}
+
+    work, repo = await _attach(
+        peers,
+        state_dir=state_dir,
+        project=project,
+        kind="library",
+        folder="libraries",
+        name=library,
+        template=template,
+        entries=entries,
+    )
     return {
-        "website": site,
-        "id": website["id"],
+        "library": library,
+        "id": library_id,
+        "function": {"name": function_name, "id": function_id, "path": f"/{library}/ping"},
         "path": str(work),
-        "repository": {k: repo[k] for k in ("id", "full_name", "clone_url")},
+        "repository": _repo_summary(repo),
     }
 
 

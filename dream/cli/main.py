@@ -167,6 +167,30 @@ def new_website(
     output.console.print("  dream inject push-all    # builds the config and the website")
 
 
+@new_app.command("library")
+def new_library(
+    name: str = typer.Argument(..., help="Library name (lower-case letters, digits, - and _)"),
+    project: str = typer.Option(..., "--project", "-p", help="The project it belongs to"),
+    lang: str = typer.Option(
+        "go", "--lang", help="Language of the library's code (go, c, zig, rust, assemblyscript, wat)"
+    ),
+    universe: str = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u"),
+) -> None:
+    """Add a library to a project: its own repository and working copy, its config entry, and a function
+    whose code is the library (GET /NAME/ping)."""
+    with client() as api:
+        library = api.new_library(universe, project, name, lang=lang)
+    output.success(f"Library {library['library']} added to {project}: {library['path']}")
+    output.console.print(
+        f"  repository {library['repository']['full_name']} (id {library['repository']['id']})"
+    )
+    function = library["function"]
+    output.console.print(
+        f"  function {function['name']} (source: libraries/{library['library']}) answers GET {function['path']}"
+    )
+    output.console.print("  dream inject push-all    # builds the config, the code and the library")
+
+
 @project_app.command("list")
 def project_list(
     universe: str = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u"), as_json: bool = JsonOpt

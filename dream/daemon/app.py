@@ -235,6 +235,22 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
                 state_dir=universe.root / "projects",
             )
 
+    async def new_library(request: Request) -> Any:
+        from dream import projects
+
+        universe = universe_of(request)
+        data = await body(request)
+        if not data.get("name"):
+            raise DreamError("a library needs a `name`")
+        async with _peers(universe) as peers:
+            return await projects.add_library(
+                peers,
+                project=request.path_params["name"],
+                library=str(data["name"]),
+                lang=str(data.get("lang") or "go"),
+                state_dir=universe.root / "projects",
+            )
+
     async def list_projects(request: Request) -> Any:
         universe = universe_of(request)
         async with _peers(universe) as peers:
@@ -301,6 +317,7 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         Route("/project/{universe}", api(new_project), methods=["POST"]),
         Route("/projects/{universe}", api(list_projects)),
         Route("/project/{universe}/{name}/website", api(new_website), methods=["POST"]),
+        Route("/project/{universe}/{name}/library", api(new_library), methods=["POST"]),
         Route("/project/{universe}/{name}", api(show_project)),
         Route("/multiverse", api(shutdown), methods=["DELETE"]),
         Route("/universe/{universe}/registry/peers/announce", api(registry_announce), methods=["POST"]),

@@ -96,13 +96,17 @@ class Job:
         except DreamError as exc:
             self.fail(str(exc))
 
+    def _patient(self) -> bool:
+        """Whether this job may be deferred again while it waits for its project's config."""
+        return int(self.record.get("deferred", 0)) * (DEFER_SECONDS + CONFIG_SOON) < CONFIG_PATIENCE
+
     async def _config_or_defer(self, project_id: str) -> dict[str, Any]:
         try:
             return await pipeline.published_config(
                 self.node.peers, project_id, self.branch, log=self.log, wait=CONFIG_SOON, every=CONFIG_POLL
             )
         except DreamError as exc:
-            if int(self.record.get("deferred", 0)) * (DEFER_SECONDS + CONFIG_SOON) < CONFIG_PATIENCE:
+            if self._patient():
                 raise NotReady(f"waiting for the config of project {project_id}") from None
             raise DreamError(f"{exc} (waited {CONFIG_PATIENCE:.0f}s)") from None
 
@@ -199,13 +203,24 @@ class Job:
             return "config"
         if repo_id == str(project.get("code")):
             return "code"
-        kind = await pipeline.tns_fetch(self.node.peers, tns_keys.repo_type_key(repo_id, project["id"]))
+        # A website or library repository is known from the published config, which may be being published
+        # right now (push-all sends every repository's push at once): wait for it a little, then defer.
         roles = {tns_keys.REPO_TYPE_WEBSITE: "website", tns_keys.REPO_TYPE_LIBRARY: "library"}
-        if kind in roles:
-            return roles[kind]
+        deadline = time.monotonic() + CONFIG_SOON
+        while True:
+            kind = await pipeline.tns_fetch(self.node.peers, tns_keys.repo_type_key(repo_id, project["id"]))
+            if kind in roles:
+                return roles[kind]
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(CONFIG_POLL)
+        if self._patient():
+            raise NotReady(
+                f"waiting for a config of project {project['id']} that builds repository {repo_id}"
+            )
         raise DreamError(
             f"repository {repo_id} is neither the config nor the code repository of project {project['id']}, "
-            f"and no website or library of its config is built from it"
+            f"and no website or library of its config is built from it (waited {CONFIG_PATIENCE:.0f}s)"
         )
 
     # -- config, code, websites, libraries ---------------------------------------------------------

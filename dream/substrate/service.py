@@ -324,8 +324,15 @@ class Service(Node):
         path = request.scope["path"]  # already percent-decoded by the server
         url = f"http://{host}{request.url.path}"
         generation = self.generation
+        if not host:
+            return PlainTextResponse(
+                "no Host header: name the domain you ask for, e.g. curl -H 'Host: <fqdn>' ...",
+                status_code=400,
+            )
         try:
             table = await self.table(host)
+        except ValueError as exc:
+            return PlainTextResponse(f"bad Host header: {exc}", status_code=400)
         except DreamError as exc:
             return PlainTextResponse(f"cannot resolve {host}: {exc}", status_code=503)
         function, allowed = table.function(method, path)
@@ -402,7 +409,7 @@ class Service(Node):
         path = request.query_params.get("path", "/")
         try:
             table = await self.table(host)
-        except DreamError:
+        except (DreamError, ValueError):
             return JSONResponse({"match": False, "warm": False})
         function, _ = table.function(method, path)
         site = table.website(method, path)

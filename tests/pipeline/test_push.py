@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dream.errors import DreamError
 from dream.githost.payload import push_payload, sign, webhook_headers
 from dream.tcc import tns_keys
 from dream.testing.harness import UniverseHandle
@@ -264,6 +265,36 @@ def test_a_website_repository_is_built_and_served(cloud: UniverseHandle, project
     index = httpx.get(f"{base}/site/", headers={"host": project["fqdn"]})
     assert index.status_code == 200 and index.text == Path(site["path"], "index.html").read_text()
     assert httpx.get(f"{base}/site/../config", headers={"host": project["fqdn"]}).status_code == 404
+
+
+def test_a_library_repository_is_built_and_serves_its_function(
+    cloud: UniverseHandle, project: dict[str, Any]
+) -> None:
+    library = cloud.client.new_library(cloud.name, "hello", "shared", lang="wat")
+    assert Path(library["path"], "main.wat").is_file()
+    assert library["function"]["path"] == "/shared/ping"
+    with pytest.raises(DreamError, match="already exists"):
+        cloud.client.new_library(cloud.name, "hello", "shared", lang="wat")
+    with pytest.raises(DreamError, match="no library template in `cobol`"):
+        cloud.client.new_library(cloud.name, "hello", "other", lang="cobol")
+    # The library's config and its function are in the config repository; push-all builds all three.
+    result = cloud.client.fixture(cloud.name, "pushAll", [project["id"], "", ""])["result"]
+    repos = {j["repository"]: j["status"] for j in result["jobs"]}
+    errors = [j.get("error") for j in jobs_of(cloud, project["id"]) if j["status"] == "failed"]
+    assert repos["dream/tb_library_shared"] == "success", errors
+    assert set(repos.values()) == {"success"}, errors
+    answer = httpx.get(
+        f"http://127.0.0.1:{cloud.port('substrate')}/shared/ping", headers={"host": project["fqdn"]}
+    )
+    assert (answer.status_code, answer.text) == (200, "PONG")
+    obj = tns(
+        cloud,
+        tns_keys.project_prefix(
+            "main", git("rev-parse", "HEAD", cwd=Path(project["path"]) / "config"), project["id"]
+        ),
+    )
+    (function,) = [f for f in obj["functions"].values() if f["name"] == "shared_ping"]
+    assert function["source"] == f"libraries/{library['id']}"
 
 
 def test_a_job_whose_monkey_crashes_is_run_again(cloud: UniverseHandle, project: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -72,6 +73,17 @@ def test_wrong_method_and_unknown_path(serving: UniverseHandle) -> None:
     assert missing.text == "no HTTP match found for method GET on http://hello.computers.com/nope"
     other_host = httpx.get(f"{url}/ping", headers={"host": "nobody.example.com"})
     assert other_host.status_code == 404
+
+
+def test_a_request_without_a_usable_host_is_a_400_saying_so(serving: UniverseHandle) -> None:
+    port = int(substrate_urls(serving)[0].rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /ping HTTP/1.0\r\n\r\n")  # HTTP/1.0 needs no Host header
+        answer = sock.makefile("rb").read()
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"no Host header" in answer, answer
+    bad = httpx.get(f"{substrate_urls(serving)[0]}/ping", headers={"host": "a..b"})
+    assert bad.status_code == 400 and "'a..b' is not a domain name" in bad.text
+    assert httpx.get(f"{substrate_urls(serving)[0]}/ping", headers=HOST).text == "PONG"  # still serving
 
 
 def test_headers_query_and_body_reach_the_function(serving: UniverseHandle) -> None:
