@@ -311,6 +311,12 @@ class UpstreamPool:
     def idle(self, host: str, port: int) -> int:
         return len(self._idle.get((host, port), ()))
 
+    async def __aenter__(self) -> UpstreamPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         """Close the idle connections; those in use close when their response is read."""
         self._closed = True

@@ -131,14 +131,15 @@ def test_content_length_response_and_the_request_as_sent(run) -> None:  # type: 
 
     async def scenario() -> None:
         async with RawServer(echo) as server:
-            pool = UpstreamPool()
-            headers = [(b"host", b"hello.computers.com:8080"), (b"x-test", b"hi there")]
-            status, got, body = await pool.request(HOST, server.port, "POST", b"/echo?a=1", headers, b"data!")
-            assert (status, body) == (201, b"hello")
-            assert got == [(b"content-length", b"5"), (b"x-thing", b"a"), (b"x-thing", b"b")]
-            await pool.request(HOST, server.port, "GET", b"/again", [(b"host", b"h")])
-            await pool.request(HOST, server.port, "POST", b"/empty", [(b"host", b"h")])
-            await pool.close()
+            async with UpstreamPool() as pool:
+                headers = [(b"host", b"hello.computers.com:8080"), (b"x-test", b"hi there")]
+                status, got, body = await pool.request(
+                    HOST, server.port, "POST", b"/echo?a=1", headers, b"data!"
+                )
+                assert (status, body) == (201, b"hello")
+                assert got == [(b"content-length", b"5"), (b"x-thing", b"a"), (b"x-thing", b"b")]
+                await pool.request(HOST, server.port, "GET", b"/again", [(b"host", b"h")])
+                await pool.request(HOST, server.port, "POST", b"/empty", [(b"host", b"h")])
             assert server.connections == 1  # kept alive
         line, sent, body = seen[0]
         assert line == b"POST /echo?a=1 HTTP/1.1"
@@ -161,11 +162,10 @@ def test_chunked_response_is_decoded_and_the_connection_reused(run) -> None:  # 
 
     async def scenario() -> None:
         async with RawServer(chunked) as server:
-            pool = UpstreamPool()
-            for _ in range(3):
-                status, _, body = await pool.request(HOST, server.port, "GET", b"/", [])
-                assert (status, body) == (200, b"hello world")
-            await pool.close()
+            async with UpstreamPool() as pool:
+                for _ in range(3):
+                    status, _, body = await pool.request(HOST, server.port, "GET", b"/", [])
+                    assert (status, body) == (200, b"hello world")
             assert server.connections == 1
 
     run(scenario)
@@ -182,12 +182,11 @@ def test_body_delimited_by_the_close(run) -> None:  # type: ignore[no-untyped-de
 
     async def scenario() -> None:
         async with RawServer(until_close) as server:
-            pool = UpstreamPool()
-            for _ in range(2):
-                status, _, body = await pool.request(HOST, server.port, "GET", b"/", [])
-                assert (status, body) == (200, b"all of this")
-            assert pool.idle(HOST, server.port) == 0
-            await pool.close()
+            async with UpstreamPool() as pool:
+                for _ in range(2):
+                    status, _, body = await pool.request(HOST, server.port, "GET", b"/", [])
+                    assert (status, body) == (200, b"all of this")
+                assert pool.idle(HOST, server.port) == 0
             assert server.connections == 2
 
     run(scenario)
@@ -207,10 +206,9 @@ def test_a_connection_is_reused_only_when_the_server_keeps_it(  # type: ignore[n
 ) -> None:
     async def scenario() -> None:
         async with RawServer(answering(response, response)) as server:
-            pool = UpstreamPool()
-            for _ in range(2):
-                assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"ok"
-            await pool.close()
+            async with UpstreamPool() as pool:
+                for _ in range(2):
+                    assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"ok"
             assert server.connections == connections
 
     run(scenario)
@@ -227,17 +225,20 @@ def test_head_204_and_100_continue_have_no_body_and_keep_the_connection(run) -> 
 
     async def scenario() -> None:
         async with RawServer(answering(*responses)) as server:
-            pool = UpstreamPool()
-            head = await pool.request(HOST, server.port, "HEAD", b"/page", [])
-            assert head == (200, [(b"content-length", b"1234"), (b"content-type", b"text/html")], b"")
-            assert await pool.request(HOST, server.port, "DELETE", b"/x", []) == (204, [(b"x-a", b"b")], b"")
-            continued = await pool.request(
-                HOST, server.port, "POST", b"/up", [(b"expect", b"100-continue")], b"x"
-            )
-            assert continued == (200, [(b"content-length", b"2")], b"ok")
-            assert (await pool.request(HOST, server.port, "HEAD", b"/bare", []))[:2] == (200, [])
-            assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"ok"
-            await pool.close()
+            async with UpstreamPool() as pool:
+                head = await pool.request(HOST, server.port, "HEAD", b"/page", [])
+                assert head == (200, [(b"content-length", b"1234"), (b"content-type", b"text/html")], b"")
+                assert await pool.request(HOST, server.port, "DELETE", b"/x", []) == (
+                    204,
+                    [(b"x-a", b"b")],
+                    b"",
+                )
+                continued = await pool.request(
+                    HOST, server.port, "POST", b"/up", [(b"expect", b"100-continue")], b"x"
+                )
+                assert continued == (200, [(b"content-length", b"2")], b"ok")
+                assert (await pool.request(HOST, server.port, "HEAD", b"/bare", []))[:2] == (200, [])
+                assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"ok"
             assert server.connections == 1
 
     run(scenario)
@@ -265,14 +266,12 @@ def test_bytes_after_a_response_retire_the_connection(run) -> None:  # type: ign
 
     async def scenario() -> None:
         for first in ([OK + extra], [OK, extra]):  # in the response's segment, or later while idle
-            async with RawServer(first_then_ok(first)) as server:
-                pool = UpstreamPool()
+            async with RawServer(first_then_ok(first)) as server, UpstreamPool() as pool:
                 port = server.port
                 assert (await pool.request(HOST, port, "GET", b"/", []))[2] == b"ok"
                 await eventually(lambda pool=pool, port=port: pool.idle(HOST, port) == 0)
                 assert (await pool.request(HOST, port, "GET", b"/", []))[2] == b"ok"
                 assert server.connections == 2
-                await pool.close()
 
     run(scenario)
 
@@ -283,10 +282,9 @@ def test_refused_connection(run) -> None:  # type: ignore[no-untyped-def]
         port = sock.getsockname()[1]  # bound, never listening: connections to it are refused
 
         async def scenario() -> None:
-            pool = UpstreamPool()
-            with pytest.raises(UpstreamConnectError, match=re.escape(f"cannot connect to {HOST}:{port}")):
-                await pool.request(HOST, port, "GET", b"/", [])
-            await pool.close()
+            async with UpstreamPool() as pool:
+                with pytest.raises(UpstreamConnectError, match=re.escape(f"cannot connect to {HOST}:{port}")):
+                    await pool.request(HOST, port, "GET", b"/", [])
 
         run(scenario)
 
@@ -305,10 +303,11 @@ def test_dropped_mid_response_and_before_any_byte(run) -> None:  # type: ignore[
     async def scenario() -> None:
         for handler in (partial, mute):
             async with RawServer(handler) as server:
-                pool = UpstreamPool()
-                with pytest.raises(UpstreamDropped, match="closed the connection before a whole response"):
-                    await pool.request(HOST, server.port, "GET", b"/", [])
-                await pool.close()
+                async with UpstreamPool() as pool:
+                    with pytest.raises(
+                        UpstreamDropped, match="closed the connection before a whole response"
+                    ):
+                        await pool.request(HOST, server.port, "GET", b"/", [])
                 assert server.connections == 1  # a new connection that fails is not retried
 
     run(scenario)
@@ -316,11 +315,9 @@ def test_dropped_mid_response_and_before_any_byte(run) -> None:  # type: ignore[
 
 def test_not_http_is_a_protocol_error(run) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with RawServer(answering(b"SSH-2.0-OpenSSH\r\n\r\n")) as server:
-            pool = UpstreamPool()
+        async with RawServer(answering(b"SSH-2.0-OpenSSH\r\n\r\n")) as server, UpstreamPool() as pool:
             with pytest.raises(UpstreamProtocolError):
                 await pool.request(HOST, server.port, "GET", b"/", [])
-            await pool.close()
 
     run(scenario)
 
@@ -331,13 +328,11 @@ def test_read_timeout(run) -> None:  # type: ignore[no-untyped-def]
         await reader.read()  # never answers; returns when the client gives up
 
     async def scenario() -> None:
-        async with RawServer(silent) as server:
-            pool = UpstreamPool(read_timeout=0.2)
+        async with RawServer(silent) as server, UpstreamPool(read_timeout=0.2) as pool:
             started = asyncio.get_running_loop().time()
             with pytest.raises(UpstreamTimeout, match=r"sent nothing for 0\.2s"):
                 await pool.request(HOST, server.port, "GET", b"/", [])
             assert asyncio.get_running_loop().time() - started < 2
-            await pool.close()
 
     run(scenario)
 
@@ -352,10 +347,8 @@ def test_a_slow_but_steady_response_does_not_time_out(run) -> None:  # type: ign
         await reader.read()
 
     async def scenario() -> None:
-        async with RawServer(trickle) as server:
-            pool = UpstreamPool(read_timeout=0.12)
+        async with RawServer(trickle) as server, UpstreamPool(read_timeout=0.12) as pool:
             assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"steady"
-            await pool.close()
 
     run(scenario)
 
@@ -370,8 +363,7 @@ def test_an_idle_connection_closed_by_the_server_is_not_used(run) -> None:  # ty
             await writer.drain()
             await closing.wait()  # the server's idle timeout, on cue
 
-        async with RawServer(one_then_close) as server:
-            pool = UpstreamPool()
+        async with RawServer(one_then_close) as server, UpstreamPool() as pool:
             assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"ok"
             assert pool.idle(HOST, server.port) == 1
             closing.set()
@@ -380,7 +372,6 @@ def test_an_idle_connection_closed_by_the_server_is_not_used(run) -> None:  # ty
             # Not idempotent, yet safe: the closed connection is never written to.
             assert (await pool.request(HOST, server.port, "POST", b"/", [], b"x"))[2] == b"ok"
             assert server.connections == 2
-            await pool.close()
 
     run(scenario)
 
@@ -395,15 +386,13 @@ def test_a_stale_connection_closed_as_the_request_goes_is_retried_only_when_safe
             await writer.drain()
             await read_request(reader)
 
-        async with RawServer(stale_after_one) as server:
-            pool = UpstreamPool()
+        async with RawServer(stale_after_one) as server, UpstreamPool() as pool:
             assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"ok"
             assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"ok"  # retried
             assert server.connections == 2
             with pytest.raises(UpstreamDropped):  # a POST may have run: not retried
                 await pool.request(HOST, server.port, "POST", b"/", [], b"x")
             assert server.connections == 2
-            await pool.close()
 
     run(scenario)
 
@@ -453,38 +442,34 @@ async def uvicorn_server(keep_alive: float = 30, app: Any = echo_app) -> AsyncIt
 def test_concurrent_requests_share_a_bounded_number_of_connections(run) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
         async with uvicorn_server() as port:
-            pool = UpstreamPool(max_idle_per_host=32)
+            async with UpstreamPool(max_idle_per_host=32) as pool:
 
-            async def one(i: int) -> None:
-                body = b"x" * i
-                status, _, answer = await pool.request(
-                    HOST, port, "PUT", b"/n/%d?q=1" % i, [(b"host", b"h")], body
-                )
-                assert (status, answer) == (200, b"PUT /n/%d %s" % (i, body))
+                async def one(i: int) -> None:
+                    body = b"x" * i
+                    status, _, answer = await pool.request(
+                        HOST, port, "PUT", b"/n/%d?q=1" % i, [(b"host", b"h")], body
+                    )
+                    assert (status, answer) == (200, b"PUT /n/%d %s" % (i, body))
 
-            for _ in range(20):
-                await asyncio.gather(*(one(i) for i in range(16)))
-            assert pool.opened <= 16
-            assert pool.idle(HOST, port) == pool.opened
-            await pool.close()
+                for _ in range(20):
+                    await asyncio.gather(*(one(i) for i in range(16)))
+                assert pool.opened <= 16
+                assert pool.idle(HOST, port) == pool.opened
 
-            capped = UpstreamPool(max_idle_per_host=4)
-            await asyncio.gather(*(capped.request(HOST, port, "GET", b"/", []) for _ in range(16)))
-            assert capped.idle(HOST, port) == 4
-            await capped.close()
+            async with UpstreamPool(max_idle_per_host=4) as capped:
+                await asyncio.gather(*(capped.request(HOST, port, "GET", b"/", []) for _ in range(16)))
+                assert capped.idle(HOST, port) == 4
 
     run(scenario)
 
 
 def test_uvicorn_closing_idle_connections_costs_no_failure(run) -> None:  # type: ignore[no-untyped-def]
     async def scenario() -> None:
-        async with uvicorn_server(keep_alive=0.05) as port:
-            pool = UpstreamPool()
+        async with uvicorn_server(keep_alive=0.05) as port, UpstreamPool() as pool:
             for _ in range(3):
                 assert (await pool.request(HOST, port, "GET", b"/a", []))[2] == b"GET /a "
                 await eventually(lambda: pool.idle(HOST, port) == 0)
             assert pool.opened == 3
-            await pool.close()
 
     run(scenario)
 
