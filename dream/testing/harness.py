@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,14 +117,22 @@ class UniverseHandle:
         return httpx.Client(auth=UniverseAuth(key or self.key(), peer=peer, universe=self.id), timeout=10)
 
     def wait_for(self, predicate: Any, *, timeout: float = 15.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-            time.sleep(0.02)
+        return wait_for(predicate, what, timeout=timeout)
+
+
+def wait_for(
+    predicate: Callable[[], Any], what: str = "condition", *, timeout: float = 15.0, every: float = 0.02
+) -> Any:
+    """Poll `predicate` every `every` seconds until it returns something true (returned), for at most
+    `timeout` seconds (then AssertionError naming `what`): the bounded wait tests use instead of sleeps."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
 
 
 def pid_alive(pid: int) -> bool:

@@ -34,6 +34,7 @@ from dream.daemon.ports import free_port
 from dream.node import httpserver
 from dream.node.httpserver import Answer, HttpServer, Request, status_line
 from dream.node.runtime import bind_tcp
+from dream.testing import harness
 
 App = Callable[[Any, Any, Any], Any]
 Fast = Callable[[Request], Answer | None]
@@ -46,12 +47,7 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
+wait_for = functools.partial(harness.wait_for, timeout=TIMEOUT, every=0.002)
 
 
 async def not_found(scope: Any, receive: Any, send: Any) -> None:
@@ -218,7 +214,7 @@ def echo_fast(request: Request) -> Answer | None:
 
 
 async def slow_app(scope: Any, receive: Any, send: Any) -> None:
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # slow on purpose: requests pipelined behind it must wait their turn
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": f"app {scope['path']}".encode()})
 
@@ -496,7 +492,7 @@ def starlette_app(tmp_path: Path) -> Starlette:
     async def stream(request: StarletteRequest) -> Response:
         async def parts() -> Any:
             for i in range(5):
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # a yield to the loop between parts, not a wait
                 yield f"part {i}\n".encode()
 
         return StreamingResponse(parts(), media_type="text/plain")
@@ -705,7 +701,7 @@ def test_a_cancelled_receive_does_not_spoil_the_next_request(served: Served, raw
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
         listener = asyncio.ensure_future(receive())
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a yield: the listener starts waiting
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"part", "more_body": True})
         await send({"type": "http.response.body", "body": b""})
@@ -966,7 +962,7 @@ def test_a_slow_request_is_not_cut_by_the_idle_timeout(start: Callable[..., Serv
     served = start(keep_alive=0.15)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(0.35)  # longer than the 0.15 s idle timeout: the subject of this test
         await slow_app(scope, receive, send)
 
     served.app = app
@@ -980,7 +976,7 @@ def test_graceful_stop(start: Callable[..., Served]) -> None:
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         entered.set()
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # still in flight when the server is told to stop: the subject
         await slow_app(scope, receive, send)
 
     served.fast = echo_fast

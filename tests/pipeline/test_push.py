@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from dream.errors import DreamError
 from dream.githost.payload import push_payload, sign, webhook_headers
 from dream.tcc import tns_keys
+from dream.testing import harness
 from dream.testing.harness import UniverseHandle
 
 pytestmark = pytest.mark.e2e
@@ -76,12 +77,7 @@ def jobs_of(cloud: UniverseHandle, project_id: str) -> list[dict[str, Any]]:
     return list(httpx.get(url).json()["jobs"])
 
 
-def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
+wait_for = functools.partial(harness.wait_for, timeout=60.0, every=0.05)
 
 
 def test_push_all_publishes_the_project_and_replicates_its_build(

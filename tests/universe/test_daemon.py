@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from dream.testing.harness import DaemonProcess, UniverseHandle, pid_alive
+from dream.testing.harness import DaemonProcess, UniverseHandle, pid_alive, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -24,14 +23,6 @@ def dream(daemon: DaemonProcess, *args: str, timeout: float = 120) -> subprocess
         text=True,
         timeout=timeout,
     )
-
-
-def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
 
 
 def test_kept_universe_survives_a_daemon_restart_with_its_data(tmp_path: Path) -> None:
@@ -68,7 +59,7 @@ def test_nodes_exit_when_the_daemon_is_killed_and_the_next_start_cleans_up(tmp_p
             root = Path(client.status()["orphans"]["root"])
         daemon.kill9()
         for pid in pids:
-            wait_until(lambda pid=pid: not pid_alive(pid), what=f"node {pid} to notice the daemon died")
+            wait_for(lambda pid=pid: not pid_alive(pid), what=f"node {pid} to notice the daemon died")
         assert root.exists() and (tmp_path / "home" / f"daemon-{daemon.port}.json").exists()
         daemon = DaemonProcess(tmp_path / "home", port=daemon.port).start()
         assert "cleaned up after a daemon that did not stop cleanly" in daemon.log()
