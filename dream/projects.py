@@ -41,6 +41,19 @@ def generated_fqdn(project_id: str, universe: str, index: int = 0) -> str:
     return f"{project_id[-8:].lower()}{index}.{universe}.{NETWORK_SUFFIX}"
 
 
+def local_dir(root: Path, fullname: str) -> Path:
+    """Upstream's mapping of repository names to a project's local layout (what `dream new ...` writes and
+    push-all `--path` reads)."""
+    name = fullname.split("/", 1)[-1]
+    if name.startswith("tb_code_"):
+        return root / "code"
+    if name.startswith("tb_website_"):
+        return root / "websites" / name.removeprefix("tb_website_")
+    if name.startswith("tb_library_"):
+        return root / "libraries" / name.removeprefix("tb_library_")
+    return root / "config"
+
+
 def _git(*args: str, cwd: Path) -> None:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     command = [
@@ -223,23 +236,23 @@ async def _attach(
     state_dir: Path,
     project: str,
     kind: str,
-    folder: str,
     name: str,
     template: Path,
     entries: Callable[[dict[str, Any]], dict[str, dict[str, Any]]],
 ) -> tuple[Path, dict[str, Any]]:
-    """A `tb_<kind>_<name>` repository for a project, made from `template` (working copy in
-    `<project>/<folder>/<name>`), pushed and hooked, and the config files `entries(repo)` gives (path in
-    the config repository → YAML) committed and pushed to the project's config."""
+    """A `tb_<kind>_<name>` repository for a project, made from `template` (working copy where push-all
+    `--path` looks for it: `local_dir`), pushed and hooked, and the config files `entries(repo)` gives
+    (path in the config repository → YAML) committed and pushed to the project's config."""
     if not NAME.match(name):
         raise DreamError(f"`{name}` is not a valid {kind} name: lower-case letters, digits, - and _")
     record = remembered(state_dir, project)
     root = Path(record["path"])
-    work = root / folder / name
+    repo_name = f"tb_{kind}_{name}"
+    work = local_dir(root, repo_name)
     if work.exists():
         raise DreamError(f"{work} already exists: project {project} has a {kind} named {name}")
     await asyncio.to_thread(shutil.copytree, template, work, ignore=shutil.ignore_patterns("function.yaml"))
-    repo = await _repository(peers, owner=record["owner"], name=f"tb_{kind}_{name}", project_id=record["id"])
+    repo = await _repository(peers, owner=record["owner"], name=repo_name, project_id=record["id"])
     await _publish(work, repo["clone_url"], f"{name}: a {kind} from the {template.name} template")
     config = root / "config"
     for path, data in entries(repo).items():
@@ -280,7 +293,6 @@ async def add_website(peers: PeerClient, *, project: str, site: str, state_dir: 
         state_dir=state_dir,
         project=project,
         kind="website",
-        folder="websites",
         name=site,
         template=templates_dir() / "website",
         entries=entries,
@@ -323,7 +335,6 @@ async def add_library(
         state_dir=state_dir,
         project=project,
         kind="library",
-        folder="libraries",
         name=library,
         template=template,
         entries=entries,
