@@ -146,7 +146,6 @@ class Job:
                 self.fail(str(exc))
                 return
             self.op(op="git-clone", status="success", commit=commit)
-            self._go_on()
             # Code, websites and libraries build what the published config declares. It is usually
             # being published by the config job running beside this one; if it does not come soon, this
             # job is deferred so the monkey can run others meanwhile.

@@ -122,7 +122,7 @@ class JobStore:
         error: str,
     ) -> dict[str, Any]:
         job = self.require(jid)
-        if job["status"] == CANCELLED and (job.get("monkey"), job.get("lease", "")) == (monkey, lease):
+        if job["status"] == CANCELLED and self._handed(job, monkey, lease):
             # The cancelled attempt's report: its log is kept, the job stays cancelled.
             job.update(logs={**job["logs"], **logs}, error=error or "cancelled")
             self.save(job)
@@ -145,8 +145,13 @@ class JobStore:
         return job
 
     @staticmethod
-    def _holds(job: dict[str, Any], monkey: str, lease: str) -> bool:
-        return job["status"] == LOCKED and (job.get("monkey"), job.get("lease", "")) == (monkey, lease)
+    def _handed(job: dict[str, Any], monkey: str, lease: str) -> bool:
+        """The job's latest hand-out was to `monkey` under `lease`."""
+        return (job.get("monkey"), job.get("lease", "")) == (monkey, lease)
+
+    @classmethod
+    def _holds(cls, job: dict[str, Any], monkey: str, lease: str) -> bool:
+        return job["status"] == LOCKED and cls._handed(job, monkey, lease)
 
     def cancel(self, jid: str) -> dict[str, Any]:
         job = self.require(jid)
