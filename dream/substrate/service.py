@@ -284,11 +284,17 @@ class Service(Node):
 
     # -- serving -------------------------------------------------------------------------------------
 
+    def _ready_for(
+        self, headers: list[tuple[bytes, bytes]], method: str, path: str
+    ) -> tuple[bytes, ReadyFunction | None]:
+        """(the raw Host header, the function this (host, method, path) already ran, if any)."""
+        raw_host = _host_header(headers)
+        return raw_host, self.ready.get((_normal_host(raw_host), method, path))
+
     def fast_http(self, request: HttpServerRequest) -> Answer | None:
         """A request for a (host, method, path) that already ran a function that runs inline: answered
         right here, from the HTTP parser's callback."""
-        raw_host = _host_header(request.headers)
-        ready = self.ready.get((_normal_host(raw_host), request.method, request.path))
+        raw_host, ready = self._ready_for(request.headers, request.method, request.path)
         if ready is None or not ready.inline:
             return None
         event = _event_of(
@@ -307,8 +313,7 @@ class Service(Node):
         function goes straight to it; everything else (first requests, websites, errors) is routed by
         starlette."""
         if scope["type"] == "http":
-            raw_host = _host_header(scope["headers"])
-            ready = self.ready.get((_normal_host(raw_host), scope["method"], scope["path"]))
+            raw_host, ready = self._ready_for(scope["headers"], scope["method"], scope["path"])
             if ready is not None:
                 event = await _event_from_scope(scope, receive, raw_host)
                 status, headers, body = await self._call(ready, event)
