@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dream.api_token import read_token
 from dream.errors import DaemonNotRunning, DreamError
-from dream.settings import daemon_url
+from dream.settings import daemon_url, dream_home
 
 if TYPE_CHECKING:
     import httpx
@@ -16,10 +18,28 @@ DEFAULT_TIMEOUT = 300.0
 
 
 class DreamClient:
-    def __init__(self, url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """The daemon at `url` (default: DREAM_PORT's). Requests carry the token of the dream home `home`
+    (default: DREAM_HOME's), read from its file when first needed, or the `token` given."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        home: Path | None = None,
+        token: str | None = None,
+    ) -> None:
         self.url = (url or daemon_url()).rstrip("/")
         self.timeout = timeout
+        self.home = home if home is not None else dream_home()
+        self.token = token
         self._client: httpx.Client | None = None
+
+    def _headers(self) -> dict[str, str]:
+        # Read late: a client made before its daemon's first start finds the token once it exists.
+        if self.token is None:
+            self.token = read_token(self.home)
+        return {"authorization": f"Bearer {self.token}"} if self.token else {}
 
     @property
     def _http(self) -> httpx.Client:
@@ -53,7 +73,7 @@ class DreamClient:
         import httpx
 
         try:
-            response = self._http.request(method, path, json=json, params=params)
+            response = self._http.request(method, path, json=json, params=params, headers=self._headers())
         except httpx.ConnectError:
             raise DaemonNotRunning(
                 f"dream is not running at {self.url}: start it with `dream new multiverse` (or `dream start`)"

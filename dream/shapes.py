@@ -6,6 +6,7 @@ travel to the daemon in upstream's config shape (`{"Services": {...}, "Simples":
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,48 @@ from dream.settings import repo_root
 from dream.spec import CLIENTS, PORT_PROTOCOLS, SERVICES, SIMPLES, VALID_SUB_BINDS
 
 DEFAULT_SHAPE = "default"
+# Copies of one service a config may ask for: each is a process, and a typo of 1000 should not fork-bomb.
+MAX_COPIES = 100
+SIMPLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value is named in error sentences."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}" if len(value) <= 40 else "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _object(value: Any, where: str, example: str) -> dict[str, Any]:
+    """`value` as a JSON object (null counts as empty), else a DreamError naming `where`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DreamError(f"{where} must be a JSON object like {example}, got {_kind(value)}")
+    return value
+
+
+def _whole(value: Any, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DreamError(f"{where} must be a whole number from {low} to {high}, got {_kind(value)}")
+    return value
+
+
+def _disabled(value: Any, where: str) -> bool:
+    if not isinstance(value, dict):
+        return False
+    disabled = value.get("Disabled", False)
+    if disabled is None:
+        return False
+    if not isinstance(disabled, bool):
+        raise DreamError(f"{where}: `Disabled` must be true or false, got {_kind(disabled)}")
+    return disabled
 
 
 @dataclass
@@ -32,14 +75,27 @@ class ServiceShape:
         return {"Others": others, "Disabled": False}
 
     @classmethod
-    def from_api(cls, name: str, data: dict[str, Any] | None) -> ServiceShape:
-        others = dict((data or {}).get("Others") or {})
-        copies = int(others.pop("copies", 1) or 1)
-        if copies < 1:
-            raise DreamError(f"service `{name}` needs at least 1 copy, got {copies}")
-        verbose = bool(others.pop("verbose", 0))
-        ports = {k: int(v) for k, v in others.items() if k in PORT_PROTOCOLS and int(v)}
-        return cls(copies=copies, ports=ports, verbose=verbose)
+    def from_api(cls, name: str, data: Any) -> ServiceShape:
+        where = f"service `{name}`"
+        config = _object(data, f"the config of {where}", '{"Others": {"copies": 1}}')
+        others = dict(_object(config.get("Others"), f"`Others` of {where}", '{"copies": 2, "http": 8080}'))
+        copies = others.pop("copies", 1)
+        if copies is None or (type(copies) is int and copies == 0):
+            copies = 1  # upstream's zero value: one copy
+        if isinstance(copies, int) and not isinstance(copies, bool) and copies < 1:
+            raise DreamError(f"{where} needs at least 1 copy, got {copies}")
+        copies = _whole(copies, f"`copies` of {where}", 1, MAX_COPIES)
+        verbose = others.pop("verbose", 0)
+        if verbose is None:
+            verbose = 0
+        if not isinstance(verbose, bool | int):
+            raise DreamError(f"`verbose` of {where} must be 0, 1, true or false, got {_kind(verbose)}")
+        ports = {
+            k: _whole(v, f"the {k} port of {where}", 0, 65535)
+            for k, v in others.items()
+            if k in PORT_PROTOCOLS and v is not None
+        }
+        return cls(copies=copies, ports={k: v for k, v in ports.items() if v}, verbose=bool(verbose))
 
 
 @dataclass
@@ -50,8 +106,11 @@ class SimpleShape:
         return {"Clients": {c: {} for c in self.clients}, "Disabled": False}
 
     @classmethod
-    def from_api(cls, name: str, data: dict[str, Any] | None) -> SimpleShape:
-        clients = list(((data or {}).get("Clients") or {}).keys())
+    def from_api(cls, name: str, data: Any) -> SimpleShape:
+        check_simple_name(name)
+        where = f"simple `{name}`"
+        config = _object(data, f"the config of {where}", '{"Clients": {"tns": {}}}')
+        clients = list(_object(config.get("Clients"), f"`Clients` of {where}", '{"tns": {}, "auth": {}}'))
         check_clients(clients)
         return cls(clients=clients)
 
@@ -68,17 +127,21 @@ class Shape:
         }
 
     @classmethod
-    def from_api(cls, config: dict[str, Any]) -> Shape:
-        services = config.get("Services") or {}
-        simples = config.get("Simples") or {}
+    def from_api(cls, config: Any) -> Shape:
+        example = '{"Services": {"substrate": {"Others": {"copies": 1}}}, "Simples": {"client": {}}}'
+        config = _object(config, "`config`", example)
+        services = _object(config.get("Services"), "`Services` of `config`", '{"substrate": {}}')
+        simples = _object(config.get("Simples"), "`Simples` of `config`", '{"client": {}}')
         for name in services:
             check_service(name)
         shape = cls(
             services={
-                n: ServiceShape.from_api(n, c) for n, c in services.items() if not (c or {}).get("Disabled")
+                n: ServiceShape.from_api(n, c)
+                for n, c in services.items()
+                if not _disabled(c, f"service `{n}`")
             },
             simples={
-                n: SimpleShape.from_api(n, c) for n, c in simples.items() if not (c or {}).get("Disabled")
+                n: SimpleShape.from_api(n, c) for n, c in simples.items() if not _disabled(c, f"simple `{n}`")
             },
         )
         check_duplicate_ports(shape)
@@ -88,6 +151,13 @@ class Shape:
 def check_service(name: str) -> None:
     if name not in SERVICES:
         raise DreamError(f"service `{name}` is not valid, should be one of [{', '.join(SERVICES)}]")
+
+
+def check_simple_name(name: str) -> None:
+    if not SIMPLE_NAME.fullmatch(name):
+        raise DreamError(
+            f"`{name}` is not a valid simple name: lower-case letters, digits, - and _, starting with a letter"
+        )
 
 
 def check_clients(clients: list[str]) -> None:

@@ -1,4 +1,9 @@
-"""The daemon's REST API: upstream's routes and JSON shapes (errors are HTTP 400 `{code, error}`)."""
+"""The daemon's REST API: upstream's routes and JSON shapes.
+
+Every error is answered `{"code": <status>, "error": "<sentence>"}`: 400 for bad input (DreamError), 401/403
+from the guard (Host, origin, token), 404 for an unknown route, 507 for a full disk, 500 for anything
+unexpected (its traceback goes to the daemon's log).
+"""
 
 from __future__ import annotations
 
@@ -11,18 +16,21 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from dream.api_token import ensure_token, token_path
+from dream.daemon.failures import DiskReserve, Failures
+from dream.daemon.guard import DaemonGuard
+from dream.daemon.inputs import body, flag, json_type, query_offset, text
 from dream.daemon.multiverse import Multiverse
 from dream.daemon.universe import NodeRecord, Universe
 from dream.errors import DreamError
 from dream.fixtures import FIXTURES, FixtureContext, find
 from dream.node.peers import PeerClient, PeerInfo
 from dream.node.security import verify
-from dream.shapes import ServiceShape, Shape, SimpleShape, check_service, load_shape
+from dream.shapes import ServiceShape, Shape, SimpleShape, check_service, check_simple_name, load_shape
 from dream.spec import CLIENTS, SERVICES
 
 log = logging.getLogger("dream.daemon")
@@ -33,35 +41,71 @@ def error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"code": status, "error": message}, status_code=status)
 
 
-def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Turn a handler's return value into JSON and its DreamError into upstream's 400 reply."""
+def registry_exempt(method: str, path: str) -> bool:
+    """The universe registry's announce: nodes prove membership with the universe's HMAC instead."""
+    parts = path.split("/")
+    return (
+        method == "POST"
+        and len(parts) == 7
+        and parts[1] == "universe"
+        and parts[3:]
+        == [
+            "registry",
+            "peers",
+            "announce",
+        ]
+    )
 
-    async def endpoint(request: Request) -> Response:
-        try:
-            result = await handler(request)
-        except DreamError as exc:
-            return error(str(exc))
-        if isinstance(result, Response):
-            return result
-        return JSONResponse(result)
 
-    return endpoint
-
-
-async def body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = await request.json()
-    except ValueError:
-        raise DreamError("request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise DreamError("request body must be a JSON object")
-    return data
+def peer_from_body(data: dict[str, Any]) -> PeerInfo:
+    """A node's announce, checked field by field."""
+    wanted: dict[str, type] = {
+        "id": str,
+        "name": str,
+        "kind": str,
+        "index": int,
+        "pid": int,
+        "ports": dict,
+        "universe": str,
+    }
+    for name, kind in wanted.items():
+        if name not in data:
+            raise DreamError(f"announce: missing `{name}`")
+        value = data[name]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise DreamError(f"announce: `{name}` must be a {kind.__name__}, got {json_type(value)}")
+    for protocol, port in data["ports"].items():
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise DreamError(f"announce: port `{protocol}` must be a number 0-65535, got {json_type(port)}")
+    if "registry" in data and not isinstance(data["registry"], bool):
+        raise DreamError(f"announce: `registry` must be true or false, got {json_type(data['registry'])}")
+    return PeerInfo.from_dict(data)
 
 
 def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Starlette:
+    """The API of `multiverse`, behind its guard; makes the home's token and disk reserve if missing."""
+    token = ensure_token(multiverse.home)
+    reserve = DiskReserve(multiverse.home)
+    if not reserve.keep():
+        log.warning("no room for the %s disk reserve in %s", reserve.size, multiverse.home)
+    failures = Failures(multiverse.home, reserve)
+
+    def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Turn a handler's return value into JSON and any failure into the `{code, error}` shape."""
+
+        async def endpoint(request: Request) -> Response:
+            reserve.retake()
+            try:
+                result = await handler(request)
+            except Exception as exc:
+                status_code, sentence = failures.answer(exc, request.method, request.url.path)
+                return error(sentence, status_code)
+            if isinstance(result, Response):
+                return result
+            return JSONResponse(result)
+
+        return endpoint
+
     def universe_of(request: Request) -> Universe:
         return multiverse.get(request.path_params["universe"])
 
@@ -72,9 +116,9 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         return {name: u.status() for name, u in multiverse.universes.items()}
 
     async def universes(request: Request) -> Any:
+        # No universe key here (upstream shows `swarm-key`): with it, any local process could sign node calls.
         found = {
             name: {
-                "swarm-key": u.swarm_key,
                 "node-count": len(u.nodes),
                 "state": u.state,
                 "keep": u.keep,
@@ -98,15 +142,15 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
     async def new_universe(request: Request) -> Any:
         data = await body(request)
         config = data.get("config")
-        if data.get("shape"):
-            shape: Shape | None = load_shape(str(data["shape"]))
-        elif config:
+        shape_name = text(data, "shape")
+        keep = flag(data, "keep")
+        if shape_name:
+            shape: Shape | None = load_shape(shape_name)
+        elif config is not None:
             shape = Shape.from_api(config)
         else:
             shape = None
-        universe = await multiverse.create(
-            request.path_params["universe"], shape, keep=bool(data.get("keep"))
-        )
+        universe = await multiverse.create(request.path_params["universe"], shape, keep=keep)
         return {"universe": universe.name, "id": universe.id, "nodes": len(universe.nodes)}
 
     async def delete_universe(request: Request) -> Any:
@@ -140,6 +184,7 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
     async def new_simple(request: Request) -> Any:
         universe = universe_of(request)
         name = request.path_params["name"]
+        check_simple_name(name)
         config = (await body(request)).get("config")
         shape = SimpleShape.from_api(name, config) if config is not None else SimpleShape()
         async with multiverse.lock(universe.name):
@@ -184,7 +229,7 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
     async def logs(request: Request) -> Any:
         universe = universe_of(request)
         record = find_node(universe, request.path_params["node"])
-        offset = int(request.query_params.get("offset", "0") or 0)
+        offset = query_offset(request)
         try:
             with open(record.config.log_path, "rb") as fh:
                 fh.seek(offset)
@@ -206,17 +251,21 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
 
         universe = universe_of(request)
         data = await body(request)
-        if not data.get("name") or not data.get("path"):
-            raise DreamError("a project needs a `name` and an absolute `path` for its working copies")
+        needed = "a project needs a `name` and an absolute `path` for its working copies"
+        name = text(data, "name", required=needed) or ""
+        path = text(data, "path", required=needed) or ""
+        template = text(data, "template", default="ping_pong") or "ping_pong"
+        lang = text(data, "lang", default="go") or "go"
+        owner = text(data, "owner", default="dream") or "dream"
         async with _peers(universe) as peers:
             return await projects.create(
                 peers,
                 universe=universe.name,
-                name=str(data["name"]),
-                path=Path(str(data["path"])),
-                template=str(data.get("template") or "ping_pong"),
-                lang=str(data.get("lang") or "go"),
-                owner=str(data.get("owner") or "dream"),
+                name=name,
+                path=Path(path),
+                template=template,
+                lang=lang,
+                owner=owner,
                 state_dir=universe.root / "projects",
             )
 
@@ -225,13 +274,12 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
 
         universe = universe_of(request)
         data = await body(request)
-        if not data.get("name"):
-            raise DreamError("a website needs a `name`")
+        site = text(data, "name", required="a website needs a `name`") or ""
         async with _peers(universe) as peers:
             return await projects.add_website(
                 peers,
                 project=request.path_params["name"],
-                site=str(data["name"]),
+                site=site,
                 state_dir=universe.root / "projects",
             )
 
@@ -240,14 +288,14 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
 
         universe = universe_of(request)
         data = await body(request)
-        if not data.get("name"):
-            raise DreamError("a library needs a `name`")
+        library = text(data, "name", required="a library needs a `name`") or ""
+        lang = text(data, "lang", default="go") or "go"
         async with _peers(universe) as peers:
             return await projects.add_library(
                 peers,
                 project=request.path_params["name"],
-                library=str(data["name"]),
-                lang=str(data.get("lang") or "go"),
+                library=library,
+                lang=lang,
                 state_dir=universe.root / "projects",
             )
 
@@ -282,7 +330,11 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         if status_code:
             log.warning("refused announce to universe %s: %s", universe.name, reason)
             return error(reason, status_code)
-        universe.registry.announce(PeerInfo.from_dict(await request.json()))
+        try:
+            data = await body(request)
+            universe.registry.announce(peer_from_body(data))
+        except DreamError as exc:
+            return error(str(exc))
         return JSONResponse({"ok": True})
 
     async def registry_peers(request: Request) -> Response:
@@ -327,12 +379,23 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
     async def not_found(request: Request, exc: Exception) -> Response:
         return error(f"no route {request.method} {request.url.path}", 404)
 
+    async def failed(request: Request, exc: Exception) -> Response:
+        # Outside a route (a middleware, the router): still the API's shape, never a bare text/plain 500.
+        status_code, sentence = failures.answer(exc, request.method, request.url.path)
+        return error(sentence, status_code)
+
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(CORSMiddleware, allow_origin_regex=".*", allow_methods=["*"], allow_headers=["*"])
+            Middleware(
+                DaemonGuard,
+                port=multiverse.port,
+                token=token,
+                token_file=token_path(multiverse.home),
+                exempt=registry_exempt,
+            )
         ],
-        exception_handlers={404: not_found, 405: not_found},
+        exception_handlers={404: not_found, 405: not_found, Exception: failed},
     )
 
 

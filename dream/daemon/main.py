@@ -48,7 +48,9 @@ class TagFormatter(logging.Formatter):
                 f"\033[{COLORS.get(record.levelname if level != 'SUCCESS' else 'SUCCESS', '0')}m{tag}\033[0m"
             )
         text = f"{tag} {record.getMessage()}"
-        if record.exc_info and record.levelno >= logging.ERROR and os.environ.get("DREAM_DEBUG"):
+        # Tracebacks of expected errors are noise; an unexpected failure's (`traceback` set) always shows.
+        wanted = getattr(record, "traceback", False) or os.environ.get("DREAM_DEBUG")
+        if record.exc_info and record.levelno >= logging.ERROR and wanted:
             text += "\n" + self.formatException(record.exc_info)
         return text
 

@@ -57,7 +57,22 @@ class DaemonProcess:
         return self
 
     def client(self) -> DreamClient:
-        return DreamClient(self.url)
+        """A client of this daemon, with the token of its own DREAM_HOME."""
+        return DreamClient(self.url, home=self.home)
+
+    @property
+    def token(self) -> str:
+        """The daemon's token (for raw HTTP calls: `Authorization: Bearer <token>`)."""
+        from dream.api_token import read_token
+
+        token = read_token(self.home)
+        if token is None:
+            raise DreamError(f"no token in {self.home}: the daemon makes it when it starts")
+        return token
+
+    def auth(self) -> dict[str, str]:
+        """The header a raw HTTP call to a state-changing route needs."""
+        return {"authorization": f"Bearer {self.token}"}
 
     def log(self) -> str:
         try:
