@@ -41,20 +41,20 @@ def error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"code": status, "error": message}, status_code=status)
 
 
+# Fields that hold a universe's secret: no route returns them (upstream's /status shows `swarm-key`; with
+# it, any local process could sign node calls and read every webhook secret and deploy key from auth).
+SECRET_FIELDS = frozenset({"swarm-key", "key"})
+ANNOUNCE = ["registry", "peers", "announce"]
+
+
+def without_keys(view: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in view.items() if k not in SECRET_FIELDS}
+
+
 def registry_exempt(method: str, path: str) -> bool:
     """The universe registry's announce: nodes prove membership with the universe's HMAC instead."""
-    parts = path.split("/")
-    return (
-        method == "POST"
-        and len(parts) == 7
-        and parts[1] == "universe"
-        and parts[3:]
-        == [
-            "registry",
-            "peers",
-            "announce",
-        ]
-    )
+    parts = path.split("/")  # "", "universe", <universe>, "registry", "peers", "announce"
+    return method == "POST" and len(parts) == 6 and parts[1] == "universe" and parts[3:] == ANNOUNCE
 
 
 def peer_from_body(data: dict[str, Any]) -> PeerInfo:
@@ -113,10 +113,9 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         return "pong"
 
     async def status(request: Request) -> Any:
-        return {name: u.status() for name, u in multiverse.universes.items()}
+        return {name: without_keys(u.status()) for name, u in multiverse.universes.items()}
 
     async def universes(request: Request) -> Any:
-        # No universe key here (upstream shows `swarm-key`): with it, any local process could sign node calls.
         found = {
             name: {
                 "node-count": len(u.nodes),

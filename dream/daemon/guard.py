@@ -102,7 +102,7 @@ class DaemonGuard:
             what = "cross-origin preflight" if preflight else "request"
             return 403, (
                 f"{what} from the web page at Origin `{', '.join(origins)}` refused: the daemon accepts "
-                f"browser requests only from its own origin ({', '.join(sorted(self.origins))}); "
+                f"browser requests only from its own origin ({', '.join(own_origins(self.port))}); "
                 f"use the dream CLI or DreamClient"
             )
         site = headers.get("sec-fetch-site", [])
@@ -131,7 +131,7 @@ class DaemonGuard:
 
 
 async def _reply(send: Send, status: int, reason: str) -> None:
-    data = json.dumps({"code": status, "error": reason}).encode()
+    data = json.dumps({"code": status, "error": reason}, separators=(",", ":")).encode()
     await send(
         {
             "type": "http.response.start",

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import Generator
 from typing import Any
@@ -55,9 +56,13 @@ def verify(secret: bytes, method: str, path: str, headers: dict[str, str], body:
     if not sig or not stamp:
         return 401, "no proof of universe membership (x-dream-signature missing)"
     try:
-        age = abs(time.time() - float(stamp))
+        when = float(stamp)
     except ValueError:
-        return 403, f"malformed x-dream-time {stamp!r}"
+        return 403, f"malformed x-dream-time {stamp[:40]!r}: expected unix seconds, e.g. 1718000000.123"
+    # float() takes "nan", "inf" and "1e999": nan compares false with everything, so it would pass the age check.
+    if not math.isfinite(when):
+        return 403, f"x-dream-time {stamp[:40]!r} is not a finite number of unix seconds"
+    age = abs(time.time() - when)
     if age > MAX_SKEW_SECONDS:
         return 403, f"signature is {age:.0f}s old"
     if not hmac.compare_digest(sig, signature(secret, method, path, stamp, body)):

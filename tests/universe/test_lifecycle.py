@@ -116,7 +116,9 @@ def test_api_errors_are_http_400_with_code_and_error(dream_daemon: DaemonProcess
     response = httpx.get(f"{dream_daemon.url}/les/miserables/nowhere")
     assert response.status_code == 400
     assert response.json() == {"code": 400, "error": "universe `nowhere` does not exist"}
-    response = httpx.post(f"{dream_daemon.url}/fixture/nowhere/pushAll", json={"params": []})
+    response = httpx.post(
+        f"{dream_daemon.url}/fixture/nowhere/pushAll", json={"params": []}, headers=dream_daemon.auth()
+    )
     assert response.status_code == 400
     assert httpx.get(f"{dream_daemon.url}/spec/services").json() == list(SERVICES)
     assert httpx.get(f"{dream_daemon.url}/ping").json() == "pong"
