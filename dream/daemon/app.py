@@ -59,21 +59,21 @@ def registry_exempt(method: str, path: str) -> bool:
 
 def peer_from_body(data: dict[str, Any]) -> PeerInfo:
     """A node's announce, checked field by field."""
-    wanted: dict[str, type] = {
-        "id": str,
-        "name": str,
-        "kind": str,
-        "index": int,
-        "pid": int,
-        "ports": dict,
-        "universe": str,
+    wanted: dict[str, tuple[type, str]] = {
+        "id": (str, "a string"),
+        "name": (str, "a string"),
+        "kind": (str, "a string"),
+        "index": (int, "a whole number"),
+        "pid": (int, "a whole number"),
+        "ports": (dict, "a JSON object"),
+        "universe": (str, "a string"),
     }
-    for name, kind in wanted.items():
+    for name, (kind, described) in wanted.items():
         if name not in data:
             raise DreamError(f"announce: missing `{name}`")
         value = data[name]
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise DreamError(f"announce: `{name}` must be a {kind.__name__}, got {json_type(value)}")
+            raise DreamError(f"announce: `{name}` must be {described}, got {json_type(value)}")
     for protocol, port in data["ports"].items():
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise DreamError(f"announce: port `{protocol}` must be a number 0-65535, got {json_type(port)}")
