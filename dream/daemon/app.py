@@ -98,7 +98,8 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
             try:
                 result = await handler(request)
             except Exception as exc:
-                status_code, sentence = failures.answer(exc, request.method, request.url.path)
+                paths = getattr(request.state, "paths", ())
+                status_code, sentence = failures.answer(exc, request.method, request.url.path, paths)
                 return error(sentence, status_code)
             if isinstance(result, Response):
                 return result
@@ -256,6 +257,7 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         template = text(data, "template", default="ping_pong") or "ping_pong"
         lang = text(data, "lang", default="go") or "go"
         owner = text(data, "owner", default="dream") or "dream"
+        request.state.paths = [Path(path)]  # named if the disk turns out to be full
         async with _peers(universe) as peers:
             return await projects.create(
                 peers,

@@ -13,7 +13,9 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from dream.errors import DreamError
@@ -100,21 +102,13 @@ class Failures:
         self.home = home
         self.reserve = reserve
 
-    def answer(self, exc: BaseException, method: str, path: str) -> tuple[int, str]:
+    def answer(
+        self, exc: BaseException, method: str, path: str, paths: Sequence[Path] = ()
+    ) -> tuple[int, str]:
+        """`paths`: where the request wrote besides the dream home (named when the error does not say)."""
         full = no_space(exc)
         if full is not None:
-            # Room for the log line first: the reserve is on the same disk as the home.
-            freed = self.reserve.release()
-            where = getattr(full, "filename", None)
-            what = f"could not write {where}" if where else "a write failed"
-            sentence = (
-                f"no space left on device: {what} while handling {method} {path}; free some space on the "
-                f"disk that holds the dream home {self.home}"
-                + (" (and the project's path)" if where and not str(where).startswith(str(self.home)) else "")
-                + ", then try again"
-            )
-            log.error("%s%s", sentence, " (freed the disk reserve to report it)" if freed else "")
-            return 507, sentence
+            return 507, self._full_disk(full, method, path, paths)
         if isinstance(exc, DreamError):
             return 400, str(exc)
         sentence = (
@@ -123,3 +117,33 @@ class Failures:
         )
         log.error("%s", sentence, exc_info=exc, extra={"traceback": True})
         return 500, sentence
+
+    def _full_disk(self, full: OSError | DreamError, method: str, path: str, paths: Sequence[Path]) -> str:
+        # Which disk is full is read before the reserve is freed (which makes room on the home's disk).
+        where = getattr(full, "filename", None)
+        if isinstance(full, DreamError):
+            what = str(full)
+        elif where:
+            what = f"could not write {where}"
+        else:
+            filled = [p for p in [*paths, self.home] if _nearly_full(p)]
+            what = f"could not write to {filled[0]}" if filled else "a write failed"
+        outside = any(not str(p).startswith(str(self.home)) for p in paths)
+        sentence = (
+            f"no space left on device: {what} while handling {method} {path}; free some space on the disk "
+            f"that holds the dream home {self.home}"
+            + (" or the project's path" if outside else "")
+            + ", then try again"
+        )
+        # Room for the log line: the reserve is on the same disk as the home (and its log, by default).
+        freed = self.reserve.release()
+        log.error("%s%s", sentence, " (freed the disk reserve to report it)" if freed else "")
+        return sentence
+
+
+def _nearly_full(path: Path) -> bool:
+    """Whether the disk that holds `path` (or its nearest existing parent) has under 1 MiB free."""
+    for candidate in (path, *path.parents):
+        with contextlib.suppress(OSError):
+            return shutil.disk_usage(candidate).free < (1 << 20)
+    return False

@@ -266,3 +266,29 @@ def test_registry_announce(dream_daemon: DaemonProcess, small: UniverseHandle) -
         assert response.status_code == 400, response.text
         assert sentence in response.json()["error"]
     still_fine(dream_daemon, small)
+
+
+def test_an_unexpected_failure_keeps_its_message_and_logs_its_traceback(
+    dream_daemon: DaemonProcess, small: UniverseHandle, tmp_path: Path
+) -> None:
+    """Working copies asked for under a regular file: the OS refuses, the daemon did not foresee it."""
+    (tmp_path / "a-file").write_text("not a directory\n")
+    where = tmp_path / "a-file" / "project"
+    response = httpx.post(
+        f"{dream_daemon.url}/project/{small.name}",
+        json={"name": "underfile", "path": str(where)},
+        headers=dream_daemon.auth(),
+    )
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    answer = response.json()
+    assert answer["code"] == 500
+    assert answer["error"].startswith(
+        f"the daemon failed while handling POST /project/{small.name}: NotADirectoryError: [Errno 20] Not a "
+        f"directory: '{tmp_path / 'a-file'}"
+    )
+    assert answer["error"].endswith(f"; the traceback is in {dream_daemon.log_path}")
+    log = dream_daemon.log()
+    assert answer["error"] in log
+    assert "Traceback (most recent call last):" in log.split(answer["error"], 1)[1]
+    still_fine(dream_daemon, small)
