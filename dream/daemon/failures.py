@@ -54,7 +54,9 @@ class DiskReserve:
         except OSError:
             with contextlib.suppress(OSError):
                 self.path.unlink()
+            self._next_try = time.monotonic() + RESERVE_RETRY_SECONDS
             return False
+        self._next_try = 0.0
         return True
 
     def release(self) -> bool:
@@ -69,7 +71,7 @@ class DiskReserve:
     def retake(self) -> None:
         """Take the reserve back if it was freed and it is time to try again (cheap otherwise)."""
         if self._next_try and time.monotonic() >= self._next_try:
-            self._next_try = 0.0 if self.keep() else time.monotonic() + RESERVE_RETRY_SECONDS
+            self.keep()
 
 
 def no_space(exc: BaseException) -> OSError | DreamError | None:
