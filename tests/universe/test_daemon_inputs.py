@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from dream.daemon.inputs import MAX_OFFSET
 from dream.node.security import UniverseAuth
-from dream.shapes import MAX_COPIES
+from dream.shapes import MAX_COPIES, ServiceShape
 from dream.testing.harness import DaemonProcess, UniverseHandle
 from dream.testing.plugin import UniverseFactory
 
@@ -115,6 +116,12 @@ def test_new_universe(dream_daemon: DaemonProcess, small: UniverseHandle) -> Non
     still_fine(dream_daemon, small)
 
 
+def test_copies_at_the_limit_are_accepted() -> None:
+    assert ServiceShape.from_api("tns", {"Others": {"copies": MAX_COPIES}}).copies == MAX_COPIES
+    assert ServiceShape.from_api("tns", {"Others": {"copies": 0}}).copies == 1  # upstream's zero value
+    assert ServiceShape.from_api("tns", None).copies == 1
+
+
 def test_new_and_kill_service(dream_daemon: DaemonProcess, small: UniverseHandle) -> None:
     path = f"/service/{small.name}/tns"
     assert "is not valid JSON" in refused(dream_daemon, "POST", path, raw=NOT_JSON)
@@ -216,6 +223,11 @@ def test_logs_offset(dream_daemon: DaemonProcess, small: UniverseHandle) -> None
     )
     answer = httpx.get(f"{dream_daemon.url}{path}?offset=0").json()
     assert answer["offset"] == len(answer["text"].encode())
+    at_limit = httpx.get(f"{dream_daemon.url}{path}?offset={MAX_OFFSET}").json()
+    assert at_limit["offset"] == MAX_OFFSET and at_limit["text"] == ""
+    assert f"`offset` must be between 0 and {MAX_OFFSET} bytes, got {MAX_OFFSET + 1}" in refused(
+        dream_daemon, "GET", f"{path}?offset={MAX_OFFSET + 1}"
+    )
     still_fine(dream_daemon, small)
 
 
