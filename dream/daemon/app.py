@@ -232,8 +232,11 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         offset = query_offset(request)
         try:
             with open(record.config.log_path, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read(1 << 20)
+                # Past the end there is nothing to read (and a filesystem may refuse so far a seek).
+                data = b""
+                if offset < os.fstat(fh.fileno()).st_size:
+                    fh.seek(offset)
+                    data = fh.read(1 << 20)
         except FileNotFoundError:
             data = b""
         return {
