@@ -97,9 +97,12 @@ P2P_ROUTES: dict[tuple[str, str], list[Bad]] = {
         {"items": ["a/b", {}], "items[0]": [[["a", 1, 2]]], "items[0][0]": [[[5, 1]]]},
         ["items"],
     ),
-    ("tns", "POST /tns/fetch"): body_cases(
-        "POST", "/tns/fetch", {"path": "a/b"}, {"path": [5, True]}, ["path"]
-    ),
+    ("tns", "POST /tns/fetch"): [
+        *body_cases("POST", "/tns/fetch", {"path": "a/b"}, {"path": [5, True]}, ["path"]),
+        Bad("POST", "/tns/fetch", ("not JSON", "NaN"), b'{"path": NaN}'),
+        Bad("POST", "/tns/fetch", ("not JSON", "nests too deeply"), b'{"path": ' + b"[" * 100_000),
+        Bad("POST", "/tns/fetch", ("not JSON", "digits"), b'{"path": 1' + b"0" * 5000 + b"}"),
+    ],
     ("tns", "POST /tns/fetch-many"): body_cases(
         "POST",
         "/tns/fetch-many",
@@ -127,13 +130,16 @@ P2P_ROUTES: dict[tuple[str, str], list[Bad]] = {
             ("wait", "wait=soon"),
         ]
     ],
-    ("patrick", "POST /patrick/dequeue"): body_cases(
-        "POST",
-        "/patrick/dequeue",
-        {"monkey": "m1", "wait": 0},
-        {"monkey": [5, ""], "wait": ["1", -1]},
-        ["monkey"],
-    ),
+    ("patrick", "POST /patrick/dequeue"): [
+        *body_cases(
+            "POST",
+            "/patrick/dequeue",
+            {"monkey": "m1", "wait": 0},
+            {"monkey": [5, ""], "wait": ["1", -1, 10**400]},
+            ["monkey"],
+        ),
+        Bad("POST", "/patrick/dequeue", ("field `wait`",), b'{"monkey": "m1", "wait": 1e400}'),
+    ],
     ("patrick", "POST /patrick/heartbeat"): body_cases(
         "POST",
         "/patrick/heartbeat",
