@@ -42,20 +42,19 @@ from dream.tns.store import PREFIX, TnsStore
 MAX_WAIT = 30.0
 
 
-def _path(value: Any) -> str:
-    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(p, str) for p in value)):
-        return normalize(value)  # ValueError: why it is not a path
-    raise ValueError("")
-
-
 def _segments(value: Any) -> str | list[str]:
-    """A lookup prefix as given: with `regex` it is a pattern, so it is not normalised here."""
+    """A path (or a lookup's prefix) as given: a string, or a list of strings."""
     if isinstance(value, str) or (isinstance(value, list) and all(isinstance(p, str) for p in value)):
         return value
     raise ValueError("")
 
 
+def _path(value: Any) -> str:
+    return normalize(_segments(value))  # ValueError: why it is not a path (no segment, a '/' in one)
+
+
 PATH = Custom('a tns path ("a/b/c" or ["a", "b", "c"])', '"a/b/c" or ["a", "b", "c"]', _path)
+# With `regex` the prefix is a pattern, so it is normalised only without.
 PREFIX_KIND = Custom(
     'a tns path ("a/b/c" or ["a", "b", "c"]), or a regular expression with `regex`', '"a/b"', _segments
 )
