@@ -10,6 +10,8 @@ p2p API:
   GET    /auth/hooks/{hook}        → {id, provider, secret, repository}
   POST   /auth/domains             {fqdn, project} → registration;  GET /auth/domains/{fqdn}
 HTTP (read-only, secrets left out): /projects, /projects/{id}, /repositories, /repository/github/{id}
+Bodies and ids in paths are checked against the shapes below (dream.node.validate): anything else is refused
+with a 400 that names the field.
 """
 
 from __future__ import annotations
@@ -22,6 +24,27 @@ from starlette.routing import BaseRoute, Route
 from dream.auth.store import AuthStore
 from dream.node import Node
 from dream.node.answers import answer
+from dream.node.validate import FQDN, HOOK_ID, NAME, PROJECT_ID, REPO_ID, STRING, Body, Field, Text
+
+# `owner/name`, as GitHub spells a repository.
+FULLNAME = Text(
+    "a repository's full name",
+    pattern=r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+",
+    example="me/tb_code_demo",
+    empty=False,
+)
+# Path parameters: auth keeps repository ids as strings of digits.
+REPO_ID_PARAM = Text("a repository id (digits)", pattern=r"[0-9]{1,20}", example="123456789", empty=False)
+REGISTER = Body(
+    {
+        "id": REPO_ID,
+        "fullname": FULLNAME,
+        "url": Field(STRING, ""),
+        "project": Field(PROJECT_ID.or_empty(), ""),
+    }
+)
+CREATE_PROJECT = Body({"id": PROJECT_ID, "name": NAME, "config": REPO_ID, "code": REPO_ID})
+REGISTER_DOMAIN = Body({"fqdn": FQDN, "project": PROJECT_ID})
 
 
 def public(repository: dict[str, Any]) -> dict[str, Any]:
@@ -55,12 +78,9 @@ class Service(Node):
         ]
 
     async def register(self, request: Request) -> Any:
-        body = await request.json()
+        body = await REGISTER.read(request)
         record = self.auth.register_repository(
-            repo_id=str(body["id"]),
-            fullname=body["fullname"],
-            url=body.get("url", ""),
-            project=body.get("project", ""),
+            repo_id=body["id"], fullname=body["fullname"], url=body["url"], project=body["project"]
         )
         self.log.info("registered repository %s (%s)", record["fullname"], record["id"])
         return record
@@ -69,22 +89,22 @@ class Service(Node):
         return {"repositories": self.auth.repositories()}
 
     async def repository(self, request: Request) -> Any:
-        return self.auth.repository(request.path_params["id"])
+        return self.auth.repository(REPO_ID_PARAM.param(request, "id"))
 
     async def public_repositories(self, request: Request) -> Any:
         return {"repositories": [public(r) for r in self.auth.repositories()]}
 
     async def public_repository(self, request: Request) -> Any:
-        found = self.auth.repository(request.path_params["id"])
+        found = self.auth.repository(REPO_ID_PARAM.param(request, "id"))
         return public(found) if found else None
 
     async def unregister(self, request: Request) -> Any:
-        return {"unregistered": self.auth.unregister_repository(request.path_params["id"])}
+        return {"unregistered": self.auth.unregister_repository(REPO_ID_PARAM.param(request, "id"))}
 
     async def create_project(self, request: Request) -> Any:
-        body = await request.json()
+        body = await CREATE_PROJECT.read(request)
         project = self.auth.create_project(
-            project_id=body["id"], name=body["name"], config=str(body["config"]), code=str(body["code"])
+            project_id=body["id"], name=body["name"], config=body["config"], code=body["code"]
         )
         self.log.info("created project %s (%s)", project["name"], project["id"])
         return project
@@ -93,14 +113,14 @@ class Service(Node):
         return {"projects": self.auth.projects()}
 
     async def project(self, request: Request) -> Any:
-        return self.auth.project(request.path_params["id"])
+        return self.auth.project(PROJECT_ID.param(request, "id"))
 
     async def hook(self, request: Request) -> Any:
-        return self.auth.hook(request.path_params["hook"])
+        return self.auth.hook(HOOK_ID.param(request, "hook"))
 
     async def register_domain(self, request: Request) -> Any:
-        body = await request.json()
+        body = await REGISTER_DOMAIN.read(request)
         return self.auth.register_domain(body["fqdn"], body["project"])
 
     async def domain(self, request: Request) -> Any:
-        return self.auth.domain(request.path_params["fqdn"])
+        return self.auth.domain(FQDN.param(request, "fqdn"))

@@ -14,8 +14,11 @@ def verify(declared: str, data: bytes) -> str | None:
     try:
         cid = CID.decode(declared)
     except (ValueError, KeyError) as exc:
-        return f"`{declared}` is not a CID: {exc}"
+        return f"header `x-cid`: `{declared}` is not a CID ({exc}); leave it out to have the CID computed"
     actual = CID("base32", cid.version, cid.codec, multihash.digest(data, cid.hashfun.name))
     if str(actual.set(base=cid.base)) != str(cid):
-        return f"cid mismatch: declared {declared}, imported {cid_of(data)}"
+        return (
+            f"cid mismatch: declared {declared} (header `x-cid`), but the body's CID is {cid_of(data)};"
+            " send the blob that CID names, or leave `x-cid` out"
+        )
     return None

@@ -7,6 +7,7 @@ p2p API:
   GET  /hoarder/blob/{cid}   → the bytes (404 when not here)
   GET  /hoarder/has/{cid}    → {has}
   GET  /hoarder/list         → {cids}
+A CID (in a path or `x-cid`) is checked before it names a file: anything else is refused with a 400.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dream.hoarder.cid import cid_of, verify
 from dream.node import Node
+from dream.node.answers import answer, reply
+from dream.node.validate import CID, BadInput, Invalid
 
 REPLICAS = 2
 
@@ -38,39 +40,39 @@ class Service(Node):
 
     def p2p_routes(self) -> list[BaseRoute]:
         return [
-            Route("/hoarder/stash", self.stash, methods=["POST"]),
-            Route("/hoarder/replica", self.replica, methods=["POST"]),
-            Route("/hoarder/blob/{cid}", self.blob, methods=["GET"]),
-            Route("/hoarder/has/{cid}", self.has, methods=["GET"]),
-            Route("/hoarder/list", self.listing, methods=["GET"]),
+            Route("/hoarder/stash", answer(self.stash), methods=["POST"]),
+            Route("/hoarder/replica", answer(self.replica), methods=["POST"]),
+            Route("/hoarder/blob/{cid}", answer(self.blob), methods=["GET"]),
+            Route("/hoarder/has/{cid}", answer(self.has), methods=["GET"]),
+            Route("/hoarder/list", answer(self.listing), methods=["GET"]),
         ]
 
-    def _path(self, cid: str) -> Path:
-        if not cid.isalnum():
-            raise ValueError(f"`{cid}` is not a CID")
-        return self.blobs / cid
-
     def _keep(self, data: bytes, declared: str | None) -> tuple[str, str | None]:
+        if declared is not None:
+            try:
+                CID.check(declared)  # also keeps blob names path-safe
+            except Invalid as exc:
+                return declared, f"header `x-cid` {exc.problem}; leave it out to have the CID computed"
         cid = declared or cid_of(data)
         problem = verify(cid, data)
         if problem:
             return cid, problem
-        path = self._path(cid)
+        path = self.blobs / cid
         if not path.exists():
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(data)
             tmp.replace(path)
         return cid, None
 
-    async def stash(self, request: Request) -> JSONResponse:
+    async def stash(self, request: Request) -> Any:
         data = await request.body()
         cid, problem = self._keep(data, request.headers.get("x-cid"))
         if problem:
             self.log.warning("refused a stash: %s", problem)
-            return JSONResponse({"code": 400, "error": problem}, status_code=400)
+            raise BadInput(problem)
         replicas = [self.config.id, *await self._replicate(cid, data)]
         self.log.info("stashed %s (%d bytes) on %d hoarder(s)", cid, len(data), len(replicas))
-        return JSONResponse({"cid": cid, "size": len(data), "replicas": replicas})
+        return {"cid": cid, "size": len(data), "replicas": replicas}
 
     async def _replicate(self, cid: str, data: bytes) -> list[str]:
         """Copy to other hoarders until REPLICAS hold it (as many as exist when fewer)."""
@@ -91,31 +93,21 @@ class Service(Node):
                 done.append(peer.id)
         return done
 
-    async def replica(self, request: Request) -> JSONResponse:
+    async def replica(self, request: Request) -> Any:
         data = await request.body()
         cid, problem = await asyncio.to_thread(self._keep, data, request.headers.get("x-cid"))
         if problem:
-            return JSONResponse({"code": 400, "error": problem}, status_code=400)
-        return JSONResponse({"cid": cid, "size": len(data)})
+            raise BadInput(problem)
+        return {"cid": cid, "size": len(data)}
 
     async def blob(self, request: Request) -> Response:
-        try:
-            path = self._path(request.path_params["cid"])
-        except ValueError as exc:
-            return JSONResponse({"code": 400, "error": str(exc)}, status_code=400)
+        path = self.blobs / CID.param(request, "cid")
         if not path.exists():
-            return JSONResponse(
-                {"code": 404, "error": f"{path.name} is not on this hoarder"}, status_code=404
-            )
+            return reply(404, f"{path.name} is not on this hoarder")
         return FileResponse(path, media_type="application/octet-stream")
 
-    async def has(self, request: Request) -> JSONResponse:
-        try:
-            return JSONResponse({"has": self._path(request.path_params["cid"]).exists()})
-        except ValueError as exc:
-            return JSONResponse({"code": 400, "error": str(exc)}, status_code=400)
+    async def has(self, request: Request) -> Any:
+        return {"has": (self.blobs / CID.param(request, "cid")).exists()}
 
-    async def listing(self, request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"cids": sorted(p.name for p in self.blobs.iterdir() if not p.name.endswith(".tmp"))}
-        )
+    async def listing(self, request: Request) -> Any:
+        return {"cids": sorted(p.name for p in self.blobs.iterdir() if not p.name.endswith(".tmp"))}

@@ -21,8 +21,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from dream.errors import DreamError
+from dream.node.answers import answer
 from dream.node.config import NodeConfig
 from dream.node.security import UniverseAuth
+from dream.node.validate import BOOLEAN, NAME, PORT, Body, Field, Integer, MapOf, OneOf
 
 # A peer silent for this long is gone (heartbeats come every HEARTBEAT_SECONDS).
 PEER_TTL_SECONDS = 5.0
@@ -30,6 +32,20 @@ HEARTBEAT_SECONDS = 1.0
 DISCOVERY_CACHE_SECONDS = 1.0
 
 log = logging.getLogger("dream.peers")
+
+# A node's announce (`PeerInfo` without `seen`): checked, as every node that discovers it uses its ports.
+ANNOUNCE = Body(
+    {
+        "id": NAME,
+        "name": NAME,
+        "kind": OneOf("service", "simple"),
+        "index": Integer(minimum=0),
+        "pid": Integer(minimum=0),
+        "ports": MapOf(PORT),
+        "universe": NAME,
+        "registry": Field(BOOLEAN, False),
+    }
+)
 
 # Node-to-node traffic is plain HTTP on loopback. One shared context (made once, in the zygote) spares
 # every node the cost of loading a CA bundle it would never use.
@@ -110,10 +126,10 @@ class PeerStore:
 
     def routes(self) -> list[Route]:
         async def announce(request: Request) -> JSONResponse:
-            try:
-                peer = PeerInfo.from_dict(await request.json())
-            except (ValueError, TypeError, KeyError) as exc:
-                return JSONResponse({"code": 400, "error": f"bad announce: {exc}"}, status_code=400)
+            body = await ANNOUNCE.read(request)
+            if "p2p" not in body["ports"]:
+                raise ANNOUNCE.refuse(request, "ports", 'must name the node\'s "p2p" port')
+            peer = PeerInfo.from_dict(body)
             if self.announce(peer):
                 log.info("peer %s@%s joined (%s, pid %s)", peer.name, peer.universe, peer.id, peer.pid)
             return JSONResponse({"ok": True})
@@ -123,7 +139,7 @@ class PeerStore:
             return JSONResponse({"peers": [p.public() for p in self.peers(name)]})
 
         return [
-            Route("/peers/announce", announce, methods=["POST"]),
+            Route("/peers/announce", answer(announce), methods=["POST"]),
             Route("/peers", listing, methods=["GET"]),
         ]
 

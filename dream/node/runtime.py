@@ -22,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from dream.node.answers import answer
 from dream.node.config import NodeConfig
 from dream.node.peers import HEARTBEAT_SECONDS, PeerClient, PeerInfo, PeerStore
 from dream.node.security import UniverseGuard
+from dream.node.validate import STORE_KEY
 
 DAEMON_CHECK_SECONDS = 0.5
 
@@ -122,7 +124,7 @@ class Node:
     def _p2p_app(self) -> Any:
         routes: list[BaseRoute] = [
             Route("/health", self._health, methods=["GET"]),
-            Route("/kv/{key:path}", self._kv, methods=["GET", "PUT", "DELETE"]),
+            Route("/kv/{key:path}", answer(self._kv), methods=["GET", "PUT", "DELETE"]),
         ]
         if self.peerstore is not None:
             routes += self.peerstore.routes()
@@ -145,7 +147,7 @@ class Node:
 
     async def _kv(self, request: Request) -> Response:
         """The node's durable store, readable and writable by members of its universe."""
-        key = request.path_params["key"]
+        key = STORE_KEY.param(request, "key")
         if request.method == "PUT":
             self.store.put(key, await request.body())
             return JSONResponse({"stored": key})

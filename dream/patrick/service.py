@@ -8,13 +8,14 @@ p2p:   POST /patrick/dequeue {monkey} → {available, job}
        POST /patrick/heartbeat {jid, monkey};  POST /patrick/done|failed {jid, monkey, logs, assets, error}
        POST /patrick/defer {jid, monkey, after, reason}  (not runnable yet: back on the queue, attempt kept)
        GET  /patrick/job/{id};  GET /patrick/jobs
+Bodies, the push payload (after its signature is checked) and ids in paths are checked against the shapes
+below (dream.node.validate): anything else is refused with a 400 that names the field.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -25,12 +26,65 @@ from dream.errors import DreamError
 from dream.githost.payload import verify_signature
 from dream.node import Node
 from dream.node.answers import answer, reply
+from dream.node.validate import (
+    CID,
+    COMMIT,
+    HOOK_ID,
+    JOB_ID,
+    NAME,
+    PROJECT_ID,
+    REPO_ID,
+    STRING,
+    Body,
+    Field,
+    Integer,
+    MapOf,
+    Number,
+    Object,
+    OrNull,
+    Text,
+)
 from dream.patrick.jobs import FAILED, SUCCESS, JobStore, job_id
 
 # A monkey heartbeats its job every second; this much silence means it is gone.
 SILENT_AFTER = 10.0
 MAX_DEQUEUE_WAIT = 10.0
 REANNOUNCE_EVERY = 1.0
+
+# What the monkeys send: the job, the monkey and the lease of the attempt it was handed.
+HOLDER = {"jid": JOB_ID, "monkey": NAME, "lease": Field(STRING, "")}
+DEQUEUE = Body({"monkey": NAME, "wait": Field(Number(minimum=0), 0.0)})
+HEARTBEAT = Body(HOLDER)
+DEFER = Body({**HOLDER, "after": Field(Number(minimum=0), 0.2), "reason": Field(STRING, "")})
+FINISH = Body(
+    {**HOLDER, "logs": Field(MapOf(CID), {}), "assets": Field(MapOf(CID), {}), "error": Field(STRING, "")}
+)
+# GitHub's push event: the fields patrick reads are checked, the many others GitHub sends are left alone.
+PUSH_EVENT = Body(
+    {
+        "ref": Text("a git ref", pattern=r"refs/[^\s]+", example="refs/heads/main", empty=False),
+        "after": COMMIT,
+        "before": Field(COMMIT, ""),
+        "head_commit": Field(
+            OrNull(Object({"id": Field(STRING, ""), "message": Field(STRING, "")}, closed=False)), None
+        ),
+        "repository": Object(
+            {
+                "id": REPO_ID,
+                "full_name": Field(STRING, ""),
+                "pushed_at": Field(Integer(), ""),
+                "uri": Field(STRING, ""),
+                "clone_url": Field(STRING, ""),
+                "ssh_url": Field(STRING, ""),
+                "default_branch": Field(STRING, "main"),
+            },
+            closed=False,
+        ),
+    },
+    closed=False,
+    fix="send a GitHub push event, at least "
+    '{"ref": "refs/heads/main", "after": "<sha>", "repository": {"id": 123456789}}',
+)
 
 
 class Service(Node):
@@ -44,11 +98,11 @@ class Service(Node):
 
     def http_routes(self) -> list[BaseRoute]:
         return [
-            Route("/github/{hook}", self.github, methods=["POST"]),
+            Route("/github/{hook}", answer(self.github), methods=["POST"]),
             Route("/ping", answer(self.ping), methods=["GET"]),
             Route("/jobs/{project}", answer(self.project_jobs), methods=["GET"]),
             Route("/job/{jid}", answer(self.job), methods=["GET"]),
-            Route("/logs/{cid}", self.logs, methods=["GET"]),
+            Route("/logs/{cid}", answer(self.logs), methods=["GET"]),
             Route("/cancel/{jid}", answer(self.cancel), methods=["POST"]),
             Route("/retry/{jid}", answer(self.retry), methods=["POST"]),
         ]
@@ -69,9 +123,9 @@ class Service(Node):
     async def github(self, request: Request) -> Response:
         body = await request.body()
         headers = request.headers
-        hook = request.path_params["hook"]
         if not (headers.get("x-hub-signature-256") or headers.get("x-hub-signature")):
             return reply(401, "unsigned delivery: X-Hub-Signature-256 (or X-Hub-Signature) is required")
+        hook = HOOK_ID.param(request, "hook")
         try:
             record = await self.peers.json("auth", "GET", f"/auth/hooks/{hook}")
         except DreamError:
@@ -86,13 +140,9 @@ class Service(Node):
         event = headers.get("x-github-event", "")
         if event != "push":
             return reply(400, f"only push events are built; got `{event or 'no event'}`")
-        try:
-            payload = json.loads(body)
-            job, created = await self._job_from_push(payload, record, headers.get("x-github-delivery", ""))
-        except (ValueError, KeyError, TypeError) as exc:
-            return reply(400, f"not a GitHub push payload: {exc}")
-        except DreamError as exc:
-            return reply(400, str(exc))
+        # Only a signed delivery's payload is read: an unsigned one is never parsed.
+        payload = PUSH_EVENT.parse(body, f"the push payload of hook `{hook}`")
+        job, created = await self._job_from_push(payload, record, headers.get("x-github-delivery", ""))
         if created:
             self.log.info(
                 "job %s for %s @ %s",
@@ -106,14 +156,15 @@ class Service(Node):
         self, payload: dict[str, Any], hook: dict[str, Any], delivery: str
     ) -> tuple[dict[str, Any], bool]:
         repository = payload["repository"]
-        repo_id = str(repository["id"])
+        repo_id = repository["id"]
         if repo_id != str(hook["repository"]):
             raise DreamError(f"hook {hook['id']} belongs to repository {hook['repository']}, not {repo_id}")
         ref = payload["ref"]
         branch = ref.removeprefix("refs/heads/")
-        pushed_at = repository.get("pushed_at", "")
-        uri = repository.get("uri") or repository.get("clone_url") or repository.get("ssh_url", "")
+        pushed_at = repository["pushed_at"]
+        uri = repository["uri"] or repository["clone_url"] or repository["ssh_url"]
         repo = await self.peers.json("auth", "GET", f"/auth/repositories/{repo_id}")
+        head = payload["head_commit"] or {}
         job = {
             "id": job_id(repo_id, ref, payload["after"], pushed_at),
             "delivery": delivery,
@@ -121,19 +172,19 @@ class Service(Node):
             "branch": branch,
             "meta": {
                 "ref": ref,
-                "before": payload.get("before", ""),
+                "before": payload["before"],
                 "after": payload["after"],
                 "head_commit": {
-                    "id": (payload.get("head_commit") or {}).get("id", payload["after"]),
-                    "message": (payload.get("head_commit") or {}).get("message", ""),
+                    "id": head.get("id") or payload["after"],
+                    "message": head.get("message", ""),
                 },
                 "repository": {
                     "id": repo_id,
                     "provider": "github",
-                    "fullname": repository.get("full_name", repo.get("fullname", "")),
-                    "ssh_url": repository.get("ssh_url", ""),
+                    "fullname": repository["full_name"] or repo.get("fullname", ""),
+                    "ssh_url": repository["ssh_url"],
                     "uri": uri,
-                    "default_branch": repository.get("default_branch", "main"),
+                    "default_branch": repository["default_branch"],
                     "pushed_at": pushed_at,
                 },
             },
@@ -154,16 +205,16 @@ class Service(Node):
         return {"ping": "pong"}
 
     async def project_jobs(self, request: Request) -> Any:
-        return {"jobs": self.jobs.by_project(request.path_params["project"])}
+        return {"jobs": self.jobs.by_project(PROJECT_ID.param(request, "project"))}
 
     async def all_jobs(self, request: Request) -> Any:
         return {"jobs": self.jobs.all()}
 
     async def job(self, request: Request) -> Any:
-        return self.jobs.require(request.path_params["jid"])
+        return self.jobs.require(JOB_ID.param(request, "jid"))
 
     async def logs(self, request: Request) -> Response:
-        cid = request.path_params["cid"]
+        cid = CID.param(request, "cid")
         try:
             response = await self.peers.call("hoarder", "GET", f"/hoarder/blob/{cid}")
         except DreamError as exc:
@@ -173,10 +224,10 @@ class Service(Node):
         return PlainTextResponse(response.content.decode(errors="replace"))
 
     async def cancel(self, request: Request) -> Any:
-        return self.jobs.cancel(request.path_params["jid"])
+        return self.jobs.cancel(JOB_ID.param(request, "jid"))
 
     async def retry(self, request: Request) -> Any:
-        job = self.jobs.retry(request.path_params["jid"])
+        job = self.jobs.retry(JOB_ID.param(request, "jid"))
         await self._wake()
         return job
 
@@ -188,9 +239,10 @@ class Service(Node):
 
     async def dequeue(self, request: Request) -> Any:
         """Hand the oldest ripe job to a monkey; with `wait`, hold the call until one comes (long-poll)."""
-        body = await request.json()
-        monkey = str(body["monkey"])
-        deadline = asyncio.get_running_loop().time() + min(float(body.get("wait", 0)), MAX_DEQUEUE_WAIT)
+        body = await DEQUEUE.read(request)
+        monkey = body["monkey"]
+        # A longer wait is cut to MAX_DEQUEUE_WAIT, not refused.
+        deadline = asyncio.get_running_loop().time() + min(body["wait"], MAX_DEQUEUE_WAIT)
         job = self.jobs.dequeue(monkey)
         while job is None and (left := deadline - asyncio.get_running_loop().time()) > 0:
             async with self.queued:
@@ -207,20 +259,16 @@ class Service(Node):
         return {"available": job is not None, "job": job}
 
     async def heartbeat(self, request: Request) -> Any:
-        body = await request.json()
-        if not self.jobs.heartbeat(body["jid"], str(body["monkey"]), str(body.get("lease", ""))):
+        body = await HEARTBEAT.read(request)
+        if not self.jobs.heartbeat(body["jid"], body["monkey"], body["lease"]):
             # Cancelled, or no longer this monkey's (queued again, retried): it must stop and publish nothing.
             return {"ok": False, "cancelled": True}
         return {"ok": True, "cancelled": False}
 
     async def defer(self, request: Request) -> Any:
-        body = await request.json()
+        body = await DEFER.read(request)
         return self.jobs.defer(
-            body["jid"],
-            str(body["monkey"]),
-            str(body.get("lease", "")),
-            after=float(body.get("after", 0.2)),
-            reason=str(body.get("reason", "")),
+            body["jid"], body["monkey"], body["lease"], after=body["after"], reason=body["reason"]
         )
 
     async def done(self, request: Request) -> Any:
@@ -230,15 +278,15 @@ class Service(Node):
         return await self._finish(request, FAILED)
 
     async def _finish(self, request: Request, status: str) -> Any:
-        body = await request.json()
+        body = await FINISH.read(request)
         job = self.jobs.finish(
             body["jid"],
-            str(body["monkey"]),
-            str(body.get("lease", "")),
+            body["monkey"],
+            body["lease"],
             status,
-            logs=body.get("logs") or {},
-            assets=body.get("assets") or {},
-            error=body.get("error", ""),
+            logs=body["logs"],
+            assets=body["assets"],
+            error=body["error"],
         )
         took = job["finished"] - job.get("started", job["finished"])
         self.log.info("job %s %s in %.2fs", job["id"], job["status"], took)

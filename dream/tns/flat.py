@@ -13,6 +13,8 @@ SEP = "/"
 
 
 def normalize(path: str | list[str]) -> str:
+    if isinstance(path, str) and path and path[0] != SEP and path[-1] != SEP and SEP + SEP not in path:
+        return path  # already normal: the common case, kept cheap (a substrate's fetches)
     parts = path if isinstance(path, list) else str(path).split(SEP)
     clean = [str(p) for p in parts if str(p) != ""]
     if not clean:

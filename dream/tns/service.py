@@ -4,29 +4,69 @@ p2p API (JSON bodies; paths are `a/b/c` strings or segment lists):
   POST /tns/push   {path, data}            → {pushed: true, seq}
   POST /tns/push-many {items: [[path, data], ...]} → {pushed: true, seq} (in order)
   POST /tns/fetch  {path}                  → {object}
+  POST /tns/fetch-many {paths: [path, ...]} → {objects} (in order)
   POST /tns/lookup {prefix, regex?}        → {keys}
   POST /tns/list   {depth}                 → {keys: [[segment...]]}
   POST /tns/delete {path}                  → {deleted}
   GET  /tns/changes?after=N&wait=S         → {seq, changes: [[seq, path]]} (long-poll: readers learn of changes)
   GET  /tns/stats                          → {seq, keys}
+Each route's shape is declared below (dream.node.validate): anything else is refused with a 400 naming the field.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from dream.node import Node
+from dream.node.answers import answer
+from dream.node.validate import (
+    ANY,
+    BOOLEAN,
+    Body,
+    Custom,
+    Field,
+    Integer,
+    ListOf,
+    Pair,
+    Query,
+    QueryInt,
+    QueryNumber,
+)
+from dream.tns.flat import normalize
 from dream.tns.store import PREFIX, TnsStore
 
 MAX_WAIT = 30.0
 
 
-def bad(message: str) -> JSONResponse:
-    return JSONResponse({"code": 400, "error": message}, status_code=400)
+def _segments(value: Any) -> str | list[str]:
+    """A path (or a lookup's prefix) as given: a string, or a list of strings."""
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(p, str) for p in value)):
+        return value
+    raise ValueError("")
+
+
+def _path(value: Any) -> str:
+    return normalize(_segments(value))  # ValueError: why it is not a path (no segment, a '/' in one)
+
+
+PATH = Custom('a tns path ("a/b/c" or ["a", "b", "c"])', '"a/b/c" or ["a", "b", "c"]', _path)
+# With `regex` the prefix is a pattern, so it is normalised only without.
+PREFIX_KIND = Custom(
+    'a tns path ("a/b/c" or ["a", "b", "c"]), or a regular expression with `regex`', '"a/b"', _segments
+)
+
+PUSH = Body({"path": PATH, "data": Field(ANY, None)})
+PUSH_MANY = Body({"items": ListOf(Pair(PATH, ANY, hint="[path, data]"))})
+FETCH = Body({"path": PATH})
+FETCH_MANY = Body({"paths": ListOf(PATH)})
+LOOKUP = Body({"prefix": PREFIX_KIND, "regex": Field(BOOLEAN, False)})
+LIST = Body({"depth": Field(Integer(minimum=1), 1)})
+DELETE = Body({"path": PATH})
+CHANGES = Query({"after": Field(QueryInt(minimum=0), 0), "wait": Field(QueryNumber(minimum=0), 0.0)})
 
 
 class Service(Node):
@@ -38,88 +78,72 @@ class Service(Node):
 
     def p2p_routes(self) -> list[BaseRoute]:
         return [
-            Route("/tns/push", self.push, methods=["POST"]),
-            Route("/tns/push-many", self.push_many, methods=["POST"]),
-            Route("/tns/fetch", self.fetch, methods=["POST"]),
-            Route("/tns/fetch-many", self.fetch_many, methods=["POST"]),
-            Route("/tns/lookup", self.lookup, methods=["POST"]),
-            Route("/tns/list", self.listing, methods=["POST"]),
-            Route("/tns/delete", self.delete, methods=["POST"]),
-            Route("/tns/changes", self.changes, methods=["GET"]),
-            Route("/tns/stats", self.stats, methods=["GET"]),
+            Route("/tns/push", answer(self.push), methods=["POST"]),
+            Route("/tns/push-many", answer(self.push_many), methods=["POST"]),
+            Route("/tns/fetch", answer(self.fetch), methods=["POST"]),
+            Route("/tns/fetch-many", answer(self.fetch_many), methods=["POST"]),
+            Route("/tns/lookup", answer(self.lookup), methods=["POST"]),
+            Route("/tns/list", answer(self.listing), methods=["POST"]),
+            Route("/tns/delete", answer(self.delete), methods=["POST"]),
+            Route("/tns/changes", answer(self.changes), methods=["GET"]),
+            Route("/tns/stats", answer(self.stats), methods=["GET"]),
         ]
 
-    async def _body(self, request: Request) -> dict[str, Any]:
-        data = await request.json()
-        if not isinstance(data, dict):
-            raise ValueError("body must be a JSON object")
-        return data
-
-    async def push(self, request: Request) -> JSONResponse:
-        try:
-            body = await self._body(request)
-            seq = self.tns.push(body["path"], body.get("data"))
-        except (ValueError, KeyError) as exc:
-            return bad(f"tns push refused: {exc}")
+    async def push(self, request: Request) -> Any:
+        body = await PUSH.read(request)
+        seq = self.tns.push(body["path"], body["data"])
         await self.tns.notify()
-        return JSONResponse({"pushed": True, "seq": seq})
+        return {"pushed": True, "seq": seq}
 
-    async def push_many(self, request: Request) -> JSONResponse:
+    async def push_many(self, request: Request) -> Any:
         """Several pushes in order, in one call (a config publish is dozens of entries)."""
-        try:
-            body = await self._body(request)
-            seq = self.tns.seq
-            for path, data in body["items"]:
-                seq = self.tns.push(path, data)
-        except (ValueError, KeyError, TypeError) as exc:
-            return bad(f"tns push refused: {exc}")
+        body = await PUSH_MANY.read(request)
+        seq = self.tns.seq
+        for path, data in body["items"]:
+            seq = self.tns.push(path, data)
         await self.tns.notify()
-        return JSONResponse({"pushed": True, "seq": seq})
+        return {"pushed": True, "seq": seq}
 
-    async def fetch(self, request: Request) -> JSONResponse:
-        try:
-            body = await self._body(request)
-            return JSONResponse({"object": self.tns.fetch(body["path"])})
-        except (ValueError, KeyError) as exc:
-            return bad(f"tns fetch refused: {exc}")
+    async def fetch(self, request: Request) -> Any:
+        body = await FETCH.read(request)
+        return {"object": self.tns.fetch(body["path"])}
 
-    async def fetch_many(self, request: Request) -> JSONResponse:
+    async def fetch_many(self, request: Request) -> Any:
         """Several fetches in one call, answered in order (a substrate resolving a host needs dozens)."""
-        try:
-            body = await self._body(request)
-            paths = body["paths"]
-            if not isinstance(paths, list):
-                raise ValueError("`paths` must be a list of paths")
-            return JSONResponse({"objects": [self.tns.fetch(path) for path in paths]})
-        except (ValueError, KeyError, TypeError) as exc:
-            return bad(f"tns fetch refused: {exc}")
+        body = await FETCH_MANY.read(request)
+        return {"objects": [self.tns.fetch(path) for path in body["paths"]]}
 
-    async def lookup(self, request: Request) -> JSONResponse:
-        try:
-            body = await self._body(request)
-            return JSONResponse({"keys": self.tns.lookup(body["prefix"], regex=bool(body.get("regex")))})
-        except (ValueError, KeyError) as exc:
-            return bad(f"tns lookup refused: {exc}")
+    async def lookup(self, request: Request) -> Any:
+        body = await LOOKUP.read(request)
+        prefix = body["prefix"]
+        if body["regex"]:
+            try:
+                re.compile(prefix if isinstance(prefix, str) else "/".join(prefix))
+            except re.error as exc:
+                raise LOOKUP.refuse(request, "prefix", f"is not a regular expression: {exc}") from None
+        else:
+            try:
+                prefix = normalize(prefix)
+            except ValueError as exc:
+                raise LOOKUP.refuse(request, "prefix", f"is not a tns path: {exc}") from None
+        return {"keys": self.tns.lookup(prefix, regex=body["regex"])}
 
-    async def listing(self, request: Request) -> JSONResponse:
-        body = await self._body(request)
-        return JSONResponse({"keys": self.tns.list(int(body.get("depth", 1)))})
+    async def listing(self, request: Request) -> Any:
+        body = await LIST.read(request)
+        return {"keys": self.tns.list(body["depth"])}
 
-    async def delete(self, request: Request) -> JSONResponse:
-        try:
-            body = await self._body(request)
-            removed = self.tns.delete(body["path"])
-        except (ValueError, KeyError) as exc:
-            return bad(f"tns delete refused: {exc}")
+    async def delete(self, request: Request) -> Any:
+        body = await DELETE.read(request)
+        removed = self.tns.delete(body["path"])
         await self.tns.notify()
-        return JSONResponse({"deleted": removed})
+        return {"deleted": removed}
 
-    async def changes(self, request: Request) -> JSONResponse:
-        after = int(request.query_params.get("after", "0") or 0)
-        wait = min(float(request.query_params.get("wait", "0") or 0), MAX_WAIT)
+    async def changes(self, request: Request) -> Any:
+        params = CHANGES.read(request)
+        wait = min(params["wait"], MAX_WAIT)  # a longer wait is cut to MAX_WAIT, not refused
         if wait:
-            await self.tns.wait_change(after, wait)
-        return JSONResponse({"seq": self.tns.seq, "changes": self.tns.changes(after)})
+            await self.tns.wait_change(params["after"], wait)
+        return {"seq": self.tns.seq, "changes": self.tns.changes(params["after"])}
 
-    async def stats(self, request: Request) -> JSONResponse:
-        return JSONResponse({"seq": self.tns.seq, "keys": len(self.store.keys(PREFIX))})
+    async def stats(self, request: Request) -> Any:
+        return {"seq": self.tns.seq, "keys": len(self.store.keys(PREFIX))}

@@ -1,0 +1,457 @@
+"""Bad input to every route of the nodes' p2p APIs (and patrick's HTTP routes and webhook), on real nodes.
+
+Each route gets bodies that are not JSON, not objects, with missing fields, wrong types and unknown fields,
+and bad ids or query parameters; each must be answered 400 with `{"code": 400, "error": ...}` whose
+sentence names the field (or the body, the header, the parameter). Afterwards every node is still up.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import pytest
+
+from dream.githost.payload import push_payload, sign, webhook_headers
+from dream.hoarder.cid import cid_of
+from dream.node.security import sign_headers
+from dream.testing.harness import UniverseHandle
+
+pytestmark = pytest.mark.e2e
+
+SHAPE = {
+    "Services": {"tns": {}, "auth": {}, "hoarder": {}, "seer": {}, "patrick": {}},
+    "Simples": {},
+}
+JOB = "job-0123456789abcdef01234567"
+CID = cid_of(b"a blob")
+REPO_ID = 4242
+
+
+@dataclass
+class Bad:
+    """One bad request and the words its refusal must contain."""
+
+    method: str
+    path: str
+    expect: tuple[str, ...]
+    content: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    label: str = ""
+
+
+def raw(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def body_cases(
+    method: str, path: str, valid: dict[str, Any], wrong: dict[str, list[Any]], required: list[str]
+) -> list[Bad]:
+    """Not JSON, not an object, each required field left out, each wrong value, an unknown field."""
+    route = f"{method} {path}"
+    cases = [
+        Bad(method, path, (route, "not JSON"), b'{"unfinished": ', label="not JSON"),
+        Bad(method, path, (route, "not JSON"), b"\xff\xfe", label="not UTF-8"),
+        Bad(method, path, (route, "must be a JSON object"), raw([valid]), label="a list"),
+        Bad(method, path, (route, "`zzz`"), raw({**valid, "zzz": 1}), label="unknown field"),
+    ]
+    for name in required:
+        missing = {k: v for k, v in valid.items() if k != name}
+        cases.append(Bad(method, path, (route, f"field `{name}` is missing"), raw(missing), label=name))
+    for name, values in wrong.items():
+        # `a.b` sets a field inside `a`; `a[0]` names the item of the list given whole as `a`.
+        for value in values:
+            changed = _nested(valid, name, value) if "." in name else {**valid, name.split("[")[0]: value}
+            cases.append(
+                Bad(method, path, (route, f"field `{name}`"), raw(changed), label=f"{name}={value!r}")
+            )
+    return cases
+
+
+def _nested(valid: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
+    """`valid` with the dotted field `name` (e.g. `repository.id`) set to `value`, or removed (Ellipsis)."""
+    copy = json.loads(json.dumps(valid))
+    *parents, last = name.split(".")
+    target = copy
+    for part in parents:
+        target = target[part]
+    if value is ...:
+        target.pop(last)
+    else:
+        target[last] = value
+    return copy
+
+
+HOLDER = {"jid": JOB, "monkey": "m1", "lease": "abc"}
+P2P_ROUTES: dict[tuple[str, str], list[Bad]] = {
+    ("tns", "POST /tns/push"): body_cases(
+        "POST", "/tns/push", {"path": "a/b", "data": 1}, {"path": [5, "", ["a", 5], None]}, ["path"]
+    ),
+    ("tns", "POST /tns/push-many"): body_cases(
+        "POST",
+        "/tns/push-many",
+        {"items": [["a/b", 1]]},
+        {"items": ["a/b", {}], "items[0]": [[["a", 1, 2]]], "items[0][0]": [[[5, 1]]]},
+        ["items"],
+    ),
+    ("tns", "POST /tns/fetch"): [
+        *body_cases("POST", "/tns/fetch", {"path": "a/b"}, {"path": [5, True]}, ["path"]),
+        Bad("POST", "/tns/fetch", ("not JSON", "NaN"), b'{"path": NaN}'),
+        Bad("POST", "/tns/fetch", ("not JSON", "nests too deeply"), b'{"path": ' + b"[" * 100_000),
+        Bad("POST", "/tns/fetch", ("not JSON", "digits"), b'{"path": 1' + b"0" * 5000 + b"}"),
+    ],
+    ("tns", "POST /tns/fetch-many"): body_cases(
+        "POST",
+        "/tns/fetch-many",
+        {"paths": ["a/b"]},
+        {"paths": ["a/b"], "paths[0]": [[5], [["a", 5]]]},
+        ["paths"],
+    ),
+    ("tns", "POST /tns/lookup"): [
+        *body_cases("POST", "/tns/lookup", {"prefix": "a"}, {"prefix": [5], "regex": ["yes", 1]}, ["prefix"]),
+        Bad("POST", "/tns/lookup", ("`prefix`", "regular expression"), raw({"prefix": "(", "regex": True})),
+        Bad("POST", "/tns/lookup", ("`prefix`",), raw({"prefix": "/"})),
+    ],
+    ("tns", "POST /tns/list"): body_cases("POST", "/tns/list", {"depth": 1}, {"depth": ["2", 0, 1.5]}, []),
+    ("tns", "POST /tns/delete"): body_cases("POST", "/tns/delete", {"path": "a/b"}, {"path": [5]}, ["path"]),
+    ("tns", "GET /tns/changes"): [
+        Bad("GET", f"/tns/changes?{query}", (f"query parameter `{name}`",), label=query)
+        for name, query in [
+            ("after", "after=abc"),
+            ("after", "after=-5"),
+            ("after", "after=1.5"),
+            ("after", "after="),
+            ("wait", "wait=nan"),
+            ("wait", "wait=inf"),
+            ("wait", "wait=-1"),
+            ("wait", "wait=soon"),
+        ]
+    ],
+    ("patrick", "POST /patrick/dequeue"): [
+        *body_cases(
+            "POST",
+            "/patrick/dequeue",
+            {"monkey": "m1", "wait": 0},
+            {"monkey": [5, ""], "wait": ["1", -1, 10**400]},
+            ["monkey"],
+        ),
+        Bad("POST", "/patrick/dequeue", ("field `wait`",), b'{"monkey": "m1", "wait": 1e400}'),
+    ],
+    ("patrick", "POST /patrick/heartbeat"): body_cases(
+        "POST",
+        "/patrick/heartbeat",
+        HOLDER,
+        {"jid": ["job-1", 5, "job-../../x"], "monkey": [None], "lease": [7]},
+        ["jid", "monkey"],
+    ),
+    ("patrick", "POST /patrick/defer"): body_cases(
+        "POST",
+        "/patrick/defer",
+        {**HOLDER, "after": 0.2, "reason": "later"},
+        {"after": [-1, "soon"], "reason": [5], "jid": ["nope"]},
+        ["jid", "monkey"],
+    ),
+    ("patrick", "POST /patrick/done"): body_cases(
+        "POST",
+        "/patrick/done",
+        {**HOLDER, "logs": {JOB: CID}, "assets": {}, "error": ""},
+        {"logs": [[CID]], "logs.job-0123456789abcdef01234567": [5, "not a cid"], "assets": ["x"]},
+        ["jid", "monkey"],
+    ),
+    ("patrick", "POST /patrick/failed"): body_cases(
+        "POST",
+        "/patrick/failed",
+        {**HOLDER, "error": "it broke"},
+        {"error": [5, None], "monkey": [3]},
+        ["jid", "monkey"],
+    ),
+    ("patrick", "GET /patrick/job/{jid}"): [
+        Bad("GET", f"/patrick/job/{jid}", ("`jid` in the path",), label=jid)
+        for jid in ["nope", "job-XYZ", "job-0123%00"]
+    ],
+    ("hoarder", "POST /hoarder/stash"): [
+        Bad("POST", "/hoarder/stash", ("header `x-cid`",), b"x", {"x-cid": "nope"}),
+        Bad("POST", "/hoarder/stash", ("header `x-cid`",), b"x", {"x-cid": "../../etc/passwd"}),
+        Bad("POST", "/hoarder/stash", ("cid mismatch", "header `x-cid`"), b"x", {"x-cid": CID}),
+    ],
+    ("hoarder", "POST /hoarder/replica"): [
+        Bad("POST", "/hoarder/replica", ("header `x-cid`",), b"x", {"x-cid": "Qm!"}),
+        Bad("POST", "/hoarder/replica", ("cid mismatch", "header `x-cid`"), b"x", {"x-cid": CID}),
+    ],
+    ("hoarder", "GET /hoarder/blob/{cid}"): [
+        Bad("GET", f"/hoarder/blob/{cid}", ("`cid` in the path",), label=cid)
+        for cid in ["bafk%00", "bafk..", "nope", "bafk%C3%A9"]
+    ],
+    ("hoarder", "GET /hoarder/has/{cid}"): [
+        Bad("GET", f"/hoarder/has/{cid}", ("`cid` in the path",), label=cid) for cid in ["bafk%00", "x"]
+    ],
+    ("auth", "POST /auth/repositories"): body_cases(
+        "POST",
+        "/auth/repositories",
+        {"id": "77", "fullname": "me/repo", "url": "", "project": ""},
+        {
+            "id": ["abc", -1, True, 1.5],
+            "fullname": [7, "no-slash", "a/b/c"],
+            "url": [5],
+            "project": ["bad id!"],
+        },
+        ["id", "fullname"],
+    ),
+    ("auth", "GET /auth/repositories/{id}"): [
+        Bad("GET", f"/auth/repositories/{rid}", ("`id` in the path",), label=rid) for rid in ["abc", "1%00"]
+    ],
+    ("auth", "DELETE /auth/repositories/{id}"): [
+        Bad("DELETE", "/auth/repositories/abc", ("`id` in the path",)),
+    ],
+    ("auth", "POST /auth/projects"): body_cases(
+        "POST",
+        "/auth/projects",
+        {"id": "QmInputs", "name": "inputs", "config": "1", "code": "2"},
+        {"id": [5, "bad id!"], "name": ["", 3], "config": ["x"], "code": [None]},
+        ["id", "name", "config", "code"],
+    ),
+    ("auth", "GET /auth/projects/{id}"): [
+        Bad("GET", "/auth/projects/bad%00id", ("`id` in the path",)),
+        Bad("GET", "/auth/projects/-dash", ("`id` in the path",)),
+    ],
+    ("auth", "GET /auth/hooks/{hook}"): [Bad("GET", "/auth/hooks/abc", ("`hook` in the path",))],
+    ("auth", "POST /auth/domains"): body_cases(
+        "POST",
+        "/auth/domains",
+        {"fqdn": "hal.computers.com", "project": "QmInputs"},
+        {"fqdn": [5, "bad domain", "a..b"], "project": [["x"]]},
+        ["fqdn", "project"],
+    ),
+    ("auth", "GET /auth/domains/{fqdn}"): [
+        Bad("GET", f"/auth/domains/{fqdn}", ("`fqdn` in the path",), label=fqdn)
+        for fqdn in ["bad%20domain", "a%00b"]
+    ],
+    ("seer", "POST /peers/announce"): [
+        *body_cases(
+            "POST",
+            "/peers/announce",
+            {
+                "id": "peer-1",
+                "name": "tns",
+                "kind": "service",
+                "index": 0,
+                "pid": 1,
+                "ports": {"p2p": 1},
+                "universe": "u",
+            },
+            {
+                "kind": ["node"],
+                "index": ["0", -1],
+                "pid": [1.5],
+                "ports": [[1]],
+                "ports.p2p": ["1", 70000],
+                "registry": ["yes"],
+            },
+            ["id", "name", "kind", "index", "pid", "ports", "universe"],
+        ),
+        Bad(
+            "POST",
+            "/peers/announce",
+            ("field `ports`", '"p2p"'),
+            raw(
+                {
+                    "id": "p",
+                    "name": "tns",
+                    "kind": "service",
+                    "index": 0,
+                    "pid": 1,
+                    "ports": {},
+                    "universe": "u",
+                }
+            ),
+        ),
+    ],
+    ("tns", "GET|PUT|DELETE /kv/{key}"): [
+        Bad("GET", "/kv/a%00b", ("`key` in the path",)),
+        Bad("PUT", "/kv/a%09b", ("`key` in the path",), b"value"),
+        Bad("DELETE", "/kv/", ("`key` in the path", "empty")),
+    ],
+}
+
+HTTP_ROUTES: dict[tuple[str, str], list[Bad]] = {
+    ("patrick", "GET /logs/{cid}"): [
+        Bad("GET", f"/logs/{cid}", ("`cid` in the path",), label=cid)
+        for cid in ["bafk%00", "bafk", "Qm..", "%20"]
+    ],
+    ("patrick", "GET /job/{jid}"): [Bad("GET", "/job/nope", ("`jid` in the path",))],
+    ("patrick", "POST /cancel/{jid}"): [Bad("POST", "/cancel/job-1%00", ("`jid` in the path",))],
+    ("patrick", "POST /retry/{jid}"): [Bad("POST", "/retry/job-", ("`jid` in the path",))],
+    ("patrick", "GET /jobs/{project}"): [Bad("GET", "/jobs/bad%00", ("`project` in the path",))],
+    ("patrick", "POST /github/{hook}"): [
+        Bad("POST", "/github/abc", ("`hook` in the path",), b"{}", sign(b"{}", "any secret")),
+    ],
+    ("auth", "GET /projects/{id}"): [Bad("GET", "/projects/bad%00", ("`id` in the path",))],
+    ("auth", "GET /repository/github/{id}"): [Bad("GET", "/repository/github/x1", ("`id` in the path",))],
+}
+
+
+@pytest.fixture(scope="module")
+def nodes(module_universe_factory) -> UniverseHandle:  # type: ignore[no-untyped-def]
+    return module_universe_factory("inputs", config=SHAPE)
+
+
+@pytest.fixture(scope="module")
+def key(nodes: UniverseHandle) -> bytes:
+    return nodes.key()
+
+
+def send(nodes: UniverseHandle, key: bytes, service: str, protocol: str, bad: Bad) -> httpx.Response:
+    """The request, signed as a member of the universe (p2p) for the path the node sees (decoded)."""
+    url = f"http://127.0.0.1:{nodes.port(service, protocol)}{bad.path}"
+    headers = dict(bad.headers)
+    if protocol == "p2p":
+        path = unquote(bad.path.split("?", 1)[0])
+        headers.update(sign_headers(key, bad.method, path, bad.content, peer="test", universe=nodes.id))
+    return httpx.request(bad.method, url, content=bad.content, headers=headers, timeout=10)
+
+
+def refused(response: httpx.Response, bad: Bad) -> None:
+    """400, the documented shape, and a sentence that names what is wrong."""
+    context = (
+        f"{bad.method} {bad.path} {bad.label or bad.content[:80]!r} → {response.status_code} {response.text}"
+    )
+    assert response.status_code == 400, context
+    assert response.headers["content-type"] == "application/json", context
+    answer = response.json()
+    assert set(answer) == {"code", "error"} and answer["code"] == 400, context
+    for words in bad.expect:
+        assert words in answer["error"], f"{words!r} not in the sentence: {context}"
+
+
+@pytest.mark.parametrize("route", list(P2P_ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_p2p_route_refuses_bad_input(nodes: UniverseHandle, key: bytes, route: tuple[str, str]) -> None:
+    for bad in P2P_ROUTES[route]:
+        refused(send(nodes, key, route[0], "p2p", bad), bad)
+
+
+@pytest.mark.parametrize("route", list(HTTP_ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_http_route_refuses_bad_input(nodes: UniverseHandle, key: bytes, route: tuple[str, str]) -> None:
+    for bad in HTTP_ROUTES[route]:
+        refused(send(nodes, key, route[0], "http", bad), bad)
+
+
+@pytest.fixture(scope="module")
+def hook(nodes: UniverseHandle) -> dict[str, Any]:
+    """A repository registered with auth: its hook id and secret sign deliveries to patrick."""
+    with nodes.node_client() as http:
+        answer = http.post(
+            f"http://127.0.0.1:{nodes.port('auth', 'p2p')}/auth/repositories",
+            json={"id": str(REPO_ID), "fullname": "me/inputs", "url": "http://127.0.0.1:1/me/inputs.git"},
+        )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json()["hook"])
+
+
+def push_event() -> dict[str, Any]:
+    repository = {
+        "id": REPO_ID,
+        "owner": "me",
+        "name": "inputs",
+        "full_name": "me/inputs",
+        "clone_url": "http://127.0.0.1:1/me/inputs.git",
+        "html_url": "http://127.0.0.1:1/me/inputs",
+    }
+    return push_payload(repository=repository, ref="refs/heads/main", before="", after="ab" * 20, commits=[])
+
+
+def deliver(nodes: UniverseHandle, hook: dict[str, Any], body: bytes, *, secret: str = "") -> httpx.Response:
+    headers = webhook_headers(body, secret=secret or hook["secret"], hook_id=hook["id"], repo_id=REPO_ID)
+    return httpx.post(
+        f"http://127.0.0.1:{nodes.port('patrick')}/github/{hook['id']}", content=body, headers=headers
+    )
+
+
+def jobs(nodes: UniverseHandle) -> list[dict[str, Any]]:
+    with nodes.node_client() as http:
+        return list(http.get(f"http://127.0.0.1:{nodes.port('patrick', 'p2p')}/patrick/jobs").json()["jobs"])
+
+
+WEBHOOK_CASES: list[tuple[str, Any, str]] = [
+    ("not JSON", b"{'ref': ", "not JSON"),
+    ("a list", [1], "must be a JSON object"),
+    ("no repository", ("repository", ...), "field `repository` is missing"),
+    ("no ref", ("ref", ...), "field `ref` is missing"),
+    ("no after", ("after", ...), "field `after` is missing"),
+    ("no repository.id", ("repository.id", ...), "field `repository.id` is missing"),
+    ("repository not an object", ("repository", "me/inputs"), "field `repository`"),
+    ("repository.id a word", ("repository.id", "abc"), "field `repository.id`"),
+    ("repository.id true", ("repository.id", True), "field `repository.id`"),
+    ("ref a number", ("ref", 5), "field `ref`"),
+    ("ref not a ref", ("ref", "main"), "field `ref`"),
+    ("after not a commit", ("after", "HEAD"), "field `after`"),
+    ("before a number", ("before", 0), "field `before`"),
+    ("head_commit a string", ("head_commit", "abc"), "field `head_commit`"),
+    (
+        "head_commit.message a number",
+        ("head_commit", {"id": "x", "message": 5}),
+        "field `head_commit.message`",
+    ),
+    ("pushed_at a word", ("repository.pushed_at", "yesterday"), "field `repository.pushed_at`"),
+    ("clone_url a number", ("repository.clone_url", 5), "field `repository.clone_url`"),
+]
+
+
+@pytest.mark.parametrize("case", WEBHOOK_CASES, ids=[c[0] for c in WEBHOOK_CASES])
+def test_webhook_payload_is_checked_after_the_signature(
+    nodes: UniverseHandle, hook: dict[str, Any], case: tuple[str, Any, str]
+) -> None:
+    _, change, words = case
+    if isinstance(change, bytes):
+        body = change
+    elif isinstance(change, list):
+        body = raw(change)
+    else:
+        body = raw(_nested(push_event(), *change))
+    before = len(jobs(nodes))
+    # Unsigned or wrongly signed, the same payload is refused for that reason first: it is never read.
+    unsigned = {
+        k: v for k, v in webhook_headers(body, secret="x", hook_id=1, repo_id=1).items() if "Hub" not in k
+    }
+    assert (
+        httpx.post(
+            f"http://127.0.0.1:{nodes.port('patrick')}/github/{hook['id']}", content=body, headers=unsigned
+        ).status_code
+        == 401
+    )
+    assert deliver(nodes, hook, body, secret="not the secret").status_code == 403
+    answer = deliver(nodes, hook, body)
+    assert answer.status_code == 400, answer.text
+    assert set(answer.json()) == {"code", "error"}
+    error = answer.json()["error"]
+    assert words in error and f"the push payload of hook `{hook['id']}`" in error, error
+    assert len(jobs(nodes)) == before  # nothing was queued
+
+
+def test_a_valid_push_event_still_makes_a_job(nodes: UniverseHandle, hook: dict[str, Any]) -> None:
+    """The control: the checks above refuse what is wrong, not what GitHub (or dream's git host) sends."""
+    answer = deliver(nodes, hook, raw(push_event()))
+    assert answer.status_code in (200, 201), answer.text
+    job = next(j for j in jobs(nodes) if j["id"] == answer.json()["job"])
+    assert job["meta"]["repository"]["id"] == str(REPO_ID) and job["meta"]["after"] == "ab" * 20
+
+
+def test_every_node_is_still_up_after_all_of_it(nodes: UniverseHandle, key: bytes) -> None:
+    """Every bad request again, then each node answers its health probe with the pid it had before."""
+    before = {n["name"]: n["pid"] for n in nodes.nodes()}
+    for routes, protocol in ((P2P_ROUTES, "p2p"), (HTTP_ROUTES, "http")):
+        for (service, _), cases in routes.items():
+            for bad in cases:
+                assert send(nodes, key, service, protocol, bad).status_code == 400
+    with nodes.node_client() as http:
+        for node in nodes.nodes():
+            health = http.get(f"http://127.0.0.1:{node['value']['p2p']}/health")
+            assert health.status_code == 200 and health.json()["pid"] == before[node["name"]], node["name"]
+        tns = f"http://127.0.0.1:{nodes.port('tns', 'p2p')}"
+        assert http.post(f"{tns}/tns/push", json={"path": "inputs/ok", "data": {"a": 1}}).status_code == 200
+        assert http.post(f"{tns}/tns/fetch", json={"path": ["inputs", "ok"]}).json() == {"object": {"a": 1}}
+    for node in nodes.nodes():
+        log = nodes.client.logs(nodes.name, node["id"])["text"]
+        assert "Traceback" not in log, f"{node['name']} logged a traceback:\n{log[-3000:]}"
