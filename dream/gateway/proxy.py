@@ -15,6 +15,7 @@ response for a while; a connect that takes too long is an `UpstreamConnectError`
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from typing import Any
 
@@ -350,9 +351,10 @@ class UpstreamPool:
                 f"cannot connect to {host}:{port}: no answer within {self.connect_timeout:g}s"
             ) from None
         except OSError as exc:
+            # The system's words for the errno: uvloop and asyncio phrase the same refusal differently.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise UpstreamConnectError(
-                f"cannot connect to {host}:{port}: {exc.strerror or exc}",
-                refused=isinstance(exc, ConnectionRefusedError),
+                f"cannot connect to {host}:{port}: {reason}", refused=isinstance(exc, ConnectionRefusedError)
             ) from None
         sock = conn.transport.get_extra_info("socket")
         if sock is not None:
