@@ -71,6 +71,7 @@ def test_a_name_that_is_not_a_token_is_dropped_with_errno_5(
         ("  spaced\t ", "spaced"),  # trimmed at both ends, as Go's textproto.TrimString
         ("tab\tinside", "tab\tinside"),  # HTAB is allowed in a value
         ("caf\u00e9", "caf\u00e9"),  # obs-text is sent as latin-1 by the server
+        ("no\u00a0break", "no\u00a0break"),  # not "printable" to Python, fine in a header
     ],
 )
 def test_cr_and_lf_in_a_value_become_spaces_as_go_writes_them(

@@ -66,6 +66,10 @@ def check_header(key: str, value: str) -> tuple[str, str, str]:
     if name is None:
         why = f"name {_quote(key)} is not a token (RFC 9110: letters, digits and !#$%&'*+-.^_`|~)"
         return "", "", f"response header {why}; the header was dropped"
+    if value.isprintable() and name != "Content-Length":
+        # The usual case: no control character (isprintable() is False for all of them, and for a few
+        # harmless others, which the checks below let through).
+        return name, value.strip(" "), ""
     if _CONTROL.search(value):
         why = f"{name} has a control character in its value {_quote(value)}"
         return "", "", f"response header {why}; the header was dropped (percent-encode or strip it)"
