@@ -160,10 +160,9 @@ class Service(Node):
             )
             answer = response.json()
             result = bool(answer.get("match")), bool(answer.get("warm"))
-        except httpx.ConnectError as exc:
-            self._mark_down(peer.id, peer.ports["http"], f"its p2p port refused a connection: {exc}")
-            return False, False  # not kept: asked again once it is back
         except (httpx.HTTPError, ValueError, AttributeError):
+            # Not kept, and not a down mark: a request still tries its HTTP port, whose refusal is the
+            # one sign of a substrate down (and is then the request's answer).
             return False, False
         self.matches[key] = (time.monotonic(), *result)
         return result
