@@ -6,14 +6,16 @@ loopback reverse proxy needs. The caller frames nothing itself: it passes the re
 hop-by-hop ones (`connection`, `content-length`, `transfer-encoding`, ...) and already validated, as an
 HTTP server's parser hands them over; the pool adds `content-length` when there is a body.
 
-Errors: `UpstreamConnectError` (nothing was sent), `UpstreamDropped` (the connection ended after the
-request was sent, before a whole response), `UpstreamTimeout` (no byte of the response for a while;
-a connect that takes too long is an `UpstreamConnectError`).
+Errors: `UpstreamConnectError` (nothing was sent; `refused` when nothing listens), `UpstreamDropped`
+(the connection ended after the request was sent, before a whole response), `UpstreamProtocolError` (a
+kind of `UpstreamDropped`: the answer is not HTTP the parser accepts), `UpstreamTimeout` (no byte of the
+response for a while; a connect that takes too long is an `UpstreamConnectError`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from typing import Any
 
@@ -37,7 +39,12 @@ class UpstreamError(Exception):
 
 
 class UpstreamConnectError(UpstreamError):
-    """Refused, unreachable or too slow to accept: the request was not sent."""
+    """Refused, unreachable or too slow to accept: the request was not sent. `refused` when the
+    upstream's system said nothing listens there (the one sign that the upstream is down)."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class UpstreamDropped(UpstreamError):
@@ -344,7 +351,11 @@ class UpstreamPool:
                 f"cannot connect to {host}:{port}: no answer within {self.connect_timeout:g}s"
             ) from None
         except OSError as exc:
-            raise UpstreamConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+            # The system's words for the errno: uvloop and asyncio phrase the same refusal differently.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise UpstreamConnectError(
+                f"cannot connect to {host}:{port}: {reason}", refused=isinstance(exc, ConnectionRefusedError)
+            ) from None
         sock = conn.transport.get_extra_info("socket")
         if sock is not None:
             # Small requests and answers on a kept-alive connection must not wait for Nagle.

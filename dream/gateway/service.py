@@ -2,8 +2,13 @@
 
 A substrate's score: healthy first, then able to serve the Host/path (asked over p2p, cached briefly),
 then with the function's module already loaded, then the fewest requests in flight. Requests go over
-pooled keep-alive connections (`dream.gateway.proxy`) and carry `X-Substrate-Peer`. A substrate that
-refuses connections is marked down for a moment and the request goes to the next one.
+pooled keep-alive connections (`dream.gateway.proxy`) and carry `X-Substrate-Peer`.
+
+Down marks: only a refused connection (nothing listens on the port) marks a substrate down, for at most
+DOWN_FOR; the request goes to the next one. While the mark lasts, the substrate's port is tried every
+PROBE_EVERY and the first connection it accepts clears the mark, so a restarted substrate serves again
+as soon as it listens. A bad answer (one the parser rejects, a connection dropped mid-request) is one
+function's doing: that request gets a 502, the substrate stays in use.
 
 The HTTP port is a raw ASGI app, not starlette: every request is proxied, and the gateway's own cost
 per request has to stay well under the substrate's. Candidates are cached per (Host, path, method) for
@@ -13,6 +18,7 @@ MATCH_TTL; in-flight counts and down marks are read per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +26,25 @@ from typing import Any
 import httpx
 
 from dream.errors import DreamError
-from dream.gateway.proxy import UpstreamConnectError, UpstreamDropped, UpstreamPool, UpstreamTimeout
+from dream.gateway.proxy import (
+    UpstreamConnectError,
+    UpstreamDropped,
+    UpstreamPool,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
 from dream.node import Node
 from dream.node.asgi import FRAMING, read_body
 from dream.node.peers import PeerInfo
 
 MATCH_TTL = 2.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# A substrate that refused a connection is left out for at most this long (seconds) ...
 DOWN_FOR = 2.0
+# ... and its port is tried this often meanwhile: the first accepted connection ends the mark.
+PROBE_EVERY = 0.05
+# How long one probe waits for the connection to be accepted.
+PROBE_TIMEOUT = 0.5
 HOP_HEADERS = {
     "connection",
     "keep-alive",
@@ -79,16 +96,50 @@ class Service(Node):
         # As many idle connections as wrk-like clients keep busy: closing and reopening costs more.
         self.pool = UpstreamPool(max_idle_per_host=256, connect_timeout=2.0, read_timeout=60.0)
         self.inflight: dict[str, int] = {}
-        self.down: dict[str, float] = {}
+        self.down: dict[str, float] = {}  # peer id → when it last refused a connection
+        self.probes: dict[str, asyncio.Task[None]] = {}
         self.matches: dict[tuple[str, str, str, str], tuple[float, bool, bool]] = {}
         self.routes: dict[tuple[bytes, str, str], Route] = {}
         self.resolving: dict[tuple[bytes, str, str], asyncio.Task[Route]] = {}
 
     async def on_stop(self) -> None:
+        for probe in list(self.probes.values()):
+            probe.cancel()
+        await asyncio.gather(*self.probes.values(), return_exceptions=True)
         await self.pool.close()
 
     def health(self) -> dict[str, Any]:
-        return {"inflight": sum(self.inflight.values()), "down": sorted(self.down)}
+        now = time.monotonic()
+        down = sorted(peer for peer, since in self.down.items() if now - since < DOWN_FOR)
+        return {"inflight": sum(self.inflight.values()), "down": down}
+
+    # -- down marks ----------------------------------------------------------------------------------
+
+    def _is_down(self, peer_id: str) -> bool:
+        return time.monotonic() - self.down.get(peer_id, -DOWN_FOR) < DOWN_FOR
+
+    def _mark_down(self, peer_id: str, port: int, why: str) -> None:
+        """`peer_id` refused a connection: leave it out until its port accepts one (DOWN_FOR at most)."""
+        if not self._is_down(peer_id):
+            self.log.warning(
+                "substrate %s is down (%s); its port is tried every %gs", peer_id, why, PROBE_EVERY
+            )
+        self.down[peer_id] = time.monotonic()
+        if peer_id not in self.probes:
+            self.probes[peer_id] = asyncio.get_running_loop().create_task(self._probe(peer_id, port))
+
+    async def _probe(self, peer_id: str, port: int) -> None:
+        try:
+            while self._is_down(peer_id):
+                await asyncio.sleep(PROBE_EVERY)
+                if await _accepts(port):
+                    self.down.pop(peer_id, None)
+                    # Routes resolved while it was down left it out: resolve them again.
+                    self.routes.clear()
+                    self.log.info("substrate %s accepts connections again; back in use", peer_id)
+                    return
+        finally:
+            del self.probes[peer_id]
 
     def http_app(self) -> Any:
         # The service itself is the ASGI app (`__call__`): nothing between the server and the proxy.
@@ -109,18 +160,18 @@ class Service(Node):
             )
             answer = response.json()
             result = bool(answer.get("match")), bool(answer.get("warm"))
-        except (httpx.HTTPError, ValueError):
-            self.down[peer.id] = time.monotonic()
-            result = (False, False)
+        except (httpx.HTTPError, ValueError, AttributeError):
+            # Not kept, and not a down mark: a request still tries its HTTP port, whose refusal is the
+            # one sign of a substrate down (and is then the request's answer).
+            return False, False
         self.matches[key] = (time.monotonic(), *result)
         return result
 
     async def candidates(self, host: str, path: str, method: str) -> list[Candidate]:
-        now = time.monotonic()
         substrates = [p for p in await self.peers.discover("substrate") if "http" in p.ports]
         found = []
         for peer in substrates:
-            if now - self.down.get(peer.id, -DOWN_FOR) < DOWN_FOR:
+            if self._is_down(peer.id):
                 continue
             match, warm = await self._match(peer, host, path, method)
             found.append(Candidate(peer, match, warm, self.inflight.get(peer.id, 0)))
@@ -214,7 +265,7 @@ class Service(Node):
             return
         target = self._pick(targets, None)
         if target is None:
-            await _plain(send, 502, "no substrate is running in this universe")
+            await _plain(send, 502, self._none_live())
             return
         body = await read_body(receive, method, framed)
         if body is None:  # the client went away
@@ -233,10 +284,25 @@ class Service(Node):
                 status, upstream, answer = await self.pool.request(
                     "127.0.0.1", target.port, method, target_bytes, headers, body
                 )
-            except (UpstreamConnectError, UpstreamDropped) as exc:
-                self.down[peer_id] = time.monotonic()
-                # A refused connection served nothing; a dropped one may have run a non-idempotent request.
-                if not isinstance(exc, UpstreamConnectError) and method not in IDEMPOTENT:
+            except UpstreamConnectError as exc:
+                # Nothing was sent: any method may go to the next substrate.
+                if exc.refused:
+                    self._mark_down(peer_id, target.port, str(exc))
+                last_error = f"{peer_id}: {exc}"
+                if tried is None:
+                    tried = set()
+                tried.add(peer_id)
+                target = self._pick(targets, tried)
+                continue
+            except UpstreamProtocolError as exc:
+                # One function's answer, not the substrate's state: this request fails, no other.
+                await _plain(
+                    send, 502, f"substrate {peer_id} answered with a response that is not valid HTTP: {exc}"
+                )
+                return
+            except UpstreamDropped as exc:
+                # The substrate had the request: it may have run. Only a method that may run twice goes on.
+                if method not in IDEMPOTENT:
                     await _plain(send, 502, f"substrate {peer_id} dropped the request: {exc}")
                     return
                 last_error = f"{peer_id}: {exc}"
@@ -262,6 +328,28 @@ class Service(Node):
             await send({"type": "http.response.body", "body": answer})
             return
         await _plain(send, 502, f"every substrate failed: {last_error}")
+
+    def _none_live(self) -> str:
+        """Why no substrate can take a request (a failure path: the cost is not counted)."""
+        down = self.health()["down"]
+        if down:
+            return (
+                f"every substrate is down ({', '.join(down)} refused connections); each is tried every "
+                f"{PROBE_EVERY:g}s and used again as soon as it accepts one: retry in a moment"
+            )
+        return "no substrate is running in this universe"
+
+
+async def _accepts(port: int) -> bool:
+    """Whether something accepts a TCP connection on the loopback port (closed again at once)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), PROBE_TIMEOUT)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 async def _plain(send: Any, status: int, text: str) -> None:

@@ -246,8 +246,8 @@ def header_add(caller: Any, ev: int, key_ptr: int, key_len: int, val_ptr: int, v
     key, value = g.read(key_ptr, key_len), g.read(val_ptr, val_len)
     if key is None or value is None:
         return errno.ADDRESS_OUT_OF_MEMORY
-    e.add_header(key.decode(errors="replace"), value.decode(errors="replace"))
-    return errno.NONE
+    # Names and values are checked as Go's net/http writes them (event.check_header): 5 when dropped.
+    return e.add_header(key.decode(errors="replace"), value.decode(errors="replace"))
 
 
 def ret_code(caller: Any, ev: int, code: int) -> int:

@@ -4,11 +4,16 @@ Request values mirror what a Go `net/http` server hands tau's host functions: he
 canonicalised (`content-type` -> `Content-Type`), `Host` is not among the headers (it is
 `getHttpEventHost`), query lookups are exact-case. The response is buffered until the export returns:
 the status is the first valid RetCode/redirect code (else 200), so "write body, then Return(200)" works.
+
+Response headers are checked when the guest sets them, with the rules Go's net/http applies when it
+writes them (see `check_header`): no byte a function hands over can end a header line or the head.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import re
 import time
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -18,6 +23,14 @@ from dream.substrate.wasm.types import HttpRequest, HttpResponse
 
 HTTP_EVENT_TYPE = 1  # go-sdk common/vars.go: 0 undefined, 1 HTTP, 2 pubsub, 3 P2P
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+# Control characters other than HTAB, CR and LF: invalid in a field value (RFC 9110 5.5, Go's
+# httpguts.ValidHeaderFieldValue). CR and LF are handled apart, the way Go's writer does.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NEWLINES = str.maketrans("\r\n", "  ")
+# How much of a refused name or value a log line quotes.
+_QUOTED = 80
+
+log = logging.getLogger("dream.substrate.wasm.headers")
 
 
 @functools.lru_cache(maxsize=2048)
@@ -26,6 +39,54 @@ def canonical_header_key(key: str) -> str:
     if not key or any(c not in _TOKEN_CHARS for c in key):
         return key
     return "-".join(part[:1].upper() + part[1:].lower() for part in key.split("-"))
+
+
+@functools.lru_cache(maxsize=2048)
+def response_header_name(key: str) -> str | None:
+    """The canonical form of a response header name, or None when it is not an RFC 9110 token (Go's
+    httpguts.ValidHeaderFieldName: Go's writer drops such a field)."""
+    if not key or any(c not in _TOKEN_CHARS for c in key):
+        return None
+    return canonical_header_key(key)
+
+
+def check_header(key: str, value: str) -> tuple[str, str, str]:
+    """(canonical name, value to send, problem) for a response header a function sets.
+
+    - a name that is not a token: dropped (Go's `Header.Write` skips it);
+    - CR or LF in the value: each becomes a space, then spaces and tabs at both ends go (Go's
+      `headerNewlineToSpace` and `textproto.TrimString`): the header is kept, on one line;
+    - another control character in the value (NUL, 0x01-0x08, 0x0B-0x1F, DEL): dropped (Go would send
+      it, and a parser then rejects the whole response);
+    - a `Content-Length` that is not a decimal number: dropped (Go's server drops it too).
+
+    The name is "" when the header is dropped; the problem is "" when nothing was wrong.
+    """
+    name = response_header_name(key)
+    if name is None:
+        why = f"name {_quote(key)} is not a token (RFC 9110: letters, digits and !#$%&'*+-.^_`|~)"
+        return "", "", f"response header {why}; the header was dropped"
+    if value.isprintable() and name != "Content-Length":
+        # The usual case: no control character (isprintable() is False for all of them, and for a few
+        # harmless others, which the checks below let through).
+        return name, value.strip(" "), ""
+    if _CONTROL.search(value):
+        why = f"{name} has a control character in its value {_quote(value)}"
+        return "", "", f"response header {why}; the header was dropped (percent-encode or strip it)"
+    problem = ""
+    if "\r" in value or "\n" in value:
+        value = value.translate(_NEWLINES)
+        problem = f"response header {name} has CR or LF in its value; each was replaced by a space"
+    value = value.strip(" \t")
+    if name == "Content-Length" and not (value.isascii() and value.isdigit()):
+        why = f"Content-Length {_quote(value)} is not a decimal number"
+        return "", "", f"response header {why}; the header was dropped"
+    return name, value, problem
+
+
+def _quote(text: str) -> str:
+    # repr() escapes CR, LF and NUL: the log line quoting them stays one line.
+    return repr(text if len(text) <= _QUOTED else text[:_QUOTED] + "...")
 
 
 def _nul_list(items: list[str]) -> bytes:
@@ -42,6 +103,7 @@ class HttpEvent:
         "_body_pos",
         "_header_keys",
         "_headers",
+        "_problems",
         "_query",
         "_query_keys",
         "ctx",
@@ -78,6 +140,7 @@ class HttpEvent:
         self.status: int | None = None
         self.resp_headers: list[tuple[str, str]] = []
         self.resp_body = bytearray()
+        self._problems = 0  # response headers this call dropped or rewrote
 
     # -- request -------------------------------------------------------------------------------------
 
@@ -146,8 +209,21 @@ class HttpEvent:
             self.status = code
         return errno.NONE
 
-    def add_header(self, key: str, value: str) -> None:
-        self.resp_headers.append((canonical_header_key(key), value))
+    def add_header(self, key: str, value: str) -> int:
+        """`eventHttpHeaderAdd`: 0 when added (possibly rewritten onto one line), 5 when dropped."""
+        name, value, problem = check_header(key, value)
+        if problem:
+            self._report(problem)
+        if not name:
+            return errno.HTTP_WRITE
+        self.resp_headers.append((name, value))
+        return errno.NONE
+
+    def _report(self, problem: str) -> None:
+        # One line per call: a function that sets bad headers in a loop must not flood the node's log.
+        self._problems += 1
+        if self._problems == 1:
+            log.warning("%s: %s", self.label, problem)
 
     def _set_header(self, key: str, value: str) -> None:
         self.resp_headers = [(k, v) for k, v in self.resp_headers if k != key]
@@ -160,9 +236,20 @@ class HttpEvent:
         """Go `http.Redirect`: absolute Location, HTML content type and link body for GET."""
         if not 100 <= code <= 999:
             return errno.HTTP_WRITE
-        url = resolve_redirect(self.request.path, url)
+        if _CONTROL.search(url):
+            why = f"redirect target {_quote(url)} has a control character"
+            self._report(f"{why}; the redirect was refused (percent-encode it, e.g. %00)")
+            return errno.HTTP_WRITE
+        if "\r" in url or "\n" in url:
+            # Go's url.Parse refuses the target, so http.Redirect leaves it unresolved; its header
+            # writer then puts the Location on one line.
+            why = f"redirect target {_quote(url)} has CR or LF"
+            self._report(f"{why}; each was replaced by a space in Location (percent-encode: %0D, %0A)")
+            location = url.translate(_NEWLINES).strip(" \t")
+        else:
+            url = location = resolve_redirect(self.request.path, url)
         had_ct = any(k == "Content-Type" for k, _ in self.resp_headers)
-        self._set_header("Location", _hex_escape_non_ascii(url))
+        self._set_header("Location", _hex_escape_non_ascii(location))
         method = self.request.method
         if not had_ct and method in ("GET", "HEAD"):
             self._set_header("Content-Type", "text/html; charset=utf-8")
@@ -173,6 +260,12 @@ class HttpEvent:
         return errno.NONE
 
     def response(self) -> HttpResponse:
+        if self._problems > 1:
+            log.warning(
+                "%s: %d response header problems in one call (the first is logged above)",
+                self.label,
+                self._problems,
+            )
         return HttpResponse(
             status=self.status if self.status is not None else 200,
             headers=list(self.resp_headers),
