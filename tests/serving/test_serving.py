@@ -142,17 +142,66 @@ def test_a_new_build_is_served_without_restarting_anything(serving: UniverseHand
     serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module_v1), ""])
 
 
+def raw_get(port: int, target: bytes) -> tuple[int, bytes]:
+    """GET `target` exactly as given (no client normalises the path): (status, the rest of the answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"GET "
+            + target
+            + b" HTTP/1.1\r\nHost: "
+            + HOST["host"].encode()
+            + b"\r\nConnection: close\r\n\r\n"
+        )
+        answer = sock.makefile("rb").read()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest
+
+
+def substrate_roots(universe: UniverseHandle) -> list[Path]:
+    root = Path(universe.client.status()[universe.name]["root"])
+    return sorted(root.glob("substrate-*"))
+
+
+# The site is unpacked in <node root>/sites/<cid>: two levels up is the node's own log.
+TRAVERSALS = [
+    b"/site/../../node.log",
+    b"/site/%2e%2e/%2e%2e/node.log",
+    b"/site/%2E%2E/%2E%2E/node.log",
+    b"/site/..%2f..%2fnode.log",
+    b"/site/%2e%2e%2f%2e%2e%2fnode.log",
+    b"/site/nothing/../../../node.log",
+    b"/site/style.css/../../../node.log",
+    b"/site/%252e%252e/%252e%252e/node.log",  # encoded twice: decoded once, it is a name, not `..`
+    b"/site/..\\..\\node.log",
+    b"/site/..%5c..%5cnode.log",
+]
+
+
 def test_website_files_index_and_no_traversal(serving: UniverseHandle) -> None:
     site = ROOT / "fixtures" / "templates" / "website"
     serving.client.fixture(serving.name, "compileFor", [PROJECT, "", SITE, "", str(site), ""])
-    url = substrate_urls(serving)[0]
-    index = httpx.get(f"{url}/site", headers=HOST)
-    assert index.status_code == 200 and "text/html" in index.headers["content-type"]
-    assert index.text == (site / "index.html").read_text()
-    css = httpx.get(f"{url}/site/style.css", headers=HOST)
-    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
-    sneaky = httpx.get(f"{url}/site/%2e%2e/%2e%2e/etc/passwd", headers=HOST)
-    assert sneaky.status_code == 404
+    for url in substrate_urls(serving):
+        index = httpx.get(f"{url}/site", headers=HOST)
+        assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+        assert index.text == (site / "index.html").read_text()
+        css = httpx.get(f"{url}/site/style.css", headers=HOST)
+        assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    roots = substrate_roots(serving)
+    sites = [p for root in roots for p in (root / "sites").iterdir() if not p.name.startswith(".")]
+    assert len(sites) == len(roots) == 2, sites
+    for unpacked in sites:  # the probes aim at a file that is there
+        assert (unpacked / "../../node.log").resolve() == unpacked.parents[1] / "node.log"
+        assert (unpacked.parents[1] / "node.log").stat().st_size > 0
+    logs = [(root / "node.log").read_bytes().splitlines()[0] for root in roots]
+    absolute = str(roots[0] / "node.log").encode()
+    probes = [*TRAVERSALS, b"/site/" + absolute, b"/site/%2f" + absolute.replace(b"/", b"%2f")]
+    ports = [int(url.rsplit(":", 1)[1]) for url in substrate_urls(serving)] + [serving.port("gateway")]
+    for port in ports:
+        for probe in probes:
+            status, answer = raw_get(port, probe)
+            assert status in (400, 404), (port, probe, status, answer[-300:])
+            assert not any(line in answer for line in logs), (port, probe, answer[-300:])
+    assert raw_get(ports[-1], b"/site/style.css")[0] == 200  # the gateway still serves the site
 
 
 def test_dns_answers_generated_registered_service_and_unknown_names(serving: UniverseHandle) -> None:
