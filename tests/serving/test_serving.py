@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import socket
+import stat
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -13,6 +16,7 @@ import wasmtime
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from dream.errors import DreamError
+from dream.tcc import tns_keys
 from dream.testing.harness import UniverseHandle, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -202,6 +206,56 @@ def test_website_files_index_and_no_traversal(serving: UniverseHandle) -> None:
             assert status in (400, 404), (port, probe, status, answer[-300:])
             assert not any(line in answer for line in logs), (port, probe, answer[-300:])
     assert raw_get(ports[-1], b"/site/style.css")[0] == 200  # the gateway still serves the site
+
+
+def hostile_site(escape: Path) -> bytes:
+    """A website artefact whose last members escape the site: `..`, an absolute path, a symbolic link."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.html", "<h1>looks fine</h1>")
+        archive.writestr("../../escaped.txt", "written next to node.log")
+        archive.writestr(str(escape), "written anywhere")
+        link = zipfile.ZipInfo("log")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "../../node.log")
+    return buffer.getvalue()
+
+
+def test_a_website_artefact_escaping_its_folder_is_refused_and_writes_nothing(
+    serving: UniverseHandle, tmp_path: Path
+) -> None:
+    url = substrate_urls(serving)[0]
+    roots = substrate_roots(serving)
+    escape = tmp_path / "escaped-anywhere.txt"
+    with serving.node_client() as http:
+        stashed = http.post(
+            f"http://127.0.0.1:{serving.port('hoarder', 'p2p')}/hoarder/stash", content=hostile_site(escape)
+        )
+        cid = stashed.json()["cid"]
+        key = tns_keys.asset_key(PROJECT, SITE, "main")
+        pushed = http.post(
+            f"http://127.0.0.1:{serving.port('tns', 'p2p')}/tns/push-many", json={"items": [[key, cid]]}
+        )
+        assert pushed.status_code == 200, pushed.text
+    try:
+        refused = wait_for(
+            lambda: (answer := httpx.get(f"{url}/site", headers=HOST)).status_code == 500 and answer,
+            "the substrate to serve the new website artefact",
+        )
+        assert refused.text == (
+            f"website artefact {cid} refused: member '../../escaped.txt' climbs out of the site folder"
+            " with '..'; a website artefact holds only plain files under its build's output folder:"
+            " rebuild the website"
+        )
+        assert not escape.exists()
+        for root in roots:
+            assert not (root / "escaped.txt").exists() and not (root / "sites" / cid).exists()
+            assert [p.name for p in (root / "sites").iterdir() if p.name.startswith(".")] == []
+        assert httpx.get(f"{url}/ping", headers=HOST).text == "PONG"  # the substrate serves on
+    finally:
+        site = ROOT / "fixtures" / "templates" / "website"
+        serving.client.fixture(serving.name, "compileFor", [PROJECT, "", SITE, "", str(site), ""])
+    wait_for(lambda: httpx.get(f"{url}/site", headers=HOST).status_code == 200, "the good site to be back")
 
 
 def test_dns_answers_generated_registered_service_and_unknown_names(serving: UniverseHandle) -> None:
