@@ -108,9 +108,12 @@ def test_redirect(serving: UniverseHandle) -> None:
 def test_hostile_functions_get_a_5xx_naming_the_cause_and_serving_goes_on(serving: UniverseHandle) -> None:
     url = substrate_urls(serving)[0]
     started = time.monotonic()
-    spin = httpx.get(f"{url}/spin", headers=HOST, timeout=30)
+    spin = httpx.get(f"{url}/spin", headers=HOST, timeout=120)
+    took = time.monotonic() - started
     assert spin.status_code == 504 and "timed out after 1s" in spin.text
-    assert time.monotonic() - started < 30  # bounded by the 1s timeout, not hanging
+    # Stopped by the function's own 1 s timeout, not by a ceiling or a client's patience (a wide margin
+    # for a loaded machine; how soon after the timeout the 504 comes is measured in bench/).
+    assert took < 15, f"a function with a 1s timeout was answered after {took:.1f}s"
     hog = httpx.get(f"{url}/hog", headers=HOST)
     assert hog.status_code == 500 and "exceeded its memory limit" in hog.text
     boom = httpx.get(f"{url}/boom", headers=HOST)
@@ -283,29 +286,32 @@ def test_dns_answers_generated_registered_service_and_unknown_names(serving: Uni
 def test_a_substrate_killed_under_load_costs_no_failed_get(serving: UniverseHandle) -> None:
     gateway = f"http://127.0.0.1:{serving.port('gateway')}/ping"
     failures: list[str] = []
-    served = 0
+    served = [0] * 4
     stop = threading.Event()
 
-    def load() -> None:
-        nonlocal served
+    def load(worker: int) -> None:
         with httpx.Client(headers=HOST, timeout=10) as client:
             while not stop.is_set():
-                response = client.get(gateway)
+                try:
+                    response = client.get(gateway)
+                except Exception as exc:  # a connection error is a failed GET too
+                    failures.append(f"worker {worker}: {exc!r}")
+                    return
                 if response.status_code != 200 or response.text != "PONG":
-                    failures.append(f"{response.status_code} {response.text}")
-                served += 1
+                    failures.append(f"worker {worker}: {response.status_code} {response.text}")
+                served[worker] += 1
 
-    workers = [threading.Thread(target=load) for _ in range(4)]
+    workers = [threading.Thread(target=load, args=(i,)) for i in range(4)]
     for worker in workers:
         worker.start()
     try:
         started = time.monotonic()
-        wait_for(lambda: served >= 50, "50 requests before the kill", timeout=10, every=0.01)
+        wait_for(lambda: sum(served) >= 50, "50 requests before the kill", timeout=10, every=0.01)
         serving.client.kill_service(serving.name, "substrate")
-        before = served
+        before = list(served)
         wait_for(
-            lambda: served >= before + 200,
-            "200 requests after the kill",
+            lambda: failures or all(now >= then + 50 for now, then in zip(served, before, strict=True)),
+            "50 requests of every worker after the kill",
             timeout=started + 20 - time.monotonic(),  # as before: 20 s from the start in all
             every=0.01,
         )
@@ -314,3 +320,4 @@ def test_a_substrate_killed_under_load_costs_no_failed_get(serving: UniverseHand
         for worker in workers:
             worker.join(timeout=30)
     assert failures == []
+    assert not any(worker.is_alive() for worker in workers)
