@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dream.monkey.builders import BuildResult, build_function, builder_for_image, find_toolchains, warm
+from dream.monkey.builders.paths import tool_cache_dir
 from dream.monkey.builders.scripts import remap_paths
 from dream.testing.harness import wait_for
 from tests.builders.harness import Request, run
@@ -52,7 +53,11 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def build(src: Path, cache: Path, timeout: float = 300) -> BuildResult:
     lines: list[str] = []
     result = build_function(src, cache_dir=cache, log=lines.append, timeout=timeout)
-    assert result.log.count("\n") + 1 >= 1
+    if result.cached:  # one line says so; the result keeps the log of the build that made the artefact
+        assert len(lines) == 1 and lines[0].startswith("cached build "), lines
+        assert result.log.startswith("builder: "), result.log
+    else:  # the log a user watched line by line is the log the result keeps
+        assert "\n".join(lines) == result.log
     return result
 
 
@@ -308,6 +313,16 @@ def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_warm_runs_a_real_compile_and_rejects_unknown_names() -> None:
     require_toolchain("wat")
-    assert warm("wat", log=lambda line: None) >= 0
+    lines: list[str] = []
+    started = time.monotonic()
+    spent = warm("wat", log=lines.append)
+    took = time.monotonic() - started
+    # A real compile is a step process (an interpreter and the compiler starting): never under 10 ms.
+    assert 0.01 <= spent <= took
+    (chain,) = [c for c in find_toolchains() if c.name == "wat"]
+    assert lines == [
+        f"warming wat {chain.version} (one-time cost, cached in {tool_cache_dir()}) ...",
+        f"warmed wat in {spent:.1f}s",
+    ]
     with pytest.raises(ValueError, match="unknown toolchain"):
         warm("cobol")
