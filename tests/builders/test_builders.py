@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import dream
 from dream.monkey.builders import BuildResult, build_function, builder_for_image, find_toolchains, warm
 from dream.monkey.builders.paths import tool_cache_dir
 from dream.monkey.builders.scripts import remap_paths
@@ -311,18 +315,35 @@ def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
     assert ".taubyte/config.yaml" in result.error and str(tmp_path) in result.error
 
 
-def test_warm_runs_a_real_compile_and_rejects_unknown_names() -> None:
+def test_warm_runs_a_real_compile_and_rejects_unknown_names(tmp_path: Path) -> None:
     require_toolchain("wat")
     lines: list[str] = []
-    started = time.monotonic()
     spent = warm("wat", log=lines.append)
-    took = time.monotonic() - started
-    # A real compile is a step process (an interpreter and the compiler starting): never under 10 ms.
-    assert 0.01 <= spent <= took
     (chain,) = [c for c in find_toolchains() if c.name == "wat"]
     assert lines == [
         f"warming wat {chain.version} (one-time cost, cached in {tool_cache_dir()}) ...",
         f"warmed wat in {spent:.1f}s",
     ]
+    # The compile is real: with a wat compiler that refuses everything (in a copy of dream), warming fails
+    # and says what the compiler said.
+    copy = tmp_path / "copy"
+    shutil.copytree(Path(dream.__file__).parent, copy / "dream", ignore=shutil.ignore_patterns("__pycache__"))
+    languages = copy / "dream" / "monkey" / "builders" / "languages.py"
+    entry = '    entry = _entry(src, ("main.wat", "lib.wat", "function.wat"), ".wat")\n'
+    assert entry in languages.read_text()
+    refuse = '    raise CompileError(f"{entry.name} is refused by this compiler")\n'
+    languages.write_text(languages.read_text().replace(entry, entry + refuse))
+    child = subprocess.run(
+        [sys.executable, "-c", "import dream.monkey.builders as b; print(b.__file__); b.warm('wat')"],
+        cwd=copy,
+        env={**os.environ, "PYTHONPATH": str(copy)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.stdout.startswith(str(copy)), child.stdout  # the copy ran
+    assert child.returncode == 1
+    assert "warming wat failed:\nerror: main.wat is refused by this compiler" in child.stderr, child.stderr
     with pytest.raises(ValueError, match="unknown toolchain"):
         warm("cobol")
