@@ -222,7 +222,7 @@ def test_broken_yaml_fails_its_job_and_the_previous_config_stays_current(
     config = Path(project["path"]) / "config"
     current = tns(cloud, tns_keys.current_key(project["id"], "main"))
     serving = ping(cloud, project["fqdn"])
-    assert serving.status_code == 200
+    assert serving.status_code == 200 and serving.text, serving  # what answers now, and says so
     broken = config / "functions" / "ping_pong.yaml"
     with local_commits_dropped(config):
         broken.write_text(broken.read_text().replace("method: GET", "method: [GET"))
