@@ -128,25 +128,28 @@ def test_a_new_build_is_served_without_restarting_anything(serving: UniverseHand
     wat = wat.replace("(i32.const 4) (i32.const 64)", "(i32.const 7) (i32.const 64)")
     module = tmp_path / "ping-v2.wasm"
     module.write_bytes(wasmtime.wat2wasm(wat))
-    serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module), ""])
-
-    def switched() -> bool:
-        text = httpx.get(f"{url}/ping", headers=HOST).text
-        if text == "PONG v2":
-            return True
-        assert text == "PONG", text  # the old version serves until the new one takes over
-        return False
-
-    # Bounded wait (generous for a loaded CI machine); how fast it switches is measured by bench/, not here.
-    wait_for(switched, "the new build to be served", timeout=15.0)
-    garbage = tmp_path / "broken.wasm"
-    garbage.write_bytes(b"\0asm\x01\0\0\0garbage")
-    with pytest.raises(DreamError, match="malformed wasm"):  # refused at deploy: it could never load
-        serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(garbage), ""])
-    assert httpx.get(f"{url}/ping", headers=HOST).text == "PONG v2"  # what was deployed keeps serving
     module_v1 = tmp_path / "ping.wasm"
     module_v1.write_bytes(wasmtime.wat2wasm((HELLO / "code" / "functions" / "ping" / "main.wat").read_text()))
-    serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module_v1), ""])
+    try:
+        serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module), ""])
+
+        def switched() -> bool:
+            text = httpx.get(f"{url}/ping", headers=HOST).text
+            if text == "PONG v2":
+                return True
+            assert text == "PONG", text  # the old version serves until the new one takes over
+            return False
+
+        # Bounded wait (generous for a loaded CI machine); how fast it switches is measured by bench/.
+        wait_for(switched, "the new build to be served", timeout=15.0)
+        garbage = tmp_path / "broken.wasm"
+        garbage.write_bytes(b"\0asm\x01\0\0\0garbage")
+        with pytest.raises(DreamError, match="malformed wasm"):  # refused at deploy: it could never load
+            serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(garbage), ""])
+        assert httpx.get(f"{url}/ping", headers=HOST).text == "PONG v2"  # what was deployed keeps serving
+    finally:  # the module's other tests expect the first build, pass or fail
+        serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module_v1), ""])
+    wait_for(lambda: httpx.get(f"{url}/ping", headers=HOST).text == "PONG", "the first build to be back")
 
 
 def raw_get(port: int, target: bytes) -> tuple[int, bytes]:
