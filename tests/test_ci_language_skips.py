@@ -34,21 +34,11 @@ def run_pytest(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[st
     env = {k: v for k, v in os.environ.items() if k != "CI" and not k.startswith("PYTEST_")}
     if ci is not None:
         env["CI"] = ci
+    # Only the hook under test and pytest itself: no dream plugin, no xdist, no cache.
+    plugins = ["-p", "tests.conftest", "-p", "no:dream", "-p", "no:xdist", "-p", "no:cacheprovider"]
+    config = ["--rootdir", str(tmp_path), "-c", str(tmp_path / "pytest.ini"), str(tmp_path)]
     return subprocess.run(
-        [
-            *(
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "tests.conftest",
-                "-p",
-                "no:cacheprovider",
-                "-p",
-                "no:xdist",
-            ),
-            *("--rootdir", str(tmp_path), "-c", str(tmp_path / "pytest.ini"), str(tmp_path)),
-        ],
+        [sys.executable, "-m", "pytest", *plugins, *config],
         cwd=ROOT,  # where `tests.conftest` is importable
         env=env,
         capture_output=True,
