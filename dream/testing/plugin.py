@@ -4,9 +4,10 @@
         port = dream_universe.port("substrate")
 
 `dream_daemon` is one daemon per test session (per xdist worker), with the session's own build cache
-(`dream_cache`: build artefacts and compiled modules; the toolchains and their caches stay the machine's). `dream_universe` is a universe of the
-default shape for the session; `universe_factory(name, shape=...)` makes others, stopped at the end of
-the scope that asked for the factory. `deploy_project(path)` builds and publishes a project directory
+(`dream_cache`: build artefacts and compiled modules; the toolchains and their caches stay the
+machine's). `dream_universe` is a universe of the default shape for the session;
+`universe_factory(name, shape=...)` makes others, stopped at the end of the scope that asked for the
+factory. `deploy_project(path)` builds and publishes a project directory
 (`config/` + `code/` in the Taubyte layout) into `dream_universe` and returns a `DeployedProject`:
 
     def test_ping(deploy_project):
