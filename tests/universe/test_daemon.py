@@ -130,7 +130,7 @@ def test_doctor_lists_every_toolchain_with_status_and_install_command(tmp_path: 
         }
         for c in find_toolchains()
     }
-    assert set(chains) == {"go", "zig", "rust", "assemblyscript", "wat"}
+    assert set(chains) >= {"go", "zig", "rust", "assemblyscript", "wat"}
     assert chains == expected
     for chain in chains.values():
         assert chain["install"], chain  # how to install it, said even when found
