@@ -4,25 +4,66 @@ from __future__ import annotations
 
 import io
 import mimetypes
+import shutil
+import stat
+import uuid
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+# What a website artefact can hold, and what to do about one that holds something else.
+FIX = "a website artefact holds only plain files under its build's output folder: rebuild the website"
+
+
+class UnsafeArtefact(ValueError):
+    """A website artefact that cannot be unpacked safely (nothing of it was written)."""
+
+
+def _refusal(member: zipfile.ZipInfo, root: Path) -> str | None:
+    """Why `member` may not be unpacked into `root`, or None when it is a plain file or folder inside."""
+    name = member.filename
+    if stat.S_ISLNK(member.external_attr >> 16):
+        return f"member {name!r} is a symbolic link"
+    # Backslashes count as separators: an artefact zipped on Windows may use them.
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")):
+        return f"member {name!r} is an absolute path"
+    if ".." in parts:
+        return f"member {name!r} climbs out of the site folder with '..'"
+    if not (root / name).resolve().is_relative_to(root):
+        return f"member {name!r} would land outside the site folder"
+    return None
 
 
 def unpack(data: bytes, into: Path) -> Path:
-    """Unpack once per CID; members that would land outside the site are refused."""
+    """Unpack a website artefact once per CID into `into`. An artefact with a member that is not a plain
+    file or folder inside the site (`..`, an absolute path, a symbolic link) is refused whole:
+    UnsafeArtefact, and nothing is written."""
     if into.is_dir():
         return into
-    staging = into.with_suffix(".tmp")
-    staging.mkdir(parents=True, exist_ok=True)
+    into.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per call: two requests unpacking the same site at once never share a folder.
+    staging = into.parent / f".{into.name}.{uuid.uuid4().hex[:8]}.tmp"
     root = staging.resolve()
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for member in archive.infolist():
-            target = (staging / member.filename).resolve()
-            if not str(target).startswith(str(root)):
-                raise ValueError(f"website artefact member {member.filename!r} escapes the site")
-        archive.extractall(staging)
-    staging.rename(into)
-    return into
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for member in archive.infolist():
+                reason = _refusal(member, root)
+                if reason is not None:
+                    raise UnsafeArtefact(f"website artefact {into.name} refused: {reason}; {FIX}")
+            staging.mkdir()
+            archive.extractall(staging)
+        try:
+            staging.rename(into)
+        except OSError:
+            if not into.is_dir():  # another request unpacked the same site first: use that one
+                raise
+        return into
+    except zipfile.BadZipFile as exc:
+        raise UnsafeArtefact(
+            f"website artefact {into.name} is not a readable zip file ({exc}); {FIX}"
+        ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def find(site: Path, relative: str) -> Path | None:

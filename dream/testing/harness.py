@@ -18,14 +18,25 @@ from dream.client import DreamClient
 from dream.daemon.ports import free_port
 from dream.errors import DreamError
 from dream.node.security import UniverseAuth
-from dream.settings import HOME_ENV, PORT_ENV
+from dream.settings import CACHE_ENV, HOME_ENV, PORT_ENV
+
+
+def cache_env(cache: Path) -> dict[str, str]:
+    """The environment that gives a daemon its own build-artefact and compiled-module caches in `cache`,
+    while the toolchains and their caches (Go's GOCACHE, zig's wasi-libc: minutes to fill) stay the
+    machine's, shared with every other daemon."""
+    from dream.monkey.builders.paths import TOOL_CACHE_ENV, TOOLS_ENV, tool_cache_dir, tools_dir
+
+    return {CACHE_ENV: str(cache), TOOLS_ENV: str(tools_dir()), TOOL_CACHE_ENV: str(tool_cache_dir())}
 
 
 class DaemonProcess:
-    """`python -m dream.daemon` on a free port with its own DREAM_HOME."""
+    """`python -m dream.daemon` on a free port with its own DREAM_HOME and build cache (`cache`, by
+    default `<home>/cache`): tests never read or fill the machine's build cache."""
 
-    def __init__(self, home: Path, *, port: int | None = None) -> None:
+    def __init__(self, home: Path, *, port: int | None = None, cache: Path | None = None) -> None:
         self.home = home
+        self.cache = cache or home / "cache"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -33,7 +44,7 @@ class DaemonProcess:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, PORT_ENV: str(self.port), HOME_ENV: str(self.home)}
+        return {**os.environ, PORT_ENV: str(self.port), HOME_ENV: str(self.home), **cache_env(self.cache)}
 
     def start(self, *args: str, timeout: float = 60.0) -> DaemonProcess:
         self.home.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,11 @@
     def test_ping(dream_universe):
         port = dream_universe.port("substrate")
 
-`dream_daemon` is one daemon per test session (per xdist worker). `dream_universe` is a universe of the
-default shape for the session; `universe_factory(name, shape=...)` makes others, stopped at the end of
-the scope that asked for the factory. `deploy_project(path)` builds and publishes a project directory
+`dream_daemon` is one daemon per test session (per xdist worker), with the session's own build cache
+(`dream_cache`: build artefacts and compiled modules; the toolchains and their caches stay the
+machine's). `dream_universe` is a universe of the default shape for the session;
+`universe_factory(name, shape=...)` makes others, stopped at the end of the scope that asked for the
+factory. `deploy_project(path)` builds and publishes a project directory
 (`config/` + `code/` in the Taubyte layout) into `dream_universe` and returns a `DeployedProject`:
 
     def test_ping(deploy_project):
@@ -16,6 +18,7 @@ the scope that asked for the factory. `deploy_project(path)` builds and publishe
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,16 +35,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _worker() -> str:
-    import os
-
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 @pytest.fixture(scope="session")
-def dream_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    """A multiverse daemon of its own (free port, own DREAM_HOME), stopped after the session."""
+def dream_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test session's build-artefact and compiled-module cache (DREAM_CACHE of its daemons), shared
+    by the xdist workers of one run (entries are keyed by content and written atomically)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's temp dir; each worker's own is a folder in it
+    cache = base / "dream-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def dream_daemon(tmp_path_factory: pytest.TempPathFactory, dream_cache: Path) -> Iterator[DaemonProcess]:
+    """A multiverse daemon of its own (free port, own DREAM_HOME, the session's cache), stopped after
+    the session."""
     home: Path = tmp_path_factory.mktemp("dream-home")
-    daemon = DaemonProcess(home).start()
+    daemon = DaemonProcess(home, cache=dream_cache).start()
     try:
         yield daemon
     finally:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -10,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
+import dream
 from dream.monkey.builders import BuildResult, build_function, builder_for_image, find_toolchains, warm
+from dream.monkey.builders.paths import tool_cache_dir
 from dream.monkey.builders.scripts import remap_paths
+from dream.substrate.wasm.host import WasmHost
+from dream.substrate.wasm.types import HttpRequest
 from dream.testing.harness import wait_for
 from tests.builders.harness import Request, run
 
@@ -52,7 +59,11 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def build(src: Path, cache: Path, timeout: float = 300) -> BuildResult:
     lines: list[str] = []
     result = build_function(src, cache_dir=cache, log=lines.append, timeout=timeout)
-    assert result.log.count("\n") + 1 >= 1
+    if result.cached:  # one line says so; the result keeps the log of the build that made the artefact
+        assert len(lines) == 1 and lines[0].startswith("cached build "), lines
+        assert result.log.startswith("builder: "), result.log
+    else:  # the log a user watched line by line is the log the result keeps
+        assert "\n".join(lines) == result.log
     return result
 
 
@@ -62,6 +73,7 @@ def copy_template(lang: str, dest: Path) -> Path:
     return target
 
 
+@pytest.mark.language
 @pytest.mark.parametrize("lang", LANGS)
 def test_ping_pong_template_answers_pong(lang: str, cache_dir: Path) -> None:
     require_toolchain(lang)
@@ -76,6 +88,7 @@ def test_ping_pong_template_answers_pong(lang: str, cache_dir: Path) -> None:
     assert (PING_PONG / lang / "function.yaml").is_file()
 
 
+@pytest.mark.language
 def test_go_function_echoes_header_query_and_body(tmp_path: Path, cache_dir: Path) -> None:
     require_toolchain("go")
     src = copy_template("go", tmp_path)
@@ -119,6 +132,7 @@ func echo(e event.Event) uint32 {
     assert ("X-Echo", "hi") in response.headers
 
 
+@pytest.mark.language
 @pytest.mark.parametrize("lang", LANGS)
 def test_syntax_error_reports_the_compiler_message(lang: str, tmp_path: Path, cache_dir: Path) -> None:
     require_toolchain(lang)
@@ -137,6 +151,7 @@ def test_syntax_error_reports_the_compiler_message(lang: str, tmp_path: Path, ca
     assert "dream-build-" not in result.error  # messages point at the user's files, not our temp copy
 
 
+@pytest.mark.language
 def test_unchanged_rebuild_hits_the_cache(tmp_path: Path) -> None:
     require_toolchain("wat")
     cache_dir = tmp_path / "cache"  # the cache is keyed by content: a shared one may already hold this build
@@ -153,6 +168,7 @@ def test_unchanged_rebuild_hits_the_cache(tmp_path: Path) -> None:
     assert bytes(run(third.wasm, "ping", Request()).body) == b"PANG"
 
 
+@pytest.mark.language
 def test_go_rebuild_hits_the_cache(cache_dir: Path) -> None:
     require_toolchain("go")
     first = build(PING_PONG / "go", cache_dir)
@@ -161,6 +177,7 @@ def test_go_rebuild_hits_the_cache(cache_dir: Path) -> None:
     assert second.cached
 
 
+@pytest.mark.language
 def test_upstream_build_script_sources_utils_and_honours_ret_code(tmp_path: Path, cache_dir: Path) -> None:
     require_toolchain("wat")
     src = copy_template("wat", tmp_path)
@@ -192,6 +209,7 @@ def test_website_is_zipped_whole(cache_dir: Path) -> None:
         assert b"<h1>" in archive.read("index.html")
 
 
+@pytest.mark.language
 def test_prebuilt_wasm_image(tmp_path: Path, cache_dir: Path) -> None:
     require_toolchain("wat")
     built = build(PING_PONG / "wat", cache_dir)
@@ -282,20 +300,19 @@ def test_find_toolchains_lists_every_language() -> None:
     assert chains["wat"].found
     for chain in chains.values():
         assert chain.install_command or chain.name == "wat"
-        assert (chain.version is not None) == chain.found or not chain.found
+        assert chain.version is not None or not chain.found, chain  # a toolchain found has a version
 
 
+@pytest.mark.language
 def test_go_template_runs_in_the_substrate_host(cache_dir: Path, tmp_path: Path) -> None:
-    """Cross-check with the substrate's own wasm host when it is available."""
+    """Cross-check with the substrate's own wasm host."""
     require_toolchain("go")
-    host_mod = pytest.importorskip("dream.substrate.wasm.host")
-    types = pytest.importorskip("dream.substrate.wasm.types")
     result = build(PING_PONG / "go", cache_dir)
     assert result.ok and result.artifact is not None
-    with host_mod.WasmHost(tmp_path / "aot") as host:
+    with WasmHost(tmp_path / "aot") as host:
         module = host.load_artifact("test", result.artifact.read_bytes(), name="functions/ping")
         response = module.call(
-            "ping", types.HttpRequest(method="GET", host="x", path="/ping"), timeout=10, memory_limit=64 << 20
+            "ping", HttpRequest(method="GET", host="x", path="/ping"), timeout=10, memory_limit=64 << 20
         )
     assert (response.status, response.body) == (200, b"PONG")
 
@@ -306,8 +323,36 @@ def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
     assert ".taubyte/config.yaml" in result.error and str(tmp_path) in result.error
 
 
-def test_warm_runs_a_real_compile_and_rejects_unknown_names() -> None:
+@pytest.mark.language
+def test_warm_runs_a_real_compile_and_rejects_unknown_names(tmp_path: Path) -> None:
     require_toolchain("wat")
-    assert warm("wat", log=lambda line: None) >= 0
+    lines: list[str] = []
+    spent = warm("wat", log=lines.append)
+    (chain,) = [c for c in find_toolchains() if c.name == "wat"]
+    assert lines == [
+        f"warming wat {chain.version} (one-time cost, cached in {tool_cache_dir()}) ...",
+        f"warmed wat in {spent:.1f}s",
+    ]
+    # The compile is real: with a wat compiler that refuses everything (in a copy of dream), warming fails
+    # and says what the compiler said.
+    copy = tmp_path / "copy"
+    shutil.copytree(Path(dream.__file__).parent, copy / "dream", ignore=shutil.ignore_patterns("__pycache__"))
+    languages = copy / "dream" / "monkey" / "builders" / "languages.py"
+    entry = '    entry = _entry(src, ("main.wat", "lib.wat", "function.wat"), ".wat")\n'
+    assert entry in languages.read_text()
+    refuse = '    raise CompileError(f"{entry.name} is refused by this compiler")\n'
+    languages.write_text(languages.read_text().replace(entry, entry + refuse))
+    child = subprocess.run(
+        [sys.executable, "-c", "import dream.monkey.builders as b; print(b.__file__); b.warm('wat')"],
+        cwd=copy,
+        env={**os.environ, "PYTHONPATH": str(copy)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.stdout.startswith(str(copy)), child.stdout  # the copy ran
+    assert child.returncode == 1
+    assert "warming wat failed:\nerror: main.wat is refused by this compiler" in child.stderr, child.stderr
     with pytest.raises(ValueError, match="unknown toolchain"):
         warm("cobol")

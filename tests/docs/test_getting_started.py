@@ -21,9 +21,10 @@ def scripts_in(path: Path) -> list[str]:
     return re.findall(r"<!-- tested -->\s*```bash\n(.*?)```", text, flags=re.S)
 
 
-def test_getting_started_script_runs_as_written(tmp_path: Path) -> None:
+def test_getting_started_script_runs_as_written(tmp_path: Path, dream_cache: Path) -> None:
     (script,) = scripts_in(ROOT / "docs" / "getting-started.md")
-    daemon = DaemonProcess(tmp_path / "home")  # only for its port, home and environment
+    # Only for its port, home and environment; the session's build cache, not the machine's.
+    daemon = DaemonProcess(tmp_path / "home", cache=dream_cache)
     env = {**daemon.env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     work = tmp_path / "work"
     work.mkdir()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,31 @@ def jobs_of(cloud: UniverseHandle, project_id: str) -> list[dict[str, Any]]:
 
 
 wait_for = functools.partial(harness.wait_for, timeout=60.0, every=0.05)
+
+
+@contextlib.contextmanager
+def local_commits_dropped(repo: Path) -> Iterator[None]:
+    """The working copy is back at its starting commit afterwards, pass or fail (for commits never pushed)."""
+    start = git("rev-parse", "HEAD", cwd=repo)
+    try:
+        yield
+    finally:
+        git("reset", "-q", "--hard", start, cwd=repo)
+
+
+@contextlib.contextmanager
+def pushed_back(repo: Path, *files: Path) -> Iterator[None]:
+    """`files` have their content back afterwards, pass or fail, committed and pushed (the remote only
+    moves forward); the caller waits for that build when it needs it."""
+    originals = {path: path.read_bytes() for path in files}
+    try:
+        yield
+    finally:
+        for path, data in originals.items():
+            path.write_bytes(data)
+        if git("status", "--porcelain", cwd=repo):
+            git("commit", "-qam", "restore after a test", cwd=repo)
+        git("push", "-q", "origin", "HEAD:main", cwd=repo)
 
 
 def test_push_all_publishes_the_project_and_replicates_its_build(
@@ -156,13 +183,30 @@ def test_webhooks_are_verified_and_redelivery_makes_no_new_job(
         body, secret=repo["hook"]["secret"], hook_id=repo["hook"]["id"], repo_id=repo["id"]
     )
     before = len(jobs_of(cloud, project["id"]))
+    hook = repo["hook"]["id"]
+
+    def refused(target: str, sent: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        answer = httpx.post(target, content=body, headers=sent)
+        return answer.status_code, answer.json()
+
     unsigned = {k: v for k, v in headers.items() if not k.startswith("X-Hub-Signature")}
-    assert httpx.post(url, content=body, headers=unsigned).status_code == 401
+    assert refused(url, unsigned) == (
+        401,
+        {"code": 401, "error": "unsigned delivery: X-Hub-Signature-256 (or X-Hub-Signature) is required"},
+    )
     wrong = {**headers, **sign(body, "not the secret")}
-    assert httpx.post(url, content=body, headers=wrong).status_code == 403
-    assert httpx.post(url.rsplit("/", 1)[0] + "/123", content=body, headers=headers).status_code == 400
-    ping_event = {**headers, "X-GitHub-Event": "ping"}
-    assert httpx.post(url, content=body, headers=ping_event).status_code == 400
+    assert refused(url, wrong) == (
+        403,
+        {"code": 403, "error": f"signature does not match the secret of hook `{hook}`"},
+    )
+    assert refused(url.rsplit("/", 1)[0] + "/123", headers) == (
+        400,
+        {"code": 400, "error": "unknown hook `123`: register the repository with auth first"},
+    )
+    assert refused(url, {**headers, "X-GitHub-Event": "ping"}) == (
+        400,
+        {"code": 400, "error": "only push events are built; got `ping`"},
+    )
     assert len(jobs_of(cloud, project["id"])) == before
     first = httpx.post(url, content=body, headers=headers)
     again = httpx.post(url, content=body, headers={**headers, "X-GitHub-Delivery": "redelivered"})
@@ -177,21 +221,27 @@ def test_broken_yaml_fails_its_job_and_the_previous_config_stays_current(
 ) -> None:
     config = Path(project["path"]) / "config"
     current = tns(cloud, tns_keys.current_key(project["id"], "main"))
+    serving = ping(cloud, project["fqdn"])
+    assert serving.status_code == 200 and serving.text, serving  # what answers now, and says so
     broken = config / "functions" / "ping_pong.yaml"
-    broken.write_text(broken.read_text().replace("method: GET", "method: [GET"))
-    git("commit", "-qam", "break the yaml", cwd=config)
-    result = cloud.client.fixture(
-        cloud.name, "pushSpecific", [str(project["repositories"]["config"]["id"]), "", "", "", str(config)]
-    )
-    (job,) = result["result"]["jobs"]
-    assert job["status"] == "failed"
-    assert "functions/ping_pong.yaml:" in job["error"]
-    logs = httpx.get(f"http://127.0.0.1:{cloud.port('patrick')}/job/{job['job']}").json()["logs"]
-    text = httpx.get(f"http://127.0.0.1:{cloud.port('patrick')}/logs/{logs[job['job']]}").text
-    assert "functions/ping_pong.yaml:" in text and "ERROR" in text
-    assert tns(cloud, tns_keys.current_key(project["id"], "main")) == current
-    assert ping(cloud, project["fqdn"]).status_code == 200
-    git("reset", "-q", "--hard", "HEAD~1", cwd=config)
+    with local_commits_dropped(config):
+        broken.write_text(broken.read_text().replace("method: GET", "method: [GET"))
+        git("commit", "-qam", "break the yaml", cwd=config)
+        result = cloud.client.fixture(
+            cloud.name,
+            "pushSpecific",
+            [str(project["repositories"]["config"]["id"]), "", "", "", str(config)],
+        )
+        (job,) = result["result"]["jobs"]
+        assert job["status"] == "failed"
+        assert "functions/ping_pong.yaml:" in job["error"]
+        logs = httpx.get(f"http://127.0.0.1:{cloud.port('patrick')}/job/{job['job']}").json()["logs"]
+        text = httpx.get(f"http://127.0.0.1:{cloud.port('patrick')}/logs/{logs[job['job']]}").text
+        assert "functions/ping_pong.yaml:" in text and "ERROR" in text
+        assert tns(cloud, tns_keys.current_key(project["id"], "main")) == current
+        # The old version still answers, as it did: same function, same answer.
+        after = ping(cloud, project["fqdn"])
+        assert (after.status_code, after.text) == (200, serving.text)
 
 
 def test_two_monkeys_run_each_of_twenty_jobs_once(cloud: UniverseHandle, project: dict[str, Any]) -> None:
@@ -299,38 +349,35 @@ def test_a_job_whose_monkey_crashes_is_run_again(cloud: UniverseHandle, project:
 
     code = Path(project["path"]) / "code"
     build = code / "functions" / "ping_pong" / ".taubyte" / "build.sh"
-    original = build.read_text()
-    lines = original.splitlines(keepends=True)
-    build.write_text(lines[0] + "sleep 2\n" + "".join(lines[1:]))  # a slow build, to crash its monkey in
-    git("commit", "-qam", "slow build", cwd=code)
-    git("push", "-q", "origin", "main", cwd=code)
-    pushed = git("rev-parse", "HEAD", cwd=code)
+    with pushed_back(code, build):
+        lines = build.read_text().splitlines(keepends=True)
+        build.write_text(lines[0] + "sleep 2\n" + "".join(lines[1:]))  # a slow build, to crash its monkey in
+        git("commit", "-qam", "slow build", cwd=code)
+        git("push", "-q", "origin", "main", cwd=code)
+        pushed = git("rev-parse", "HEAD", cwd=code)
 
-    def running() -> dict[str, Any] | None:
-        jobs = [
-            j
-            for j in jobs_of(cloud, project["id"])
-            if j["meta"]["after"] == pushed and j["status"] == "locked"
-        ]
-        return jobs[0] if jobs else None
+        def running() -> dict[str, Any] | None:
+            jobs = [
+                j
+                for j in jobs_of(cloud, project["id"])
+                if j["meta"]["after"] == pushed and j["status"] == "locked"
+            ]
+            return jobs[0] if jobs else None
 
-    job = wait_for(running, what="the slow job to start")
-    monkey = next(n for n in cloud.nodes() if n["id"] == job["monkey"])
-    os.kill(monkey["pid"], signal.SIGKILL)
+        job = wait_for(running, what="the slow job to start")
+        monkey = next(n for n in cloud.nodes() if n["id"] == job["monkey"])
+        os.kill(monkey["pid"], signal.SIGKILL)
 
-    def finished() -> dict[str, Any] | None:
-        found = [
-            j
-            for j in jobs_of(cloud, project["id"])
-            if j["id"] == job["id"] and j["status"] in ("success", "failed")
-        ]
-        return found[0] if found else None
+        def finished() -> dict[str, Any] | None:
+            found = [
+                j
+                for j in jobs_of(cloud, project["id"])
+                if j["id"] == job["id"] and j["status"] in ("success", "failed")
+            ]
+            return found[0] if found else None
 
-    done = wait_for(finished, timeout=90, what="the job to be run again")
-    assert done["status"] == "success" and done["attempt"] == 2
-    build.write_text(original)
-    git("commit", "-qam", "fast build again", cwd=code)
-    git("push", "-q", "origin", "main", cwd=code)
+        done = wait_for(finished, timeout=90, what="the job to be run again")
+        assert done["status"] == "success" and done["attempt"] == 2
 
 
 def test_a_cancelled_job_publishes_nothing_and_a_retry_runs_it_again(
@@ -342,15 +389,15 @@ def test_a_cancelled_job_publishes_nothing_and_a_retry_runs_it_again(
     patrick = f"http://127.0.0.1:{cloud.port('patrick')}"
     before = ping(cloud, project["fqdn"]).text
     gate = tmp_path / "gate"
-    original = build.read_text()
-    lines = original.splitlines(keepends=True)
-    # The build waits (30 s at most) for the test to open the gate: it is running when cancelled.
-    wait_gate = f"for i in $(seq 600); do [ -e {gate} ] && break; sleep 0.05; done\n"
-    build.write_text(lines[0] + wait_gate + "".join(lines[1:]))
-    source.write_text(
-        re.sub(r'\(data \(i32.const 16\) "\w{4}"\)', '(data (i32.const 16) "RTRY")', source.read_text())
-    )
-    try:
+    with pushed_back(code, build), contextlib.ExitStack() as opened:
+        opened.callback(gate.touch)  # pass or fail, a build waiting at the gate goes on
+        lines = build.read_text().splitlines(keepends=True)
+        # The build waits (30 s at most) for the test to open the gate: it is running when cancelled.
+        wait_gate = f"for i in $(seq 600); do [ -e {gate} ] && break; sleep 0.05; done\n"
+        build.write_text(lines[0] + wait_gate + "".join(lines[1:]))
+        source.write_text(
+            re.sub(r'\(data \(i32.const 16\) "\w{4}"\)', '(data (i32.const 16) "RTRY")', source.read_text())
+        )
         git("commit", "-qam", "answer RTRY, slowly", cwd=code)
         git("push", "-q", "origin", "main", cwd=code)
         pushed = git("rev-parse", "HEAD", cwd=code)
@@ -387,11 +434,6 @@ def test_a_cancelled_job_publishes_nothing_and_a_retry_runs_it_again(
 
         finished = wait_for(succeeded, what="the retried job to be reported")
         assert (finished["status"], finished["retried"], finished["attempt"]) == ("success", 1, 1)
-    finally:
-        gate.touch()
-        build.write_text(original)
-        git("commit", "-qam", "fast build again", cwd=code)
-        git("push", "-q", "origin", "main", cwd=code)
     restored = git("rev-parse", "HEAD", cwd=code)
 
     def restore_done() -> bool:

@@ -34,6 +34,7 @@ def push_all(cloud: UniverseHandle, project_id: str) -> dict[str, Any]:
     return dict(cloud.client.fixture(cloud.name, "pushAll", [project_id, "", ""])["result"])
 
 
+@pytest.mark.language
 @pytest.mark.parametrize("lang", sorted(TOOLCHAIN))
 def test_template_answers_pong(cloud: UniverseHandle, tmp_path: Path, lang: str) -> None:
     chain = FOUND.get(TOOLCHAIN[lang])

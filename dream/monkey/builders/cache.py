@@ -1,7 +1,8 @@
-"""Build cache: key = (source tree content, toolchain version, build config, dream SDK/builder revision)."""
+"""Build cache: key = (source tree content, toolchain version, build config, dream SDK, builder code)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -9,9 +10,13 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-# Bump when builder behaviour changes in a way that alters artefacts for identical inputs.
+# Bump when something outside the builder package (whose code is hashed into every key) changes
+# artefacts for identical inputs.
 BUILDER_REVISION = "1"
 IGNORED_DIRS = {".git"}
+# Not part of what the builder does: byte-compiled copies of its modules.
+CODE_IGNORED_DIRS = {"__pycache__"}
+BUILDERS_DIR = Path(__file__).resolve().parent
 
 
 def tree_hash(root: Path) -> str:
@@ -33,6 +38,28 @@ def tree_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
+def code_digest(package: Path) -> str:
+    """Content hash of a package's source files (paths relative to it, so a copy hashes the same)."""
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(package):
+        dirnames[:] = sorted(d for d in dirnames if d not in CODE_IGNORED_DIRS)
+        base = Path(dirpath)
+        for name in sorted(filenames):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            rel = (base / name).relative_to(package).as_posix()
+            data = (base / name).read_bytes()
+            digest.update(f"{len(rel)}:{rel}{len(data)}:".encode() + data)
+    return digest.hexdigest()
+
+
+@functools.cache
+def builder_code_digest() -> str:
+    """The builder package's own code (steps, environment, toolchain lookup, sandbox, ...): a change
+    there can change artefacts, so it is part of every key. Computed once per process."""
+    return code_digest(BUILDERS_DIR)
+
+
 def cache_key(
     *,
     source_hash: str,
@@ -52,6 +79,7 @@ def cache_key(
         "variables": dict(sorted(variables.items())),
         "workflow": list(workflow),
         "sdk": sdk_hash,
+        "code": builder_code_digest(),
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
