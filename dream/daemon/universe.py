@@ -155,17 +155,21 @@ class Universe:
         # Ports by node directory (`patrick-0`, `simple-git`): those of the last run of a kept universe,
         # taken again when free, since URLs stored in the universe (webhook targets, clone URLs) name them.
         self.ports: dict[str, dict[str, int]] = {}
+        stored_shape: Any = None
         if keep:
             self.root = home / f"universe-{self.name}"
             meta = self._load_meta()
             self.id = meta.get("id") or universe_id(self.name, deterministic=True)
             self.key = meta.get("key") or secrets.token_hex(32)
             self.ports = _ports_of(meta.get("ports"))
+            stored_shape = meta.get("shape")
         else:
             self.id = universe_id(self.name, deterministic=False)
             self.key = secrets.token_hex(32)
             self.root = Path(tempfile.gettempdir()) / f"dream-universe-{self.name}-{self.id[-8:]}"
         self.root.mkdir(parents=True, exist_ok=True)
+        # Until it starts with a shape, a kept universe keeps the stored one (`stored_shape` reads it).
+        self._stored_shape = stored_shape if isinstance(stored_shape, dict) else None
         self._save_meta()
         self._auth = UniverseAuth(bytes.fromhex(self.key), peer="daemon", universe=self.id)
 
@@ -187,7 +191,9 @@ class Universe:
             "id": self.id,
             "key": self.key,
             "keep": self.keep,
-            "shape": self.shape.to_api(),
+            "shape": self.shape.to_api()
+            if self.shape.services or self.shape.simples or self._stored_shape is None
+            else self._stored_shape,
             "ports": self.ports,
         }
         tmp = self.meta_path.with_suffix(".tmp")

@@ -4,7 +4,8 @@ HTTP (what git clients use):  /<owner>/<repo>.git/...   (clone, fetch, push)
                               GET /api/repos/<owner>/<repo>, GET /api/repositories/<id>
 p2p (signed; the daemon's fixtures and project creation use it):
   POST /git/repos {owner, name}        → repository      GET /git/repos, GET /git/repos/{id}
-  POST /git/repos/{id}/hooks {url, secret}               GET /git/repos/{id}/deliveries
+  POST /git/repos/{id}/hooks {url, secret}               GET /git/repos/{id}/hooks (no secrets)
+  GET /git/repos/{id}/deliveries: each delivery with its state and attempts
   POST /git/repos/{id}/push-event {branch} → {payload}: the push event of the branch's current head
   POST /git/hooks/moved {moves: {old base URL: new base URL}} → {updated}: hooks follow a moved node
 A real `git push` that moves a branch delivers a `push` event to every hook of the repository. A
@@ -111,6 +112,7 @@ class Simple(Node):
             Route("/git/repos", self.listing, methods=["GET"]),
             Route("/git/repos/{id:int}", self.one, methods=["GET"]),
             Route("/git/repos/{id:int}/hooks", self.add_hook, methods=["POST"]),
+            Route("/git/repos/{id:int}/hooks", self.list_hooks, methods=["GET"]),
             Route("/git/repos/{id:int}/deliveries", self.deliveries, methods=["GET"]),
             Route("/git/repos/{id:int}/push-event", self.push_event, methods=["POST"]),
             Route("/git/hooks/moved", self.hooks_moved, methods=["POST"]),
@@ -293,6 +295,10 @@ class Simple(Node):
                 "%d webhook target(s) moved: %s", updated, ", ".join(f"{a} → {b}" for a, b in moves.items())
             )
         return JSONResponse({"updated": updated})
+
+    async def list_hooks(self, request: Request) -> Response:
+        hooks = self.repos.hooks(request.path_params["id"])
+        return JSONResponse({"hooks": [{k: v for k, v in h.items() if k != "secret"} for h in hooks]})
 
     async def deliveries(self, request: Request) -> Response:
         return JSONResponse({"deliveries": self.repos.deliveries(request.path_params["id"])})

@@ -67,6 +67,7 @@ def create_and_build(universe: UniverseHandle, path: Path) -> dict[str, Any]:
 
 def push_change(universe: UniverseHandle, project: dict[str, Any], word: str) -> None:
     """Commit a new answer in the code working copy, `git push` it, and wait for it to be served."""
+    assert len(word) == 4, "the WAT template writes 4 bytes"
     code = Path(project["path"]) / "code"
     source = code / "functions" / "ping_pong" / "main.wat"
     text = source.read_text()
@@ -126,7 +127,9 @@ def test_a_kept_universe_takes_its_ports_again_and_a_git_push_builds_after_the_d
             shown = client.project("kept", "hello")
             assert shown["stale_remotes"] == []
             code_repo = shown["repositories"]["code"]
-            assert code_repo["clone_url"] == git("remote", "get-url", "origin", cwd=tmp_path / "hello" / "code")
+            assert code_repo["clone_url"] == git(
+                "remote", "get-url", "origin", cwd=tmp_path / "hello" / "code"
+            )
             (delivery,) = deliveries(universe, code_repo["id"])
             assert (delivery["state"], delivery["status"], len(delivery["attempts"])) == ("delivered", 201, 1)
     finally:
@@ -185,14 +188,13 @@ def test_ports_taken_at_reload_move_the_universe_and_every_stored_url_follows(
             for role in ("config", "code"):
                 fix = stale[str(work / role)]["fix"]
                 assert fix == (
-                    f"git -C {work / role} remote set-url origin "
-                    f"{shown['repositories'][role]['clone_url']}"
+                    f"git -C {work / role} remote set-url origin {shown['repositories'][role]['clone_url']}"
                 )
                 assert fix in printed.stdout
                 subprocess.run(shlex.split(fix), check=True, timeout=60)
             assert client.project("moved", "hello")["stale_remotes"] == []
 
-            push_change(universe, project, "MOVED")
+            push_change(universe, project, "MOVE")
             code_id = shown["repositories"]["code"]["id"]
             (delivery,) = deliveries(universe, code_id)
             patrick_url = f"http://127.0.0.1:{new['patrick@moved']['http']}/github/"
@@ -203,4 +205,4 @@ def test_ports_taken_at_reload_move_the_universe_and_every_stored_url_follows(
         client.kill_universe("moved")
         client.new_universe("moved")
         assert ports_of(universe) == new
-        push_change(universe, project, "AGAIN")
+        push_change(universe, project, "BACK")

@@ -89,16 +89,16 @@ def kill_together(universe: UniverseHandle, ids: tuple[str, ...]) -> dict[str, d
 
     def back() -> dict[str, dict[str, Any]] | None:
         now = by_id(universe)
-        ready = all(
-            now[i]["state"] == "up" and now[i]["pid"] not in (None, before[i]["pid"]) for i in ids
-        )
+        ready = all(now[i]["state"] == "up" and now[i]["pid"] not in (None, before[i]["pid"]) for i in ids)
         return now if ready else None
 
     names = " and ".join(before[i]["name"] for i in ids)
     now = wait_for(back, f"{names} to come back", timeout=BACK_TIMEOUT, every=0.05)
     for node_id, node in now.items():
         expected = before[node_id]["restarts"] + (1 if node_id in ids else 0)
-        assert node["restarts"] == expected, f"{node['name']}: {node['restarts']} restarts, expected {expected}"
+        assert node["restarts"] == expected, (
+            f"{node['name']}: {node['restarts']} restarts, expected {expected}"
+        )
         if node_id in ids:
             assert node["last_exit"] == "was killed by signal 9 (SIGKILL)"
             assert node["value"] == before[node_id]["value"]  # same ports
@@ -219,7 +219,9 @@ def test_a_node_past_the_crash_loop_limit_is_left_down_and_every_view_says_so(
             status = client.status()["limit"]
             assert status["nodes"][substrate] == []
             assert status["states"][substrate]["state"] == "down"
-            with pytest.raises(DreamError, match=r"`substrate` in universe `limit` is down \(crashed 3 times"):
+            with pytest.raises(
+                DreamError, match=r"`substrate` in universe `limit` is down \(crashed 3 times"
+            ):
                 universe.port("substrate")
 
         table = dream(daemon, "status", "universe", "limit")
