@@ -213,7 +213,9 @@ def project_show(
     universe: str = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """A project's repositories and functions, each with the curl line that calls it."""
+    """A project's repositories and functions, each with the curl line that calls it; for a working copy
+    whose remote names an old port of the git host (a kept universe that came back on other ports), the
+    `git remote set-url` command that fixes it."""
     with client() as api:
         project = api.project(universe, name)
     if as_json:

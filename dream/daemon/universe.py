@@ -557,7 +557,12 @@ class Universe:
                     reason,
                 )
                 record.note(f"node {reason}; restarted by the daemon")
-                await self._spawn([record])
+                try:
+                    await self._spawn([record])
+                except Exception as exc:  # the zygote is gone, the disk is full: nothing to retry
+                    log.exception("could not spawn %s again", record.config.label)
+                    self._leave_down(record, f"could not be started again ({exc}; last: {reason})")
+                    return
                 if record.stopping:
                     return
                 record.restarts += 1

@@ -62,6 +62,14 @@ def delivery_backoff(text: str | None) -> tuple[tuple[float, ...], str]:
     return waits, ""
 
 
+def said(answer: Any) -> str:
+    """What a receiver's answer says, for the log: its `error` sentence when it has one."""
+    if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+        return str(answer["error"])
+    text = answer if isinstance(answer, str) else json.dumps(answer)
+    return text[:300] or "(empty body)"
+
+
 def bad(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"code": status, "error": message}, status_code=status)
 
@@ -198,7 +206,7 @@ class Simple(Node):
                 self.repos.update_delivery(key, record, final=True)
                 self.log.info("%s to %s: %s (attempt %d)", what, hook["url"], attempt["status"], tries)
                 return
-            reason = attempt["error"] or f"HTTP {attempt['status']}: {attempt['response']}"
+            reason = attempt["error"] or f"HTTP {attempt['status']}: {said(attempt['response'])}"
             # No answer or a server error may pass; any other answer is the receiver's refusal.
             retry = attempt["status"] == 0 or attempt["status"] >= 500
             if retry and tries <= len(self.backoff):
