@@ -566,16 +566,12 @@ class Universe:
                 if record.stopping:
                     return
                 record.restarts += 1
-                try:
-                    await self.wait_ready([record])
-                except DreamError as exc:
-                    if record.stopping:
-                        return
-                    reason = record.last_exit = await self._failed_restart(record, exc)
-                    record.reason = reason
-                    continue
+                died = await self._until_ready(record)
                 if record.stopping:
                     return
+                if died:
+                    reason = record.last_exit = record.reason = died
+                    continue
                 log.info("%s is back (pid %s, restart %d)", record.config.label, record.pid, record.restarts)
                 self._mark_up(record)
                 return
@@ -583,19 +579,25 @@ class Universe:
             if record.reviving is asyncio.current_task():
                 record.reviving = None
 
-    async def _failed_restart(self, record: NodeRecord, exc: DreamError) -> str:
-        """Why a restarted process did not come up; one still running (not ready in time) is killed, so
-        the next try binds its ports."""
-        process = record.process
-        if process is None:
-            return str(exc)
-        if zygote.exit_code(process) is None:
-            _signal(process.pid or 0, signal.SIGKILL)
-            while zygote.exit_code(process) is None:
-                await asyncio.sleep(0.01)
-            log.error("%s: %s; killed it", record.config.label, exc)
-            return "was not ready in time after a restart"
-        return f"{exit_reason(zygote.exit_code(process))} during its restart"
+    async def _until_ready(self, record: NodeRecord) -> str:
+        """Wait for a restarted node to be ready; '' once it is, else how its new process died. One that
+        is slow is waited for, never killed for it (that would be a second restart for one death)."""
+        slow = False
+        while True:
+            try:
+                await self.wait_ready([record])
+                return ""
+            except DreamError as exc:
+                process = record.process
+                code = zygote.exit_code(process) if process is not None else None
+                if record.stopping or process is None:
+                    return ""
+                if code is not None:
+                    return f"{exit_reason(code)} during its restart"
+                if not slow:
+                    slow = True
+                    record.reason = f"{record.reason}; its new process is slow to start"
+                    log.warning("%s: %s; still waiting for it", record.config.label, exc)
 
     def _leave_down(self, record: NodeRecord, reason: str) -> None:
         record.state, record.reason = DOWN, reason
