@@ -196,7 +196,13 @@ class DreamClient:
         raise DreamError(f"failed getting service name '{name}' in universe `{universe}`")
 
     def port(self, universe: str, name: str, protocol: str = "http") -> int:
-        ports = self.node(universe, name)["value"]
+        node = self.node(universe, name)
+        if node.get("state") == "down":
+            raise DreamError(
+                f"`{name}` in universe `{universe}` is down ({node.get('reason')}): nothing serves its "
+                f"ports; see `dream logs {name}`"
+            )
+        ports = node["value"]
         if protocol not in ports:
             raise DreamError(f"`{name}` in universe `{universe}` has no {protocol} port")
         return int(ports[protocol])

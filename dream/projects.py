@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -348,14 +349,68 @@ async def add_library(
     }
 
 
-async def describe(peers: PeerClient, project: dict[str, Any], *, branch: str) -> dict[str, Any]:
-    """A project with its repositories and, once its config is published, its functions and their URLs."""
+async def _clone_url(peers: PeerClient, repo: dict[str, Any]) -> str:
+    """The repository's clone URL as the git host gives it now (it names the git host's current port)."""
+    try:
+        return str((await peers.json("git", "GET", f"/git/repos/{repo['id']}"))["clone_url"])
+    except (DreamError, KeyError):
+        return str(repo.get("url") or "")
+
+
+def _origin(work: Path) -> str | None:
+    """The `origin` URL of a working copy, None when it is not one (moved, deleted, no remote)."""
+    if not (work / ".git").exists():
+        return None
+    result = subprocess.run(
+        ["git", "-C", str(work), "remote", "get-url", "origin"], capture_output=True, text=True, timeout=30
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+async def stale_remotes(peers: PeerClient, project: dict[str, Any], state_dir: Path) -> list[dict[str, Any]]:
+    """The project's working copies (as `dream new` wrote them) whose `origin` is not their repository's
+    clone URL any more (a kept universe whose git host came back on another port), each with the command
+    that fixes it."""
+    try:
+        root = Path(remembered(state_dir, project["name"])["path"])
+    except DreamError:
+        return []  # not created with `dream new project`: its working copies are not known
+    stale = []
+    for repo in (await peers.json("auth", "GET", "/auth/repositories"))["repositories"]:
+        if repo.get("project") != project["id"]:
+            continue
+        work = local_dir(root, repo["fullname"])
+        remote = await asyncio.to_thread(_origin, work)
+        url = await _clone_url(peers, repo)
+        # Only a remote naming this repository on a git host: one the user pointed elsewhere is theirs.
+        if remote and url and remote != url and remote.endswith(f"/{repo['fullname']}.git"):
+            stale.append(
+                {
+                    "repository": repo["fullname"],
+                    "path": str(work),
+                    "remote": remote,
+                    "clone_url": url,
+                    "fix": f"git -C {shlex.quote(str(work))} remote set-url origin {shlex.quote(url)}",
+                }
+            )
+    return stale
+
+
+async def describe(
+    peers: PeerClient, project: dict[str, Any], *, branch: str, state_dir: Path | None = None
+) -> dict[str, Any]:
+    """A project with its repositories and, once its config is published, its functions and their URLs;
+    with `state_dir`, also its working copies whose remote is stale (`stale_remotes`)."""
     from dream.monkey import pipeline
 
     repos = {}
     for role in ("config", "code"):
         repo = await peers.json("auth", "GET", f"/auth/repositories/{project[role]}")
-        repos[role] = {"id": repo["id"], "full_name": repo["fullname"], "clone_url": repo.get("url", "")}
+        repos[role] = {
+            "id": repo["id"],
+            "full_name": repo["fullname"],
+            "clone_url": await _clone_url(peers, repo),
+        }
     functions: list[dict[str, Any]] = []
     try:
         obj = await pipeline.published_config(peers, project["id"], branch, log=lambda line: None, wait=0)
@@ -381,4 +436,11 @@ async def describe(peers: PeerClient, project: dict[str, Any], *, branch: str) -
                         method = "" if entry["method"] in ("", "GET") else f"-X {entry['method']} "
                         entry["curl"] = f'curl {method}-H "Host: {fqdn}" http://127.0.0.1:{port}{path}'
                     functions.append(entry)
-    return {**project, "repositories": repos, "published": bool(obj), "functions": functions}
+    remotes = await stale_remotes(peers, project, state_dir) if state_dir is not None else []
+    return {
+        **project,
+        "repositories": repos,
+        "published": bool(obj),
+        "functions": functions,
+        "stale_remotes": remotes,
+    }

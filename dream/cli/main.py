@@ -49,7 +49,7 @@ inject_app = typer.Typer(
 kill_app = typer.Typer(
     help="Stop universes, simples, services or the whole multiverse.", no_args_is_help=True
 )
-status_app = typer.Typer(help="Show universes and their nodes.", no_args_is_help=True)
+status_app = typer.Typer(invoke_without_command=True)
 list_app = typer.Typer(help="List universes, services, fixtures or shapes.", no_args_is_help=True)
 app.add_typer(new_app, name="new")
 app.add_typer(inject_app, name="inject")
@@ -213,7 +213,9 @@ def project_show(
     universe: str = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """A project's repositories and functions, each with the curl line that calls it."""
+    """A project's repositories and functions, each with the curl line that calls it; for a working copy
+    whose remote names an old port of the git host (a kept universe that came back on other ports), the
+    `git remote set-url` command that fixes it."""
     with client() as api:
         project = api.project(universe, name)
     if as_json:
@@ -221,7 +223,17 @@ def project_show(
         return
     output.console.print(f"[bold]{project['name']}[/bold] ({project['id']})")
     for role, repo in project["repositories"].items():
-        output.console.print(f"  {role:6}  {repo['full_name']} (id {repo['id']})  {repo['clone_url']}")
+        output.console.print(
+            f"  {role:6}  {repo['full_name']} (id {repo['id']})  {repo['clone_url']}", markup=False
+        )
+    for stale in project.get("stale_remotes") or []:
+        # A kept universe whose git host came back on another port: `git push` would reach nothing.
+        output.console.print(
+            f"  the working copy {stale['path']} pushes to {stale['remote']}, which is not its "
+            f"repository's URL any more; fix it with:\n    {stale['fix']}",
+            markup=False,
+            soft_wrap=True,
+        )
     if not project["published"]:
         output.console.print("  not built yet: run `dream inject push-all`")
         return
@@ -407,9 +419,32 @@ for _service in SERVICES:
 # -- status ----------------------------------------------------------------------------------------------
 
 
+@status_app.callback()
+def status_all(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Show universes and their nodes with each node's state; alone, every universe.
+
+    Columns: node, state, restarts (how many times the daemon brought the node back), protocol, port.
+    A state is `up`, `starting`, `restarting` (the node died on its own and is being brought back; how
+    it died follows) or `down` (left down, and why, e.g. `crashed 6 times in 30s`): a node left down
+    serves no port, so none is shown. `--json` has the same per node: state, reason, restarts,
+    last_exit, pid (null unless running), value (the ports it serves) and ports (the ports it has)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with client() as api:
+        graphs = {name: api.graph(name) for name in sorted(api.status())}
+    if as_json:
+        output.dump_json(graphs)
+        return
+    if not graphs:
+        output.console.print("no universe is running: start one with `dream new universe`")
+    for name, graph in graphs.items():
+        output.console.print(f"[bold]{output.escape(name)}[/bold]")
+        output.console.print(output.universe_table(graph["nodes"]))
+
+
 @status_app.command("universe")
 def status_universe(name: str = UniverseArg, as_json: bool = JsonOpt) -> None:
-    """Every node of a universe with its protocols and ports."""
+    """Every node of a universe with its state, restarts, protocols and ports (see `dream status`)."""
     with client() as api:
         graph = api.graph(name)
     if as_json:
@@ -439,11 +474,11 @@ def _status_service(service: str) -> Any:
         if as_json:
             output.dump_json(node)
             return
-        if "http" in node["value"]:
+        if "http" in node["value"]:  # not for a node left down: nothing serves there
             output.console.print(f"@ http://127.0.0.1:{node['value']['http']}")
         output.console.print(output.node_table(node))
 
-    command.__doc__ = f"The {service} node's ports."
+    command.__doc__ = f"The {service} node's state and ports."
     return command
 
 

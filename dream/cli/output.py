@@ -40,35 +40,76 @@ def port_rows(ports: dict[str, Any]) -> list[tuple[str, str]]:
     return [(protocol, str(ports[protocol])) for protocol in sorted(ports)]
 
 
+STATE_COLORS = {
+    "up": "green",
+    "starting": "cyan",
+    "restarting": "yellow",
+    "down": "red",
+    "stopping": "yellow",
+}
+
+
+def state_text(node: dict[str, Any]) -> str:
+    """A node's state for a table: `up`, `restarting (was killed by signal 9 ...)`, `down: <why>`."""
+    state = str(node.get("state") or ("up" if node.get("alive") else "down"))
+    reason = str(node.get("reason") or "")
+    color = STATE_COLORS.get(state, "white")
+    text = state
+    if reason:
+        text = f"{state}: {reason}" if state == "down" else f"{state} ({reason})"
+    return f"[{color}]{escape(text)}[/{color}]"
+
+
+def node_rows(node: dict[str, Any]) -> list[tuple[str, str]]:
+    """(protocol, port) rows; a node left down serves no port, so it shows none."""
+    rows = port_rows(node["value"])
+    served = [row for row in rows if row[0] != "copies"]
+    if not served:
+        rows = [*rows, ("-", "-")]
+    return rows
+
+
 def universe_table(nodes: list[dict[str, Any]]) -> Table:
-    """`Nodes | <name>@<universe> | <protocol> | <port>`, first two columns merged like upstream's."""
-    table = Table(box=box.SQUARE, show_header=False, show_lines=False)
-    for _ in range(4):
-        table.add_column()
+    """`Nodes | <name>@<universe> | state | restarts | <protocol> | <port>`, like upstream's table with the
+    node's state and the daemon's restart count added; the first columns are merged like upstream's."""
+    table = Table(box=box.SQUARE, show_header=True, show_lines=False)
+    for header in ("", "node", "state", "restarts", "protocol", "port"):
+        table.add_column(header)
     first = True
     for node in nodes:
-        rows = port_rows(node["value"])
+        rows = node_rows(node)
         for i, (protocol, port) in enumerate(rows):
             table.add_row(
                 "Nodes" if first else "",
-                node["name"] if i == 0 else "",
+                escape(node["name"]) if i == 0 else "",
+                state_text(node) if i == 0 else "",
+                str(node.get("restarts", 0)) if i == 0 else "",
                 protocol,
                 port,
                 end_section=i == len(rows) - 1,
             )
             first = False
     table.columns[3].justify = "right"
+    table.columns[5].justify = "right"
     return table
 
 
 def node_table(node: dict[str, Any]) -> Table:
-    table = Table(box=box.SQUARE, show_header=False)
-    for _ in range(3):
-        table.add_column()
-    rows = port_rows(node["value"])
+    table = Table(box=box.SQUARE, show_header=True)
+    for header in ("node", "state", "restarts", "protocol", "port"):
+        table.add_column(header)
+    rows = node_rows(node)
     for i, (protocol, port) in enumerate(rows):
-        table.add_row(node["name"] if i == 0 else "", protocol, port, end_section=True)
+        table.add_row(
+            escape(node["name"]) if i == 0 else "",
+            state_text(node) if i == 0 else "",
+            str(node.get("restarts", 0)) if i == 0 else "",
+            protocol,
+            port,
+            end_section=True,
+        )
     table.columns[2].justify = "right"
+    table.columns[4].justify = "right"
     return table
 
 

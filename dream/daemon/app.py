@@ -319,7 +319,9 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
             if not match:
                 names = ", ".join(sorted(p["name"] for p in found)) or "none yet"
                 raise DreamError(f"no project `{wanted}` in universe `{universe.name}` (projects: {names})")
-            return await projects.describe(peers, match[0], branch=multiverse.branches[0])
+            return await projects.describe(
+                peers, match[0], branch=multiverse.branches[0], state_dir=universe.root / "projects"
+            )
 
     async def shutdown(request: Request) -> Any:
         asyncio.get_running_loop().call_later(0.05, on_shutdown)

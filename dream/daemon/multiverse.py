@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
 from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +121,13 @@ class Multiverse:
 
 
 class Supervisor:
-    """Watches every node process; one that dies on its own is restarted with the same config."""
+    """Watches every node process and reports each death once to the event loop, which decides.
+
+    This thread only reads the records and writes `record.exited`; it never restarts anything itself, so
+    all of a node's state changes on one thread. A process is watched from the moment it is a record's
+    `process` until the thread has reported it, whatever the loop does meanwhile, and the thread holds
+    the process object while it waits on its sentinel (dropping the object would close that descriptor).
+    """
 
     def __init__(self, multiverse: Multiverse) -> None:
         self.multiverse = multiverse
@@ -137,13 +145,13 @@ class Supervisor:
         self._closed = True
         self.wake()
 
-    def _watched(self) -> dict[int, tuple[Universe, NodeRecord]]:
-        found: dict[int, tuple[Universe, NodeRecord]] = {}
+    def _watched(self) -> dict[int, tuple[Universe, NodeRecord, BaseProcess]]:
+        found: dict[int, tuple[Universe, NodeRecord, BaseProcess]] = {}
         for universe in list(self.multiverse.universes.values()):
             for record in list(universe.nodes.values()):
                 process = record.process
-                if process is not None and not record.stopping and not record.reported:
-                    found[process.sentinel] = (universe, record)
+                if process is not None and process is not record.exited and not record.stopping:
+                    found[process.sentinel] = (universe, record, process)
         return found
 
     def _run(self) -> None:
@@ -155,17 +163,12 @@ class Supervisor:
                 if sentinel == self._wake_r:
                     os.read(self._wake_r, 1024)
                     continue
-                universe, record = watched[sentinel]  # type: ignore[index]
-                process = record.process
-                if process is None or record.stopping or process.is_alive():
+                universe, record, process = watched[sentinel]  # type: ignore[index]
+                code = zygote.exit_code(process)
+                if code is None:
                     continue
-                record.reported = True
-                code = process.exitcode
-                reason = (
-                    f"was killed by signal {-code}"
-                    if code is not None and code < 0
-                    else f"exited with code {code}"
-                )
+                record.exited = process  # reported once: this process is not watched again
                 loop = self.multiverse.loop
                 if loop is not None and not self._closed and not self.multiverse.closing:
-                    asyncio.run_coroutine_threadsafe(universe.restart(record, reason), loop)
+                    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: shutting down
+                        loop.call_soon_threadsafe(universe.node_exited, record, process, code)

@@ -22,7 +22,8 @@ import httpx
 
 from dream.daemon import zygote
 from dream.daemon.ids import peer_id, universe_id
-from dream.daemon.ports import free_port, require_free
+from dream.daemon.moved import follow_ports
+from dream.daemon.ports import free_port, port_is_free, require_free
 from dream.errors import DreamError
 from dream.node.config import NodeConfig
 from dream.node.peers import NO_TLS, PeerClient, PeerInfo, PeerStore
@@ -33,21 +34,41 @@ from dream.spec import DNS_SERVICES, protocols_of, protocols_of_simple
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
-# A node restarted this many times within the window is left down instead of crash-looping.
+# A node that dies more than RESTART_LIMIT times within RESTART_WINDOW seconds is left down instead of
+# crash-looping; the environment of the daemon can change both.
 RESTART_LIMIT = 5
 RESTART_WINDOW = 30.0
+RESTART_LIMIT_ENV = "DREAM_RESTART_LIMIT"
+RESTART_WINDOW_ENV = "DREAM_RESTART_WINDOW"
+
+# What a node is doing, as every status view shows it.
+STARTING = "starting"  # spawned, not yet ready (a new universe, an injected service)
+UP = "up"  # ready; a death now is restarted
+RESTARTING = "restarting"  # died on its own; being brought back (see `reason`)
+DOWN = "down"  # left down (see `reason`); its ports are not served
+STOPPING = "stopping"  # being stopped on purpose
 
 log = logging.getLogger("dream.daemon")
 
 
 @dataclass
 class NodeRecord:
+    """One node: its config, its current process and its state.
+
+    Only the event loop changes these fields, except `exited`, which only the supervisor thread writes.
+    """
+
     config: NodeConfig
     process: BaseProcess | None = None
+    state: str = STARTING
+    reason: str = ""  # why it is restarting or down
+    restarts: int = 0  # how many times the daemon brought it back
+    last_exit: str = ""  # how its last process ended on its own
+    crashes: list[float] = field(default_factory=list)  # recent deaths, for the crash-loop limit
     stopping: bool = False
-    restarts: list[float] = field(default_factory=list)
-    failed: str = ""
-    reported: bool = False  # the supervisor has seen this process die
+    spawning: asyncio.Task[None] | None = None  # a spawn in flight: stopping waits for it, then kills
+    reviving: asyncio.Task[None] | None = None  # the restart in progress
+    exited: BaseProcess | None = None  # the last process the supervisor reported dead
 
     @property
     def pid(self) -> int | None:
@@ -55,13 +76,28 @@ class NodeRecord:
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.is_alive()
+        return self.process is not None and zygote.exit_code(self.process) is None
+
+    @property
+    def serving(self) -> bool:
+        """Whether its ports are (or will be again) its own: not left down, not stopped."""
+        return self.state in (STARTING, UP, RESTARTING)
 
     def ports_view(self, copies: int | None) -> dict[str, int]:
-        view = dict(self.config.ports)
+        view = dict(self.config.ports) if self.serving else {}
         if copies is not None:
             view["copies"] = copies
         return view
+
+    def state_view(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "pid": self.pid if self.alive else None,
+            "alive": self.alive,
+        }
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -70,10 +106,45 @@ class NodeRecord:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def note(self, line: str) -> None:
+        """A line in the node's own log, so `dream logs` tells what the daemon did to it."""
+        with contextlib.suppress(OSError), open(self.config.log_path, "a") as fh:
+            fh.write(f"--- dream: {line} at {time.strftime('%H:%M:%S')} ---\n")
+
+
+def restart_policy() -> tuple[int, float]:
+    """(limit, window) of the crash-loop rule, from the daemon's environment or the defaults."""
+    values: list[float] = []
+    for name, default, unit in (
+        (RESTART_LIMIT_ENV, RESTART_LIMIT, "restarts"),
+        (RESTART_WINDOW_ENV, RESTART_WINDOW, "seconds"),
+    ):
+        text = os.environ.get(name, "")
+        try:
+            value = float(text) if text else float(default)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value < float("inf"):
+            raise DreamError(
+                f"{name}={text!r} is not a number of {unit} (default {default:g}); "
+                f"fix or unset it and start the daemon again"
+            )
+        values.append(value)
+    return int(values[0]), values[1]
+
+
+def exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by signal {-code} ({signal.Signals(-code).name})"
+        return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
 
 class Universe:
     def __init__(self, name: str, *, keep: bool, home: Path, daemon_url: str, on_change: Any = None) -> None:
         self.name = name.lower()
+        self.restart_limit, self.restart_window = restart_policy()
         self.keep = keep
         self.daemon_url = daemon_url
         self.state = "stopped"
@@ -81,16 +152,24 @@ class Universe:
         self.registry = PeerStore()  # the daemon's own registry: the bootstrap of last resort
         self.on_change = on_change or (lambda: None)
         self.shape = Shape()
+        # Ports by node directory (`patrick-0`, `simple-git`): those of the last run of a kept universe,
+        # taken again when free, since URLs stored in the universe (webhook targets, clone URLs) name them.
+        self.ports: dict[str, dict[str, int]] = {}
+        stored_shape: Any = None
         if keep:
             self.root = home / f"universe-{self.name}"
             meta = self._load_meta()
             self.id = meta.get("id") or universe_id(self.name, deterministic=True)
             self.key = meta.get("key") or secrets.token_hex(32)
+            self.ports = _ports_of(meta.get("ports"))
+            stored_shape = meta.get("shape")
         else:
             self.id = universe_id(self.name, deterministic=False)
             self.key = secrets.token_hex(32)
             self.root = Path(tempfile.gettempdir()) / f"dream-universe-{self.name}-{self.id[-8:]}"
         self.root.mkdir(parents=True, exist_ok=True)
+        # Until it starts with a shape, a kept universe keeps the stored one (`stored_shape` reads it).
+        self._stored_shape = stored_shape if isinstance(stored_shape, dict) else None
         self._save_meta()
         self._auth = UniverseAuth(bytes.fromhex(self.key), peer="daemon", universe=self.id)
 
@@ -112,7 +191,10 @@ class Universe:
             "id": self.id,
             "key": self.key,
             "keep": self.keep,
-            "shape": self.shape.to_api(),
+            "shape": self.shape.to_api()
+            if self.shape.services or self.shape.simples or self._stored_shape is None
+            else self._stored_shape,
+            "ports": self.ports,
         }
         tmp = self.meta_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, indent=2))
@@ -152,6 +234,7 @@ class Universe:
             await self.stop(remove=False)
             raise
         self.state = "running"
+        await self._follow_ports()
 
     def _used_ports(self) -> set[int]:
         return {p for r in self.nodes.values() for p in r.config.ports.values()}
@@ -175,7 +258,7 @@ class Universe:
                     port = shape.ports[protocol] + copy
                     require_free(port, f"{name} {protocol}", udp=udp)
                 else:
-                    port = free_port(udp=udp, avoid=self._used_ports() | set(ports.values()))
+                    port = self._choose_port(f"{name}-{index}", protocol, udp=udp, planned=ports)
                 ports[protocol] = port
             others = {"verbose": 1} if shape.verbose else {}
             records.append(self._record("service", name, index, ports, others=others))
@@ -186,8 +269,28 @@ class Universe:
             raise DreamError(f"simple Node `{name}` exists in universe `{self.name}`")
         ports: dict[str, int] = {}
         for protocol in protocols_of_simple(name):
-            ports[protocol] = free_port(avoid=self._used_ports() | set(ports.values()))
+            ports[protocol] = self._choose_port(f"simple-{name}", protocol, udp=False, planned=ports)
         return self._record("simple", name, 0, ports, clients=list(shape.clients))
+
+    def _choose_port(self, dirname: str, protocol: str, *, udp: bool, planned: dict[str, int]) -> int:
+        """The node's port of the last run when it is free, else one from the kernel (never one another
+        node of this universe had: it may get it back)."""
+        taken = self._used_ports() | set(planned.values())
+        stored = self.ports.get(dirname, {}).get(protocol)
+        if stored and stored not in taken and port_is_free(stored, udp=udp):
+            return stored
+        reserved = {p for ports in self.ports.values() for p in ports.values()}
+        port = free_port(udp=udp, avoid=taken | reserved)
+        if stored:
+            log.warning(
+                "universe %s: %s's %s port %s is taken; using %s (stored URLs will follow)",
+                self.name,
+                dirname,
+                protocol,
+                stored,
+                port,
+            )
+        return port
 
     def _record(
         self,
@@ -237,9 +340,11 @@ class Universe:
 
     async def _launch(self, records: list[NodeRecord]) -> None:
         began = time.monotonic()
-        await asyncio.to_thread(lambda: [self._spawn(r) for r in records])
+        await self._spawn(records)
         spawned = time.monotonic()
         await self.wait_ready(records)
+        for record in records:
+            self._mark_up(record)
         log.debug(
             "universe %s: %d node(s) spawned in %.0f ms, ready %.0f ms later",
             self.name,
@@ -248,35 +353,74 @@ class Universe:
             (time.monotonic() - spawned) * 1000,
         )
 
-    def _spawn(self, record: NodeRecord) -> None:
-        record.stopping = False
-        record.reported = False
-        Path(record.config.root).mkdir(parents=True, exist_ok=True)
-        record.process = zygote.spawn(record.config.to_json(), f"dream:{record.config.label}")
+    async def _spawn(self, records: list[NodeRecord]) -> None:
+        """A new process for each record, forked in a thread (the zygote round trip blocks).
+
+        The spawn is a task kept on the records until it is done: a stop that comes meanwhile waits for
+        it and then stops what it spawned, so no process ever escapes the records. The thread sets
+        `record.process` itself, so a spawn that fails half-way still leaves the processes it made
+        tracked.
+        """
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._spawn_now, records))
+        for record in records:
+            record.spawning = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            for record in records:
+                if record.spawning is task:
+                    record.spawning = None
+
+        task.add_done_callback(done)
+        try:
+            await asyncio.shield(task)
+        finally:
+            self.on_change()
+
+    def _spawn_now(self, records: list[NodeRecord]) -> None:
+        for record in records:
+            Path(record.config.root).mkdir(parents=True, exist_ok=True)
+            record.process = zygote.spawn(record.config.to_json(), f"dream:{record.config.label}")
+
+    def _mark_up(self, record: NodeRecord) -> None:
+        record.state, record.reason = UP, ""
         self.on_change()
+        process = record.process
+        code = zygote.exit_code(process) if process is not None else None
+        if process is not None and code is not None:
+            # Died between its last probe and now: the supervisor's report came while it was not up
+            # yet and was left to this check.
+            self.node_exited(record, process, code)
 
     async def wait_ready(self, records: list[NodeRecord], timeout: float = READY_TIMEOUT) -> None:
-        """Every node answers its health probe and is listed by the universe's registry (seer)."""
+        """Every node's current process announced itself, answers its health probe, and the node is
+        listed by the universe's registry (seer)."""
         deadline = time.monotonic() + timeout
         ids = {r.config.id for r in records}
+
+        def announced() -> set[str]:
+            # By pid: a restarted node's previous process may still be listed.
+            pids = {p.id: p.pid for p in self.registry.peers()}
+            return {r.config.id for r in records if pids.get(r.config.id) == r.pid}
+
         # A node announces itself to the daemon's own registry once it is serving: wait for that in
         # process, instead of polling every node over HTTP while eleven of them start on two cores.
-        while not ids <= {p.id for p in self.registry.peers()}:
+        while not ids <= (done := announced()):
             for record in records:
                 self._check_alive(record)
-            missing = [r for r in records if r.config.id not in {p.id for p in self.registry.peers()}]
-            self._check_deadline(deadline, missing, "announce itself")
+            missing = [r for r in records if r.config.id not in done]
+            self._check_deadline(deadline, timeout, missing, "announce itself")
             await asyncio.sleep(0.01)
         async with httpx.AsyncClient(auth=self._auth, timeout=2.0, verify=NO_TLS) as client:
             for record in records:
                 while True:
                     self._check_alive(record)
                     try:
-                        if (await client.get(record.config.p2p_url() + "/health")).status_code == 200:
+                        response = await client.get(record.config.p2p_url() + "/health")
+                        if response.status_code == 200 and response.json().get("pid") == record.pid:
                             break
-                    except httpx.HTTPError:
+                    except (httpx.HTTPError, ValueError):
                         pass
-                    self._check_deadline(deadline, [record], "answer its health probe")
+                    self._check_deadline(deadline, timeout, [record], "answer its health probe")
                     await asyncio.sleep(0.01)
             while True:
                 for record in records:
@@ -285,7 +429,7 @@ class Universe:
                 if ids <= registered:
                     return
                 missing = [r for r in records if r.config.id not in registered]
-                self._check_deadline(deadline, missing, "register with seer")
+                self._check_deadline(deadline, timeout, missing, "register with seer")
                 await asyncio.sleep(0.02)
 
     async def _registered_ids(self, client: httpx.AsyncClient) -> set[str]:
@@ -320,10 +464,10 @@ class Universe:
                 f"({record.config.log_path}) ends with:\n{record.log_tail()}"
             )
 
-    def _check_deadline(self, deadline: float, pending: list[NodeRecord], what: str) -> None:
+    def _check_deadline(self, deadline: float, timeout: float, pending: list[NodeRecord], what: str) -> None:
         if time.monotonic() > deadline:
             names = ", ".join(r.config.label for r in pending)
-            raise DreamError(f"{names} did not {what} within {READY_TIMEOUT:.0f}s; see `dream logs`")
+            raise DreamError(f"{names} did not {what} within {timeout:.0f}s; see `dream logs`")
 
     # -- changing a running universe -----------------------------------------------------------------
 
@@ -336,6 +480,7 @@ class Universe:
             await self._stop_records(records, forget=True)
             raise
         self.shape.services.setdefault(name, ServiceShape()).copies = len(self.instances(name))
+        await self._follow_ports()
         return records
 
     async def add_simple(self, name: str, shape: SimpleShape) -> NodeRecord:
@@ -347,6 +492,7 @@ class Universe:
             await self._stop_records([record], forget=True)
             raise
         self.shape.simples[name] = shape
+        await self._follow_ports()
         return record
 
     def instances(self, name: str, kind: str = "service") -> list[NodeRecord]:
@@ -375,36 +521,100 @@ class Universe:
         await self._stop_records([record], forget=True)
         return record
 
-    async def restart(self, record: NodeRecord, reason: str) -> None:
-        """Bring back a node that died on its own: same id, ports and data."""
-        if record.stopping or self.state != "running" or record.config.id not in self.nodes:
-            return
-        now = time.monotonic()
-        record.restarts = [t for t in record.restarts if now - t < RESTART_WINDOW] + [now]
-        if len(record.restarts) > RESTART_LIMIT:
-            record.failed = f"crashed {len(record.restarts)} times in {RESTART_WINDOW:.0f}s"
-            log.error(
-                "%s %s; leaving it down (see %s)", record.config.label, record.failed, record.config.log_path
-            )
-            return
-        log.warning(
-            "%s (pid %s) %s; restarting it with the same ports", record.config.label, record.pid, reason
+    # -- supervision ---------------------------------------------------------------------------------
+
+    def node_exited(self, record: NodeRecord, process: BaseProcess, code: int | None) -> None:
+        """The supervisor saw `process` die (runs on the event loop). A node that was up is restarted,
+        once for this death."""
+        if record.process is not process or record.stopping or self.nodes.get(record.config.id) is not record:
+            return  # a process already replaced, or a node being stopped on purpose
+        if record.state != UP:
+            return  # starting: its start-up reports it; restarting: the restart sees it itself
+        reason = record.last_exit = exit_reason(code)
+        record.state, record.reason = RESTARTING, reason
+        record.reviving = asyncio.get_running_loop().create_task(
+            self._revive(record, reason), name=f"restart {record.config.label}"
         )
-        with open(record.config.log_path, "a") as fh:
-            fh.write(
-                f"--- dream: node {reason}; restarted by the daemon at {time.strftime('%H:%M:%S')} ---\n"
-            )
-        await asyncio.to_thread(self._spawn, record)
+        self.on_change()
+
+    async def _revive(self, record: NodeRecord, reason: str) -> None:
+        """Bring back a node that died on its own (same id, ports and data), trying again while its new
+        process dies during start-up, until the crash-loop limit."""
         try:
-            await self.wait_ready([record], timeout=10)
-        except DreamError as exc:
-            log.error("restart of %s failed: %s", record.config.label, exc)
-            return
-        log.info("%s is back (pid %s)", record.config.label, record.pid)
+            while not record.stopping:
+                now = time.monotonic()
+                record.crashes = [t for t in record.crashes if now - t < self.restart_window] + [now]
+                if len(record.crashes) > self.restart_limit:
+                    self._leave_down(
+                        record,
+                        f"crashed {len(record.crashes)} times in {self.restart_window:g}s (last: {reason})",
+                    )
+                    return
+                log.warning(
+                    "%s (pid %s) %s; restarting it with the same ports",
+                    record.config.label,
+                    record.pid,
+                    reason,
+                )
+                record.note(f"node {reason}; restarted by the daemon")
+                try:
+                    await self._spawn([record])
+                except Exception as exc:  # the zygote is gone, the disk is full: nothing to retry
+                    log.exception("could not spawn %s again", record.config.label)
+                    self._leave_down(record, f"could not be started again ({exc}; last: {reason})")
+                    return
+                if record.stopping:
+                    return
+                record.restarts += 1
+                died = await self._until_ready(record)
+                if record.stopping:
+                    return
+                if died:
+                    reason = record.last_exit = record.reason = died
+                    continue
+                log.info("%s is back (pid %s, restart %d)", record.config.label, record.pid, record.restarts)
+                self._mark_up(record)
+                return
+        finally:
+            if record.reviving is asyncio.current_task():
+                record.reviving = None
+
+    async def _until_ready(self, record: NodeRecord) -> str:
+        """Wait for a restarted node to be ready; '' once it is, else how its new process died. One that
+        is slow is waited for, never killed for it (that would be a second restart for one death)."""
+        slow = False
+        while True:
+            try:
+                await self.wait_ready([record])
+                return ""
+            except DreamError as exc:
+                process = record.process
+                code = zygote.exit_code(process) if process is not None else None
+                if record.stopping or process is None:
+                    return ""
+                if code is not None:
+                    return f"{exit_reason(code)} during its restart"
+                if not slow:
+                    slow = True
+                    record.reason = f"{record.reason}; its new process is slow to start"
+                    log.warning("%s: %s; still waiting for it", record.config.label, exc)
+
+    def _leave_down(self, record: NodeRecord, reason: str) -> None:
+        record.state, record.reason = DOWN, reason
+        self.registry.remove(record.config.id)
+        log.error("%s %s; leaving it down (see %s)", record.config.label, reason, record.config.log_path)
+        record.note(f"node {reason}; left down by the daemon")
+        self.on_change()
 
     async def _stop_records(self, records: list[NodeRecord], *, forget: bool) -> None:
         for record in records:
             record.stopping = True
+            record.state = STOPPING
+        for record in records:
+            if record.spawning is not None:
+                # A spawn in flight: let it finish, then stop what it made (never leave it running).
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(record.spawning)
             if record.alive and record.pid:
                 _signal(record.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -419,6 +629,10 @@ class Universe:
             if forget:
                 self.nodes.pop(record.config.id, None)
                 self.registry.remove(record.config.id)
+        # Restarts in flight end as soon as they see `stopping`.
+        reviving = [r.reviving for r in records if r.reviving is not None]
+        if reviving:
+            await asyncio.wait(reviving, timeout=STOP_TIMEOUT)
         self.on_change()
 
     async def stop(self, *, remove: bool = True) -> None:
@@ -427,6 +641,44 @@ class Universe:
         self.state = "stopped"
         if remove and not self.keep:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- kept universes ------------------------------------------------------------------------------
+
+    async def _follow_ports(self) -> None:
+        """Nodes that could not take their stored ports back: every URL stored with an old port follows
+        (webhook targets in the git host, clone URLs in auth), then the new ports are the stored ones.
+        Until that succeeds the old ports stay stored, so the next start tries again."""
+        moves: dict[str, str] = {}
+        for record in self.nodes.values():
+            for protocol, old in self.ports.get(record.config.dirname, {}).items():
+                new = record.config.ports.get(protocol)
+                if new and new != old:
+                    moves[base_url(old)] = base_url(new)
+        if moves:
+            names = {r.config.name for r in self.nodes.values() if r.serving}
+            peers = self.peer_client()
+            try:
+                changed = await follow_ports(peers, moves, git="git" in names, auth="auth" in names)
+            except (DreamError, httpx.HTTPError) as exc:
+                log.error(
+                    "universe %s: could not update the URLs stored with its old ports (%s): %s; they are "
+                    "updated at its next start",
+                    self.name,
+                    ", ".join(f"{old} → {new}" for old, new in moves.items()),
+                    exc,
+                )
+                return
+            finally:
+                await peers.close()
+            log.warning(
+                "universe %s came back on other ports (%s): %s; working copies' remotes need "
+                "`git remote set-url` (`dream project show` prints it)",
+                self.name,
+                ", ".join(f"{old} → {new}" for old, new in moves.items()),
+                ", ".join(changed) or "no stored URL named them",
+            )
+        self.ports.update({r.config.dirname: dict(r.config.ports) for r in self.nodes.values()})
+        self._save_meta()
 
     def peer_client(self) -> PeerClient:
         """A signed client of this universe's nodes, for the daemon's fixtures (close it after use)."""
@@ -457,8 +709,12 @@ class Universe:
             "swarm-key": self.swarm_key,
             "node-count": len(self.nodes),
             "simples": sorted({r.config.name for r in self.nodes.values() if r.config.kind == "simple"}),
-            "nodes": {i: [f"/ip4/127.0.0.1/tcp/{r.config.ports['p2p']}"] for i, r in self.nodes.items()},
+            "nodes": {
+                i: [f"/ip4/127.0.0.1/tcp/{r.config.ports['p2p']}"] if r.serving else []
+                for i, r in self.nodes.items()
+            },
             "services": [{"name": n, "copies": c} for n, c in sorted(services.items())],
+            "states": {i: {"name": r.config.label, **r.state_view()} for i, r in self.nodes.items()},
         }
 
     def graph(self) -> dict[str, Any]:
@@ -472,8 +728,8 @@ class Universe:
                 "category": names.index(r.config.name),
                 "value": r.ports_view(self.copies(r.config.name, r.config.kind)),
                 "kind": r.config.kind,
-                "pid": r.pid,
-                "alive": r.alive,
+                "ports": dict(r.config.ports),
+                **r.state_view(),
             }
             for r in records
         ]
@@ -490,3 +746,18 @@ class Universe:
 def _signal(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
+
+
+def base_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def _ports_of(stored: Any) -> dict[str, dict[str, int]]:
+    """Stored ports as written by `_save_meta`; anything else (an older or hand-edited file) is ignored."""
+    if not isinstance(stored, dict):
+        return {}
+    return {
+        str(dirname): {str(k): v for k, v in ports.items() if isinstance(v, int) and 0 < v < 65536}
+        for dirname, ports in stored.items()
+        if isinstance(ports, dict)
+    }

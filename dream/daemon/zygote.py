@@ -47,6 +47,17 @@ def spawn(config_json: str, name: str) -> BaseProcess:
     return process
 
 
+def exit_code(process: BaseProcess) -> int | None:
+    """The process's exit code (negative: killed by that signal), None while it runs.
+
+    A forkserver child's exit status is one message on its sentinel pipe: two threads polling at once
+    (the supervisor, a status view, `spawn` reaping old children) would see it once and make the other
+    read end-of-file, which multiprocessing turns into a made-up code 255. Every poll takes the lock.
+    """
+    with _lock:
+        return process.exitcode
+
+
 def pid_and_start() -> dict[str, str | int]:
     """The zygote's pid and kernel start time (for clean-up after a daemon killed with -9)."""
     from multiprocessing import forkserver

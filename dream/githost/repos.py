@@ -23,6 +23,15 @@ def git(*args: str, cwd: Path | None = None) -> str:
     return result.stdout
 
 
+def rebase(url: str, moves: dict[str, str]) -> str:
+    """`url` with its base (`http://127.0.0.1:<port>`) replaced when that base moved (a kept universe
+    that came back on other ports)."""
+    for old, new in moves.items():
+        if url == old or url.startswith(old + "/"):
+            return new + url[len(old) :]
+    return url
+
+
 class Repositories:
     def __init__(self, kv: KVStore, root: Path, base_url: str) -> None:
         self.kv = kv
@@ -93,8 +102,45 @@ class Repositories:
     def hooks(self, repo_id: int) -> list[dict[str, Any]]:
         return [h for h in (self.kv.get_json(k) for k in self.kv.keys(f"/hooks/{repo_id}/")) if h]
 
-    def record_delivery(self, repo_id: int, delivery: dict[str, Any]) -> None:
-        self.kv.put_json(f"/deliveries/{repo_id}/{time.time():020.6f}", delivery)
+    def hook(self, repo_id: int, hook_id: int) -> dict[str, Any] | None:
+        return self.kv.get_json(f"/hooks/{repo_id}/{hook_id}")
+
+    def move_hooks(self, moves: dict[str, str]) -> int:
+        """Point every hook whose URL starts with an old base (`http://127.0.0.1:<port>`) at the new one."""
+        count = 0
+        for key in self.kv.keys("/hooks/"):
+            hook = self.kv.get_json(key)
+            if hook and (url := rebase(str(hook["url"]), moves)) != hook["url"]:
+                self.kv.put_json(key, {**hook, "url": url})
+                count += 1
+        return count
+
+    # -- deliveries ----------------------------------------------------------------------------------
+    # A delivery is a record under /deliveries/<repo>/<time> (what the deliveries list shows, updated
+    # after each attempt) and, while it may be tried again, its body under /pending/<repo>/<time>.
+
+    def start_delivery(self, repo_id: int, delivery: dict[str, Any], body: bytes) -> str:
+        stamp = f"{time.time():020.6f}"
+        self.kv.put_json(f"/pending/{repo_id}/{stamp}", {"body": body.decode()})
+        self.kv.put_json(f"/deliveries/{repo_id}/{stamp}", delivery)
+        return f"{repo_id}/{stamp}"
+
+    def update_delivery(self, key: str, delivery: dict[str, Any], *, final: bool) -> None:
+        self.kv.put_json(f"/deliveries/{key}", delivery)
+        if final:
+            self.kv.delete(f"/pending/{key}")
+
+    def pending_deliveries(self) -> list[tuple[str, dict[str, Any], bytes]]:
+        """Deliveries a previous run of the node had not finished: (key, record, body)."""
+        found = []
+        for path in self.kv.keys("/pending/"):
+            key = path.removeprefix("/pending/")
+            pending, record = self.kv.get_json(path), self.kv.get_json(f"/deliveries/{key}")
+            if pending and record:
+                found.append((key, record, str(pending["body"]).encode()))
+            else:
+                self.kv.delete(path)
+        return found
 
     def deliveries(self, repo_id: int) -> list[dict[str, Any]]:
         return [d for d in (self.kv.get_json(k) for k in self.kv.keys(f"/deliveries/{repo_id}/")) if d]

@@ -4,16 +4,24 @@ HTTP (what git clients use):  /<owner>/<repo>.git/...   (clone, fetch, push)
                               GET /api/repos/<owner>/<repo>, GET /api/repositories/<id>
 p2p (signed; the daemon's fixtures and project creation use it):
   POST /git/repos {owner, name}        → repository      GET /git/repos, GET /git/repos/{id}
-  POST /git/repos/{id}/hooks {url, secret}               GET /git/repos/{id}/deliveries
+  POST /git/repos/{id}/hooks {url, secret}               GET /git/repos/{id}/hooks (no secrets)
+  GET /git/repos/{id}/deliveries: each delivery with its state and attempts
   POST /git/repos/{id}/push-event {branch} → {payload}: the push event of the branch's current head
-A real `git push` that moves a branch delivers a `push` event to every hook of the repository.
+  POST /git/hooks/moved {moves: {old base URL: new base URL}} → {updated}: hooks follow a moved node
+A real `git push` that moves a branch delivers a `push` event to every hook of the repository. A
+delivery that gets no answer or a 5xx is an error in the log and is tried again after each wait of the
+backoff schedule (DELIVERY_BACKOFF, or DREAM_WEBHOOK_BACKOFF in the daemon's environment), then given
+up; each attempt shows in the deliveries list. A delivery still pending when the node stops is resumed
+when it starts again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -29,7 +37,37 @@ from dream.node import Node
 from dream.node.peers import NO_TLS
 
 ZERO = "0" * 40
-DELIVERY_TRIES = 3
+# Seconds to wait before each new attempt of a delivery that failed: 7 attempts over about a minute,
+# enough for a patrick that restarts or a kept universe that comes back on other ports.
+DELIVERY_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+DELIVERY_BACKOFF_ENV = "DREAM_WEBHOOK_BACKOFF"
+DELIVERY_TIMEOUT = 30.0  # seconds one attempt waits for the receiver's answer
+
+
+def delivery_backoff(text: str | None) -> tuple[tuple[float, ...], str]:
+    """The retry schedule from DREAM_WEBHOOK_BACKOFF (comma-separated seconds; empty: no retry), and an
+    error sentence when the value is not usable (the default is used then)."""
+    if text is None:
+        return DELIVERY_BACKOFF, ""
+    try:
+        waits = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        waits = (-1.0,)
+    if not all(0 <= w <= 3600 for w in waits):
+        default = ",".join(f"{w:g}" for w in DELIVERY_BACKOFF)
+        return DELIVERY_BACKOFF, (
+            f"{DELIVERY_BACKOFF_ENV}={text!r} is not a comma-separated list of waits in seconds "
+            f"(each 0 to 3600); using the default {default}"
+        )
+    return waits, ""
+
+
+def said(answer: Any) -> str:
+    """What a receiver's answer says, for the log: its `error` sentence when it has one."""
+    if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+        return str(answer["error"])
+    text = answer if isinstance(answer, str) else json.dumps(answer)
+    return text[:300] or "(empty body)"
 
 
 def bad(message: str, status: int = 400) -> JSONResponse:
@@ -54,8 +92,14 @@ class Simple(Node):
     async def on_start(self) -> None:
         base = f"http://127.0.0.1:{self.config.ports['http']}"
         self.repos = Repositories(self.store, self.config.root_path / "repos", base)
-        self.web = httpx.AsyncClient(timeout=30, verify=NO_TLS)
+        self.web = httpx.AsyncClient(timeout=DELIVERY_TIMEOUT, verify=NO_TLS)
         self.last_event: dict[int, int] = {}
+        self.backoff, problem = delivery_backoff(os.environ.get(DELIVERY_BACKOFF_ENV))
+        if problem:
+            self.log.error("%s", problem)
+        for key, record, body in self.repos.pending_deliveries():
+            self.log.info("resuming delivery %s to %s", record["delivery"], record["url"])
+            self.spawn(self._attempts(key, record, body), f"delivery-{record['delivery']}")
 
     async def on_stop(self) -> None:
         await self.web.aclose()
@@ -76,8 +120,10 @@ class Simple(Node):
             Route("/git/repos", self.listing, methods=["GET"]),
             Route("/git/repos/{id:int}", self.one, methods=["GET"]),
             Route("/git/repos/{id:int}/hooks", self.add_hook, methods=["POST"]),
+            Route("/git/repos/{id:int}/hooks", self.list_hooks, methods=["GET"]),
             Route("/git/repos/{id:int}/deliveries", self.deliveries, methods=["GET"]),
             Route("/git/repos/{id:int}/push-event", self.push_event, methods=["POST"]),
+            Route("/git/hooks/moved", self.hooks_moved, methods=["POST"]),
         ]
 
     # -- git clients ---------------------------------------------------------------------------------
@@ -107,49 +153,104 @@ class Simple(Node):
 
     # -- webhooks ------------------------------------------------------------------------------------
 
-    async def deliver(self, repo: dict[str, Any], ref: str, before: str, after: str) -> list[dict[str, Any]]:
+    async def deliver(self, repo: dict[str, Any], ref: str, before: str, after: str) -> None:
+        """A push event to every hook of the repository, each delivery tried on its own schedule."""
         commits = await asyncio.to_thread(
             self.repos.commits, repo["owner"], repo["name"], before, after, repo["html_url"]
         )
         payload = push_payload(repository=repo, ref=ref, before=before, after=after, commits=commits)
         body = json.dumps(payload).encode()
-        results = []
         for hook in self.repos.hooks(repo["id"]):
-            headers = webhook_headers(body, secret=hook["secret"], hook_id=hook["id"], repo_id=repo["id"])
-            delivery = await self._post(hook["url"], body, headers)
-            delivery.update(hook=hook["id"], ref=ref, after=after, delivery=headers["X-GitHub-Delivery"])
-            self.repos.record_delivery(repo["id"], delivery)
-            self.log.info(
-                "delivered push %s %s@%s to %s: %s",
-                repo["full_name"],
-                ref,
-                after[:8],
-                hook["url"],
-                delivery["status"],
+            record: dict[str, Any] = {
+                "delivery": str(uuid.uuid4()),
+                "repository": repo["id"],
+                "full_name": repo["full_name"],
+                "hook": hook["id"],
+                "url": hook["url"],
+                "ref": ref,
+                "after": after,
+                "state": "pending",
+                "status": 0,
+                "response": "",
+                "duration": 0.0,
+                "attempts": [],
+                "next_attempt": None,
+            }
+            key = self.repos.start_delivery(repo["id"], record, body)
+            self.spawn(self._attempts(key, record, body), f"delivery-{record['delivery']}")
+
+    async def _attempts(self, key: str, record: dict[str, Any], body: bytes) -> None:
+        """Deliver until answered, refused, or out of retries; the record shows every attempt."""
+        what = f"delivery {record['delivery']} of push {record['full_name']} {record['ref']}@{record['after'][:8]}"
+        while True:
+            hook = self.repos.hook(record["repository"], record["hook"])
+            if hook is None:
+                record.update(state="failed", response="the hook was removed", next_attempt=None)
+                self.repos.update_delivery(key, record, final=True)
+                self.log.error("%s: its hook %s was removed; not delivered", what, record["hook"])
+                return
+            # The hook is read again before each attempt: a target that moved meanwhile is followed.
+            record["url"] = hook["url"]
+            headers = webhook_headers(
+                body, secret=hook["secret"], hook_id=hook["id"], repo_id=record["repository"]
             )
-            results.append(delivery)
-        return results
+            headers["X-GitHub-Delivery"] = record["delivery"]
+            attempt = await self._post(hook["url"], body, headers)
+            record["attempts"].append(attempt)
+            record.update(
+                status=attempt["status"], response=attempt["response"], duration=attempt["duration"]
+            )
+            tries = len(record["attempts"])
+            if 200 <= attempt["status"] < 300:
+                record.update(state="delivered", next_attempt=None)
+                self.repos.update_delivery(key, record, final=True)
+                self.log.info("%s to %s: %s (attempt %d)", what, hook["url"], attempt["status"], tries)
+                return
+            reason = attempt["error"] or f"HTTP {attempt['status']}: {said(attempt['response'])}"
+            # No answer or a server error may pass; any other answer is the receiver's refusal.
+            retry = attempt["status"] == 0 or attempt["status"] >= 500
+            if retry and tries <= len(self.backoff):
+                wait = self.backoff[tries - 1]
+                record.update(state="retrying", next_attempt=time.time() + wait)
+                self.repos.update_delivery(key, record, final=False)
+                self.log.error(
+                    "%s to %s failed (attempt %d of %d): %s; trying again in %gs",
+                    what,
+                    hook["url"],
+                    tries,
+                    len(self.backoff) + 1,
+                    reason,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                continue
+            record.update(state="failed", next_attempt=None)
+            self.repos.update_delivery(key, record, final=True)
+            self.log.error(
+                "%s to %s failed: %s; %s",
+                what,
+                hook["url"],
+                reason,
+                f"gave up after {tries} attempts" if retry else "not tried again (the receiver refused it)",
+            )
+            return
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        """One attempt: {at, url, status (0: no answer), response, error, duration}."""
         started = time.monotonic()
-        error = ""
-        for attempt in range(DELIVERY_TRIES):
-            try:
-                response = await self.web.post(url, content=body, headers=headers)
-            except httpx.TransportError as exc:
-                error = str(exc) or type(exc).__name__
-                await asyncio.sleep(0.2 * (attempt + 1))
-                continue
+        attempt: dict[str, Any] = {"at": time.time(), "url": url, "status": 0, "response": "", "error": ""}
+        try:
+            response = await self.web.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            attempt["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        else:
             try:
                 answer: Any = response.json()
             except ValueError:
-                answer = response.text
-            return {
-                "status": response.status_code,
-                "response": answer,
-                "duration": time.monotonic() - started,
-            }
-        return {"status": 0, "response": f"delivery failed: {error}", "duration": time.monotonic() - started}
+                answer = response.text[:2000]
+            attempt.update(status=response.status_code, response=answer)
+        attempt["duration"] = time.monotonic() - started
+        return attempt
 
     # -- p2p API -------------------------------------------------------------------------------------
 
@@ -185,6 +286,27 @@ class Simple(Node):
             return JSONResponse(self.repos.add_hook(repo["id"], str(body["url"]), str(body["secret"])))
         except (DreamError, KeyError) as exc:
             return bad(str(exc))
+
+    async def hooks_moved(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return bad('the body must be JSON: {"moves": {old base URL: new base URL}}')
+        moves = body.get("moves") if isinstance(body, dict) else None
+        if not isinstance(moves, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in moves.items()
+        ):
+            return bad("`moves` must be a JSON object of old base URL → new base URL")
+        updated = self.repos.move_hooks(moves)
+        if updated:
+            self.log.warning(
+                "%d webhook target(s) moved: %s", updated, ", ".join(f"{a} → {b}" for a, b in moves.items())
+            )
+        return JSONResponse({"updated": updated})
+
+    async def list_hooks(self, request: Request) -> Response:
+        hooks = self.repos.hooks(request.path_params["id"])
+        return JSONResponse({"hooks": [{k: v for k, v in h.items() if k != "secret"} for h in hooks]})
 
     async def deliveries(self, request: Request) -> Response:
         return JSONResponse({"deliveries": self.repos.deliveries(request.path_params["id"])})
