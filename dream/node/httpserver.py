@@ -240,6 +240,7 @@ class Connection(asyncio.Protocol):
         self.host = False  # the request being read has a Host header
         self.trailers = 0  # trailer fields of the chunked body being read
         self.stall = 0  # bytes of a chunked body read since the last body data: framing and trailers
+        self.unmeasured = False  # the parser is fed past the end of a chunked body, heads and all
         self.linger_until = 0.0  # refused: input is dropped until then, then the connection is closed
         self.expect_continue = False
         self.upgrade = False  # the request being parsed asks for a websocket
@@ -355,18 +356,33 @@ class Connection(asyncio.Protocol):
         fits = self.server.max_head - self.head_size
         if fits > 0 and not self._feed(memoryview(data)[start : start + fits]):
             return
-        self._fail(
-            431,
+        self._head_too_large()
+
+    def _head_too_large(self) -> None:
+        self._fail(431, self._head_too_large_message())
+
+    def _head_too_large_message(self) -> str:
+        return (
             f"request head too large: the request line and header fields are over "
-            f"{self.server.max_head} bytes (max_head); send fewer or smaller headers",
+            f"{self.server.max_head} bytes (max_head); send fewer or smaller headers"
         )
+
+    def _head_bytes(self) -> int:
+        """The size of the head just parsed, from its parts (as written with no optional spaces)."""
+        line = len(self.parser.get_method()) + len(self.url) + len(" HTTP/1.1\r\n") + 1
+        return line + sum(len(name) + len(value) + 4 for name, value in self.request.headers) + 2
 
     def _chunked(self, data: bytes, start: int, now: float) -> None:
         """The rest of a read that starts in a chunked body: fed whole (where the body ends is known
-        only to the parser), then what follows the body is counted as the start of the next head."""
+        only to the parser). Heads that follow the body in it are measured from their fields
+        (`unmeasured`), and the bytes after the last one are counted as the start of the next head."""
         size = self.size
-        if not self._feed(data if start == 0 else memoryview(data)[start:]):
-            return
+        self.unmeasured = True
+        try:
+            if not self._feed(data if start == 0 else memoryview(data)[start:]):
+                return
+        finally:
+            self.unmeasured = False
         if self.in_head:
             # A chunked body ends with a blank line and a head has none before its end: the bytes after
             # the last blank line are the next head's so far.
@@ -377,11 +393,7 @@ class Connection(asyncio.Protocol):
                 self.head_began = now
                 self.head_tail = data[max(begun, len(data) - 3) :]
                 if self.head_size > self.server.max_head:
-                    self._fail(
-                        431,
-                        f"request head too large: over {self.server.max_head} bytes (max_head); "
-                        "send fewer or smaller headers",
-                    )
+                    self._head_too_large()
         elif self.size == size:
             # No body data in this read: chunk framing and trailers only. Bound them like a head (a
             # chunk extension or a trailer field is gathered whole by the parser).
@@ -490,6 +502,8 @@ class Connection(asyncio.Protocol):
         self.in_head = False
         self.head_size = 0
         self.head_tail = b""
+        if self.unmeasured and self._head_bytes() > self.server.max_head:
+            self._reject(431, self._head_too_large_message())
         request = self.request
         request.method = self.parser.get_method().decode("ascii")
         request.http_version = self.parser.get_http_version()

@@ -324,6 +324,19 @@ def test_bodies_are_not_counted_as_heads(defaults: Served) -> None:
     assert paths == [b"/post", b"/near", b"/chunked", b"/near", b"/post", b"/last"]
 
 
+def test_a_head_over_the_limit_right_after_a_chunked_body_is_refused(defaults: Served) -> None:
+    # Where the chunked body ends is the parser's to find: the head after it is measured all the same.
+    chunked = (
+        b"POST /chunked HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    )
+    with defaults.raw() as conn:
+        conn.send(chunked + big_head(MAX_HEAD + 1))
+        assert conn.read().body.startswith(b"POST /chunked")
+        reply = conn.read()
+        assert reply.status == 431 and b"request head too large" in reply.body
+        conn.expect_eof()
+
+
 def test_trailers_are_held_to_the_limits_and_not_taken_as_headers(defaults: Served) -> None:
     seen: list[Request] = []
     chunked = b"POST /t HTTP/1.1\r\nhost: test\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
