@@ -224,6 +224,10 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
+        # The limits the callbacks test on every request, at hand.
+        self.max_head = server.max_head
+        self.max_headers = server.max_headers
+        self.max_header_line = server.max_header_line
         self.transport: Any = None
         self.parser = httptools.HttpRequestParser(self)
         self.request = Request()
@@ -314,16 +318,26 @@ class Connection(asyncio.Protocol):
         if self.ended or self.transport.is_closing():
             return
         now = self.last_active = time.monotonic()
+        n = len(data)
+        if self.in_head and not self.head_size and data.find(b"\r\n\r\n") + 4 == n <= self.max_head:
+            # The usual read: one whole head (of a request with no body), and nothing after it.
+            self.head_size = n
+            self.head_began = now
+            try:
+                self.parser.feed_data(data)
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+                self._parser_stopped(exc, data)
+            return
         # The parser gets each head on its own, up to its blank line, so the bytes of every head are
         # counted exactly before llhttp (and httptools, which gathers a header field until it is
         # complete) holds them; a body of known length is fed up to its end for the same reason.
-        start, n = 0, len(data)
+        start = 0
         while start < n:
             if self.in_head:
                 end = self._head_end(data, start)
                 stop = n if end < 0 else end
                 size = self.head_size + stop - start
-                if size > self.server.max_head:
+                if size > self.max_head:
                     self._refuse_large_head(data, start)
                     return
                 if not self.head_size:
@@ -409,24 +423,29 @@ class Connection(asyncio.Protocol):
 
     def _feed(self, data: bytes | memoryview) -> bool:
         """Parse `data`; False once the connection reads no more requests."""
-        while True:
-            try:
-                self.parser.feed_data(data)
-            except httptools.HttpParserUpgrade as exc:
-                if self.upgrade:
-                    self._fail(501, "protocol upgrades (websockets) are not supported here")
-                    return False
-                # Another upgrade (h2c): the request was served as plain HTTP/1.1, as RFC 9110 allows;
-                # httptools has resumed, go on with what follows it.
-                data = data[exc.args[0] :] if exc.args else b""
-                if data and not self.ended and not self.transport.is_closing():
-                    continue
-            except httptools.HttpParserError as exc:
-                if not self.ended:  # else: bytes after `Connection: close`, ignored
-                    # A callback error is one of ours (`reject`) or an unparsable URL.
-                    self._fail(*(self.reject or (400, f"malformed HTTP request: {exc}")))
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            return self._parser_stopped(exc, data)
+        return not self.ended and not self.transport.is_closing()
+
+    def _parser_stopped(self, exc: Exception, data: bytes | memoryview) -> bool:
+        """The parser stopped inside `data`: an upgrade (refused, or ignored and parsing goes on after
+        it) or an error; False once the connection reads no more requests."""
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            if self.upgrade:
+                self._fail(501, "protocol upgrades (websockets) are not supported here")
                 return False
+            # Another upgrade (h2c): the request was served as plain HTTP/1.1, as RFC 9110 allows;
+            # httptools has resumed, go on with what follows it.
+            rest = data[exc.args[0] :] if exc.args else b""
+            if rest and not self.ended and not self.transport.is_closing():
+                return self._feed(rest)
             return not self.ended and not self.transport.is_closing()
+        if not self.ended:  # else: bytes after `Connection: close`, ignored
+            # A callback error is one of ours (`reject`) or an unparsable URL.
+            self._fail(*(self.reject or (400, f"malformed HTTP request: {exc}")))
+        return False
 
     def refuse_slow_head(self) -> None:
         """The head being read has taken longer than `head_timeout` (a client dripping it)."""
@@ -464,8 +483,8 @@ class Connection(asyncio.Protocol):
         name = name.lower()
         headers = self.request.headers
         if (
-            len(name) + len(value) > self.server.max_header_line
-            or len(headers) >= self.server.max_headers
+            len(name) + len(value) > self.max_header_line
+            or len(headers) >= self.max_headers
             or not self.in_head
         ):
             self._unusual_header(name, value)
@@ -519,7 +538,8 @@ class Connection(asyncio.Protocol):
         # Refuse a body announced too large before the client sends it (and before `100 Continue`).
         length = request.header(b"content-length")
         self.length = int(length) if length is not None and length.strip().isdigit() else -1
-        self.trailers = self.stall = 0
+        if self.length < 0:
+            self.trailers = self.stall = 0
         if self.length > MAX_BODY:
             self._reject(413, f"request body larger than {MAX_BODY} bytes")
         if self.expect_continue and request.http_version == "1.1" and not self.upgrade:
