@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,6 +145,14 @@ class Raw:
         except TimeoutError:
             pytest.fail(f"the connection is still open after {within} s")
         assert rest == b"", f"unexpected bytes before the end of the connection: {rest[:200]!r}"
+
+
+def rss() -> int:
+    """This process's resident memory, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
 
 
 def get(path: str, *headers: str, host: bool = True) -> bytes:
@@ -386,6 +395,7 @@ def test_a_100_mb_header_is_refused_as_it_arrives_while_others_are_served(defaul
     still arriving; and none of it is kept."""
     block = b"x" * MB
     total = 100 * MB
+    before = rss()
     with defaults.raw() as big:
         big.send(b"GET /big HTTP/1.1\r\nhost: test\r\nx-big: ")
         sent = 0
@@ -413,6 +423,8 @@ def test_a_100_mb_header_is_refused_as_it_arrives_while_others_are_served(defaul
         timeout=TIMEOUT,
     )
     defaults.ping()
+    grown = rss() - before  # this process: the server's thread and the client's
+    assert grown < 32 * MB, f"the process grew by {grown // MB} MB after a refused 100 MB header"
 
 
 # -- the header deadline ------------------------------------------------------------------------------------
