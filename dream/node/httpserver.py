@@ -226,6 +226,9 @@ class Connection(asyncio.Protocol):
         self.server = server
         # The limits the callbacks test on every request, at hand.
         self.max_head = server.max_head
+        # A target longer than this may pass max_request_line with its method (every method is shorter
+        # than 16 bytes): only then is the method looked at.
+        self.url_room = server.max_request_line - 16
         self.max_headers = server.max_headers
         self.max_header_line = server.max_header_line
         self.transport: Any = None
@@ -469,7 +472,7 @@ class Connection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         # Called as the target arrives (httptools does not gather it), so the limit holds while parsing.
         self.url += url
-        if len(self.url) + 16 > self.server.max_request_line:  # 16: more than the longest method
+        if len(self.url) > self.url_room:
             method = self.parser.get_method()
             if len(method) + len(self.url) > self.server.max_request_line:
                 self._reject(
