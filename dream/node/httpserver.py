@@ -14,6 +14,13 @@ Request bodies are read whole before the app runs (up to `MAX_BODY`); responses 
 upgrades such as h2c are ignored), idle connections closed after `keep_alive` seconds, and a graceful
 stop that lets requests in flight finish: `serve`, `started` and `should_exit` work as uvicorn's
 Server does for the node runtime.
+
+The head of a request (request line and header fields) is limited while it arrives (`MAX_REQUEST_LINE`,
+`MAX_HEADER_LINE`, `MAX_HEADERS`, `MAX_HEAD`, `HEAD_TIMEOUT`; each an `HttpServer` argument): bytes are
+counted in `data_received` before the parser sees them, so an oversized head is refused (414, 431, or
+408 for one that takes too long) after at most `max_head` bytes, never buffered whole. A refused
+connection gets its answer, then its input is read and dropped for `REFUSAL_LINGER` seconds so the client
+can read that answer, then it is closed. No header line with CR, LF or NUL is ever written.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -33,13 +41,51 @@ import httptools
 log = logging.getLogger("dream.http")
 
 MAX_BODY = 64 * 1024 * 1024
+# Limits on the head of a request; each is also an `HttpServer` argument (docs/security.md, "HTTP limits").
+MAX_REQUEST_LINE = 8 * 1024  # bytes of method and target together: longer is a 414
+MAX_HEADER_LINE = 8 * 1024  # bytes of one header field, name and value: larger is a 431
+MAX_HEADERS = 100  # header fields in one request: more is a 431
+MAX_HEAD = 64 * 1024  # bytes of the whole head (request line, header lines, blank line): more is a 431
+HEAD_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its head: later is a 408
+REFUSAL_LINGER = 2.0  # seconds a refused connection's input is still read (and dropped) before closing
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, Headers, bytes]
 
 # Headers that frame the message: the server writes its own.
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+_UNSAFE = re.compile(rb"[\r\n\0]")
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
+
+
+def _shown(name: bytes) -> str:
+    """A header name as an error message shows it: printable, and short."""
+    text = name[:64].decode("ascii", "backslashreplace")
+    return text + "..." if len(name) > 64 else text
+
+
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "an unknown client"
+
+
+def safe_fields(headers: Headers, request: Request) -> Headers:
+    """`headers` without the fields whose name or value holds CR, LF or NUL, each logged: written, they
+    would end the header line early and let the rest of the value pass for headers of its own (or for
+    a body). The service that made them should have refused them; this is the last line."""
+    safe = []
+    for name, value in headers:
+        if _UNSAFE.search(name) or _UNSAFE.search(value):
+            log.error(
+                "dropped the response header %r: %r of %s %s: a header name or value must not hold CR, "
+                "LF or NUL",
+                name[:64],
+                value[:128],
+                request.method,
+                request.path,
+            )
+            continue
+        safe.append((name, value))
+    return safe
 
 
 def status_line(status: int) -> bytes:
@@ -81,10 +127,35 @@ class HttpServer:
         *,
         fast: FastHandler | None = None,
         keep_alive: float = 30.0,
+        max_request_line: int = MAX_REQUEST_LINE,
+        max_header_line: int = MAX_HEADER_LINE,
+        max_headers: int = MAX_HEADERS,
+        max_head: int = MAX_HEAD,
+        head_timeout: float = HEAD_TIMEOUT,
+        linger: float = REFUSAL_LINGER,
     ) -> None:
+        limits = {
+            "keep_alive": keep_alive,
+            "max_request_line": max_request_line,
+            "max_header_line": max_header_line,
+            "max_headers": max_headers,
+            "max_head": max_head,
+            "head_timeout": head_timeout,
+        }
+        for name, value in limits.items():
+            if not value > 0:
+                raise ValueError(f"HttpServer {name} must be a positive number, not {value!r}")
+        if linger < 0:
+            raise ValueError(f"HttpServer linger must be 0 or more seconds, not {linger!r}")
         self.app = app
         self.fast = fast
         self.keep_alive = keep_alive
+        self.max_request_line = max_request_line
+        self.max_header_line = max_header_line
+        self.max_headers = max_headers
+        self.max_head = max_head
+        self.head_timeout = head_timeout
+        self.linger = linger
         self.started = False
         self.should_exit = False
         self.connections: set[Connection] = set()
@@ -113,7 +184,7 @@ class HttpServer:
         try:
             while not self.should_exit:
                 await asyncio.sleep(0.1)
-                self._close_idle()
+                self._sweep()
         finally:
             for server in servers:
                 server.close()
@@ -128,11 +199,24 @@ class HttpServer:
             for connection in list(self.connections):
                 connection.close()
 
-    def _close_idle(self) -> None:
+    def _sweep(self) -> None:
+        """Every 0.1 s: close idle keep-alive connections, refuse heads past their deadline (408), and
+        end the lingering of refused connections. A sweep instead of a timer per request keeps timers
+        off the fast path."""
         now = time.monotonic()
         for connection in list(self.connections):
-            if connection.idle and now - connection.last_active > self.keep_alive:
-                connection.close()
+            if connection.linger_until:
+                if now > connection.linger_until:
+                    connection.transport.abort()  # done waiting for the client to read the refusal
+            elif connection.idle:
+                if (
+                    connection.head_size
+                    and not connection.ended
+                    and now - connection.head_began > self.head_timeout
+                ):
+                    connection.refuse_slow_head()
+                elif now - connection.last_active > self.keep_alive:
+                    connection.close()
 
 
 class Connection(asyncio.Protocol):
@@ -140,12 +224,31 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
+        # The limits the callbacks test on every request, at hand.
+        self.max_head = server.max_head
+        # A target longer than this may pass max_request_line with its method (every method is shorter
+        # than 16 bytes): only then is the method looked at.
+        self.url_room = server.max_request_line - 16
+        self.max_headers = server.max_headers
+        self.max_header_line = server.max_header_line
         self.transport: Any = None
         self.parser = httptools.HttpRequestParser(self)
         self.request = Request()
         self.url = b""
         self.body: list[bytes] = []
         self.size = 0
+        self.length = -1  # the content-length of the request being read; -1: chunked (or none)
+        # The head being read: whether the bytes that arrive belong to one, how many have, when the
+        # first did (`HEAD_TIMEOUT`), and its last 3 bytes (a blank line may straddle two reads).
+        self.in_head = True
+        self.head_size = 0
+        self.head_began = 0.0
+        self.head_tail = b""
+        self.host = False  # the request being read has a Host header
+        self.trailers = 0  # trailer fields of the chunked body being read
+        self.stall = 0  # bytes of a chunked body read since the last body data: framing and trailers
+        self.unmeasured = False  # the parser is fed past the end of a chunked body, heads and all
+        self.linger_until = 0.0  # refused: input is dropped until then, then the connection is closed
         self.expect_continue = False
         self.upgrade = False  # the request being parsed asks for a websocket
         self.reject: tuple[int, str] | None = None  # why a callback stopped the parser
@@ -214,29 +317,146 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         # After a request that ends the connection (or a refused one) nothing more is parsed: a response
         # may already have closed the transport, and llhttp calls any byte after `Connection: close` an
-        # error.
+        # error. A refused connection lingers here, dropping what the client still sends.
         if self.ended or self.transport.is_closing():
             return
-        self.last_active = time.monotonic()
-        while True:
+        now = self.last_active = time.monotonic()
+        n = len(data)
+        if self.in_head and not self.head_size and data.find(b"\r\n\r\n") + 4 == n <= self.max_head:
+            # The usual read: one whole head (of a request with no body), and nothing after it.
+            self.head_size = n
+            self.head_began = now
             try:
                 self.parser.feed_data(data)
-                return
-            except httptools.HttpParserUpgrade as exc:
-                if self.upgrade:
-                    self._fail(501, "protocol upgrades (websockets) are not supported here")
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+                self._parser_stopped(exc, data)
+            return
+        # The parser gets each head on its own, up to its blank line, so the bytes of every head are
+        # counted exactly before llhttp (and httptools, which gathers a header field until it is
+        # complete) holds them; a body of known length is fed up to its end for the same reason.
+        start = 0
+        while start < n:
+            if self.in_head:
+                end = self._head_end(data, start)
+                stop = n if end < 0 else end
+                size = self.head_size + stop - start
+                if size > self.max_head:
+                    self._refuse_large_head(data, start)
                     return
-                # Another upgrade (h2c): the request was served as plain HTTP/1.1, as RFC 9110 allows;
-                # httptools has resumed, go on with what follows it.
-                data = data[exc.args[0] :] if exc.args else b""
-                if not data or self.ended or self.transport.is_closing():
-                    return
-            except httptools.HttpParserError as exc:
-                if self.ended:
-                    return  # bytes after `Connection: close`: ignored
-                # A callback error is one of ours (`reject`) or an unparsable URL.
-                self._fail(*(self.reject or (400, f"malformed HTTP request: {exc}")))
+                if not self.head_size:
+                    self.head_began = now
+                self.head_size = size
+                if end < 0:
+                    self.head_tail = (self.head_tail + data[max(start, n - 3) :])[-3:]
+            elif self.length > self.size:
+                stop = min(n, start + self.length - self.size)
+            else:
+                self._chunked(data, start, now)
                 return
+            if not self._feed(data if start == 0 and stop == n else memoryview(data)[start:stop]):
+                return
+            start = stop
+
+    def _head_end(self, data: bytes, start: int) -> int:
+        """Where the head being read ends in `data` (just past its blank line), or -1."""
+        if start == 0 and self.head_size:
+            tail = self.head_tail
+            at = (tail + data[:3]).find(b"\r\n\r\n")
+            if at >= 0:
+                return at + 4 - len(tail)
+        end = data.find(b"\r\n\r\n", start)
+        return end + 4 if end >= 0 else -1
+
+    def _refuse_large_head(self, data: bytes, start: int) -> None:
+        """The head being read goes past `max_head`: the parser gets what fits, so that a more precise
+        refusal (414 for the target, 431 for one field, 400) has its say; then 431."""
+        fits = self.server.max_head - self.head_size
+        if fits > 0 and not self._feed(memoryview(data)[start : start + fits]):
+            return
+        self._head_too_large()
+
+    def _head_too_large(self) -> None:
+        self._fail(431, self._head_too_large_message())
+
+    def _head_too_large_message(self) -> str:
+        return (
+            f"request head too large: the request line and header fields are over "
+            f"{self.server.max_head} bytes (max_head); send fewer or smaller headers"
+        )
+
+    def _head_bytes(self) -> int:
+        """The size of the head just parsed, from its parts (as written with no optional spaces)."""
+        line = len(self.parser.get_method()) + len(self.url) + len(" HTTP/1.1\r\n") + 1
+        return line + sum(len(name) + len(value) + 4 for name, value in self.request.headers) + 2
+
+    def _chunked(self, data: bytes, start: int, now: float) -> None:
+        """The rest of a read that starts in a chunked body: fed whole (where the body ends is known
+        only to the parser). Heads that follow the body in it are measured from their fields
+        (`unmeasured`), and the bytes after the last one are counted as the start of the next head."""
+        size = self.size
+        self.unmeasured = True
+        try:
+            if not self._feed(data if start == 0 else memoryview(data)[start:]):
+                return
+        finally:
+            self.unmeasured = False
+        if self.in_head:
+            # A chunked body ends with a blank line and a head has none before its end: the bytes after
+            # the last blank line are the next head's so far.
+            last = data.rfind(b"\r\n\r\n", start)
+            begun = last + 4 if last >= 0 else start
+            self.head_size = len(data) - begun
+            if self.head_size:
+                self.head_began = now
+                self.head_tail = data[max(begun, len(data) - 3) :]
+                if self.head_size > self.server.max_head:
+                    self._head_too_large()
+        elif self.size == size:
+            # No body data in this read: chunk framing and trailers only. Bound them like a head (a
+            # chunk extension or a trailer field is gathered whole by the parser).
+            self.stall += len(data) - start
+            if self.stall > self.server.max_head:
+                self._fail(
+                    431,
+                    f"chunked body framing or trailers too large: over {self.server.max_head} bytes "
+                    "without body data (max_head)",
+                )
+        else:
+            self.stall = 0
+
+    def _feed(self, data: bytes | memoryview) -> bool:
+        """Parse `data`; False once the connection reads no more requests."""
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            return self._parser_stopped(exc, data)
+        return not self.ended and not self.transport.is_closing()
+
+    def _parser_stopped(self, exc: Exception, data: bytes | memoryview) -> bool:
+        """The parser stopped inside `data`: an upgrade (refused, or ignored and parsing goes on after
+        it) or an error; False once the connection reads no more requests."""
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            if self.upgrade:
+                self._fail(501, "protocol upgrades (websockets) are not supported here")
+                return False
+            # Another upgrade (h2c): the request was served as plain HTTP/1.1, as RFC 9110 allows;
+            # httptools has resumed, go on with what follows it.
+            rest = data[exc.args[0] :] if exc.args else b""
+            if rest and not self.ended and not self.transport.is_closing():
+                return self._feed(rest)
+            return not self.ended and not self.transport.is_closing()
+        if not self.ended:  # else: bytes after `Connection: close`, ignored
+            # A callback error is one of ours (`reject`) or an unparsable URL.
+            self._fail(*(self.reject or (400, f"malformed HTTP request: {exc}")))
+        return False
+
+    def refuse_slow_head(self) -> None:
+        """The head being read has taken longer than `head_timeout` (a client dripping it)."""
+        self._fail(
+            408,
+            f"request head not complete {self.server.head_timeout:g} s after its first byte "
+            "(head_timeout); send the request line and headers at once",
+        )
 
     # -- httptools callbacks -------------------------------------------------------------------------
 
@@ -245,19 +465,67 @@ class Connection(asyncio.Protocol):
         self.url = b""
         self.body = []
         self.size = 0
+        self.host = False
         self.expect_continue = False
         self.upgrade = False
 
     def on_url(self, url: bytes) -> None:
+        # Called as the target arrives (httptools does not gather it), so the limit holds while parsing.
         self.url += url
+        if len(self.url) > self.url_room:
+            method = self.parser.get_method()
+            if len(method) + len(self.url) > self.server.max_request_line:
+                self._reject(
+                    414,
+                    f"request target too long: the method and target are over "
+                    f"{self.server.max_request_line} bytes (max_request_line); send a shorter URL "
+                    "(large data belongs in the body)",
+                )
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        self.request.headers.append((name, value))
-        if name == b"expect" and value.lower() == b"100-continue":
+        headers = self.request.headers
+        if (
+            len(name) + len(value) > self.max_header_line
+            or len(headers) >= self.max_headers
+            or not self.in_head
+        ):
+            self._unusual_header(name, value)
+            return
+        headers.append((name, value))
+        if name == b"host":
+            if self.host:  # RFC 9110 7.2: a request with more than one Host is invalid
+                self._reject(400, "more than one Host header: send exactly one")
+            self.host = True
+        elif name == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
 
+    def _unusual_header(self, name: bytes, value: bytes) -> None:
+        """A header field over a limit (refused), or a trailer field of a chunked body: held to the same
+        limits, then dropped (RFC 9110 6.5.1: trailers are not merged into the header section)."""
+        what = "trailer" if not self.in_head else "header"
+        size = len(name) + len(value)
+        if size > self.server.max_header_line:
+            self._reject(
+                431,
+                f"{what} field `{_shown(name)}` too large: {size} bytes of name and value, over "
+                f"{self.server.max_header_line} (max_header_line)",
+            )
+        if self.in_head:
+            self._reject(
+                431,
+                f"too many header fields: over {self.server.max_headers} (max_headers); send fewer",
+            )
+        self.trailers += 1
+        if self.trailers > self.server.max_headers:
+            self._reject(431, f"too many trailer fields: over {self.server.max_headers} (max_headers)")
+
     def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.head_size = 0
+        self.head_tail = b""
+        if self.unmeasured and self._head_bytes() > self.server.max_head:
+            self._reject(431, self._head_too_large_message())
         request = self.request
         request.method = self.parser.get_method().decode("ascii")
         request.http_version = self.parser.get_http_version()
@@ -272,7 +540,10 @@ class Connection(asyncio.Protocol):
             self.upgrade = b"websocket" in upgrade.lower()
         # Refuse a body announced too large before the client sends it (and before `100 Continue`).
         length = request.header(b"content-length")
-        if length is not None and length.strip().isdigit() and int(length) > MAX_BODY:
+        self.length = int(length) if length is not None and length.strip().isdigit() else -1
+        if self.length < 0:
+            self.trailers = self.stall = 0
+        if self.length > MAX_BODY:
             self._reject(413, f"request body larger than {MAX_BODY} bytes")
         if self.expect_continue and request.http_version == "1.1" and not self.upgrade:
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -284,6 +555,7 @@ class Connection(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        self.in_head = True
         if self.upgrade or self.transport.is_closing():
             return  # a websocket is refused once the parser stops (data_received); a closed one is over
         request = self.request
@@ -339,21 +611,39 @@ class Connection(asyncio.Protocol):
                     length = value  # a HEAD answer says how long the GET body would be
                 continue
             head += [key, b": ", value, b"\r\n"]
+        lines = len(head) // 4 + 2  # the status line, one per header field (4 parts), the blank line
         if status not in (204, 304):
             head += [b"content-length: ", length or str(len(body)).encode(), b"\r\n"]
+            lines += 1
         if not keep:
             head.append(b"connection: close\r\n")
+            lines += 1
         elif request.http_version == "1.0":
             head.append(b"connection: keep-alive\r\n")  # else an HTTP/1.0 client waits for the close
+            lines += 1
         head.append(b"\r\n")
-        if not head_only and status not in (204, 304):
+        with_body = not head_only and status not in (204, 304)
+        if with_body:
             head.append(body)
+        data = b"".join(head)
+        # One count over the head instead of a test per field: a CR, LF or NUL inside a field shows as
+        # more line ends than lines written.
+        end = len(data) - len(body) if with_body else len(data)
+        if (
+            data.count(b"\n", 0, end) != lines
+            or data.count(b"\r", 0, end) != lines
+            or data.find(b"\0", 0, end) >= 0
+        ):
+            safe = safe_fields(headers, request)
+            if len(safe) < len(headers):
+                self.respond(request, status, safe, body)
+                return
         if keep:
             if not self.held:
                 self.server.hold(self)
-            self.held.append(b"".join(head))
+            self.held.append(data)
         else:
-            self.write(b"".join(head))
+            self.write(data)
             self.transport.close()
         self.last_active = time.monotonic()
 
@@ -367,16 +657,28 @@ class Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _refuse(self, status: int, message: str) -> None:
+        """Write the error answer, then end the connection: our side at once; the client's after it has
+        had `linger` seconds to read the answer. Closing a socket with input still unread makes the
+        kernel reset the connection, and a client still sending (a large head) would see the reset
+        instead of the answer; so that input is read and dropped meanwhile (`data_received`)."""
+        transport = self.transport
+        if transport.is_closing():
+            return
+        log.info("refused a request from %s with %s: %s", _peer(self.client), status, message)
         body = message.encode()
-        if not self.transport.is_closing():
-            self.write(
-                status_line(status)
-                + b"content-type: text/plain; charset=utf-8\r\ncontent-length: "
-                + str(len(body)).encode()
-                + b"\r\nconnection: close\r\n\r\n"
-                + body
-            )
-            self.transport.close()
+        self.write(
+            status_line(status)
+            + b"content-type: text/plain; charset=utf-8\r\ncontent-length: "
+            + str(len(body)).encode()
+            + b"\r\nconnection: close\r\n\r\n"
+            + body
+        )
+        if self.server.linger and transport.can_write_eof():
+            transport.write_eof()
+            self.linger_until = time.monotonic() + self.server.linger  # then `HttpServer._sweep` ends it
+            transport.resume_reading()  # paused if the refusal waited for requests before it
+        else:
+            transport.close()
 
     def _next(self) -> None:
         """The ASGI request finished: answer the pipelined ones that waited for it."""
@@ -391,6 +693,8 @@ class Connection(asyncio.Protocol):
             if self.refusal is not None:
                 self._refuse(*self.refusal)
             elif not self.ended:
+                if self.head_size:  # a head began while reading was paused: its clock starts now
+                    self.head_began = time.monotonic()
                 self.transport.resume_reading()
 
     async def _run_app(self, request: Request) -> None:
@@ -521,7 +825,7 @@ class _Exchange:
             self.keep = request.keep_alive
             head = [status_line(self.status)]
             length = None
-            for key, value in self.head:
+            for key, value in safe_fields(self.head, request):
                 if key == b"content-length":
                     length = value
                 elif key == b"connection":
