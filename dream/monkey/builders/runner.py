@@ -1,5 +1,6 @@
 """Runs one step script with /bin/sh: streamed output, a hard time limit, the whole process group killed
-(also when the build is cancelled)."""
+(also when the build is cancelled). `wrap` puts the command in the sandbox (sandbox.Sandbox.command): its
+processes then live in their own pid namespace, which dies with bwrap (--die-with-parent)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ def run_step(
     timeout: float,
     on_line: Callable[[str], None],
     cancel: threading.Event | None = None,
+    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> StepRun:
+    command = ["/bin/sh", str(script)]
     proc = subprocess.Popen(
-        ["/bin/sh", str(script)],
+        wrap(command) if wrap is not None else command,
         cwd=cwd,
         env=dict(env),
         stdin=subprocess.DEVNULL,

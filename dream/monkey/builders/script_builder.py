@@ -1,4 +1,5 @@
-"""A builder that runs the workflow's step scripts like upstream's container builder, minus the container."""
+"""A builder that runs the workflow's step scripts like upstream's container builder, each step in a
+bubblewrap sandbox instead of a container (sandbox.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dream.monkey.builders.base import BuildConfigLike, BuildResult, LogFn
+from dream.monkey.builders.blocked import explain
 from dream.monkey.builders.env import step_env
+from dream.monkey.builders.languages import CompileError
+from dream.monkey.builders.paths import tool_cache_dir
 from dream.monkey.builders.runner import run_step
+from dream.monkey.builders.sandbox import (
+    OPT_OUT_WARNING,
+    Sandbox,
+    SandboxUnavailable,
+    current_sandbox,
+    visible_dirs,
+)
 from dream.monkey.builders.scripts import DEFAULT_WASM_STEP, DEFAULT_WEBSITE_STEP, remap_paths, wasm_utils
+from dream.monkey.builders.shared_cache import CACHED_LANGS, ensure_warm
 from dream.monkey.builders.toolchains import Toolchain
 
 STEP_DIRS = (".taubyte", "taubyte")
@@ -59,7 +71,20 @@ class ScriptBuilder:
 
         out.mkdir(parents=True, exist_ok=True)
         steps = tuple(config.workflow) or ("build",)
+        try:
+            sandbox = current_sandbox()
+        except SandboxUnavailable as exc:
+            return fail(f"cannot build {src}: {exc}")
+        if sandbox is None:
+            emit(OPT_OUT_WARNING)
         emit(f"builder: {self.name}  image: {config.image}  workflow: {list(steps)}  source: {src}")
+        cache = tool_cache_dir() if self.lang in CACHED_LANGS else None
+        if sandbox is not None:
+            emit(_describe(sandbox, cache))
+        try:
+            ensure_warm(self.lang, log=emit, timeout=timeout, cancel=cancel)
+        except CompileError as exc:
+            return fail(f"cannot build {src}: {exc}")
         with tempfile.TemporaryDirectory(prefix="dream-build-") as tmp:
             work = Path(tmp)
             dirs = {"src": work / "src", "out": work / "out", "utils": work / "utils"}
@@ -75,6 +100,11 @@ class ScriptBuilder:
                 for temp in (work / "go-module", dirs["src"]):
                     line = line.replace(str(temp), str(src))
                 emit(line)
+
+            def wrap(argv: list[str]) -> list[str]:
+                if sandbox is None:
+                    return argv
+                return sandbox.command(argv, work=work, cwd=dirs["src"], cache=cache)
 
             deadline = start + timeout
             for step in steps:
@@ -92,6 +122,7 @@ class ScriptBuilder:
                     timeout=deadline - time.monotonic(),
                     on_line=relay,
                     cancel=cancel,
+                    wrap=wrap,
                 )
                 if run.cancelled:
                     return fail(f"build of {src} cancelled in step '{step}'; its processes were stopped")
@@ -103,7 +134,11 @@ class ScriptBuilder:
                 if code != 0:
                     output = [line for line in lines[first_line:] if line.strip()]
                     tail = "\n".join(output[-ERROR_TAIL_LINES:]) or "(the step printed nothing)"
-                    return fail(f"build of {src} failed in step '{step}' (exit code {code}):\n{tail}")
+                    why = explain(run.output, work=work, visible=visible_dirs(work)) if sandbox else ""
+                    return fail(
+                        f"build of {src} failed in step '{step}' (exit code {code}):\n{tail}"
+                        + (f"\n{why}" if why else "")
+                    )
             result = self._collect(dirs["out"], out, src, emit, fail, start)
             return replace(result, log="\n".join(lines))
 
@@ -158,6 +193,19 @@ class ScriptBuilder:
             _add(archive, "main.wasm", main.read_bytes())
         emit(f"success: main.wasm {main.stat().st_size} bytes in {time.monotonic() - start:.2f}s")
         return BuildResult(True, artifact, main, "", time.monotonic() - start, False, None)
+
+
+def _describe(sandbox: Sandbox, cache: Path | None) -> str:
+    if cache is None:
+        caches = ""
+    elif sandbox.layered:
+        caches = "; compiler cache: shared, read-only (writes stay in the job's folder)"
+    else:
+        caches = (
+            "; compiler cache: shared and WRITABLE (this kernel cannot layer it: a build can change what"
+            " other projects' builds link; see docs/security.md)"
+        )
+    return f"sandbox: bubblewrap; no network; writable: the job's folder only{caches}"
 
 
 def _find_wasm(out_dir: Path) -> Path | None:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,19 +131,21 @@ def find_toolchains() -> list[Toolchain]:
 
 
 def warm(name: str, log: Callable[[str], None] = print) -> float:
-    """Pay a toolchain's one-time cost now (Go std for wasip1, zig's wasi-libc); returns seconds spent."""
-    # Imported here: the language modules import this one.
-    from dream.monkey.builders.languages import WARMERS
+    """Pay a toolchain's one-time cost now (Go std for wasip1, zig's wasi-libc); returns seconds spent.
 
-    if name not in WARMERS:
-        raise ValueError(f"unknown toolchain {name!r}; choose one of {', '.join(sorted(WARMERS))}")
+    This fills the shared compiler cache, which project builds only read (see shared_cache.py)."""
+    # Imported here: the language modules import this one.
+    from dream.monkey.builders.languages import WARM_SOURCES
+    from dream.monkey.builders.shared_cache import warm as warm_shared
+
+    if name not in WARM_SOURCES:
+        raise ValueError(f"unknown toolchain {name!r}; choose one of {', '.join(sorted(WARM_SOURCES))}")
     chain = FINDERS["zig" if name == "c" else name]()
     if not chain.found:
         raise RuntimeError(f"toolchain {name} is not installed; install it with: {chain.install_command}")
     log(f"warming {name} {chain.version} (one-time cost, cached in {tool_cache_dir()}) ...")
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="dream-warm-") as tmp:
-        WARMERS[name](Path(tmp))
+    warm_shared(name, log=lambda line: None)
     spent = time.monotonic() - start
     log(f"warmed {name} in {spent:.1f}s")
     return spent

@@ -1,0 +1,268 @@
+"""Build steps run in a bubblewrap sandbox: no network, the job's folder the only writable place, the
+toolchains and the Python running dream read-only, the dream home and the user's files not there at all.
+
+The per-machine compiler caches are layered (overlayfs): a build reads the shared cache, which only
+dream's own warm-up writes, and its writes land in the job's folder and go with it, so no project can
+plant compiled code in another project's build. See docs/security.md (## Builds).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dream.monkey.builders.paths import tool_cache_dir, tools_dir
+from dream.monkey.builders.toolchains import go_toolchain, node_path, rust_toolchain, zig_toolchain
+from dream.settings import dream_home
+
+SANDBOX_ENV = "DREAM_BUILD_SANDBOX"
+SANDBOX_OFF = "off"
+INSTALL_COMMAND = "apt-get install -y bubblewrap"
+DOCS = "docs/security.md"
+NOTE = (
+    "the build ran in a sandbox: no network; only the job's folder is writable; "
+    f"the dream home and your files are not visible; see {DOCS}"
+)
+OPT_OUT_WARNING = (
+    f"warning: {SANDBOX_ENV}={SANDBOX_OFF}: this build runs WITHOUT a sandbox, with the network and every "
+    f"file the daemon's user can reach; build only projects you trust ({DOCS})"
+)
+PROBE_TIMEOUT = 30.0
+# Mounted read-only when present: the system's programs and libraries (merged-/usr symlinks stay symlinks).
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Only what programs need from /etc to start (dynamic linker, Debian alternatives, user names);
+# the rest of /etc (ssh host keys, /etc/shadow, ...) is not there.
+ETC_ENTRIES = (
+    "alternatives",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "localtime",
+)
+# Runs in the new user+mount namespace made by `unshare`: layers the job's writable cache dir over the
+# shared one, then becomes bwrap. Exit code 125 if the layer cannot be mounted.
+_LAYER_SCRIPT = 'mount -t overlay dream-cache -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" || exit 125\nshift 4\nexec "$@"\n'
+
+
+class SandboxUnavailable(Exception):
+    """Builds must be sandboxed, and bubblewrap is missing or cannot make a sandbox here."""
+
+
+def sandbox_disabled() -> bool:
+    """Whether the user opted out of the sandbox (DREAM_BUILD_SANDBOX=off); any other value but on/unset
+    is refused, so a typo never turns the sandbox off."""
+    value = os.environ.get(SANDBOX_ENV, "").strip().lower()
+    if value in ("", "on"):
+        return False
+    if value == SANDBOX_OFF:
+        return True
+    raise SandboxUnavailable(
+        f"{SANDBOX_ENV}={os.environ[SANDBOX_ENV]!r} is not understood: leave it unset (builds are "
+        f"sandboxed) or set it to '{SANDBOX_OFF}' to build without a sandbox ({DOCS})"
+    )
+
+
+def _install_hint() -> str:
+    return (
+        f"install it with: {INSTALL_COMMAND} (or run `bash scripts/toolchains` as root); to build without "
+        f"a sandbox, only for projects you trust, start the daemon with {SANDBOX_ENV}={SANDBOX_OFF} ({DOCS})"
+    )
+
+
+def _under(path: Path, parents: Iterable[Path]) -> bool:
+    return any(path == parent or parent in path.parents for parent in parents)
+
+
+def _system_args() -> list[str]:
+    args: list[str] = []
+    for name in SYSTEM_DIRS:
+        path = Path(name)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), name]
+        elif path.is_dir():
+            args += ["--ro-bind", name, name]
+    for entry in ETC_ENTRIES:
+        args += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
+    return args
+
+
+def _toolchain_dirs() -> list[Path]:
+    """Where the Python running dream, dream itself and the guest toolchains live (read-only)."""
+    import dream
+
+    dirs = [Path(p) for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix)]
+    dirs.append(Path(dream.__file__).parent)
+    go, zig = go_toolchain(), zig_toolchain()
+    if go.path is not None:
+        dirs.append(go.path.parent.parent)  # GOROOT
+    if zig.path is not None:
+        dirs.append(zig.path.parent)  # zig and its lib/ (wasi-libc sources)
+    rust = rust_toolchain()
+    if rust.path is not None:
+        dirs.append(rust.path.resolve().parent.parent)  # rustc's prefix holds its sysroot
+    node = node_path()
+    if node is not None:
+        dirs.append(node.resolve().parent.parent)
+    dirs.append(tools_dir())
+    return dirs
+
+
+def readonly_dirs() -> list[Path]:
+    """Every directory a build sees read-only, besides the system's (/usr, /lib, parts of /etc)."""
+    system = [Path(name) for name in SYSTEM_DIRS if Path(name).is_dir() and not Path(name).is_symlink()]
+    chosen: list[Path] = []
+    candidates = sorted(
+        {p.resolve() for p in _toolchain_dirs()} | set(_toolchain_dirs()), key=lambda p: len(p.parts)
+    )
+    for path in candidates:
+        if not path.is_dir() or _under(path, system) or _under(path, chosen):
+            continue
+        chosen.append(path)
+    private = [dream_home().resolve()]
+    if Path.home() != Path("/"):
+        private.append(Path.home().resolve())
+    for path in chosen:
+        for secret in private:
+            if secret == path or path in secret.parents:
+                raise SandboxUnavailable(
+                    f"the sandbox would have to show {path} to builds (it holds a toolchain or dream "
+                    f"itself), and that would expose {secret}; install dream and its toolchains outside it"
+                )
+    return chosen
+
+
+def visible_dirs(work: Path) -> list[Path]:
+    """What a build can see at all: used to tell a blocked path from one that is merely missing."""
+    system = [Path(name) for name in SYSTEM_DIRS] + [Path("/etc") / entry for entry in ETC_ENTRIES]
+    return [*system, *readonly_dirs(), work, tool_cache_dir(), Path("/proc"), Path("/dev")]
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    bwrap: str
+    unshare: str | None  # util-linux `unshare`, used to layer the compiler cache; None: cannot layer here
+
+    @property
+    def layered(self) -> bool:
+        return self.unshare is not None
+
+    def command(
+        self,
+        argv: Sequence[str],
+        *,
+        work: Path,
+        cwd: Path,
+        cache: Path | None = None,
+        cache_writable: bool = False,
+    ) -> list[str]:
+        """`argv` wrapped in the sandbox. `cache` (the shared compiler cache) is layered under a writable
+        dir in `work` unless `cache_writable` (dream's own warm-up, which fills it)."""
+        args = [self.bwrap, *_base_args()]
+        for path in readonly_dirs():
+            args += ["--ro-bind", str(path), str(path)]
+        args += ["--bind", str(work), str(work)]
+        prefix: list[str] = []
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            if cache_writable or not self.layered:
+                args += ["--bind", str(cache), str(cache)]
+            else:
+                layer = work / ".cache-layer"
+                for name in ("upper", "work", "merged"):
+                    (layer / name).mkdir(parents=True, exist_ok=True)
+                assert self.unshare is not None
+                prefix = [self.unshare, "--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c"]
+                prefix += [
+                    _LAYER_SCRIPT,
+                    "dream-sandbox",
+                    str(cache),
+                    *(str(layer / n) for n in ("upper", "work", "merged")),
+                ]
+                args += ["--bind", str(layer / "merged"), str(cache)]
+        # Last: nothing outside the binds above can be created (/tmp, /, the mount points' parents).
+        args += ["--remount-ro", "/", "--chdir", str(cwd), "--", *argv]
+        return [*prefix, *args]
+
+
+def _base_args() -> list[str]:
+    return [
+        "--unshare-all",  # user, pid, network (loopback included), ipc, uts, cgroup namespaces
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",  # bwrap keeps root's capabilities otherwise (and with them, remounting read-only mounts)
+        "--hostname",
+        "dream-build",
+        *_system_args(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+    ]
+
+
+def _run_probe(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False
+    )
+
+
+def _can_layer(bwrap: str, unshare: str) -> bool:
+    """Whether this kernel lets us mount an overlay in a user namespace (Linux >= 5.11 as a user)."""
+    with tempfile.TemporaryDirectory(prefix="dream-sandbox-probe-") as tmp:
+        root = Path(tmp)
+        shared = root / "shared"
+        shared.mkdir()
+        (shared / "probe").write_text("shared\n")
+        (root / "work").mkdir()
+        box = Sandbox(bwrap, unshare)
+        argv = ["/bin/sh", "-c", f'echo build >> "{shared}/probe"']
+        try:
+            proc = _run_probe(box.command(argv, work=root / "work", cwd=Path("/"), cache=shared))
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return proc.returncode == 0 and (shared / "probe").read_text() == "shared\n"
+
+
+@functools.cache
+def _probe(bwrap: str, unshare: str | None) -> Sandbox:
+    try:
+        proc = _run_probe([bwrap, *_base_args(), "--remount-ro", "/", "--", "/bin/sh", "-c", "exit 0"])
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SandboxUnavailable(
+            f"builds run in a sandbox, but {bwrap} could not run ({exc}); {_install_hint()}"
+        ) from None
+    if proc.returncode != 0:
+        said = " ".join(proc.stderr.split()) or f"exit code {proc.returncode}"
+        raise SandboxUnavailable(
+            f"builds run in a sandbox, but bubblewrap cannot make one here: {said}. bwrap needs "
+            "unprivileged user namespaces (sysctl user.max_user_namespaces > 0; on Debian 10 "
+            "kernel.unprivileged_userns_clone=1; on Ubuntu 23.10+ kernel.apparmor_restrict_unprivileged_userns=0 "
+            f"or an AppArmor profile for bwrap); {_install_hint()}"
+        )
+    layered = unshare is not None and _can_layer(bwrap, unshare)
+    return Sandbox(bwrap, unshare if layered else None)
+
+
+def current_sandbox() -> Sandbox | None:
+    """The sandbox to build in; None when the user opted out. SandboxUnavailable when there is none."""
+    if sandbox_disabled():
+        return None
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxUnavailable(
+            f"builds run in a bubblewrap sandbox, but bwrap is not installed; {_install_hint()}"
+        )
+    # Only a working sandbox is remembered (functools.cache keeps no exception): one installed or
+    # allowed while dream runs is found at the next build.
+    return _probe(bwrap, shutil.which("unshare"))
