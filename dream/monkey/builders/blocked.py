@@ -19,7 +19,10 @@ _NETWORK = re.compile(
     re.IGNORECASE,
 )
 _READ_ONLY = re.compile(r"read-only file system|erofs", re.IGNORECASE)
-_NOT_THERE = re.compile(r"no such file or directory|enoent|permission denied|eacces|not found", re.IGNORECASE)
+_NOT_THERE = re.compile(
+    r"no such file or directory|directory nonexistent|enoent|permission denied|eacces|not found",
+    re.IGNORECASE,
+)
 _PATH = re.compile(r"(?<![\w.~$/-])(/[^\s'\"`:,;()\[\]{}<>|]+)")
 
 

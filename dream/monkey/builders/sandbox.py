@@ -8,6 +8,7 @@ plant compiled code in another project's build. See docs/security.md (## Builds)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -72,11 +73,11 @@ def sandbox_disabled() -> bool:
     )
 
 
-def _install_hint() -> str:
-    return (
-        f"install it with: {INSTALL_COMMAND} (or run `bash scripts/toolchains` as root); to build without "
-        f"a sandbox, only for projects you trust, start the daemon with {SANDBOX_ENV}={SANDBOX_OFF} ({DOCS})"
-    )
+INSTALL_HINT = f"install it with: {INSTALL_COMMAND} (or run `bash scripts/toolchains` as root)"
+OPT_OUT_HINT = (
+    f"to build without a sandbox, only for projects you trust, start the daemon with "
+    f"{SANDBOX_ENV}={SANDBOX_OFF} ({DOCS})"
+)
 
 
 def _under(path: Path, parents: Iterable[Path]) -> bool:
@@ -129,8 +130,9 @@ def readonly_dirs() -> list[Path]:
             continue
         chosen.append(path)
     private = [dream_home().resolve()]
-    if Path.home() != Path("/"):
-        private.append(Path.home().resolve())
+    with contextlib.suppress(RuntimeError):  # no HOME and no passwd entry: nothing to guard
+        if Path.home().resolve() != Path("/"):
+            private.append(Path.home().resolve())
     for path in chosen:
         for secret in private:
             if secret == path or path in secret.parents:
@@ -240,7 +242,7 @@ def _probe(bwrap: str, unshare: str | None) -> Sandbox:
         proc = _run_probe([bwrap, *_base_args(), "--remount-ro", "/", "--", "/bin/sh", "-c", "exit 0"])
     except (OSError, subprocess.SubprocessError) as exc:
         raise SandboxUnavailable(
-            f"builds run in a sandbox, but {bwrap} could not run ({exc}); {_install_hint()}"
+            f"builds run in a sandbox, but {bwrap} could not run ({exc}); {INSTALL_HINT}; {OPT_OUT_HINT}"
         ) from None
     if proc.returncode != 0:
         said = " ".join(proc.stderr.split()) or f"exit code {proc.returncode}"
@@ -248,7 +250,7 @@ def _probe(bwrap: str, unshare: str | None) -> Sandbox:
             f"builds run in a sandbox, but bubblewrap cannot make one here: {said}. bwrap needs "
             "unprivileged user namespaces (sysctl user.max_user_namespaces > 0; on Debian 10 "
             "kernel.unprivileged_userns_clone=1; on Ubuntu 23.10+ kernel.apparmor_restrict_unprivileged_userns=0 "
-            f"or an AppArmor profile for bwrap); {_install_hint()}"
+            f"or an AppArmor profile for bwrap); {OPT_OUT_HINT}"
         )
     layered = unshare is not None and _can_layer(bwrap, unshare)
     return Sandbox(bwrap, unshare if layered else None)
@@ -261,7 +263,7 @@ def current_sandbox() -> Sandbox | None:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(
-            f"builds run in a bubblewrap sandbox, but bwrap is not installed; {_install_hint()}"
+            f"builds run in a bubblewrap sandbox, but bwrap is not installed; {INSTALL_HINT}; {OPT_OUT_HINT}"
         )
     # Only a working sandbox is remembered (functools.cache keeps no exception): one installed or
     # allowed while dream runs is found at the next build.
