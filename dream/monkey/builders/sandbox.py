@@ -84,7 +84,8 @@ def _under(path: Path, parents: Iterable[Path]) -> bool:
     return any(path == parent or parent in path.parents for parent in parents)
 
 
-def _system_args() -> list[str]:
+@functools.cache
+def _system_args() -> tuple[str, ...]:
     args: list[str] = []
     for name in SYSTEM_DIRS:
         path = Path(name)
@@ -94,7 +95,7 @@ def _system_args() -> list[str]:
             args += ["--ro-bind", name, name]
     for entry in ETC_ENTRIES:
         args += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
-    return args
+    return tuple(args)
 
 
 def _toolchain_dirs() -> list[Path]:
@@ -120,16 +121,21 @@ def _toolchain_dirs() -> list[Path]:
 
 def readonly_dirs() -> list[Path]:
     """Every directory a build sees read-only, besides the system's (/usr, /lib, parts of /etc)."""
+    home = os.environ.get("HOME", "")
+    return list(_readonly_dirs(tools_dir(), dream_home(), home))
+
+
+@functools.lru_cache(maxsize=8)
+def _readonly_dirs(tools: Path, home: Path, user_home: str) -> tuple[Path, ...]:
+    # Cached per setting that moves these dirs (the rest is fixed for the process): each step asks.
     system = [Path(name) for name in SYSTEM_DIRS if Path(name).is_dir() and not Path(name).is_symlink()]
     chosen: list[Path] = []
-    candidates = sorted(
-        {p.resolve() for p in _toolchain_dirs()} | set(_toolchain_dirs()), key=lambda p: len(p.parts)
-    )
-    for path in candidates:
+    wanted = _toolchain_dirs()
+    for path in sorted({p.resolve() for p in wanted} | set(wanted), key=lambda p: len(p.parts)):
         if not path.is_dir() or _under(path, system) or _under(path, chosen):
             continue
         chosen.append(path)
-    private = [dream_home().resolve()]
+    private = [home.resolve()]
     with contextlib.suppress(RuntimeError):  # no HOME and no passwd entry: nothing to guard
         if Path.home().resolve() != Path("/"):
             private.append(Path.home().resolve())
@@ -140,7 +146,7 @@ def readonly_dirs() -> list[Path]:
                     f"the sandbox would have to show {path} to builds (it holds a toolchain or dream "
                     f"itself), and that would expose {secret}; install dream and its toolchains outside it"
                 )
-    return chosen
+    return tuple(chosen)
 
 
 def visible_dirs(work: Path) -> list[Path]:
