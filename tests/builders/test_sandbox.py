@@ -134,7 +134,7 @@ def test_a_build_cannot_change_the_shared_compiler_cache(tmp_path: Path) -> None
     result = build(function(tmp_path, script, lang="go"), tmp_path)
     try:
         assert result.ok, result.error
-        assert "compiler cache: shared, read-only (writes stay in the job's folder)" in result.log
+        assert "compiler cache: shared, read-only (writes last as long as the step)" in result.log
         assert "planted" in result.log.splitlines()  # the build could write its view of the cache ...
         assert not planted.exists()  # ... and the shared cache did not change
     finally:

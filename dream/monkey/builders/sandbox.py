@@ -2,7 +2,7 @@
 toolchains and the Python running dream read-only, the dream home and the user's files not there at all.
 
 The per-machine compiler caches are layered (overlayfs): a build reads the shared cache, which only
-dream's own warm-up writes, and its writes land in the job's folder and go with it, so no project can
+dream's own warm-up writes, and its writes land in a tmpfs that goes with the step, so no project can
 plant compiled code in another project's build. See docs/security.md (## Builds).
 """
 
@@ -50,9 +50,16 @@ ETC_ENTRIES = (
     "nsswitch.conf",
     "localtime",
 )
-# Runs in the new user+mount namespace made by `unshare`: layers the job's writable cache dir over the
-# shared one, then becomes bwrap. Exit code 125 if the layer cannot be mounted.
-_LAYER_SCRIPT = 'mount -t overlay dream-cache -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" || exit 125\nshift 4\nexec "$@"\n'
+# Runs in the new user+mount namespace made by `unshare` ($1: the shared cache, $2: an empty dir in the
+# job's folder): layers a tmpfs over the shared cache at $2/merged, then becomes bwrap. The tmpfs (rather
+# than a dir on disk) works whatever filesystem the job's folder is on (an overlay cannot write onto
+# another overlay, as in a container) and vanishes with the step. Exit code 125 if it cannot be mounted.
+_LAYER_SCRIPT = (
+    'mount -t tmpfs dream-cache-layer "$2" && mkdir "$2/upper" "$2/work" "$2/merged" '
+    '&& mount -t overlay dream-cache -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" '
+    "|| exit 125\n"
+    'shift 2\nexec "$@"\n'
+)
 
 
 class SandboxUnavailable(Exception):
@@ -173,8 +180,8 @@ class Sandbox:
         cache: Path | None = None,
         cache_writable: bool = False,
     ) -> list[str]:
-        """`argv` wrapped in the sandbox. `cache` (the shared compiler cache) is layered under a writable
-        dir in `work` unless `cache_writable` (dream's own warm-up, which fills it)."""
+        """`argv` wrapped in the sandbox. `cache` (the shared compiler cache) is seen through a writable
+        layer that lives as long as the step, unless `cache_writable` (dream's own warm-up, which fills it)."""
         args = [self.bwrap, *_base_args()]
         for path in readonly_dirs():
             args += ["--ro-bind", str(path), str(path)]
@@ -186,16 +193,10 @@ class Sandbox:
                 args += ["--bind", str(cache), str(cache)]
             else:
                 layer = work / ".cache-layer"
-                for name in ("upper", "work", "merged"):
-                    (layer / name).mkdir(parents=True, exist_ok=True)
+                layer.mkdir(exist_ok=True)
                 assert self.unshare is not None
                 prefix = [self.unshare, "--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c"]
-                prefix += [
-                    _LAYER_SCRIPT,
-                    "dream-sandbox",
-                    str(cache),
-                    *(str(layer / n) for n in ("upper", "work", "merged")),
-                ]
+                prefix += [_LAYER_SCRIPT, "dream-sandbox", str(cache), str(layer)]
                 args += ["--bind", str(layer / "merged"), str(cache)]
         # Last: nothing outside the binds above can be created (/tmp, /, the mount points' parents).
         args += ["--remount-ro", "/", "--chdir", str(cwd), "--", *argv]

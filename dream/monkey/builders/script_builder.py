@@ -199,7 +199,7 @@ def _describe(sandbox: Sandbox, cache: Path | None) -> str:
     if cache is None:
         caches = ""
     elif sandbox.layered:
-        caches = "; compiler cache: shared, read-only (writes stay in the job's folder)"
+        caches = "; compiler cache: shared, read-only (writes last as long as the step)"
     else:
         caches = (
             "; compiler cache: shared and WRITABLE (this kernel cannot layer it: a build can change what"

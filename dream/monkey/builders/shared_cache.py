@@ -2,7 +2,7 @@
 
 Only dream's warm-up writes it: it compiles dream's own sources (languages.WARM_SOURCES) in the sandbox
 with the cache writable. A project's build sees it layered (sandbox.py): it reads what the warm-up
-compiled, and what it writes lands in its job's folder and goes with it. So a build stays as fast as with
+compiled, and what it writes lands in a layer that goes with the step. So a build stays as fast as with
 a shared cache for everything the warm-up covers, and no project can change what another project links.
 """
 
@@ -28,7 +28,7 @@ CACHED_LANGS = frozenset({"go", "c", "zig", "rust", "assemblyscript"})
 MARKERS = "warmed"  # one file per language: the toolchain and SDK its warm-up compiled
 WARM_TIMEOUT = 900.0  # a cold Go std or wasi-libc takes a minute or two on a slow machine
 # Go re-stamps a cache entry it uses once it is an hour old; through the layer that copies the entry
-# into the job's folder. Re-stamping the shared entries this often spares every build that copy.
+# into the step's layer. Re-stamping the shared entries this often spares every build that copy.
 FRESH_SECONDS = 1800.0
 
 
