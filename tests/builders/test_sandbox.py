@@ -166,6 +166,70 @@ def test_a_timed_out_build_leaves_no_process_behind(tmp_path: Path) -> None:
     )
 
 
+def test_the_projects_variables_reach_the_step_but_not_the_programs_that_set_the_sandbox_up(
+    tmp_path: Path,
+) -> None:
+    require_toolchain("go")  # a layered build: unshare, mount and mkdir run before bwrap
+    # Were the project's environment given to them, the dynamic loader would write its trace here.
+    trace = tmp_path / "ld-trace"
+    src = function(tmp_path, 'echo "LD_DEBUG is $LD_DEBUG"\n' + TEMPLATE_STEP, lang="go")
+    config = src / ".taubyte" / "config.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "  variables:\n", f"  variables:\n    LD_DEBUG: files\n    LD_DEBUG_OUTPUT: {trace}\n"
+        )
+    )
+    result = build(src, tmp_path)
+    assert result.ok, result.error
+    assert "LD_DEBUG is files" in result.log
+    assert list(tmp_path.glob("ld-trace*")) == []
+
+
+def test_a_link_the_build_leaves_in_out_is_not_followed_out_of_it(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("NOT-FOR-THE-WEBSITE")
+    src = tmp_path / "site"
+    shutil.copytree(PING_PONG.parent / "website", src)
+    (src / ".taubyte" / "build.sh").write_text(
+        f"mkdir -p /out\ncp index.html /out/\nln -s {secret} /out/style.css\necho -n 0 > /out/ret-code\n"
+    )
+    result = build(src, tmp_path)
+    assert not result.ok and result.error is not None
+    assert f"left a link /out/style.css to {secret}, outside /out" in result.error
+
+
+def test_a_ret_code_link_is_not_read(tmp_path: Path) -> None:
+    zero = tmp_path / "zero"
+    zero.write_text("0")  # were it read, the step would count as a success
+    src = function(tmp_path, f"{TEMPLATE_STEP}ln -s {zero} /out/ret-code\nexit 0\n")
+    result = build(src, tmp_path)
+    assert not result.ok and result.error is not None and "failed in step 'build'" in result.error
+
+
+def test_a_step_cannot_point_the_next_steps_script_out_of_the_job(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    src = function(tmp_path, 'rm -rf "$DREAM_WORK/steps"\nln -s ' + f'{victim} "$DREAM_WORK/steps"\n')
+    (src / ".taubyte" / "second.sh").write_text(TEMPLATE_STEP)
+    config = src / ".taubyte" / "config.yaml"
+    config.write_text(config.read_text().replace("  - build\n", "  - build\n  - second\n"))
+    result = build(src, tmp_path)
+    assert not result.ok  # the second step's script is gone with the folder the first step removed
+    assert list(victim.iterdir()) == []
+
+
+def test_a_step_script_linking_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.sh"
+    outside.write_text("echo OUTSIDE-SCRIPT\n")
+    src = function(tmp_path, "")
+    (src / ".taubyte" / "build.sh").unlink()
+    (src / ".taubyte" / "build.sh").symlink_to(outside)
+    result = build(src, tmp_path)
+    assert not result.ok and result.error is not None
+    assert f"is a link to {outside}, outside {src}" in result.error
+    assert "OUTSIDE-SCRIPT" not in result.log
+
+
 def test_opting_out_builds_without_a_sandbox_and_every_log_starts_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,6 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+# Puts a command and its environment in a sandbox: returns the command to start and the environment to
+# start it with (sandbox.Sandbox.command).
+Wrap = Callable[[list[str], Mapping[str, str]], tuple[list[str], dict[str, str]]]
+
 
 @dataclass(frozen=True)
 class StepRun:
@@ -30,13 +34,15 @@ def run_step(
     timeout: float,
     on_line: Callable[[str], None],
     cancel: threading.Event | None = None,
-    wrap: Callable[[list[str]], list[str]] | None = None,
+    wrap: Wrap | None = None,
 ) -> StepRun:
-    command = ["/bin/sh", str(script)]
+    command, command_env = ["/bin/sh", str(script)], dict(env)
+    if wrap is not None:
+        command, command_env = wrap(command, env)
     proc = subprocess.Popen(
-        wrap(command) if wrap is not None else command,
+        command,
         cwd=cwd,
-        env=dict(env),
+        env=command_env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,16 +50,19 @@ ETC_ENTRIES = (
     "nsswitch.conf",
     "localtime",
 )
-# Runs in the new user+mount namespace made by `unshare` ($1: the shared cache, $2: an empty dir in the
-# job's folder): layers a tmpfs over the shared cache at $2/merged, then becomes bwrap. The tmpfs (rather
-# than a dir on disk) works whatever filesystem the job's folder is on (an overlay cannot write onto
-# another overlay, as in a container) and vanishes with the step. Exit code 125 if it cannot be mounted.
+# Runs in the new user+mount namespace made by `unshare` ($1, $2: mount and mkdir; $3: the shared cache;
+# $4: an empty dir): layers a tmpfs over the shared cache at $4/merged, then becomes bwrap. The tmpfs
+# (rather than a dir on disk) works whatever filesystem the job's folder is on (an overlay cannot write
+# onto another overlay, as in a container) and vanishes with the step. Exit code 125 if it cannot mount.
 _LAYER_SCRIPT = (
-    'mount -t tmpfs dream-cache-layer "$2" && mkdir "$2/upper" "$2/work" "$2/merged" '
-    '&& mount -t overlay dream-cache -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/merged" '
+    '"$1" -t tmpfs dream-cache-layer "$4" && "$2" "$4/upper" "$4/work" "$4/merged" '
+    '&& "$1" -t overlay dream-cache -o "lowerdir=$3,upperdir=$4/upper,workdir=$4/work" "$4/merged" '
     "|| exit 125\n"
-    'shift 2\nexec "$@"\n'
+    'shift 4\nexec "$@"\n'
 )
+# The environment of the programs that set the sandbox up (unshare, sh, mount, bwrap). Never the step's:
+# a project's `environment.variables` (LD_PRELOAD, PATH, ...) must not reach code outside the sandbox.
+HOST_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 
 class SandboxUnavailable(Exception):
@@ -165,23 +168,26 @@ def visible_dirs(work: Path) -> list[Path]:
 @dataclass(frozen=True)
 class Sandbox:
     bwrap: str
-    unshare: str | None  # util-linux `unshare`, used to layer the compiler cache; None: cannot layer here
+    # util-linux's unshare, mount and mkdir, to layer the compiler cache; None: it cannot be layered here
+    layer_tools: tuple[str, str, str] | None
 
     @property
     def layered(self) -> bool:
-        return self.unshare is not None
+        return self.layer_tools is not None
 
     def command(
         self,
         argv: Sequence[str],
         *,
+        env: Mapping[str, str],
         work: Path,
         cwd: Path,
         cache: Path | None = None,
         cache_writable: bool = False,
-    ) -> list[str]:
-        """`argv` wrapped in the sandbox. `cache` (the shared compiler cache) is seen through a writable
-        layer that lives as long as the step, unless `cache_writable` (dream's own warm-up, which fills it)."""
+    ) -> tuple[list[str], dict[str, str]]:
+        """`argv` wrapped in the sandbox, and the environment to start that with (`env` is the step's,
+        set inside). `cache` (the shared compiler cache) is seen through a writable layer that lives as
+        long as the step, unless `cache_writable` (dream's own warm-up, which fills it)."""
         args = [self.bwrap, *_base_args()]
         for path in readonly_dirs():
             args += ["--ro-bind", str(path), str(path)]
@@ -189,18 +195,33 @@ class Sandbox:
         prefix: list[str] = []
         if cache is not None:
             cache.mkdir(parents=True, exist_ok=True)
-            if cache_writable or not self.layered:
+            if cache_writable or self.layer_tools is None:
                 args += ["--bind", str(cache), str(cache)]
             else:
-                layer = work / ".cache-layer"
-                layer.mkdir(exist_ok=True)
-                assert self.unshare is not None
-                prefix = [self.unshare, "--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c"]
-                prefix += [_LAYER_SCRIPT, "dream-sandbox", str(cache), str(layer)]
+                unshare, mount, mkdir = self.layer_tools
+                layer = _mount_point(work)
+                prefix = [unshare, "--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c"]
+                prefix += [_LAYER_SCRIPT, "dream-sandbox", mount, mkdir, str(cache), str(layer)]
                 args += ["--bind", str(layer / "merged"), str(cache)]
+        args.append("--clearenv")
+        for key, value in env.items():
+            args += ["--setenv", key, value]
         # Last: nothing outside the binds above can be created (/tmp, /, the mount points' parents).
         args += ["--remount-ro", "/", "--chdir", str(cwd), "--", *argv]
-        return [*prefix, *args]
+        return [*prefix, *args], dict(HOST_ENV)
+
+
+def _mount_point(work: Path) -> Path:
+    """An empty dir for the cache layer. It is in the job's folder, which an earlier step could change:
+    it is made again here, while no step runs, so it is a plain dir of ours (the mount stays private to
+    the step's namespaces either way)."""
+    layer = work / ".cache-layer"
+    if layer.is_symlink() or (layer.exists() and not layer.is_dir()):
+        layer.unlink()
+    elif layer.is_dir():
+        shutil.rmtree(layer)
+    layer.mkdir()
+    return layer
 
 
 def _base_args() -> list[str]:
@@ -220,13 +241,19 @@ def _base_args() -> list[str]:
     ]
 
 
-def _run_probe(argv: list[str]) -> subprocess.CompletedProcess[str]:
+def _run_probe(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False
+        argv,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=PROBE_TIMEOUT,
+        check=False,
     )
 
 
-def _can_layer(bwrap: str, unshare: str) -> bool:
+def _can_layer(bwrap: str, tools: tuple[str, str, str]) -> bool:
     """Whether this kernel lets us mount an overlay in a user namespace (Linux >= 5.11 as a user)."""
     with tempfile.TemporaryDirectory(prefix="dream-sandbox-probe-") as tmp:
         root = Path(tmp)
@@ -234,19 +261,22 @@ def _can_layer(bwrap: str, unshare: str) -> bool:
         shared.mkdir()
         (shared / "probe").write_text("shared\n")
         (root / "work").mkdir()
-        box = Sandbox(bwrap, unshare)
+        box = Sandbox(bwrap, tools)
         argv = ["/bin/sh", "-c", f'echo build >> "{shared}/probe"']
         try:
-            proc = _run_probe(box.command(argv, work=root / "work", cwd=Path("/"), cache=shared))
+            command, env = box.command(argv, env=HOST_ENV, work=root / "work", cwd=Path("/"), cache=shared)
+            proc = _run_probe(command, env)
         except (OSError, subprocess.SubprocessError):
             return False
         return proc.returncode == 0 and (shared / "probe").read_text() == "shared\n"
 
 
 @functools.cache
-def _probe(bwrap: str, unshare: str | None) -> Sandbox:
+def _probe(bwrap: str, layer_tools: tuple[str, str, str] | None) -> Sandbox:
     try:
-        proc = _run_probe([bwrap, *_base_args(), "--remount-ro", "/", "--", "/bin/sh", "-c", "exit 0"])
+        proc = _run_probe(
+            [bwrap, *_base_args(), "--remount-ro", "/", "--", "/bin/sh", "-c", "exit 0"], HOST_ENV
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise SandboxUnavailable(
             f"builds run in a sandbox, but {bwrap} could not run ({exc}); {INSTALL_HINT}; {OPT_OUT_HINT}"
@@ -259,8 +289,8 @@ def _probe(bwrap: str, unshare: str | None) -> Sandbox:
             "kernel.unprivileged_userns_clone=1; on Ubuntu 23.10+ kernel.apparmor_restrict_unprivileged_userns=0 "
             f"or an AppArmor profile for bwrap); {OPT_OUT_HINT}"
         )
-    layered = unshare is not None and _can_layer(bwrap, unshare)
-    return Sandbox(bwrap, unshare if layered else None)
+    layered = layer_tools is not None and _can_layer(bwrap, layer_tools)
+    return Sandbox(bwrap, layer_tools if layered else None)
 
 
 def current_sandbox() -> Sandbox | None:
@@ -272,6 +302,8 @@ def current_sandbox() -> Sandbox | None:
         raise SandboxUnavailable(
             f"builds run in a bubblewrap sandbox, but bwrap is not installed; {INSTALL_HINT}; {OPT_OUT_HINT}"
         )
+    unshare, mount, mkdir = (shutil.which(name) for name in ("unshare", "mount", "mkdir"))
+    layer_tools = (unshare, mount, mkdir) if unshare and mount and mkdir else None
     # Only a working sandbox is remembered (functools.cache keeps no exception): one installed or
     # allowed while dream runs is found at the next build.
-    return _probe(bwrap, shutil.which("unshare"))
+    return _probe(bwrap, layer_tools)

@@ -3,12 +3,13 @@ bubblewrap sandbox instead of a container (sandbox.py)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -101,18 +102,27 @@ class ScriptBuilder:
                     line = line.replace(str(temp), str(src))
                 emit(line)
 
-            def wrap(argv: list[str]) -> list[str]:
+            def wrap(argv: list[str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
                 if sandbox is None:
-                    return argv
-                return sandbox.command(argv, work=work, cwd=dirs["src"], cache=cache)
+                    return argv, dict(env)
+                return sandbox.command(argv, env=env, work=work, cwd=dirs["src"], cache=cache)
+
+            # Every script is written before the first step runs: a step may change the job's folder
+            # (even make `steps/` a link elsewhere), and dream writes nothing there after it.
+            scripts: dict[str, Path] = {}
+            for step in steps:
+                try:
+                    script = self._step_script(src, step)
+                except ValueError as exc:
+                    return fail(str(exc))
+                if script is None:
+                    return fail(f"workflow step '{step}' has no .taubyte/{step}.sh in {src}; add that script")
+                scripts[step] = work / "steps" / f"{step}.sh"
+                scripts[step].write_text(remap_paths(script, dirs))
 
             deadline = start + timeout
             for step in steps:
-                script = self._step_script(src, step)
-                if script is None:
-                    return fail(f"workflow step '{step}' has no .taubyte/{step}.sh in {src}; add that script")
-                path = work / "steps" / f"{step}.sh"
-                path.write_text(remap_paths(script, dirs))
+                path = scripts[step]
                 emit(f"--- step {step}")
                 first_line = len(lines)
                 run = run_step(
@@ -146,6 +156,12 @@ class ScriptBuilder:
         for folder in STEP_DIRS:
             candidate = src / folder / f"{step}.sh"
             if candidate.is_file():
+                # A link may point anywhere on this machine: dream reads no file outside the project.
+                if not candidate.resolve().is_relative_to(src.resolve()):
+                    raise ValueError(
+                        f"{candidate} is a link to {candidate.resolve()}, outside {src}; a step script must"
+                        " be a file of the project"
+                    )
                 return candidate.read_text()
         if step == "build":
             return DEFAULT_WEBSITE_STEP if self.website else DEFAULT_WASM_STEP
@@ -155,9 +171,13 @@ class ScriptBuilder:
     def _ret_code(out_dir: Path, returncode: int) -> int:
         """Upstream scripts report through /out/ret-code; honour it and the shell's own exit code."""
         ret_file = out_dir / "ret-code"
+        if ret_file.is_symlink():  # dream follows no link the build made: it may point anywhere
+            ret_file.unlink()
+            return returncode or 1
         if not ret_file.is_file():
             return returncode
-        text = ret_file.read_text().strip()
+        with ret_file.open("rb") as handle:
+            text = handle.read(64).decode("utf-8", "replace").strip()
         ret_file.unlink()
         try:
             code = int(text or "0")
@@ -175,16 +195,19 @@ class ScriptBuilder:
         start: float,
     ) -> BuildResult:
         artifact = dest / "artifact.zip"
+        try:
+            outputs = _output_files(out_dir)
+        except ValueError as exc:
+            return fail(f"the build of {src} {exc}")
         if self.website:
-            files = sorted(p for p in out_dir.rglob("*") if p.is_file())
-            if not files:
+            if not outputs:
                 return fail(f"the website build of {src} produced no files in /out")
             with zipfile.ZipFile(artifact, "w", zipfile.ZIP_DEFLATED) as archive:
-                for path in files:
-                    _add(archive, path.relative_to(out_dir).as_posix(), path.read_bytes())
-            emit(f"website: {len(files)} files zipped")
+                for name, path in sorted(outputs.items()):
+                    _add(archive, name, path.read_bytes())
+            emit(f"website: {len(outputs)} files zipped")
             return BuildResult(True, artifact, None, "", time.monotonic() - start, False, None)
-        wasm = _find_wasm(out_dir)
+        wasm = _find_wasm(outputs)
         if wasm is None:
             return fail(f"the build of {src} wrote no main.wasm (or artifact.wasm) into /out")
         main = dest / "main.wasm"
@@ -208,11 +231,30 @@ def _describe(sandbox: Sandbox, cache: Path | None) -> str:
     return f"sandbox: bubblewrap; no network; writable: the job's folder only{caches}"
 
 
-def _find_wasm(out_dir: Path) -> Path | None:
+def _output_files(out_dir: Path) -> dict[str, Path]:
+    """The regular files the build left in /out, by their name there. A link counts as the file it points
+    to when that is in /out; a link out of /out is refused (dream would read a file of this machine)."""
+    root = out_dir.resolve()
+    found: dict[str, Path] = {}
+    for dirpath, _dirs, names in os.walk(root):  # links to directories are not entered
+        for name in names:
+            path = Path(dirpath) / name
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                rel = path.relative_to(root).as_posix()
+                raise ValueError(
+                    f"left a link /out/{rel} to {target}, outside /out; copy the file into /out instead"
+                )
+            if target.is_file():
+                found[path.relative_to(root).as_posix()] = target
+    return found
+
+
+def _find_wasm(outputs: dict[str, Path]) -> Path | None:
     for name in ("main.wasm", "artifact.wasm"):
-        if (out_dir / name).is_file():
-            return out_dir / name
-    found = [p for p in out_dir.glob("*.wasm") if p.is_file()]
+        if name in outputs:
+            return outputs[name]
+    found = [path for name, path in outputs.items() if "/" not in name and name.endswith(".wasm")]
     return found[0] if len(found) == 1 else None
 
 

@@ -13,7 +13,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from dream.monkey.builders.env import step_env
@@ -70,10 +70,10 @@ def warm(
         script.write_text(f'exec "$DREAM_PYTHON" -m dream.monkey.builders.step {lang} warm\n')
         lines: list[str] = []
 
-        def wrap(argv: list[str]) -> list[str]:
+        def wrap(argv: list[str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
             if sandbox is None:
-                return argv
-            return sandbox.command(argv, work=work, cwd=src, cache=cache, cache_writable=True)
+                return argv, dict(env)
+            return sandbox.command(argv, env=env, work=work, cwd=src, cache=cache, cache_writable=True)
 
         run = run_step(
             script,
