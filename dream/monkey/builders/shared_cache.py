@@ -122,6 +122,6 @@ def _keep_fresh(root: Path) -> None:
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             with contextlib.suppress(OSError):  # trimmed by Go meanwhile
-                os.utime(os.path.join(dirpath, name), (now, now))
+                os.utime(os.path.join(dirpath, name), (now, now), follow_symlinks=False)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.touch()
