@@ -16,13 +16,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 
 from dream.monkey.builders import build_function
 from dream.monkey.builders.env import step_env
 from dream.monkey.builders.paths import tool_cache_dir
-from dream.monkey.builders.runner import run_step
+from dream.monkey.builders.runner import Wrap, run_step
 from dream.monkey.builders.sandbox import SANDBOX_ENV, current_sandbox
 from dream.monkey.builders.toolchains import warm
 
@@ -30,7 +30,7 @@ TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "templates" / "pi
 ENTRY = {"go": ("ping.go", "//"), "wat": ("main.wat", ";;")}
 
 
-def empty_step(work: Path, wrap: Callable[[list[str]], list[str]] | None) -> float:
+def empty_step(work: Path, wrap: Wrap | None) -> float:
     script = work / "step.sh"
     script.write_text("exit 0\n")
     src = work / "src"
@@ -50,11 +50,15 @@ def wrapper_costs(runs: int) -> dict[str, list[float]]:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
 
-            def bare(argv: list[str], work: Path = work) -> list[str]:
-                return sandbox.command(argv, work=work, cwd=work / "src")
+            def bare(
+                argv: list[str], env: Mapping[str, str], work: Path = work
+            ) -> tuple[list[str], dict[str, str]]:
+                return sandbox.command(argv, env=env, work=work, cwd=work / "src")
 
-            def layered(argv: list[str], work: Path = work) -> list[str]:
-                return sandbox.command(argv, work=work, cwd=work / "src", cache=tool_cache_dir())
+            def layered(
+                argv: list[str], env: Mapping[str, str], work: Path = work
+            ) -> tuple[list[str], dict[str, str]]:
+                return sandbox.command(argv, env=env, work=work, cwd=work / "src", cache=tool_cache_dir())
 
             times["no sandbox"].append(empty_step(work, None))
             times["bwrap"].append(empty_step(work, bare))
