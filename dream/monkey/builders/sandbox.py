@@ -253,26 +253,27 @@ def _run_probe(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedP
     )
 
 
-def _can_layer(bwrap: str, tools: tuple[str, str, str]) -> bool:
-    """Whether this kernel lets us mount an overlay in a user namespace (Linux >= 5.11 as a user)."""
+@functools.cache
+def _can_layer(bwrap: str, tools: tuple[str, str, str], cache: Path) -> bool:
+    """Whether `cache` can be layered here: overlayfs in a user namespace (Linux >= 5.11 unless root), on
+    the cache's filesystem, with a path the mount options can hold (no ',' or ':')."""
+    probe = cache / f".dream-layer-probe-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="dream-sandbox-probe-") as tmp:
-        root = Path(tmp)
-        shared = root / "shared"
-        shared.mkdir()
-        (shared / "probe").write_text("shared\n")
-        (root / "work").mkdir()
-        box = Sandbox(bwrap, tools)
-        argv = ["/bin/sh", "-c", f'echo build >> "{shared}/probe"']
+        work = Path(tmp)
+        argv = ["/bin/sh", "-c", f'echo build > "{probe}"']
         try:
-            command, env = box.command(argv, env=HOST_ENV, work=root / "work", cwd=Path("/"), cache=shared)
+            command, env = Sandbox(bwrap, tools).command(argv, env=HOST_ENV, work=work, cwd=work, cache=cache)
             proc = _run_probe(command, env)
         except (OSError, subprocess.SubprocessError):
             return False
-        return proc.returncode == 0 and (shared / "probe").read_text() == "shared\n"
+    if probe.exists():  # the write went through to the shared cache: no layer
+        probe.unlink()
+        return False
+    return proc.returncode == 0
 
 
 @functools.cache
-def _probe(bwrap: str, layer_tools: tuple[str, str, str] | None) -> Sandbox:
+def _check(bwrap: str) -> None:
     try:
         proc = _run_probe(
             [bwrap, *_base_args(), "--remount-ro", "/", "--", "/bin/sh", "-c", "exit 0"], HOST_ENV
@@ -289,8 +290,6 @@ def _probe(bwrap: str, layer_tools: tuple[str, str, str] | None) -> Sandbox:
             "kernel.unprivileged_userns_clone=1; on Ubuntu 23.10+ kernel.apparmor_restrict_unprivileged_userns=0 "
             f"or an AppArmor profile for bwrap); {OPT_OUT_HINT}"
         )
-    layered = layer_tools is not None and _can_layer(bwrap, layer_tools)
-    return Sandbox(bwrap, layer_tools if layered else None)
 
 
 def current_sandbox() -> Sandbox | None:
@@ -302,8 +301,10 @@ def current_sandbox() -> Sandbox | None:
         raise SandboxUnavailable(
             f"builds run in a bubblewrap sandbox, but bwrap is not installed; {INSTALL_HINT}; {OPT_OUT_HINT}"
         )
+    # Checked with a real sandbox once per process; only success is remembered (functools.cache keeps
+    # no exception), so bwrap installed or allowed while dream runs is found at the next build.
+    _check(bwrap)
     unshare, mount, mkdir = (shutil.which(name) for name in ("unshare", "mount", "mkdir"))
-    layer_tools = (unshare, mount, mkdir) if unshare and mount and mkdir else None
-    # Only a working sandbox is remembered (functools.cache keeps no exception): one installed or
-    # allowed while dream runs is found at the next build.
-    return _probe(bwrap, layer_tools)
+    tools = (unshare, mount, mkdir) if unshare and mount and mkdir else None
+    layered = tools is not None and _can_layer(bwrap, tools, tool_cache_dir())
+    return Sandbox(bwrap, tools if layered else None)

@@ -225,7 +225,7 @@ def _describe(sandbox: Sandbox, cache: Path | None) -> str:
         caches = "; compiler cache: shared, read-only (writes last as long as the step)"
     else:
         caches = (
-            "; compiler cache: shared and WRITABLE (this kernel cannot layer it: a build can change what"
+            "; compiler cache: shared and WRITABLE (it cannot be layered here: a build can change what"
             " other projects' builds link; see docs/security.md)"
         )
     return f"sandbox: bubblewrap; no network; writable: the job's folder only{caches}"
