@@ -198,6 +198,20 @@ def test_a_link_the_build_leaves_in_out_is_not_followed_out_of_it(tmp_path: Path
     assert f"left a link /out/style.css to {secret}, outside /out" in result.error
 
 
+def test_out_replaced_by_a_link_is_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "ret-code").write_text("0")  # dream would read it, then delete it
+    (victim / "index.html").write_text("NOT-FOR-THE-WEBSITE")
+    src = tmp_path / "site"
+    shutil.copytree(PING_PONG.parent / "website", src)
+    (src / ".taubyte" / "build.sh").write_text(f'rm -rf "$OUT"\nln -s {victim} "$OUT"\n')
+    result = build(src, tmp_path)
+    assert not result.ok and result.error is not None
+    assert "replaced /out with a link or a file" in result.error
+    assert sorted(p.name for p in victim.iterdir()) == ["index.html", "ret-code"]
+
+
 def test_a_ret_code_link_is_not_read(tmp_path: Path) -> None:
     zero = tmp_path / "zero"
     zero.write_text("0")  # were it read, the step would count as a success

@@ -140,6 +140,9 @@ class ScriptBuilder:
                     return fail(
                         f"step '{step}' of {src} did not finish within {timeout:.0f}s and was stopped"
                     )
+                if dirs["out"].is_symlink() or not dirs["out"].is_dir():
+                    # dream would read (and delete ret-code in) whatever the link points at.
+                    return fail(f"step '{step}' of {src} replaced /out with a link or a file; write into it")
                 code = self._ret_code(dirs["out"], run.returncode)
                 if code != 0:
                     output = [line for line in lines[first_line:] if line.strip()]
