@@ -19,7 +19,7 @@ import pytest
 
 import dream
 from dream.monkey.builders import BuildResult, build_function
-from dream.monkey.builders.blocked import NETWORK, blocked
+from dream.monkey.builders.blocked import MAX_PATHS, NETWORK, blocked
 from dream.monkey.builders.paths import tool_cache_dir, tools_dir
 from dream.monkey.builders.sandbox import NOTE, OPT_OUT_WARNING, SANDBOX_ENV
 from dream.testing.harness import wait_for
@@ -318,3 +318,11 @@ def test_blocked_names_what_common_tools_report() -> None:
         "blocked: writing /usr/lib/x (read-only in the sandbox; only the job's folder is writable)",
     ]
     assert blocked(["main.go:3: undefined: x"], work=work, visible=visible) == []
+
+
+def test_an_error_names_at_most_max_paths_blocked_paths() -> None:
+    lines = [f"cat: /root/secret-{n}: No such file or directory" for n in range(MAX_PATHS + 2)]
+    found = blocked(lines, work=Path("/tmp/dream-build-x"), visible=[Path("/usr")])
+    assert found == [
+        f"blocked: /root/secret-{n} is outside the sandbox (builds do not see it)" for n in range(MAX_PATHS)
+    ]
