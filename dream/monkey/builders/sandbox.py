@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dream.monkey.builders.paths import tool_cache_dir, tools_dir
-from dream.monkey.builders.toolchains import go_toolchain, node_path, rust_toolchain, zig_toolchain
+from dream.monkey.builders.toolchains import (
+    DEFAULT_RUSTC,
+    RUSTC_ENV,
+    go_toolchain,
+    node_path,
+    zig_toolchain,
+)
 from dream.settings import dream_home
 
 SANDBOX_ENV = "DREAM_BUILD_SANDBOX"
@@ -119,9 +125,11 @@ def _toolchain_dirs() -> list[Path]:
         dirs.append(go.path.parent.parent)  # GOROOT
     if zig.path is not None:
         dirs.append(zig.path.parent)  # zig and its lib/ (wasi-libc sources)
-    rust = rust_toolchain()
-    if rust.path is not None:
-        dirs.append(rust.path.resolve().parent.parent)  # rustc's prefix holds its sysroot
+    # rustc's prefix holds its sysroot. Not rust_toolchain(): it runs rustc twice, which every first
+    # build of a process would pay, whatever its language.
+    rustc = Path(os.environ.get(RUSTC_ENV, DEFAULT_RUSTC))
+    if rustc.is_file():
+        dirs.append(rustc.resolve().parent.parent)
     node = node_path()
     if node is not None:
         dirs.append(node.resolve().parent.parent)

@@ -16,6 +16,7 @@ from pathlib import Path
 from dream.monkey.builders.paths import tool_cache_dir, tools_dir
 
 RUSTC_ENV = "DREAM_RUSTC"
+DEFAULT_RUSTC = "/usr/bin/rustc"  # Debian's: rustup's has no offline wasm32 std
 RUST_TARGET = "wasm32-unknown-unknown"
 PIP_HINT = "pip install 'dream[toolchains]'"
 
@@ -73,7 +74,7 @@ def rust_toolchain() -> Toolchain:
         " (or: bash scripts/toolchains)"
     )
     # rustup's rustc usually comes first on PATH but has no wasm std offline; Debian's does.
-    rustc = Path(os.environ.get(RUSTC_ENV, "/usr/bin/rustc"))
+    rustc = Path(os.environ.get(RUSTC_ENV, DEFAULT_RUSTC))
     if not rustc.is_file():
         return Toolchain("rust", False, None, None, install)
     try:
