@@ -244,23 +244,45 @@ def running(pid: int) -> bool:
         return False
 
 
+def sleepers(marker: str) -> list[int]:
+    """Pids (as this test sees them) of `sleep <marker>` processes that are running."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv[:2] == [b"sleep", marker.encode()] and running(int(proc.name)):
+                found.append(int(proc.name))
+    return found
+
+
 def test_cancel_stops_the_build_and_its_processes(tmp_path: Path, cache_dir: Path) -> None:
     src = copy_template("wat", tmp_path)
-    pid_file = tmp_path / "child.pid"
-    # A child of the step (as a compiler would be) that would outlive a build stopped carelessly.
-    (src / ".taubyte" / "build.sh").write_text(f"sleep 60 &\necho $! > {pid_file}\necho started\nwait\n")
+    marker = f"{60 + time.time_ns() % 1000 / 1000:.3f}"  # sleeps this long: names the child uniquely
+    # A child of the step (as a compiler would be) that would outlive a build stopped carelessly. The
+    # step runs in the sandbox's own pid namespace, so the child is found from here by its arguments.
+    (src / ".taubyte" / "build.sh").write_text(f"sleep {marker} &\necho started\nwait\n")
     cancel = threading.Event()
+    children: list[int] = []
 
     def log(line: str) -> None:
-        if line == "started":
+        if line == "started" and not cancel.is_set():
+            wait_for(lambda: sleepers(marker), "the step's child process to start", timeout=10)
+            children.extend(sleepers(marker))
             cancel.set()
 
     start = time.monotonic()
     result = build_function(src, cache_dir=cache_dir, log=log, timeout=120, cancel=cancel)
     assert time.monotonic() - start < 10
     assert not result.ok and result.error is not None and "cancelled in step 'build'" in result.error
-    child = int(pid_file.read_text())
-    wait_for(lambda: not running(child), "the cancelled step's child process to be gone", timeout=10)
+    assert children
+    wait_for(
+        lambda: not any(running(child) for child in children),
+        "the cancelled step's child process to be gone",
+        timeout=10,
+    )
     # Nothing was cached: the same source builds (here: fails the same way) from scratch.
     again = build_function(src, cache_dir=cache_dir, log=log, timeout=120, cancel=cancel)
     assert not again.cached and again.error is not None and "cancelled" in again.error

@@ -323,51 +323,49 @@ COMPILERS: dict[str, Callable[[Path, Path, Path], None]] = {
 }
 
 
-# --- Warmers: pay first-use costs (Go std, wasi-libc) outside a timed build -----------------------------
+# --- Warm-up sources: dream's own code, compiled into the shared compiler cache (see shared_cache.py) ---
 
+# Go: the SDK and the standard packages functions use most, so a layered build finds them compiled.
+_GO_WARM = """package lib
 
-def _warm_with(lang: str, files: dict[str, str]) -> Callable[[Path], None]:
-    def warm(tmp: Path) -> None:
-        # Same path as a real build: a step subprocess with the step environment.
-        import sys
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
 
-        from dream.monkey.builders.env import step_env
+	_ "github.com/taubyte/go-sdk/common"
+	_ "github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/event"
+	_ "github.com/taubyte/go-sdk/http/event"
+)
 
-        src, out = tmp / "src", tmp / "out"
-        out.mkdir()
-        for name, text in files.items():
-            (src / name).parent.mkdir(parents=True, exist_ok=True)
-            (src / name).write_text(text)
-        proc = subprocess.run(
-            [sys.executable, "-m", "dream.monkey.builders.step", lang, "warm"],
-            cwd=src,
-            env=step_env(tmp, src, out),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise CompileError(f"warming {lang} failed:\n{proc.stdout}{proc.stderr}")
+var uses = []any{bytes.Compare, sha256.Sum256, base64.StdEncoding, hex.EncodeToString, json.Marshal,
+	errors.New, fmt.Sprint, io.ReadAll, math.Abs, url.Parse, sort.Strings, strconv.Itoa, strings.Split,
+	time.Now, utf8.RuneLen}
 
-    return warm
+//export warm
+func warm(e event.Event) uint32 { h, _ := e.HTTP(); h.Return(200 + len(uses)); return 0 }
+"""
 
-
-WARMERS: dict[str, Callable[[Path], None]] = {
-    "go": _warm_with(
-        "go",
-        {
-            "go.mod": "module function\n",
-            "lib.go": 'package lib\n\nimport "github.com/taubyte/go-sdk/event"\n\n//export warm\n'
-            "func warm(e event.Event) uint32 { h, _ := e.HTTP(); h.Return(200); return 0 }\n",
-        },
-    ),
-    "c": _warm_with("c", {"lib.c": "#include <string.h>\nint warm(char *p) { return (int)strlen(p); }\n"}),
-    "zig": _warm_with("zig", {"main.zig": "export fn warm(x: u32) u32 { return x; }\n"}),
-    "rust": _warm_with("rust", {"lib.rs": '#[no_mangle]\npub extern "C" fn warm(x: u32) -> u32 { x }\n'}),
-    "assemblyscript": _warm_with(
-        "assemblyscript", {"assembly/index.ts": "export function warm(x: u32): u32 { return x; }\n"}
-    ),
-    "wat": _warm_with("wat", {"main.wat": "(module)\n"}),
+WARM_SOURCES: dict[str, dict[str, str]] = {
+    "go": {"go.mod": "module function\n", "lib.go": _GO_WARM},
+    "c": {"lib.c": "#include <string.h>\nint warm(char *p) { return (int)strlen(p); }\n"},
+    "zig": {"main.zig": "export fn warm(x: u32) u32 { return x; }\n"},
+    "rust": {"lib.rs": '#[no_mangle]\npub extern "C" fn warm(x: u32) -> u32 { x }\n'},
+    "assemblyscript": {"assembly/index.ts": "export function warm(x: u32): u32 { return x; }\n"},
+    "wat": {"main.wat": "(module)\n"},
 }
 
 

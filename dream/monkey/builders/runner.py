@@ -1,5 +1,6 @@
 """Runs one step script with /bin/sh: streamed output, a hard time limit, the whole process group killed
-(also when the build is cancelled)."""
+(also when the build is cancelled). `wrap` puts the command in the sandbox (sandbox.Sandbox.command): its
+processes then live in their own pid namespace, which dies with bwrap (--die-with-parent)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+# Puts a command and its environment in a sandbox: returns the command to start and the environment to
+# start it with (sandbox.Sandbox.command).
+Wrap = Callable[[list[str], Mapping[str, str]], tuple[list[str], dict[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -29,11 +34,15 @@ def run_step(
     timeout: float,
     on_line: Callable[[str], None],
     cancel: threading.Event | None = None,
+    wrap: Wrap | None = None,
 ) -> StepRun:
+    command, command_env = ["/bin/sh", str(script)], dict(env)
+    if wrap is not None:
+        command, command_env = wrap(command, env)
     proc = subprocess.Popen(
-        ["/bin/sh", str(script)],
+        command,
         cwd=cwd,
-        env=dict(env),
+        env=command_env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,20 +1,33 @@
-"""A builder that runs the workflow's step scripts like upstream's container builder, minus the container."""
+"""A builder that runs the workflow's step scripts like upstream's container builder, each step in a
+bubblewrap sandbox instead of a container (sandbox.py)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dream.monkey.builders.base import BuildConfigLike, BuildResult, LogFn
+from dream.monkey.builders.blocked import explain
 from dream.monkey.builders.env import step_env
+from dream.monkey.builders.languages import CompileError
+from dream.monkey.builders.paths import tool_cache_dir
 from dream.monkey.builders.runner import run_step
+from dream.monkey.builders.sandbox import (
+    OPT_OUT_WARNING,
+    Sandbox,
+    SandboxUnavailable,
+    current_sandbox,
+    visible_dirs,
+)
 from dream.monkey.builders.scripts import DEFAULT_WASM_STEP, DEFAULT_WEBSITE_STEP, remap_paths, wasm_utils
+from dream.monkey.builders.shared_cache import CACHED_LANGS, ensure_warm
 from dream.monkey.builders.toolchains import Toolchain
 
 STEP_DIRS = (".taubyte", "taubyte")
@@ -59,7 +72,20 @@ class ScriptBuilder:
 
         out.mkdir(parents=True, exist_ok=True)
         steps = tuple(config.workflow) or ("build",)
+        try:
+            sandbox = current_sandbox()
+        except SandboxUnavailable as exc:
+            return fail(f"cannot build {src}: {exc}")
+        if sandbox is None:
+            emit(OPT_OUT_WARNING)
         emit(f"builder: {self.name}  image: {config.image}  workflow: {list(steps)}  source: {src}")
+        cache = tool_cache_dir() if self.lang in CACHED_LANGS else None
+        if sandbox is not None:
+            emit(_describe(sandbox, cache))
+        try:
+            ensure_warm(self.lang, log=emit, timeout=timeout, cancel=cancel)
+        except CompileError as exc:
+            return fail(f"cannot build {src}: {exc}")
         with tempfile.TemporaryDirectory(prefix="dream-build-") as tmp:
             work = Path(tmp)
             dirs = {"src": work / "src", "out": work / "out", "utils": work / "utils"}
@@ -76,13 +102,27 @@ class ScriptBuilder:
                     line = line.replace(str(temp), str(src))
                 emit(line)
 
-            deadline = start + timeout
+            def wrap(argv: list[str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+                if sandbox is None:
+                    return argv, dict(env)
+                return sandbox.command(argv, env=env, work=work, cwd=dirs["src"], cache=cache)
+
+            # Every script is written before the first step runs: a step may change the job's folder
+            # (even make `steps/` a link elsewhere), and dream writes nothing there after it.
+            scripts: dict[str, Path] = {}
             for step in steps:
-                script = self._step_script(src, step)
+                try:
+                    script = self._step_script(src, step)
+                except ValueError as exc:
+                    return fail(str(exc))
                 if script is None:
                     return fail(f"workflow step '{step}' has no .taubyte/{step}.sh in {src}; add that script")
-                path = work / "steps" / f"{step}.sh"
-                path.write_text(remap_paths(script, dirs))
+                scripts[step] = work / "steps" / f"{step}.sh"
+                scripts[step].write_text(remap_paths(script, dirs))
+
+            deadline = start + timeout
+            for step in steps:
+                path = scripts[step]
                 emit(f"--- step {step}")
                 first_line = len(lines)
                 run = run_step(
@@ -92,6 +132,7 @@ class ScriptBuilder:
                     timeout=deadline - time.monotonic(),
                     on_line=relay,
                     cancel=cancel,
+                    wrap=wrap,
                 )
                 if run.cancelled:
                     return fail(f"build of {src} cancelled in step '{step}'; its processes were stopped")
@@ -99,11 +140,18 @@ class ScriptBuilder:
                     return fail(
                         f"step '{step}' of {src} did not finish within {timeout:.0f}s and was stopped"
                     )
+                if dirs["out"].is_symlink() or not dirs["out"].is_dir():
+                    # dream would read (and delete ret-code in) whatever the link points at.
+                    return fail(f"step '{step}' of {src} replaced /out with a link or a file; write into it")
                 code = self._ret_code(dirs["out"], run.returncode)
                 if code != 0:
                     output = [line for line in lines[first_line:] if line.strip()]
                     tail = "\n".join(output[-ERROR_TAIL_LINES:]) or "(the step printed nothing)"
-                    return fail(f"build of {src} failed in step '{step}' (exit code {code}):\n{tail}")
+                    why = explain(run.output, work=work, visible=visible_dirs(work)) if sandbox else ""
+                    return fail(
+                        f"build of {src} failed in step '{step}' (exit code {code}):\n{tail}"
+                        + (f"\n{why}" if why else "")
+                    )
             result = self._collect(dirs["out"], out, src, emit, fail, start)
             return replace(result, log="\n".join(lines))
 
@@ -111,6 +159,12 @@ class ScriptBuilder:
         for folder in STEP_DIRS:
             candidate = src / folder / f"{step}.sh"
             if candidate.is_file():
+                # A link may point anywhere on this machine: dream reads no file outside the project.
+                if not candidate.resolve().is_relative_to(src.resolve()):
+                    raise ValueError(
+                        f"{candidate} is a link to {candidate.resolve()}, outside {src}; a step script must"
+                        " be a file of the project"
+                    )
                 return candidate.read_text()
         if step == "build":
             return DEFAULT_WEBSITE_STEP if self.website else DEFAULT_WASM_STEP
@@ -120,9 +174,13 @@ class ScriptBuilder:
     def _ret_code(out_dir: Path, returncode: int) -> int:
         """Upstream scripts report through /out/ret-code; honour it and the shell's own exit code."""
         ret_file = out_dir / "ret-code"
+        if ret_file.is_symlink():  # dream follows no link the build made: it may point anywhere
+            ret_file.unlink()
+            return returncode or 1
         if not ret_file.is_file():
             return returncode
-        text = ret_file.read_text().strip()
+        with ret_file.open("rb") as handle:
+            text = handle.read(64).decode("utf-8", "replace").strip()
         ret_file.unlink()
         try:
             code = int(text or "0")
@@ -140,16 +198,19 @@ class ScriptBuilder:
         start: float,
     ) -> BuildResult:
         artifact = dest / "artifact.zip"
+        try:
+            outputs = _output_files(out_dir)
+        except ValueError as exc:
+            return fail(f"the build of {src} {exc}")
         if self.website:
-            files = sorted(p for p in out_dir.rglob("*") if p.is_file())
-            if not files:
+            if not outputs:
                 return fail(f"the website build of {src} produced no files in /out")
             with zipfile.ZipFile(artifact, "w", zipfile.ZIP_DEFLATED) as archive:
-                for path in files:
-                    _add(archive, path.relative_to(out_dir).as_posix(), path.read_bytes())
-            emit(f"website: {len(files)} files zipped")
+                for name, path in sorted(outputs.items()):
+                    _add(archive, name, path.read_bytes())
+            emit(f"website: {len(outputs)} files zipped")
             return BuildResult(True, artifact, None, "", time.monotonic() - start, False, None)
-        wasm = _find_wasm(out_dir)
+        wasm = _find_wasm(outputs)
         if wasm is None:
             return fail(f"the build of {src} wrote no main.wasm (or artifact.wasm) into /out")
         main = dest / "main.wasm"
@@ -160,11 +221,43 @@ class ScriptBuilder:
         return BuildResult(True, artifact, main, "", time.monotonic() - start, False, None)
 
 
-def _find_wasm(out_dir: Path) -> Path | None:
+def _describe(sandbox: Sandbox, cache: Path | None) -> str:
+    if cache is None:
+        caches = ""
+    elif sandbox.layered:
+        caches = "; compiler cache: shared, read-only (writes last as long as the step)"
+    else:
+        caches = (
+            "; compiler cache: shared and WRITABLE (it cannot be layered here: a build can change what"
+            " other projects' builds link; see docs/security.md)"
+        )
+    return f"sandbox: bubblewrap; no network; writable: the job's folder only{caches}"
+
+
+def _output_files(out_dir: Path) -> dict[str, Path]:
+    """The regular files the build left in /out, by their name there. A link counts as the file it points
+    to when that is in /out; a link out of /out is refused (dream would read a file of this machine)."""
+    root = out_dir.resolve()
+    found: dict[str, Path] = {}
+    for dirpath, _dirs, names in os.walk(root):  # links to directories are not entered
+        for name in names:
+            path = Path(dirpath) / name
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                rel = path.relative_to(root).as_posix()
+                raise ValueError(
+                    f"left a link /out/{rel} to {target}, outside /out; copy the file into /out instead"
+                )
+            if target.is_file():
+                found[path.relative_to(root).as_posix()] = target
+    return found
+
+
+def _find_wasm(outputs: dict[str, Path]) -> Path | None:
     for name in ("main.wasm", "artifact.wasm"):
-        if (out_dir / name).is_file():
-            return out_dir / name
-    found = [p for p in out_dir.glob("*.wasm") if p.is_file()]
+        if name in outputs:
+            return outputs[name]
+    found = [path for name, path in outputs.items() if "/" not in name and name.endswith(".wasm")]
     return found[0] if len(found) == 1 else None
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from dream.monkey.builders.paths import tool_cache_dir, tools_dir
 
 RUSTC_ENV = "DREAM_RUSTC"
+DEFAULT_RUSTC = "/usr/bin/rustc"  # Debian's: rustup's has no offline wasm32 std
 RUST_TARGET = "wasm32-unknown-unknown"
 PIP_HINT = "pip install 'dream[toolchains]'"
 
@@ -74,7 +74,7 @@ def rust_toolchain() -> Toolchain:
         " (or: bash scripts/toolchains)"
     )
     # rustup's rustc usually comes first on PATH but has no wasm std offline; Debian's does.
-    rustc = Path(os.environ.get(RUSTC_ENV, "/usr/bin/rustc"))
+    rustc = Path(os.environ.get(RUSTC_ENV, DEFAULT_RUSTC))
     if not rustc.is_file():
         return Toolchain("rust", False, None, None, install)
     try:
@@ -132,19 +132,21 @@ def find_toolchains() -> list[Toolchain]:
 
 
 def warm(name: str, log: Callable[[str], None] = print) -> float:
-    """Pay a toolchain's one-time cost now (Go std for wasip1, zig's wasi-libc); returns seconds spent."""
-    # Imported here: the language modules import this one.
-    from dream.monkey.builders.languages import WARMERS
+    """Pay a toolchain's one-time cost now (Go std for wasip1, zig's wasi-libc); returns seconds spent.
 
-    if name not in WARMERS:
-        raise ValueError(f"unknown toolchain {name!r}; choose one of {', '.join(sorted(WARMERS))}")
+    This fills the shared compiler cache, which project builds only read (see shared_cache.py)."""
+    # Imported here: the language modules import this one.
+    from dream.monkey.builders.languages import WARM_SOURCES
+    from dream.monkey.builders.shared_cache import warm as warm_shared
+
+    if name not in WARM_SOURCES:
+        raise ValueError(f"unknown toolchain {name!r}; choose one of {', '.join(sorted(WARM_SOURCES))}")
     chain = FINDERS["zig" if name == "c" else name]()
     if not chain.found:
         raise RuntimeError(f"toolchain {name} is not installed; install it with: {chain.install_command}")
     log(f"warming {name} {chain.version} (one-time cost, cached in {tool_cache_dir()}) ...")
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="dream-warm-") as tmp:
-        WARMERS[name](Path(tmp))
+    warm_shared(name, log=lambda line: None)
     spent = time.monotonic() - start
     log(f"warmed {name} in {spent:.1f}s")
     return spent

@@ -1,0 +1,127 @@
+"""The per-machine compiler cache (GOCACHE, zig's cache, staged SDKs: the tool cache dir) and who writes it.
+
+Only dream's warm-up writes it: it compiles dream's own sources (languages.WARM_SOURCES) in the sandbox
+with the cache writable. A project's build sees it layered (sandbox.py): it reads what the warm-up
+compiled, and what it writes lands in a layer that goes with the step. So a build stays as fast as with
+a shared cache for everything the warm-up covers, and no project can change what another project links.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from dream.monkey.builders.env import step_env
+from dream.monkey.builders.languages import WARM_SOURCES, CompileError, sdk_digest
+from dream.monkey.builders.paths import tool_cache_dir
+from dream.monkey.builders.runner import run_step
+from dream.monkey.builders.sandbox import current_sandbox
+from dream.monkey.builders.toolchains import FINDERS
+
+# Languages whose compilers keep a cache (the others build without one).
+CACHED_LANGS = frozenset({"go", "c", "zig", "rust", "assemblyscript"})
+MARKERS = "warmed"  # one file per language: the toolchain and SDK its warm-up compiled
+WARM_TIMEOUT = 900.0  # a cold Go std or wasi-libc takes a minute or two on a slow machine
+# Go re-stamps a cache entry it uses once it is an hour old; through the layer that copies the entry
+# into the step's layer. Re-stamping the shared entries this often spares every build that copy.
+FRESH_SECONDS = 1800.0
+
+
+def _marker(lang: str) -> Path:
+    return tool_cache_dir() / MARKERS / lang
+
+
+def warm_key(lang: str) -> str:
+    chain = FINDERS["zig" if lang == "c" else lang]()
+    return f"{chain.name} {chain.version} sdk {sdk_digest(lang)[:16]}"
+
+
+def is_warm(lang: str) -> bool:
+    try:
+        return _marker(lang).read_text() == warm_key(lang)
+    except OSError:
+        return False
+
+
+def warm(
+    lang: str,
+    *,
+    log: Callable[[str], None] = print,
+    timeout: float = WARM_TIMEOUT,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Compile dream's warm-up sources for `lang` into the shared cache; CompileError if that fails."""
+    files = WARM_SOURCES[lang]
+    sandbox = current_sandbox()  # SandboxUnavailable propagates: no sandbox, no compiler run
+    cache = tool_cache_dir() if lang in CACHED_LANGS else None
+    with tempfile.TemporaryDirectory(prefix="dream-warm-") as tmp:
+        work = Path(tmp)
+        src, out = work / "src", work / "out"
+        out.mkdir()
+        for name, text in files.items():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_text(text)
+        script = work / "warm.sh"
+        script.write_text(f'exec "$DREAM_PYTHON" -m dream.monkey.builders.step {lang} warm\n')
+        lines: list[str] = []
+
+        def wrap(argv: list[str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+            if sandbox is None:
+                return argv, dict(env)
+            return sandbox.command(argv, env=env, work=work, cwd=src, cache=cache, cache_writable=True)
+
+        run = run_step(
+            script,
+            cwd=src,
+            env=step_env(work, src, out),
+            timeout=timeout,
+            on_line=lines.append,
+            cancel=cancel,
+            wrap=wrap,
+        )
+        if run.cancelled:
+            raise CompileError(f"warming {lang} was cancelled")
+        if run.returncode is None:
+            raise CompileError(f"warming {lang} did not finish within {timeout:.0f}s")
+        if run.returncode != 0:
+            raise CompileError(f"warming {lang} failed:\n" + "\n".join(lines[-20:]))
+    marker = _marker(lang)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp_marker = marker.with_name(f".{lang}.{os.getpid()}.{threading.get_ident()}")
+    tmp_marker.write_text(warm_key(lang))
+    tmp_marker.replace(marker)
+    log(f"warmed the shared {lang} compiler cache")
+
+
+def ensure_warm(
+    lang: str, *, log: Callable[[str], None], timeout: float, cancel: threading.Event | None
+) -> None:
+    """Before a project's build: warm the shared cache if this toolchain and SDK never were."""
+    if lang not in CACHED_LANGS:
+        return
+    if not is_warm(lang):
+        log(f"warming the shared {lang} compiler cache with dream's own sources (once per toolchain) ...")
+        warm(lang, log=log, timeout=timeout, cancel=cancel)
+    if lang == "go":
+        _keep_fresh(tool_cache_dir() / "go-build")
+
+
+def _keep_fresh(root: Path) -> None:
+    stamp = tool_cache_dir() / MARKERS / ".fresh"
+    now = time.time()
+    try:
+        if now - stamp.stat().st_mtime < FRESH_SECONDS:
+            return
+    except OSError:
+        pass
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):  # trimmed by Go meanwhile
+                os.utime(os.path.join(dirpath, name), (now, now), follow_symlinks=False)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.touch()
