@@ -15,6 +15,7 @@ import yaml
 from dream.errors import DreamError
 from dream.settings import repo_root
 from dream.spec import CLIENTS, PORT_PROTOCOLS, SERVICES, SIMPLES, VALID_SUB_BINDS
+from dream.substrate import limits as serving_limits
 
 DEFAULT_SHAPE = "default"
 
@@ -24,12 +25,21 @@ class ServiceShape:
     copies: int = 1
     ports: dict[str, int] = field(default_factory=dict)  # explicit binds; others are kernel-allocated
     verbose: bool = False
+    # The substrate's serving limits (dream.substrate.limits): name → ns, bytes or a count; unset: default.
+    limits: dict[str, int] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
         others: dict[str, int] = {"copies": self.copies, **self.ports}
         if self.verbose:
             others["verbose"] = 1
-        return {"Others": others, "Disabled": False}
+        api: dict[str, Any] = {"Others": others, "Disabled": False}
+        if self.limits:
+            api["Limits"] = dict(self.limits)
+        return api
+
+    def node_others(self) -> dict[str, int]:
+        """The settings each node of this service gets in `NodeConfig.others`."""
+        return {**({"verbose": 1} if self.verbose else {}), **serving_limits.to_others(self.limits)}
 
     @classmethod
     def from_api(cls, name: str, data: dict[str, Any] | None) -> ServiceShape:
@@ -39,7 +49,8 @@ class ServiceShape:
             raise DreamError(f"service `{name}` needs at least 1 copy, got {copies}")
         verbose = bool(others.pop("verbose", 0))
         ports = {k: int(v) for k, v in others.items() if k in PORT_PROTOCOLS and int(v)}
-        return cls(copies=copies, ports=ports, verbose=verbose)
+        limits = serving_limits.parse(name, (data or {}).get("Limits"))
+        return cls(copies=copies, ports=ports, verbose=verbose, limits=limits)
 
 
 @dataclass
@@ -121,10 +132,15 @@ def load_shape(name_or_path: str = DEFAULT_SHAPE) -> Shape:
     for name, spec in (data.get("services") or {}).items():
         check_service(name)
         spec = spec or {}
+        try:
+            limits = serving_limits.parse(name, spec.get("limits"))
+        except DreamError as exc:
+            raise DreamError(f"{path}: {exc}") from None
         services[name] = ServiceShape(
             copies=int(spec.get("copies", 1)),
             ports={k: int(v) for k, v in (spec.get("ports") or {}).items()},
             verbose=bool(spec.get("verbose", False)),
+            limits=limits,
         )
     simples: dict[str, SimpleShape] = {}
     for name, spec in (data.get("simples") or {}).items():
@@ -172,7 +188,8 @@ def shape_from_flags(
     names = enable or [s for s in base.services or dict.fromkeys(SERVICES) if s not in disable]
     services = {n: base.services.get(n, ServiceShape()) for n in names}
     services = {
-        n: ServiceShape(copies=s.copies, ports=dict(s.ports), verbose=s.verbose) for n, s in services.items()
+        n: ServiceShape(copies=s.copies, ports=dict(s.ports), verbose=s.verbose, limits=dict(s.limits))
+        for n, s in services.items()
     }
     seen: dict[int, str] = {}
     for text in binds:

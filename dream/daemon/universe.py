@@ -177,8 +177,7 @@ class Universe:
                 else:
                     port = free_port(udp=udp, avoid=self._used_ports() | set(ports.values()))
                 ports[protocol] = port
-            others = {"verbose": 1} if shape.verbose else {}
-            records.append(self._record("service", name, index, ports, others=others))
+            records.append(self._record("service", name, index, ports, others=shape.node_others()))
         return records
 
     def _plan_simple(self, name: str, shape: SimpleShape) -> NodeRecord:

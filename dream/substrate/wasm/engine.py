@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import wasmtime
 
 log = logging.getLogger("dream.substrate.wasm")
 
 TICK_SECONDS = 0.01
+MAX_CATCH_UP = 3  # ticks a late ticker makes up for at once (none after an idle pause)
 
 # Pooling allocator sizing. Slots are reserved virtual memory, committed only when used.
 POOL_SLOTS = 256  # concurrent instances (calls in flight) per process
@@ -74,9 +76,16 @@ class EpochTicker:
         self._thread.start()
 
     def _run(self) -> None:
+        due = 0.0
         while True:
-            self._busy.wait()
-            if self._stopped.wait(TICK_SECONDS):
+            now = time.monotonic()
+            if not self._busy.is_set():
+                self._busy.wait()
+                now = due = time.monotonic()  # a tick's full length after an idle pause
+            # Ticks keep to the clock (a late one shortens the next wait): waits of a fixed 10 ms
+            # stretched under load, and every deadline counted in ticks with them.
+            due = max(due + TICK_SECONDS, now - MAX_CATCH_UP * TICK_SECONDS)
+            if self._stopped.wait(max(0.0, due - now)):
                 return
             self._engine.increment_epoch()
             with self._lock:
