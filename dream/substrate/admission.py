@@ -15,8 +15,8 @@ import collections
 import time
 from typing import TYPE_CHECKING
 
-from dream.substrate.limits import SERVICE, Limits
-from dream.substrate.wasm.errors import SubstrateBusy, format_bytes, format_seconds
+from dream.substrate.limits import SERVICE, Limits, format_size
+from dream.substrate.wasm.errors import SubstrateBusy, format_seconds
 
 if TYPE_CHECKING:
     from dream.substrate.runner import ReadyFunction
@@ -28,11 +28,12 @@ def _raise(limit: str) -> str:
 
 
 class _Waiter:
-    __slots__ = ("fn", "future")
+    __slots__ = ("deadline", "fn", "future")
 
-    def __init__(self, fn: ReadyFunction, future: asyncio.Future[bool]) -> None:
+    def __init__(self, fn: ReadyFunction, future: asyncio.Future[bool], deadline: float) -> None:
         self.fn = fn
         self.future = future  # True: admitted; False: its deadline passed or it was cancelled
+        self.deadline = deadline
 
 
 class Admission:
@@ -67,8 +68,8 @@ class Admission:
             )
         if self.memory + fn.memory > limits.memory:
             return (
-                f"the calls running held {format_bytes(self.memory)} of the {format_bytes(limits.memory)} "
-                f"of memory this substrate gives all running calls, and it needs {format_bytes(fn.memory)} "
+                f"the calls running held {format_size(self.memory)} of the {format_size(limits.memory)} "
+                f"of memory this substrate gives all running calls, and it needs {format_size(fn.memory)} "
                 f"(its `execution.memory`; {_raise('memory')})"
             )
         return None
@@ -87,8 +88,8 @@ class Admission:
             return
         if fn.memory > self.limits.memory:
             raise SubstrateBusy(
-                f"function `{fn.name}` asks for {format_bytes(fn.memory)} of memory (`execution.memory`), "
-                f"more than the {format_bytes(self.limits.memory)} this substrate gives all running calls "
+                f"function `{fn.name}` asks for {format_size(fn.memory)} of memory (`execution.memory`), "
+                f"more than the {format_size(self.limits.memory)} this substrate gives all running calls "
                 f"together; lower its `execution.memory` or {_raise('memory')}",
                 "memory cap",
             )
@@ -100,7 +101,7 @@ class Admission:
             )
         waited = time.monotonic()
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(fn, future)
+        waiter = _Waiter(fn, future, control.deadline)
         if line is None:
             line = self.lines[fn.key] = collections.deque()
         line.append(waiter)
@@ -162,11 +163,13 @@ class Admission:
 
     def _wake(self) -> None:
         """Start the calls at the head of each function's line that fit now."""
+        now = time.monotonic()
         for key in list(self.lines):
             line = self.lines[key]
             while line:
                 head = line[0]
-                if head.future.done():  # gave up (deadline, cancel) and not yet gone: skip it
+                if head.future.done() or head.deadline <= now:  # gave up, or no time left to run
+                    _settle(head.future, False)
                     line.popleft()
                     self.queued -= 1
                     continue

@@ -42,7 +42,7 @@ class Limits:
 
     def describe(self) -> str:
         return (
-            f"timeout ≤ {self.timeout:g}s, memory {self.memory} bytes, {self.calls} calls "
+            f"timeout ≤ {self.timeout:g}s, memory {format_size(self.memory)}, {self.calls} calls "
             f"({self.calls_per_project} per project, {self.calls_per_function} per function, "
             f"{self.queued_per_function} queued per function)"
         )
@@ -94,6 +94,20 @@ def _value(name: str, value: Any) -> int:
     if kind == "size" and number < MIN_MEMORY:
         raise DreamError(f"{where} must be at least 64KiB (one wasm page), got {value!r}")
     return number
+
+
+_UNITS = [(1 << 30, "GiB"), (10**9, "GB"), (1 << 20, "MiB"), (10**6, "MB"), (1 << 10, "KiB"), (10**3, "KB")]
+
+
+def format_size(n: int) -> str:
+    """A size as a shape or a function config would write it: exact units first (100MB, 2GiB)."""
+    for unit, name in _UNITS:
+        if n >= unit and n % unit == 0:
+            return f"{n // unit}{name}"
+    for unit, name in _UNITS:
+        if n >= unit:
+            return f"{n / unit:.1f}{name}"
+    return f"{n}B"
 
 
 def to_others(limits: Mapping[str, int]) -> dict[str, int]:

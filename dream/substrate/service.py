@@ -391,8 +391,7 @@ class Service(Node):
             result = self.runner.run_inline(ready, request)
             if result is None:
                 control = CallControl(time.monotonic() + ready.timeout)
-                gone = asyncio.ensure_future(receive())
-                gone.add_done_callback(lambda heard: _on_receive(heard, control))
+                gone = asyncio.ensure_future(_stop_when_gone(receive, control))
                 try:
                     result = await self.runner.run(ready, request, control)
                 finally:
@@ -478,10 +477,11 @@ async def _event_from_scope(scope: Any, receive: Any, raw_host: bytes) -> HttpRe
     return _event_of(scope["method"], scope["path"], scope["query_string"], raw, body, raw_host)
 
 
-def _on_receive(heard: asyncio.Future[Any], control: CallControl) -> None:
-    """What `receive` said while a call ran: `http.disconnect` means the client is gone."""
-    if not heard.cancelled() and heard.exception() is None and heard.result()["type"] == "http.disconnect":
-        control.cancel()
+async def _stop_when_gone(receive: Any, control: CallControl) -> None:
+    """Cancel the call once `receive` says the client is gone (a body not asked for comes first)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    control.cancel()
 
 
 def _event_of(
