@@ -297,6 +297,13 @@ class FunctionModule:
                 )
             else:
                 self._call_objects(export, sig, memory_limit, ticks, wasi, control)
+            # A guest whose wait in a host function ended at its deadline (or on a cancel) may return
+            # without running another epoch check: it is as late (or as gone) as one that was stopped.
+            if control is not None and (control.cancelled or control.remaining() <= 0):
+                control.stopped = interrupt.CANCELLED if control.cancelled else interrupt.TIMEOUT
+                raise rawcall.CallFailed(
+                    wasmtime.WasmtimeError("stopped after its deadline"), instantiated=True, used=None
+                )
         except rawcall.CallFailed as exc:
             if control is not None and control.stopped == interrupt.CANCELLED:
                 raise WasmCancelled(
