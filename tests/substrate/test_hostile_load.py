@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import wasmtime
 
 from dream.substrate.limits import Limits
 from dream.substrate.routing import Resource
-from dream.substrate.runner import ReadyFunction, Runner
+from dream.substrate.runner import WORKER_NICE, ReadyFunction, Runner
 from dream.substrate.wasm import FunctionModule, WasmHost, WasmTimeout
 from dream.substrate.wasm.errors import SubstrateBusy, WasmCancelled
 from dream.substrate.wasm.interrupt import CallControl
@@ -284,3 +286,20 @@ def test_a_timeout_above_the_ceiling_is_clamped_with_a_log_line_naming_the_funct
     assert time.monotonic() - started < 5
     within = ready(load("traps"), "spin", timeout=0.2, limits=limits)
     assert (within.timeout, within.asked_timeout) == (0.2, 0.0)
+
+
+# -- CPU priority -----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="per-thread niceness is Linux's")
+def test_worker_threads_run_at_the_lowest_cpu_priority_and_the_loop_keeps_its_own(
+    runner: Callable[..., Runner],
+) -> None:
+    r = runner()
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert r.executor.submit(niceness).result(timeout=10) == max(mine, WORKER_NICE) == 19
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
