@@ -498,13 +498,12 @@ def _event_of(
 
 
 def _failed(exc: WasmError) -> Answer:
-    status = (
-        504
-        if isinstance(exc, WasmTimeout)
-        else 503
-        if isinstance(exc, SubstrateBusy | WasmCancelled)
-        else 500
-    )
+    if isinstance(exc, WasmTimeout):
+        status = 504
+    elif isinstance(exc, SubstrateBusy | WasmCancelled):  # a serving limit; a cancelled call's client is gone
+        status = 503
+    else:
+        status = 500
     return _plain(status, str(exc))
 
 

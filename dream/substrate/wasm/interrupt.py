@@ -26,7 +26,7 @@ from dream.substrate.wasm.engine import TICK_SECONDS
 
 log = logging.getLogger("dream.substrate.wasm")
 
-CHECK_TICKS = 10  # a running call looks at its deadline and cancel flag this often (100 ms)
+CHECK_TICKS = 20  # a running call looks at its deadline and cancel flag this often (200 ms)
 TIMEOUT = "timeout"
 CANCELLED = "cancelled"
 _CONTINUE = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE: go on with the new deadline
