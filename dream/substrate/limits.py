@@ -12,8 +12,6 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from dream.errors import DreamError
-from dream.tcc.errors import ConfigError
-from dream.tcc.units import parse_duration, parse_size
 
 SERVICE = "substrate"  # the only service that takes limits
 PREFIX = "limits."  # their keys in NodeConfig.others
@@ -85,6 +83,10 @@ def _value(name: str, value: Any) -> int:
             bounds = f"between 1 and {top}" if top is not None else "at least 1"
             raise DreamError(f"{where} must be {bounds}, got {value}")
         return value
+    # Imported here: the CLI reads shapes at start-up, and a shape seldom sets a duration or a size.
+    from dream.tcc.errors import ConfigError
+    from dream.tcc.units import parse_duration, parse_size
+
     try:
         number = parse_duration(value) if kind == "duration" else parse_size(value)
     except ConfigError as exc:
