@@ -1,12 +1,15 @@
-"""Benchmark: requests per second and latency of a WAT `ping` function, bare, on the substrate, via the gateway.
+"""Benchmark: requests per second and latency of a WAT `ping` function, bare, on the substrate, via the gateway,
+and on the substrate while slow calls keep it busy.
 
 In one run, on loopback, with wrk (64 connections, `--latency`), in 3 rounds of 5 s per target, against:
   bare       a starlette app answering PONG on uvicorn with the settings nodes' uvicorn servers use
              (httptools, uvloop, one process, no access log), started here in a subprocess;
   substrate  the sample project's WAT `ping` on the only substrate of a universe of its own;
-  gateway    the same request through that universe's gateway (so it always reaches that substrate).
-Prints each run, then per target the median round (req/s, p50, p99) and the ratios substrate/bare and
-gateway/substrate (goals: ≥ 0.6).
+  gateway    the same request through that universe's gateway (so it always reaches that substrate);
+  busy       `ping` on the substrate while 16 calls of the sample's infinite loop (`/spin`, 1 s timeout)
+             are in flight all along (16 client threads, each asking again as soon as it is answered).
+Prints each run, then per target the median round (req/s, p50, p99) and the ratios substrate/bare,
+gateway/substrate (goals: ≥ 0.6) and busy/substrate (goal: ≥ 0.5).
 Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and stops all it started, even
 on failure. Other load on the machine skews the figures: the load average is printed first.
 
@@ -23,7 +26,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +49,9 @@ SHAPE = {
     "Services": {"tns": {}, "hoarder": {}, "seer": {}, "gateway": {}, "substrate": {}},
     "Simples": {},
 }
-GOAL = 0.6
+# (target, compared with, goal)
+RATIOS = (("substrate", "bare", 0.6), ("gateway", "substrate", 0.6), ("busy", "substrate", 0.5))
+SLOW_CALLS = 16  # calls of the infinite loop in flight during the `busy` target
 
 
 @dataclass
@@ -195,10 +203,47 @@ def print_table(results: list[Result]) -> None:
     for r in results:
         print(f"{r.name:<10} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}  {r.errors or '-'}")
     print()
-    for top, bottom in (("substrate", "bare"), ("gateway", "substrate")):
+    for top, bottom, goal in RATIOS:
         ratio = by[top].rps / by[bottom].rps
-        verdict = "met" if ratio >= GOAL else "MISSED"
-        print(f"{top}/{bottom}: {ratio:.2f} (goal ≥ {GOAL}: {verdict})")
+        verdict = "met" if ratio >= goal else "MISSED"
+        print(f"{top}/{bottom}: {ratio:.2f} (goal ≥ {goal}: {verdict})")
+
+
+@contextmanager
+def slow_calls(url: str, count: int) -> Iterator[list[int]]:
+    """`count` calls of `url` in flight until the block ends: each thread asks again once answered (the
+    yielded list counts the answers per status, as [504s, other])."""
+    stop = threading.Event()
+    answers = [0, 0]
+
+    def keep_calling() -> None:
+        with httpx.Client(headers={"host": HOST}, timeout=120) as client:
+            while not stop.is_set():
+                try:
+                    status = client.get(url).status_code
+                except httpx.HTTPError:
+                    status = 0
+                answers[0 if status == 504 else 1] += 1
+
+    threads = [threading.Thread(target=keep_calling, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)  # every thread has its call in (a second's timeout: they are all still running)
+        yield answers
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+
+def measure_busy(wrk: str, url: str, spin: str, args: argparse.Namespace) -> Result:
+    with slow_calls(spin, SLOW_CALLS) as answers:
+        result = measure(wrk, "busy", url, args)
+    print(
+        f"  (meanwhile /spin was answered 504 {answers[0]} times, otherwise {answers[1]} times)", flush=True
+    )
+    return result
 
 
 # -- main ---------------------------------------------------------------------------------------------
@@ -244,6 +289,7 @@ def main() -> None:
                 client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
                 substrate = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"
                 gateway = f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"
+                spin = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/spin"
             targets = [
                 ("bare", f"http://127.0.0.1:{port}/ping"),
                 ("substrate", substrate),
@@ -256,7 +302,8 @@ def main() -> None:
             # affects every target alike, and the medians compare like with like.
             for index in range(args.rounds):
                 print(f"round {index + 1} of {args.rounds}", flush=True)
-                rounds.append([measure(wrk, name, url, args) for name, url in targets])
+                runs = [measure(wrk, name, url, args) for name, url in targets]
+                rounds.append([*runs, measure_busy(wrk, substrate, spin, args)])
         except DreamError as exc:
             raise SystemExit(f"benchmark failed: {exc}") from None
         finally:

@@ -16,6 +16,7 @@ import yaml
 from dream.errors import DreamError
 from dream.settings import repo_root
 from dream.spec import CLIENTS, PORT_PROTOCOLS, SERVICES, SIMPLES, VALID_SUB_BINDS
+from dream.substrate import limits as serving_limits
 
 DEFAULT_SHAPE = "default"
 # Copies of one service a config may ask for: each is a process, and a typo of 1000 should not fork-bomb.
@@ -67,12 +68,21 @@ class ServiceShape:
     copies: int = 1
     ports: dict[str, int] = field(default_factory=dict)  # explicit binds; others are kernel-allocated
     verbose: bool = False
+    # The substrate's serving limits (dream.substrate.limits): name → ns, bytes or a count; unset: default.
+    limits: dict[str, int] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
         others: dict[str, int] = {"copies": self.copies, **self.ports}
         if self.verbose:
             others["verbose"] = 1
-        return {"Others": others, "Disabled": False}
+        api: dict[str, Any] = {"Others": others, "Disabled": False}
+        if self.limits:
+            api["Limits"] = dict(self.limits)
+        return api
+
+    def node_others(self) -> dict[str, int]:
+        """The settings each node of this service gets in `NodeConfig.others`."""
+        return {**({"verbose": 1} if self.verbose else {}), **serving_limits.to_others(self.limits)}
 
     @classmethod
     def from_api(cls, name: str, data: Any) -> ServiceShape:
@@ -95,7 +105,10 @@ class ServiceShape:
             for k, v in others.items()
             if k in PORT_PROTOCOLS and v is not None
         }
-        return cls(copies=copies, ports={k: v for k, v in ports.items() if v}, verbose=bool(verbose))
+        limits = serving_limits.parse(name, config.get("Limits"))
+        return cls(
+            copies=copies, ports={k: v for k, v in ports.items() if v}, verbose=bool(verbose), limits=limits
+        )
 
 
 @dataclass
@@ -191,10 +204,15 @@ def load_shape(name_or_path: str = DEFAULT_SHAPE) -> Shape:
     for name, spec in (data.get("services") or {}).items():
         check_service(name)
         spec = spec or {}
+        try:
+            limits = serving_limits.parse(name, spec.get("limits"))
+        except DreamError as exc:
+            raise DreamError(f"{path}: {exc}") from None
         services[name] = ServiceShape(
             copies=int(spec.get("copies", 1)),
             ports={k: int(v) for k, v in (spec.get("ports") or {}).items()},
             verbose=bool(spec.get("verbose", False)),
+            limits=limits,
         )
     simples: dict[str, SimpleShape] = {}
     for name, spec in (data.get("simples") or {}).items():
@@ -242,7 +260,8 @@ def shape_from_flags(
     names = enable or [s for s in base.services or dict.fromkeys(SERVICES) if s not in disable]
     services = {n: base.services.get(n, ServiceShape()) for n in names}
     services = {
-        n: ServiceShape(copies=s.copies, ports=dict(s.ports), verbose=s.verbose) for n, s in services.items()
+        n: ServiceShape(copies=s.copies, ports=dict(s.ports), verbose=s.verbose, limits=dict(s.limits))
+        for n, s in services.items()
     }
     seen: dict[int, str] = {}
     for text in binds:

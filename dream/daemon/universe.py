@@ -260,8 +260,7 @@ class Universe:
                 else:
                     port = self._choose_port(f"{name}-{index}", protocol, udp=udp, planned=ports)
                 ports[protocol] = port
-            others = {"verbose": 1} if shape.verbose else {}
-            records.append(self._record("service", name, index, ports, others=others))
+            records.append(self._record("service", name, index, ports, others=shape.node_others()))
         return records
 
     def _plan_simple(self, name: str, shape: SimpleShape) -> NodeRecord:

@@ -10,6 +10,7 @@ so a new push serves within a second of its job's success; modules are cached pe
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,9 +27,11 @@ from dream.node.httpserver import Answer
 from dream.node.httpserver import Request as HttpServerRequest
 from dream.settings import cache_home
 from dream.substrate import website
+from dream.substrate.limits import Limits
 from dream.substrate.routing import Resource, RouteTable, domain_allowed, parse_index
 from dream.substrate.runner import ReadyFunction, Runner
-from dream.substrate.wasm.errors import WasmError, WasmLoadError, WasmTimeout
+from dream.substrate.wasm.errors import SubstrateBusy, WasmCancelled, WasmError, WasmLoadError, WasmTimeout
+from dream.substrate.wasm.interrupt import CallControl
 from dream.substrate.wasm.types import HttpRequest, HttpResponse
 from dream.tcc import tns_keys
 
@@ -55,7 +58,9 @@ class Service(Node):
         self.resolved: dict[tuple[str, str, str, str], ReadyFunction] = {}
         # (host, method, path) → the function it served: later requests skip routing (and starlette).
         self.ready: dict[tuple[str, str, str], ReadyFunction] = {}
-        self.runner = Runner()
+        self.limits = Limits.from_others(self.config.others)
+        self.log.info("serving limits: %s", self.limits.describe())
+        self.runner = Runner(self.limits)
         self.jobs: set[asyncio.Future[Any]] = set()  # background work started on tns changes
         self.routed = super().http_app()  # starlette, for whatever the fast path does not take
         self.sites: dict[str, Path] = {}  # cid → unpacked directory
@@ -69,7 +74,12 @@ class Service(Node):
         self.host.stop()
 
     def health(self) -> dict[str, Any]:
-        return {"served": self.served, "modules": len(self.modules), "hosts": len(self.routes)}
+        return {
+            "served": self.served,
+            "modules": len(self.modules),
+            "hosts": len(self.routes),
+            "calls": self.runner.health(),  # worker calls: running, queued, memory_reserved, stopped
+        }
 
     def p2p_routes(self) -> list[BaseRoute]:
         return [Route("/substrate/match", self.match, methods=["GET"])]
@@ -251,7 +261,7 @@ class Service(Node):
             self.unnamed.discard(cid)
             module.rename(name)
         self.warm.add(resource.id)
-        return ReadyFunction.of(resource, module)
+        return ReadyFunction.of(resource, module, self.limits)
 
     async def _module(self, cid: str, name: str, payload: bytes | None = None) -> Any:
         """The loaded module of a build: read and compiled once, by whichever asks first (`payload`:
@@ -316,7 +326,9 @@ class Service(Node):
             raw_host, ready = self._ready_for(scope["headers"], scope["method"], scope["path"])
             if ready is not None:
                 event = await _event_from_scope(scope, receive, raw_host)
-                status, headers, body = await self._call(ready, event)
+                if event is None:  # the client went away before its body was complete
+                    return
+                status, headers, body = await self._call(ready, event, receive)
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
@@ -355,7 +367,9 @@ class Service(Node):
             if generation == self.generation:
                 self.ready[(host, method, path)] = ready
             event = await _event_from_scope(request.scope, request.receive, raw_host)
-            status, headers, body = await self._call(ready, event)
+            if event is None:  # the client went away before its body was complete
+                return Response(status_code=400)
+            status, headers, body = await self._call(ready, event, request.receive)
             response = Response(body, status_code=status)
             response.raw_headers = headers
             return response
@@ -370,10 +384,21 @@ class Service(Node):
             )
         return PlainTextResponse(f"no HTTP match found for method {method} on {url}", status_code=404)
 
-    async def _call(self, ready: ReadyFunction, request: HttpRequest) -> Answer:
-        """Run the function: (status, raw headers, body); failures become 5xx."""
+    async def _call(self, ready: ReadyFunction, request: HttpRequest, receive: Any) -> Answer:
+        """Run the function: (status, raw headers, body); failures become 5xx. A call on a worker
+        thread is stopped when its client goes away (`receive` answers `http.disconnect`)."""
         try:
-            result = await self.runner.run(ready, request)
+            result = self.runner.run_inline(ready, request)
+            if result is None:
+                control = CallControl(time.monotonic() + ready.timeout)
+                gone = asyncio.ensure_future(_stop_when_gone(receive, control))
+                try:
+                    result = await self.runner.run(ready, request, control)
+                finally:
+                    gone.cancel()
+        except WasmCancelled as exc:
+            self.log.info("%s", exc)
+            return _failed(exc)
         except WasmError as exc:
             return _failed(exc)
         return self._answer(result)
@@ -442,12 +467,21 @@ def _normal_host(raw: bytes) -> str:
     return host
 
 
-async def _event_from_scope(scope: Any, receive: Any, raw_host: bytes) -> HttpRequest:
-    """The request of an ASGI scope as the wasm host hands it to the guest (the body read whole)."""
+async def _event_from_scope(scope: Any, receive: Any, raw_host: bytes) -> HttpRequest | None:
+    """The request of an ASGI scope as the wasm host hands it to the guest (the body read whole); None
+    when the client went away before its body was complete."""
     raw = scope["headers"]
-    # A client gone before its body is complete will not read the answer: the body is left empty.
-    body = await read_body(receive, scope["method"], announces_body(raw)) or b""
+    body = await read_body(receive, scope["method"], announces_body(raw))
+    if body is None:
+        return None
     return _event_of(scope["method"], scope["path"], scope["query_string"], raw, body, raw_host)
+
+
+async def _stop_when_gone(receive: Any, control: CallControl) -> None:
+    """Cancel the call once `receive` says the client is gone (a body not asked for comes first)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    control.cancel()
 
 
 def _event_of(
@@ -464,7 +498,13 @@ def _event_of(
 
 
 def _failed(exc: WasmError) -> Answer:
-    return _plain(504 if isinstance(exc, WasmTimeout) else 500, str(exc))
+    if isinstance(exc, WasmTimeout):
+        status = 504
+    elif isinstance(exc, SubstrateBusy | WasmCancelled):  # a serving limit; a cancelled call's client is gone
+        status = 503
+    else:
+        status = 500
+    return _plain(status, str(exc))
 
 
 def _plain(status: int, text: str) -> Answer:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import wasmtime
 
-from dream.substrate.wasm import errno, hostcall
+from dream.substrate.wasm import errno, hostcall, interrupt
 from dream.substrate.wasm.event import HTTP_EVENT_TYPE, HttpEvent
 from dream.substrate.wasm.guest_memory import guest
 
@@ -296,7 +295,7 @@ def sleep(ns: int) -> None:
         # Never sleep past the call's deadline: the epoch interrupt fires once the guest resumes.
         seconds = min(seconds, e.remaining())
     if seconds > 0:
-        time.sleep(seconds)
+        interrupt.wait(seconds)  # a cancelled call stops waiting at once
 
 
 def guest_print(caller: Any, ptr: int, n: int) -> None:

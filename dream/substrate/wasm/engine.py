@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import wasmtime
 
 log = logging.getLogger("dream.substrate.wasm")
 
 TICK_SECONDS = 0.01
+MAX_CATCH_UP = 100  # ticks a late ticker makes up for at once (a second; more is forgotten)
 
 # Pooling allocator sizing. Slots are reserved virtual memory, committed only when used.
 POOL_SLOTS = 256  # concurrent instances (calls in flight) per process
@@ -74,11 +76,22 @@ class EpochTicker:
         self._thread.start()
 
     def _run(self) -> None:
+        due = time.monotonic()
         while True:
-            self._busy.wait()
-            if self._stopped.wait(TICK_SECONDS):
+            if not self._busy.is_set():
+                self._busy.wait()
+                due = time.monotonic()  # a tick's full length after an idle pause
+            due += TICK_SECONDS
+            if self._stopped.wait(max(0.0, due - time.monotonic())):
                 return
-            self._engine.increment_epoch()
+            # The epoch follows the clock: a ticker that got the CPU late (a loaded machine) makes up
+            # for the ticks it missed at once. Counting waits of 10 ms instead stretched every deadline
+            # with the load (a 30 s timeout ended 4 s late).
+            late = int((time.monotonic() - due) / TICK_SECONDS)
+            missed = min(late, MAX_CATCH_UP)
+            due += TICK_SECONDS * (missed if late <= MAX_CATCH_UP else late)
+            for _ in range(1 + missed):
+                self._engine.increment_epoch()
             with self._lock:
                 # Sleep again only once no call is running; `exit` does not clear, so a stream of short
                 # calls costs no Event traffic.

@@ -24,6 +24,14 @@ class WasmTimeout(WasmError):
     """The call ran past its `execution.timeout`."""
 
 
+class WasmCancelled(WasmError):
+    """The call was stopped because its client went away."""
+
+
+class SubstrateBusy(WasmError):
+    """The call was not started: a serving limit of the substrate (`dream.substrate.limits`) was reached."""
+
+
 class WasmMemoryLimit(WasmError):
     """The module needed more linear memory than `execution.memory` allows."""
 

@@ -89,6 +89,13 @@ def _resolve(caller: Any) -> MemoryHandle | None:
 _EMPTY = memoryview(b"")
 
 
+def view_of(caller: Any) -> memoryview | None:
+    """The calling instance's exported memory as it is now (None if it exports none), for a host
+    function that does not belong to an HTTP event (WASI)."""
+    mem = _resolve(caller)
+    return mem.refresh(None, caller) if mem is not None else None
+
+
 class Guest:
     """The guest memory as seen from one host call."""
 

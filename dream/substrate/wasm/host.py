@@ -21,11 +21,12 @@ from types import TracebackType
 
 import wasmtime
 
-from dream.substrate.wasm import abi, fastcall, rawcall
+from dream.substrate.wasm import abi, fastcall, interrupt, rawcall, wasi_poll
 from dream.substrate.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.substrate.wasm.cache import AotCache
 from dream.substrate.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
 from dream.substrate.wasm.errors import (
+    WasmCancelled,
     WasmError,
     WasmLoadError,
     WasmMemoryLimit,
@@ -134,6 +135,7 @@ class WasmHost:
     def _linker(self) -> wasmtime.Linker:
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
+        wasi_poll.define(linker)  # WASI's own poll_oneoff would sleep past a call's timeout
         abi.define(linker)
         return linker
 
@@ -237,10 +239,21 @@ class FunctionModule:
 
     # -- calling ---------------------------------------------------------------------------------------
 
-    def call(self, export: str, request: HttpRequest, *, timeout: float, memory_limit: int) -> HttpResponse:
+    def call(
+        self,
+        export: str,
+        request: HttpRequest,
+        *,
+        timeout: float,
+        memory_limit: int,
+        control: interrupt.CallControl | None = None,
+    ) -> HttpResponse:
         """Instantiate, initialise (`_initialize`, else `_start`), call `export(0)` and return the response.
 
-        Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed) or WasmLoadError (bad export).
+        Without `control` the call may run `timeout` seconds, counted in epoch ticks (for short calls);
+        with it, until `control.deadline` by the clock, and `control.cancel()` stops it (`interrupt`):
+        `timeout` then only names the limit in messages.
+        Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError.
         """
         plan = self._plans.get(export)
         if plan is None:
@@ -258,9 +271,15 @@ class FunctionModule:
             if output is not None:
                 wasi.stdout_file = str(output.stdout)
                 wasi.stderr_file = str(output.stderr)
-        event = HttpEvent(request, deadline=time.monotonic() + timeout, label=self.name)
-        ticks = math.ceil(timeout / TICK_SECONDS) + 1
+        if control is None:
+            event = HttpEvent(request, deadline=time.monotonic() + timeout, label=self.name)
+            ticks = math.ceil(timeout / TICK_SECONDS) + 1
+        else:
+            event = HttpEvent(request, deadline=control.deadline, label=self.name)
+            ticks = control.first_ticks()
         abi.bind(event)
+        if self.may_block:
+            interrupt.begin(event.deadline, control)  # its waits end at the deadline, or on a cancel
         host.ticker.enter()
         try:
             if raw:
@@ -274,10 +293,24 @@ class FunctionModule:
                     ticks,
                     wasi,
                     event,
+                    control,
                 )
             else:
-                self._call_objects(export, sig, memory_limit, ticks, wasi)
+                self._call_objects(export, sig, memory_limit, ticks, wasi, control)
+            # A guest whose wait in a host function ended at its deadline (or on a cancel) may return
+            # without running another epoch check: it is as late (or as gone) as one that was stopped.
+            if control is not None and (control.cancelled or control.remaining() <= 0):
+                control.stopped = interrupt.CANCELLED if control.cancelled else interrupt.TIMEOUT
+                raise rawcall.CallFailed(
+                    wasmtime.WasmtimeError("stopped after its deadline"), instantiated=True, used=None
+                )
         except rawcall.CallFailed as exc:
+            if control is not None and control.stopped == interrupt.CANCELLED:
+                raise WasmCancelled(
+                    f"{self._label(export)} was stopped: its client went away", "client went away"
+                ) from None
+            if control is not None and control.stopped == interrupt.TIMEOUT:
+                raise self._timeout(export, timeout) from None
             stderr = output.stderr_tail() if output is not None else ""
             raise self._failure(
                 exc.error, export, timeout, memory_limit, exc.instantiated, exc.used, stderr
@@ -285,6 +318,8 @@ class FunctionModule:
         finally:
             host.ticker.exit()
             abi.bind(None)
+            if self.may_block:
+                interrupt.end()
             if output is not None:
                 output.finish(self.name)
         return event.response()
@@ -301,6 +336,7 @@ class FunctionModule:
         memory_limit: int,
         ticks: int,
         wasi: wasmtime.WasiConfig | None,
+        control: interrupt.CallControl | None,
     ) -> None:
         """The same call through wasmtime-py's objects (signatures the raw path does not take)."""
         store = wasmtime.Store(self.host.engine)
@@ -309,6 +345,7 @@ class FunctionModule:
         if wasi is not None:
             store.set_wasi(wasi)
         instance: wasmtime.Instance | None = None
+        armed = interrupt.arm(rawcall.address(store.ptr()), control) if control is not None else 0
         try:
             instance = self._pre.instantiate(store)
             if self._init is not None:
@@ -319,6 +356,9 @@ class FunctionModule:
             raise rawcall.CallFailed(
                 exc, instantiated=instance is not None, used=_memory_size(store, instance)
             ) from None
+        finally:
+            if armed:
+                interrupt.disarm(armed)
 
     def _initialise(self, store: wasmtime.Store, instance: wasmtime.Instance) -> None:
         assert self._init is not None and self._init_sig is not None
@@ -330,6 +370,19 @@ class FunctionModule:
             if exc.code != 0:
                 raise
 
+    def _label(self, export: str) -> str:
+        label = f"function `{self.short_name}`"
+        if export != self.short_name:
+            label += f" (export `{export}` of {self.name})"
+        return label
+
+    def _timeout(self, export: str, timeout: float) -> WasmTimeout:
+        t = format_seconds(timeout)
+        return WasmTimeout(
+            f"{self._label(export)} timed out after {t}; make it return sooner or raise `execution.timeout`",
+            f"timed out after {t}",
+        )
+
     def _failure(
         self,
         exc: wasmtime.Trap | wasmtime.WasmtimeError,
@@ -340,16 +393,10 @@ class FunctionModule:
         used: int | None,
         stderr: str,
     ) -> WasmError:
-        label = f"function `{self.short_name}`"
-        if export != self.short_name:
-            label += f" (export `{export}` of {self.name})"
+        label = self._label(export)
         limit = format_bytes(memory_limit)
         if isinstance(exc, wasmtime.Trap) and exc.trap_code == wasmtime.TrapCode.INTERRUPT:
-            t = format_seconds(timeout)
-            return WasmTimeout(
-                f"{label} timed out after {t}; make it return sooner or raise `execution.timeout`",
-                f"timed out after {t}",
-            )
+            return self._timeout(export, timeout)
         text = str(exc)
         if not instantiated and "exceeds memory limits" in text:
             return WasmMemoryLimit(

@@ -18,6 +18,8 @@ from typing import Any
 
 import wasmtime
 
+from dream.substrate.wasm import interrupt
+
 _VP = ctypes.c_void_p
 _WORDS_PER_SLOT = 4  # a wasmtime_val_raw_t is 16 bytes: four i32 words
 _MEMORY = b"memory"
@@ -123,10 +125,12 @@ def run(
     deadline_ticks: int,
     wasi: wasmtime.WasiConfig | None,
     event: Any,
+    control: interrupt.CallControl | None = None,
 ) -> None:
     """Instantiate, run `init` (if any, with no arguments) then `export(0)`; raises CallFailed.
 
     `event` (the call's HttpEvent) gets the store context address in `ctx` for the host functions.
+    With a `control`, the store checks its deadline and cancel flag (`interrupt`) as it runs.
 
     `init` must take no parameters and `export` exactly one i32; both may return plain numbers only
     (the caller checked the types: an unchecked call trusts them).
@@ -143,11 +147,14 @@ def run(
         )
     store = _store_new(engine, None, None)
     instantiated = False
+    armed = 0
     try:
         ctx = _store_context(store)
         event.ctx = ctx  # host functions reach guest memory through it
         _store_limiter(store, memory_limit, _UNLIMITED, _UNLIMITED, _UNLIMITED, _UNLIMITED)
         _set_deadline(ctx, deadline_ticks)
+        if control is not None:
+            armed = interrupt.arm(store, control)
         if wasi is not None:
             error = _set_wasi(ctx, ctypes.cast(wasi._consume(), _VP))
             if error:
@@ -173,6 +180,8 @@ def run(
             exc.used = _used_memory(_store_context(store), scratch.instance)
         raise
     finally:
+        if armed:
+            interrupt.disarm(armed)
         _store_delete(store)
 
 
