@@ -29,7 +29,7 @@ from dream.daemon.universe import NodeRecord, Universe
 from dream.errors import DreamError
 from dream.fixtures import FIXTURES, FixtureContext, find
 from dream.node.peers import PeerClient, PeerInfo
-from dream.node.security import verify
+from dream.node.security import signed_path, verify
 from dream.shapes import ServiceShape, Shape, SimpleShape, check_service, check_simple_name, load_shape
 from dream.spec import CLIENTS, SERVICES
 
@@ -331,7 +331,11 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         universe = universe_of(request)
         raw = await request.body()
         status_code, reason = verify(
-            bytes.fromhex(universe.key), request.method, request.url.path, dict(request.headers), raw
+            bytes.fromhex(universe.key),
+            request.method,
+            signed_path(request.scope),
+            dict(request.headers),
+            raw,
         )
         if status_code:
             log.warning("refused announce to universe %s: %s", universe.name, reason)
@@ -346,7 +350,11 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
     async def registry_peers(request: Request) -> Response:
         universe = universe_of(request)
         status_code, reason = verify(
-            bytes.fromhex(universe.key), request.method, request.url.path, dict(request.headers), b""
+            bytes.fromhex(universe.key),
+            request.method,
+            signed_path(request.scope),
+            dict(request.headers),
+            b"",
         )
         if status_code:
             return error(reason, status_code)

@@ -49,6 +49,12 @@ def sign_headers(
     }
 
 
+def signed_path(scope: Any) -> str:
+    """The path a request was signed over: as sent (percent-encoding kept), as `UniverseAuth` signs it."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else str(scope["path"])
+
+
 def verify(secret: bytes, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
     """(0, "") when the proof holds, else (HTTP status, reason)."""
     sig = headers.get(SIGNATURE_HEADER)
@@ -116,7 +122,7 @@ class UniverseGuard:
                 break
         body = b"".join(chunks)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        status, reason = verify(self.secret, scope["method"], scope["path"], headers, body)
+        status, reason = verify(self.secret, scope["method"], signed_path(scope), headers, body)
         if status:
             peer = headers.get(PEER_HEADER, "unknown peer")
             client = scope.get("client") or ("?", 0)

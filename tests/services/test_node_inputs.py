@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 import pytest
 
 from dream.githost.payload import push_payload, sign, webhook_headers
 from dream.hoarder.cid import cid_of
-from dream.node.security import sign_headers
+from dream.node.security import UniverseAuth
 from dream.testing.harness import UniverseHandle
 
 pytestmark = pytest.mark.e2e
@@ -304,13 +303,12 @@ def key(nodes: UniverseHandle) -> bytes:
 
 
 def send(nodes: UniverseHandle, key: bytes, service: str, protocol: str, bad: Bad) -> httpx.Response:
-    """The request, signed as a member of the universe (p2p) for the path the node sees (decoded)."""
+    """The request, signed as a member of the universe (p2p) over the path as sent, as nodes sign."""
     url = f"http://127.0.0.1:{nodes.port(service, protocol)}{bad.path}"
-    headers = dict(bad.headers)
-    if protocol == "p2p":
-        path = unquote(bad.path.split("?", 1)[0])
-        headers.update(sign_headers(key, bad.method, path, bad.content, peer="test", universe=nodes.id))
-    return httpx.request(bad.method, url, content=bad.content, headers=headers, timeout=10)
+    auth = UniverseAuth(key, peer="test", universe=nodes.id) if protocol == "p2p" else None
+    return httpx.request(
+        bad.method, url, content=bad.content, headers=dict(bad.headers), auth=auth, timeout=10
+    )
 
 
 def refused(response: httpx.Response, bad: Bad) -> None:

@@ -59,3 +59,28 @@ def test_guard_lets_members_in_and_keeps_others_out() -> None:
     import anyio
 
     anyio.run(run)
+
+
+def test_a_member_signing_a_percent_encoded_path_is_let_in() -> None:
+    """The signer signs the path as sent; the guard checks that same path, not the decoded one."""
+
+    async def echo(request):  # type: ignore[no-untyped-def]
+        return PlainTextResponse(request.path_params["key"])
+
+    app = UniverseGuard(
+        Starlette(routes=[Route("/kv/{key:path}", echo, methods=["GET"])]), secret=KEY, label="tns@test"
+    )
+
+    async def run() -> None:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://node",
+            auth=UniverseAuth(KEY, peer="y", universe="u"),
+        ) as member:
+            response = await member.get("/kv/a%20b%2Fc")
+            assert response.status_code == 200, response.text
+            assert response.text == "a b/c"
+
+    import anyio
+
+    anyio.run(run)
