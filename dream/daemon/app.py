@@ -41,14 +41,7 @@ def error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"code": status, "error": message}, status_code=status)
 
 
-# Fields that hold a universe's secret: no route returns them (upstream's /status shows `swarm-key`; with
-# it, any local process could sign node calls and read every webhook secret and deploy key from auth).
-SECRET_FIELDS = frozenset({"swarm-key", "key"})
 ANNOUNCE = ["registry", "peers", "announce"]
-
-
-def without_keys(view: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in view.items() if k not in SECRET_FIELDS}
 
 
 def registry_exempt(method: str, path: str) -> bool:
@@ -114,7 +107,7 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         return "pong"
 
     async def status(request: Request) -> Any:
-        return {name: without_keys(u.status()) for name, u in multiverse.universes.items()}
+        return {name: u.status() for name, u in multiverse.universes.items()}
 
     async def universes(request: Request) -> Any:
         found = {

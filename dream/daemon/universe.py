@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -206,12 +205,6 @@ class Universe:
         if not config or not (config.get("Services") or config.get("Simples")):
             return None
         return Shape.from_api(config)
-
-    @property
-    def swarm_key(self) -> str:
-        # libp2p's private-network key file format, as upstream reports it (base64 of the bytes).
-        text = f"/key/swarm/psk/1.0.0/\n/base16/\n{self.key}"
-        return base64.b64encode(text.encode()).decode()
 
     # -- starting ------------------------------------------------------------------------------------
 
@@ -696,6 +689,8 @@ class Universe:
         return len(self.instances(name)) if kind == "service" else None
 
     def status(self) -> dict[str, Any]:
+        """What `/status` shows of this universe. Never its key (upstream shows a `swarm-key`: with it any
+        local process could sign node calls and read every webhook secret and deploy key from auth)."""
         services: dict[str, int] = {}
         for record in self.nodes.values():
             if record.config.kind == "service":
@@ -705,7 +700,6 @@ class Universe:
             "state": self.state,
             "keep": self.keep,
             "root": str(self.root),
-            "swarm-key": self.swarm_key,
             "node-count": len(self.nodes),
             "simples": sorted({r.config.name for r in self.nodes.values() if r.config.kind == "simple"}),
             "nodes": {
