@@ -91,6 +91,8 @@ class Service(Node):
     # Served by dream's HTTP server rather than uvicorn: each response goes out in one write, and
     # uvicorn's per-request machinery was a large part of the gateway's cost.
     own_http_server = True
+    # A client that goes away ends its request here and upstream (the substrate then stops the call).
+    cancel_on_disconnect = True
 
     async def on_start(self) -> None:
         # As many idle connections as wrk-like clients keep busy: closing and reopening costs more.

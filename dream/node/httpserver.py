@@ -127,6 +127,7 @@ class HttpServer:
         *,
         fast: FastHandler | None = None,
         keep_alive: float = 30.0,
+        cancel_on_disconnect: bool = False,
         max_request_line: int = MAX_REQUEST_LINE,
         max_header_line: int = MAX_HEADER_LINE,
         max_headers: int = MAX_HEADERS,
@@ -150,6 +151,9 @@ class HttpServer:
         self.app = app
         self.fast = fast
         self.keep_alive = keep_alive
+        # A proxy has nothing to answer once its client is gone: its request task is cancelled, which
+        # drops the upstream connection, so the server behind it stops the work too.
+        self.cancel_on_disconnect = cancel_on_disconnect
         self.max_request_line = max_request_line
         self.max_header_line = max_header_line
         self.max_headers = max_headers
@@ -306,6 +310,8 @@ class Connection(asyncio.Protocol):
         self.held.clear()
         if self.exchange is not None:
             self.exchange.end()
+            if self.server.cancel_on_disconnect and self.task is not None and not self.exchange.finished:
+                self.task.cancel()
         self.writable.set()
 
     def pause_writing(self) -> None:

@@ -52,6 +52,8 @@ class Node:
     # The public http port is served by dream's own HTTP server (`dream.node.httpserver`), which lets
     # `fast_http` answer requests without an ASGI task; others use uvicorn.
     own_http_server: ClassVar[bool] = False
+    # With `own_http_server`: a request whose client goes away has its ASGI task cancelled (a proxy).
+    cancel_on_disconnect: ClassVar[bool] = False
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -176,7 +178,12 @@ class Node:
             if protocol == "http" and self.own_http_server:
                 from dream.node.httpserver import HttpServer
 
-                server = HttpServer(app, fast=self.fast_http, keep_alive=30.0)
+                server = HttpServer(
+                    app,
+                    fast=self.fast_http,
+                    keep_alive=30.0,
+                    cancel_on_disconnect=self.cancel_on_disconnect,
+                )
             else:
                 server = Server(server_config(app))
             self._servers.append(server)
