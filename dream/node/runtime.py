@@ -34,6 +34,19 @@ if TYPE_CHECKING:
     from dream.node.store import KVStore
 
 
+async def _not_routed(request: Request, exc: Exception) -> Response:
+    """An unknown path or a method a route does not take, in the API's error shape (not starlette's text)."""
+    status = getattr(exc, "status_code", 404)
+    if status == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = f"no route {request.method} {request.url.path} on this node"
+    return JSONResponse({"code": status, "error": message}, status_code=status)
+
+
+NOT_ROUTED: Any = {404: _not_routed, 405: _not_routed}
+
+
 class Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to the node."""
 
@@ -79,7 +92,7 @@ class Node:
     def http_app(self) -> Any:
         """The ASGI app on the public HTTP port: `http_routes` in starlette, unless a service serves it
         itself (substrate and gateway put a raw ASGI fast path in front)."""
-        return Starlette(routes=self.http_routes())
+        return Starlette(routes=self.http_routes(), exception_handlers=NOT_ROUTED)
 
     def fast_http(self, request: Any) -> Any:
         """With `own_http_server`: answer a public request synchronously, as (status, headers, body), or
@@ -131,7 +144,7 @@ class Node:
         if self.peerstore is not None:
             routes += self.peerstore.routes()
         routes += self.p2p_routes()
-        app = Starlette(routes=routes)
+        app = Starlette(routes=routes, exception_handlers=NOT_ROUTED)
         return UniverseGuard(app, secret=self.config.secret, label=self.config.label)
 
     async def _health(self, request: Request) -> JSONResponse:

@@ -436,6 +436,23 @@ def test_a_valid_push_event_still_makes_a_job(nodes: UniverseHandle, hook: dict[
     assert job["meta"]["repository"]["id"] == str(REPO_ID) and job["meta"]["after"] == "ab" * 20
 
 
+@pytest.mark.parametrize("protocol", ["p2p", "http"])
+def test_an_unknown_route_or_method_answers_in_the_error_shape(
+    nodes: UniverseHandle, key: bytes, protocol: str
+) -> None:
+    auth = UniverseAuth(key, peer="test", universe=nodes.id) if protocol == "p2p" else None
+    base = f"http://127.0.0.1:{nodes.port('patrick', protocol)}"
+    for method, path, status, words in (
+        ("GET", "/no/such/route", 404, "no route GET /no/such/route"),
+        ("DELETE", "/health" if protocol == "p2p" else "/ping", 405, "DELETE is not allowed on"),
+    ):
+        response = httpx.request(method, base + path, auth=auth, timeout=10)
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert set(body) == {"code", "error"} and body["code"] == status, body
+        assert words in body["error"], body
+
+
 def test_every_node_is_still_up_after_all_of_it(nodes: UniverseHandle, key: bytes) -> None:
     """Every bad request again, then each node answers its health probe with the pid it had before."""
     before = {n["name"]: n["pid"] for n in nodes.nodes()}
