@@ -536,6 +536,8 @@ def doctor(
     """The guest toolchains monkey builds with: found or missing, version, and how to install."""
     from rich.table import Table
 
+    from dream.monkey.builders.languages import CompileError
+    from dream.monkey.builders.sandbox import SandboxUnavailable
     from dream.monkey.builders.toolchains import find_toolchains
     from dream.monkey.builders.toolchains import warm as warm_toolchain
 
@@ -566,7 +568,10 @@ def doctor(
         for name in ("go", "c", "zig", "rust", "assemblyscript", "wat"):
             if name in names or (name == "c" and "zig" in names):
                 output.info(f"warming {name}...")
-                seconds = warm_toolchain(name, log=lambda line: None)
+                try:
+                    seconds = warm_toolchain(name, log=lambda line: None)
+                except (CompileError, SandboxUnavailable) as exc:
+                    raise DreamError(f"warming {name} failed: {exc}") from None
                 output.success(f"{name} ready ({seconds:.1f}s)")
     if not all(c.found for c in chains):
         raise typer.Exit(1)

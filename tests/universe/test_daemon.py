@@ -136,3 +136,18 @@ def test_doctor_lists_every_toolchain_with_status_and_install_command(tmp_path: 
         assert chain["install"], chain  # how to install it, said even when found
         assert chain["version"] or not chain["found"], chain  # a toolchain found has a version
     assert result.returncode == (0 if all(c["found"] for c in chains.values()) else 1)
+
+
+def test_doctor_warm_says_why_it_cannot_build_instead_of_a_traceback(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path / "home")
+    env = {**daemon.env, "DREAM_BUILD_SANDBOX": "maybe"}
+    result = subprocess.run(
+        [sys.executable, "-m", "dream", "doctor", "--warm"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "DREAM_BUILD_SANDBOX='maybe' is not understood" in result.stderr + result.stdout
