@@ -26,13 +26,13 @@ from typing import Any
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dream.errors import DreamError
 from dream.githost.payload import push_payload, webhook_headers
 from dream.githost.repos import Repositories
-from dream.githost.smart_http import http_backend
+from dream.githost.smart_http import http_backend, no_room_for_push
 from dream.node import Node
 from dream.node.peers import NO_TLS
 
@@ -134,6 +134,16 @@ class Simple(Node):
         if repo is None:
             return Response(f"repository {owner}/{name} not found\n", status_code=404)
         pushing = request.method == "POST" and request.url.path.endswith("/git-receive-pack")
+        # Said where git shows it (a text answer to the ref discovery of a push reaches the user as
+        # `remote: ...`), and before the pack is unpacked, where a full disk becomes `unpacker error`.
+        discovering = request.query_params.get("service") == "git-receive-pack"
+        if pushing or discovering:
+            length = request.headers.get("content-length", "")
+            size = int(length) if pushing and length.isdigit() else 0
+            full = no_room_for_push(self.repos.root, size)
+            if full:
+                self.log.error("refused a push to %s/%s: %s", owner, name, full)
+                return PlainTextResponse(full + "\n", status_code=507)
         before = await asyncio.to_thread(self.repos.refs, owner, name) if pushing else {}
         response = await http_backend(request, self.repos.root)
         if pushing:

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dream.githost.repos import GIT_ENV
+
+# A push is refused up front when the disk holding the repositories has less free space than this (plus
+# twice the pack it sends): git's own failure on a full disk is an `unpacker error` that says nothing.
+MIN_FREE_FOR_PUSH = 8 * 1024 * 1024
+
+
+def no_room_for_push(root: Path, pack_size: int = 0) -> str:
+    """A sentence when the disk holding `root` cannot take a push of about `pack_size` bytes, else ""."""
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        return ""
+    needed = MIN_FREE_FOR_PUSH + 2 * pack_size
+    if free >= needed:
+        return ""
+    return (
+        f"no space left on the device holding the git host's repositories ({root}): {free // 1024} KiB "
+        f"free, a push needs at least {needed // 1024} KiB; free some space there, then push again"
+    )
 
 
 async def http_backend(request: Request, root: Path) -> Response:

@@ -108,3 +108,55 @@ def test_a_full_disk_is_named_in_the_answer_and_in_the_log(small_disk: Path) -> 
         with contextlib.suppress(OSError):
             for name in ("filler-1", "filler-2"):
                 (small_disk / name).unlink(missing_ok=True)
+
+
+def test_a_push_to_a_full_disk_says_so_and_a_push_after_room_is_made_lands(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    """The git host keeps its repositories on the full disk (a kept universe in a dream home there): `git
+    push` shows a sentence naming the disk instead of git's `unpacker error`."""
+    from dream.testing.harness import UniverseHandle
+
+    home = small_disk / "home"
+    daemon = DaemonProcess(home).start()
+    try:
+        with daemon.client() as client:
+            client.new_universe("gitfull", {"Services": {}, "Simples": {"git": {"Clients": {}}}}, keep=True)
+            universe = UniverseHandle(client, "gitfull")
+            git_p2p = f"http://127.0.0.1:{universe.port('git', 'p2p')}"
+            with universe.node_client() as node:
+                repo = node.post(f"{git_p2p}/git/repos", json={"owner": "dream", "name": "full"}).json()
+        work = tmp_path / "work"
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+
+        def git(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["git", *args], cwd=work, env=env, capture_output=True, text=True, timeout=60
+            )
+
+        work.mkdir()
+        for args in (
+            ("init", "-q", "-b", "main"),
+            ("config", "user.email", "t@example.com"),
+            ("config", "user.name", "t"),
+            ("remote", "add", "origin", repo["clone_url"]),
+        ):
+            assert git(*args).returncode == 0
+        (work / "a.txt").write_text("a\n")
+        assert git("add", "a.txt").returncode == 0 and git("commit", "-qm", "a").returncode == 0
+
+        fill(small_disk, "filler-git")
+        pushed = git("push", "-q", "origin", "main")
+        assert pushed.returncode != 0
+        assert "no space left on the device holding the git host's repositories" in pushed.stderr, (
+            pushed.stderr
+        )
+        assert "free some space there, then push again" in pushed.stderr
+
+        (small_disk / "filler-git").unlink()
+        pushed = git("push", "-q", "origin", "main")
+        assert pushed.returncode == 0, pushed.stderr
+    finally:
+        daemon.stop()
+        with contextlib.suppress(OSError):
+            (small_disk / "filler-git").unlink(missing_ok=True)
