@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from dream.errors import DreamError
+from dream.errors import DreamError, json_type
 from dream.settings import repo_root
 from dream.spec import CLIENTS, PORT_PROTOCOLS, SERVICES, SIMPLES, VALID_SUB_BINDS
 from dream.substrate import limits as serving_limits
@@ -24,31 +24,18 @@ MAX_COPIES = 100
 SIMPLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
-def _kind(value: Any) -> str:
-    """How a JSON value is named in error sentences."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"`{str(value).lower()}`"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f"the string {value!r}" if len(value) <= 40 else "a string"
-    return "a list" if isinstance(value, list) else "an object"
-
-
 def _object(value: Any, where: str, example: str) -> dict[str, Any]:
     """`value` as a JSON object (null counts as empty), else a DreamError naming `where`."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise DreamError(f"{where} must be a JSON object like {example}, got {_kind(value)}")
+        raise DreamError(f"{where} must be a JSON object like {example}, got {json_type(value)}")
     return value
 
 
 def _whole(value: Any, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise DreamError(f"{where} must be a whole number from {low} to {high}, got {_kind(value)}")
+        raise DreamError(f"{where} must be a whole number from {low} to {high}, got {json_type(value)}")
     return value
 
 
@@ -59,7 +46,7 @@ def _disabled(value: Any, where: str) -> bool:
     if disabled is None:
         return False
     if not isinstance(disabled, bool):
-        raise DreamError(f"{where}: `Disabled` must be true or false, got {_kind(disabled)}")
+        raise DreamError(f"{where}: `Disabled` must be true or false, got {json_type(disabled)}")
     return disabled
 
 
@@ -99,7 +86,7 @@ class ServiceShape:
         if verbose is None:
             verbose = 0
         if not isinstance(verbose, bool | int):
-            raise DreamError(f"`verbose` of {where} must be 0, 1, true or false, got {_kind(verbose)}")
+            raise DreamError(f"`verbose` of {where} must be 0, 1, true or false, got {json_type(verbose)}")
         ports = {
             k: _whole(v, f"the {k} port of {where}", 0, 65535)
             for k, v in others.items()

@@ -7,25 +7,10 @@ from typing import Any
 
 from starlette.requests import Request
 
-from dream.errors import DreamError
+from dream.errors import DreamError, json_type
 
 # `offset` of /logs: beyond any real log, small enough for a file seek.
 MAX_OFFSET = 1 << 53
-
-
-def json_type(value: Any) -> str:
-    """How a JSON value is named in error sentences."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"`{str(value).lower()}`"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f"the string {value!r}" if len(value) <= 40 else "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 async def body(request: Request) -> dict[str, Any]:

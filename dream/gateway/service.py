@@ -290,10 +290,8 @@ class Service(Node):
                 # Nothing was sent: any method may go to the next substrate.
                 if exc.refused:
                     self._mark_down(peer_id, target.port, str(exc))
+                tried = self._next_after(tried, peer_id)
                 last_error = f"{peer_id}: {exc}"
-                if tried is None:
-                    tried = set()
-                tried.add(peer_id)
                 target = self._pick(targets, tried)
                 continue
             except UpstreamProtocolError as exc:
@@ -307,10 +305,8 @@ class Service(Node):
                 if method not in IDEMPOTENT:
                     await _plain(send, 502, f"substrate {peer_id} dropped the request: {exc}")
                     return
+                tried = self._next_after(tried, peer_id)
                 last_error = f"{peer_id}: {exc}"
-                if tried is None:
-                    tried = set()
-                tried.add(peer_id)
                 target = self._pick(targets, tried)
                 continue
             except UpstreamTimeout as exc:
@@ -330,6 +326,13 @@ class Service(Node):
             await send({"type": "http.response.body", "body": answer})
             return
         await _plain(send, 502, f"every substrate failed: {last_error}")
+
+    @staticmethod
+    def _next_after(tried: set[str] | None, peer_id: str) -> set[str]:
+        """The substrates a request has failed on, with `peer_id` (made on the first failure only)."""
+        found = tried if tried is not None else set()
+        found.add(peer_id)
+        return found
 
     def _none_live(self) -> str:
         """Why no substrate can take a request (a failure path: the cost is not counted)."""

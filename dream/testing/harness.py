@@ -142,6 +142,11 @@ class UniverseHandle:
         """An httpx client that signs like a member of this universe (or with another key)."""
         return httpx.Client(auth=UniverseAuth(key or self.key(), peer=peer, universe=self.id), timeout=10)
 
+    def health(self, name: str) -> dict[str, Any]:
+        """The health probe of the first `name` node (its signed p2p `/health`, service fields included)."""
+        with self.node_client() as client:
+            return dict(client.get(f"http://127.0.0.1:{self.port(name, 'p2p')}/health").json())
+
     def wait_for(self, predicate: Any, *, timeout: float = 15.0, what: str = "condition") -> Any:
         return wait_for(predicate, what, timeout=timeout)
 
@@ -165,3 +170,18 @@ def pid_alive(pid: int) -> bool:
     from dream.node.runtime import process_start
 
     return process_start(pid) != ""
+
+
+def git(*args: str, cwd: Path, timeout: float = 120) -> str:
+    """Run the real `git` in `cwd` as a test user (its stdout, stripped); a failure raises with git's
+    own message."""
+    result = subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed in {cwd}:\n{result.stderr}")
+    return result.stdout.strip()

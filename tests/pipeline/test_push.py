@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from dream.errors import DreamError
 from dream.githost.payload import push_payload, sign, webhook_headers
 from dream.tcc import tns_keys
 from dream.testing import harness
-from dream.testing.harness import UniverseHandle
+from dream.testing.harness import UniverseHandle, git
 
 pytestmark = pytest.mark.e2e
 
@@ -61,17 +60,6 @@ def tns(cloud: UniverseHandle, path: str) -> Any:
 
 def ping(cloud: UniverseHandle, fqdn: str) -> httpx.Response:
     return httpx.get(f"http://127.0.0.1:{cloud.port('substrate')}/ping", headers={"host": fqdn})
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.strip()
 
 
 def jobs_of(cloud: UniverseHandle, project_id: str) -> list[dict[str, Any]]:

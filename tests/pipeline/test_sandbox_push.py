@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import re
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 
 from dream.monkey.builders.sandbox import NOTE
 from dream.testing import harness
-from dream.testing.harness import DaemonProcess, UniverseHandle
+from dream.testing.harness import DaemonProcess, UniverseHandle, git
 
 pytestmark = pytest.mark.e2e
 
@@ -37,17 +36,6 @@ wait_for = functools.partial(harness.wait_for, timeout=60.0, every=0.05)
 @pytest.fixture(scope="module")
 def cloud(module_universe_factory) -> UniverseHandle:  # type: ignore[no-untyped-def]
     return module_universe_factory("sandboxpush", config=SHAPE)
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.strip()
 
 
 def ping(cloud: UniverseHandle, fqdn: str) -> str:

@@ -33,9 +33,8 @@ def project(module_universe_factory: Any) -> Iterator[DeployedProject]:
 
 
 def calls(universe: UniverseHandle) -> dict[str, int]:
-    port = universe.port("substrate", "p2p")
-    with universe.node_client() as client:
-        return dict(client.get(f"http://127.0.0.1:{port}/health").json()["calls"])
+    """The substrate's worker calls, from its /health: running, queued, memory_reserved, stopped."""
+    return dict(universe.health("substrate")["calls"])
 
 
 def gateway_get(universe: UniverseHandle, path: str) -> bytes:

@@ -160,9 +160,7 @@ class StandIn:
 
 def gateway_down(universe: UniverseHandle) -> list[str]:
     """The substrates the gateway holds down, from its health probe."""
-    with universe.node_client() as client:
-        health = client.get(f"http://127.0.0.1:{universe.port('gateway', 'p2p')}/health").json()
-    return list(health["down"])
+    return list(universe.health("gateway")["down"])
 
 
 def test_a_bad_answer_fails_that_request_alone(universe: UniverseHandle, gateway: httpx.Client) -> None:

@@ -51,9 +51,7 @@ def tight(module_universe_factory: Any) -> Iterator[DeployedProject]:
 
 def calls(universe: UniverseHandle) -> dict[str, int]:
     """The substrate's worker calls, from its /health: running, queued, memory_reserved, stopped."""
-    port = universe.port("substrate", "p2p")
-    with universe.node_client() as client:
-        return dict(client.get(f"http://127.0.0.1:{port}/health").json()["calls"])
+    return dict(universe.health("substrate")["calls"])
 
 
 @contextmanager

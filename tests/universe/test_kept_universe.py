@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
+from dream.testing.harness import DaemonProcess, UniverseHandle, git, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -32,17 +32,6 @@ SHAPE = {
     "Simples": {"git": {"Clients": {}}},
 }
 BUILD_TIMEOUT = 120.0  # a WAT build takes about a second; this only bounds a broken pipeline
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout.strip()
 
 
 def ports_of(universe: UniverseHandle) -> dict[str, dict[str, int]]:

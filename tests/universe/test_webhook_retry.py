@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +17,7 @@ import pytest
 
 from dream.daemon.ports import free_port
 from dream.githost.payload import verify_signature
-from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
+from dream.testing.harness import DaemonProcess, UniverseHandle, git, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -109,13 +108,7 @@ def push(repo: dict[str, Any], work: Path) -> None:
         ["commit", "-qm", "first"],
         ["push", "-q", repo["clone_url"], "main"],
     ):
-        subprocess.run(
-            ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
-            cwd=work,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        git(*args, cwd=work)
 
 
 def deliveries(universe: UniverseHandle, repo: dict[str, Any]) -> dict[str, dict[str, Any]]:
