@@ -9,11 +9,12 @@ a shared cache for everything the warm-up covers, and no project can change what
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from dream.monkey.builders.env import step_env
@@ -30,6 +31,7 @@ WARM_TIMEOUT = 900.0  # a cold Go std or wasi-libc takes a minute or two on a sl
 # Go re-stamps a cache entry it uses once it is an hour old; through the layer that copies the entry
 # into the step's layer. Re-stamping the shared entries this often spares every build that copy.
 FRESH_SECONDS = 1800.0
+LOCK_POLL = 0.1  # seconds between looks at another process's warm-up lock
 
 
 def _marker(lang: str) -> Path:
@@ -48,14 +50,55 @@ def is_warm(lang: str) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _warming(lang: str, *, timeout: float, cancel: threading.Event | None) -> Iterator[None]:
+    """Hold the machine-wide lock on warming `lang`: two processes (two monkeys, two test workers)
+    compiling into the same cache at once break each other's archives."""
+    path = tool_cache_dir() / MARKERS / f".{lang}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with open(path, "a") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if cancel is not None and cancel.is_set():
+                    raise CompileError(f"warming {lang} was cancelled") from None
+                if time.monotonic() > deadline:
+                    raise CompileError(
+                        f"another process has been warming {lang} for over {timeout:.0f}s (lock {path})"
+                    ) from None
+                time.sleep(LOCK_POLL)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def warm(
     lang: str,
     *,
     log: Callable[[str], None] = print,
     timeout: float = WARM_TIMEOUT,
     cancel: threading.Event | None = None,
+    again: bool = True,
 ) -> None:
-    """Compile dream's warm-up sources for `lang` into the shared cache; CompileError if that fails."""
+    """Compile dream's warm-up sources for `lang` into the shared cache; CompileError if that fails.
+    With `again=False`, nothing is done when the cache is already warm (another process may have warmed
+    it while this one waited for the lock)."""
+    with _warming(lang, timeout=timeout, cancel=cancel):
+        if again or not is_warm(lang):
+            _warm(lang, log=log, timeout=timeout, cancel=cancel)
+
+
+def _warm(
+    lang: str,
+    *,
+    log: Callable[[str], None],
+    timeout: float,
+    cancel: threading.Event | None,
+) -> None:
     files = WARM_SOURCES[lang]
     sandbox = current_sandbox()  # SandboxUnavailable propagates: no sandbox, no compiler run
     cache = tool_cache_dir() if lang in CACHED_LANGS else None
@@ -106,7 +149,7 @@ def ensure_warm(
         return
     if not is_warm(lang):
         log(f"warming the shared {lang} compiler cache with dream's own sources (once per toolchain) ...")
-        warm(lang, log=log, timeout=timeout, cancel=cancel)
+        warm(lang, log=log, timeout=timeout, cancel=cancel, again=False)
     if lang == "go":
         _keep_fresh(tool_cache_dir() / "go-build")
 
