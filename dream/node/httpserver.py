@@ -92,8 +92,9 @@ def _unsafe_fields(head: list[bytes]) -> bool:
     """Whether the header fields in `head` (the status line, then name, ": ", value and CRLF per field)
     hold a CR, LF or NUL of their own: one count over them all instead of a test per field."""
     fields = b"".join(head[1:])
-    lines = (len(head) - 1) // 4
-    return fields.count(b"\n") != lines or fields.count(b"\r") != lines or b"\0" in fields
+    # Each field brings one CR and one LF of its own line end: any more (or a NUL) is in a name or value.
+    # One translate and two lengths: cheaper than a count per byte (and `in` on bytes, slow in 3.11).
+    return len(fields) - len(fields.translate(None, b"\r\n\0")) != (len(head) - 1) >> 1
 
 
 def status_line(status: int) -> bytes:
