@@ -22,6 +22,7 @@ from dream.monkey.builders import BuildResult, build_function
 from dream.monkey.builders.blocked import MAX_PATHS, NETWORK, blocked
 from dream.monkey.builders.paths import tool_cache_dir, tools_dir
 from dream.monkey.builders.sandbox import NOTE, OPT_OUT_WARNING, SANDBOX_ENV
+from dream.monkey.builders.script_builder import ZIG_RETRY_NOTE
 from dream.testing.harness import wait_for
 from tests.builders.harness import Request, run
 from tests.builders.test_builders import LANGS, PING_PONG, require_toolchain, running, sleepers
@@ -326,3 +327,23 @@ def test_an_error_names_at_most_max_paths_blocked_paths() -> None:
     assert found == [
         f"blocked: /root/secret-{n} is outside the sandbox (builds do not see it)" for n in range(MAX_PATHS)
     ]
+
+
+def test_a_c_build_needing_more_than_the_warm_up_compiled_still_builds(tmp_path: Path) -> None:
+    """zig adds a new cache entry by renaming a directory, which the shared cache's layer refuses: that
+    step runs again with a zig cache of its own, and says so; the next step reads the shared cache."""
+    require_toolchain("c")
+    src = function(tmp_path, TEMPLATE_STEP, "c")
+    (src / ".taubyte" / "config.yaml").write_text(
+        "version: 1.0\nenvironment:\n  image: dream/c-wasi\nworkflow:\n  - extra\n  - build\n"
+    )
+    # compiler_rt for a freestanding -O1 program: entries the warm-up never made (zig moves it into its cache as a directory).
+    (src / ".taubyte" / "extra.sh").write_text(
+        "set -e\nmkdir -p ../extra && printf 'int f(int x) { return x; }\\n' > ../extra/f.c\n"
+        "zig cc -target wasm32-freestanding -O1 -Wl,--no-entry ../extra/f.c -o ../extra/f.wasm\n"
+    )
+    result = build(src, tmp_path, timeout=600)
+    assert result.ok, result.error
+    assert result.log.count(ZIG_RETRY_NOTE) == 1, result.log
+    assert result.wasm is not None
+    assert bytes(run(result.wasm, "ping", Request()).body) == b"PONG"

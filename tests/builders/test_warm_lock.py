@@ -35,3 +35,21 @@ def test_three_processes_warming_a_cold_cache_at_once_all_succeed(tmp_path: Path
         assert run.returncode == 0, err.decode()
         assert out.decode().strip() == "warm"
     assert (tmp_path / "cold-cache" / "toolchains" / "warmed" / "rust").is_file()
+
+
+def test_a_toolchain_in_another_place_is_warmed_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """zig keys its cache entries by its own lib dir: a cache warmed by a zig in one virtualenv holds
+    nothing a zig in another finds, so each place gets its own warm marker."""
+    from dream.monkey.builders import shared_cache
+    from dream.monkey.builders.toolchains import Toolchain
+
+    monkeypatch.setenv("DREAM_TOOL_CACHE", str(tmp_path))
+    markers = []
+    for place in ("one", "two", "one"):
+        zig = Toolchain("zig", True, "0.0.1", tmp_path / place / "zig", "pip install ziglang")
+        monkeypatch.setitem(shared_cache.FINDERS, "zig", lambda zig=zig: zig)
+        markers.append(shared_cache._marker("c"))
+    assert markers[0] != markers[1]
+    assert markers[0] == markers[2]

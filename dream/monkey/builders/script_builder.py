@@ -33,6 +33,13 @@ from dream.monkey.builders.toolchains import Toolchain
 STEP_DIRS = (".taubyte", "taubyte")
 ERROR_TAIL_LINES = 20
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps keep artefacts byte-identical for identical builds
+ZIG_LANGS = frozenset({"c", "zig"})
+PRIVATE_ZIG_CACHE = ".zig-private-cache"
+ZIG_RETRY_NOTE = (
+    "note: zig needed something dream's warm-up did not compile (other targets or flags), and a build "
+    "only reads the shared zig cache; running the step again with a zig cache of its own (slower: zig "
+    "compiles all it links once more)"
+)
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,19 @@ class ScriptBuilder:
                     cancel=cancel,
                     wrap=wrap,
                 )
+                if run.returncode and self._zig_cache_refused(sandbox, run.output):
+                    emit(ZIG_RETRY_NOTE)
+                    private = str(work / PRIVATE_ZIG_CACHE)
+                    first_line = len(lines)
+                    run = run_step(
+                        path,
+                        cwd=dirs["src"],
+                        env={**env, "ZIG_GLOBAL_CACHE_DIR": private, "ZIG_LOCAL_CACHE_DIR": private},
+                        timeout=deadline - time.monotonic(),
+                        on_line=relay,
+                        cancel=cancel,
+                        wrap=wrap,
+                    )
                 if run.cancelled:
                     return fail(f"build of {src} cancelled in step '{step}'; its processes were stopped")
                 if run.returncode is None:
@@ -154,6 +174,13 @@ class ScriptBuilder:
                     )
             result = self._collect(dirs["out"], out, src, emit, fail, start)
             return replace(result, log="\n".join(lines))
+
+    def _zig_cache_refused(self, sandbox: Sandbox | None, output: list[str]) -> bool:
+        """Whether zig failed to add an entry to the layered shared cache: zig moves each new entry in as a
+        directory, and an overlay made without privileges refuses to rename directories (EXDEV)."""
+        if self.lang not in ZIG_LANGS or sandbox is None or not sandbox.layered:
+            return False
+        return any("CrossDevice" in line for line in output)
 
     def _step_script(self, src: Path, step: str) -> str | None:
         for folder in STEP_DIRS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import tempfile
 import threading
@@ -26,7 +27,7 @@ from dream.monkey.builders.toolchains import FINDERS
 
 # Languages whose compilers keep a cache (the others build without one).
 CACHED_LANGS = frozenset({"go", "c", "zig", "rust", "assemblyscript"})
-MARKERS = "warmed"  # one file per language: the toolchain and SDK its warm-up compiled
+MARKERS = "warmed"  # one file per language and toolchain: the toolchain and SDK its warm-up compiled
 WARM_TIMEOUT = 900.0  # a cold Go std or wasi-libc takes a minute or two on a slow machine
 # Go re-stamps a cache entry it uses once it is an hour old; through the layer that copies the entry
 # into the step's layer. Re-stamping the shared entries this often spares every build that copy.
@@ -35,12 +36,16 @@ LOCK_POLL = 0.1  # seconds between looks at another process's warm-up lock
 
 
 def _marker(lang: str) -> Path:
-    return tool_cache_dir() / MARKERS / lang
+    # One marker per toolchain location: compilers key their cache entries by the paths of their own
+    # sources (zig's lib dir, GOROOT), so a toolchain in another virtualenv finds nothing the first warmed.
+    digest = hashlib.sha256(warm_key(lang).encode()).hexdigest()[:16]
+    return tool_cache_dir() / MARKERS / f"{lang}-{digest}"
 
 
 def warm_key(lang: str) -> str:
     chain = FINDERS["zig" if lang == "c" else lang]()
-    return f"{chain.name} {chain.version} sdk {sdk_digest(lang)[:16]}"
+    where = chain.path.resolve() if chain.path is not None else None
+    return f"{chain.name} {chain.version} at {where} sdk {sdk_digest(lang)[:16]}"
 
 
 def is_warm(lang: str) -> bool:
