@@ -13,7 +13,7 @@ from pathlib import Path
 
 import wasmtime
 
-from dream.substrate.wasm import HttpRequest, WasmHost
+from dream.wasm import HttpRequest, WasmHost
 
 ROOT = Path(__file__).resolve().parents[1]
 PING = ROOT / "fixtures" / "projects" / "hello" / "code" / "functions" / "ping" / "main.wat"

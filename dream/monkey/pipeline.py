@@ -123,7 +123,7 @@ def precompile(wasm: bytes, name: str, cid: str = "") -> float:
     With the `cid` its build is stored under, the compiled module is also named after it, so substrates
     load it without downloading the build first."""
     global _host
-    from dream.substrate.wasm.host import WasmHost
+    from dream.wasm.host import WasmHost
 
     started = time.monotonic()
     if _host is None:

@@ -16,11 +16,11 @@ import time
 from typing import TYPE_CHECKING
 
 from dream.substrate.limits import SERVICE, Limits, format_size
-from dream.substrate.wasm.errors import SubstrateBusy, format_seconds
+from dream.wasm.errors import SubstrateBusy, format_seconds
 
 if TYPE_CHECKING:
     from dream.substrate.runner import ReadyFunction
-    from dream.substrate.wasm.interrupt import CallControl
+    from dream.wasm.interrupt import CallControl
 
 
 def _raise(limit: str) -> str:

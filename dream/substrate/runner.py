@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING
 from dream.substrate.admission import Admission
 from dream.substrate.limits import MAX_CALLS, MIN_MEMORY, SERVICE, Limits
 from dream.substrate.routing import Resource
-from dream.substrate.wasm.errors import WasmCancelled, WasmTimeout, format_seconds
-from dream.substrate.wasm.interrupt import CallControl
+from dream.wasm.errors import WasmCancelled, WasmTimeout, format_seconds
+from dream.wasm.interrupt import CallControl
 
 if TYPE_CHECKING:
-    from dream.substrate.wasm.host import FunctionModule
-    from dream.substrate.wasm.types import HttpRequest, HttpResponse
+    from dream.wasm.host import FunctionModule
+    from dream.wasm.types import HttpRequest, HttpResponse
 
 log = logging.getLogger("dream.substrate")
 

@@ -30,10 +30,10 @@ from dream.substrate import website
 from dream.substrate.limits import Limits
 from dream.substrate.routing import Resource, RouteTable, domain_allowed, parse_index
 from dream.substrate.runner import ReadyFunction, Runner
-from dream.substrate.wasm.errors import SubstrateBusy, WasmCancelled, WasmError, WasmLoadError, WasmTimeout
-from dream.substrate.wasm.interrupt import CallControl
-from dream.substrate.wasm.types import HttpRequest, HttpResponse
 from dream.tcc import tns_keys
+from dream.wasm.errors import SubstrateBusy, WasmCancelled, WasmError, WasmLoadError, WasmTimeout
+from dream.wasm.interrupt import CallControl
+from dream.wasm.types import HttpRequest, HttpResponse
 
 MAX_HOSTS = 4096  # route tables kept (hosts asked for)
 WARM_HOSTS = 64  # route tables re-read right after a tns change (the most recently built)
@@ -44,7 +44,7 @@ class Service(Node):
     own_http_server = True
 
     async def on_start(self) -> None:
-        from dream.substrate.wasm.host import WasmHost
+        from dream.wasm.host import WasmHost
 
         self.host = WasmHost(cache_home() / "wasm")
         self.routes: dict[str, RouteTable] = {}

@@ -17,9 +17,9 @@ import dream
 from dream.monkey.builders import BuildResult, build_function, builder_for_image, find_toolchains, warm
 from dream.monkey.builders.paths import tool_cache_dir
 from dream.monkey.builders.scripts import remap_paths
-from dream.substrate.wasm.host import WasmHost
-from dream.substrate.wasm.types import HttpRequest
 from dream.testing.harness import wait_for
+from dream.wasm.host import WasmHost
+from dream.wasm.types import HttpRequest
 from tests.builders.harness import Request, run
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "fixtures" / "templates"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from dream.substrate.wasm import FunctionModule, HttpRequest, WasmHost
+from dream.wasm import FunctionModule, HttpRequest, WasmHost
 
 WAT_DIR = Path(__file__).parent / "wat"
 MB = 1024 * 1024

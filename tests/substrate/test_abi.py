@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from dream.substrate.wasm import FunctionModule, HttpResponse, WasmTrap
+from dream.wasm import FunctionModule, HttpResponse, WasmTrap
 from tests.substrate.conftest import MB, get
 
 
@@ -113,6 +113,6 @@ def test_unsupported_host_function_traps_with_its_name(abi: FunctionModule) -> N
 
 
 def test_env_log_and_sleep(abi: FunctionModule, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="dream.substrate.wasm.guest"):
+    with caplog.at_level(logging.INFO, logger="dream.wasm.guest"):
         assert run(abi, "log_sleep").body == b"ok"
     assert "functions/abi: hello from wasm" in caplog.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import wasmtime
 
-from dream.substrate.wasm import fastcall
+from dream.wasm import fastcall
 
 SRC = """(module
   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dream.substrate.wasm import WasmHost
+from dream.wasm import WasmHost
 from tests.substrate.conftest import MB, get
 
 GO = Path(sys.executable).parent / "go"

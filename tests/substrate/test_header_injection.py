@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from dream.substrate.wasm import FunctionModule, HttpResponse
+from dream.wasm import FunctionModule, HttpResponse
 from tests.substrate.conftest import MB, get
 
 # What no header of a response may carry: CR, LF, NUL or another control character but HTAB.
@@ -52,7 +52,7 @@ def add(module: FunctionModule, name: str, value: str = "v") -> HttpResponse:
 def test_a_name_that_is_not_a_token_is_dropped_with_errno_5(
     headers: FunctionModule, name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, "dream.substrate.wasm.headers"):
+    with caplog.at_level(logging.WARNING, "dream.wasm.headers"):
         response = add(headers, name, "evil=1")
     assert response.body == b"add=5"
     assert response.headers == [AFTER]  # the function goes on: later headers are kept
@@ -77,7 +77,7 @@ def test_a_name_that_is_not_a_token_is_dropped_with_errno_5(
 def test_cr_and_lf_in_a_value_become_spaces_as_go_writes_them(
     headers: FunctionModule, value: str, sent: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, "dream.substrate.wasm.headers"):
+    with caplog.at_level(logging.WARNING, "dream.wasm.headers"):
         response = add(headers, "x-note", value)
     assert response.body == b"add=0"
     assert response.headers == [("X-Note", sent), AFTER]
@@ -94,7 +94,7 @@ def test_cr_and_lf_in_a_value_become_spaces_as_go_writes_them(
 def test_another_control_character_in_a_value_drops_the_header(
     headers: FunctionModule, value: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, "dream.substrate.wasm.headers"):
+    with caplog.at_level(logging.WARNING, "dream.wasm.headers"):
         response = add(headers, "X-Note", value)
     assert response.body == b"add=5"
     assert response.headers == [AFTER]
@@ -115,7 +115,7 @@ def test_a_valid_header_is_kept_canonical_and_a_long_bad_value_is_quoted_short(
 ) -> None:
     assert add(headers, "x-my-header", "fine").headers == [("X-My-Header", "fine"), AFTER]
     assert add(headers, "X-Weird_Name!", "v").headers == [("X-Weird_name!", "v"), AFTER]
-    with caplog.at_level(logging.WARNING, "dream.substrate.wasm.headers"):
+    with caplog.at_level(logging.WARNING, "dream.wasm.headers"):
         add(headers, "X-Long", "\x00" + "x" * 5000)
     [line] = caplog.messages
     assert len(line) < 300 and line.endswith("...'; the header was dropped (percent-encode or strip it)")
@@ -125,7 +125,7 @@ def test_a_redirect_to_a_target_with_crlf_stays_one_location_line(
     headers: FunctionModule, caplog: pytest.LogCaptureFixture
 ) -> None:
     target = "/next\r\nSet-Cookie: evil=1"  # e.g. ?to=/next%0D%0ASet-Cookie:%20evil=1
-    with caplog.at_level(logging.WARNING, "dream.substrate.wasm.headers"):
+    with caplog.at_level(logging.WARNING, "dream.wasm.headers"):
         response = run(headers, "redirect", path="/app/go", query=[("to", target)])
     assert response.status == 302
     assert response.headers == [
@@ -142,7 +142,7 @@ def test_a_redirect_to_a_target_with_crlf_stays_one_location_line(
 def test_a_redirect_to_a_target_with_another_control_character_is_refused(
     headers: FunctionModule, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, "dream.substrate.wasm.headers"):
+    with caplog.at_level(logging.WARNING, "dream.wasm.headers"):
         response = run(headers, "redirect", query=[("to", "/x\x00y")])
     assert (response.status, response.headers, response.body) == (200, [], b"redirect=5")
     assert caplog.messages == [
@@ -167,7 +167,7 @@ def test_one_log_line_per_call_however_many_bad_headers(
         "      (call $headerAdd (local.get $ev) (i32.const 1024) (local.get $n) (i32.const 8192) (local.get $v)))"
     )
     module = load("headers", **{call: "\n".join([call] * 3)})
-    with caplog.at_level(logging.WARNING, "dream.substrate.wasm.headers"):
+    with caplog.at_level(logging.WARNING, "dream.wasm.headers"):
         response = run(module, "add", query=[("name", "X-\x00"), ("value", "v")])
     assert response.body == b"add=5add=5add=5" and response.headers == [AFTER]
     assert len(caplog.messages) == 2

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from dream.substrate.wasm import (
+from dream.wasm import (
     FunctionModule,
     WasmError,
     WasmHost,
@@ -223,7 +223,7 @@ def test_captured_guest_output_goes_to_the_log(tmp_path: Path, caplog: pytest.Lo
         (unreachable)))"""
     with (
         WasmHost(tmp_path, capture_output=True) as h,
-        caplog.at_level("INFO", logger="dream.substrate.wasm.guest"),
+        caplog.at_level("INFO", logger="dream.wasm.guest"),
     ):
         mod = h.load("k", wasmtime.wat2wasm(src), name="functions/noisy")
         with pytest.raises(WasmTrap, match="its stderr ended with: to stderr"):

@@ -17,9 +17,9 @@ import wasmtime
 from dream.substrate.limits import Limits
 from dream.substrate.routing import Resource
 from dream.substrate.runner import WORKER_NICE, ReadyFunction, Runner
-from dream.substrate.wasm import FunctionModule, WasmHost, WasmTimeout
-from dream.substrate.wasm.errors import SubstrateBusy, WasmCancelled
-from dream.substrate.wasm.interrupt import CallControl
+from dream.wasm import FunctionModule, WasmHost, WasmTimeout
+from dream.wasm.errors import SubstrateBusy, WasmCancelled
+from dream.wasm.interrupt import CallControl
 from tests.substrate.conftest import MB, get
 
 # Guests that wait in a host function: an hour in env._sleep, an hour in WASI poll_oneoff.

@@ -11,7 +11,7 @@ import pytest
 from dream.substrate import runner as runner_module
 from dream.substrate.routing import Resource
 from dream.substrate.runner import QUICK_STREAK, ReadyFunction, Runner
-from dream.substrate.wasm import FunctionModule, WasmTimeout
+from dream.wasm import FunctionModule, WasmTimeout
 from tests.substrate.conftest import MB, get
 
 SLEEPER = """(module

@@ -18,8 +18,8 @@ import time
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from dream.substrate.wasm import errno
-from dream.substrate.wasm.types import HttpRequest, HttpResponse
+from dream.wasm import errno
+from dream.wasm.types import HttpRequest, HttpResponse
 
 HTTP_EVENT_TYPE = 1  # go-sdk common/vars.go: 0 undefined, 1 HTTP, 2 pubsub, 3 P2P
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -30,7 +30,7 @@ _NEWLINES = str.maketrans("\r\n", "  ")
 # How much of a refused name or value a log line quotes.
 _QUOTED = 80
 
-log = logging.getLogger("dream.substrate.wasm.headers")
+log = logging.getLogger("dream.wasm.headers")
 
 
 @functools.lru_cache(maxsize=2048)

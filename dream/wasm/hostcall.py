@@ -20,7 +20,7 @@ from typing import Any
 
 import wasmtime
 
-log = logging.getLogger("dream.substrate.wasm")
+log = logging.getLogger("dream.wasm")
 
 _VAL_RAW_SIZE = 16  # sizeof(wasmtime_val_raw_t): a union as wide as a v128
 # The raw value array arrives as a plain address: a typed pointer would be a ctypes object per call.

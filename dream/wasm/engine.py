@@ -8,7 +8,7 @@ import time
 
 import wasmtime
 
-log = logging.getLogger("dream.substrate.wasm")
+log = logging.getLogger("dream.wasm")
 
 TICK_SECONDS = 0.01
 MAX_CATCH_UP = 100  # ticks a late ticker makes up for at once (a second; more is forgotten)

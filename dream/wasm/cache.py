@@ -18,7 +18,7 @@ from pathlib import Path
 
 import wasmtime
 
-log = logging.getLogger("dream.substrate.wasm")
+log = logging.getLogger("dream.wasm")
 
 
 def _wasmtime_version() -> str:

@@ -14,8 +14,8 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as _ffi
 
-from dream.substrate.wasm.event import HttpEvent
-from dream.substrate.wasm.rawcall import handle
+from dream.wasm.event import HttpEvent
+from dream.wasm.rawcall import handle
 
 _U32 = struct.Struct("<I")
 _MASK = 0xFFFFFFFF  # guest pointers/lengths arrive as signed i32; they are u32 offsets

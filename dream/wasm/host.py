@@ -21,11 +21,11 @@ from types import TracebackType
 
 import wasmtime
 
-from dream.substrate.wasm import abi, fastcall, interrupt, rawcall, wasi_poll
-from dream.substrate.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
-from dream.substrate.wasm.cache import AotCache
-from dream.substrate.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
-from dream.substrate.wasm.errors import (
+from dream.wasm import abi, fastcall, interrupt, rawcall, wasi_poll
+from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
+from dream.wasm.cache import AotCache
+from dream.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
+from dream.wasm.errors import (
     WasmCancelled,
     WasmError,
     WasmLoadError,
@@ -35,10 +35,10 @@ from dream.substrate.wasm.errors import (
     format_bytes,
     format_seconds,
 )
-from dream.substrate.wasm.event import HttpEvent
-from dream.substrate.wasm.types import HttpRequest, HttpResponse
+from dream.wasm.event import HttpEvent
+from dream.wasm.types import HttpRequest, HttpResponse
 
-log = logging.getLogger("dream.substrate.wasm")
+log = logging.getLogger("dream.wasm")
 
 WASM_MAGIC = b"\0asm"
 PAGE = 65536

@@ -18,17 +18,17 @@ from typing import Any
 
 import wasmtime
 
-from dream.substrate.wasm import errno, hostcall, interrupt
-from dream.substrate.wasm.event import HTTP_EVENT_TYPE, HttpEvent
-from dream.substrate.wasm.guest_memory import guest
+from dream.wasm import errno, hostcall, interrupt
+from dream.wasm.event import HTTP_EVENT_TYPE, HttpEvent
+from dream.wasm.guest_memory import guest
 
 SDK = "taubyte/sdk"
 ENV = "env"
 WASI = "wasi_snapshot_preview1"
 HOST_MODULES = frozenset({SDK, ENV, WASI})
 
-log = logging.getLogger("dream.substrate.wasm")
-guest_log = logging.getLogger("dream.substrate.wasm.guest")
+log = logging.getLogger("dream.wasm")
+guest_log = logging.getLogger("dream.wasm.guest")
 
 _current = threading.local()
 _current.event = None

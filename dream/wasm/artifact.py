@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from dream.substrate.wasm.errors import WasmLoadError
+from dream.wasm.errors import WasmLoadError
 
 WASM_NAMES = ("main.wasm", "artifact.wasm")
 ZIP_MAGIC = b"PK\x03\x04"

@@ -22,9 +22,9 @@ import threading
 import time
 from typing import Any
 
-from dream.substrate.wasm.engine import TICK_SECONDS
+from dream.wasm.engine import TICK_SECONDS
 
-log = logging.getLogger("dream.substrate.wasm")
+log = logging.getLogger("dream.wasm")
 
 CHECK_TICKS = 20  # a running call looks at its deadline and cancel flag this often (200 ms)
 TIMEOUT = "timeout"

@@ -18,7 +18,7 @@ from typing import Any
 
 import wasmtime
 
-from dream.substrate.wasm import interrupt
+from dream.wasm import interrupt
 
 _VP = ctypes.c_void_p
 _WORDS_PER_SLOT = 4  # a wasmtime_val_raw_t is 16 bytes: four i32 words

@@ -17,7 +17,7 @@ from typing import Any
 
 import wasmtime
 
-from dream.substrate.wasm import guest_memory, hostcall, interrupt
+from dream.wasm import guest_memory, hostcall, interrupt
 
 MODULE = "wasi_snapshot_preview1"
 NAME = "poll_oneoff"
