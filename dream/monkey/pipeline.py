@@ -114,26 +114,6 @@ def inline_targets(obj: dict[str, Any], src: Path) -> list[Target]:
     return targets
 
 
-_host: Any = None
-
-
-def precompile(wasm: bytes, name: str, cid: str = "") -> float:
-    """AOT-compile a module with the substrates' engine settings; WasmLoadError if it does not compile.
-
-    With the `cid` its build is stored under, the compiled module is also named after it, so substrates
-    load it without downloading the build first."""
-    global _host
-    from dream.wasm.host import WasmHost
-
-    started = time.monotonic()
-    if _host is None:
-        _host = WasmHost(cache_home() / "wasm")
-    module = _host.load(name, wasm, name=name)
-    if cid:
-        _host.cache.alias(cid, module.cache_path)
-    return time.monotonic() - started
-
-
 async def build_and_publish(
     peers: PeerClient,
     target: Target,
@@ -146,6 +126,7 @@ async def build_and_publish(
     """Build one resource, stash its artefact and point its asset key at the CID; DreamError on failure.
     Setting `cancel` stops the build; a cancelled build is not published."""
     from dream.monkey.builders import build_function
+    from dream.wasm.precompile import precompile
 
     if not target.directory.is_dir():
         raise DreamError(f"{target.label} has no code: expected the directory {target.directory}")

@@ -25,7 +25,6 @@ from dream.node import Node
 from dream.node.asgi import announces_body, read_body
 from dream.node.httpserver import Answer
 from dream.node.httpserver import Request as HttpServerRequest
-from dream.settings import cache_home
 from dream.substrate import website
 from dream.substrate.limits import Limits
 from dream.substrate.routing import Resource, RouteTable, domain_allowed, parse_index
@@ -46,7 +45,7 @@ class Service(Node):
     async def on_start(self) -> None:
         from dream.wasm.host import WasmHost
 
-        self.host = WasmHost(cache_home() / "wasm")
+        self.host = WasmHost()  # the machine's module cache, which monkey fills
         self.routes: dict[str, RouteTable] = {}
         self.building: dict[str, asyncio.Future[RouteTable]] = {}
         self.generation = 0  # bumped whenever tns changes: tables read before that are not kept
@@ -141,7 +140,7 @@ class Service(Node):
             if not isinstance(cid, str) or cid in self.modules or cid in self.loading:
                 return
             payload = None
-            if not self.host.cache.cid_path(cid).exists():  # not compiled here: its bytes must tell
+            if not self.host.cache.has(cid):  # not compiled here: its bytes must tell
                 path = self.assets / cid
                 payload = path.read_bytes() if path.exists() else await self._download(cid)
                 if not self.host.looks_loadable(payload):  # a website

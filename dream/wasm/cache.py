@@ -1,9 +1,22 @@
-"""On-disk cache of compiled modules, so a Go function compiles once (~1 s) and later loads in ~0.1 ms.
+"""The machine's cache of compiled modules: a Go function compiles once (~1 s), later loads in ~0.1 ms.
 
-Files are `Module.serialize()` output named by sha256 of the wasm bytes plus a tag for the wasmtime
-version, CPU and engine settings (a precompiled module only loads into an identical engine). They are
-read back with `Module.deserialize_file`, which mmaps instead of copying. A file that fails to load
-(truncated, foreign) is recompiled and replaced.
+This is a contract between the processes of a machine: monkey compiles every build it publishes into
+it (`dream.wasm.precompile`), and every substrate loads from it. Both go through `ModuleCache`; nothing
+else reads or writes the directory.
+
+Where: `default_directory()`, i.e. `<cache home>/wasm` (`~/.cache/dream/wasm`, or `$DREAM_CACHE/wasm`),
+shared by every daemon on the machine.
+
+Layout (`<tag>` is the first 16 hex digits of sha256 of `wasmtime=<version>;arch=<machine>;<engine
+settings>`: a compiled module only loads into an identical engine, so another wasmtime, CPU or engine
+setting never sees it):
+
+    <sha256 of the wasm bytes>-<tag>.cwasm    `Module.serialize()` output (the content key)
+    cid/<cid>-<tag>.cwasm                     a relative symlink to the above: the build stored as <cid>
+
+Files are written to a temporary name and renamed into place, so a reader never maps a half-written
+file, and read back with `Module.deserialize_file` (mmap, no copy). A file that fails to load
+(truncated, foreign) is ignored with a warning and recompiled and replaced.
 """
 
 from __future__ import annotations
@@ -18,6 +31,8 @@ from pathlib import Path
 
 import wasmtime
 
+from dream.settings import cache_home
+
 log = logging.getLogger("dream.wasm")
 
 
@@ -28,8 +43,18 @@ def _wasmtime_version() -> str:
         return "unknown"
 
 
-class AotCache:
-    """Compile-or-load for one engine. Counters tell callers (and tests) which path was taken."""
+def default_directory() -> Path:
+    """Where the machine's compiled modules live: what monkey and the substrates agree on."""
+    return cache_home() / "wasm"
+
+
+class ModuleCache:
+    """Compile-or-load for one engine (see the module's docstring for the layout and key).
+
+    `module(wasm)` compiles or loads by content; `put(cid, compiled)` names a compiled module after the
+    build it came from, `has(cid)` and `get(cid)` find it by that name. The counters tell callers (and
+    tests) which path was taken.
+    """
 
     def __init__(self, engine: wasmtime.Engine, directory: Path, settings: str) -> None:
         self.engine = engine
@@ -59,7 +84,12 @@ class AotCache:
     def cid_path(self, cid: str) -> Path:
         return self.directory / "cid" / f"{cid}-{self.tag}.cwasm"
 
-    def alias(self, cid: str, compiled: Path) -> None:
+    def has(self, cid: str) -> bool:
+        """Whether the build stored as `cid` was compiled on this machine (a substrate then needs no
+        download)."""
+        return self.cid_path(cid).exists()
+
+    def put(self, cid: str, compiled: Path) -> None:
         """Name the compiled module of the build stored as `cid`: a substrate can then load it without
         downloading the build (a symlink, replaced atomically)."""
         link = self.cid_path(cid)
@@ -72,7 +102,7 @@ class AotCache:
         except OSError as exc:
             log.warning("could not name compiled module %s after build %s: %s", compiled, cid, exc)
 
-    def by_cid(self, cid: str) -> tuple[wasmtime.Module, Path] | None:
+    def get(self, cid: str) -> tuple[wasmtime.Module, Path] | None:
         """The compiled module of the build stored as `cid`, if one was compiled on this machine."""
         link = self.cid_path(cid)
         module = self._deserialize(link)

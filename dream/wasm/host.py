@@ -23,7 +23,7 @@ import wasmtime
 
 from dream.wasm import abi, fastcall, interrupt, rawcall, wasi_poll
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
-from dream.wasm.cache import AotCache
+from dream.wasm.cache import ModuleCache, default_directory
 from dream.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
 from dream.wasm.errors import (
     WasmCancelled,
@@ -62,9 +62,13 @@ _TRAP_TEXT = {
 class WasmHost:
     """The per-process wasm runtime of the substrate. Use as a context manager or call `stop()`."""
 
-    def __init__(self, cache_dir: Path, *, capture_output: bool = False, pooling: bool = True) -> None:
+    def __init__(
+        self, cache_dir: Path | None = None, *, capture_output: bool = False, pooling: bool = True
+    ) -> None:
         self.engine, settings = make_engine(pooling=pooling)
-        self.cache = AotCache(self.engine, Path(cache_dir), settings)
+        self.cache = ModuleCache(
+            self.engine, Path(cache_dir) if cache_dir is not None else default_directory(), settings
+        )
         # Guest stdout/stderr go to tmpfs files and the guest logger; off by default (it costs ~40 us).
         self.capture_output = capture_output
         self.ticker = EpochTicker(self.engine)
@@ -117,7 +121,7 @@ class WasmHost:
     def load_cid(self, cid: str, *, name: str) -> FunctionModule | None:
         """The module of the build stored as `cid`, from its compiled form on this machine (no download
         needed: monkey compiles every build it publishes), or None when there is none."""
-        found = self.cache.by_cid(cid)
+        found = self.cache.get(cid)
         if found is None:
             return None
         module, cache_path = found

@@ -138,7 +138,7 @@ def test_aot_cache_is_reused_by_a_second_host(tmp_path: Path) -> None:
 def test_a_build_compiled_here_loads_by_its_cid_without_its_bytes(tmp_path: Path) -> None:
     with WasmHost(tmp_path) as builder:  # what monkey does when it publishes a build
         mod = builder.load("functions/ping", wat("ping"), name="functions/ping")
-        builder.cache.alias("bafkreibuild", mod.cache_path)
+        builder.cache.put("bafkreibuild", mod.cache_path)
     with WasmHost(tmp_path) as substrate:
         assert substrate.load_cid("bafkreiother", name="functions/ping") is None
         loaded = substrate.load_cid("bafkreibuild", name="functions/ping")
