@@ -22,6 +22,7 @@ PING = ROOT / "fixtures" / "projects" / "hello" / "code" / "functions" / "ping" 
 def main() -> None:
     calls = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     with tempfile.TemporaryDirectory() as tmp, WasmHost(Path(tmp)) as host:
+        path = host.call_path.name
         module = host.load("ping", wasmtime.wat2wasm(PING.read_text()), name="functions/ping")
         request = HttpRequest(method="GET", host="bench", path="/ping")
         for _ in range(200):
@@ -33,7 +34,7 @@ def main() -> None:
             samples.append(time.perf_counter() - started)
     samples.sort()
     print(
-        f"ping call: median {statistics.median(samples) * 1e6:.1f} us, "
+        f"ping call ({path} path): median {statistics.median(samples) * 1e6:.1f} us, "
         f"p99 {samples[int(len(samples) * 0.99)] * 1e6:.1f} us over {calls} calls"
     )
 

@@ -78,6 +78,7 @@ class Service(Node):
             "modules": len(self.modules),
             "hosts": len(self.routes),
             "calls": self.runner.health(),  # worker calls: running, queued, memory_reserved, stopped
+            "wasm_call": self.host.call_path.name,  # raw, object or plain (DREAM_WASM_CALL)
         }
 
     def p2p_routes(self) -> list[BaseRoute]:

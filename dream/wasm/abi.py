@@ -351,7 +351,8 @@ BLOCKING: frozenset[tuple[str, str]] = frozenset({(ENV, "_sleep"), (WASI, "poll_
 IMPLEMENTED: frozenset[tuple[str, str]] = frozenset((m, n) for m, n, *_ in _TABLE)
 
 
-def define(linker: wasmtime.Linker) -> None:
-    """Define every implemented host function in `linker` (store-independent, so shareable)."""
+def define(linker: wasmtime.Linker, define: Callable[..., None] = hostcall.define) -> None:
+    """Define every implemented host function in `linker` (store-independent, so shareable), each with
+    `define` (the host's call path's `CallPath.define`)."""
     for module, name, params, has_result, fn, takes_caller in _TABLE:
-        hostcall.define(linker, module, name, params, has_result, fn, takes_caller=takes_caller)
+        define(linker, module, name, params, has_result, fn, takes_caller=takes_caller)

@@ -36,7 +36,7 @@ from dream.settings import cache_home
 log = logging.getLogger("dream.wasm")
 
 
-def _wasmtime_version() -> str:
+def wasmtime_version() -> str:
     try:
         return importlib.metadata.version("wasmtime")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - vendored wasmtime
@@ -60,7 +60,7 @@ class ModuleCache:
         self.engine = engine
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        tag = f"wasmtime={_wasmtime_version()};arch={platform.machine()};{settings}"
+        tag = f"wasmtime={wasmtime_version()};arch={platform.machine()};{settings}"
         self.tag = hashlib.sha256(tag.encode()).hexdigest()[:16]
         self.compiled = 0  # modules compiled from wasm bytes
         self.deserialized = 0  # modules loaded from a cache file

@@ -48,14 +48,14 @@ class Signature:
 
     __slots__ = ("fast", "name", "nparams", "nresults", "param_kinds", "result_fields")
 
-    def __init__(self, ty: wasmtime.FuncType, name: bytes = b"") -> None:
+    def __init__(self, ty: wasmtime.FuncType, name: bytes = b"", *, fast: bool = True) -> None:
         self.name = name  # the export's name, encoded once
         params = [_kind_name(t) for t in ty.params]
         results = [_kind_name(t) for t in ty.results]
         self.nparams = len(params)
         self.nresults = len(results)
         # Only plain numbers take the fast path; reference types need rooting, so leave them to wasmtime-py.
-        self.fast = FAST and None not in params and None not in results
+        self.fast = fast and FAST and None not in params and None not in results
         if self.fast:
             self.param_kinds = tuple(_KINDS[p] for p in params)  # type: ignore[index]
             self.result_fields = tuple(_KINDS[r][1] for r in results)  # type: ignore[index]

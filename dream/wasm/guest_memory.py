@@ -2,7 +2,8 @@
 
 On the fast path (`hostcall` raw callbacks) the caller arrives as a `wasmtime_caller_t` address and
 memory is reached through private ctypes handles taking plain addresses. With wasmtime-py's own
-trampoline (fallback) the caller is a `wasmtime.Caller` and the public `Memory` API is used.
+trampoline (the object and plain call paths) the caller is a `wasmtime.Caller` and the public `Memory`
+API is used; this module imports, and serves those, even when the private handles are missing.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ import struct
 from typing import Any
 
 import wasmtime
-from wasmtime import _ffi as _ffi
 
 from dream.wasm.event import HttpEvent
-from dream.wasm.rawcall import handle
 
 _U32 = struct.Struct("<I")
 _MASK = 0xFFFFFFFF  # guest pointers/lengths arrive as signed i32; they are u32 offsets
@@ -23,14 +22,23 @@ _MEMORY = b"memory"
 _VP = ctypes.c_void_p
 
 
-_caller_context = handle("wasmtime_caller_context", _VP, [_VP])
-_caller_export = handle(
-    "wasmtime_caller_export_get",
-    ctypes.c_bool,
-    [_VP, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_ffi.wasmtime_extern_t)],
-)
-_data = handle("wasmtime_memory_data", _VP, [_VP, _VP])
-_size = handle("wasmtime_memory_data_size", ctypes.c_size_t, [_VP, _VP])
+try:
+    from wasmtime import _ffi as _ffi
+
+    from dream.wasm.rawcall import handle
+
+    _caller_context = handle("wasmtime_caller_context", _VP, [_VP])
+    _caller_export = handle(
+        "wasmtime_caller_export_get",
+        ctypes.c_bool,
+        [_VP, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_ffi.wasmtime_extern_t)],
+    )
+    _data = handle("wasmtime_memory_data", _VP, [_VP, _VP])
+    _size = handle("wasmtime_memory_data_size", ctypes.c_size_t, [_VP, _VP])
+    _FOUND_MEMORY = _ffi.WASMTIME_EXTERN_MEMORY.value
+    RAW = True  # callers that arrive as addresses (raw host callbacks) can be served
+except (ImportError, AttributeError):  # pragma: no cover - depends on the installed wasmtime-py
+    RAW = False
 
 
 _as_view = ctypes.pythonapi.PyMemoryView_FromMemory
@@ -79,9 +87,7 @@ def _resolve(caller: Any) -> MemoryHandle | None:
         found = caller.get("memory")
         return MemoryHandle(py=found) if isinstance(found, wasmtime.Memory) else None
     item = _ffi.wasmtime_extern_t()
-    if _caller_export(caller, _MEMORY, len(_MEMORY), ctypes.byref(item)) and (
-        item.kind == _ffi.WASMTIME_EXTERN_MEMORY.value
-    ):
+    if _caller_export(caller, _MEMORY, len(_MEMORY), ctypes.byref(item)) and item.kind == _FOUND_MEMORY:
         return MemoryHandle(extern=item)
     return None
 

@@ -21,9 +21,10 @@ from types import TracebackType
 
 import wasmtime
 
-from dream.wasm import abi, fastcall, interrupt, rawcall, wasi_poll
+from dream.wasm import abi, fastcall, interrupt, selftest, wasi_poll
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.cache import ModuleCache, default_directory
+from dream.wasm.callpath import CallFailed, CallPath
 from dream.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
 from dream.wasm.errors import (
     WasmCancelled,
@@ -66,6 +67,9 @@ class WasmHost:
         self, cache_dir: Path | None = None, *, capture_output: bool = False, pooling: bool = True
     ) -> None:
         self.engine, settings = make_engine(pooling=pooling)
+        # How calls are made (raw C calls, object API, plain wasmtime-py): chosen by a self-test once
+        # per process, or forced by DREAM_WASM_CALL (a forced path that fails raises CallPathError).
+        self.call_path: CallPath = selftest.choose(self.engine)
         self.cache = ModuleCache(
             self.engine, Path(cache_dir) if cache_dir is not None else default_directory(), settings
         )
@@ -139,8 +143,8 @@ class WasmHost:
     def _linker(self) -> wasmtime.Linker:
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
-        wasi_poll.define(linker)  # WASI's own poll_oneoff would sleep past a call's timeout
-        abi.define(linker)
+        wasi_poll.define(linker, self.call_path.define)  # WASI's own would sleep past a call's timeout
+        abi.define(linker, self.call_path.define)
         return linker
 
 
@@ -166,16 +170,15 @@ class FunctionModule:
             if isinstance(exp.type, wasmtime.FuncType):
                 self.exports[exp.name] = exp.type
         self._sigs: dict[str, fastcall.Signature] = {}
-        self._init: str | None = next((n for n in ("_initialize", "_start") if n in self.exports), None)
-        self._init_sig = fastcall.Signature(self.exports[self._init]) if self._init else None
-        self._init_name = self._init.encode() if self._init else None
-        self._plans: dict[str, tuple[fastcall.Signature, bool]] = {}  # export → (signature, raw path)
+        init = next((n for n in ("_initialize", "_start") if n in self.exports), None)
+        self._path = path = host.call_path
+        self._plans: dict[str, tuple[fastcall.Signature, bool]] = {}  # export → (signature, quick way)
         linker = host._linker()
         try:
             linker.define_unknown_imports_as_traps(module)
-            self._pre = linker.instantiate_pre(module)
-            self._engine_address = rawcall.address(host.engine.ptr()) if rawcall.AVAILABLE else 0
-            self._pre_address = rawcall.address(self._pre.ptr()) if rawcall.AVAILABLE else 0
+            self._linked = path.link(
+                host.engine, linker.instantiate_pre(module), init, self.exports.get(init or "")
+            )
         except wasmtime.WasmtimeError as exc:
             detail = _caused_by(str(exc))
             raise WasmLoadError(
@@ -238,7 +241,7 @@ class FunctionModule:
                 "function must take exactly one i32 (the event id)",
                 f"export `{export}` has the wrong signature",
             )
-        sig = self._sigs[export] = fastcall.Signature(ty, export.encode())
+        sig = self._sigs[export] = self._path.signature(ty, export.encode())
         return sig
 
     # -- calling ---------------------------------------------------------------------------------------
@@ -262,8 +265,8 @@ class FunctionModule:
         plan = self._plans.get(export)
         if plan is None:
             sig = self._signature(export)
-            plan = self._plans[export] = (sig, self._raw(sig))
-        sig, raw = plan
+            plan = self._plans[export] = (sig, self._path.plan(self._linked, sig))
+        sig, quick = plan
         host = self.host
         if host.stopped:
             raise WasmError(f"cannot call {self.name}: the wasm host has been stopped", "host stopped")
@@ -286,29 +289,15 @@ class FunctionModule:
             interrupt.begin(event.deadline, control)  # its waits end at the deadline, or on a cancel
         host.ticker.enter()
         try:
-            if raw:
-                rawcall.run(
-                    self._engine_address,
-                    self._pre_address,
-                    self._init_name,
-                    sig.name,
-                    sig.nresults,
-                    memory_limit,
-                    ticks,
-                    wasi,
-                    event,
-                    control,
-                )
-            else:
-                self._call_objects(export, sig, memory_limit, ticks, wasi, control)
+            self._path.run(self._linked, sig, quick, memory_limit, ticks, wasi, event, control)
             # A guest whose wait in a host function ended at its deadline (or on a cancel) may return
             # without running another epoch check: it is as late (or as gone) as one that was stopped.
             if control is not None and (control.cancelled or control.remaining() <= 0):
                 control.stopped = interrupt.CANCELLED if control.cancelled else interrupt.TIMEOUT
-                raise rawcall.CallFailed(
+                raise CallFailed(
                     wasmtime.WasmtimeError("stopped after its deadline"), instantiated=True, used=None
                 )
-        except rawcall.CallFailed as exc:
+        except CallFailed as exc:
             if control is not None and control.stopped == interrupt.CANCELLED:
                 raise WasmCancelled(
                     f"{self._label(export)} was stopped: its client went away", "client went away"
@@ -327,52 +316,6 @@ class FunctionModule:
             if output is not None:
                 output.finish(self.name)
         return event.response()
-
-    def _raw(self, sig: fastcall.Signature) -> bool:
-        """Whether calls can take the raw C path (plain-number signatures, `_initialize` without args)."""
-        init = self._init_sig
-        return rawcall.AVAILABLE and sig.fast and (init is None or (init.fast and init.nparams == 0))
-
-    def _call_objects(
-        self,
-        export: str,
-        sig: fastcall.Signature,
-        memory_limit: int,
-        ticks: int,
-        wasi: wasmtime.WasiConfig | None,
-        control: interrupt.CallControl | None,
-    ) -> None:
-        """The same call through wasmtime-py's objects (signatures the raw path does not take)."""
-        store = wasmtime.Store(self.host.engine)
-        store.set_limits(memory_size=memory_limit)
-        store.set_epoch_deadline(ticks)
-        if wasi is not None:
-            store.set_wasi(wasi)
-        instance: wasmtime.Instance | None = None
-        armed = interrupt.arm(rawcall.address(store.ptr()), control) if control is not None else 0
-        try:
-            instance = self._pre.instantiate(store)
-            if self._init is not None:
-                self._initialise(store, instance)
-            func = fastcall.export_func(store, instance, export)
-            fastcall.call(store, func, sig, (0,))  # the result (0 = ok by convention) is ignored, as tau does
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            raise rawcall.CallFailed(
-                exc, instantiated=instance is not None, used=_memory_size(store, instance)
-            ) from None
-        finally:
-            if armed:
-                interrupt.disarm(armed)
-
-    def _initialise(self, store: wasmtime.Store, instance: wasmtime.Instance) -> None:
-        assert self._init is not None and self._init_sig is not None
-        func = fastcall.export_func(store, instance, self._init)
-        try:
-            fastcall.call(store, func, self._init_sig, ())
-        except wasmtime.ExitTrap as exc:
-            # Go-style commands leave _start through proc_exit(0): that is a normal start-up.
-            if exc.code != 0:
-                raise
 
     def _label(self, export: str) -> str:
         label = f"function `{self.short_name}`"
@@ -419,16 +362,6 @@ class FunctionModule:
                 f"exceeded its memory limit of {limit}",
             )
         return WasmTrap(f"{label} trapped: {describe}{tail}", describe)
-
-
-def _memory_size(store: wasmtime.Store, instance: wasmtime.Instance | None) -> int | None:
-    if instance is None:
-        return None
-    try:
-        mem = instance.exports(store).get("memory")
-        return mem.data_len(store) if isinstance(mem, wasmtime.Memory) else None
-    except (wasmtime.WasmtimeError, ValueError):
-        return None
 
 
 def _caused_by(text: str) -> str:

@@ -7,7 +7,7 @@ the i32/i64 arguments are unpacked from the `wasmtime_val_raw_t` array in one go
 written back in place (~2 us). The implementation receives the `wasmtime_caller_t` address as an int
 (see `guest_memory.Guest`). If the C symbols are missing, `define` falls back to
 `Linker.define_func(access_caller=...)`; the implementation then gets a `wasmtime.Caller`, which
-`Guest` also accepts.
+`Guest` also accepts. Which of the two a host uses is its call path's choice (`callpath`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import wasmtime
 
 log = logging.getLogger("dream.wasm")
 
-_VAL_RAW_SIZE = 16  # sizeof(wasmtime_val_raw_t): a union as wide as a v128
+VAL_RAW_SIZE = 16  # sizeof(wasmtime_val_raw_t): a union as wide as a v128
 # The raw value array arrives as a plain address: a typed pointer would be a ctypes object per call.
 _CALLBACK_T = ctypes.CFUNCTYPE(
     ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t
@@ -88,7 +88,7 @@ def _raw_callback(
     # Each argument sits at the start of a 16-byte slot: one unpack reads them all. The shape of the
     # callback is chosen here, once, so a call runs no branches it does not need.
     unpack = struct.Struct("<" + "".join(_FORMATS[p] for p in params)).unpack_from
-    size = max(_VAL_RAW_SIZE * len(params), _VAL_RAW_SIZE if has_result else 0)
+    size = max(VAL_RAW_SIZE * len(params), VAL_RAW_SIZE if has_result else 0)
     buffer_at = (ctypes.c_char * max(size, 1)).from_address
     put = _RESULT.pack_into
     failed = 5  # errno.HTTP_WRITE
@@ -142,15 +142,17 @@ def define(
     fn: Callable[..., Any],
     *,
     takes_caller: bool = True,
+    raw: bool = True,
 ) -> None:
     """Define `module.name` with i32/i64 `params` and an optional i32 result.
 
-    The implementation is called as `fn(caller, *args)`, or `fn(*args)` with `takes_caller=False`.
-    Exceptions it raises are logged and turned into errno 5.
+    The implementation is called as `fn(caller, *args)`, or `fn(*args)` with `takes_caller=False`; the
+    caller is a `wasmtime_caller_t` address with `raw` (an unchecked C callback; needs `RAW`), else a
+    `wasmtime.Caller` (wasmtime-py's trampoline). Exceptions it raises are logged and turned into errno 5.
     """
     ty = wasmtime.FuncType([_KINDS[p]() for p in params], [wasmtime.ValType.i32()] if has_result else [])
     key = (module, name, fn)
-    if not RAW:
+    if not (raw and RAW):
         linker.define_func(module, name, ty, _guard(module, name, fn, has_result), access_caller=takes_caller)
         return
     cb = _CALLBACKS.get(key)

@@ -7,7 +7,7 @@ new store, limits, epoch deadline, instantiate the pre-linked module, look up th
 unchecked (raw values), delete the store. Failures are raised as wasmtime-py's own exception objects
 (`Trap`, `ExitTrap`, `WasmtimeError`) inside `CallFailed`, with the memory the instance was using, so
 callers explain them exactly as before. If a symbol is missing (another wasmtime-py), `AVAILABLE` is
-False and the host keeps to wasmtime-py's objects.
+False and `callpath.RawPath` reports the raw path unavailable; the module still imports.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import wasmtime
 
 from dream.wasm import interrupt
+from dream.wasm.callpath import CallFailed
 
 _VP = ctypes.c_void_p
 _WORDS_PER_SLOT = 4  # a wasmtime_val_raw_t is 16 bytes: four i32 words
@@ -70,21 +71,12 @@ except (ImportError, AttributeError):  # pragma: no cover - depends on the insta
     AVAILABLE = False
 
 
-class CallFailed(Exception):
-    """The guest or the runtime failed; `error` is wasmtime-py's exception for it."""
-
-    def __init__(
-        self, error: wasmtime.Trap | wasmtime.WasmtimeError, *, instantiated: bool, used: int | None
-    ) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.instantiated = instantiated  # False: it failed before the module was instantiated
-        self.used = used  # bytes of linear memory in use when it failed (None: unknown)
-
-
-def address(pointer: Any) -> int:
-    """The plain address of a wasmtime-py object's pointer (engine, instance-pre)."""
-    return int(ctypes.cast(pointer, _VP).value or 0)
+def val_raw_size() -> int:
+    """sizeof(wasmtime_val_raw_t) as this wasmtime-py declares it (0 if it does not)."""
+    try:
+        return ctypes.sizeof(_ffi.wasmtime_val_raw_t)
+    except (NameError, AttributeError):
+        return 0
 
 
 class _Scratch:

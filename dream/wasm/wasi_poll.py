@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 import wasmtime
@@ -75,10 +76,11 @@ def _due(clock: int, timeout: int, flags: int, now: float) -> float:
     return interrupt.started() + timeout / 1e9
 
 
-def define(linker: wasmtime.Linker) -> None:
-    """Define `poll_oneoff` in `linker` over WASI's (`define_wasi` first)."""
+def define(linker: wasmtime.Linker, define: Callable[..., None] = hostcall.define) -> None:
+    """Define `poll_oneoff` in `linker` over WASI's (`define_wasi` first), with `define` (the host's
+    call path's `CallPath.define`)."""
     linker.allow_shadowing = True
     try:
-        hostcall.define(linker, MODULE, NAME, ("i32",) * 4, True, poll_oneoff, takes_caller=True)
+        define(linker, MODULE, NAME, ("i32",) * 4, True, poll_oneoff, takes_caller=True)
     finally:
         linker.allow_shadowing = False

@@ -1,0 +1,287 @@
+"""How a request's instance is made and called, and how host functions are reached: three ways, one interface.
+
+- `raw` (`RawPath`): raw C calls on plain addresses (`rawcall`) and host functions as unchecked C
+  callbacks reading wasmtime's raw value array (`hostcall`). The fastest; it relies on C struct layouts
+  (`wasmtime_val_raw_t`, `wasmtime_extern_t`) and private wasmtime-py attributes (`_ffi`,
+  `WasiConfig._consume`, `Trap._from_ptr`).
+- `object` (`ObjectPath`): wasmtime-py's `Store`/`Instance` objects, calls through its typed ffi
+  bindings without per-call reflection (`fastcall`: `_ffi`, `Func._from_raw`), host functions through
+  `Linker.define_func`.
+- `plain` (`PlainPath`): wasmtime-py's public API only. Always importable, and the one to fall back to
+  when a wasmtime-py release changes what the others rely on.
+
+`selftest.choose` picks one per process when the first `WasmHost` starts. Stopping a call at its
+deadline or on a cancel (`interrupt`, wasmtime's epoch deadline callback) is not part of the path: every
+path uses it when wasmtime-py's library exposes it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import wasmtime
+
+from dream.wasm import fastcall, hostcall, interrupt
+
+ENV = "DREAM_WASM_CALL"  # raw | object | plain | auto (unset): the best path that passes its self-test
+
+
+class CallFailed(Exception):
+    """The guest or the runtime failed; `error` is wasmtime-py's exception for it."""
+
+    def __init__(
+        self, error: wasmtime.Trap | wasmtime.WasmtimeError, *, instantiated: bool, used: int | None
+    ) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.instantiated = instantiated  # False: it failed before the module was instantiated
+        self.used = used  # bytes of linear memory in use when it failed (None: unknown)
+
+
+def address(pointer: Any) -> int:
+    """The plain address of a ctypes pointer (a wasmtime-py object's `ptr()`)."""
+    return int(ctypes.cast(pointer, ctypes.c_void_p).value or 0)
+
+
+class Linked:
+    """A module pre-linked for calls on one path (`CallPath.link`): what each call needs, found once."""
+
+    __slots__ = ("engine", "engine_address", "init", "init_name", "init_sig", "pre", "pre_address")
+
+    def __init__(
+        self, engine: wasmtime.Engine, pre: wasmtime.InstancePre, init: str | None, init_sig: Any
+    ) -> None:
+        self.engine = engine
+        self.pre = pre
+        self.init = init  # `_initialize` or `_start`, run before the export
+        self.init_name = init.encode() if init else None
+        self.init_sig: fastcall.Signature | None = init_sig
+        self.engine_address = 0  # plain addresses, for the raw path
+        self.pre_address = 0
+
+
+class CallPath:
+    """One way to call a guest. Subclasses fill in each step."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # what it is, for the start-up line
+    raw_callers: ClassVar[bool] = False  # host functions get the caller as an address, not a Caller
+
+    def problem(self) -> str | None:
+        """What this wasmtime-py lacks for the path (None: nothing it can check before a call)."""
+        return None
+
+    def define(
+        self,
+        linker: wasmtime.Linker,
+        module: str,
+        name: str,
+        params: tuple[str, ...],
+        has_result: bool,
+        fn: Callable[..., Any],
+        *,
+        takes_caller: bool = True,
+    ) -> None:
+        """Define host function `module.name` (i32/i64 `params`, an optional i32 result) in `linker`."""
+        hostcall.define(linker, module, name, params, has_result, fn, takes_caller=takes_caller, raw=False)
+
+    def signature(self, ty: wasmtime.FuncType, name: bytes = b"") -> fastcall.Signature:
+        return fastcall.Signature(ty, name, fast=False)
+
+    def link(
+        self, engine: wasmtime.Engine, pre: wasmtime.InstancePre, init: str | None, init_ty: Any
+    ) -> Linked:
+        return Linked(engine, pre, init, self.signature(init_ty) if init_ty is not None else None)
+
+    def plan(self, linked: Linked, sig: fastcall.Signature) -> bool:
+        """Whether calls of an export with `sig` take this path's quickest way (else its objects)."""
+        return False
+
+    def run(
+        self,
+        linked: Linked,
+        sig: fastcall.Signature,
+        quick: bool,
+        memory_limit: int,
+        ticks: int,
+        wasi: wasmtime.WasiConfig | None,
+        event: Any,
+        control: interrupt.CallControl | None,
+    ) -> None:
+        """Instantiate, run the module's init, then call the export with event id 0; raises CallFailed.
+
+        `quick` is what `plan` said for this export; `event` is the call's HttpEvent (the raw path gives
+        it the store context); with a `control` the store checks its deadline and cancel flag."""
+        store = wasmtime.Store(linked.engine)
+        store.set_limits(memory_size=memory_limit)
+        store.set_epoch_deadline(ticks)
+        if wasi is not None:
+            store.set_wasi(wasi)
+        instance: wasmtime.Instance | None = None
+        armed = interrupt.arm(address(store.ptr()), control) if control is not None else 0
+        try:
+            instance = linked.pre.instantiate(store)
+            if linked.init is not None:
+                try:
+                    self._call(store, instance, linked.init, linked.init_sig, ())  # type: ignore[arg-type]
+                except wasmtime.ExitTrap as exc:
+                    # Go-style commands leave _start through proc_exit(0): that is a normal start-up.
+                    if exc.code != 0:
+                        raise
+            # The result (0 = ok by convention) is ignored, as tau does.
+            self._call(store, instance, sig.name.decode(), sig, (0,))
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise CallFailed(
+                exc, instantiated=instance is not None, used=_memory_size(store, instance)
+            ) from None
+        finally:
+            if armed:
+                interrupt.disarm(armed)
+
+    def _call(
+        self,
+        store: wasmtime.Store,
+        instance: wasmtime.Instance,
+        export: str,
+        sig: fastcall.Signature,
+        args: tuple[int, ...],
+    ) -> None:
+        func = instance.exports(store)[export]
+        if not isinstance(func, wasmtime.Func):
+            raise wasmtime.WasmtimeError(f"export `{export}` is not a function")
+        func(store, *args)
+
+
+class PlainPath(CallPath):
+    """wasmtime-py's public API: `Store`, `InstancePre.instantiate`, `Instance.exports`, `Func.__call__`,
+    `Linker.define_func` (the host functions get a `wasmtime.Caller`)."""
+
+    name = "plain"
+    title = "plain wasmtime-py"
+
+
+class ObjectPath(CallPath):
+    """wasmtime-py's objects, calls through its typed ffi bindings without per-call reflection."""
+
+    name = "object"
+    title = "object API fast path"
+
+    def problem(self) -> str | None:
+        if not fastcall.FAST:
+            return "wasmtime._ffi lacks the typed call bindings (wasmtime_val_t, wasmtime_func_call)"
+        if not callable(getattr(wasmtime.Func, "_from_raw", None)):
+            return "wasmtime.Func._from_raw is missing"
+        return None
+
+    def signature(self, ty: wasmtime.FuncType, name: bytes = b"") -> fastcall.Signature:
+        return fastcall.Signature(ty, name)
+
+    def _call(
+        self,
+        store: wasmtime.Store,
+        instance: wasmtime.Instance,
+        export: str,
+        sig: fastcall.Signature,
+        args: tuple[int, ...],
+    ) -> None:
+        fastcall.call(store, fastcall.export_func(store, instance, export), sig, args)
+
+
+class RawPath(ObjectPath):
+    """Raw C calls per request and unchecked host callbacks; exports whose signatures are not plain
+    numbers (or a `_start` taking arguments) are called through the object path."""
+
+    name = "raw"
+    title = "raw C calls"
+    raw_callers = True
+
+    def __init__(self) -> None:
+        from dream.wasm import rawcall  # imported here: rawcall imports this module
+
+        self._run = rawcall.run
+
+    def problem(self) -> str | None:
+        from dream.wasm import guest_memory, rawcall
+
+        missing = super().problem()
+        if missing:
+            return missing
+        if not (rawcall.AVAILABLE and hostcall.RAW and guest_memory.RAW):
+            return "wasmtime._ffi lacks the C functions or structs the raw calls use"
+        if not callable(getattr(wasmtime.WasiConfig, "_consume", None)):
+            return "wasmtime.WasiConfig._consume is missing"
+        for cls in (wasmtime.Trap, wasmtime.WasmtimeError):
+            if not callable(getattr(cls, "_from_ptr", None)):
+                return f"wasmtime.{cls.__name__}._from_ptr is missing"
+        size = rawcall.val_raw_size()
+        if size != hostcall.VAL_RAW_SIZE:
+            return f"wasmtime_val_raw_t is {size} bytes, not the {hostcall.VAL_RAW_SIZE} the raw calls expect"
+        return None
+
+    def define(
+        self,
+        linker: wasmtime.Linker,
+        module: str,
+        name: str,
+        params: tuple[str, ...],
+        has_result: bool,
+        fn: Callable[..., Any],
+        *,
+        takes_caller: bool = True,
+    ) -> None:
+        hostcall.define(linker, module, name, params, has_result, fn, takes_caller=takes_caller, raw=True)
+
+    def link(
+        self, engine: wasmtime.Engine, pre: wasmtime.InstancePre, init: str | None, init_ty: Any
+    ) -> Linked:
+        linked = super().link(engine, pre, init, init_ty)
+        linked.engine_address = address(engine.ptr())
+        linked.pre_address = address(pre.ptr())
+        return linked
+
+    def plan(self, linked: Linked, sig: fastcall.Signature) -> bool:
+        init = linked.init_sig
+        return sig.fast and (init is None or (init.fast and init.nparams == 0))
+
+    def run(
+        self,
+        linked: Linked,
+        sig: fastcall.Signature,
+        quick: bool,
+        memory_limit: int,
+        ticks: int,
+        wasi: wasmtime.WasiConfig | None,
+        event: Any,
+        control: interrupt.CallControl | None,
+    ) -> None:
+        if not quick:
+            super().run(linked, sig, quick, memory_limit, ticks, wasi, event, control)
+            return
+        self._run(
+            linked.engine_address,
+            linked.pre_address,
+            linked.init_name,
+            sig.name,
+            sig.nresults,
+            memory_limit,
+            ticks,
+            wasi,
+            event,
+            control,
+        )
+
+
+PATHS: dict[str, type[CallPath]] = {"raw": RawPath, "object": ObjectPath, "plain": PlainPath}
+BEST_FIRST = ("raw", "object", "plain")
+
+
+def _memory_size(store: wasmtime.Store, instance: wasmtime.Instance | None) -> int | None:
+    if instance is None:
+        return None
+    try:
+        mem = instance.exports(store).get("memory")
+        return mem.data_len(store) if isinstance(mem, wasmtime.Memory) else None
+    except (wasmtime.WasmtimeError, ValueError):
+        return None
