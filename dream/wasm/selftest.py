@@ -99,15 +99,18 @@ def _choose(engine: wasmtime.Engine, value: str) -> CallPath:
         if failure is None:
             if failed:
                 log.warning(
-                    "wasm calls: %s, the fallback: %s; calls are slower. A wasmtime-py release that dream "
-                    "supports (see pyproject.toml) restores the fast path",
+                    "wasm calls: %s, the fallback, as wasmtime %s does not work with the faster paths (%s); "
+                    "calls are slower, deadline checks %s. The wasmtime release pinned in dream's "
+                    "pyproject.toml restores the fast path",
                     path.title,
+                    _version(),
                     "; ".join(failed),
+                    deadline_checks,
                 )
             else:
                 log.info("wasm calls: %s (deadline checks %s)", path.title, deadline_checks)
             return path
-        failed.append(f"{path.title} unavailable with wasmtime {_version()} ({failure})")
+        failed.append(f"{path.title} unavailable: {failure}")
     raise CallPathError(f"no wasm call path works with wasmtime {_version()}: {'; '.join(failed)}")
 
 
