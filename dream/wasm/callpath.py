@@ -18,12 +18,16 @@ path uses it when wasmtime-py's library exposes it.
 from __future__ import annotations
 
 import ctypes
+import functools
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import wasmtime
 
 from dream.wasm import fastcall, hostcall, interrupt
+
+# One planned call: run(memory_limit, ticks, wasi, event, control); raises CallFailed.
+Run = Callable[[int, int, "wasmtime.WasiConfig | None", Any, "interrupt.CallControl | None"], None]
 
 ENV = "DREAM_WASM_CALL"  # raw | object | plain | auto (unset): the best path that passes its self-test
 
@@ -95,15 +99,15 @@ class CallPath:
     ) -> Linked:
         return Linked(engine, pre, init, self.signature(init_ty) if init_ty is not None else None)
 
-    def plan(self, linked: Linked, sig: fastcall.Signature) -> bool:
-        """Whether calls of an export with `sig` take this path's quickest way (else its objects)."""
-        return False
+    def plan(self, linked: Linked, sig: fastcall.Signature) -> Run:
+        """How to call the export with `sig` of `linked`, decided once per export: a `Run`, called as
+        `run(memory_limit, ticks, wasi, event, control)` for each request."""
+        return functools.partial(self.run, linked, sig)
 
     def run(
         self,
         linked: Linked,
         sig: fastcall.Signature,
-        quick: bool,
         memory_limit: int,
         ticks: int,
         wasi: wasmtime.WasiConfig | None,
@@ -112,8 +116,8 @@ class CallPath:
     ) -> None:
         """Instantiate, run the module's init, then call the export with event id 0; raises CallFailed.
 
-        `quick` is what `plan` said for this export; `event` is the call's HttpEvent (the raw path gives
-        it the store context); with a `control` the store checks its deadline and cancel flag."""
+        Calls may run `ticks` epoch ticks; `event` is the call's HttpEvent (the raw path gives it the
+        store context); with a `control` the store checks its deadline and cancel flag (`interrupt`)."""
         store = wasmtime.Store(linked.engine)
         store.set_limits(memory_size=memory_limit)
         store.set_epoch_deadline(ticks)
@@ -241,36 +245,14 @@ class RawPath(ObjectPath):
         linked.pre_address = address(pre.ptr())
         return linked
 
-    def plan(self, linked: Linked, sig: fastcall.Signature) -> bool:
+    def plan(self, linked: Linked, sig: fastcall.Signature) -> Run:
         init = linked.init_sig
-        return sig.fast and (init is None or (init.fast and init.nparams == 0))
-
-    def run(
-        self,
-        linked: Linked,
-        sig: fastcall.Signature,
-        quick: bool,
-        memory_limit: int,
-        ticks: int,
-        wasi: wasmtime.WasiConfig | None,
-        event: Any,
-        control: interrupt.CallControl | None,
-    ) -> None:
-        if not quick:
-            super().run(linked, sig, quick, memory_limit, ticks, wasi, event, control)
-            return
-        self._run(
-            linked.engine_address,
-            linked.pre_address,
-            linked.init_name,
-            sig.name,
-            sig.nresults,
-            memory_limit,
-            ticks,
-            wasi,
-            event,
-            control,
-        )
+        if sig.fast and (init is None or (init.fast and init.nparams == 0)):
+            # Everything known ahead is bound now: a request passes only what is its own.
+            return functools.partial(
+                self._run, linked.engine_address, linked.pre_address, linked.init_name, sig.name, sig.nresults
+            )
+        return super().plan(linked, sig)
 
 
 PATHS: dict[str, type[CallPath]] = {"raw": RawPath, "object": ObjectPath, "plain": PlainPath}

@@ -24,7 +24,7 @@ import wasmtime
 from dream.wasm import abi, fastcall, interrupt, selftest, wasi_poll
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.cache import ModuleCache, default_directory
-from dream.wasm.callpath import CallFailed, CallPath
+from dream.wasm.callpath import CallFailed, CallPath, Run
 from dream.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
 from dream.wasm.errors import (
     WasmCancelled,
@@ -172,7 +172,7 @@ class FunctionModule:
         self._sigs: dict[str, fastcall.Signature] = {}
         init = next((n for n in ("_initialize", "_start") if n in self.exports), None)
         self._path = path = host.call_path
-        self._plans: dict[str, tuple[fastcall.Signature, bool]] = {}  # export → (signature, quick way)
+        self._plans: dict[str, Run] = {}  # export → how its calls run on the host's path
         linker = host._linker()
         try:
             linker.define_unknown_imports_as_traps(module)
@@ -262,11 +262,9 @@ class FunctionModule:
         `timeout` then only names the limit in messages.
         Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError.
         """
-        plan = self._plans.get(export)
-        if plan is None:
-            sig = self._signature(export)
-            plan = self._plans[export] = (sig, self._path.plan(self._linked, sig))
-        sig, quick = plan
+        run = self._plans.get(export)
+        if run is None:
+            run = self._plans[export] = self._path.plan(self._linked, self._signature(export))
         host = self.host
         if host.stopped:
             raise WasmError(f"cannot call {self.name}: the wasm host has been stopped", "host stopped")
@@ -289,7 +287,7 @@ class FunctionModule:
             interrupt.begin(event.deadline, control)  # its waits end at the deadline, or on a cancel
         host.ticker.enter()
         try:
-            self._path.run(self._linked, sig, quick, memory_limit, ticks, wasi, event, control)
+            run(memory_limit, ticks, wasi, event, control)
             # A guest whose wait in a host function ended at its deadline (or on a cancel) may return
             # without running another epoch check: it is as late (or as gone) as one that was stopped.
             if control is not None and (control.cancelled or control.remaining() <= 0):

@@ -158,16 +158,7 @@ def _run(path: CallPath, engine: wasmtime.Engine) -> tuple[int | None, int | Non
     linked = path.link(engine, linker.instantiate_pre(module), "_initialize", init_ty)
     sig = path.signature(run_ty, b"run")
     control = interrupt.CallControl(time.monotonic() + 5.0)
-    path.run(
-        linked,
-        sig,
-        path.plan(linked, sig),
-        1 << 20,
-        control.first_ticks(),
-        wasmtime.WasiConfig(),
-        _Event(),
-        control,
-    )
+    path.plan(linked, sig)(1 << 20, control.first_ticks(), wasmtime.WasiConfig(), _Event(), control)
     return seen.get("read"), seen.get("report")
 
 
