@@ -67,11 +67,11 @@ class Linked:
 
 
 class CallPath:
-    """One way to call a guest. Subclasses fill in each step."""
+    """One way to call a guest. These steps use wasmtime-py's public API only (they are the plain
+    path); the faster paths override the steps they do another way."""
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""  # what it is, for the start-up line
-    raw_callers: ClassVar[bool] = False  # host functions get the caller as an address, not a Caller
 
     def problem(self) -> str | None:
         """What this wasmtime-py lacks for the path (None: nothing it can check before a call)."""
@@ -127,9 +127,10 @@ class CallPath:
         armed = interrupt.arm(address(store.ptr()), control) if control is not None else 0
         try:
             instance = linked.pre.instantiate(store)
-            if linked.init is not None:
+            init, init_sig = linked.init, linked.init_sig
+            if init is not None and init_sig is not None:  # both or neither
                 try:
-                    self._call(store, instance, linked.init, linked.init_sig, ())  # type: ignore[arg-type]
+                    self._call(store, instance, init, init_sig, ())
                 except wasmtime.ExitTrap as exc:
                     # Go-style commands leave _start through proc_exit(0): that is a normal start-up.
                     if exc.code != 0:
@@ -199,7 +200,6 @@ class RawPath(ObjectPath):
 
     name = "raw"
     title = "raw C calls"
-    raw_callers = True
 
     def __init__(self) -> None:
         from dream.wasm import rawcall  # imported here: rawcall imports this module

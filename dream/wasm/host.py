@@ -5,7 +5,9 @@ advances the epoch every 10 ms while any call is running (timeouts), and the on-
 cache. `load` returns a `FunctionModule` holding a pre-linked `InstancePre`; `FunctionModule.call`
 creates a Store + instance per request (15-25 us for small modules), so requests are isolated and
 event id 0 is valid for each. Calls may run concurrently on worker threads: wasmtime releases the GIL
-while wasm runs.
+while wasm runs. How a call and its host functions reach wasmtime is the host's `call_path`
+(`callpath`: raw C calls, object API or plain wasmtime-py), chosen when the first host of the process
+starts (`selftest`).
 """
 
 from __future__ import annotations
