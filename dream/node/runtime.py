@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dream.node.answers import answer
+from dream.http.answers import answer
 from dream.node.config import NodeConfig
 from dream.node.peers import HEARTBEAT_SECONDS, PeerClient, PeerInfo, PeerStore
 from dream.node.security import UniverseGuard
@@ -62,7 +62,7 @@ class Node:
     registry: ClassVar[bool] = False
     # Serves user traffic: worth uvloop's speed (and its memory).
     fast_loop: ClassVar[bool] = False
-    # The public http port is served by dream's own HTTP server (`dream.node.httpserver`), which lets
+    # The public http port is served by dream's own HTTP server (`dream.http.server`), which lets
     # `fast_http` answer requests without an ASGI task; others use uvicorn.
     own_http_server: ClassVar[bool] = False
     # With `own_http_server`: a request whose client goes away has its ASGI task cancelled (a proxy).
@@ -189,7 +189,7 @@ class Node:
         for app, sock, protocol in sockets:
             server: Any
             if protocol == "http" and self.own_http_server:
-                from dream.node.httpserver import HttpServer
+                from dream.http.server import HttpServer
 
                 server = HttpServer(
                     app,

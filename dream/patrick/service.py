@@ -24,8 +24,8 @@ from starlette.routing import BaseRoute, Route
 
 from dream.errors import DreamError
 from dream.githost.payload import verify_signature
+from dream.http.answers import answer, reply
 from dream.node import Node
-from dream.node.answers import answer, reply
 from dream.node.validate import (
     CID,
     COMMIT,
