@@ -27,6 +27,7 @@ from dream.node.config import NodeConfig
 from dream.node.peers import HEARTBEAT_SECONDS, PeerClient, PeerInfo, PeerStore
 from dream.node.security import UniverseGuard
 from dream.node.validate import STORE_KEY
+from dream.process.identity import process_start
 
 DAEMON_CHECK_SECONDS = 0.5
 
@@ -291,21 +292,6 @@ def bind_tcp(port: int) -> socket.socket:
     sock.listen(1024)
     sock.set_inheritable(False)
     return sock
-
-
-def process_start(pid: int) -> str:
-    """The kernel's start time of `pid` ('' if it does not exist): pid plus this identifies a process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return ""
-    # Fields after the parenthesised command name (which may contain spaces): state is field 3,
-    # starttime field 22. A zombie has exited already, whatever its pid still says.
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return ""
-    return fields[19].decode()
 
 
 def install_signals(node: Node, loop: asyncio.AbstractEventLoop) -> None:
