@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from dream.auth.store import AuthStore
+from dream.http.answers import answer
 from dream.node import Node
-from dream.node.answers import answer
 from dream.node.validate import FQDN, HOOK_ID, NAME, PROJECT_ID, REPO_ID, STRING, Body, Field, Text
 
 # `owner/name`, as GitHub spells a repository.

@@ -387,7 +387,7 @@ def kill_services(
 @kill_app.command("multiverse")
 def kill_multiverse() -> None:
     """Stop the daemon and every universe."""
-    from dream.node.runtime import process_start
+    from dream.process.identity import process_start
 
     with client() as api:
         pid = api.shutdown()

@@ -12,11 +12,11 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from dream.daemon import zygote
 from dream.daemon.state import write_state
 from dream.daemon.universe import NodeRecord, Universe
 from dream.errors import DreamError
-from dream.node.runtime import process_start
+from dream.process import forkserver
+from dream.process.identity import process_start
 from dream.settings import DEFAULT_BRANCH
 from dream.shapes import Shape
 
@@ -115,7 +115,7 @@ class Multiverse:
             "port": self.port,
             "nodes": nodes,
             "temp_roots": [str(u.root) for u in self.universes.values() if not u.keep],
-            "zygote": zygote.pid_and_start(),
+            "zygote": forkserver.pid_and_start(),
         }
         write_state(self.home, self.port, state)
 
@@ -164,7 +164,7 @@ class Supervisor:
                     os.read(self._wake_r, 1024)
                     continue
                 universe, record, process = watched[sentinel]  # type: ignore[index]
-                code = zygote.exit_code(process)
+                code = forkserver.exit_code(process)
                 if code is None:
                     continue
                 record.exited = process  # reported once: this process is not watched again

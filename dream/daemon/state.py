@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from dream.node.runtime import process_start
+from dream.process.identity import process_start
 
 log = logging.getLogger("dream.daemon")
 

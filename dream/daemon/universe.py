@@ -26,8 +26,9 @@ from dream.daemon.ports import free_port, port_is_free, require_free
 from dream.errors import DreamError
 from dream.node.config import NodeConfig
 from dream.node.peers import NO_TLS, PeerClient, PeerInfo, PeerStore
-from dream.node.runtime import process_start
 from dream.node.security import UniverseAuth
+from dream.process import forkserver
+from dream.process.identity import process_start
 from dream.shapes import ServiceShape, Shape, SimpleShape
 from dream.spec import DNS_SERVICES, protocols_of, protocols_of_simple
 
@@ -75,7 +76,7 @@ class NodeRecord:
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and zygote.exit_code(self.process) is None
+        return self.process is not None and forkserver.exit_code(self.process) is None
 
     @property
     def serving(self) -> bool:
@@ -377,7 +378,7 @@ class Universe:
         record.state, record.reason = UP, ""
         self.on_change()
         process = record.process
-        code = zygote.exit_code(process) if process is not None else None
+        code = forkserver.exit_code(process) if process is not None else None
         if process is not None and code is not None:
             # Died between its last probe and now: the supervisor's report came while it was not up
             # yet and was left to this check.
@@ -581,7 +582,7 @@ class Universe:
                 return ""
             except DreamError as exc:
                 process = record.process
-                code = zygote.exit_code(process) if process is not None else None
+                code = forkserver.exit_code(process) if process is not None else None
                 if record.stopping or process is None:
                     return ""
                 if code is not None:

@@ -2,7 +2,7 @@
 
 A substrate's score: healthy first, then able to serve the Host/path (asked over p2p, cached briefly),
 then with the function's module already loaded, then the fewest requests in flight. Requests go over
-pooled keep-alive connections (`dream.gateway.proxy`) and carry `X-Substrate-Peer`.
+pooled keep-alive connections (`dream.http.upstream`) and carry `X-Substrate-Peer`.
 
 Down marks: only a refused connection (nothing listens on the port) marks a substrate down, for at most
 DOWN_FOR; the request goes to the next one. While the mark lasts, the substrate's port is tried every
@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 
 from dream.errors import DreamError
-from dream.gateway.proxy import (
+from dream.http.asgi import FRAMING, read_body
+from dream.http.upstream import (
     UpstreamConnectError,
     UpstreamDropped,
     UpstreamPool,
@@ -34,7 +35,6 @@ from dream.gateway.proxy import (
     UpstreamTimeout,
 )
 from dream.node import Node
-from dream.node.asgi import FRAMING, read_body
 from dream.node.peers import PeerInfo
 
 MATCH_TTL = 2.0

@@ -30,9 +30,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dream.errors import DreamError
-from dream.githost.payload import push_payload, webhook_headers
+from dream.githost.payload import push_payload
 from dream.githost.repos import Repositories
 from dream.githost.smart_http import http_backend, no_room_for_push
+from dream.http.webhooks import webhook_headers
 from dream.node import Node
 from dream.node.peers import NO_TLS
 

@@ -23,8 +23,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dream.hoarder.cid import cid_of, verify
+from dream.http.answers import answer, reply
 from dream.node import Node
-from dream.node.answers import answer, reply
 from dream.node.validate import CID, BadInput, Invalid
 
 REPLICAS = 2

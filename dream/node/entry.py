@@ -4,6 +4,6 @@ from __future__ import annotations
 
 
 def run(config_json: str) -> None:
-    from dream.node.process import run_node
+    from dream.node.main import run_node
 
     run_node(config_json)

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from dream.errors import DreamError
-from dream.node.answers import answer
+from dream.http.answers import answer
 from dream.node.config import NodeConfig
 from dream.node.security import UniverseAuth
 from dream.node.validate import BOOLEAN, NAME, PORT, Body, Field, Integer, MapOf, OneOf

@@ -41,7 +41,7 @@ import starlette.routing
 import uvicorn
 import uvicorn.protocols.http.httptools_impl
 
-import dream.node.process
+import dream.node.main
 import dream.node.runtime
 
 # The zygote and the nodes forked from it leave the terminal's process group: Ctrl-C or a signal sent to

@@ -22,11 +22,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dream.node.answers import answer
+from dream.http.answers import answer
 from dream.node.config import NodeConfig
 from dream.node.peers import HEARTBEAT_SECONDS, PeerClient, PeerInfo, PeerStore
 from dream.node.security import UniverseGuard
 from dream.node.validate import STORE_KEY
+from dream.process.identity import process_start
 
 DAEMON_CHECK_SECONDS = 0.5
 
@@ -62,7 +63,7 @@ class Node:
     registry: ClassVar[bool] = False
     # Serves user traffic: worth uvloop's speed (and its memory).
     fast_loop: ClassVar[bool] = False
-    # The public http port is served by dream's own HTTP server (`dream.node.httpserver`), which lets
+    # The public http port is served by dream's own HTTP server (`dream.http.server`), which lets
     # `fast_http` answer requests without an ASGI task; others use uvicorn.
     own_http_server: ClassVar[bool] = False
     # With `own_http_server`: a request whose client goes away has its ASGI task cancelled (a proxy).
@@ -189,7 +190,7 @@ class Node:
         for app, sock, protocol in sockets:
             server: Any
             if protocol == "http" and self.own_http_server:
-                from dream.node.httpserver import HttpServer
+                from dream.http.server import HttpServer
 
                 server = HttpServer(
                     app,
@@ -291,21 +292,6 @@ def bind_tcp(port: int) -> socket.socket:
     sock.listen(1024)
     sock.set_inheritable(False)
     return sock
-
-
-def process_start(pid: int) -> str:
-    """The kernel's start time of `pid` ('' if it does not exist): pid plus this identifies a process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return ""
-    # Fields after the parenthesised command name (which may contain spaces): state is field 3,
-    # starttime field 22. A zombie has exited already, whatever its pid still says.
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return ""
-    return fields[19].decode()
 
 
 def install_signals(node: Node, loop: asyncio.AbstractEventLoop) -> None:

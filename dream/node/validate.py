@@ -2,7 +2,7 @@
 
 A route declares a `Body` (a JSON object's fields and their kinds), a `Query`, or a `Text` kind for a
 path parameter; reading a request through it returns the checked values or raises `BadInput`, a `DreamError`
-that `dream.node.answers.answer` turns into `{"code": 400, "error": "<sentence>"}`. The sentence says what
+that `dream.http.answers.answer` turns into `{"code": 400, "error": "<sentence>"}`. The sentence says what
 is wrong, where (the route and the field) and how to fix it (the shape the route takes):
 
     POST /tns/fetch: field `path` must be a tns path ("a/b/c" or ["a", "b", "c"]), got 5;

@@ -21,10 +21,10 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dream.errors import DreamError
+from dream.http.asgi import announces_body, read_body
+from dream.http.message import Answer
+from dream.http.message import Request as HttpServerRequest
 from dream.node import Node
-from dream.node.asgi import announces_body, read_body
-from dream.node.httpserver import Answer
-from dream.node.httpserver import Request as HttpServerRequest
 from dream.substrate import website
 from dream.substrate.limits import Limits
 from dream.substrate.routing import Resource, RouteTable, domain_allowed, parse_index

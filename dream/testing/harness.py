@@ -167,7 +167,7 @@ def wait_for(
 
 
 def pid_alive(pid: int) -> bool:
-    from dream.node.runtime import process_start
+    from dream.process.identity import process_start
 
     return process_start(pid) != ""
 

@@ -21,8 +21,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
+from dream.http.answers import answer
 from dream.node import Node
-from dream.node.answers import answer
 from dream.node.validate import (
     ANY,
     BOOLEAN,

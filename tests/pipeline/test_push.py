@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from dream.errors import DreamError
-from dream.githost.payload import push_payload, sign, webhook_headers
+from dream.githost.payload import push_payload
+from dream.http.webhooks import sign, webhook_headers
 from dream.tcc import tns_keys
 from dream.testing import harness
 from dream.testing.harness import UniverseHandle, git

@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from dream.githost.payload import push_payload, sign, webhook_headers
+from dream.githost.payload import push_payload
 from dream.hoarder.cid import cid_of
+from dream.http.webhooks import sign, webhook_headers
 from dream.node.security import UniverseAuth
 from dream.testing.harness import UniverseHandle
 

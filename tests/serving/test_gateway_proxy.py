@@ -18,15 +18,15 @@ import pytest
 import uvicorn
 import uvloop
 
-from dream.gateway.proxy import (
-    Headers,
+from dream.gateway.service import Service
+from dream.http.message import Headers
+from dream.http.upstream import (
     UpstreamConnectError,
     UpstreamDropped,
     UpstreamPool,
     UpstreamProtocolError,
     UpstreamTimeout,
 )
-from dream.gateway.service import Service
 from dream.node.config import NodeConfig
 from dream.node.peers import PeerInfo
 

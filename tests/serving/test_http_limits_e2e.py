@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dream.node.httpserver import MAX_HEAD, MAX_HEADER_LINE
+from dream.http.server import MAX_HEAD, MAX_HEADER_LINE
 from dream.testing.harness import UniverseHandle
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from dream.daemon.ports import free_port
-from dream.githost.payload import verify_signature
+from dream.http.webhooks import verify_signature
 from dream.testing.harness import DaemonProcess, UniverseHandle, git, wait_for
 
 pytestmark = pytest.mark.e2e

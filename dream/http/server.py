@@ -28,15 +28,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
 import httptools
+
+from dream.http.exchange import Exchange
+from dream.http.message import FastHandler, Headers, Request, safe_fields, status_line, unsafe_fields
 
 log = logging.getLogger("dream.http")
 
@@ -48,14 +49,10 @@ MAX_HEADERS = 100  # header fields in one request: more is a 431
 MAX_HEAD = 64 * 1024  # bytes of the whole head (request line, header lines, blank line): more is a 431
 HEAD_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its head: later is a 408
 REFUSAL_LINGER = 2.0  # seconds a refused connection's input is still read (and dropped) before closing
-Headers = list[tuple[bytes, bytes]]
-Answer = tuple[int, Headers, bytes]
 
 # Headers that frame the message: the server writes its own.
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
-_UNSAFE = re.compile(rb"[\r\n\0]")
-_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 
 
 def _shown(name: bytes) -> str:
@@ -66,74 +63,6 @@ def _shown(name: bytes) -> str:
 
 def _peer(client: tuple[str, int] | None) -> str:
     return f"{client[0]}:{client[1]}" if client else "an unknown client"
-
-
-def safe_fields(headers: Headers, request: Request) -> Headers:
-    """`headers` without the fields whose name or value holds CR, LF or NUL, each logged: written, they
-    would end the header line early and let the rest of the value pass for headers of its own (or for
-    a body). The service that made them should have refused them; this is the last line."""
-    safe = []
-    for name, value in headers:
-        if _UNSAFE.search(name) or _UNSAFE.search(value):
-            log.error(
-                "dropped the response header %r: %r of %s %s: a header name or value must not hold CR, "
-                "LF or NUL",
-                name[:64],
-                value[:128],
-                request.method,
-                request.path,
-            )
-            continue
-        safe.append((name, value))
-    return safe
-
-
-def _unsafe_fields(head: list[bytes]) -> bool:
-    """Whether the header fields in `head` (the status line, then name, ": ", value and CRLF per field)
-    hold a CR, LF or NUL of their own: one count over them all instead of a test per field."""
-    fields = b"".join(head[1:])
-    # Each field brings one CR and one LF of its own line end: any more (or a NUL) is in a name or value.
-    # One translate and two lengths: cheaper than a count per byte (and `in` on bytes, slow in 3.11).
-    return len(fields) - len(fields.translate(None, b"\r\n\0")) != (len(head) - 1) >> 1
-
-
-def status_line(status: int) -> bytes:
-    return _STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode()
-
-
-class Request:
-    """One parsed request, as the fast path sees it."""
-
-    __slots__ = (
-        "body",
-        "headers",
-        "http_version",
-        "keep_alive",
-        "method",
-        "path",
-        "query",
-        "raw_path",
-    )
-
-    def __init__(self) -> None:
-        self.method = ""
-        self.path = ""
-        self.raw_path = b""
-        self.query = b""
-        self.headers: Headers = []
-        self.body = b""
-        self.http_version = "1.1"
-        self.keep_alive = True
-
-    def header(self, name: bytes) -> bytes | None:
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
-
-
-# A fast handler answers (status, headers, body) or None to leave the request to the ASGI app.
-FastHandler = Callable[[Request], Answer | None]
 
 
 class HttpServer:
@@ -319,7 +248,7 @@ class Connection(asyncio.Protocol):
         self.waiting: collections.deque[Request] = collections.deque()
         self.busy = False  # an ASGI request is running
         self.task: asyncio.Task[None] | None = None
-        self.exchange: _Exchange | None = None
+        self.exchange: Exchange | None = None
         self.closing = False
         self.gone = False  # connection_lost has run
         self.last_active = time.monotonic()
@@ -675,7 +604,7 @@ class Connection(asyncio.Protocol):
                     length = value  # a HEAD answer says how long the GET body would be
                 continue
             head += [key, b": ", value, b"\r\n"]
-        if headers and _unsafe_fields(head):
+        if headers and unsafe_fields(head):
             safe = safe_fields(headers, request)
             if len(safe) < len(headers):
                 self.respond(request, status, safe, body)
@@ -750,7 +679,7 @@ class Connection(asyncio.Protocol):
                 self.transport.resume_reading()
 
     async def _run_app(self, request: Request) -> None:
-        exchange = self.exchange = _Exchange(self, request)
+        exchange = self.exchange = Exchange(self, request)
         try:
             await self.server.app(exchange.scope(), exchange.receive, exchange.send)
         except Exception:
@@ -767,147 +696,3 @@ class Connection(asyncio.Protocol):
         finally:
             exchange.end()
             self._next()
-
-
-class _Exchange:
-    """The ASGI side of one request: its scope, `receive` and `send`."""
-
-    __slots__ = (
-        "chunked",
-        "connection",
-        "delivered",
-        "finished",
-        "head",
-        "keep",
-        "over",
-        "request",
-        "started",
-        "status",
-        "streaming",
-    )
-
-    def __init__(self, connection: Connection, request: Request) -> None:
-        self.connection = connection
-        self.request = request
-        self.delivered = False
-        self.started = False
-        self.streaming = False
-        self.finished = False
-        self.chunked = False
-        self.keep = True
-        self.status = 200
-        self.head: Headers = []
-        self.over: asyncio.Event | None = None  # made when `receive` has to wait for the end
-
-    def end(self) -> None:
-        """The response is complete or the client is gone: `receive` answers `http.disconnect`."""
-        if self.over is not None:
-            self.over.set()
-
-    def scope(self) -> dict[str, Any]:
-        request = self.request
-        return {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": request.http_version,
-            "server": self.connection.local,
-            "client": self.connection.client,
-            "scheme": "http",
-            "root_path": "",
-            "method": request.method,
-            "path": request.path,
-            "raw_path": request.raw_path,
-            "query_string": request.query,
-            "headers": request.headers,
-            "state": {},
-        }
-
-    async def receive(self) -> dict[str, Any]:
-        if not self.delivered:
-            self.delivered = True
-            return {"type": "http.request", "body": self.request.body, "more_body": False}
-        # The body was read whole: all that is left to hear is the end (ASGI: after the response was
-        # sent, or once the client is gone). An Event per exchange: a cancelled waiter cancels nothing
-        # that the next request would wait on.
-        if not self.finished and not self.connection.gone:
-            if self.over is None:
-                self.over = asyncio.Event()
-            await self.over.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "http.response.start":
-            if self.started:
-                raise RuntimeError("the response was already started")
-            status = int(message["status"])
-            if status < 200:
-                raise RuntimeError(
-                    f"status {status} is not a final status; informational responses are not sent"
-                )
-            self.started = True
-            self.status = status
-            self.head = [(k.lower(), v) for k, v in message.get("headers") or []]
-            return
-        if kind != "http.response.body" or not self.started or self.finished:
-            raise RuntimeError(f"unexpected ASGI message {kind!r}")
-        body = bytes(message.get("body", b""))
-        more = bool(message.get("more_body", False))
-        if self.connection.transport.is_closing():
-            # The client is gone (a closed uvloop transport raises on write): the rest goes nowhere.
-            if not more:
-                self.finished = True
-                self.end()
-            return
-        if not more and not self.streaming:
-            # The usual case: the whole body in one message, written with the head in one go.
-            self.finished = True
-            self.connection.respond(self.request, self.status, self.head, body)
-            self.end()
-            return
-        await self._stream(body, more)
-
-    async def _stream(self, body: bytes, more: bool) -> None:
-        """A body in several messages: the head first, then each part as it comes."""
-        connection = self.connection
-        request = self.request
-        bodyless = request.method == "HEAD" or self.status in (204, 304)
-        if not self.streaming:
-            self.streaming = True
-            self.keep = request.keep_alive
-            head = [status_line(self.status)]
-            length = None
-            for key, value in safe_fields(self.head, request):
-                if key == b"content-length":
-                    length = value
-                elif key == b"connection":
-                    self.keep = self.keep and b"close" not in value.lower()
-                    continue
-                elif key == b"transfer-encoding":
-                    continue
-                head += [key, b": ", value, b"\r\n"]
-            if length is None and not bodyless:
-                if request.http_version == "1.0":
-                    self.keep = False  # no chunked encoding in HTTP/1.0: the end of the connection ends it
-                else:
-                    self.chunked = True
-                    head.append(b"transfer-encoding: chunked\r\n")
-            self.keep = self.keep and not connection.closing and not connection.server.should_exit
-            if not self.keep:
-                head.append(b"connection: close\r\n")
-            elif request.http_version == "1.0":
-                head.append(b"connection: keep-alive\r\n")
-            head.append(b"\r\n")
-            connection.write(b"".join(head))
-        if body and not bodyless:
-            connection.write(b"%x\r\n%b\r\n" % (len(body), body) if self.chunked else body)
-        if more:
-            await connection.writable.wait()
-            return
-        if self.chunked:
-            connection.write(b"0\r\n\r\n")
-        self.finished = True
-        self.end()
-        connection.last_active = time.monotonic()
-        if not self.keep or connection.closing or connection.server.should_exit:
-            connection.close()

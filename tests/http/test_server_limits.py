@@ -1,4 +1,4 @@
-"""dream.node.httpserver's limits over real sockets: the request line, header fields, the whole head, the
+"""dream.http.server's limits over real sockets: the request line, header fields, the whole head, the
 header count, a duplicate Host, the header deadline, and response headers that must never be written.
 
 Each limit is tried just under (served) and just over (refused with its status, then the connection
@@ -21,15 +21,14 @@ import pytest
 import uvloop
 
 from dream.daemon.ports import free_port
-from dream.node import httpserver
-from dream.node.httpserver import (
+from dream.http import server as httpserver
+from dream.http.message import Answer, Request
+from dream.http.server import (
     MAX_HEAD,
     MAX_HEADER_LINE,
     MAX_HEADERS,
     MAX_REQUEST_LINE,
-    Answer,
     HttpServer,
-    Request,
 )
 from dream.node.runtime import bind_tcp
 from dream.testing.harness import wait_for

@@ -1,5 +1,5 @@
-"""A small HTTP/1.1 client for the gateway: keep-alive connections per upstream, asyncio Protocols and
-httptools' response parser, one write per request and whole responses in memory.
+"""A small HTTP/1.1 client for a reverse proxy (the gateway): keep-alive connections per upstream,
+asyncio Protocols and httptools' response parser, one write per request and whole responses in memory.
 
 httpx costs the gateway more per request than the substrate spends serving it; this does only what a
 loopback reverse proxy needs. The caller frames nothing itself: it passes the request headers without
@@ -21,7 +21,8 @@ from typing import Any
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpResponseParser
 
-Headers = list[tuple[bytes, bytes]]
+from dream.http.message import Headers
+
 Response = tuple[int, Headers, bytes]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})

@@ -1,4 +1,4 @@
-"""dream.node.httpserver over real sockets: the fast path, the ASGI path and the HTTP/1.1 edge cases.
+"""dream.http.server over real sockets: the fast path, the ASGI path and the HTTP/1.1 edge cases.
 
 Each server runs in a thread with its own event loop (uvloop, as in production, and plain asyncio). Most
 tests share one server per loop and swap its `fast` handler and ASGI app; those that need their own
@@ -31,8 +31,9 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from dream.daemon.ports import free_port
-from dream.node import httpserver
-from dream.node.httpserver import Answer, HttpServer, Request, status_line
+from dream.http import server as httpserver
+from dream.http.message import Answer, Request, status_line
+from dream.http.server import HttpServer
 from dream.node.runtime import bind_tcp
 from dream.testing import harness
 

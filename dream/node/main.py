@@ -1,17 +1,16 @@
-"""Entry point of a node process (forked from the daemon's warmed zygote)."""
+"""The main of a node process (forked from the daemon's warmed zygote): its log, its name, its node class."""
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import importlib
 import json
 import logging
-import os
 import sys
 
 from dream.node.config import NodeConfig
 from dream.node.runtime import Node, install_signals
+from dream.process.child import redirect_output, set_process_name
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -25,31 +24,9 @@ def node_class(config: NodeConfig) -> type[Node]:
     return module.Simple  # type: ignore[no-any-return]
 
 
-def set_process_name(name: str) -> None:
-    # Shows `dream:tns@blackhole` in ps/top (Linux truncates to 15 bytes).
-    try:
-        libc = ctypes.CDLL(None)
-        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
-    except (OSError, AttributeError):
-        pass
-
-
-def redirect_output(config: NodeConfig) -> None:
-    config.root_path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(config.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-
-
 def run_node(config_json: str) -> None:
     config = NodeConfig.from_dict(json.loads(config_json))
-    redirect_output(config)
+    redirect_output(config.log_path)
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.DEBUG if config.verbose else logging.INFO,

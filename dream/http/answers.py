@@ -1,4 +1,5 @@
-"""JSON answers for node routes: a handler returns data (or a Response); its error is upstream's 400 shape."""
+"""JSON routes' answers: a handler returns data (or a Response); its errors take the `{"code", "error"}` shape
+(upstream's 400 for bad input)."""
 
 from __future__ import annotations
 
