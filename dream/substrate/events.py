@@ -12,8 +12,7 @@ from dream.substrate.wasm.errors import SubstrateBusy, WasmCancelled, WasmError,
 from dream.substrate.wasm.interrupt import CallControl
 from dream.substrate.wasm.types import HttpRequest
 
-MAX_HOST_NAMES = 4096  # Host headers whose normal form is kept (a few distinct values in practice)
-_HOSTS: dict[bytes, str] = {}  # Host header → normalised host
+_HOSTS: dict[bytes, str] = {}  # Host header → normalised host (a few distinct values in practice)
 
 
 def host_header(headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -28,7 +27,7 @@ def normal_host(raw: bytes) -> str:
     host = _HOSTS.get(raw)
     if host is None:
         host = raw.decode("latin-1").split(":", 1)[0].lower().rstrip(".")
-        if len(_HOSTS) < MAX_HOST_NAMES:
+        if len(_HOSTS) < 4096:  # any Host header may come: keep the first ones only
             _HOSTS[raw] = host
     return host
 
