@@ -1,4 +1,5 @@
-"""Static websites from a website artefact (a zip of the build's output directory)."""
+"""Static websites: a website's artefact (a zip of its build's output directory) unpacked once per CID,
+and its files served."""
 
 from __future__ import annotations
 
@@ -7,8 +8,20 @@ import mimetypes
 import shutil
 import stat
 import uuid
-import zipfile
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, PlainTextResponse, Response
+
+from dream.errors import DreamError
+
+if TYPE_CHECKING:
+    import zipfile
+
+    from dream.substrate.assets import Assets
+    from dream.substrate.resolver import Resolver
+    from dream.substrate.routing import Resource
 
 # What a website artefact can hold, and what to do about one that holds something else.
 FIX = "a website artefact holds only plain files under its build's output folder: rebuild the website"
@@ -38,6 +51,8 @@ def unpack(data: bytes, into: Path) -> Path:
     """Unpack a website artefact once per CID into `into`. An artefact with a member that is not a plain
     file or folder inside the site (`..`, an absolute path, a symbolic link) is refused whole:
     UnsafeArtefact, and nothing is written."""
+    import zipfile  # here: only a node serving a website needs it
+
     if into.is_dir():
         return into
     into.parent.mkdir(parents=True, exist_ok=True)
@@ -82,3 +97,33 @@ def content_type(path: Path) -> str:
     if guessed and (guessed.startswith("text/") or guessed in ("application/javascript", "application/json")):
         return f"{guessed}; charset=utf-8"
     return guessed or "application/octet-stream"
+
+
+class Websites:
+    """The websites a substrate serves, each build unpacked once per CID into `folder`."""
+
+    def __init__(self, resolver: Resolver, assets: Assets, folder: Path) -> None:
+        self.resolver = resolver
+        self.assets = assets
+        self.folder = folder
+        self.unpacked: dict[str, Path] = {}  # cid → its folder
+
+    async def serve(self, resource: Resource, prefix: str, path: str) -> Response:
+        """The file of `resource` at request `path` (the website answers under `prefix`)."""
+        try:
+            cid = await self.resolver.asset_cid(resource)
+            site = self.unpacked.get(cid)
+            payload = await self.assets.get(cid, resource.name) if site is None else b""
+        except DreamError as exc:
+            return PlainTextResponse(str(exc), status_code=503)
+        if site is None:
+            try:
+                site = await run_in_threadpool(unpack, payload, self.folder / cid)
+            except ValueError as exc:
+                return PlainTextResponse(str(exc), status_code=500)
+            self.unpacked[cid] = site
+        relative = path[len(prefix.rstrip("/")) :] if prefix != "/" else path
+        found = find(site, relative or "/")
+        if found is None:
+            return PlainTextResponse(f"no file {path} in website {resource.name}", status_code=404)
+        return FileResponse(found, media_type=content_type(found))

@@ -1,0 +1,192 @@
+"""The substrate's public HTTP port: a request for Host + path + method runs its function or serves its
+website.
+
+Three ways in, fastest first:
+- `fast_http`, called by the HTTP server's parser: a (host, method, path) that already ran a function
+  which runs inline is answered right there, with no ASGI task;
+- `asgi`: a (host, method, path) that already ran a function goes straight to it (on a worker thread if
+  it does not run inline);
+- `serve`, routed by starlette: first requests, websites and errors; a function it finds is remembered
+  for the two ways above until tns changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from dream.errors import DreamError
+from dream.http.message import Answer
+from dream.http.message import Request as HttpServerRequest
+from dream.node.runtime import NOT_ROUTED
+from dream.substrate.events import (
+    event_from_scope,
+    event_of,
+    failed,
+    host_header,
+    normal_host,
+    stop_when_gone,
+)
+from dream.substrate.resolver import Resolver
+from dream.substrate.routing import domain_allowed
+from dream.substrate.runner import ReadyFunction, Runner
+from dream.wasm.errors import WasmCancelled, WasmError, WasmLoadError
+from dream.wasm.interrupt import CallControl
+from dream.wasm.types import HttpRequest, HttpResponse
+from dream.substrate.website import Websites
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class Front:
+    def __init__(
+        self, resolver: Resolver, runner: Runner, websites: Websites, universe: str, log: logging.Logger
+    ) -> None:
+        self.resolver = resolver
+        self.ready = resolver.ready  # the resolver clears it when tns changes
+        self.runner = runner
+        self.websites = websites
+        self.universe = universe
+        self.log = log
+        self.served = 0
+        self.routed = Starlette(
+            routes=[Route("/{path:path}", self.serve, methods=METHODS)], exception_handlers=NOT_ROUTED
+        )
+
+    def _ready_for(
+        self, headers: list[tuple[bytes, bytes]], method: str, path: str
+    ) -> tuple[bytes, ReadyFunction | None]:
+        """(the raw Host header, the function this (host, method, path) already ran, if any)."""
+        raw_host = host_header(headers)
+        return raw_host, self.ready.get((normal_host(raw_host), method, path))
+
+    def fast_http(self, request: HttpServerRequest) -> Answer | None:
+        """A request for a (host, method, path) that already ran a function that runs inline: answered
+        right here, from the HTTP parser's callback."""
+        raw_host, ready = self._ready_for(request.headers, request.method, request.path)
+        if ready is None or not ready.inline:
+            return None
+        event = event_of(request.method, request.path, request.query, request.headers, request.body, raw_host)
+        try:
+            result = self.runner.run_inline(ready, event)
+        except WasmError as exc:
+            return failed(exc)
+        if result is None:  # it has just moved to a worker thread: the ASGI path runs it there
+            return None
+        return self._answer(result)
+
+    async def asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        """The http port past `fast_http`. A request for a (host, method, path) that already ran a
+        function goes straight to it; everything else (first requests, websites, errors) is routed by
+        starlette."""
+        if scope["type"] == "http":
+            raw_host, ready = self._ready_for(scope["headers"], scope["method"], scope["path"])
+            if ready is not None:
+                event = await event_from_scope(scope, receive, raw_host)
+                if event is None:  # the client went away before its body was complete
+                    return
+                status, headers, body = await self._call(ready, event, receive)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.routed(scope, receive, send)
+
+    async def serve(self, request: Request) -> Response:
+        raw_host = host_header(request.scope["headers"])
+        host = normal_host(raw_host)
+        method = request.method
+        path = request.scope["path"]  # already percent-decoded by the server
+        url = f"http://{host}{request.url.path}"
+        generation = self.resolver.generation
+        if not host:
+            return PlainTextResponse(
+                "no Host header: name the domain you ask for, e.g. curl -H 'Host: <fqdn>' ...",
+                status_code=400,
+            )
+        try:
+            table = await self.resolver.table(host)
+        except ValueError as exc:
+            return PlainTextResponse(f"bad Host header: {exc}", status_code=400)
+        except DreamError as exc:
+            return PlainTextResponse(f"cannot resolve {host}: {exc}", status_code=503)
+        function, allowed = table.function(method, path)
+        if function is not None:
+            if not domain_allowed(host, function.project, self.universe):
+                return PlainTextResponse(
+                    f"domain {host} does not belong to project {function.project}", status_code=403
+                )
+            try:
+                ready = await self.resolver.function(function)
+            except WasmLoadError as exc:
+                return PlainTextResponse(f"function {function.name} cannot load: {exc}", status_code=500)
+            except DreamError as exc:
+                return PlainTextResponse(str(exc), status_code=503)
+            if generation == self.resolver.generation:
+                self.ready[(host, method, path)] = ready
+            event = await event_from_scope(request.scope, request.receive, raw_host)
+            if event is None:  # the client went away before its body was complete
+                return Response(status_code=400)
+            status, headers, body = await self._call(ready, event, request.receive)
+            response = Response(body, status_code=status)
+            response.raw_headers = headers
+            return response
+        site = table.website(method, path)
+        if site is not None:
+            return await self.websites.serve(site[0], site[1], path)
+        if allowed:
+            return PlainTextResponse(
+                f"method {method} not allowed on {url} (allowed: {', '.join(allowed)})",
+                status_code=405,
+                headers={"allow": ", ".join(allowed)},
+            )
+        return PlainTextResponse(f"no HTTP match found for method {method} on {url}", status_code=404)
+
+    async def _call(self, ready: ReadyFunction, request: HttpRequest, receive: Any) -> Answer:
+        """Run the function: (status, raw headers, body); failures become 5xx. A call on a worker
+        thread is stopped when its client goes away (`receive` answers `http.disconnect`)."""
+        try:
+            result = self.runner.run_inline(ready, request)
+            if result is None:
+                control = CallControl(time.monotonic() + ready.timeout)
+                gone = asyncio.ensure_future(stop_when_gone(receive, control))
+                try:
+                    result = await self.runner.run(ready, request, control)
+                finally:
+                    gone.cancel()
+        except WasmCancelled as exc:
+            self.log.info("%s", exc)
+            return failed(exc)
+        except WasmError as exc:
+            return failed(exc)
+        return self._answer(result)
+
+    def _answer(self, result: HttpResponse) -> Answer:
+        # No content-length: the HTTP server sets it (and drops framing headers a function adds).
+        self.served += 1
+        headers = [
+            (key.encode("latin-1", "replace"), value.encode("latin-1", "replace"))
+            for key, value in result.headers
+        ]
+        return result.status, headers, result.body
+
+    async def match(self, request: Request) -> Response:
+        """p2p `GET /substrate/match?host=&path=&method=` → {match, warm}: the gateway asks before
+        choosing a substrate."""
+        host = request.query_params.get("host", "").lower()
+        method = request.query_params.get("method", "GET")
+        path = request.query_params.get("path", "/")
+        try:
+            table = await self.resolver.table(host)
+        except (DreamError, ValueError):
+            return JSONResponse({"match": False, "warm": False})
+        function, _ = table.function(method, path)
+        site = table.website(method, path)
+        warm = function is not None and function.id in self.resolver.warm
+        return JSONResponse({"match": function is not None or site is not None, "warm": warm})
