@@ -37,10 +37,10 @@ from dream.substrate.events import (
 from dream.substrate.resolver import Resolver
 from dream.substrate.routing import domain_allowed
 from dream.substrate.runner import ReadyFunction, Runner
+from dream.substrate.website import Websites
 from dream.wasm.errors import WasmCancelled, WasmError, WasmLoadError
 from dream.wasm.interrupt import CallControl
 from dream.wasm.types import HttpRequest, HttpResponse
-from dream.substrate.website import Websites
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
