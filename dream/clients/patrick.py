@@ -187,6 +187,11 @@ class Delivered:
     created: bool
 
 
+def webhook_url(base: str, hook_id: str) -> str:
+    """Where the git host delivers a repository's pushes: patrick's webhook at `base` (its HTTP URL)."""
+    return base + WEBHOOK.format(hook=hook_id)
+
+
 class PatrickClient(ServiceClient):
     service = "patrick"
 
