@@ -58,9 +58,15 @@ class HoarderClient(ServiceClient):
             self._decode("GET", path, response)  # raises with the hoarder's sentence
         return response.content
 
-    async def has(self, cid: str) -> bool:
-        """Whether the hoarder asked keeps the blob."""
-        return bool((await self._json("GET", HAS.format(cid=cid)))["has"])
+    async def has(self, cid: str, *, at: PeerInfo | None = None) -> bool:
+        """Whether the hoarder asked (any one, or the hoarder `at`) keeps the blob."""
+        path = HAS.format(cid=cid)
+        if at is None:
+            return bool((await self._json("GET", path))["has"])
+        try:
+            return bool((await self._json_at(at, "GET", path))["has"])
+        except httpx.HTTPError as exc:
+            raise ServiceError(self.service, "GET", path, None, f"{at.id}: {exc}") from None
 
     async def cids(self) -> list[str]:
         """The CIDs the hoarder asked keeps."""
