@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from dream.clients import Clients
+from dream.clients.auth import Project, Repository
 from dream.clients.patrick import webhook_url
 from dream.errors import DreamError
 from dream.node.peers import PeerClient
@@ -332,7 +333,7 @@ async def add_library(
     }
 
 
-async def _clone_url(peers: PeerClient, repo: dict[str, Any]) -> str:
+async def _clone_url(peers: PeerClient, repo: Repository) -> str:
     """The repository's clone URL as the git host gives it now (it names the git host's current port)."""
     try:
         return str((await Clients(peers).git.repository(repo["id"]))["clone_url"])
@@ -350,7 +351,7 @@ def _origin(work: Path) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-async def stale_remotes(peers: PeerClient, project: dict[str, Any], state_dir: Path) -> list[dict[str, Any]]:
+async def stale_remotes(peers: PeerClient, project: Project, state_dir: Path) -> list[dict[str, Any]]:
     """The project's working copies (as `dream new` wrote them) whose `origin` is not their repository's
     clone URL any more (a kept universe whose git host came back on another port), each with the command
     that fixes it."""
@@ -380,7 +381,7 @@ async def stale_remotes(peers: PeerClient, project: dict[str, Any], state_dir: P
 
 
 async def describe(
-    peers: PeerClient, project: dict[str, Any], *, branch: str, state_dir: Path | None = None
+    peers: PeerClient, project: Project, *, branch: str, state_dir: Path | None = None
 ) -> dict[str, Any]:
     """A project with its repositories and, once its config is published, its functions and their URLs;
     with `state_dir`, also its working copies whose remote is stale (`stale_remotes`)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+import httpx
+
 from dream.clients.base import ServiceClient, ServiceError
 from dream.errors import DreamError
 
@@ -236,7 +238,8 @@ class PatrickClient(ServiceClient):
                 self.service, "POST", path, None, "no patrick node is running in this universe"
             )
         url = f"http://127.0.0.1:{patricks[0].ports['http']}{path}"
-        # Signed with the hook's secret, as GitHub signs: not with the universe's key.
-        response = await self.peers.http.post(url, content=body, headers=headers, auth=None)
+        # Signed with the hook's secret, as GitHub signs: not with the universe's key (`httpx.Auth()`
+        # leaves a request as it is).
+        response = await self.peers.http.post(url, content=body, headers=headers, auth=httpx.Auth())
         answer = self._decode("POST", path, response)
         return Delivered(job=str(answer["job"]), created=bool(answer.get("created")))

@@ -45,7 +45,7 @@ async def registered(http: httpx.AsyncClient, registry_url: str) -> set[str]:
 class SeerClient(ServiceClient):
     service = "seer"
 
-    async def peers(self, name: str | None = None) -> list[Peer]:
+    async def nodes(self, name: str | None = None) -> list[Peer]:
         """The nodes running `name` (every node when None), as a registry lists them now."""
         return await self.peers.discover(name, fresh=True)
 

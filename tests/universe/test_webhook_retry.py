@@ -115,7 +115,7 @@ def deliveries(universe: UniverseHandle, repo: dict[str, Any]) -> dict[str, dict
         if exc.status is not None:
             raise
         return {}
-    return {d["url"]: d for d in found}
+    return {d["url"]: dict(d) for d in found}
 
 
 def git_log(universe: UniverseHandle) -> str:
