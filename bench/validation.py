@@ -14,6 +14,7 @@ import timeit
 from collections.abc import Callable
 from typing import Any
 
+from dream.clients import tns
 from dream.tns.service import FETCH, FETCH_MANY
 
 FETCH_BODY = json.dumps({"path": "projects/QmYwAPJzv5CZsnA/branches/main/current"}).encode()
@@ -28,8 +29,8 @@ def best_us(call: Callable[[], Any], number: int) -> float:
 def main() -> None:
     number = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     rows = [
-        ("/tns/fetch (1 path)", FETCH.parse, FETCH_BODY, number),
-        ("/tns/fetch-many (30 paths)", FETCH_MANY.parse, MANY_BODY, max(number // 10, 1)),
+        (f"{tns.FETCH} (1 path)", FETCH.parse, FETCH_BODY, number),
+        (f"{tns.FETCH_MANY} (30 paths)", FETCH_MANY.parse, MANY_BODY, max(number // 10, 1)),
     ]
     for name, parse, body, calls in rows:
         checked = best_us(lambda parse=parse, body=body: parse(body, "bench"), calls)  # type: ignore[misc]

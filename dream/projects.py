@@ -21,6 +21,9 @@ from typing import Any
 
 import yaml
 
+from dream.clients import Clients
+from dream.clients.auth import Project, Repository
+from dream.clients.patrick import webhook_url
 from dream.errors import DreamError
 from dream.node.peers import PeerClient
 from dream.settings import NETWORK_SUFFIX, repo_root
@@ -129,17 +132,10 @@ def remembered(state_dir: Path, name: str) -> dict[str, Any]:
 
 async def _repository(peers: PeerClient, *, owner: str, name: str, project_id: str = "") -> dict[str, Any]:
     """A repository on the git host, registered with auth (deploy key, webhook secret)."""
-    repo = await peers.json("git", "POST", "/git/repos", json={"owner": owner, "name": name})
-    registered = await peers.json(
-        "auth",
-        "POST",
-        "/auth/repositories",
-        json={
-            "id": str(repo["id"]),
-            "fullname": repo["full_name"],
-            "url": repo["clone_url"],
-            "project": project_id,
-        },
+    clients = Clients(peers)
+    repo = await clients.git.create_repository(owner, name)
+    registered = await clients.auth.register_repository(
+        str(repo["id"]), repo["full_name"], url=repo["clone_url"], project=project_id
     )
     return {**repo, "hook": registered["hook"]}
 
@@ -159,13 +155,9 @@ async def _hook(peers: PeerClient, repos: list[dict[str, Any]]) -> bool:
     if not patricks:
         return False
     url = f"http://127.0.0.1:{patricks[0].ports['http']}"
+    git = Clients(peers).git
     for repo in repos:
-        await peers.json(
-            "git",
-            "POST",
-            f"/git/repos/{repo['id']}/hooks",
-            json={"url": f"{url}/github/{repo['hook']['id']}", "secret": repo["hook"]["secret"]},
-        )
+        await git.add_hook(repo["id"], webhook_url(url, repo["hook"]["id"]), repo["hook"]["secret"])
     return True
 
 
@@ -190,7 +182,7 @@ async def create(
         raise DreamError(f"the project path must be absolute, got {path}")
     if path.exists() and any(path.iterdir()):
         raise DreamError(f"{path} already exists and is not empty: choose another --path")
-    projects = (await peers.json("auth", "GET", "/auth/projects"))["projects"]
+    projects = await Clients(peers).auth.projects()
     if any(p["name"] == name for p in projects):
         raise DreamError(f"a project named `{name}` already exists in universe `{universe}`")
     project_id = new_project_id()
@@ -204,16 +196,8 @@ async def create(
         await _publish(
             path / role, repos[role]["clone_url"], f"{name}: {role} from the {template} template ({lang})"
         )
-    await peers.json(
-        "auth",
-        "POST",
-        "/auth/projects",
-        json={
-            "id": project_id,
-            "name": name,
-            "config": str(repos["config"]["id"]),
-            "code": str(repos["code"]["id"]),
-        },
+    await Clients(peers).auth.create_project(
+        project_id, name, config=str(repos["config"]["id"]), code=str(repos["code"]["id"])
     )
     hooked = await _hook(peers, list(repos.values()))
     _remember(state_dir, name, {"id": project_id, "path": str(path), "owner": owner})
@@ -349,10 +333,10 @@ async def add_library(
     }
 
 
-async def _clone_url(peers: PeerClient, repo: dict[str, Any]) -> str:
+async def _clone_url(peers: PeerClient, repo: Repository) -> str:
     """The repository's clone URL as the git host gives it now (it names the git host's current port)."""
     try:
-        return str((await peers.json("git", "GET", f"/git/repos/{repo['id']}"))["clone_url"])
+        return str((await Clients(peers).git.repository(repo["id"]))["clone_url"])
     except (DreamError, KeyError):
         return str(repo.get("url") or "")
 
@@ -367,7 +351,7 @@ def _origin(work: Path) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-async def stale_remotes(peers: PeerClient, project: dict[str, Any], state_dir: Path) -> list[dict[str, Any]]:
+async def stale_remotes(peers: PeerClient, project: Project, state_dir: Path) -> list[dict[str, Any]]:
     """The project's working copies (as `dream new` wrote them) whose `origin` is not their repository's
     clone URL any more (a kept universe whose git host came back on another port), each with the command
     that fixes it."""
@@ -376,7 +360,7 @@ async def stale_remotes(peers: PeerClient, project: dict[str, Any], state_dir: P
     except DreamError:
         return []  # not created with `dream new project`: its working copies are not known
     stale = []
-    for repo in (await peers.json("auth", "GET", "/auth/repositories"))["repositories"]:
+    for repo in await Clients(peers).auth.repositories():
         if repo.get("project") != project["id"]:
             continue
         work = local_dir(root, repo["fullname"])
@@ -397,7 +381,7 @@ async def stale_remotes(peers: PeerClient, project: dict[str, Any], state_dir: P
 
 
 async def describe(
-    peers: PeerClient, project: dict[str, Any], *, branch: str, state_dir: Path | None = None
+    peers: PeerClient, project: Project, *, branch: str, state_dir: Path | None = None
 ) -> dict[str, Any]:
     """A project with its repositories and, once its config is published, its functions and their URLs;
     with `state_dir`, also its working copies whose remote is stale (`stale_remotes`)."""
@@ -405,7 +389,7 @@ async def describe(
 
     repos = {}
     for role in ("config", "code"):
-        repo = await peers.json("auth", "GET", f"/auth/repositories/{project[role]}")
+        repo = await Clients(peers).auth.repository(project[role])
         repos[role] = {
             "id": repo["id"],
             "full_name": repo["fullname"],
@@ -413,7 +397,9 @@ async def describe(
         }
     functions: list[dict[str, Any]] = []
     try:
-        obj = await pipeline.published_config(peers, project["id"], branch, log=lambda line: None, wait=0)
+        obj = await pipeline.published_config(
+            Clients(peers), project["id"], branch, log=lambda line: None, wait=0
+        )
     except DreamError:
         obj = {}
     substrates = [p for p in await peers.discover("substrate") if "http" in p.ports]

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dream.api_token import ensure_token, token_path
+from dream.clients.auth import AuthClient
 from dream.daemon.failures import DiskReserve, Failures
 from dream.daemon.guard import DaemonGuard
 from dream.daemon.inputs import body, flag, query_offset, text
@@ -299,7 +300,7 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
     async def list_projects(request: Request) -> Any:
         universe = universe_of(request)
         async with _peers(universe) as peers:
-            return await peers.json("auth", "GET", "/auth/projects")
+            return {"projects": await AuthClient(peers).projects()}
 
     async def show_project(request: Request) -> Any:
         from dream import projects
@@ -307,7 +308,7 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         universe = universe_of(request)
         wanted = request.path_params["name"]
         async with _peers(universe) as peers:
-            found = (await peers.json("auth", "GET", "/auth/projects"))["projects"]
+            found = await AuthClient(peers).projects()
             match = [p for p in found if wanted in (p["name"], p["id"])]
             if not match:
                 names = ", ".join(sorted(p["name"] for p in found)) or "none yet"

@@ -8,33 +8,27 @@ how to fix them.
 
 from __future__ import annotations
 
+from dream.clients import Clients
 from dream.githost.repos import rebase
 from dream.node.peers import PeerClient
 
 
 async def follow_ports(peers: PeerClient, moves: dict[str, str], *, git: bool, auth: bool) -> list[str]:
     """Rewrite every stored URL whose base is a key of `moves`; returns what changed, for the log."""
+    clients = Clients(peers)
     changed: list[str] = []
     if git:
-        answer = await peers.json("git", "POST", "/git/hooks/moved", json={"moves": moves})
-        if answer["updated"]:
-            changed.append(f"{answer['updated']} webhook target(s) in the git host")
+        updated = await clients.git.hooks_moved(moves)
+        if updated:
+            changed.append(f"{updated} webhook target(s) in the git host")
     if auth:
         count = 0
-        for repo in (await peers.json("auth", "GET", "/auth/repositories"))["repositories"]:
+        for repo in await clients.auth.repositories():
             url = rebase(str(repo.get("url") or ""), moves)
             if url != repo.get("url"):
                 # Registering an existing repository again keeps its hook, secret and deploy key.
-                await peers.json(
-                    "auth",
-                    "POST",
-                    "/auth/repositories",
-                    json={
-                        "id": repo["id"],
-                        "fullname": repo["fullname"],
-                        "url": url,
-                        "project": repo.get("project", ""),
-                    },
+                await clients.auth.register_repository(
+                    repo["id"], repo["fullname"], url=url, project=repo.get("project", "")
                 )
                 count += 1
         if count:

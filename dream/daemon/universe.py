@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from dream.clients.base import ServiceError
+from dream.clients.seer import registered
 from dream.daemon import zygote
 from dream.daemon.ids import peer_id, universe_id
 from dream.daemon.moved import follow_ports
@@ -432,10 +434,9 @@ class Universe:
         ids: set[str] | None = None
         for record in seers:
             try:
-                response = await client.get(record.config.p2p_url() + "/peers")
-            except httpx.HTTPError:
+                found = await registered(client, record.config.p2p_url())
+            except ServiceError:
                 return set()
-            found = {p["id"] for p in response.json()["peers"]} if response.status_code == 200 else set()
             ids = found if ids is None else ids & found
         return ids or set()
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from dream.clients.base import ServiceError
+from dream.clients.substrate import SubstrateClient
 from dream.errors import DreamError
 from dream.http.asgi import FRAMING, read_body
 from dream.http.upstream import (
@@ -153,16 +155,9 @@ class Service(Node):
         if cached and time.monotonic() - cached[0] < MATCH_TTL:
             return cached[1], cached[2]
         try:
-            response = await self.peers.request(
-                peer,
-                "GET",
-                "/substrate/match",
-                params={"host": host, "path": path, "method": method},
-                timeout=5,
-            )
-            answer = response.json()
-            result = bool(answer.get("match")), bool(answer.get("warm"))
-        except (httpx.HTTPError, ValueError, AttributeError):
+            found = await SubstrateClient(self.peers).match(peer, host, path, method)
+            result = found.match, found.warm
+        except (httpx.HTTPError, ServiceError):
             # Not kept, and not a down mark: a request still tries its HTTP port, whose refusal is the
             # one sign of a substrate down (and is then the request's answer).
             return False, False

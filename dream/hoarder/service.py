@@ -17,11 +17,12 @@ import os
 import random
 from typing import Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from dream.clients.base import ServiceError
+from dream.clients.hoarder import HoarderClient
 from dream.hoarder.cid import cid_of, verify
 from dream.http.answers import answer, reply
 from dream.node import Node
@@ -78,18 +79,17 @@ class Service(Node):
         """Copy to other hoarders until REPLICAS hold it (as many as exist when fewer)."""
         others = [p for p in await self.peers.discover("hoarder", fresh=True) if p.id != self.config.id]
         random.shuffle(others)
+        hoarders = HoarderClient(self.peers)
         done: list[str] = []
         for peer in others:
             if len(done) + 1 >= REPLICAS:
                 break
             try:
-                response = await self.peers.request(
-                    peer, "POST", "/hoarder/replica", content=data, headers={"x-cid": cid}, timeout=30
-                )
-            except httpx.HTTPError as exc:
+                took = await hoarders.replica(peer, cid, data)
+            except ServiceError as exc:
                 self.log.warning("replica of %s to %s failed: %s", cid, peer.id, exc)
                 continue
-            if response.status_code == 200:
+            if took:
                 done.append(peer.id)
         return done
 

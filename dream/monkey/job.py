@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dream.clients import Clients
+from dream.clients.auth import Project
+from dream.clients.patrick import Holder, Job
+from dream.clients.tns import PublishedConfig
 from dream.errors import DreamError
 from dream.monkey import pipeline
 from dream.monkey.checkout import ZERO, checkout
 from dream.tcc import tns_keys
-
-if TYPE_CHECKING:
-    from dream.monkey.service import Service
-
 
 # How long a code (website, library) job may wait, deferred, for its project's config to be published.
 CONFIG_PATIENCE = 60.0
@@ -41,13 +43,48 @@ class NotReady(DreamError):
     """The job cannot run yet; patrick should queue it again (other jobs, like its config's, go first)."""
 
 
-class Job:
-    def __init__(self, node: Service, record: dict[str, Any]) -> None:
-        self.node = node
-        self.record = record
-        self.id: str = record["id"]
-        self.branch: str = record.get("branch") or "main"
-        self.repository: dict[str, Any] = record["meta"]["repository"]
+BUILDS_REMEMBERED = 1000
+
+
+class Builds:
+    """(code repository, commit) → {resource id: CID} of the code jobs that succeeded on this monkey: the
+    same commit pushed again is re-published without a checkout. The oldest are forgotten first."""
+
+    def __init__(self, size: int = BUILDS_REMEMBERED) -> None:
+        self.size = size
+        self._built: dict[tuple[str, str], dict[str, str]] = {}
+
+    def get(self, repo_id: str, commit: str) -> dict[str, str] | None:
+        return self._built.get((repo_id, commit))
+
+    def remember(self, repo_id: str, commit: str, assets: dict[str, str]) -> None:
+        if len(self._built) >= self.size:
+            self._built.pop(next(iter(self._built)))  # the oldest
+        self._built[(repo_id, commit)] = dict(assets)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job runs with, from its monkey: the service clients, who the monkey is, where its
+    universe's generated domains are, the builds it remembers and the node's log (for what the job's own
+    log cannot hold: a report that could not be sent)."""
+
+    clients: Clients
+    monkey: str  # the monkey's node id, as patrick knows it
+    universe: str
+    log: logging.Logger
+    builds: Builds = field(default_factory=Builds)
+
+
+class JobRun:
+    """One attempt at a job handed by patrick: its log lines, its builds, its cancellation."""
+
+    def __init__(self, ctx: JobContext, job: Job) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.id = job.id
+        self.branch = job.branch or "main"
+        self.repository = job.repository
         self.lines: list[str] = []
         self.error = ""
         self.assets: dict[str, str] = {}
@@ -77,9 +114,9 @@ class Job:
             self.log("cancelled: stopping")
             self.stop.set()
 
-    def holder(self) -> dict[str, str]:
+    def holder(self) -> Holder:
         """Who runs this attempt, as patrick's heartbeat, defer and report calls take it."""
-        return {"jid": self.id, "monkey": self.node.config.id, "lease": str(self.record.get("lease", ""))}
+        return Holder(jid=self.id, monkey=self.ctx.monkey, lease=self.job.lease or "")
 
     def _go_on(self) -> None:
         """Before each step that publishes: a cancelled job publishes nothing more."""
@@ -98,12 +135,12 @@ class Job:
 
     def _patient(self) -> bool:
         """Whether this job may be deferred again while it waits for its project's config."""
-        return int(self.record.get("deferred", 0)) * (DEFER_SECONDS + CONFIG_SOON) < CONFIG_PATIENCE
+        return (self.job.deferred or 0) * (DEFER_SECONDS + CONFIG_SOON) < CONFIG_PATIENCE
 
-    async def _config_or_defer(self, project_id: str) -> dict[str, Any]:
+    async def _config_or_defer(self, project_id: str) -> PublishedConfig:
         try:
             return await pipeline.published_config(
-                self.node.peers, project_id, self.branch, log=self.log, wait=CONFIG_SOON, every=CONFIG_POLL
+                self.ctx.clients, project_id, self.branch, log=self.log, wait=CONFIG_SOON, every=CONFIG_POLL
             )
         except DreamError as exc:
             if self._patient():
@@ -111,22 +148,22 @@ class Job:
             raise DreamError(f"{exc} (waited {CONFIG_PATIENCE:.0f}s)") from None
 
     async def _run(self) -> None:
-        repo_id = str(self.repository["id"])
-        project_id = self.record.get("project") or ""
+        repo_id = self.repository.id
+        project_id = self.job.project
         self.log(
-            f"job {self.id}: {self.repository.get('fullname', repo_id)} @ {self.record['meta']['after'][:12]} ({self.branch})"
+            f"job {self.id}: {self.repository.fullname or repo_id} @ {self.job.commit[:12]} ({self.branch})"
         )
+        auth = self.ctx.clients.auth
         if not project_id:
-            repo = await self.node.peers.json("auth", "GET", f"/auth/repositories/{repo_id}")
-            project_id = repo.get("project", "")
+            project_id = (await auth.repository(repo_id)).get("project", "")
         if not project_id:
             self.fail(f"repository {repo_id} belongs to no project: create the project first")
             return
-        project = await self.node.peers.json("auth", "GET", f"/auth/projects/{project_id}")
+        project = await auth.project(project_id)
         kind = await self._kind(repo_id, project)
         self.log(f"project {project['name']} ({project_id}), {kind} repository")
-        uri = self.repository.get("uri") or self.repository.get("ssh_url", "")
-        commit = str(self.record["meta"].get("after") or "")
+        uri = self.repository.uri or self.repository.ssh_url
+        commit = self.job.commit
         # A commit pushed again whose work is already done needs no checkout (a `local://` source may
         # change without a commit, so it is always built).
         if not uri.startswith("local://") and re.fullmatch(r"[0-9a-f]{40}", commit) and commit != ZERO:
@@ -139,7 +176,7 @@ class Job:
             self.op(op="git-clone", url=uri, branch=self.branch)
             try:
                 src, commit = await asyncio.to_thread(
-                    checkout, uri, self.branch, self.record["meta"]["after"], Path(tmp) / "src"
+                    checkout, uri, self.branch, self.job.commit, Path(tmp) / "src"
                 )
             except DreamError as exc:
                 self.op(op="git-clone", status="error", error=str(exc))
@@ -156,39 +193,35 @@ class Job:
             elif kind == "code":
                 await self._code(src, project_id, obj or {})
                 if not self.error:
-                    self.node.remember_build(repo_id, commit, self.assets)
+                    self.ctx.builds.remember(repo_id, commit, self.assets)
             else:
                 await self._single(src, project_id, repo_id, kind)
 
     async def _config_already_published(self, project_id: str, commit: str) -> bool:
-        current = await pipeline.tns_fetch(self.node.peers, tns_keys.current_key(project_id, self.branch))
-        if not (isinstance(current, dict) and current.get("current") == commit):
+        tns = self.ctx.clients.tns
+        if await tns.current_commit(project_id, self.branch) != commit:
             return False
-        compiled = await pipeline.tns_fetch(
-            self.node.peers, tns_keys.project_prefix(self.branch, commit, project_id)
-        )
-        if not isinstance(compiled, dict):
+        if await tns.compiled_config(project_id, self.branch, commit) is None:
             return False
         self.log(f"config {commit[:12]} is already the published config of this branch: nothing to do")
         return True
 
     async def _code_already_built(self, repo_id: str, commit: str, project_id: str) -> bool:
         """Re-publish the builds this monkey made of the same commit, if they cover the current config."""
-        built = self.node.built.get((repo_id, commit))
+        built = self.ctx.builds.get(repo_id, commit)
         if built is None:
             return False
         try:
             obj = await pipeline.published_config(
-                self.node.peers, project_id, self.branch, log=lambda _: None, wait=0
+                self.ctx.clients, project_id, self.branch, log=lambda _: None, wait=0
             )
         except DreamError:
             return False
         targets = pipeline.inline_targets(obj, Path("."))
         if not all(t.id in built for t in targets):
             return False
-        await pipeline.tns_push_many(
-            self.node.peers,
-            [(tns_keys.asset_key(project_id, t.id, self.branch), built[t.id]) for t in targets],
+        await self.ctx.clients.tns.publish_assets(
+            project_id, self.branch, {t.id: built[t.id] for t in targets}
         )
         for target in targets:
             self.assets[target.id] = built[target.id]
@@ -197,7 +230,7 @@ class Job:
             )
         return True
 
-    async def _kind(self, repo_id: str, project: dict[str, Any]) -> str:
+    async def _kind(self, repo_id: str, project: Project) -> str:
         if repo_id == str(project.get("config")):
             return "config"
         if repo_id == str(project.get("code")):
@@ -207,7 +240,7 @@ class Job:
         roles = {tns_keys.REPO_TYPE_WEBSITE: "website", tns_keys.REPO_TYPE_LIBRARY: "library"}
         deadline = time.monotonic() + CONFIG_SOON
         while True:
-            kind = await pipeline.tns_fetch(self.node.peers, tns_keys.repo_type_key(repo_id, project["id"]))
+            kind = await self.ctx.clients.tns.repository_type(repo_id, project["id"])
             if kind in roles:
                 return roles[kind]
             if time.monotonic() > deadline:
@@ -229,18 +262,18 @@ class Job:
 
         try:
             await pipeline.publish_config(
-                self.node.peers,
+                self.ctx.clients,
                 src,
                 branch=self.branch,
                 commit=commit,
                 project_id=project_id,
-                universe=self.node.config.universe,
+                universe=self.ctx.universe,
                 log=self.log,
             )
         except (CompileError, ConfigError) as exc:
             self.fail(f"config does not compile:\n{exc}")
 
-    async def _code(self, src: Path, project_id: str, obj: dict[str, Any]) -> None:
+    async def _code(self, src: Path, project_id: str, obj: PublishedConfig) -> None:
         targets = pipeline.inline_targets(obj, src)
         if not targets:
             self.log("the config has no inline functions: nothing to build")
@@ -249,10 +282,7 @@ class Job:
             await self._build(target, project_id)
 
     async def _single(self, src: Path, project_id: str, repo_id: str, kind: str) -> None:
-        keys = await self.node.peers.json(
-            "tns", "POST", "/tns/lookup", json={"prefix": tns_keys.repo_resources_prefix(repo_id, project_id)}
-        )
-        ids = sorted({k.rstrip("/").rsplit("/", 1)[-1] for k in keys["keys"]})
+        ids = await self.ctx.clients.tns.repository_resources(repo_id, project_id)
         if not ids:
             self.fail(f"no {kind} of project {project_id} is built from repository {repo_id}")
             return
@@ -263,7 +293,7 @@ class Job:
     async def _build(self, target: pipeline.Target, project_id: str) -> None:
         try:
             self.assets[target.id] = await pipeline.build_and_publish(
-                self.node.peers,
+                self.ctx.clients,
                 target,
                 project_id=project_id,
                 branch=self.branch,
@@ -276,31 +306,24 @@ class Job:
     # -- report --------------------------------------------------------------------------------------
 
     async def defer(self) -> None:
-        body = {
-            **self.holder(),
-            "after": DEFER_SECONDS,
-            "reason": "config not published yet",
-        }
         try:
-            await self.node.peers.json("patrick", "POST", "/patrick/defer", json=body)
+            await self.ctx.clients.patrick.defer(
+                self.holder(), after=DEFER_SECONDS, reason="config not published yet"
+            )
         except DreamError as exc:
-            self.node.log.error("could not defer job %s: %s", self.id, exc)
+            self.ctx.log.error("could not defer job %s: %s", self.id, exc)
 
     async def report(self) -> None:
-        status = "failed" if self.error else "done"
         self.log(f"job {'failed' if self.error else 'succeeded'} in {time.time() - self.started:.2f}s")
         logs: dict[str, str] = {}
         try:
-            logs[self.id] = await pipeline.stash(self.node.peers, "\n".join(self.lines).encode() + b"\n")
+            stashed = await self.ctx.clients.hoarder.stash("\n".join(self.lines).encode() + b"\n")
+            logs[self.id] = stashed["cid"]
         except DreamError as exc:
-            self.node.log.error("could not keep the log of job %s: %s", self.id, exc)
-        body = {
-            **self.holder(),
-            "logs": logs,
-            "assets": self.assets,
-            "error": self.error,
-        }
+            self.ctx.log.error("could not keep the log of job %s: %s", self.id, exc)
         try:
-            await self.node.peers.json("patrick", "POST", f"/patrick/{status}", json=body)
+            await self.ctx.clients.patrick.finish(
+                self.holder(), logs=logs, assets=self.assets, error=self.error
+            )
         except DreamError as exc:
-            self.node.log.error("could not report job %s to patrick: %s", self.id, exc)
+            self.ctx.log.error("could not report job %s to patrick: %s", self.id, exc)

@@ -1,6 +1,6 @@
 """The steps a CI/CD job is made of, shared by monkey's jobs and the fixtures that deploy without git.
 
-Each step talks to tns and hoarder through a `PeerClient` and writes its progress to `log`.
+Each step talks to tns and hoarder through their clients (`dream.clients`) and writes its progress to `log`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dream.clients import Clients
+from dream.clients.tns import PublishedConfig
 from dream.errors import DreamError
-from dream.node.peers import PeerClient
 from dream.settings import cache_home
-from dream.tcc import tns_keys
 
 Log = Callable[[str], None]
 CONFIG_WAIT = 60.0
@@ -32,20 +32,8 @@ class Target:
     directory: Path
 
 
-async def tns_fetch(peers: PeerClient, path: str) -> Any:
-    return (await peers.json("tns", "POST", "/tns/fetch", json={"path": path}))["object"]
-
-
-async def tns_push_many(peers: PeerClient, items: list[tuple[str, Any]]) -> None:
-    await peers.json("tns", "POST", "/tns/push-many", json={"items": [[p, v] for p, v in items]})
-
-
-async def stash(peers: PeerClient, data: bytes) -> str:
-    return str((await peers.json("hoarder", "POST", "/hoarder/stash", content=data))["cid"])
-
-
 async def publish_config(
-    peers: PeerClient, src: Path, *, branch: str, commit: str, project_id: str | None, universe: str, log: Log
+    clients: Clients, src: Path, *, branch: str, commit: str, project_id: str | None, universe: str, log: Log
 ) -> Any:
     """Compile the config repository at `src` and publish it; CompileError when it does not compile."""
     from dream.tcc.compiler import compile_project
@@ -60,7 +48,7 @@ async def publish_config(
         generated_domain_re=rf"^[^.]+\.g\.{universe}\.localtau$",
     )
     plan = publish_plan(compiled, branch=branch, commit=commit, project_id=compiled.project_id)
-    await tns_push_many(peers, plan)
+    await clients.tns.push_many(plan)
     functions = len(compiled.object.get("functions") or {})
     log(
         f"published config {commit[:12]} of project {compiled.project_id}: {len(plan)} tns entries, {functions} function(s)"
@@ -69,24 +57,22 @@ async def publish_config(
 
 
 async def published_config(
-    peers: PeerClient,
+    clients: Clients,
     project_id: str,
     branch: str,
     *,
     log: Log,
     wait: float = CONFIG_WAIT,
     every: float = 0.2,
-) -> dict[str, Any]:
+) -> PublishedConfig:
     """The project's current compiled config on `branch`, waiting a while for it to be published
     (asking tns every `every` seconds)."""
     deadline = time.monotonic() + wait
     said = False
     while True:
-        current = await tns_fetch(peers, tns_keys.current_key(project_id, branch))
-        if isinstance(current, dict) and current.get("current"):
-            obj = await tns_fetch(peers, tns_keys.project_prefix(branch, current["current"], project_id))
-            if isinstance(obj, dict):
-                return obj
+        obj = await clients.tns.published_config(project_id, branch)
+        if obj is not None:
+            return obj
         if time.monotonic() > deadline:
             raise DreamError(
                 f"the config of project {project_id} was never published on branch {branch}: "
@@ -115,7 +101,7 @@ def inline_targets(obj: dict[str, Any], src: Path) -> list[Target]:
 
 
 async def build_and_publish(
-    peers: PeerClient,
+    clients: Clients,
     target: Target,
     *,
     project_id: str,
@@ -142,7 +128,7 @@ async def build_and_publish(
     if not result.ok or result.artifact is None:
         raise DreamError(f"{target.label} failed to build: {result.error}")
     data = result.artifact.read_bytes()
-    cid = await stash(peers, data)
+    cid = (await clients.hoarder.stash(data))["cid"]
     if result.wasm is not None:
         # Compile now, into the machine's AOT cache the substrates load from: the first request after the
         # deploy then finds a compiled module instead of paying a compile (over a second for Go), and a
@@ -152,7 +138,7 @@ async def build_and_publish(
         log(f"compiled {target.label} for the substrates in {took:.2f}s")
     if cancel is not None and cancel.is_set():
         raise DreamError(f"{target.label} was built, but the job was cancelled: it is not published")
-    await tns_push_many(peers, [(tns_keys.asset_key(project_id, target.id, branch), cid)])
+    await clients.tns.publish_assets(project_id, branch, {target.id: cid})
     how = "from the build cache" if result.cached else f"in {result.duration:.2f}s"
     log(f"built {target.label} {how}: {len(data)} bytes, cid {cid}")
     return cid

@@ -22,6 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from dream.clients import Clients
+from dream.clients.auth import Hook
+from dream.clients.base import ServiceError
+from dream.clients.patrick import HeadCommit, Job, PushedRepository, PushMeta
 from dream.errors import DreamError
 from dream.http.answers import answer, reply
 from dream.http.webhooks import verify_signature
@@ -90,6 +94,7 @@ PUSH_EVENT = Body(
 class Service(Node):
     async def on_start(self) -> None:
         self.jobs = JobStore(self.store)
+        self.clients = Clients(self.peers)
         self.queued = asyncio.Condition()  # notified whenever a job may have become available
         self.spawn(self._reannounce(), "reannounce")
 
@@ -126,8 +131,9 @@ class Service(Node):
         if not (headers.get("x-hub-signature-256") or headers.get("x-hub-signature")):
             return reply(401, "unsigned delivery: X-Hub-Signature-256 (or X-Hub-Signature) is required")
         hook = HOOK_ID.param(request, "hook")
+        record: Hook | None
         try:
-            record = await self.peers.json("auth", "GET", f"/auth/hooks/{hook}")
+            record = await self.clients.auth.hook(hook)
         except DreamError:
             record = None
         if not record:
@@ -153,7 +159,7 @@ class Service(Node):
         return JSONResponse({"job": job["id"], "created": created}, status_code=201 if created else 200)
 
     async def _job_from_push(
-        self, payload: dict[str, Any], hook: dict[str, Any], delivery: str
+        self, payload: dict[str, Any], hook: Hook, delivery: str
     ) -> tuple[dict[str, Any], bool]:
         repository = payload["repository"]
         repo_id = repository["id"]
@@ -163,40 +169,34 @@ class Service(Node):
         branch = ref.removeprefix("refs/heads/")
         pushed_at = repository["pushed_at"]
         uri = repository["uri"] or repository["clone_url"] or repository["ssh_url"]
-        repo = await self.peers.json("auth", "GET", f"/auth/repositories/{repo_id}")
+        repo = await self.clients.auth.repository(repo_id)
         head = payload["head_commit"] or {}
-        job = {
-            "id": job_id(repo_id, ref, payload["after"], pushed_at),
-            "delivery": delivery,
-            "project": repo.get("project", ""),
-            "branch": branch,
-            "meta": {
-                "ref": ref,
-                "before": payload["before"],
-                "after": payload["after"],
-                "head_commit": {
-                    "id": head.get("id") or payload["after"],
-                    "message": head.get("message", ""),
-                },
-                "repository": {
-                    "id": repo_id,
-                    "provider": "github",
-                    "fullname": repository["full_name"] or repo.get("fullname", ""),
-                    "ssh_url": repository["ssh_url"],
-                    "uri": uri,
-                    "default_branch": repository["default_branch"],
-                    "pushed_at": pushed_at,
-                },
-            },
-        }
-        job, created = self.jobs.create(job)
+        made = Job(
+            id=job_id(repo_id, ref, payload["after"], pushed_at),
+            delivery=delivery,
+            project=repo.get("project", ""),
+            branch=branch,
+            meta=PushMeta(
+                ref=ref,
+                before=payload["before"],
+                after=payload["after"],
+                head_commit=HeadCommit(
+                    id=head.get("id") or payload["after"], message=head.get("message", "")
+                ),
+                repository=PushedRepository(
+                    id=repo_id,
+                    provider="github",
+                    fullname=repository["full_name"] or repo.get("fullname", ""),
+                    ssh_url=repository["ssh_url"],
+                    uri=uri,
+                    default_branch=repository["default_branch"],
+                    pushed_at=pushed_at,
+                ),
+            ),
+        )
+        job, created = self.jobs.create(made.to_json())
         if created:
-            await self.peers.json(
-                "tns",
-                "POST",
-                "/tns/push",
-                json={"path": f"resolve/repo/github/{repo_id}", "data": {"id": repo_id, "ssh": uri}},
-            )
+            await self.clients.tns.resolve_repository(repo_id, uri)
         return job, created
 
     # -- reading and steering jobs -------------------------------------------------------------------
@@ -216,12 +216,14 @@ class Service(Node):
     async def logs(self, request: Request) -> Response:
         cid = CID.param(request, "cid")
         try:
-            response = await self.peers.call("hoarder", "GET", f"/hoarder/blob/{cid}")
-        except DreamError as exc:
-            return reply(400, str(exc))
-        if response.status_code != 200:
+            data = await self.clients.hoarder.blob(cid)
+        except ServiceError as exc:
+            if exc.status is None:  # no hoarder answered
+                return reply(400, str(exc))
+            data = None
+        if data is None:
             return reply(404, f"no log with cid {cid}")
-        return PlainTextResponse(response.content.decode(errors="replace"))
+        return PlainTextResponse(data.decode(errors="replace"))
 
     async def cancel(self, request: Request) -> Any:
         return self.jobs.cancel(JOB_ID.param(request, "jid"))

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from dream.clients.tns import TnsClient
 from dream.node import Node
 from dream.seer.dns import DnsServers, UniverseResolver
 from dream.settings import NETWORK_SUFFIX
-from dream.tcc import tns_keys
 
 
 class Service(Node):
@@ -45,12 +45,9 @@ class Service(Node):
 
     async def _has_domain(self, fqdn: str) -> bool:
         try:
-            answer = await self.peers.json(
-                "tns", "POST", "/tns/lookup", json={"prefix": tns_keys.domain_links_key(fqdn)}
-            )
+            return await TnsClient(self.peers).domain_is_linked(fqdn)
         except Exception:
             return False
-        return bool(answer.get("keys"))
 
     def http_routes(self) -> list[BaseRoute]:
         async def network_config(request: Request) -> JSONResponse:

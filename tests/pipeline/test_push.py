@@ -13,12 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
+from dream.clients import Clients
+from dream.clients.patrick import webhook_url
 from dream.errors import DreamError
 from dream.githost.payload import push_payload
 from dream.http.webhooks import sign, webhook_headers
 from dream.tcc import tns_keys
 from dream.testing import harness
 from dream.testing.harness import UniverseHandle, git
+from tests.services.node_clients import call
 
 pytestmark = pytest.mark.e2e
 
@@ -50,13 +53,8 @@ def project(cloud: UniverseHandle, tmp_path_factory: pytest.TempPathFactory) -> 
     return created
 
 
-def p2p(cloud: UniverseHandle, service: str, path: str) -> str:
-    return f"http://127.0.0.1:{cloud.port(service, 'p2p')}{path}"
-
-
 def tns(cloud: UniverseHandle, path: str) -> Any:
-    with cloud.node_client() as http:
-        return http.post(p2p(cloud, "tns", "/tns/fetch"), json={"path": path}).json()["object"]
+    return call(cloud, lambda clients: clients.tns.fetch(path))
 
 
 def ping(cloud: UniverseHandle, fqdn: str) -> httpx.Response:
@@ -108,11 +106,12 @@ def test_push_all_publishes_the_project_and_replicates_its_build(
     cid = tns(cloud, tns_keys.asset_key(pid, function_id, "main"))
     assert cid.startswith("bafkrei")
     hoarders = [n for n in cloud.nodes() if n["name"].startswith("hoarder@")]
-    with cloud.node_client() as http:
-        for node in hoarders:
-            assert http.get(f"http://127.0.0.1:{node['value']['p2p']}/hoarder/has/{cid}").json() == {
-                "has": True
-            }
+
+    async def held(clients: Clients) -> list[bool]:
+        found = await clients.peers.discover("hoarder", fresh=True)
+        return [await clients.hoarder.has(cid, at=peer) for peer in found]
+
+    assert call(cloud, held) == [True] * len(hoarders)
     assert (ping(cloud, project["fqdn"]).status_code, ping(cloud, project["fqdn"]).text) == (200, "PONG")
 
 
@@ -136,8 +135,7 @@ def test_a_real_git_push_builds_without_any_fixture(cloud: UniverseHandle, proje
 
 
 def _hook(cloud: UniverseHandle, repo_id: int) -> dict[str, Any]:
-    with cloud.node_client() as http:
-        return dict(http.get(p2p(cloud, "auth", f"/auth/repositories/{repo_id}")).json())
+    return dict(call(cloud, lambda clients: clients.auth.repository(str(repo_id))))
 
 
 def _webhook_target(
@@ -145,7 +143,7 @@ def _webhook_target(
 ) -> tuple[dict[str, Any], str, dict[str, Any]]:
     """The config repository's auth record, patrick's URL for its hook, and the repository as payloads show it."""
     repo = _hook(cloud, project["repositories"]["config"]["id"])
-    url = f"http://127.0.0.1:{cloud.port('patrick')}/github/{repo['hook']['id']}"
+    url = webhook_url(f"http://127.0.0.1:{cloud.port('patrick')}", repo["hook"]["id"])
     owner, _, name = repo["fullname"].partition("/")
     record = {
         "id": repo["id"],

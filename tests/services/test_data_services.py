@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
+from dream.clients import Clients, ServiceError, auth, hoarder, tns
 from dream.hoarder.cid import cid_of
 from dream.testing.harness import UniverseHandle
+from tests.services.node_clients import call
 
 pytestmark = pytest.mark.e2e
 
@@ -26,31 +30,36 @@ def url(universe: UniverseHandle, service: str, path: str) -> str:
 
 
 def test_tns_push_fetch_lookup_and_changes(data: UniverseHandle) -> None:
+    async def use(clients: Clients) -> dict[str, Any]:
+        client = clients.tns
+        seq = (await client.stats())["seq"]
+        pushed = await client.push("projects/p1/branches/main/current", {"current": "c1"})
+        return {
+            "pushed": pushed,
+            "seq": seq,
+            "fetched": await client.fetch(["projects", "p1"]),
+            "many": await client.fetch_many(["projects/p1/branches/main/current", "projects/nope"]),
+            "keys": await client.lookup("projects/p1"),
+            "changes": await client.changes(seq, wait=1),
+            "config": await client.published_config("p1", "main"),
+        }
+
+    got = call(data, use)
+    assert got["pushed"] > got["seq"]
+    assert got["fetched"] == {"branches": {"main": {"current": {"current": "c1"}}}}
+    assert got["many"] == [{"current": "c1"}, None]
+    assert got["keys"] == ["projects/p1/branches/main/current/current"]
+    assert got["changes"]["changes"][-1][1] == "projects/p1/branches/main/current"
+    assert got["config"] is None  # a current commit, but no compiled config under it
+    with pytest.raises(ServiceError) as refused:
+        call(data, lambda clients: clients.tns.push("", 1))
+    assert refused.value.status == 400 and "needs at least one segment" in str(refused.value)
+    assert "tns POST /tns/push: HTTP 400" in str(refused.value)
+    # Malformed on purpose: what no client sends.
     with data.node_client() as http:
-        seq = http.get(url(data, "tns", "/tns/stats")).json()["seq"]
-        pushed = http.post(
-            url(data, "tns", "/tns/push"),
-            json={"path": "projects/p1/branches/main/current", "data": {"current": "c1"}},
-        )
-        assert pushed.json()["pushed"] is True
-        fetched = http.post(url(data, "tns", "/tns/fetch"), json={"path": ["projects", "p1"]}).json()[
-            "object"
-        ]
-        assert fetched == {"branches": {"main": {"current": {"current": "c1"}}}}
-        many = http.post(
-            url(data, "tns", "/tns/fetch-many"),
-            json={"paths": ["projects/p1/branches/main/current", ["projects", "nope"]]},
-        ).json()
-        assert many == {"objects": [{"current": "c1"}, None]}
-        bad_many = http.post(url(data, "tns", "/tns/fetch-many"), json={"paths": "projects"})
+        bad_many = http.post(url(data, "tns", tns.FETCH_MANY), json={"paths": "projects"})
         assert bad_many.status_code == 400 and "must be a list" in bad_many.json()["error"]
-        keys = http.post(url(data, "tns", "/tns/lookup"), json={"prefix": "projects/p1"}).json()["keys"]
-        assert keys == ["projects/p1/branches/main/current/current"]
-        changes = http.get(url(data, "tns", "/tns/changes"), params={"after": seq, "wait": 1}).json()
-        assert changes["changes"][-1][1] == "projects/p1/branches/main/current"
-        refused = http.post(url(data, "tns", "/tns/push"), json={"path": "", "data": 1})
-        assert refused.status_code == 400 and "needs at least one segment" in refused.json()["error"]
-    assert httpx.post(url(data, "tns", "/tns/fetch"), json={"path": "projects"}).status_code == 401
+    assert httpx.post(url(data, "tns", tns.FETCH), json={"path": "projects"}).status_code == 401
 
 
 def test_hoarder_stash_replicates_to_a_second_hoarder(data: UniverseHandle) -> None:
@@ -58,56 +67,57 @@ def test_hoarder_stash_replicates_to_a_second_hoarder(data: UniverseHandle) -> N
     cid = cid_of(blob)
     hoarders = [n for n in data.nodes() if n["name"].startswith("hoarder@")]
     assert len(hoarders) == 2
+    stashed = call(data, lambda clients: clients.hoarder.stash(blob, cid=cid))
+    assert stashed["cid"] == cid and len(stashed["replicas"]) == 2
     with data.node_client() as http:
-        stashed = http.post(
-            url(data, "hoarder", "/hoarder/stash"), content=blob, headers={"x-cid": cid}
-        ).json()
-        assert stashed["cid"] == cid and len(stashed["replicas"]) == 2
-        for node in hoarders:
-            got = http.get(f"http://127.0.0.1:{node['value']['p2p']}/hoarder/blob/{cid}")
+        for node in hoarders:  # each hoarder on its own: the client asks any one
+            got = http.get(f"http://127.0.0.1:{node['value']['p2p']}{hoarder.BLOB.format(cid=cid)}")
             assert got.status_code == 200 and got.content == blob
-        wrong = http.post(url(data, "hoarder", "/hoarder/stash"), content=b"other", headers={"x-cid": cid})
-        assert wrong.status_code == 400 and wrong.json()["error"].startswith("cid mismatch")
-        assert http.get(url(data, "hoarder", f"/hoarder/blob/{cid_of(b'nope')}")).status_code == 404
+    with pytest.raises(ServiceError) as wrong:
+        call(data, lambda clients: clients.hoarder.stash(b"other", cid=cid))
+    assert wrong.value.status == 400 and wrong.value.message.startswith("cid mismatch")
+    assert call(data, lambda clients: clients.hoarder.blob(cid)) == blob
+    assert call(data, lambda clients: clients.hoarder.blob(cid_of(b"nope"))) is None
 
 
 def test_auth_repositories_projects_hooks_and_domains(data: UniverseHandle) -> None:
-    with data.node_client() as http:
-        config = http.post(
-            url(data, "auth", "/auth/repositories"), json={"id": "1001", "fullname": "me/tb_demo"}
-        ).json()
-        code = http.post(
-            url(data, "auth", "/auth/repositories"), json={"id": "1002", "fullname": "me/tb_code_demo"}
-        ).json()
-        assert config["hook"]["secret"] and config["key"].startswith("dream-deploy-")
-        project = http.post(
-            url(data, "auth", "/auth/projects"),
-            json={"id": "QmDemo", "name": "demo", "config": "1001", "code": "1002"},
-        ).json()
-        assert project == {
-            "id": "QmDemo",
-            "name": "demo",
-            "provider": "github",
-            "config": "1001",
-            "code": "1002",
+    async def use(clients: Clients) -> dict[str, Any]:
+        client = clients.auth
+        config = await client.register_repository("1001", "me/tb_demo")
+        code = await client.register_repository("1002", "me/tb_code_demo")
+        project = await client.create_project("QmDemo", "demo", config="1001", code="1002")
+        return {
+            "config": config,
+            "code": code,
+            "project": project,
+            "hook": await client.hook(code["hook"]["id"]),
+            "repository": await client.repository("1002"),
+            "domain": await client.register_domain("hal.computers.com", "QmDemo"),
+            "projects": await client.projects(),
         }
-        hook = http.get(url(data, "auth", f"/auth/hooks/{code['hook']['id']}")).json()
-        assert hook["repository"] == "1002" and hook["secret"] == code["hook"]["secret"]
-        assert http.get(url(data, "auth", "/auth/repositories/1002")).json()["project"] == "QmDemo"
-        again = http.post(
-            url(data, "auth", "/auth/projects"),
-            json={"id": "QmDemo", "name": "x", "config": "1001", "code": "1002"},
-        )
-        assert again.status_code == 400 and "already exists" in again.json()["error"]
-        missing = http.post(
-            url(data, "auth", "/auth/projects"),
-            json={"id": "QmOther", "name": "x", "config": "9", "code": "1002"},
-        )
-        assert "is not registered" in missing.json()["error"]
-        domain = http.post(
-            url(data, "auth", "/auth/domains"), json={"fqdn": "hal.computers.com", "project": "QmDemo"}
-        ).json()
-        assert domain["project"] == "QmDemo" and domain["token"]
+
+    got = call(data, use)
+    assert got["config"]["hook"]["secret"] and got["config"]["key"].startswith("dream-deploy-")
+    assert got["project"] == {
+        "id": "QmDemo",
+        "name": "demo",
+        "provider": "github",
+        "config": "1001",
+        "code": "1002",
+    }
+    assert got["projects"] == [got["project"]]
+    assert got["hook"]["repository"] == "1002" and got["hook"]["secret"] == got["code"]["hook"]["secret"]
+    assert got["repository"]["project"] == "QmDemo"
+    assert got["domain"]["project"] == "QmDemo" and got["domain"]["token"]
+    with pytest.raises(ServiceError) as again:
+        call(data, lambda clients: clients.auth.create_project("QmDemo", "x", config="1001", code="1002"))
+    assert again.value.status == 400 and "already exists" in again.value.message
+    with pytest.raises(ServiceError) as missing:
+        call(data, lambda clients: clients.auth.create_project("QmOther", "x", config="9", code="1002"))
+    assert "is not registered" in missing.value.message
+    with pytest.raises(ServiceError) as unknown:
+        call(data, lambda clients: clients.auth.repository("999"))
+    assert unknown.value.not_found and f"auth GET {auth.REPOSITORY.format(id=999)}" in str(unknown.value)
     public = httpx.get(f"http://127.0.0.1:{data.port('auth')}/repositories").json()["repositories"]
     assert {r["id"] for r in public} >= {"1001", "1002"} and all("hook" not in r for r in public)
 
@@ -115,13 +125,7 @@ def test_auth_repositories_projects_hooks_and_domains(data: UniverseHandle) -> N
 def test_fake_project_fixture_publishes_the_builtin_config(data: UniverseHandle) -> None:
     result = data.client.fixture(data.name, "fakeProject", [])["result"]
     assert result["project"] == "QmFakeProjectBui1tIntoDreamForFixtureTests001"
-    with data.node_client() as http:
-        current = http.post(
-            url(data, "tns", "/tns/fetch"),
-            json={"path": f"projects/{result['project']}/branches/main/current"},
-        )
-        assert current.json()["object"] == {"current": "testCommit"}
-        links = http.post(
-            url(data, "tns", "/tns/fetch"), json={"path": "http/functions/com/computers/hal/links"}
-        ).json()
-        assert len(links["object"]) == 6
+    current = call(data, lambda clients: clients.tns.current_commit(result["project"], "main"))
+    assert current == "testCommit"
+    links = call(data, lambda clients: clients.tns.fetch("http/functions/com/computers/hal/links"))
+    assert len(links) == 6

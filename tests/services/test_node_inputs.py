@@ -14,11 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
+from dream.clients import Clients, auth, hoarder, patrick, seer, tns
 from dream.githost.payload import push_payload
 from dream.hoarder.cid import cid_of
 from dream.http.webhooks import sign, webhook_headers
 from dream.node.security import UniverseAuth
 from dream.testing.harness import UniverseHandle
+from tests.services.node_clients import call
 
 pytestmark = pytest.mark.e2e
 
@@ -87,38 +89,38 @@ def _nested(valid: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
 
 HOLDER = {"jid": JOB, "monkey": "m1", "lease": "abc"}
 P2P_ROUTES: dict[tuple[str, str], list[Bad]] = {
-    ("tns", "POST /tns/push"): body_cases(
-        "POST", "/tns/push", {"path": "a/b", "data": 1}, {"path": [5, "", ["a", 5], None]}, ["path"]
+    ("tns", f"POST {tns.PUSH}"): body_cases(
+        "POST", tns.PUSH, {"path": "a/b", "data": 1}, {"path": [5, "", ["a", 5], None]}, ["path"]
     ),
-    ("tns", "POST /tns/push-many"): body_cases(
+    ("tns", f"POST {tns.PUSH_MANY}"): body_cases(
         "POST",
-        "/tns/push-many",
+        tns.PUSH_MANY,
         {"items": [["a/b", 1]]},
         {"items": ["a/b", {}], "items[0]": [[["a", 1, 2]]], "items[0][0]": [[[5, 1]]]},
         ["items"],
     ),
-    ("tns", "POST /tns/fetch"): [
-        *body_cases("POST", "/tns/fetch", {"path": "a/b"}, {"path": [5, True]}, ["path"]),
-        Bad("POST", "/tns/fetch", ("not JSON", "NaN"), b'{"path": NaN}'),
-        Bad("POST", "/tns/fetch", ("not JSON", "nests too deeply"), b'{"path": ' + b"[" * 100_000),
-        Bad("POST", "/tns/fetch", ("not JSON", "digits"), b'{"path": 1' + b"0" * 5000 + b"}"),
+    ("tns", f"POST {tns.FETCH}"): [
+        *body_cases("POST", tns.FETCH, {"path": "a/b"}, {"path": [5, True]}, ["path"]),
+        Bad("POST", tns.FETCH, ("not JSON", "NaN"), b'{"path": NaN}'),
+        Bad("POST", tns.FETCH, ("not JSON", "nests too deeply"), b'{"path": ' + b"[" * 100_000),
+        Bad("POST", tns.FETCH, ("not JSON", "digits"), b'{"path": 1' + b"0" * 5000 + b"}"),
     ],
-    ("tns", "POST /tns/fetch-many"): body_cases(
+    ("tns", f"POST {tns.FETCH_MANY}"): body_cases(
         "POST",
-        "/tns/fetch-many",
+        tns.FETCH_MANY,
         {"paths": ["a/b"]},
         {"paths": ["a/b"], "paths[0]": [[5], [["a", 5]]]},
         ["paths"],
     ),
-    ("tns", "POST /tns/lookup"): [
-        *body_cases("POST", "/tns/lookup", {"prefix": "a"}, {"prefix": [5], "regex": ["yes", 1]}, ["prefix"]),
-        Bad("POST", "/tns/lookup", ("`prefix`", "regular expression"), raw({"prefix": "(", "regex": True})),
-        Bad("POST", "/tns/lookup", ("`prefix`",), raw({"prefix": "/"})),
+    ("tns", f"POST {tns.LOOKUP}"): [
+        *body_cases("POST", tns.LOOKUP, {"prefix": "a"}, {"prefix": [5], "regex": ["yes", 1]}, ["prefix"]),
+        Bad("POST", tns.LOOKUP, ("`prefix`", "regular expression"), raw({"prefix": "(", "regex": True})),
+        Bad("POST", tns.LOOKUP, ("`prefix`",), raw({"prefix": "/"})),
     ],
-    ("tns", "POST /tns/list"): body_cases("POST", "/tns/list", {"depth": 1}, {"depth": ["2", 0, 1.5]}, []),
-    ("tns", "POST /tns/delete"): body_cases("POST", "/tns/delete", {"path": "a/b"}, {"path": [5]}, ["path"]),
-    ("tns", "GET /tns/changes"): [
-        Bad("GET", f"/tns/changes?{query}", (f"query parameter `{name}`",), label=query)
+    ("tns", f"POST {tns.LIST}"): body_cases("POST", tns.LIST, {"depth": 1}, {"depth": ["2", 0, 1.5]}, []),
+    ("tns", f"POST {tns.DELETE}"): body_cases("POST", tns.DELETE, {"path": "a/b"}, {"path": [5]}, ["path"]),
+    ("tns", f"GET {tns.CHANGES}"): [
+        Bad("GET", f"{tns.CHANGES}?{query}", (f"query parameter `{name}`",), label=query)
         for name, query in [
             ("after", "after=abc"),
             ("after", "after=-5"),
@@ -130,67 +132,67 @@ P2P_ROUTES: dict[tuple[str, str], list[Bad]] = {
             ("wait", "wait=soon"),
         ]
     ],
-    ("patrick", "POST /patrick/dequeue"): [
+    ("patrick", f"POST {patrick.DEQUEUE}"): [
         *body_cases(
             "POST",
-            "/patrick/dequeue",
+            patrick.DEQUEUE,
             {"monkey": "m1", "wait": 0},
             {"monkey": [5, ""], "wait": ["1", -1, 10**400]},
             ["monkey"],
         ),
-        Bad("POST", "/patrick/dequeue", ("field `wait`",), b'{"monkey": "m1", "wait": 1e400}'),
+        Bad("POST", patrick.DEQUEUE, ("field `wait`",), b'{"monkey": "m1", "wait": 1e400}'),
     ],
-    ("patrick", "POST /patrick/heartbeat"): body_cases(
+    ("patrick", f"POST {patrick.HEARTBEAT}"): body_cases(
         "POST",
-        "/patrick/heartbeat",
+        patrick.HEARTBEAT,
         HOLDER,
         {"jid": ["job-1", 5, "job-../../x"], "monkey": [None], "lease": [7]},
         ["jid", "monkey"],
     ),
-    ("patrick", "POST /patrick/defer"): body_cases(
+    ("patrick", f"POST {patrick.DEFER}"): body_cases(
         "POST",
-        "/patrick/defer",
+        patrick.DEFER,
         {**HOLDER, "after": 0.2, "reason": "later"},
         {"after": [-1, "soon"], "reason": [5], "jid": ["nope"]},
         ["jid", "monkey"],
     ),
-    ("patrick", "POST /patrick/done"): body_cases(
+    ("patrick", f"POST {patrick.DONE}"): body_cases(
         "POST",
-        "/patrick/done",
+        patrick.DONE,
         {**HOLDER, "logs": {JOB: CID}, "assets": {}, "error": ""},
         {"logs": [[CID]], "logs.job-0123456789abcdef01234567": [5, "not a cid"], "assets": ["x"]},
         ["jid", "monkey"],
     ),
-    ("patrick", "POST /patrick/failed"): body_cases(
+    ("patrick", f"POST {patrick.FAILED}"): body_cases(
         "POST",
-        "/patrick/failed",
+        patrick.FAILED,
         {**HOLDER, "error": "it broke"},
         {"error": [5, None], "monkey": [3]},
         ["jid", "monkey"],
     ),
-    ("patrick", "GET /patrick/job/{jid}"): [
-        Bad("GET", f"/patrick/job/{jid}", ("`jid` in the path",), label=jid)
+    ("patrick", f"GET {patrick.JOB}"): [
+        Bad("GET", patrick.JOB.format(jid=jid), ("`jid` in the path",), label=jid)
         for jid in ["nope", "job-XYZ", "job-0123%00"]
     ],
-    ("hoarder", "POST /hoarder/stash"): [
-        Bad("POST", "/hoarder/stash", ("header `x-cid`",), b"x", {"x-cid": "nope"}),
-        Bad("POST", "/hoarder/stash", ("header `x-cid`",), b"x", {"x-cid": "../../etc/passwd"}),
-        Bad("POST", "/hoarder/stash", ("cid mismatch", "header `x-cid`"), b"x", {"x-cid": CID}),
+    ("hoarder", f"POST {hoarder.STASH}"): [
+        Bad("POST", hoarder.STASH, ("header `x-cid`",), b"x", {"x-cid": "nope"}),
+        Bad("POST", hoarder.STASH, ("header `x-cid`",), b"x", {"x-cid": "../../etc/passwd"}),
+        Bad("POST", hoarder.STASH, ("cid mismatch", "header `x-cid`"), b"x", {"x-cid": CID}),
     ],
-    ("hoarder", "POST /hoarder/replica"): [
-        Bad("POST", "/hoarder/replica", ("header `x-cid`",), b"x", {"x-cid": "Qm!"}),
-        Bad("POST", "/hoarder/replica", ("cid mismatch", "header `x-cid`"), b"x", {"x-cid": CID}),
+    ("hoarder", f"POST {hoarder.REPLICA}"): [
+        Bad("POST", hoarder.REPLICA, ("header `x-cid`",), b"x", {"x-cid": "Qm!"}),
+        Bad("POST", hoarder.REPLICA, ("cid mismatch", "header `x-cid`"), b"x", {"x-cid": CID}),
     ],
-    ("hoarder", "GET /hoarder/blob/{cid}"): [
-        Bad("GET", f"/hoarder/blob/{cid}", ("`cid` in the path",), label=cid)
+    ("hoarder", f"GET {hoarder.BLOB}"): [
+        Bad("GET", hoarder.BLOB.format(cid=cid), ("`cid` in the path",), label=cid)
         for cid in ["bafk%00", "bafk..", "nope", "bafk%C3%A9"]
     ],
-    ("hoarder", "GET /hoarder/has/{cid}"): [
-        Bad("GET", f"/hoarder/has/{cid}", ("`cid` in the path",), label=cid) for cid in ["bafk%00", "x"]
+    ("hoarder", f"GET {hoarder.HAS}"): [
+        Bad("GET", hoarder.HAS.format(cid=cid), ("`cid` in the path",), label=cid) for cid in ["bafk%00", "x"]
     ],
-    ("auth", "POST /auth/repositories"): body_cases(
+    ("auth", f"POST {auth.REPOSITORIES}"): body_cases(
         "POST",
-        "/auth/repositories",
+        auth.REPOSITORIES,
         {"id": "77", "fullname": "me/repo", "url": "", "project": ""},
         {
             "id": ["abc", -1, True, 1.5],
@@ -200,39 +202,40 @@ P2P_ROUTES: dict[tuple[str, str], list[Bad]] = {
         },
         ["id", "fullname"],
     ),
-    ("auth", "GET /auth/repositories/{id}"): [
-        Bad("GET", f"/auth/repositories/{rid}", ("`id` in the path",), label=rid) for rid in ["abc", "1%00"]
+    ("auth", f"GET {auth.REPOSITORY}"): [
+        Bad("GET", auth.REPOSITORY.format(id=rid), ("`id` in the path",), label=rid)
+        for rid in ["abc", "1%00"]
     ],
-    ("auth", "DELETE /auth/repositories/{id}"): [
-        Bad("DELETE", "/auth/repositories/abc", ("`id` in the path",)),
+    ("auth", f"DELETE {auth.REPOSITORY}"): [
+        Bad("DELETE", auth.REPOSITORY.format(id="abc"), ("`id` in the path",)),
     ],
-    ("auth", "POST /auth/projects"): body_cases(
+    ("auth", f"POST {auth.PROJECTS}"): body_cases(
         "POST",
-        "/auth/projects",
+        auth.PROJECTS,
         {"id": "QmInputs", "name": "inputs", "config": "1", "code": "2"},
         {"id": [5, "bad id!"], "name": ["", 3], "config": ["x"], "code": [None]},
         ["id", "name", "config", "code"],
     ),
-    ("auth", "GET /auth/projects/{id}"): [
-        Bad("GET", "/auth/projects/bad%00id", ("`id` in the path",)),
-        Bad("GET", "/auth/projects/-dash", ("`id` in the path",)),
+    ("auth", f"GET {auth.PROJECT}"): [
+        Bad("GET", auth.PROJECT.format(id="bad%00id"), ("`id` in the path",)),
+        Bad("GET", auth.PROJECT.format(id="-dash"), ("`id` in the path",)),
     ],
-    ("auth", "GET /auth/hooks/{hook}"): [Bad("GET", "/auth/hooks/abc", ("`hook` in the path",))],
-    ("auth", "POST /auth/domains"): body_cases(
+    ("auth", f"GET {auth.HOOK}"): [Bad("GET", auth.HOOK.format(hook="abc"), ("`hook` in the path",))],
+    ("auth", f"POST {auth.DOMAINS}"): body_cases(
         "POST",
-        "/auth/domains",
+        auth.DOMAINS,
         {"fqdn": "hal.computers.com", "project": "QmInputs"},
         {"fqdn": [5, "bad domain", "a..b"], "project": [["x"]]},
         ["fqdn", "project"],
     ),
-    ("auth", "GET /auth/domains/{fqdn}"): [
-        Bad("GET", f"/auth/domains/{fqdn}", ("`fqdn` in the path",), label=fqdn)
+    ("auth", f"GET {auth.DOMAIN}"): [
+        Bad("GET", auth.DOMAIN.format(fqdn=fqdn), ("`fqdn` in the path",), label=fqdn)
         for fqdn in ["bad%20domain", "a%00b"]
     ],
-    ("seer", "POST /peers/announce"): [
+    ("seer", f"POST {seer.ANNOUNCE}"): [
         *body_cases(
             "POST",
-            "/peers/announce",
+            seer.ANNOUNCE,
             {
                 "id": "peer-1",
                 "name": "tns",
@@ -254,7 +257,7 @@ P2P_ROUTES: dict[tuple[str, str], list[Bad]] = {
         ),
         Bad(
             "POST",
-            "/peers/announce",
+            seer.ANNOUNCE,
             ("field `ports`", '"p2p"'),
             raw(
                 {
@@ -285,8 +288,14 @@ HTTP_ROUTES: dict[tuple[str, str], list[Bad]] = {
     ("patrick", "POST /cancel/{jid}"): [Bad("POST", "/cancel/job-1%00", ("`jid` in the path",))],
     ("patrick", "POST /retry/{jid}"): [Bad("POST", "/retry/job-", ("`jid` in the path",))],
     ("patrick", "GET /jobs/{project}"): [Bad("GET", "/jobs/bad%00", ("`project` in the path",))],
-    ("patrick", "POST /github/{hook}"): [
-        Bad("POST", "/github/abc", ("`hook` in the path",), b"{}", sign(b"{}", "any secret")),
+    ("patrick", f"POST {patrick.WEBHOOK}"): [
+        Bad(
+            "POST",
+            patrick.WEBHOOK.format(hook="abc"),
+            ("`hook` in the path",),
+            b"{}",
+            sign(b"{}", "any secret"),
+        ),
     ],
     ("auth", "GET /projects/{id}"): [Bad("GET", "/projects/bad%00", ("`id` in the path",))],
     ("auth", "GET /repository/github/{id}"): [Bad("GET", "/repository/github/x1", ("`id` in the path",))],
@@ -306,9 +315,9 @@ def key(nodes: UniverseHandle) -> bytes:
 def send(nodes: UniverseHandle, key: bytes, service: str, protocol: str, bad: Bad) -> httpx.Response:
     """The request, signed as a member of the universe (p2p) over the path as sent, as nodes sign."""
     url = f"http://127.0.0.1:{nodes.port(service, protocol)}{bad.path}"
-    auth = UniverseAuth(key, peer="test", universe=nodes.id) if protocol == "p2p" else None
+    signer = UniverseAuth(key, peer="test", universe=nodes.id) if protocol == "p2p" else None
     return httpx.request(
-        bad.method, url, content=bad.content, headers=dict(bad.headers), auth=auth, timeout=10
+        bad.method, url, content=bad.content, headers=dict(bad.headers), auth=signer, timeout=10
     )
 
 
@@ -340,13 +349,13 @@ def test_http_route_refuses_bad_input(nodes: UniverseHandle, key: bytes, route: 
 @pytest.fixture(scope="module")
 def hook(nodes: UniverseHandle) -> dict[str, Any]:
     """A repository registered with auth: its hook id and secret sign deliveries to patrick."""
-    with nodes.node_client() as http:
-        answer = http.post(
-            f"http://127.0.0.1:{nodes.port('auth', 'p2p')}/auth/repositories",
-            json={"id": str(REPO_ID), "fullname": "me/inputs", "url": "http://127.0.0.1:1/me/inputs.git"},
-        )
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json()["hook"])
+    registered = call(
+        nodes,
+        lambda clients: clients.auth.register_repository(
+            str(REPO_ID), "me/inputs", url="http://127.0.0.1:1/me/inputs.git"
+        ),
+    )
+    return dict(registered["hook"])
 
 
 def push_event() -> dict[str, Any]:
@@ -363,14 +372,15 @@ def push_event() -> dict[str, Any]:
 
 def deliver(nodes: UniverseHandle, hook: dict[str, Any], body: bytes, *, secret: str = "") -> httpx.Response:
     headers = webhook_headers(body, secret=secret or hook["secret"], hook_id=hook["id"], repo_id=REPO_ID)
-    return httpx.post(
-        f"http://127.0.0.1:{nodes.port('patrick')}/github/{hook['id']}", content=body, headers=headers
-    )
+    return httpx.post(webhook(nodes, hook), content=body, headers=headers)
+
+
+def webhook(nodes: UniverseHandle, hook: dict[str, Any]) -> str:
+    return patrick.webhook_url(f"http://127.0.0.1:{nodes.port('patrick')}", hook["id"])
 
 
 def jobs(nodes: UniverseHandle) -> list[dict[str, Any]]:
-    with nodes.node_client() as http:
-        return list(http.get(f"http://127.0.0.1:{nodes.port('patrick', 'p2p')}/patrick/jobs").json()["jobs"])
+    return [job.to_json() for job in call(nodes, lambda clients: clients.patrick.jobs())]
 
 
 WEBHOOK_CASES: list[tuple[str, Any, str]] = [
@@ -414,12 +424,7 @@ def test_webhook_payload_is_checked_after_the_signature(
     unsigned = {
         k: v for k, v in webhook_headers(body, secret="x", hook_id=1, repo_id=1).items() if "Hub" not in k
     }
-    assert (
-        httpx.post(
-            f"http://127.0.0.1:{nodes.port('patrick')}/github/{hook['id']}", content=body, headers=unsigned
-        ).status_code
-        == 401
-    )
+    assert httpx.post(webhook(nodes, hook), content=body, headers=unsigned).status_code == 401
     assert deliver(nodes, hook, body, secret="not the secret").status_code == 403
     answer = deliver(nodes, hook, body)
     assert answer.status_code == 400, answer.text
@@ -441,13 +446,13 @@ def test_a_valid_push_event_still_makes_a_job(nodes: UniverseHandle, hook: dict[
 def test_an_unknown_route_or_method_answers_in_the_error_shape(
     nodes: UniverseHandle, key: bytes, protocol: str
 ) -> None:
-    auth = UniverseAuth(key, peer="test", universe=nodes.id) if protocol == "p2p" else None
+    signer = UniverseAuth(key, peer="test", universe=nodes.id) if protocol == "p2p" else None
     base = f"http://127.0.0.1:{nodes.port('patrick', protocol)}"
     for method, path, status, words in (
         ("GET", "/no/such/route", 404, "no route GET /no/such/route"),
         ("DELETE", "/health" if protocol == "p2p" else "/ping", 405, "DELETE is not allowed on"),
     ):
-        response = httpx.request(method, base + path, auth=auth, timeout=10)
+        response = httpx.request(method, base + path, auth=signer, timeout=10)
         assert response.status_code == status, response.text
         body = response.json()
         assert set(body) == {"code", "error"} and body["code"] == status, body
@@ -465,9 +470,12 @@ def test_every_node_is_still_up_after_all_of_it(nodes: UniverseHandle, key: byte
         for node in nodes.nodes():
             health = http.get(f"http://127.0.0.1:{node['value']['p2p']}/health")
             assert health.status_code == 200 and health.json()["pid"] == before[node["name"]], node["name"]
-        tns = f"http://127.0.0.1:{nodes.port('tns', 'p2p')}"
-        assert http.post(f"{tns}/tns/push", json={"path": "inputs/ok", "data": {"a": 1}}).status_code == 200
-        assert http.post(f"{tns}/tns/fetch", json={"path": ["inputs", "ok"]}).json() == {"object": {"a": 1}}
+
+    async def push_and_fetch(clients: Clients) -> Any:
+        await clients.tns.push("inputs/ok", {"a": 1})
+        return await clients.tns.fetch(["inputs", "ok"])
+
+    assert call(nodes, push_and_fetch) == {"a": 1}
     for node in nodes.nodes():
         log = nodes.client.logs(nodes.name, node["id"])["text"]
         assert "Traceback" not in log, f"{node['name']} logged a traceback:\n{log[-3000:]}"

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dream.clients.substrate import MATCH
 from dream.testing.harness import UniverseHandle, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +104,7 @@ def test_the_gateway_prefers_a_warm_substrate_then_the_least_busy(choice: Univer
     with choice.node_client() as http:
 
         def warm(peer: str, method: str, path: str) -> bool:
-            url = f"http://127.0.0.1:{substrates[peer]['p2p']}/substrate/match"
+            url = f"http://127.0.0.1:{substrates[peer]['p2p']}{MATCH}"
             answer = http.get(url, params={"host": HOST["host"], "method": method, "path": path}).json()
             assert answer["match"], (peer, path, answer)  # every copy serves the project
             return bool(answer["warm"])

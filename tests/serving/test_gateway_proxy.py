@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 import uvloop
 
+from dream.clients.substrate import MATCH
 from dream.gateway.service import Service
 from dream.http.message import Headers
 from dream.http.upstream import (
@@ -492,7 +493,7 @@ class FakePeers:
         ]
 
     async def request(self, peer: PeerInfo, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        assert (method, path) == ("GET", "/substrate/match")
+        assert (method, path) == ("GET", MATCH)
         self.asked[peer.id] += 1
         _, match, warm = self.substrates[peer.id]
         return httpx.Response(200, json={"match": match, "warm": warm})

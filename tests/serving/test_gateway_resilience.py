@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from dream.clients.substrate import MATCH
 from dream.gateway.service import DOWN_FOR
 from dream.testing.harness import UniverseHandle, wait_for
 from dream.testing.project import deploy
@@ -121,7 +122,7 @@ class StandIn:
         return {"/bad": BAD, "/drop": None}.get(url.path, OK)
 
     def _p2p(self, url: Any) -> bytes:
-        match = url.path == "/substrate/match" and parse_qs(url.query).get("host") == [STANDIN_HOST]
+        match = url.path == MATCH and parse_qs(url.query).get("host") == [STANDIN_HOST]
         body = json.dumps({"match": match, "warm": match}).encode()
         return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%b" % (
             len(body),

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from dream.clients import tns
 from dream.node.security import UniverseAuth, UniverseGuard, sign_headers, verify
 
 KEY = bytes(32)
@@ -16,12 +17,12 @@ OTHER = b"\x01" * 32
 
 
 def test_signature_verifies_and_binds_method_path_and_body() -> None:
-    headers = sign_headers(KEY, "POST", "/tns/push", b"{}", peer="p", universe="u")
-    assert verify(KEY, "POST", "/tns/push", headers, b"{}") == (0, "")
-    assert verify(KEY, "POST", "/tns/push", headers, b"{ }")[0] == 403
-    assert verify(KEY, "GET", "/tns/push", headers, b"{}")[0] == 403
-    assert verify(KEY, "POST", "/tns/fetch", headers, b"{}")[0] == 403
-    assert verify(OTHER, "POST", "/tns/push", headers, b"{}")[0] == 403
+    headers = sign_headers(KEY, "POST", tns.PUSH, b"{}", peer="p", universe="u")
+    assert verify(KEY, "POST", tns.PUSH, headers, b"{}") == (0, "")
+    assert verify(KEY, "POST", tns.PUSH, headers, b"{ }")[0] == 403
+    assert verify(KEY, "GET", tns.PUSH, headers, b"{}")[0] == 403
+    assert verify(KEY, "POST", tns.FETCH, headers, b"{}")[0] == 403
+    assert verify(OTHER, "POST", tns.PUSH, headers, b"{}")[0] == 403
 
 
 def test_missing_proof_is_401_and_old_proof_is_403() -> None:

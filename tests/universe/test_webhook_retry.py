@@ -12,12 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from dream.clients import Clients, ServiceError, githost
 from dream.daemon.ports import free_port
 from dream.http.webhooks import verify_signature
 from dream.testing.harness import DaemonProcess, UniverseHandle, git, wait_for
+from tests.services.node_clients import call
 
 pytestmark = pytest.mark.e2e
 
@@ -84,19 +85,14 @@ def git_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             daemon.stop()
 
 
-def p2p(universe: UniverseHandle, method: str, path: str, body: Any = None) -> Any:
-    with universe.node_client() as http:
-        url = f"http://127.0.0.1:{universe.port('git', 'p2p')}{path}"
-        response = http.request(method, url, json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def repository_with_hooks(universe: UniverseHandle, urls: list[str]) -> dict[str, Any]:
-    repo = p2p(universe, "POST", "/git/repos", {"owner": "test", "name": "hooked"})
-    for url in urls:
-        p2p(universe, "POST", f"/git/repos/{repo['id']}/hooks", {"url": url, "secret": SECRET})
-    return dict(repo)
+    async def create(clients: Clients) -> dict[str, Any]:
+        repo = await clients.git.create_repository("test", "hooked")
+        for url in urls:
+            await clients.git.add_hook(repo["id"], url, SECRET)
+        return dict(repo)
+
+    return call(universe, create)
 
 
 def push(repo: dict[str, Any], work: Path) -> None:
@@ -114,10 +110,12 @@ def push(repo: dict[str, Any], work: Path) -> None:
 def deliveries(universe: UniverseHandle, repo: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """By target URL; none while the git host is restarting."""
     try:
-        found = p2p(universe, "GET", f"/git/repos/{repo['id']}/deliveries")["deliveries"]
-    except httpx.TransportError:
+        found = call(universe, lambda clients: clients.git.deliveries(repo["id"]))
+    except ServiceError as exc:
+        if exc.status is not None:
+            raise
         return {}
-    return {d["url"]: d for d in found}
+    return {d["url"]: dict(d) for d in found}
 
 
 def git_log(universe: UniverseHandle) -> str:
@@ -215,7 +213,7 @@ def test_a_bad_backoff_setting_is_an_error_in_the_log_and_the_default_is_used(gi
 def test_moving_hooks_needs_a_map_of_urls(git_host: Any) -> None:
     universe = git_host("1")
     with universe.node_client() as http:
-        url = f"http://127.0.0.1:{universe.port('git', 'p2p')}/git/hooks/moved"
+        url = f"http://127.0.0.1:{universe.port('git', 'p2p')}{githost.HOOKS_MOVED}"
         for body in ({"moves": ["a"]}, {"moves": {"a": 1}}, {}):
             answer = http.post(url, json=body)
             assert answer.status_code == 400
@@ -223,8 +221,8 @@ def test_moving_hooks_needs_a_map_of_urls(git_host: Any) -> None:
         assert http.post(url, content=b"{not json").status_code == 400
     repo = repository_with_hooks(universe, ["http://127.0.0.1:1111/github/1", "http://127.0.0.1:11112/x"])
     moves = {"moves": {"http://127.0.0.1:1111": "http://127.0.0.1:2222"}}
-    assert p2p(universe, "POST", "/git/hooks/moved", moves) == {"updated": 1}
-    hooks = p2p(universe, "GET", f"/git/repos/{repo['id']}/hooks")["hooks"]
+    assert call(universe, lambda clients: clients.git.hooks_moved(moves["moves"])) == 1
+    hooks = call(universe, lambda clients: clients.git.hooks(repo["id"]))
     # Only the URL on the moved port follows, not one whose port starts with the same digits.
     assert sorted(h["url"] for h in hooks) == ["http://127.0.0.1:11112/x", "http://127.0.0.1:2222/github/1"]
     assert all("secret" not in h for h in hooks)

@@ -1,0 +1,122 @@
+"""The auth client: repositories (deploy keys, webhook secrets), projects and domain registrations.
+
+Routes: POST/GET /auth/repositories, GET/DELETE /auth/repositories/{id}, POST/GET /auth/projects,
+GET /auth/projects/{id}, GET /auth/hooks/{hook}, POST /auth/domains, GET /auth/domains/{fqdn}.
+A record that does not exist is a ServiceError whose `not_found` is true (auth answers 404).
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+from dream.clients.base import ServiceClient
+
+REPOSITORIES = "/auth/repositories"
+REPOSITORY = "/auth/repositories/{id}"
+PROJECTS = "/auth/projects"
+PROJECT = "/auth/projects/{id}"
+HOOK = "/auth/hooks/{hook}"
+DOMAINS = "/auth/domains"
+DOMAIN = "/auth/domains/{fqdn}"
+
+
+class HookSecret(TypedDict):
+    """The webhook a repository's pushes are delivered with: its id (in patrick's URL) and secret."""
+
+    id: str
+    secret: str
+
+
+class Repository(TypedDict):
+    """A repository registered with auth (GitHub's numeric id, as a string of digits)."""
+
+    id: str
+    provider: str  # "github"
+    fullname: str  # owner/name
+    url: str  # where it is cloned from ("" when not told)
+    project: str  # the project it belongs to ("" before one is created)
+    key: str  # its deploy key
+    hook: HookSecret
+
+
+class Project(TypedDict):
+    """A project: its id, name and its config and code repositories (ids)."""
+
+    id: str
+    name: str
+    provider: str
+    config: str
+    code: str
+
+
+class Hook(TypedDict):
+    """A webhook as patrick checks a delivery against it."""
+
+    id: str
+    provider: str
+    secret: str
+    repository: str  # the repository id it belongs to
+
+
+class Domain(TypedDict):
+    """A domain registered to a project, with the token that proves it (`entry`: the DNS record)."""
+
+    fqdn: str
+    project: str
+    token: str
+    entry: NotRequired[str]  # only in the answer of a registration
+
+
+class AuthClient(ServiceClient):
+    service = "auth"
+
+    async def register_repository(
+        self, repo_id: str, fullname: str, *, url: str = "", project: str = ""
+    ) -> Repository:
+        """Register a repository (again: its hook, secret and deploy key are kept, the rest updated)."""
+        body = {"id": repo_id, "fullname": fullname, "url": url, "project": project}
+        answer: Repository = await self._json("POST", REPOSITORIES, json=body)
+        return answer
+
+    async def repositories(self) -> list[Repository]:
+        """Every registered repository."""
+        return list((await self._json("GET", REPOSITORIES))["repositories"])
+
+    async def repository(self, repo_id: str) -> Repository:
+        """One registered repository."""
+        answer: Repository = await self._json("GET", REPOSITORY.format(id=repo_id))
+        return answer
+
+    async def unregister_repository(self, repo_id: str) -> bool:
+        """Forget a repository and its hook; False when it was not registered."""
+        return bool((await self._json("DELETE", REPOSITORY.format(id=repo_id)))["unregistered"])
+
+    async def create_project(self, project_id: str, name: str, *, config: str, code: str) -> Project:
+        """A project from its two registered repositories (which then belong to it)."""
+        body = {"id": project_id, "name": name, "config": config, "code": code}
+        answer: Project = await self._json("POST", PROJECTS, json=body)
+        return answer
+
+    async def projects(self) -> list[Project]:
+        """Every project."""
+        return list((await self._json("GET", PROJECTS))["projects"])
+
+    async def project(self, project_id: str) -> Project:
+        """One project."""
+        answer: Project = await self._json("GET", PROJECT.format(id=project_id))
+        return answer
+
+    async def hook(self, hook_id: str) -> Hook:
+        """The webhook `hook_id`, with its secret."""
+        answer: Hook = await self._json("GET", HOOK.format(hook=hook_id))
+        return answer
+
+    async def register_domain(self, fqdn: str, project_id: str) -> Domain:
+        """Register `fqdn` to a project (again for the same project: the same token)."""
+        answer: Domain = await self._json("POST", DOMAINS, json={"fqdn": fqdn, "project": project_id})
+        return answer
+
+    async def domain(self, fqdn: str) -> Domain:
+        """Who `fqdn` is registered to."""
+        answer: Domain = await self._json("GET", DOMAIN.format(fqdn=fqdn))
+        return answer
