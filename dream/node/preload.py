@@ -8,6 +8,9 @@ keeps ~10 MB out of every other node.
 import sys
 import types
 
+import dream.unused_imports
+
+dream.unused_imports.skip()
 # Nodes use httpx's client and uvicorn's Server, never their command lines; importing those would load
 # click, rich, pygments and watchfiles into every node (~5 MB each). A None entry makes httpx's optional
 # import of its CLI fail as if it were not installed; uvicorn's package imports its CLI module eagerly, so
