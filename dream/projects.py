@@ -16,14 +16,14 @@ import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from dream import gitrun
 from dream.errors import DreamError
-from dream.node.peers import PeerClient
 from dream.settings import NETWORK_SUFFIX, repo_root
+
+if TYPE_CHECKING:  # the CLI imports this module; neither the node runtime nor YAML is needed to load it
+    from dream.node.peers import PeerClient
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 FUNCTION = "ping_pong"
@@ -68,6 +68,8 @@ def _git(*args: str, cwd: Path) -> None:
 
 def _write_yaml(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    import yaml
+
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -99,6 +101,8 @@ def render(root: Path, *, name: str, project_id: str, fqdn: str, template: str, 
             "cert-type": "auto",
         },
     )
+    import yaml
+
     function = yaml.safe_load((source / "function.yaml").read_text())
     function["id"] = new_resource_id()
     _write_yaml(config / "functions" / f"{FUNCTION}.yaml", function)
@@ -316,6 +320,8 @@ async def add_library(
             "tags": [],
             "source": {"path": "/", "branch": "main", "github": _github(repo)},
         }
+        import yaml
+
         function = yaml.safe_load((template / "function.yaml").read_text())
         function.update(
             id=function_id,
