@@ -597,9 +597,6 @@ def logs(
 
 
 def main() -> None:
-    from dream import unused_imports
-
-    unused_imports.skip()
     try:
         app()
     except DreamError as exc:
