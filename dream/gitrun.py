@@ -7,10 +7,12 @@ the CLI creating a project), and never before a node is up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from dream.errors import DreamError
 
@@ -88,6 +90,24 @@ def said(exc: Exception) -> str:
     if text.startswith("stderr: '") and text.endswith("'"):
         text = text.removeprefix("stderr: '")[:-1]
     return text.strip() or str(exc)
+
+
+@contextmanager
+def repository(path: Path, what: str) -> Iterator[Any]:
+    """GitPython's `Repo` for `path`, closed after use (it may hold `git cat-file` processes); a missing or
+    broken repository, or a bad ref in it, raises a DreamError that starts with `what`."""
+    git = gitpython()
+    try:
+        with git.Repo(path) as repo:
+            yield repo
+    except git.NoSuchPathError:
+        raise DreamError(f"{what} failed: no repository at {path}") from None
+    except git.InvalidGitRepositoryError:
+        raise DreamError(f"{what} failed: {path} is not a git repository") from None
+    except git.GitCommandError as exc:
+        raise DreamError(f"{what} failed: {said(exc)}") from None
+    except (git.GitError, ValueError) as exc:  # ValueError: a ref that names nothing
+        raise DreamError(f"{what} failed in {path}: {exc}") from None
 
 
 def head(path: Path) -> str:

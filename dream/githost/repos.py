@@ -61,7 +61,7 @@ class Repositories:
         path = self.path(owner, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         git("init", "--quiet", "--bare", "--initial-branch=main", str(path))
-        with gitrun.gitpython().Repo(path) as repo, repo.config_writer() as config:
+        with gitrun.repository(path, "git config") as repo, repo.config_writer() as config:
             config.set_value("http", "receivepack", "true")  # pushes over smart HTTP
         while True:
             repo_id = secrets.randbelow(900_000_000) + 100_000_000
@@ -153,7 +153,7 @@ class Repositories:
     def refs(self, owner: str, name: str) -> dict[str, str]:
         """Each branch (`refs/heads/...`) and its commit, read by GitPython from the repository's files."""
         git_ = gitrun.gitpython()
-        with git_.Repo(self.path(owner, name)) as repo:
+        with gitrun.repository(self.path(owner, name), "git for-each-ref") as repo:
             return {
                 head.path: git_.SymbolicReference.dereference_recursive(repo, head.path)
                 for head in repo.heads
@@ -163,13 +163,9 @@ class Repositories:
         """Commits between two shas, oldest first (the last 20), in GitHub's payload shape."""
         span = after if before in ("", ZERO) else f"{before}..{after}"
         path = self.path(owner, name)
-        git_ = gitrun.gitpython()
-        with git_.Repo(path) as repo:
+        with gitrun.repository(path, "git log") as repo:
             repo.git.update_environment(**gitrun.ISOLATED_ENV)
-            try:
-                found = list(repo.iter_commits(span, max_count=20))
-            except git_.GitCommandError as exc:
-                raise DreamError(f"git log failed: {gitrun.said(exc)}") from None
+            found = list(repo.iter_commits(span, max_count=20))
             found.reverse()
             return [self._payload_commit(commit, url, path) for commit in found]
 
