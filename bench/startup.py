@@ -3,6 +3,8 @@
 Runs the real command N times (default 5) in the foreground, as a user does, on a free port with a
 throw-away DREAM_HOME; prints each run, the median time to `[SUCCESS]`, and the total RSS (and PSS, which
 counts shared pages once) of the daemon and every process under it; then stops it with Ctrl-C.
+Before each run it also times one Python process that only imports the stack the nodes import (STACK), and
+prints the ratio of the two medians: a figure that moves less with the machine's load than either time.
 Usage: .venv/bin/python bench/startup.py [runs]
 """
 
@@ -20,6 +22,17 @@ from pathlib import Path
 import psutil
 
 from dream.daemon.ports import free_port
+
+STACK = ("uvicorn", "starlette", "httpx", "wasmtime", "rich", "typer", "yaml")
+RATIO_GOAL = 2.5
+
+
+def import_time() -> float:
+    """Wall time of one fresh interpreter importing STACK and exiting (what any Python tool built on it
+    pays before doing anything)."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {', '.join(STACK)}"], check=True)
+    return time.perf_counter() - started
 
 
 def tree_memory(pid: int) -> tuple[float, float, int]:
@@ -67,19 +80,27 @@ def run_once(home: Path, port: int) -> tuple[float, float, float, int]:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    times, rsses, psses = [], [], []
+    times, imports, rsses, psses = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):
+            imported = import_time()
             elapsed, rss, pss, count = run_once(Path(tmp), free_port())
+            imports.append(imported)
             times.append(elapsed)
             rsses.append(rss)
             psses.append(pss)
             print(
-                f"run {i + 1}: {elapsed:.3f} s to SUCCESS, {count} processes, RSS {rss:.0f} MB, PSS {pss:.0f} MB"
+                f"run {i + 1}: {elapsed:.3f} s to SUCCESS, {count} processes, RSS {rss:.0f} MB, PSS {pss:.0f} MB;"
+                f" importing the stack {imported:.3f} s"
             )
+    success, stack = statistics.median(times), statistics.median(imports)
     print(
-        f"median: {statistics.median(times):.3f} s to SUCCESS; RSS {statistics.median(rsses):.0f} MB, "
+        f"median: {success:.3f} s to SUCCESS; RSS {statistics.median(rsses):.0f} MB, "
         f"PSS {statistics.median(psses):.0f} MB (goal: <= 1.5 s and <= 450 MB)"
+    )
+    print(
+        f"importing {', '.join(STACK)}: {stack:.3f} s; SUCCESS takes {success / stack:.2f}x that"
+        f" (goal: <= {RATIO_GOAL}x)"
     )
 
 

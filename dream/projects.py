@@ -9,24 +9,24 @@ push, so nothing builds until `dream inject push-all` (as in the tutorial) or th
 from __future__ import annotations
 
 import asyncio
+import configparser
 import json
-import os
 import re
 import shlex
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from dream import gitrun
 from dream.clients import Clients
 from dream.clients.auth import Project, Repository
 from dream.clients.patrick import webhook_url
 from dream.errors import DreamError
-from dream.node.peers import PeerClient
 from dream.settings import NETWORK_SUFFIX, repo_root
+
+if TYPE_CHECKING:  # the CLI imports this module; neither the node runtime nor YAML is needed to load it
+    from dream.node.peers import PeerClient
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 FUNCTION = "ping_pong"
@@ -58,25 +58,21 @@ def local_dir(root: Path, fullname: str) -> Path:
     return root / "config"
 
 
+GIT_TIMEOUT = 60
+
+
 def _git(*args: str, cwd: Path) -> None:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    command = [
-        "git",
-        "-c",
-        "user.name=dream",
-        "-c",
-        "user.email=dream@localhost",
-        "-c",
-        "init.defaultBranch=main",
-        *args,
-    ]
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=60)
-    if result.returncode != 0:
+    """`git <args>` (GitPython) on the user's working copy, as the user's own git runs, never prompting."""
+    identity = ["-c", "user.name=dream", "-c", "user.email=dream@localhost", "-c", "init.defaultBranch=main"]
+    result = gitrun.run([*identity, *args], cwd=cwd, env={"GIT_TERMINAL_PROMPT": "0"}, timeout=GIT_TIMEOUT)
+    if result.status != 0:
         raise DreamError(f"git {args[0]} in {cwd} failed: {result.stderr.strip()}")
 
 
 def _write_yaml(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    import yaml
+
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -108,6 +104,8 @@ def render(root: Path, *, name: str, project_id: str, fqdn: str, template: str, 
             "cert-type": "auto",
         },
     )
+    import yaml
+
     function = yaml.safe_load((source / "function.yaml").read_text())
     function["id"] = new_resource_id()
     _write_yaml(config / "functions" / f"{FUNCTION}.yaml", function)
@@ -306,6 +304,8 @@ async def add_library(
             "tags": [],
             "source": {"path": "/", "branch": "main", "github": _github(repo)},
         }
+        import yaml
+
         function = yaml.safe_load((template / "function.yaml").read_text())
         function.update(
             id=function_id,
@@ -345,10 +345,12 @@ def _origin(work: Path) -> str | None:
     """The `origin` URL of a working copy, None when it is not one (moved, deleted, no remote)."""
     if not (work / ".git").exists():
         return None
-    result = subprocess.run(
-        ["git", "-C", str(work), "remote", "get-url", "origin"], capture_output=True, text=True, timeout=30
-    )
-    return result.stdout.strip() if result.returncode == 0 else None
+    git = gitrun.gitpython()
+    try:
+        with git.Repo(work) as repo:
+            return str(repo.remote("origin").url)
+    except (git.GitError, ValueError, OSError, configparser.Error):  # not a repository; no origin or no URL
+        return None
 
 
 async def stale_remotes(peers: PeerClient, project: Project, state_dir: Path) -> list[dict[str, Any]]:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from dream import gitrun
 from dream.errors import DreamError
 from dream.node.store import KVStore
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-GIT_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/nonexistent", "GIT_TERMINAL_PROMPT": "0"}
+GIT_TIMEOUT = 60
+ZERO = "0" * 40
 
 
 def git(*args: str, cwd: Path | None = None) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=GIT_ENV, timeout=60)
-    if result.returncode != 0:
+    """`git <args>` (GitPython) with none of the user's git setup; a failure raises with git's message."""
+    result = gitrun.run(args, cwd=cwd, env=gitrun.ISOLATED_ENV, timeout=GIT_TIMEOUT)
+    if result.status != 0:
         raise DreamError(f"git {args[0]} failed: {result.stderr.strip()}")
     return result.stdout
 
@@ -59,7 +61,8 @@ class Repositories:
         path = self.path(owner, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         git("init", "--quiet", "--bare", "--initial-branch=main", str(path))
-        git("config", "http.receivepack", "true", cwd=path)
+        with gitrun.repository(path, "git config") as repo, repo.config_writer() as config:
+            config.set_value("http", "receivepack", "true")  # pushes over smart HTTP
         while True:
             repo_id = secrets.randbelow(900_000_000) + 100_000_000
             if self.kv.get_json(f"/repos/{repo_id}") is None:
@@ -148,49 +151,42 @@ class Repositories:
     # -- refs and commits ----------------------------------------------------------------------------
 
     def refs(self, owner: str, name: str) -> dict[str, str]:
-        out = git(
-            "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", cwd=self.path(owner, name)
-        )
-        pairs = (line.split(" ", 1) for line in out.splitlines() if line)
-        return {ref: sha for ref, sha in pairs}
+        """Each branch (`refs/heads/...`) and its commit, read by GitPython from the repository's files."""
+        git_ = gitrun.gitpython()
+        with gitrun.repository(self.path(owner, name), "git for-each-ref") as repo:
+            return {
+                head.path: git_.SymbolicReference.dereference_recursive(repo, head.path)
+                for head in repo.heads
+            }
 
     def commits(self, owner: str, name: str, before: str, after: str, url: str) -> list[dict[str, Any]]:
-        """Commits between two shas, oldest first, in GitHub's payload shape."""
-        zero = "0" * 40
-        span = after if before in ("", zero) else f"{before}..{after}"
-        fmt = "%H%x1f%T%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%cI%x1f%B%x1e"
-        out = git("log", "--reverse", "--max-count=20", f"--format={fmt}", span, cwd=self.path(owner, name))
-        commits = []
-        for entry in out.split("\x1e"):
-            fields = entry.strip("\n").split("\x1f")
-            if len(fields) < 8:
-                continue
-            sha, tree, an, ae, cn, ce, when, message = fields[:8]
-            changed = git(
-                "diff-tree",
-                "--no-commit-id",
-                "--name-status",
-                "-r",
-                "--root",
-                sha,
-                cwd=self.path(owner, name),
-            )
-            by_status: dict[str, list[str]] = {"A": [], "D": [], "M": []}
-            for row in changed.splitlines():
-                status, _, file = row.partition("\t")
-                by_status.setdefault(status[:1], []).append(file)
-            commits.append(
-                {
-                    "id": sha,
-                    "tree_id": tree,
-                    "message": message.strip(),
-                    "timestamp": when,
-                    "url": f"{url}/commit/{sha}",
-                    "author": {"name": an, "email": ae, "username": an},
-                    "committer": {"name": cn, "email": ce, "username": cn},
-                    "added": by_status["A"],
-                    "removed": by_status["D"],
-                    "modified": by_status["M"],
-                }
-            )
-        return commits
+        """Commits between two shas, oldest first (the last 20), in GitHub's payload shape."""
+        span = after if before in ("", ZERO) else f"{before}..{after}"
+        path = self.path(owner, name)
+        with gitrun.repository(path, "git log") as repo:
+            repo.git.update_environment(**gitrun.ISOLATED_ENV)
+            found = list(repo.iter_commits(span, max_count=20))
+            found.reverse()
+            return [self._payload_commit(commit, url, path) for commit in found]
+
+    def _payload_commit(self, commit: Any, url: str, path: Path) -> dict[str, Any]:
+        # Files by change as `git diff-tree --name-status` sees them (GitPython's own diff detects renames,
+        # which GitHub's payload does not show).
+        changed = git("diff-tree", "--no-commit-id", "--name-status", "-r", "--root", commit.hexsha, cwd=path)
+        by_status: dict[str, list[str]] = {"A": [], "D": [], "M": []}
+        for row in changed.splitlines():
+            status, _, file = row.partition("\t")
+            by_status.setdefault(status[:1], []).append(file)
+        author, committer = commit.author, commit.committer
+        return {
+            "id": commit.hexsha,
+            "tree_id": commit.tree.hexsha,
+            "message": str(commit.message).strip(),
+            "timestamp": commit.committed_datetime.isoformat(),
+            "url": f"{url}/commit/{commit.hexsha}",
+            "author": {"name": author.name, "email": author.email, "username": author.name},
+            "committer": {"name": committer.name, "email": committer.email, "username": committer.name},
+            "added": by_status["A"],
+            "removed": by_status["D"],
+            "modified": by_status["M"],
+        }

@@ -9,7 +9,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dream.githost.repos import GIT_ENV
+from dream.gitrun import CLEAN_ENV as GIT_ENV
 
 # A push is refused up front when the disk holding the repositories has less free space than this (plus
 # twice the pack it sends): git's own failure on a full disk is an `unpacker error` that says nothing.

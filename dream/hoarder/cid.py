@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from multiformats import CID, multihash
+# multiformats is imported on first use (~40 modules): the hoarder node need not load it to start.
 
 
 def cid_of(data: bytes) -> str:
+    from multiformats import CID, multihash
+
     return str(CID("base32", 1, "raw", multihash.digest(data, "sha2-256")))
 
 
 def verify(declared: str, data: bytes) -> str | None:
     """None when `data` has the declared CID, else the reason it does not."""
+    from multiformats import CID, multihash
+
     try:
         cid = CID.decode(declared)
     except (ValueError, KeyError) as exc:

@@ -5,33 +5,16 @@ uvloop is left out on purpose: only the nodes that serve user traffic (substrate
 keeps ~10 MB out of every other node.
 """
 
-import sys
-import types
+# Before the imports below: no trio, and neither httpx's nor uvicorn's command line (see the module).
+import dream.unused_imports
 
-# Nodes use httpx's client and uvicorn's Server, never their command lines; importing those would load
-# click, rich, pygments and watchfiles into every node (~5 MB each). A None entry makes httpx's optional
-# import of its CLI fail as if it were not installed; uvicorn's package imports its CLI module eagerly, so
-# it gets an empty stand-in.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-_cli = types.ModuleType("uvicorn.main", "not loaded in nodes: they do not run uvicorn's command line")
-_cli.main = _cli.run = None  # type: ignore[attr-defined]
-
-
-def _server(name: str) -> object:
-    if name != "Server":
-        raise AttributeError(name)
-    from uvicorn.server import Server
-
-    return Server
-
-
-_cli.__dict__["__getattr__"] = _server
-sys.modules.setdefault("uvicorn.main", _cli)
+dream.unused_imports.skip()
 
 import asyncio
 import json
 
 import anyio
+import anyio._backends._asyncio  # loaded on a node's first HTTP client or thread: shared when loaded here
 import httpcore  # httpx imports it on its first client: ~16 ms in every node otherwise
 import httptools
 import httpx

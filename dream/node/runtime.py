@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,6 +31,9 @@ from dream.node.validate import STORE_KEY
 from dream.process.identity import process_start
 
 DAEMON_CHECK_SECONDS = 0.5
+# Test-only: a directory where each node, once ready, writes the modules it has imported (one name a line,
+# in `<universe>-<node>.txt`), so a test can check that start-up loads nothing a node does not need.
+MODULES_DUMP_ENV = "DREAM_NODE_MODULES_DUMP"
 
 if TYPE_CHECKING:
     from dream.node.store import KVStore
@@ -209,8 +213,16 @@ class Node:
         self.spawn(self._announce_loop(), "announce")
         self.spawn(self._watch_daemon(), "watch-daemon")
         self.log.info("%s ready (pid %s, ports %s)", self.config.label, os.getpid(), self.config.ports)
+        if dump := os.environ.get(MODULES_DUMP_ENV):
+            self._dump_modules(dump)
         await self._stopping.wait()
         await self._shutdown()
+
+    def _dump_modules(self, directory: str) -> None:
+        path = os.path.join(directory, f"{self.config.universe}-{self.config.name}.txt")
+        with open(path + ".part", "w") as out:
+            out.write("".join(f"{name}\n" for name, module in sorted(sys.modules.items()) if module))
+        os.replace(path + ".part", path)  # whole or absent: a test polls for it
 
     async def _shutdown(self) -> None:
         self.log.info("%s stopping", self.config.label)

@@ -173,15 +173,13 @@ def pid_alive(pid: int) -> bool:
 
 
 def git(*args: str, cwd: Path, timeout: float = 120) -> str:
-    """Run the real `git` in `cwd` as a test user (its stdout, stripped); a failure raises with git's
-    own message."""
-    result = subprocess.run(
-        ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    """Run the real `git` (through GitPython) in `cwd` as a test user (its stdout, stripped); a failure
+    raises with git's own message."""
+    from dream import gitrun
+
+    result = gitrun.run(
+        ["-c", "user.name=test", "-c", "user.email=test@localhost", *args], cwd=cwd, env=None, timeout=timeout
     )
-    if result.returncode != 0:
+    if result.status != 0:
         raise AssertionError(f"git {' '.join(args)} failed in {cwd}:\n{result.stderr}")
     return result.stdout.strip()
