@@ -26,6 +26,7 @@ def lint(session: nox.Session) -> None:
         "noxfile.py",
         external=True,
     )
+    session.run(".venv/bin/mypy", external=True)  # dream/, as configured in pyproject.toml
 
 
 @nox.session(python=False)

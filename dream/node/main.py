@@ -18,10 +18,10 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def node_class(config: NodeConfig) -> type[Node]:
     if config.kind == "service":
         module = importlib.import_module(f"dream.{config.name}.service")
-        return module.Service  # type: ignore[no-any-return]
+        return module.Service
     known = {"elder": "dream.simples.elder", "client": "dream.simples.client", "git": "dream.githost.service"}
     module = importlib.import_module(known.get(config.name, "dream.simples.client"))
-    return module.Simple  # type: ignore[no-any-return]
+    return module.Simple
 
 
 def run_node(config_json: str) -> None:

@@ -42,6 +42,7 @@ from dream.node.validate import (
     Body,
     Field,
     Integer,
+    Kind,
     MapOf,
     Number,
     Object,
@@ -56,7 +57,7 @@ MAX_DEQUEUE_WAIT = 10.0
 REANNOUNCE_EVERY = 1.0
 
 # What the monkeys send: the job, the monkey and the lease of the attempt it was handed.
-HOLDER = {"jid": JOB_ID, "monkey": NAME, "lease": Field(STRING, "")}
+HOLDER: dict[str, Kind | Field] = {"jid": JOB_ID, "monkey": NAME, "lease": Field(STRING, "")}
 DEQUEUE = Body({"monkey": NAME, "wait": Field(Number(minimum=0), 0.0)})
 HEARTBEAT = Body(HOLDER)
 DEFER = Body({**HOLDER, "after": Field(Number(minimum=0), 0.2), "reason": Field(STRING, "")})

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
+from typing import TypeVar
 
 from dnslib import QTYPE, RCODE, RR, TXT, A, DNSRecord
 from dnslib.server import BaseResolver, DNSServer
@@ -26,11 +26,12 @@ LOOPBACK = "127.0.0.1"
 SERVING = ("gateway", "substrate")
 
 # (service name or None for "serving nodes") → node addresses; tns check for a custom domain.
+T = TypeVar("T")
 NodesFor = Callable[[str], Awaitable[list[str]]]
 HasDomain = Callable[[str], Awaitable[bool]]
 
 
-class UniverseResolver(BaseResolver):  # type: ignore[misc]
+class UniverseResolver(BaseResolver):
     def __init__(
         self, universe: str, loop: asyncio.AbstractEventLoop, nodes_for: NodesFor, has_domain: HasDomain
     ) -> None:
@@ -49,23 +50,23 @@ class UniverseResolver(BaseResolver):  # type: ignore[misc]
         if match:
             service = match.group(1)
             if service:
-                return self._run(self.nodes_for(service)), f"{service} nodes"
+                return self._run(self.nodes_for(service), []), f"{service} nodes"
             return [LOOPBACK], "the universe"
-        if self.generated_re.match(name) or self._run(self.has_domain(name)):
+        if self.generated_re.match(name) or self._run(self.has_domain(name), False):
             addresses: list[str] = []
             for service in SERVING:
-                addresses += self._run(self.nodes_for(service))
+                addresses += self._run(self.nodes_for(service), [])
             return sorted(set(addresses)), "HTTP-serving nodes"
         return [], "unknown name"
 
-    def _run(self, coro: Awaitable[object]) -> list[str] | bool:  # type: ignore[return]
+    def _run(self, coro: Awaitable[T], fallback: T) -> T:
         # dnslib answers in its own threads; the registry and tns clients live on the node's loop.
-        future: Future[object] = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        future = asyncio.run_coroutine_threadsafe(_awaited(coro), self.loop)
         try:
-            return future.result(timeout=3)  # type: ignore[return-value]
+            return future.result(timeout=3)
         except Exception as exc:
             log.warning("lookup failed: %s", exc)
-            return [] if not isinstance(coro, bool) else False
+            return fallback
 
     def resolve(self, request: DNSRecord, handler: object) -> DNSRecord:
         reply = request.reply()
@@ -104,3 +105,7 @@ class DnsServers:
 class _QuietLogger:
     def __getattr__(self, name: str) -> Callable[..., None]:
         return lambda *args, **kwargs: None
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable

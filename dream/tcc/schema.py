@@ -94,7 +94,7 @@ class Fields:
                 key, f"must be a mapping of keys (`{key.split('.')[-1]}:` then indented `key: value` lines)"
             )
             return LineDict()
-        return value
+        return value if isinstance(value, LineDict) else LineDict(value)
 
     # -- typed getters ----------------------------------------------------------------------
     def text(self, key: str, *, required: bool = False, default: str = "", example: str | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import re
@@ -70,13 +71,13 @@ class TnsStore:
             keys.insert(0, PREFIX + root)
         return [k[len(PREFIX) :] for k in keys]
 
-    def list(self, depth: int) -> list[list[str]]:
+    def list(self, depth: int) -> builtins.list[builtins.list[str]]:
         seen: dict[tuple[str, ...], None] = {}
         for key in self.kv.keys(PREFIX):
             seen[tuple(key[len(PREFIX) :].split(SEP)[:depth])] = None
         return [list(k) for k in seen]
 
-    def changes(self, after: int) -> list[tuple[int, str]]:
+    def changes(self, after: int) -> builtins.list[tuple[int, str]]:
         start = f"{CHANGE_PREFIX}{after + 1:012d}"
         return [
             (int(k[len(CHANGE_PREFIX) :]), v.decode()) for k, v in self.kv.items(CHANGE_PREFIX) if k >= start

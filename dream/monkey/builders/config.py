@@ -71,7 +71,7 @@ def _local_load(src_dir: Path) -> BuildConfig:
 def load_build_config(src_dir: Path) -> BuildConfig:
     """Prefer the project's shared parser (dream.tcc) when it exists; fall back to ours."""
     try:
-        from dream.tcc.build_config import load_build_config as shared_load  # type: ignore[import-not-found]
+        from dream.tcc.build_config import load_build_config as shared_load
     except ImportError:
         return _local_load(src_dir)
     try:
