@@ -29,8 +29,8 @@ from dream.cli.common import (
     state,
 )
 from dream.cli.multiverse import start_multiverse
+from dream.daemon.actions import FIXTURES, Fixture
 from dream.errors import DreamError
-from dream.fixtures import FIXTURES, Fixture
 from dream.settings import DEFAULT_BRANCH, DEFAULT_UNIVERSE
 from dream.shapes import SimpleShape, available_shapes, check_clients
 from dream.spec import CLIENTS, SERVICES

@@ -21,13 +21,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dream.api_token import ensure_token, token_path
+from dream.daemon.actions import FIXTURES, FixtureContext, find
 from dream.daemon.failures import DiskReserve, Failures
 from dream.daemon.guard import DaemonGuard
 from dream.daemon.inputs import body, flag, query_offset, text
 from dream.daemon.multiverse import Multiverse
 from dream.daemon.universe import NodeRecord, Universe
 from dream.errors import DreamError, json_type
-from dream.fixtures import FIXTURES, FixtureContext, find
 from dream.node.peers import PeerClient, PeerInfo
 from dream.node.security import signed_path, verify
 from dream.shapes import ServiceShape, Shape, SimpleShape, check_service, check_simple_name, load_shape
