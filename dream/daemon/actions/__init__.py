@@ -3,6 +3,6 @@ REST `POST /fixture/{u}/{name}`). Not to be confused with the top-level `fixture
 
 # Importing an action module registers its fixtures.
 from dream.daemon.actions import deploy, push  # noqa: F401
-from dream.daemon.actions.registry import FIXTURES, Fixture, FixtureContext, Variable, find, kebab
+from dream.daemon.actions.registry import FIXTURES, Fixture, FixtureContext, Variable, find, kebab, specs
 
-__all__ = ["FIXTURES", "Fixture", "FixtureContext", "Variable", "find", "kebab"]
+__all__ = ["FIXTURES", "Fixture", "FixtureContext", "Variable", "find", "kebab", "specs"]

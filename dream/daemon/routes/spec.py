@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from dream.daemon.actions import FIXTURES
+from dream.daemon.actions import FIXTURES, specs
 from dream.daemon.routes.context import api
 from dream.spec import CLIENTS, SERVICES
 
@@ -26,8 +26,7 @@ async def spec_fixtures(request: Request) -> Any:
 
 
 async def spec_fixture_details(request: Request) -> Any:
-    # In the order they were registered: the order `dream inject --help` lists them in.
-    return [fixture.spec() for fixture in FIXTURES.values()]
+    return specs()
 
 
 def routes() -> list[Route]:
