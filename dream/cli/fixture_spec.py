@@ -26,26 +26,34 @@ def cache_path(home: Path) -> Path:
     return home / CACHE_FILE
 
 
-def fixture_specs(*, required: bool) -> list[FixtureSpec] | None:
+def fixture_specs() -> list[FixtureSpec]:
     """The daemon's fixtures (fetched once per command, kept for later); when the daemon is not running,
-    the ones kept from the last fetch. None if there are none, unless `required`: then the daemon's
-    "not running" error."""
+    the ones kept from the last fetch, or the daemon's "not running" error if none were."""
+    specs, not_running = _lookup()
+    if specs is None:
+        raise DaemonNotRunning(not_running)
+    return specs
+
+
+def known_fixture_specs() -> list[FixtureSpec] | None:
+    """As `fixture_specs`, but None instead of the error (for help, which lists what it can)."""
+    return _lookup()[0]
+
+
+def _lookup() -> tuple[list[FixtureSpec] | None, str]:
     global _known
-    if _known is not None:
-        return _known
     with client() as api:
+        if _known is not None:
+            return _known, ""
         kept = cache_path(api.home)
         try:
             if not api.listening():  # cheap: no HTTP library loaded for a stopped daemon
                 raise DaemonNotRunning(api.not_running())
             _known = api.fixture_specs()
-        except DaemonNotRunning:
-            _known = read_cache(kept)
-            if _known is None and required:
-                raise
-            return _known
+        except DaemonNotRunning as exc:
+            return read_cache(kept), str(exc)
     write_cache(kept, _known)
-    return _known
+    return _known, ""
 
 
 def read_cache(path: Path) -> list[FixtureSpec] | None:

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from dream.cli import output
 from dream.cli.common import UniverseArg, client, split
-from dream.cli.fixture_spec import fixture_specs
+from dream.cli.fixture_spec import fixture_specs, known_fixture_specs
 from dream.errors import DreamError
 from dream.settings import DEFAULT_UNIVERSE
 from dream.spec import CLIENTS, SERVICES, FixtureSpec
+
+if TYPE_CHECKING:
+    # typer carries its own click: these are the types its groups and commands use.
+    from typer._click import Command, Context
 
 NO_SPEC_EPILOG = (
     "Fixtures (push-all, build-local-project, ...) are listed by the daemon: start it with "
@@ -30,21 +33,21 @@ NO_SPEC_EPILOG = (
 class InjectGroup(TyperGroup):
     """The static `inject` commands, then the daemon's fixtures."""
 
-    _fixtures: dict[str, click.Command] | None = None
+    _fixtures: dict[str, Command] | None = None
 
-    def fixtures(self, *, required: bool) -> dict[str, click.Command]:
+    def fixtures(self, *, required: bool) -> dict[str, Command]:
         if self._fixtures is None:
-            specs = fixture_specs(required=required)
+            specs = fixture_specs() if required else known_fixture_specs()
             if specs is None:
                 self.epilog = NO_SPEC_EPILOG
                 return {}
             self._fixtures = fixture_commands(specs)
         return self._fixtures
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return super().list_commands(ctx) + list(self.fixtures(required=False))
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is not None:
             return found
@@ -112,7 +115,7 @@ for _service in SERVICES:
     app.command(_service)(_inject_service(_service))
 
 
-def fixture_commands(specs: list[FixtureSpec]) -> dict[str, click.Command]:
+def fixture_commands(specs: list[FixtureSpec]) -> dict[str, Command]:
     """One click command per fixture a user may run (internal ones are the daemon's own)."""
     fixtures = typer.Typer()
     for spec in specs:

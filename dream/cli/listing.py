@@ -37,8 +37,7 @@ def list_services() -> None:
 @app.command("fixtures")
 def list_fixtures() -> None:
     """Fixtures `dream inject` can run."""
-    specs = fixture_specs(required=True)
-    for fixture in sorted(specs, key=lambda f: f["cli_name"]):
+    for fixture in sorted(fixture_specs(), key=lambda f: f["cli_name"]):
         if not fixture["internal"]:
             output.console.print(f"{fixture['cli_name']}\t{fixture['description']}")
 
