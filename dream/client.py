@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from dream.api_token import read_token
 from dream.errors import DaemonNotRunning, DreamError
 from dream.settings import daemon_url, dream_home
+from dream.spec import FixtureSpec
 
 if TYPE_CHECKING:
     import httpx
@@ -59,6 +60,10 @@ class DreamClient:
         except OSError:
             return False
 
+    def not_running(self) -> str:
+        """What a user reads when nothing answers at the daemon's address."""
+        return f"dream is not running at {self.url}: start it with `dream new multiverse` (or `dream start`)"
+
     def __enter__(self) -> DreamClient:
         return self
 
@@ -75,9 +80,7 @@ class DreamClient:
         try:
             response = self._http.request(method, path, json=json, params=params, headers=self._headers())
         except httpx.ConnectError:
-            raise DaemonNotRunning(
-                f"dream is not running at {self.url}: start it with `dream new multiverse` (or `dream start`)"
-            ) from None
+            raise DaemonNotRunning(self.not_running()) from None
         except httpx.TimeoutException:
             raise DreamError(f"the daemon at {self.url} did not answer {method} {path} in time") from None
         try:
@@ -161,6 +164,10 @@ class DreamClient:
 
     def spec(self, what: str) -> list[str]:
         return list(self._call("GET", f"/spec/{what}"))
+
+    def fixture_specs(self) -> list[FixtureSpec]:
+        """Each fixture with its variables, in the daemon's order (what `dream inject` offers)."""
+        return list(self._call("GET", "/spec/fixtures/details"))
 
     # -- projects ------------------------------------------------------------------------------------
 

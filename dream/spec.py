@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 # Upstream order (pkg/specs/common Services).
 SERVICES: tuple[str, ...] = ("auth", "patrick", "monkey", "tns", "hoarder", "substrate", "seer", "gateway")
 SIMPLES: tuple[str, ...] = ("elder", "client", "git")
@@ -34,3 +36,23 @@ def protocols_of(service: str) -> tuple[str, ...]:
     if service in DNS_SERVICES:
         protocols.append("dns")
     return tuple(sorted(protocols))
+
+
+class VariableSpec(TypedDict):
+    """One variable of a fixture: `--<name>` and `-<alias>` (or `--<alias>`) on the CLI."""
+
+    name: str
+    alias: str
+    description: str
+    required: bool
+
+
+class FixtureSpec(TypedDict):
+    """A fixture as `GET /spec/fixtures/details` describes it: camelCase `name` on the API, kebab-case
+    `cli_name` on the CLI; its variables in the order of the API's positional `params`."""
+
+    name: str
+    cli_name: str
+    description: str
+    internal: bool
+    variables: list[VariableSpec]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from dream.client import DreamClient
 from dream.settings import DEFAULT_UNIVERSE, daemon_url
-from dream.shapes import Shape, load_shape, shape_from_flags
+
+if TYPE_CHECKING:
+    from dream.shapes import Shape
+
 
 state: dict[str, Any] = {"port": None}
 
@@ -33,6 +36,8 @@ def build_shape(
     bind: list[str] | None,
     simples: list[str] | None,
 ) -> Shape:
+    from dream.shapes import load_shape, shape_from_flags
+
     return shape_from_flags(
         base=load_shape(shape or "default"),
         empty=empty,

@@ -16,12 +16,12 @@ from pathlib import Path
 import uvicorn
 
 from dream.daemon import zygote
+from dream.daemon.actions import find
 from dream.daemon.app import build_app
 from dream.daemon.multiverse import Multiverse
 from dream.daemon.ports import port_is_free
 from dream.daemon.state import clean_stale, is_alive, read_state, remove_state
 from dream.errors import DreamError
-from dream.fixtures import find
 from dream.node.runtime import bind_tcp
 from dream.settings import daemon_port, dream_home
 from dream.shapes import Shape
@@ -117,7 +117,7 @@ async def start_universes(multiverse: Multiverse, args: argparse.Namespace, serv
         for name in args.universe:
             universe = await multiverse.create(name, shape, keep=args.keep)
             for fixture_name in args.fixture:
-                from dream.fixtures import FixtureContext
+                from dream.daemon.actions import FixtureContext
 
                 fixture = find(fixture_name)
                 await fixture.run(FixtureContext(multiverse, universe), fixture.bind([]))

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+from dream.cli.fixture_spec import cache_path, write_cache
+from dream.daemon.actions import specs
+from dream.daemon.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cli_reference_is_up_to_date(tmp_path: Path) -> None:
+    # The `dream inject` fixtures come from the daemon: here, from its spec kept in a home of our own.
+    home = tmp_path / "home"
+    write_cache(cache_path(home), specs())
+    env = {**os.environ, "DREAM_HOME": str(home), "DREAM_PORT": str(free_port())}
     out = tmp_path / "cli.md"
     subprocess.run(
         [
@@ -28,5 +37,6 @@ def test_cli_reference_is_up_to_date(tmp_path: Path) -> None:
         ],
         check=True,
         capture_output=True,
+        env=env,
     )
     assert out.read_text() == (ROOT / "docs" / "cli.md").read_text(), "docs/cli.md is stale: run scripts/docs"

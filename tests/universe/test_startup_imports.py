@@ -30,7 +30,6 @@ NO_NODE = (
     "multiformats",
     "dream.cli",
     "dream.daemon",
-    "dream.fixtures",
     "dream.projects",
     "dream.monkey.builders",
 )
