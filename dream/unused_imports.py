@@ -29,12 +29,12 @@ def _uvicorn_server(name: str) -> object:
 
 def _uvicorn_cli_stand_in() -> types.ModuleType:
     module = types.ModuleType("uvicorn.main", "not loaded by dream: it does not run uvicorn's command line")
-    module.main = module.run = None  # type: ignore[attr-defined]
+    module.main = module.run = None  # type: ignore[attr-defined]  # a stand-in module, filled here
     module.__dict__["__getattr__"] = _uvicorn_server
     return module
 
 
 def skip() -> None:
     for name in ABSENT:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: `import name` fails at once
     sys.modules.setdefault("uvicorn.main", _uvicorn_cli_stand_in())

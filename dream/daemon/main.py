@@ -124,7 +124,7 @@ async def start_universes(multiverse: Multiverse, args: argparse.Namespace, serv
     except DreamError as exc:
         log.error("%s", exc)
         server.should_exit = True
-        server.exit_code = 1  # type: ignore[attr-defined]
+        server.exit_code = 1  # type: ignore[attr-defined]  # ours, on uvicorn's Server: main's exit status
         return
     if len(args.universe) == 1:
         success(f"Universe {args.universe[0]} started!")
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     server = Server(config)
     server.multiverse = multiverse
-    server.exit_code = 0  # type: ignore[attr-defined]
+    server.exit_code = 0  # type: ignore[attr-defined]  # ours, on uvicorn's Server: main's exit status
 
     @contextlib.asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
@@ -200,4 +200,4 @@ def main(argv: list[str] | None = None) -> None:
         log.error("%s; choose another port with --port or DREAM_PORT", exc.strerror)
         sys.exit(1)
     server.run(sockets=[sock])
-    sys.exit(server.exit_code)  # type: ignore[attr-defined]
+    sys.exit(server.exit_code)  # type: ignore[attr-defined]  # set above

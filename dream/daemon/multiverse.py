@@ -163,7 +163,7 @@ class Supervisor:
                 if sentinel == self._wake_r:
                     os.read(self._wake_r, 1024)
                     continue
-                universe, record, process = watched[sentinel]  # type: ignore[index]
+                universe, record, process = watched[sentinel]  # type: ignore[index]  # wait() gives back the sentinels it got
                 code = forkserver.exit_code(process)
                 if code is None:
                     continue

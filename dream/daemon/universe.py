@@ -302,7 +302,7 @@ class Universe:
             universe=self.name,
             universe_id=self.id,
             key=self.key,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,  # type: ignore[arg-type]  # 'service' or 'simple', by the caller's branches
             name=name,
             index=index,
             id=peer_id(self.id, dirname),

@@ -42,7 +42,7 @@ class Service(Node):
         websites = Websites(self.resolver, assets, config.root_path / "sites")
         self.front = Front(self.resolver, self.runner, websites, config.universe, self.log)
         # The HTTP server calls the front itself: no hop through the service per request.
-        self.fast_http = self.front.fast_http  # type: ignore[method-assign]
+        self.fast_http = self.front.fast_http  # type: ignore[method-assign]  # see above
 
     async def on_start(self) -> None:
         from dream.wasm.host import WasmHost

@@ -16,10 +16,14 @@ import logging
 import re
 import time
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from dream.wasm import errno
 from dream.wasm.types import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from dream.wasm.guest_memory import Guest, MemoryHandle
 
 HTTP_EVENT_TYPE = 1  # go-sdk common/vars.go: 0 undefined, 1 HTTP, 2 pubsub, 3 P2P
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -124,9 +128,9 @@ class HttpEvent:
         self.request = request
         self.deadline = deadline  # time.monotonic() value; bounds env._sleep
         self.label = label  # module name, for guest log lines
-        self.memory: object | None = None  # guest_memory.MemoryHandle, resolved on the first host call
+        self.memory: MemoryHandle | None = None  # resolved on the first host call
         self.ctx: int | None = None  # the running store's context address, when the host knows it
-        self.guest: object | None = None  # guest_memory.Guest shared by this call's host functions
+        self.guest: Guest | None = None  # shared by this call's host functions
         self.method = request.method.encode()
         self.host = request.host.encode()
         self.path = request.path.encode()

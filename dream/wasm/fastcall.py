@@ -57,8 +57,8 @@ class Signature:
         # Only plain numbers take the fast path; reference types need rooting, so leave them to wasmtime-py.
         self.fast = fast and FAST and None not in params and None not in results
         if self.fast:
-            self.param_kinds = tuple(_KINDS[p] for p in params)  # type: ignore[index]
-            self.result_fields = tuple(_KINDS[r][1] for r in results)  # type: ignore[index]
+            self.param_kinds = tuple(_KINDS[p] for p in params)  # type: ignore[index]  # None excluded just above
+            self.result_fields = tuple(_KINDS[r][1] for r in results)  # type: ignore[index]  # None excluded just above
         else:
             self.param_kinds = ()
             self.result_fields = ()
@@ -73,7 +73,7 @@ def call(store: wasmtime.Store, func: wasmtime.Func, sig: Signature, args: Seque
     params = (_val_t * sig.nparams)()
     for i, (kind, fieldname) in enumerate(sig.param_kinds):
         slot = params[i]
-        slot.kind = kind
+        slot.kind = kind  # type: ignore[assignment]  # a ctypes c_uint8 field takes an int
         setattr(slot.of, fieldname, args[i])
     results = (_val_t * sig.nresults)()
     trap = _trap_ptr_t()

@@ -164,7 +164,7 @@ def guest(caller: Any, event: HttpEvent) -> Guest:
     known (its view stays valid: memory never moves and is re-read when it grows)."""
     found = event.guest
     if found is not None:
-        return found  # type: ignore[no-any-return]
+        return found
     made = Guest(caller, event)
     if made._ctx is not None:
         event.guest = made

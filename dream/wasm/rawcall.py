@@ -101,10 +101,10 @@ _local = threading.local()
 
 def _scratch() -> _Scratch:
     try:
-        return _local.scratch  # type: ignore[no-any-return]
+        scratch: _Scratch = _local.scratch
     except AttributeError:
-        _local.scratch = _Scratch()
-        return _local.scratch  # type: ignore[no-any-return]
+        scratch = _local.scratch = _Scratch()
+    return scratch
 
 
 def run(
