@@ -19,12 +19,12 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from dream.monkey.builders import build_function
-from dream.monkey.builders.env import step_env
-from dream.monkey.builders.paths import tool_cache_dir
-from dream.monkey.builders.runner import Wrap, run_step
-from dream.monkey.builders.sandbox import SANDBOX_ENV, current_sandbox
-from dream.monkey.builders.toolchains import warm
+from dream.builders import build_function
+from dream.builders.env import step_env
+from dream.builders.paths import tool_cache_dir
+from dream.builders.runner import Wrap, run_step
+from dream.builders.sandbox import SANDBOX_ENV, current_sandbox
+from dream.builders.toolchains import warm
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "templates" / "ping_pong"
 ENTRY = {"go": ("ping.go", "//"), "wat": ("main.wat", ";;")}

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import httpx
 
+from dream.builders.build import build_function
 from dream.client import DreamClient
 from dream.errors import DreamError
-from dream.monkey.builders.build import build_function
 from dream.settings import CACHE_ENV, cache_home
 from dream.testing.harness import DaemonProcess
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from dream.monkey.builders.toolchains import warm
+from dream.builders.toolchains import warm
 from dream.testing.harness import DaemonProcess
 
 COMMENT = {"go": "//", "c": "//", "wat": ";;"}

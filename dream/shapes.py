@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
+from dream import limits as serving_limits
 from dream.errors import DreamError, json_type
 from dream.settings import repo_root
 from dream.spec import CLIENTS, PORT_PROTOCOLS, SERVICES, SIMPLES, VALID_SUB_BINDS
-from dream.substrate import limits as serving_limits
 
 DEFAULT_SHAPE = "default"
 # Copies of one service a config may ask for: each is a process, and a typo of 1000 should not fork-bomb.
@@ -55,7 +55,7 @@ class ServiceShape:
     copies: int = 1
     ports: dict[str, int] = field(default_factory=dict)  # explicit binds; others are kernel-allocated
     verbose: bool = False
-    # The substrate's serving limits (dream.substrate.limits): name → ns, bytes or a count; unset: default.
+    # The substrate's serving limits (dream.limits): name → ns, bytes or a count; unset: default.
     limits: dict[str, int] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:

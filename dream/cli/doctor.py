@@ -21,10 +21,10 @@ def doctor(
     """The guest toolchains monkey builds with: found or missing, version, and how to install."""
     from rich.table import Table
 
-    from dream.monkey.builders.languages import CompileError
-    from dream.monkey.builders.sandbox import SandboxUnavailable
-    from dream.monkey.builders.toolchains import find_toolchains
-    from dream.monkey.builders.toolchains import warm as warm_toolchain
+    from dream.builders.languages import CompileError
+    from dream.builders.sandbox import SandboxUnavailable
+    from dream.builders.toolchains import find_toolchains
+    from dream.builders.toolchains import warm as warm_toolchain
 
     chains = find_toolchains()
     if as_json:

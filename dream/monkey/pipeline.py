@@ -111,7 +111,7 @@ async def build_and_publish(
 ) -> str:
     """Build one resource, stash its artefact and point its asset key at the CID; DreamError on failure.
     Setting `cancel` stops the build; a cancelled build is not published."""
-    from dream.monkey.builders import build_function
+    from dream.builders import build_function
     from dream.wasm.precompile import precompile
 
     if not target.directory.is_dir():

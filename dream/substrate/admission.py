@@ -15,7 +15,7 @@ import collections
 import time
 from typing import TYPE_CHECKING
 
-from dream.substrate.limits import SERVICE, Limits, format_size
+from dream.limits import SERVICE, Limits, format_size
 from dream.wasm.errors import SubstrateBusy, format_seconds
 
 if TYPE_CHECKING:

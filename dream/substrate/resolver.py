@@ -12,8 +12,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from dream.errors import DreamError
+from dream.limits import Limits
 from dream.substrate.assets import Assets
-from dream.substrate.limits import Limits
 from dream.substrate.modules import Modules
 from dream.substrate.routing import Resource, RouteTable, parse_index
 from dream.substrate.runner import ReadyFunction

@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dream.limits import MAX_CALLS, MIN_MEMORY, SERVICE, Limits
 from dream.substrate.admission import Admission
-from dream.substrate.limits import MAX_CALLS, MIN_MEMORY, SERVICE, Limits
 from dream.substrate.routing import Resource
 from dream.wasm.errors import WasmCancelled, WasmTimeout, format_seconds
 from dream.wasm.interrupt import CallControl

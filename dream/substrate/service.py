@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute, Route
 
+from dream.limits import Limits
 from dream.node import Node
 from dream.substrate.assets import Assets
 from dream.substrate.front import Front
-from dream.substrate.limits import Limits
 from dream.substrate.resolver import Resolver
 from dream.substrate.runner import Runner
 from dream.substrate.sources import Sources

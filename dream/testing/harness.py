@@ -25,7 +25,7 @@ def cache_env(cache: Path) -> dict[str, str]:
     """The environment that gives a daemon its own build-artefact and compiled-module caches in `cache`,
     while the toolchains and their caches (Go's GOCACHE, zig's wasi-libc: minutes to fill) stay the
     machine's, shared with every other daemon."""
-    from dream.monkey.builders.paths import TOOL_CACHE_ENV, TOOLS_ENV, tool_cache_dir, tools_dir
+    from dream.builders.paths import TOOL_CACHE_ENV, TOOLS_ENV, tool_cache_dir, tools_dir
 
     return {CACHE_ENV: str(cache), TOOLS_ENV: str(tools_dir()), TOOL_CACHE_ENV: str(tool_cache_dir())}
 

@@ -29,7 +29,7 @@ class WasmCancelled(WasmError):
 
 
 class SubstrateBusy(WasmError):
-    """The call was not started: a serving limit of the substrate (`dream.substrate.limits`) was reached."""
+    """The call was not started: a serving limit of the substrate (`dream.limits`) was reached."""
 
 
 class WasmMemoryLimit(WasmError):

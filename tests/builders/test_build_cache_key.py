@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import dream
-from dream.monkey.builders import build_function
-from dream.monkey.builders.cache import BUILDERS_DIR, builder_code_digest, code_digest
+from dream.builders import build_function
+from dream.builders.cache import BUILDERS_DIR, builder_code_digest, code_digest
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "fixtures" / "templates" / "ping_pong" / "wat"
 
@@ -19,7 +19,7 @@ BUILD_IN_CHILD = """
 import json, sys
 from pathlib import Path
 import dream
-from dream.monkey.builders import build_function
+from dream.builders import build_function
 result = build_function(Path(sys.argv[1]), cache_dir=Path(sys.argv[2]), log=lambda line: None)
 print(json.dumps({"ok": result.ok, "cached": result.cached, "error": result.error, "dream": dream.__file__}))
 """

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 import dream
-from dream.monkey.builders import BuildResult, build_function, builder_for_image, find_toolchains, warm
-from dream.monkey.builders.paths import tool_cache_dir
-from dream.monkey.builders.scripts import remap_paths
+from dream.builders import BuildResult, build_function, builder_for_image, find_toolchains, warm
+from dream.builders.paths import tool_cache_dir
+from dream.builders.scripts import remap_paths
 from dream.testing.harness import wait_for
 from dream.wasm.host import WasmHost
 from dream.wasm.types import HttpRequest
@@ -365,7 +365,7 @@ def test_warm_runs_a_real_compile_and_rejects_unknown_names(tmp_path: Path) -> N
     refuse = '    raise CompileError(f"{entry.name} is refused by this compiler")\n'
     languages.write_text(languages.read_text().replace(entry, entry + refuse))
     child = subprocess.run(
-        [sys.executable, "-c", "import dream.monkey.builders as b; print(b.__file__); b.warm('wat')"],
+        [sys.executable, "-c", "import dream.builders as b; print(b.__file__); b.warm('wat')"],
         cwd=copy,
         env={**os.environ, "PYTHONPATH": str(copy)},
         capture_output=True,

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 import dream
-from dream.monkey.builders import BuildResult, build_function
-from dream.monkey.builders.blocked import MAX_PATHS, NETWORK, blocked
-from dream.monkey.builders.paths import tool_cache_dir, tools_dir
-from dream.monkey.builders.sandbox import NOTE, OPT_OUT_WARNING, SANDBOX_ENV
-from dream.monkey.builders.script_builder import ZIG_RETRY_NOTE
+from dream.builders import BuildResult, build_function
+from dream.builders.blocked import MAX_PATHS, NETWORK, blocked
+from dream.builders.paths import tool_cache_dir, tools_dir
+from dream.builders.sandbox import NOTE, OPT_OUT_WARNING, SANDBOX_ENV
+from dream.builders.script_builder import ZIG_RETRY_NOTE
 from dream.testing.harness import wait_for
 from tests.builders.harness import Request, run
 from tests.builders.test_builders import LANGS, PING_PONG, require_toolchain, running, sleepers
@@ -279,7 +279,7 @@ def test_without_bwrap_a_build_says_how_to_install_it(
 _BUILD_AND_REPORT = """
 import json, sys
 from pathlib import Path
-from dream.monkey.builders import build_function
+from dream.builders import build_function
 result = build_function(Path(sys.argv[1]), cache_dir=Path(sys.argv[2]), log=lambda line: None)
 print(json.dumps({"ok": result.ok, "error": result.error}))
 """

@@ -13,7 +13,7 @@ import pytest
 from tests.builders.test_builders import require_toolchain
 
 WARM = """
-from dream.monkey.builders.shared_cache import ensure_warm
+from dream.builders.shared_cache import ensure_warm
 ensure_warm("rust", log=lambda line: None, timeout=300, cancel=None)
 print("warm")
 """
@@ -42,8 +42,8 @@ def test_a_toolchain_in_another_place_is_warmed_again(
 ) -> None:
     """zig keys its cache entries by its own lib dir: a cache warmed by a zig in one virtualenv holds
     nothing a zig in another finds, so each place gets its own warm marker."""
-    from dream.monkey.builders import shared_cache
-    from dream.monkey.builders.toolchains import Toolchain
+    from dream.builders import shared_cache
+    from dream.builders.toolchains import Toolchain
 
     monkeypatch.setenv("DREAM_TOOL_CACHE", str(tmp_path))
     markers = []

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dream.monkey.builders.sandbox import NOTE
+from dream.builders.sandbox import NOTE
 from dream.testing import harness
 from dream.testing.harness import DaemonProcess, UniverseHandle, git
 

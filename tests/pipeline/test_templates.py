@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dream.monkey.builders.toolchains import find_toolchains
+from dream.builders.toolchains import find_toolchains
 from dream.testing.harness import UniverseHandle
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dream.monkey.builders.paths import TOOL_CACHE_ENV, TOOLS_ENV, tool_cache_dir, tools_dir
+from dream.builders.paths import TOOL_CACHE_ENV, TOOLS_ENV, tool_cache_dir, tools_dir
 from dream.settings import CACHE_ENV, cache_home
 from dream.testing.harness import DaemonProcess
 

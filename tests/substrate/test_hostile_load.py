@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from dream.substrate.limits import Limits
+from dream.limits import Limits
 from dream.substrate.routing import Resource
 from dream.substrate.runner import WORKER_NICE, ReadyFunction, Runner
 from dream.wasm import FunctionModule, WasmHost, WasmTimeout

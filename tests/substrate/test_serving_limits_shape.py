@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from dream.errors import DreamError
+from dream.limits import Limits, format_size
 from dream.node.config import NodeConfig
 from dream.shapes import ServiceShape, Shape, load_shape, shape_from_flags
-from dream.substrate.limits import Limits, format_size
 
 YAML = """
 services:

@@ -114,7 +114,7 @@ def test_cli_errors_are_one_sentence_and_exit_1(tmp_path: Path) -> None:
 def test_doctor_lists_every_toolchain_with_status_and_install_command(tmp_path: Path) -> None:
     import json
 
-    from dream.monkey.builders.toolchains import find_toolchains
+    from dream.builders.toolchains import find_toolchains
 
     daemon = DaemonProcess(tmp_path / "home")  # doctor needs no daemon
     result = dream(daemon, "doctor", "--json")

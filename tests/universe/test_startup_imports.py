@@ -31,7 +31,7 @@ NO_NODE = (
     "dream.cli",
     "dream.daemon",
     "dream.projects",
-    "dream.monkey.builders",
+    "dream.builders",
 )
 # Only the node that runs them needs these.
 ONLY = {"wasmtime": {"substrate"}, "dream.monkey": {"monkey"}, "uvloop": {"substrate", "gateway"}}

@@ -11,11 +11,11 @@ import time
 import uuid
 from pathlib import Path
 
-from dream.monkey.builders.base import BuildResult, LogFn
-from dream.monkey.builders.cache import cache_key, entry_dir, tree_hash
-from dream.monkey.builders.config import BuildConfigError, load_build_config
-from dream.monkey.builders.images import builder_for_image, supported_images
-from dream.monkey.builders.languages import sdk_digest
+from dream.builders.base import BuildResult, LogFn
+from dream.builders.cache import cache_key, entry_dir, tree_hash
+from dream.builders.config import BuildConfigError, load_build_config
+from dream.builders.images import builder_for_image, supported_images
+from dream.builders.languages import sdk_digest
 
 RESULT_FILE = "result.json"
 LOG_FILE = "build.log"

@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from dream.monkey.builders.env import step_env
-from dream.monkey.builders.languages import WARM_SOURCES, CompileError, sdk_digest
-from dream.monkey.builders.paths import tool_cache_dir
-from dream.monkey.builders.runner import run_step
-from dream.monkey.builders.sandbox import current_sandbox
-from dream.monkey.builders.toolchains import FINDERS
+from dream.builders.env import step_env
+from dream.builders.languages import WARM_SOURCES, CompileError, sdk_digest
+from dream.builders.paths import tool_cache_dir
+from dream.builders.runner import run_step
+from dream.builders.sandbox import current_sandbox
+from dream.builders.toolchains import FINDERS
 
 # Languages whose compilers keep a cache (the others build without one).
 CACHED_LANGS = frozenset({"go", "c", "zig", "rust", "assemblyscript"})
@@ -115,7 +115,7 @@ def _warm(
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             (src / name).write_text(text)
         script = work / "warm.sh"
-        script.write_text(f'exec "$DREAM_PYTHON" -m dream.monkey.builders.step {lang} warm\n')
+        script.write_text(f'exec "$DREAM_PYTHON" -m dream.builders.step {lang} warm\n')
         lines: list[str] = []
 
         def wrap(argv: list[str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dream.monkey.builders.paths import tool_cache_dir, tools_dir
-from dream.monkey.builders.toolchains import (
+from dream.builders.paths import tool_cache_dir, tools_dir
+from dream.builders.toolchains import (
     DEFAULT_RUSTC,
     RUSTC_ENV,
     go_toolchain,

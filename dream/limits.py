@@ -1,4 +1,4 @@
-"""The substrate's serving limits: what one universe lets its functions take from a substrate.
+"""The serving limits a universe sets (its shape's `limits:`): what its functions may take from a substrate.
 
 Set in the universe's shape, under the substrate service (`limits:` in `universes/<name>.yaml`, or
 `"Limits"` in the daemon API's config), and carried to each substrate node in its `NodeConfig.others`

@@ -1,4 +1,4 @@
-"""Entry point of our `/utils/wasm.sh` `build` function: `python -m dream.monkey.builders.step <lang> [name]`.
+"""Entry point of our `/utils/wasm.sh` `build` function: `python -m dream.builders.step <lang> [name]`.
 
 Runs inside a build step with SRC/OUT/DREAM_WORK set; compiler output goes to stdout (the build log).
 """
@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from dream.monkey.builders.languages import COMPILERS, CompileError, copy_website
+from dream.builders.languages import COMPILERS, CompileError, copy_website
 
 
 def main(argv: list[str]) -> int:

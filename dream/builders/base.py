@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from dream.monkey.builders.toolchains import Toolchain
+from dream.builders.toolchains import Toolchain
 
 LogFn = Callable[[str], None]
 

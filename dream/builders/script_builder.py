@@ -13,22 +13,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dream.monkey.builders.base import BuildConfigLike, BuildResult, LogFn
-from dream.monkey.builders.blocked import explain
-from dream.monkey.builders.env import step_env
-from dream.monkey.builders.languages import CompileError
-from dream.monkey.builders.paths import tool_cache_dir
-from dream.monkey.builders.runner import run_step
-from dream.monkey.builders.sandbox import (
+from dream.builders.base import BuildConfigLike, BuildResult, LogFn
+from dream.builders.blocked import explain
+from dream.builders.env import step_env
+from dream.builders.languages import CompileError
+from dream.builders.paths import tool_cache_dir
+from dream.builders.runner import run_step
+from dream.builders.sandbox import (
     OPT_OUT_WARNING,
     Sandbox,
     SandboxUnavailable,
     current_sandbox,
     visible_dirs,
 )
-from dream.monkey.builders.scripts import DEFAULT_WASM_STEP, DEFAULT_WEBSITE_STEP, remap_paths, wasm_utils
-from dream.monkey.builders.shared_cache import CACHED_LANGS, ensure_warm
-from dream.monkey.builders.toolchains import Toolchain
+from dream.builders.scripts import DEFAULT_WASM_STEP, DEFAULT_WEBSITE_STEP, remap_paths, wasm_utils
+from dream.builders.shared_cache import CACHED_LANGS, ensure_warm
+from dream.builders.toolchains import Toolchain
 
 STEP_DIRS = (".taubyte", "taubyte")
 ERROR_TAIL_LINES = 20

@@ -60,6 +60,6 @@ def explain(lines: Sequence[str], *, work: Path, visible: Sequence[Path]) -> str
     found = blocked(lines, work=work, visible=visible)
     if not found:
         return ""
-    from dream.monkey.builders.sandbox import NOTE
+    from dream.builders.sandbox import NOTE
 
     return "\n".join([NOTE, *found])

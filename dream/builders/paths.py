@@ -25,9 +25,9 @@ def tool_cache_dir() -> Path:
 
 def sdk_dir() -> Path:
     """Guest SDK sources shipped inside the dream package."""
-    return Path(__file__).resolve().parent.parent.parent / "sdk"
+    return Path(__file__).resolve().parent.parent / "sdk"
 
 
 def package_parent() -> Path:
     """The directory holding the `dream` package, so step scripts can run `python -m dream...`."""
-    return Path(__file__).resolve().parent.parent.parent.parent
+    return Path(__file__).resolve().parent.parent.parent

@@ -1,6 +1,6 @@
 """Monkey's builders: turn a function/website directory into an artefact without Docker.
 
-The names below load on first use: each build step runs `python -m dream.monkey.builders.step`, and that
+The names below load on first use: each build step runs `python -m dream.builders.step`, and that
 process should not pay for every builder's imports before compiling one file.
 """
 
@@ -30,4 +30,4 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(name)
-    return getattr(importlib.import_module(f"dream.monkey.builders.{_WHERE[name]}"), name)
+    return getattr(importlib.import_module(f"dream.builders.{_WHERE[name]}"), name)

@@ -10,8 +10,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from dream.monkey.builders.paths import sdk_dir, tool_cache_dir
-from dream.monkey.builders.toolchains import (
+from dream.builders.paths import sdk_dir, tool_cache_dir
+from dream.builders.toolchains import (
     RUST_TARGET,
     Toolchain,
     assemblyscript_toolchain,

@@ -6,8 +6,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from dream.monkey.builders.paths import package_parent, tool_cache_dir, tools_dir
-from dream.monkey.builders.toolchains import go_toolchain, node_path, zig_toolchain
+from dream.builders.paths import package_parent, tool_cache_dir, tools_dir
+from dream.builders.toolchains import go_toolchain, node_path, zig_toolchain
 
 SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 

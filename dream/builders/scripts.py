@@ -10,7 +10,7 @@ from pathlib import Path
 _CONTAINER_PATH_RE = re.compile(r"(?<![\w./$-])/(src|out|utils)(?=$|[/\s\"';:)}|&<>`])", re.MULTILINE)
 
 DEFAULT_WASM_STEP = '. /utils/wasm.sh\nbuild "${FILENAME}"\nret=$?\necho -n $ret > /out/ret-code\nexit $ret\n'
-DEFAULT_WEBSITE_STEP = '"$DREAM_PYTHON" -m dream.monkey.builders.step website\n'
+DEFAULT_WEBSITE_STEP = '"$DREAM_PYTHON" -m dream.builders.step website\n'
 
 
 def remap_paths(script: str, dirs: dict[str, Path]) -> str:
@@ -37,6 +37,6 @@ def wasm_utils(lang: str, image: str) -> str:
         '    local name="${1:-${FILENAME:-main}}"\n'
         '    mkdir -p "$OUT"\n'
         + (_WAT_FAST_PATH if lang == "wat" else "")
-        + f'    "$DREAM_PYTHON" -m dream.monkey.builders.step {shlex.quote(lang)} "$name"\n'
+        + f'    "$DREAM_PYTHON" -m dream.builders.step {shlex.quote(lang)} "$name"\n'
         "}\n"
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dream.monkey.builders.paths import tool_cache_dir, tools_dir
+from dream.builders.paths import tool_cache_dir, tools_dir
 
 RUSTC_ENV = "DREAM_RUSTC"
 DEFAULT_RUSTC = "/usr/bin/rustc"  # Debian's: rustup's has no offline wasm32 std
@@ -136,8 +136,8 @@ def warm(name: str, log: Callable[[str], None] = print) -> float:
 
     This fills the shared compiler cache, which project builds only read (see shared_cache.py)."""
     # Imported here: the language modules import this one.
-    from dream.monkey.builders.languages import WARM_SOURCES
-    from dream.monkey.builders.shared_cache import warm as warm_shared
+    from dream.builders.languages import WARM_SOURCES
+    from dream.builders.shared_cache import warm as warm_shared
 
     if name not in WARM_SOURCES:
         raise ValueError(f"unknown toolchain {name!r}; choose one of {', '.join(sorted(WARM_SOURCES))}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dream.monkey.builders.script_builder import ScriptBuilder
-from dream.monkey.builders.toolchains import (
+from dream.builders.script_builder import ScriptBuilder
+from dream.builders.toolchains import (
     Toolchain,
     assemblyscript_toolchain,
     go_toolchain,
