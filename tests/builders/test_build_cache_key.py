@@ -74,7 +74,7 @@ def test_a_changed_builder_does_not_reuse_the_artefact_of_the_old_one(tmp_path: 
     same = build_with(copy_of_dream(tmp_path / "same"), src, cache)
     assert same["cached"], "the same builder code elsewhere on disk must reuse the cached artefact"
     changed = copy_of_dream(tmp_path / "changed")
-    step = changed / "dream" / "monkey" / "builders" / "step.py"
+    step = changed / "dream" / "builders" / "step.py"
     step.write_text(step.read_text() + "# a change in how a step runs\n")
     rebuilt = build_with(changed, src, cache)
     assert not rebuilt["cached"], "a builder whose code changed reused an artefact built by the old code"

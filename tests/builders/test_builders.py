@@ -359,7 +359,7 @@ def test_warm_runs_a_real_compile_and_rejects_unknown_names(tmp_path: Path) -> N
     # and says what the compiler said.
     copy = tmp_path / "copy"
     shutil.copytree(Path(dream.__file__).parent, copy / "dream", ignore=shutil.ignore_patterns("__pycache__"))
-    languages = copy / "dream" / "monkey" / "builders" / "languages.py"
+    languages = copy / "dream" / "builders" / "languages.py"
     entry = '    entry = _entry(src, ("main.wat", "lib.wat", "function.wat"), ".wat")\n'
     assert entry in languages.read_text()
     refuse = '    raise CompileError(f"{entry.name} is refused by this compiler")\n'
