@@ -406,17 +406,26 @@ class Universe:
             self._check_deadline(deadline, timeout, missing, "announce itself")
             await asyncio.sleep(0.01)
         async with httpx.AsyncClient(auth=self._auth, timeout=2.0, verify=NO_TLS) as client:
-            for record in records:
+
+            async def healthy(record: NodeRecord) -> None:
                 while True:
                     self._check_alive(record)
                     try:
                         response = await client.get(record.config.p2p_url() + "/health")
                         if response.status_code == 200 and response.json().get("pid") == record.pid:
-                            break
+                            return
                     except (httpx.HTTPError, ValueError):
                         pass
                     self._check_deadline(deadline, timeout, [record], "answer its health probe")
                     await asyncio.sleep(0.01)
+
+            # All at once: one node's failure cancels the other probes and is what the caller sees.
+            try:
+                async with asyncio.TaskGroup() as probes:
+                    for record in records:
+                        probes.create_task(healthy(record))
+            except ExceptionGroup as group:
+                raise group.exceptions[0] from None
             while True:
                 for record in records:
                     self._check_alive(record)
