@@ -12,6 +12,7 @@ dream.unused_imports.skip()
 
 import asyncio
 import json
+import sqlite3  # the nodes with a store (auth, tns, patrick, hoarder)
 
 import anyio
 import anyio._backends._asyncio  # loaded on a node's first HTTP client or thread: shared when loaded here
@@ -22,10 +23,15 @@ import starlette.applications
 import starlette.responses
 import starlette.routing
 import uvicorn
+import uvicorn.lifespan.on
 import uvicorn.protocols.http.httptools_impl
 
+import dream.clients  # most services call others: shared by the forks instead of imported by each
+import dream.node.entry
 import dream.node.main
 import dream.node.runtime
+import dream.node.store
+import dream.tcc.tns_keys
 
 # The zygote and the nodes forked from it leave the terminal's process group: Ctrl-C or a signal sent to
 # the group reaches only the daemon, which stops the nodes in order (and nodes exit if it dies).
