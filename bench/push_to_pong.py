@@ -73,7 +73,10 @@ def run(lang: str, runs: int) -> tuple[list[float], list[float], list[float]]:
 
 
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    try:
+        runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    except ValueError:
+        raise SystemExit(f"usage: {sys.argv[0]} [runs]   (runs: a whole number, default 3)") from None
     for name in ("go", "c", "wat"):
         warm(name, log=lambda line: None)
     print(
