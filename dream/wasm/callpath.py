@@ -72,6 +72,7 @@ class CallPath:
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""  # what it is, for the start-up line
+    raw_callbacks: ClassVar[bool] = False  # host functions as raw C callbacks (hostcall.py)
 
     def problem(self) -> str | None:
         """What this wasmtime-py lacks for the path (None: nothing it can check before a call)."""
@@ -89,7 +90,9 @@ class CallPath:
         takes_caller: bool = True,
     ) -> None:
         """Define host function `module.name` (i32/i64 `params`, an optional i32 result) in `linker`."""
-        hostcall.define(linker, module, name, params, has_result, fn, takes_caller=takes_caller, raw=False)
+        hostcall.define(
+            linker, module, name, params, has_result, fn, takes_caller=takes_caller, raw=self.raw_callbacks
+        )
 
     def signature(self, ty: wasmtime.FuncType, name: bytes = b"") -> fastcall.Signature:
         return fastcall.Signature(ty, name, fast=False)
@@ -200,6 +203,7 @@ class RawPath(ObjectPath):
 
     name = "raw"
     title = "raw C calls"
+    raw_callbacks = True
 
     def __init__(self) -> None:
         from dream.wasm import rawcall  # imported here: rawcall imports this module
@@ -223,19 +227,6 @@ class RawPath(ObjectPath):
         if size != hostcall.VAL_RAW_SIZE:
             return f"wasmtime_val_raw_t is {size} bytes, not the {hostcall.VAL_RAW_SIZE} the raw calls expect"
         return None
-
-    def define(
-        self,
-        linker: wasmtime.Linker,
-        module: str,
-        name: str,
-        params: tuple[str, ...],
-        has_result: bool,
-        fn: Callable[..., Any],
-        *,
-        takes_caller: bool = True,
-    ) -> None:
-        hostcall.define(linker, module, name, params, has_result, fn, takes_caller=takes_caller, raw=True)
 
     def link(
         self, engine: wasmtime.Engine, pre: wasmtime.InstancePre, init: str | None, init_ty: Any
