@@ -185,7 +185,9 @@ def test_ports_taken_at_reload_move_the_universe_and_every_stored_url_follows(
 
             push_change(universe, project, "MOVE")
             code_id = shown["repositories"]["code"]["id"]
-            (delivery,) = deliveries(universe, code_id)
+            found = deliveries(universe, code_id)
+            assert len(found) == 1, f"one push, one delivery: {found}"
+            (delivery,) = found
             patrick_url = f"http://127.0.0.1:{new['patrick@moved']['http']}/github/"
             assert delivery["url"].startswith(patrick_url) and delivery["state"] == "delivered"
 
