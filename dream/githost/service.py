@@ -151,7 +151,13 @@ class Simple(Node):
             after = await asyncio.to_thread(self.repos.refs, owner, name)
             for ref in sorted(set(before) | set(after)):
                 if before.get(ref) != after.get(ref) and after.get(ref):
-                    self.spawn(self.deliver(repo, ref, before.get(ref, ZERO), after[ref]), f"deliver-{ref}")
+                    # The hooks a push goes to are those it found (as on GitHub): a hook added while its
+                    # payload is being made (a new project hooks its repositories right after their
+                    # first push) does not get it.
+                    hooks = self.repos.hooks(repo["id"])
+                    self.spawn(
+                        self.deliver(repo, ref, before.get(ref, ZERO), after[ref], hooks), f"deliver-{ref}"
+                    )
         return response
 
     async def api_repo(self, request: Request) -> Response:
@@ -164,14 +170,19 @@ class Simple(Node):
 
     # -- webhooks ------------------------------------------------------------------------------------
 
-    async def deliver(self, repo: dict[str, Any], ref: str, before: str, after: str) -> None:
-        """A push event to every hook of the repository, each delivery tried on its own schedule."""
+    async def deliver(
+        self, repo: dict[str, Any], ref: str, before: str, after: str, hooks: list[dict[str, Any]]
+    ) -> None:
+        """A push event to each of `hooks` (the repository's when the push came), each delivery tried on
+        its own schedule."""
+        if not hooks:
+            return
         commits = await asyncio.to_thread(
             self.repos.commits, repo["owner"], repo["name"], before, after, repo["html_url"]
         )
         payload = push_payload(repository=repo, ref=ref, before=before, after=after, commits=commits)
         body = json.dumps(payload).encode()
-        for hook in self.repos.hooks(repo["id"]):
+        for hook in hooks:
             record: dict[str, Any] = {
                 "delivery": str(uuid.uuid4()),
                 "repository": repo["id"],
