@@ -16,6 +16,7 @@ import pytest
 
 from dream.daemon.failures import DISK_RESERVE_BYTES, DISK_RESERVE_FILE
 from dream.testing.harness import DaemonProcess, wait_for
+from tests.services.node_clients import call
 
 pytestmark = pytest.mark.e2e
 
@@ -123,9 +124,7 @@ def test_a_push_to_a_full_disk_says_so_and_a_push_after_room_is_made_lands(
         with daemon.client() as client:
             client.new_universe("gitfull", {"Services": {}, "Simples": {"git": {"Clients": {}}}}, keep=True)
             universe = UniverseHandle(client, "gitfull")
-            git_p2p = f"http://127.0.0.1:{universe.port('git', 'p2p')}"
-            with universe.node_client() as node:
-                repo = node.post(f"{git_p2p}/git/repos", json={"owner": "dream", "name": "full"}).json()
+            repo = call(universe, lambda clients: clients.git.create_repository("dream", "full"))
         work = tmp_path / "work"
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from dream.testing.harness import DaemonProcess, UniverseHandle, git, wait_for
+from tests.services.node_clients import call
 
 pytestmark = pytest.mark.e2e
 
@@ -72,16 +73,12 @@ def push_change(universe: UniverseHandle, project: dict[str, Any], word: str) ->
     )
 
 
-def deliveries(universe: UniverseHandle, repo_id: int) -> list[dict[str, Any]]:
-    with universe.node_client() as http:
-        url = f"http://127.0.0.1:{universe.port('git', 'p2p')}/git/repos/{repo_id}/deliveries"
-        return list(http.get(url).json()["deliveries"])
+def deliveries(universe: UniverseHandle, repo_id: int) -> list[Any]:
+    return list(call(universe, lambda clients: clients.git.deliveries(repo_id)))
 
 
 def auth_repository(universe: UniverseHandle, repo_id: int) -> dict[str, Any]:
-    with universe.node_client() as http:
-        url = f"http://127.0.0.1:{universe.port('auth', 'p2p')}/auth/repositories/{repo_id}"
-        return dict(http.get(url).json())
+    return dict(call(universe, lambda clients: clients.auth.repository(str(repo_id))))
 
 
 @pytest.fixture
