@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -164,6 +165,20 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+
+
+async def until(
+    predicate: Callable[[], Any], what: str = "condition", *, timeout: float = 15.0, every: float = 0.005
+) -> Any:
+    """`wait_for` for code on an event loop: awaits between polls, so the loop's own tasks run meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(every)
 
 
 def pid_alive(pid: int) -> bool:

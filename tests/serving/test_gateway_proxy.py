@@ -30,6 +30,7 @@ from dream.http.upstream import (
 )
 from dream.node.config import NodeConfig
 from dream.node.peers import PeerInfo
+from dream.testing.harness import until
 
 HOST = "127.0.0.1"
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -109,12 +110,6 @@ def answering(*responses: bytes) -> Handler:
         await reader.read()  # until the client closes
 
     return handler
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
@@ -270,7 +265,7 @@ def test_bytes_after_a_response_retire_the_connection(run) -> None:  # type: ign
             async with RawServer(first_then_ok(first)) as server, UpstreamPool() as pool:
                 port = server.port
                 assert (await pool.request(HOST, port, "GET", b"/", []))[2] == b"ok"
-                await eventually(lambda pool=pool, port=port: pool.idle(HOST, port) == 0)
+                await until(lambda pool=pool, port=port: pool.idle(HOST, port) == 0, timeout=5)
                 assert (await pool.request(HOST, port, "GET", b"/", []))[2] == b"ok"
                 assert server.connections == 2
 
@@ -368,7 +363,7 @@ def test_an_idle_connection_closed_by_the_server_is_not_used(run) -> None:  # ty
             assert (await pool.request(HOST, server.port, "GET", b"/", []))[2] == b"ok"
             assert pool.idle(HOST, server.port) == 1
             closing.set()
-            await eventually(lambda: pool.idle(HOST, server.port) == 0)
+            await until(lambda: pool.idle(HOST, server.port) == 0, timeout=5)
             closing.clear()
             # Not idempotent, yet safe: the closed connection is never written to.
             assert (await pool.request(HOST, server.port, "POST", b"/", [], b"x"))[2] == b"ok"
@@ -429,7 +424,7 @@ async def uvicorn_server(keep_alive: float = 30, app: Any = echo_app) -> AsyncIt
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        await eventually(lambda: server.started or task.done())
+        await until(lambda: server.started or task.done(), timeout=5)
         assert server.started
         yield sock.getsockname()[1]
     finally:
@@ -469,7 +464,7 @@ def test_uvicorn_closing_idle_connections_costs_no_failure(run) -> None:  # type
         async with uvicorn_server(keep_alive=0.05) as port, UpstreamPool() as pool:
             for _ in range(3):
                 assert (await pool.request(HOST, port, "GET", b"/a", []))[2] == b"GET /a "
-                await eventually(lambda: pool.idle(HOST, port) == 0)
+                await until(lambda: pool.idle(HOST, port) == 0, timeout=5)
             assert pool.opened == 3
 
     run(scenario)

@@ -17,7 +17,7 @@ import wasmtime
 from dream.limits import Limits
 from dream.substrate.routing import Resource
 from dream.substrate.runner import WORKER_NICE, ReadyFunction, Runner
-from dream.testing.harness import wait_for
+from dream.testing.harness import until, wait_for
 from dream.wasm import FunctionModule, WasmHost, WasmTimeout
 from dream.wasm.errors import SubstrateBusy, WasmCancelled
 from dream.wasm.interrupt import CallControl
@@ -163,8 +163,7 @@ def test_a_slow_function_queues_behind_itself_not_in_front_of_others(
         slow = [asyncio.ensure_future(r.run(spin, get())) for _ in range(2)]
         # The third waits; its deadline comes before the first two end.
         slow.append(asyncio.ensure_future(r.run(spin, get(), CallControl(time.monotonic() + 0.25))))
-        await asyncio.sleep(0.05)
-        assert (r.admission.running, r.admission.queued) == (2, 1)
+        await until(lambda: (r.admission.running, r.admission.queued) == (2, 1), "two running, one queued")
         with pytest.raises(SubstrateBusy, match="has 1 calls waiting to start already"):
             await r.run(spin, get())
         assert (await r.run(ok, get())).status == 200  # another function: at once
@@ -195,7 +194,7 @@ def test_a_project_limit_holds_its_other_functions_but_not_other_projects(
 
     async def scenario() -> None:
         slow = [asyncio.ensure_future(r.run(spin, get())) for _ in range(2)]
-        await asyncio.sleep(0.05)
+        await until(lambda: r.admission.running == 2, "both slow calls to run")
         with pytest.raises(SubstrateBusy, match="2 calls of project project were already running"):
             await r.run(same_project, get())
         assert (await r.run(other_project, get())).status == 200
@@ -215,11 +214,10 @@ def test_memory_is_admitted_against_the_cap_and_a_waiting_call_starts_when_it_fr
 
     async def scenario() -> None:
         first = asyncio.ensure_future(r.run(spin, get()))
-        await asyncio.sleep(0.05)
-        assert r.admission.memory == 10 * MB
+        await until(lambda: r.admission.memory == 10 * MB, "the first call's 10MB to be admitted")
         second = asyncio.ensure_future(r.run(ok, get()))
-        await asyncio.sleep(0.05)
-        assert (r.admission.running, r.admission.queued) == (1, 1)  # 10MB + 10MB > 15MB: it waits
+        # 10MB + 10MB > 15MB: it waits
+        await until(lambda: (r.admission.running, r.admission.queued) == (1, 1), "the second call to wait")
         assert (await second).status == 200  # ...and runs once the loop's 10MB are free
         assert first.done()
         with pytest.raises(WasmTimeout):
@@ -251,11 +249,10 @@ def test_a_cancel_while_waiting_leaves_the_line(
     async def scenario() -> None:
         first = CallControl(time.monotonic() + 30)
         running = asyncio.ensure_future(r.run(spin, get(), first))
-        await asyncio.sleep(0.05)
+        await until(lambda: r.admission.running == 1, "the first call to run")
         second = CallControl(time.monotonic() + 30)
         waiting = asyncio.ensure_future(r.run(spin, get(), second))
-        await asyncio.sleep(0.05)
-        assert (r.admission.running, r.admission.queued) == (1, 1)
+        await until(lambda: (r.admission.running, r.admission.queued) == (1, 1), "the second call to wait")
         second.cancel()
         with pytest.raises(WasmCancelled):
             await waiting
@@ -263,11 +260,9 @@ def test_a_cancel_while_waiting_leaves_the_line(
         first.cancel()
         with pytest.raises(WasmCancelled):
             await running
-        for _ in range(100):  # the thread ends at the guest's next epoch check
-            if r.admission.running == 0:
-                break
-            await asyncio.sleep(0.05)
-        assert r.admission.running == 0 and r.stopped == 2
+        # The thread ends at the guest's next epoch check.
+        await until(lambda: r.admission.running == 0, "the cancelled call's thread to end", timeout=5)
+        assert r.stopped == 2
 
     asyncio.run(scenario())
 
