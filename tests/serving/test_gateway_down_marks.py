@@ -7,12 +7,12 @@ import asyncio
 from pathlib import Path
 
 from dream.gateway.service import DOWN_FOR
+from dream.testing.harness import until
 from tests.serving.test_gateway_proxy import (
     HOST,
     OK,
     RawServer,
     call,
-    eventually,
     gateway,
     read_request,
     refused_port,
@@ -70,7 +70,7 @@ def test_a_refused_substrate_is_used_again_as_soon_as_its_port_accepts(run, tmp_
             server = await asyncio.start_server(by_path, HOST, port)
             try:
                 # Long before the mark would run out: the probe saw the port accept a connection.
-                await eventually(lambda: app.health()["down"] == [], timeout=DOWN_FOR * 0.75)
+                await until(lambda: app.health()["down"] == [], timeout=DOWN_FOR * 0.75)
                 assert asyncio.get_running_loop().time() < marked + DOWN_FOR
                 status, headers, body = await call(app, "GET", "/ok")
                 assert (status, body, headers[b"x-substrate-peer"]) == (200, b"ok", [b"back"])
@@ -86,7 +86,7 @@ def test_probing_ends_with_the_mark(run, tmp_path: Path) -> None:  # type: ignor
         async with gateway(tmp_path, {"gone": (refused_port(), True, True)}) as app:
             assert (await call(app, "GET", "/ok"))[0] == 502
             assert set(app.probes) == {"gone"}
-            await eventually(lambda: app.probes == {}, timeout=DOWN_FOR + 2)  # bounded: no probe outlives it
+            await until(lambda: app.probes == {}, timeout=DOWN_FOR + 2)  # bounded: no probe outlives it
             assert app.health()["down"] == []
             status, _, body = await call(app, "GET", "/ok")  # tried again: refused, marked again
             assert status == 502 and b"Connection refused" in body

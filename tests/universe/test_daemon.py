@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -96,8 +97,14 @@ def test_cli_new_multiverse_daemon_status_and_kill(tmp_path: Path) -> None:
 
 
 def test_cli_errors_are_one_sentence_and_exit_1(tmp_path: Path) -> None:
-    daemon = DaemonProcess(tmp_path / "home")  # never started
-    result = dream(daemon, "status", "universe")
+    # A port bound and never listening: refused, and no node of another test can be handed it meanwhile.
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    try:
+        daemon = DaemonProcess(tmp_path / "home", port=held.getsockname()[1])  # never started
+        result = dream(daemon, "status", "universe")
+    finally:
+        held.close()
     assert result.returncode == 1
     assert f"dream is not running at {daemon.url}" in result.stderr
     assert "Traceback" not in result.stderr
