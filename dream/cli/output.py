@@ -4,32 +4,59 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+# rich is imported on the first print, not with the CLI: `dream new multiverse` execs the daemon without
+# printing anything, and rich is a third of the CLI's start-up.
+
+
+@cache
+def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def __getattr__(name: str) -> Any:
+    """`output.console` (stdout) and `output.errors` (stderr), made on first use."""
+    if name == "console":
+        return _console(False)
+    if name == "errors":
+        return _console(True)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    console: Console
+    errors: Console
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def info(message: str) -> None:
-    console.print(f"[cyan]\\[INFO][/cyan] {escape(message)}", soft_wrap=True)
+    _console(False).print(f"[cyan]\\[INFO][/cyan] {escape(message)}", soft_wrap=True)
 
 
 def success(message: str) -> None:
-    console.print(f"[green]\\[SUCCESS][/green] {escape(message)}", soft_wrap=True)
+    _console(False).print(f"[green]\\[SUCCESS][/green] {escape(message)}", soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    errors.print(f"[yellow]\\[WARN][/yellow] {escape(message)}", soft_wrap=True)
+    _console(True).print(f"[yellow]\\[WARN][/yellow] {escape(message)}", soft_wrap=True)
 
 
 def error(message: str) -> None:
     # Messages quote user input and lists in [brackets]: never read them as rich markup.
-    errors.print(f"[red]\\[ERROR][/red] {escape(message)}", soft_wrap=True)
+    _console(True).print(f"[red]\\[ERROR][/red] {escape(message)}", soft_wrap=True)
 
 
 def dump_json(data: Any) -> None:
@@ -72,6 +99,9 @@ def node_rows(node: dict[str, Any]) -> list[tuple[str, str]]:
 def universe_table(nodes: list[dict[str, Any]]) -> Table:
     """`Nodes | <name>@<universe> | state | restarts | <protocol> | <port>`, like upstream's table with the
     node's state and the daemon's restart count added; the first columns are merged like upstream's."""
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SQUARE, show_header=True, show_lines=False)
     for header in ("", "node", "state", "restarts", "protocol", "port"):
         table.add_column(header)
@@ -95,6 +125,9 @@ def universe_table(nodes: list[dict[str, Any]]) -> Table:
 
 
 def node_table(node: dict[str, Any]) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SQUARE, show_header=True)
     for header in ("node", "state", "restarts", "protocol", "port"):
         table.add_column(header)
@@ -115,19 +148,21 @@ def node_table(node: dict[str, Any]) -> Table:
 
 def jobs_summary(jobs: list[dict[str, Any]]) -> None:
     """The builds a push started: job, repository, status, duration; the log tail of each failure."""
+    from rich.table import Table
+
     table = Table("job", "repository", "status", "duration")
     for job in jobs:
         color = "green" if job["status"] == "success" else "red"
         table.add_row(
             job["job"], job["repository"], f"[{color}]{job['status']}[/{color}]", f"{job['duration']:.2f}s"
         )
-    console.print(table)
+    _console(False).print(table)
     for job in jobs:
         if job["status"] != "success":
-            errors.print(
+            _console(True).print(
                 f"[red]{job['repository']}[/red] ({job['job']}): {job.get('error', '')}",
                 markup=True,
                 soft_wrap=True,
             )
             if job.get("log_tail"):
-                errors.print(job["log_tail"], markup=False, highlight=False, soft_wrap=True)
+                _console(True).print(job["log_tail"], markup=False, highlight=False, soft_wrap=True)
