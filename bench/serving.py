@@ -2,14 +2,17 @@
 and on the substrate while slow calls keep it busy.
 
 In one run, on loopback, with wrk (64 connections, `--latency`), in 3 rounds of 5 s per target, against:
+  floor      the fastest PONG Python serves here: a raw uvloop + httptools protocol (a parser and one
+             write per read; no framework, no routing), started here in a subprocess;
   bare       a starlette app answering PONG on uvicorn with the settings nodes' uvicorn servers use
              (httptools, uvloop, one process, no access log), started here in a subprocess;
   substrate  the sample project's WAT `ping` on the only substrate of a universe of its own;
   gateway    the same request through that universe's gateway (so it always reaches that substrate);
   busy       `ping` on the substrate while 16 calls of the sample's infinite loop (`/spin`, 1 s timeout)
              are in flight all along (16 client threads, each asking again as soon as it is answered).
-Prints each run, then per target the median round (req/s, p50, p99) and the ratios substrate/bare,
-gateway/substrate (goals: ≥ 0.6) and busy/substrate (goal: ≥ 0.5).
+Prints each run, then per target the median round (req/s, p50, p99) and the ratios substrate/floor
+(goal: ≥ 0.3), gateway/substrate (goal: ≥ 0.7), substrate/bare (goal: ≥ 0.6) and busy/substrate (goal:
+≥ 0.5), and p99/p50 per target (goal: ≤ 3).
 Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and stops all it started, even
 on failure. Other load on the machine skews the figures: the load average is printed first.
 
@@ -32,6 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import httpx
 
@@ -50,7 +54,13 @@ SHAPE = {
     "Simples": {},
 }
 # (target, compared with, goal)
-RATIOS = (("substrate", "bare", 0.6), ("gateway", "substrate", 0.6), ("busy", "substrate", 0.5))
+RATIOS = (
+    ("substrate", "floor", 0.3),
+    ("gateway", "substrate", 0.7),
+    ("substrate", "bare", 0.6),
+    ("busy", "substrate", 0.5),
+)
+TAIL_GOAL = 3.0  # p99 at most 3 times p50 under 64 connections
 SLOW_CALLS = 16  # calls of the infinite loop in flight during the `busy` target
 
 
@@ -82,6 +92,45 @@ def serve_bare(port: int) -> None:
     config = server_config(Starlette(routes=[Route("/ping", ping, methods=["GET"])]))
     sock = bind_tcp(port)
     uvloop.run(Server(config).serve(sockets=[sock]))
+
+
+def serve_floor(port: int) -> None:
+    """PONG from a bare asyncio protocol on uvloop with httptools' parser: what any Python HTTP server
+    pays at least (parse, one write per read), so the substrate's figure has a floor to be compared with."""
+    import asyncio
+
+    import httptools
+    import uvloop
+
+    from dream.node.runtime import bind_tcp
+
+    answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 4\r\n\r\nPONG"
+
+    class Floor(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = cast(asyncio.Transport, transport)  # uvloop's, not a subclass of asyncio's
+            self.parser = httptools.HttpRequestParser(self)
+            self.answers = 0
+
+        def on_message_complete(self) -> None:
+            self.answers += 1  # pipelined requests in one read get one write
+
+        def data_received(self, data: bytes) -> None:
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserError:
+                self.transport.write(answer * self.answers)  # the requests before the bad one, in order
+                self.transport.close()
+                return
+            if self.answers:
+                self.transport.write(answer * self.answers)
+                self.answers = 0
+
+    async def serve() -> None:
+        server = await asyncio.get_running_loop().create_server(Floor, sock=bind_tcp(port))
+        await server.serve_forever()
+
+    uvloop.run(serve())
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -207,6 +256,10 @@ def print_table(results: list[Result]) -> None:
         ratio = by[top].rps / by[bottom].rps
         verdict = "met" if ratio >= goal else "MISSED"
         print(f"{top}/{bottom}: {ratio:.2f} (goal ≥ {goal}: {verdict})")
+    for r in results:
+        tail = r.p99_ms / r.p50_ms if r.p50_ms else float("inf")
+        verdict = "met" if tail <= TAIL_GOAL else "MISSED"
+        print(f"{r.name} p99/p50: {tail:.1f} (goal ≤ {TAIL_GOAL:.0f}: {verdict})")
 
 
 @contextmanager
@@ -263,10 +316,14 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the three targets (default 3)")
-    parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess mode
+    parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess modes
+    parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         serve_bare(args.bare)
+        return
+    if args.floor:
+        serve_floor(args.floor)
         return
     exit_on_sigterm()
     wrk = ensure_wrk()
@@ -275,14 +332,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
         os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
-        bare: subprocess.Popen[bytes] | None = None
+        servers: list[subprocess.Popen[bytes]] = []
         try:
-            port = free_port()
-            bare = subprocess.Popen(
-                [sys.executable, __file__, "--bare", str(port)],
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            ports = {"bare": free_port(), "floor": free_port()}
+            for mode, port in ports.items():
+                servers.append(
+                    subprocess.Popen(
+                        [sys.executable, __file__, f"--{mode}", str(port)],
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
             daemon.start()
             with daemon.client() as client:
                 client.new_universe(UNIVERSE, SHAPE)
@@ -291,14 +351,15 @@ def main() -> None:
                 gateway = f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"
                 spin = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/spin"
             targets = [
-                ("bare", f"http://127.0.0.1:{port}/ping"),
+                ("floor", f"http://127.0.0.1:{ports['floor']}/ping"),
+                ("bare", f"http://127.0.0.1:{ports['bare']}/ping"),
                 ("substrate", substrate),
                 ("gateway", gateway),
             ]
             for name, url in targets:
                 wait_for_pong(url, timeout=30, what=f"the {name} target")
                 warm_up(wrk, name, url, args)
-            # Rounds of all three, one after the other: a machine whose speed drifts (shared cores) then
+            # Rounds of every target, one after the other: a machine whose speed drifts (shared cores) then
             # affects every target alike, and the medians compare like with like.
             for index in range(args.rounds):
                 print(f"round {index + 1} of {args.rounds}", flush=True)
@@ -307,8 +368,8 @@ def main() -> None:
         except DreamError as exc:
             raise SystemExit(f"benchmark failed: {exc}") from None
         finally:
-            if bare is not None:
-                stop_process(bare)
+            for server in servers:
+                stop_process(server)
             daemon.stop()
     print_table(medians(rounds))
 
