@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from dream.limits import Limits
 from dream.node import Node
+from dream.substrate import stages
 from dream.substrate.assets import Assets
 from dream.substrate.front import Front
 from dream.substrate.resolver import Resolver
@@ -45,6 +46,8 @@ class Service(Node):
         self.fast_http = self.front.fast_http  # type: ignore[method-assign]  # see above
 
     async def on_start(self) -> None:
+        if stages.enabled():
+            stages.install()
         from dream.wasm.host import WasmHost
 
         self.host: WasmHost = WasmHost()  # the machine's module cache, which monkey fills
@@ -63,6 +66,7 @@ class Service(Node):
             "hosts": len(self.resolver.routes),
             "calls": self.runner.health(),  # worker calls: running, queued, memory_reserved, stopped
             "wasm_call": self.host.call_path.name,  # raw, object or plain (DREAM_WASM_CALL)
+            **({"stages": stages.snapshot()} if stages.enabled() else {}),
         }
 
     def p2p_routes(self) -> list[BaseRoute]:

@@ -1,0 +1,250 @@
+"""Benchmark: the substrate's CPU per PONG request, stage by stage, beside the floor's.
+
+In one run, on loopback, with wrk (1 thread, 64 connections), in 3 interleaved rounds of 5 s, against:
+  floor      the raw uvloop + httptools PONG server of `bench/serving.py` (what any Python server pays);
+  substrate  the sample project's WAT `ping` on a universe's only substrate;
+  timed      the same on a second universe whose substrate times its stages (`DREAM_STAGES=1`,
+             `dream/substrate/stages.py`).
+For each it reads the process's CPU time (user and system, from the kernel) over the run and divides by
+the requests wrk counted. The table then splits the timed substrate's CPU per request into its stages
+(exclusive times from its health probe), the kernel's share (its system time) and the rest of the
+event loop (user time outside every stage: uvloop, the Python between callbacks, the garbage
+collector); the timers' own cost is the timed substrate's CPU less the untimed one's. Figures per request
+are medians over the rounds. Other load on the machine skews them: the load average is printed first.
+
+Usage: .venv/bin/python bench/serving_stages.py [--duration 5] [--rounds 3] [--connections 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from serving import (  # the sibling benchmark: its floor server, wrk and waits
+    HELLO,
+    HOST,
+    SHAPE,
+    ensure_wrk,
+    exit_on_sigterm,
+    stop_process,
+    wait_for_pong,
+    warn_if_busy,
+)
+
+from dream.daemon.ports import free_port
+from dream.errors import DreamError
+from dream.settings import CACHE_ENV
+from dream.substrate import stages
+from dream.testing.harness import DaemonProcess, UniverseHandle
+
+# The order stages appear in the table: the order a request meets them.
+STAGE_ORDER = ("parse", "route", "event", "call set-up", "store and instance", "guest", "host calls")
+STAGE_ORDER += ("answer", "write")
+
+
+@dataclass
+class Sample:
+    """One wrk run against one process: requests and that process's CPU seconds meanwhile."""
+
+    requests: int
+    user: float
+    system: float
+    stages: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage → (exclusive ns, entries)
+
+    def us(self, seconds: float) -> float:
+        return seconds / self.requests * 1e6
+
+    @property
+    def cpu_us(self) -> float:
+        return self.us(self.user + self.system)
+
+
+def run_wrk(wrk: str, url: str, duration: float, connections: int) -> int:
+    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "-H", f"Host: {HOST}", url]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+    found = re.search(r"(\d+) requests in", out.stdout)
+    if out.returncode != 0 or not found:
+        raise DreamError(f"wrk failed on {url}:\n{out.stdout}{out.stderr}")
+    return int(found.group(1))
+
+
+def stage_totals(universe: UniverseHandle | None) -> dict[str, tuple[int, int]]:
+    if universe is None:
+        return {}
+    found = universe.health("substrate").get("stages", {})
+    return {stage: (int(value["ns"]), int(value["count"])) for stage, value in found.items()}
+
+
+def sample(wrk: str, url: str, pid: int, universe: UniverseHandle | None, args: argparse.Namespace) -> Sample:
+    process = psutil.Process(pid)
+    before, stages_before = process.cpu_times(), stage_totals(universe)
+    requests = run_wrk(wrk, url, args.duration, args.connections)
+    after, stages_after = process.cpu_times(), stage_totals(universe)
+    stages = {
+        name: (ns - stages_before.get(name, (0, 0))[0], count - stages_before.get(name, (0, 0))[1])
+        for name, (ns, count) in stages_after.items()
+    }
+    return Sample(requests, after.user - before.user, after.system - before.system, stages)
+
+
+def start_universe(home: Path, name: str, *, timed: bool) -> tuple[DaemonProcess, UniverseHandle, str, int]:
+    """A daemon with one universe serving the sample project; its substrate's URL and pid."""
+    if timed:
+        os.environ[stages.ENV] = "1"  # the daemon's nodes inherit it
+    try:
+        daemon = DaemonProcess(home).start()
+    finally:
+        os.environ.pop(stages.ENV, None)
+    client = daemon.client()
+    client.new_universe(name, SHAPE)
+    client.fixture(name, "buildLocalProject", ["", "", str(HELLO), ""])
+    universe = UniverseHandle(client, name)
+    substrate = universe.node("substrate")
+    return daemon, universe, f"http://127.0.0.1:{universe.port('substrate')}/ping", int(substrate["pid"])
+
+
+def timer_cost(entries: int = 200_000) -> float:
+    """Seconds one timed entry adds (a no-op wrapped by `stages.timed`, less the bare no-op), measured in
+    this process: the same interpreter and machine as the substrate's."""
+
+    def noop() -> None:
+        return None
+
+    wrapped = stages.timed("calibration", noop)
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(entries):
+            noop()
+        bare = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(entries):
+            wrapped()
+        runs.append((time.perf_counter() - started - bare) / entries)
+    return statistics.median(runs)
+
+
+def print_table(floor: list[Sample], plain: list[Sample], timed: list[Sample], cost: float) -> None:
+    def median(samples: list[Sample], value: Callable[[Sample], float]) -> float:
+        return statistics.median(value(s) for s in samples)
+
+    floor_us = median(floor, lambda s: s.cpu_us)
+    plain_us = median(plain, lambda s: s.cpu_us)
+    timed_us = median(timed, lambda s: s.cpu_us)
+    cost_us = cost * 1e6
+    print()
+    print(
+        f"CPU per request: floor {floor_us:.1f} µs, substrate {plain_us:.1f} µs, timed substrate {timed_us:.1f} µs"
+    )
+    print(
+        f"substrate/floor CPU per request: {plain_us / floor_us:.2f}x; one timer entry costs {cost_us:.2f} µs"
+    )
+    print()
+    print(f"{'stage':<34} {'entries':>7} {'µs timed':>9} {'µs net':>7} {'share':>6}")
+    names = [n for n in STAGE_ORDER if n in timed[0].stages]
+    names += sorted(set(timed[0].stages) - set(STAGE_ORDER))
+    net_total = timed_total = 0.0
+    for name in names:
+        entries = median(timed, lambda s, n=name: s.stages.get(n, (0, 0))[1] / s.requests)
+        us = median(timed, lambda s, n=name: s.stages.get(n, (0, 0))[0] / 1e3 / s.requests)
+        net = max(0.0, us - entries * cost_us)  # less what its own timers added
+        timed_total += us
+        net_total += net
+        print(f"{name:<34} {entries:>7.1f} {us:>9.1f} {net:>7.1f} {net / plain_us:>6.0%}")
+    outside = floor_us  # the floor is little else than an event loop, a read and a write per request
+    print(
+        f"{'event loop, reads (as the floor)':<34} {'':>7} {'':>9} {outside:>7.1f} {outside / plain_us:>6.0%}"
+    )
+    print(f"{'sum':<34} {'':>7} {timed_total:>9.1f} {net_total + outside:>7.1f}")
+    print(f"{'measured':<34} {'':>7} {timed_us:>9.1f} {plain_us:>7.1f}")
+    print()
+    print(
+        f"net stages + the floor's cost = {net_total + outside:.1f} µs against the untimed substrate's measured"
+        f" {plain_us:.1f} µs: {(net_total + outside) / plain_us:.0%} (goal: within 10%)"
+    )
+    print(
+        f"timed: {timed_total:.1f} µs inside the stages of the {timed_us:.1f} µs measured; its kernel time"
+        f" {median(timed, lambda s: s.us(s.system)):.1f} µs is inside them and outside"
+    )
+    print(
+        "Stage times are wall times on the event loop's thread: they are CPU times only on an idle machine"
+        " (a stage total above the measured CPU means the loop was preempted: rerun when the machine is idle)."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per target and round")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over the three targets (default 3)")
+    args = parser.parse_args()
+    exit_on_sigterm()
+    wrk = ensure_wrk()
+    warn_if_busy()
+    floor_samples: list[Sample] = []
+    plain_samples: list[Sample] = []
+    timed_samples: list[Sample] = []
+    with tempfile.TemporaryDirectory(prefix="dream-bench-stages-") as tmp:
+        os.environ[CACHE_ENV] = str(Path(tmp) / "cache")
+        daemons: list[DaemonProcess] = []
+        floor: subprocess.Popen[bytes] | None = None
+        try:
+            port = free_port()
+            serving = Path(__file__).resolve().parent / "serving.py"
+            floor = subprocess.Popen(
+                [sys.executable, str(serving), "--floor", str(port)],
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            floor_url = f"http://127.0.0.1:{port}/ping"
+            plain_daemon, _, plain_url, plain_pid = start_universe(
+                Path(tmp) / "plain", "stagesplain", timed=False
+            )
+            daemons.append(plain_daemon)
+            timed_daemon, timed_universe, timed_url, timed_pid = start_universe(
+                Path(tmp) / "timed", "stagestimed", timed=True
+            )
+            daemons.append(timed_daemon)
+            if not stage_totals(timed_universe):
+                raise DreamError("the timed substrate reports no stages: is DREAM_STAGES reaching its nodes?")
+            for what, url in (("floor", floor_url), ("substrate", plain_url), ("timed substrate", timed_url)):
+                wait_for_pong(url, timeout=30, what=f"the {what}")
+                run_wrk(wrk, url, min(2.0, args.duration), args.connections)  # warm up, unrecorded
+            for index in range(args.rounds):
+                print(f"round {index + 1} of {args.rounds}", flush=True)
+                for samples, url, pid, universe, what in (
+                    (floor_samples, floor_url, floor.pid, None, "floor"),
+                    (plain_samples, plain_url, plain_pid, None, "substrate"),
+                    (timed_samples, timed_url, timed_pid, timed_universe, "timed substrate"),
+                ):
+                    result = sample(wrk, url, pid, universe, args)
+                    samples.append(result)
+                    rate = result.requests / args.duration
+                    print(f"  {what}: {rate:,.0f} req/s, {result.cpu_us:.1f} µs CPU per request", flush=True)
+        except DreamError as exc:
+            raise SystemExit(f"benchmark failed: {exc}") from None
+        finally:
+            if floor is not None:
+                stop_process(floor)
+            for daemon in daemons:
+                daemon.stop()
+    print_table(floor_samples, plain_samples, timed_samples, timer_cost())
+
+
+if __name__ == "__main__":
+    main()
