@@ -29,6 +29,7 @@ from dream.clients.base import ServiceError
 from dream.clients.substrate import SubstrateClient
 from dream.errors import DreamError
 from dream.http.asgi import FRAMING, read_body
+from dream.http.hosts import routed_host
 from dream.http.upstream import (
     UpstreamConnectError,
     UpstreamDropped,
@@ -191,7 +192,7 @@ class Service(Node):
 
     async def _resolve(self, key: tuple[bytes, str, str]) -> Route:
         host_header, path, method = key
-        host = host_header.decode("latin-1").split(":", 1)[0].lower()
+        host = routed_host(host_header)  # the substrates route `<fqdn>.localhost` as `<fqdn>` too
         found = await self.candidates(host, path, method)
         targets = [
             Target(c.peer.id, c.peer.ports["http"], (int(c.match), int(c.warm)), c.peer.id.encode())
