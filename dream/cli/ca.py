@@ -106,17 +106,29 @@ def install(
                 "no NSS database found (~/.pki/nssdb or a Firefox profile): start Chromium or Firefox once, "
                 "or make one with `mkdir -p ~/.pki/nssdb && certutil -d sql:$HOME/.pki/nssdb -N --empty-password`"
             )
-        for database in databases if certutil else []:
-            result = subprocess.run(
-                [certutil, "-d", f"sql:{database}", "-A", "-t", "C,,", "-n", NSS_NICKNAME, "-i", str(root)],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            if result.returncode == 0:
-                done.append(f"NSS database {database}")
-            else:
-                problems.append(f"certutil could not add it to {database}: {result.stderr.strip()}")
+        if certutil is not None:
+            for database in databases:
+                result = subprocess.run(
+                    [
+                        certutil,
+                        "-d",
+                        f"sql:{database}",
+                        "-A",
+                        "-t",
+                        "C,,",
+                        "-n",
+                        NSS_NICKNAME,
+                        "-i",
+                        str(root),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                if result.returncode == 0:
+                    done.append(f"NSS database {database}")
+                else:
+                    problems.append(f"certutil could not add it to {database}: {result.stderr.strip()}")
     if system:
         if os.geteuid() != 0:
             problems.append(

@@ -133,7 +133,7 @@ class Authority:
             except ValueError:
                 alt.append(x509.DNSName(name))
         cert = (
-            self._builder(subject, public_key, DOMAIN_DAYS)  # type: ignore[arg-type]
+            self._builder(subject, public_key, DOMAIN_DAYS)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.SubjectAlternativeName(alt), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
