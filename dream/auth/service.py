@@ -9,6 +9,9 @@ p2p API:
   GET    /auth/projects            → {projects};  GET /auth/projects/{id}
   GET    /auth/hooks/{hook}        → {id, provider, secret, repository}
   POST   /auth/domains             {fqdn, project} → registration;  GET /auth/domains/{fqdn}
+  POST   /auth/certificates        {fqdn} → the domain's certificate and key, issued on first use (404 for
+                                   a name of no project: nothing is issued)
+  GET    /auth/certificates        → {certificates} (without keys);  DELETE /auth/certificates/{fqdn}
 HTTP (read-only, secrets left out): /projects, /projects/{id}, /repositories, /repository/github/{id}
 Bodies and ids in paths are checked against the shapes below (dream.node.validate): anything else is refused
 with a 400 that names the field.
@@ -16,15 +19,18 @@ with a 400 that names the field.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
+from dream.auth.certificates import Certificates, NotAProjectDomain
 from dream.auth.store import AuthStore
-from dream.http.answers import answer
+from dream.http.answers import answer, reply
 from dream.node import Node
 from dream.node.validate import FQDN, HOOK_ID, NAME, PROJECT_ID, REPO_ID, STRING, Body, Field, Text
+from dream.tls.paths import ISSUER_DIR
 
 # `owner/name`, as GitHub spells a repository.
 FULLNAME = Text(
@@ -45,6 +51,7 @@ REGISTER = Body(
 )
 CREATE_PROJECT = Body({"id": PROJECT_ID, "name": NAME, "config": REPO_ID, "code": REPO_ID})
 REGISTER_DOMAIN = Body({"fqdn": FQDN, "project": PROJECT_ID})
+CERTIFICATE = Body({"fqdn": FQDN})
 
 
 def public(repository: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +61,13 @@ def public(repository: dict[str, Any]) -> dict[str, Any]:
 class Service(Node):
     async def on_start(self) -> None:
         self.auth = AuthStore(self.store)
+        self.certificates = Certificates(
+            self.store, self.auth, self.peers, self.config.root_path / ISSUER_DIR, self.log
+        )
+        self.spawn(self.certificates.follow_published(), "certificates-ahead")
+
+    def health(self) -> dict[str, Any]:
+        return {"certificates_issued": self.certificates.issued}
 
     def p2p_routes(self) -> list[BaseRoute]:
         return [
@@ -67,6 +81,9 @@ class Service(Node):
             Route("/auth/hooks/{hook}", answer(self.hook), methods=["GET"]),
             Route("/auth/domains", answer(self.register_domain), methods=["POST"]),
             Route("/auth/domains/{fqdn}", answer(self.domain), methods=["GET"]),
+            Route("/auth/certificates", answer(self.certificate), methods=["POST"]),
+            Route("/auth/certificates", answer(self.certificate_list), methods=["GET"]),
+            Route("/auth/certificates/{fqdn}", answer(self.delete_certificate), methods=["DELETE"]),
         ]
 
     def http_routes(self) -> list[BaseRoute]:
@@ -124,3 +141,17 @@ class Service(Node):
 
     async def domain(self, request: Request) -> Any:
         return self.auth.domain(FQDN.param(request, "fqdn"))
+
+    async def certificate(self, request: Request) -> Any:
+        body = await CERTIFICATE.read(request)
+        try:
+            issued, new = await self.certificates.certificate(body["fqdn"])
+        except NotAProjectDomain as exc:
+            return reply(404, str(exc))
+        return {"fqdn": issued.names[0], **asdict(issued), "issued": new}
+
+    async def certificate_list(self, request: Request) -> Any:
+        return {"certificates": self.certificates.listing()}
+
+    async def delete_certificate(self, request: Request) -> Any:
+        return {"deleted": self.certificates.delete(FQDN.param(request, "fqdn"))}

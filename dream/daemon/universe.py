@@ -149,6 +149,8 @@ class Universe:
         self.name = name.lower()
         self.restart_limit, self.restart_window = restart_policy()
         self.keep = keep
+        self.home = home
+        self._issuer: Any = None  # the universe's certificate issuer (dream.tls), made on first auth start
         self.daemon_url = daemon_url
         self.state = "stopped"
         self.nodes: dict[str, NodeRecord] = {}
@@ -359,6 +361,9 @@ class Universe:
 
     async def _launch(self, records: list[NodeRecord]) -> None:
         began = time.monotonic()
+        auths = [r for r in records if r.config.kind == "service" and r.config.name == "auth"]
+        if auths:
+            await asyncio.to_thread(self._give_issuer, auths)
         await self._spawn(records)
         spawned = time.monotonic()
         await self.wait_ready(records)
@@ -371,6 +376,18 @@ class Universe:
             (spawned - began) * 1000,
             (time.monotonic() - spawned) * 1000,
         )
+
+    def _give_issuer(self, auths: list[NodeRecord]) -> None:
+        """Write the universe's certificate issuer into each auth node's folder (key 0600). Auth signs
+        domains' certificates with it; the home's root key, which browsers are told to trust, never leaves
+        the daemon."""
+        from dream.tls.authority import home_root
+        from dream.tls.paths import ISSUER_DIR
+
+        if self._issuer is None:
+            self._issuer = home_root(self.home).issuer_for(self.name)
+        for record in auths:
+            self._issuer.save_issuer(record.config.root_path / ISSUER_DIR)
 
     async def _spawn(self, records: list[NodeRecord]) -> None:
         """A new process for each record, forked in a thread (the zygote round trip blocks).

@@ -23,15 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dream.errors import DreamError
+from dream.tls.paths import CA_DIR, ISSUER_CERT, ISSUER_KEY, ROOT_CERT, ROOT_KEY
 
-# The root: <home>/ca/root.pem (the certificate to trust) and root-key.pem (0600).
-CA_DIR = "ca"
-ROOT_CERT = "root.pem"
-ROOT_KEY = "root-key.pem"
-# An issuer in an auth node's folder: issuer/cert.pem (its certificate, then the root's) and key.pem.
-ISSUER_DIR = "issuer"
-ISSUER_CERT = "cert.pem"
-ISSUER_KEY = "key.pem"
 # Lifetimes. A domain's certificate is renewed by auth when less than RENEW_BEFORE is left.
 ROOT_DAYS = 3650
 ISSUER_DAYS = 365
