@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from dream.clients.base import ServiceClient
+from dream.clients.base import ServiceClient, ServiceError
 
 REPOSITORIES = "/auth/repositories"
 REPOSITORY = "/auth/repositories/{id}"
@@ -154,3 +154,13 @@ class AuthClient(ServiceClient):
     async def delete_certificate(self, fqdn: str) -> bool:
         """Forget the certificate of `fqdn` (the next handshake gets a new one); False when there was none."""
         return bool((await self._json("DELETE", CERTIFICATE.format(fqdn=fqdn)))["deleted"])
+
+    async def serving_certificate(self, fqdn: str) -> tuple[str, str] | None:
+        """(certificate chain, key) PEM of `fqdn` for an HTTPS port; None for a name no project serves."""
+        try:
+            found = await self.certificate(fqdn)
+        except ServiceError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return found["certificate"], found["key"]

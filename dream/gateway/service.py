@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from dream.clients.auth import AuthClient
 from dream.clients.base import ServiceError
 from dream.clients.substrate import SubstrateClient
 from dream.errors import DreamError
@@ -145,6 +146,9 @@ class Service(Node):
                     return
         finally:
             del self.probes[peer_id]
+
+    async def tls_certificate(self, name: str) -> tuple[str, str] | None:
+        return await AuthClient(self.peers).serving_certificate(name)
 
     def http_app(self) -> Any:
         # The service itself is the ASGI app (`__call__`): nothing between the server and the proxy.

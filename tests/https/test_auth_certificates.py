@@ -3,16 +3,24 @@ signed through the universe's issuer by the dream home's root; a name of no proj
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import stat
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from dream.auth.certificates import PREFIX, Certificates
+from dream.auth.store import AuthStore
 from dream.clients.base import ServiceError
+from dream.node.peers import PeerClient
+from dream.node.store import KVStore
 from dream.tcc import tns_keys
 from dream.testing.harness import wait_for
+from dream.tls.authority import home_root
 from dream.tls.paths import ISSUER_DIR, ISSUER_KEY
 from tests.https.conftest import Web
 from tests.services.node_clients import call
@@ -80,3 +88,20 @@ def test_a_published_domain_gets_its_certificate_ahead_of_time(web: Web) -> None
         return fqdn in {c["fqdn"] for c in call(web.universe, lambda c: c.auth.certificates())}
 
     wait_for(issued, f"auth to issue the certificate of {fqdn} once published", timeout=30)
+
+
+def test_an_expired_certificate_is_issued_again(tmp_path: Path) -> None:
+    """Auth's own logic over a real store and issuer: a kept certificate past its end is replaced."""
+    kv = KVStore(tmp_path / "node.db")
+    auth = AuthStore(kv)
+    auth.register_domain("old.example.com", "QmProject")
+    home_root(tmp_path).issuer_for("u").save_issuer(tmp_path / ISSUER_DIR)
+    peers = PeerClient(secret=b"k" * 32, peer="test", universe_id="u", universe="u", registries=[], timeout=1)
+    certificates = Certificates(kv, auth, peers, tmp_path / ISSUER_DIR, logging.getLogger("test"))
+    first, new = asyncio.run(certificates.certificate("old.example.com"))
+    assert new and not first.due()
+    kv.put_json(PREFIX + "old.example.com", {**asdict(first), "not_after": "2020-01-01T00:00:00+00:00"})
+    assert certificates.stored("old.example.com").due()  # type: ignore[union-attr]
+    second, new = asyncio.run(certificates.certificate("old.example.com.localhost"))
+    assert new and second.serial != first.serial and not second.due()
+    kv.close()

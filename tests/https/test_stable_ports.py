@@ -47,6 +47,8 @@ def test_the_default_universe_gateway_takes_the_fixed_port(
         client.new_universe("blackhole", SHAPE)
         client.new_universe("other", SHAPE)
     assert gateway_http(daemon, "blackhole") == fixed[0]
+    with daemon.client() as client:
+        assert UniverseHandle(client, "blackhole").port("gateway", "https") == fixed[1]
     assert gateway_http(daemon, "other") != fixed[0]  # only the default universe's
 
 
