@@ -2,7 +2,7 @@
 
 Routes: POST/GET /auth/repositories, GET/DELETE /auth/repositories/{id}, POST/GET /auth/projects,
 GET /auth/projects/{id}, GET /auth/hooks/{hook}, POST /auth/domains, GET /auth/domains/{fqdn},
-POST/GET /auth/certificates, DELETE /auth/certificates/{fqdn}.
+POST/GET /auth/certificates, DELETE /auth/certificates/{fqdn}, GET /auth/acme/challenges/{token}.
 A record that does not exist is a ServiceError whose `not_found` is true (auth answers 404).
 """
 
@@ -21,6 +21,7 @@ DOMAINS = "/auth/domains"
 DOMAIN = "/auth/domains/{fqdn}"
 CERTIFICATES = "/auth/certificates"
 CERTIFICATE = "/auth/certificates/{fqdn}"
+ACME_CHALLENGE = "/auth/acme/challenges/{token}"
 
 
 class HookSecret(TypedDict):
@@ -164,3 +165,13 @@ class AuthClient(ServiceClient):
                 return None
             raise
         return found["certificate"], found["key"]
+
+    async def acme_key_authorization(self, token: str) -> str | None:
+        """What `/.well-known/acme-challenge/<token>` answers (ACME http-01); None for an unknown token."""
+        try:
+            found = await self._json("GET", ACME_CHALLENGE.format(token=token))
+        except ServiceError as exc:
+            if exc.not_found or exc.status == 400:
+                return None
+            raise
+        return str(found["key_authorization"])

@@ -62,6 +62,8 @@ HOP_HEADERS = {
 REQUEST_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"expect"}
 # The substrate's server and date headers are not the gateway's (a server may add its own).
 RESPONSE_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"server", b"date"}
+# ACME http-01 challenges (RFC 8555 §8.3) are answered by the gateway itself, from auth.
+ACME_CHALLENGE = "/.well-known/acme-challenge/"
 # The caches grow with the distinct (host, path, method) seen; past this, expired entries go.
 ROUTES_KEPT = 4096
 
@@ -260,6 +262,9 @@ class Service(Node):
         if not host:
             headers.append((b"host", b"127.0.0.1"))  # an HTTP/1.0 client; HTTP/1.1 needs one upstream
         path: str = scope["path"]
+        if path.startswith(ACME_CHALLENGE):  # ACME http-01: answered here, from auth
+            await self._acme_challenge(path[len(ACME_CHALLENGE) :], send)
+            return
         try:
             targets = await self._targets((host, path, method), time.monotonic())
         except DreamError as exc:
@@ -326,6 +331,18 @@ class Service(Node):
             await send({"type": "http.response.body", "body": answer})
             return
         await _plain(send, 502, f"every substrate failed: {last_error}")
+
+    async def _acme_challenge(self, token: str, send: Any) -> None:
+        """The key authorization auth's ACME server expects for `token` (RFC 8555 http-01)."""
+        try:
+            found = await AuthClient(self.peers).acme_key_authorization(token)
+        except ServiceError as exc:
+            await _plain(send, 502, f"gateway cannot ask auth for the ACME challenge: {exc}")
+            return
+        if found is None:
+            await _plain(send, 404, f"no ACME challenge {token[:64]!r} is pending")
+            return
+        await _plain(send, 200, found)
 
     @staticmethod
     def _next_after(tried: set[str] | None, peer_id: str) -> set[str]:
