@@ -275,6 +275,7 @@ class TlsProtocol(asyncio.Protocol):
             self.incoming.write(data)
         chunks = []
         closed = False
+        incoming = self.incoming
         try:
             while True:
                 chunk = sslobj.read(READ_SIZE)
@@ -282,6 +283,8 @@ class TlsProtocol(asyncio.Protocol):
                     closed = True
                     break
                 chunks.append(chunk)
+                if not incoming.pending and not sslobj.pending():
+                    break  # all read: asking again would only raise SSLWantReadError
         except ssl.SSLWantReadError:
             pass
         except ssl.SSLZeroReturnError:
