@@ -82,15 +82,20 @@ def warn_if_busy() -> None:
         print("warning: other processes are using the CPU; these figures will be low and noisy", flush=True)
 
 
-def h2load(tool: str, url: str, port: int, *, duration: float, connections: int) -> float:
-    """Requests per second of `url` (connected to 127.0.0.1:port) with keep-alive HTTP/1.1."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def h2load(tool: str, url: str, port: int, *, duration: float, connections: int) -> tuple[float, int]:
+    """(requests per second, requests done) of `url` (connected to 127.0.0.1:port), keep-alive HTTP/1.1."""
     command = [
         tool,
         "--h1",
         "-t1",
         f"-c{connections}",
         f"-D{max(1, round(duration))}",
-        "--warm-up-time=1",
         f"--connect-to=127.0.0.1:{port}",
         url,
     ]
@@ -99,7 +104,7 @@ def h2load(tool: str, url: str, port: int, *, duration: float, connections: int)
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out.stdout)
     if out.returncode != 0 or not found or not done or done.group(1) != done.group(2):
         raise DreamError(f"h2load failed on {url} ({' '.join(command)}):\n{out.stdout}{out.stderr}")
-    return float(found.group(1))
+    return float(found.group(1)), int(done.group(1))
 
 
 def handshakes_per_second(
@@ -197,13 +202,26 @@ def main() -> None:
                     for node in ("substrate", "gateway")
                     for scheme in ("http", "https")
                 ]
+                pids = {n["name"].split("@")[0]: int(n["pid"]) for n in universe.nodes()}
                 rounds: dict[str, list[float]] = {label: [] for label, _, _ in targets}
+                cpu: dict[str, list[float]] = {label: [] for label, _, _ in targets}
+                for _, url, port in targets:  # modules loaded, certificates fetched, pools filled
+                    h2load(h2, url, port, duration=1, connections=args.connections)
                 for index in range(args.rounds):
                     print(f"round {index + 1} of {args.rounds}", flush=True)
                     for label, url, port in targets:
-                        rps = h2load(h2, url, port, duration=args.duration, connections=args.connections)
+                        # CPU per request of the serving processes: steadier than req/s on a shared machine.
+                        before = sum(cpu_seconds(pids[n]) for n in ("substrate", "gateway"))
+                        rps, done = h2load(
+                            h2, url, port, duration=args.duration, connections=args.connections
+                        )
+                        used = sum(cpu_seconds(pids[n]) for n in ("substrate", "gateway")) - before
                         rounds[label].append(rps)
-                        print(f"  {label}: {rps:,.0f} req/s", flush=True)
+                        cpu[label].append(used / done * 1e6)
+                        print(
+                            f"  {label}: {rps:,.0f} req/s, {used / done * 1e6:.0f} µs CPU per request",
+                            flush=True,
+                        )
                 seconds = max(1, round(args.duration))
                 full = handshakes_per_second(
                     ports["substrate"]["https"], name, context, seconds, resume=False
@@ -221,9 +239,9 @@ def main() -> None:
             daemon.stop()
     print()
     medians = {label: statistics.median(values) for label, values in rounds.items()}
-    print(f"{'target':<16} {'req/s (median)':>15}")
+    print(f"{'target':<16} {'req/s (median)':>15} {'CPU µs/request (median)':>24}")
     for label, value in medians.items():
-        print(f"{label:<16} {value:>15,.0f}")
+        print(f"{label:<16} {value:>15,.0f} {statistics.median(cpu[label]):>24.0f}")
     print()
     for node in ("substrate", "gateway"):
         ratio = medians[f"{node} https"] / medians[f"{node} http"]
