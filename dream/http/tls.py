@@ -36,7 +36,7 @@ from dream.http.hosts import routed_host
 
 log = logging.getLogger("dream.http.tls")
 
-# Limits of the TLS side of a connection (docs/https.md, "Limits").
+# Limits of the TLS side of a connection (docs/https.md, "Limits"); each is also a `Certificates` argument.
 MAX_HELLO = 16 * 1024  # bytes kept of a client's hello before the server answers it: more is refused
 HANDSHAKE_TIMEOUT = 10.0  # seconds from the connection to the end of the handshake: later is closed
 REFUSED_FOR = 2.0  # seconds a name auth gave no certificate for is refused without asking again
@@ -54,7 +54,22 @@ _HTTP_METHODS = (b"GET ", b"HEAD", b"POST", b"PUT ", b"DELE", b"OPTI", b"PATC", 
 class Certificates:
     """The certificates of an HTTPS port, one `ssl.SSLContext` per domain, fetched on first use."""
 
-    def __init__(self, fetch: Fetch, folder: Path) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        folder: Path,
+        *,
+        max_hello: int = MAX_HELLO,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        refused_for: float = REFUSED_FOR,
+        failed_for: float = FAILED_FOR,
+        refresh_after: float = REFRESH_AFTER,
+    ) -> None:
+        self.max_hello = max_hello
+        self.handshake_timeout = handshake_timeout
+        self.refused_for = refused_for
+        self.failed_for = failed_for
+        self.refresh_after = refresh_after
         self.fetch = fetch
         self.folder = folder  # where a certificate is written for the moment ssl reads it (0700)
         self.contexts: dict[str, tuple[ssl.SSLContext, float]] = {}  # name → (context, fetched at)
@@ -85,7 +100,7 @@ class Certificates:
         found = self.contexts.get(name)
         if found is not None:
             sslobj.context = found[0]
-            if time.monotonic() - found[1] > REFRESH_AFTER and name not in self.loading:
+            if time.monotonic() - found[1] > self.refresh_after and name not in self.loading:
                 self._load_soon(name)  # this handshake goes on with what it has
             return None
         refused = self.refused.get(name)
@@ -114,13 +129,13 @@ class Certificates:
             why = f"the certificate of {name} could not be fetched: {exc}"
             log.warning("%s", why)
             if name not in self.contexts:
-                self.refused[name] = (time.monotonic() + FAILED_FOR, why)
+                self.refused[name] = (time.monotonic() + self.failed_for, why)
             return
         if found is None:
             why = f"no certificate for {name}: it belongs to no project of this universe"
             log.info("%s", why)
             self.contexts.pop(name, None)
-            self.refused[name] = (time.monotonic() + REFUSED_FOR, why)
+            self.refused[name] = (time.monotonic() + self.refused_for, why)
             return
         context = self._context()
         self._load_chain(context, *found)
@@ -167,7 +182,9 @@ class TlsProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer = f"{peer[0]}:{peer[1]}"
-        self.deadline = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._too_slow)
+        self.deadline = asyncio.get_running_loop().call_later(
+            self.certificates.handshake_timeout, self._too_slow
+        )
 
     def data_received(self, data: bytes) -> None:
         if self.state == _OPEN:
@@ -176,8 +193,8 @@ class TlsProtocol(asyncio.Protocol):
             self.hello += data
             if self.hello[:1] != b"\x16":  # a TLS handshake record starts with 22
                 self._not_tls()
-            elif len(self.hello) > MAX_HELLO:
-                self._fail(f"its TLS hello is larger than {MAX_HELLO} bytes")
+            elif len(self.hello) > self.certificates.max_hello:
+                self._fail(f"its TLS hello is larger than {self.certificates.max_hello} bytes")
             elif not self.fetching:
                 self._start()
         elif self.state == _HANDSHAKE:
@@ -332,7 +349,11 @@ class TlsProtocol(asyncio.Protocol):
     def _too_slow(self) -> None:
         self.deadline = None
         if self.state in (_HELLO, _HANDSHAKE):
-            log.info("TLS handshake from %s took more than %gs: closed", self.peer, HANDSHAKE_TIMEOUT)
+            log.info(
+                "TLS handshake from %s took more than %gs: closed",
+                self.peer,
+                self.certificates.handshake_timeout,
+            )
             self.state = _CLOSED
             self.transport.abort()
 
