@@ -4,6 +4,7 @@ free ports here (DREAM_GATEWAY_PORTS): the suite cannot count on the real ones b
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from dream.daemon.ports import free_port
 from dream.settings import GATEWAY_PORTS_ENV
-from dream.testing.harness import DaemonProcess, UniverseHandle
+from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -106,3 +107,17 @@ def test_a_bad_setting_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) 
     assert gateway_ports() == {}
     monkeypatch.delenv(GATEWAY_PORTS_ENV)
     assert gateway_ports() == {"http": 14480, "https": 14443}
+
+
+def test_the_daemon_says_where_browsers_come_in(tmp_path: Path, fixed: tuple[int, int]) -> None:
+    daemon = DaemonProcess(tmp_path / "home").start("--universe", "blackhole", "--config", json.dumps(SHAPE))
+    try:
+        with daemon.client() as client:
+            wait_for(lambda: "blackhole" in client.universes(), "the universe to start")
+        wait_for(lambda: "Universe blackhole started!" in daemon.log(), "the start-up to be reported")
+        assert (
+            f"universe blackhole: functions and websites at http://<fqdn>.localhost:{fixed[0]}/, "
+            f"https://<fqdn>.localhost:{fixed[1]}/" in daemon.log()
+        )
+    finally:
+        daemon.stop()
