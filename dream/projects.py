@@ -23,6 +23,7 @@ from dream.clients import Clients
 from dream.clients.auth import Project, Repository
 from dream.clients.patrick import webhook_url
 from dream.errors import DreamError
+from dream.http.hosts import localhost_twin
 from dream.settings import NETWORK_SUFFIX, repo_root
 
 if TYPE_CHECKING:  # the CLI imports this module; neither the node runtime nor YAML is needed to load it
@@ -406,6 +407,9 @@ async def describe(
         obj = {}
     substrates = [p for p in await peers.discover("substrate") if "http" in p.ports]
     port = substrates[0].ports["http"] if substrates else None
+    # A browser's URL goes through the gateway when there is one (its ports are the stable ones).
+    fronts = [p for p in await peers.discover("gateway") if "http" in p.ports] or substrates
+    front_ports = fronts[0].ports if fronts else {}
     scopes = [obj, *(obj.get("applications") or {}).values()]
     domains = {i: d for scope in scopes for i, d in (scope.get("domains") or {}).items()}
     for scope in scopes:
@@ -420,6 +424,10 @@ async def describe(
                         "fqdn": fqdn,
                         "path": path,
                     }
+                    if "http" in front_ports:
+                        entry["url"] = f"http://{localhost_twin(fqdn)}:{front_ports['http']}{path}"
+                    if "https" in front_ports:
+                        entry["https_url"] = f"https://{localhost_twin(fqdn)}:{front_ports['https']}{path}"
                     if port:
                         method = "" if entry["method"] in ("", "GET") else f"-X {entry['method']} "
                         entry["curl"] = f'curl {method}-H "Host: {fqdn}" http://127.0.0.1:{port}{path}'

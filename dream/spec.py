@@ -12,10 +12,12 @@ CLIENTS: tuple[str, ...] = ("seer", "auth", "patrick", "tns", "monkey", "hoarder
 
 # Services that serve a public HTTP port (upstream HTTPServices).
 HTTP_SERVICES: frozenset[str] = frozenset({"auth", "patrick", "seer", "substrate", "gateway"})
+# Services that also serve HTTPS (TLS with each domain's certificate from auth) on an `https` port.
+HTTPS_SERVICES: frozenset[str] = frozenset({"substrate", "gateway"})
 # Seer answers DNS.
 DNS_SERVICES: frozenset[str] = frozenset({"seer"})
 # Protocols a user may bind with --bind name@PORT/<protocol>; `copies` and `verbose` are settings, not ports.
-PORT_PROTOCOLS: tuple[str, ...] = ("http", "p2p", "dns")
+PORT_PROTOCOLS: tuple[str, ...] = ("http", "p2p", "dns", "https")
 SETTINGS: tuple[str, ...] = ("copies", "verbose")
 VALID_SUB_BINDS: tuple[str, ...] = PORT_PROTOCOLS + SETTINGS
 
@@ -33,6 +35,8 @@ def protocols_of(service: str) -> tuple[str, ...]:
     protocols = ["p2p"]
     if service in HTTP_SERVICES:
         protocols.append("http")
+    if service in HTTPS_SERVICES:
+        protocols.append("https")
     if service in DNS_SERVICES:
         protocols.append("dns")
     return tuple(sorted(protocols))

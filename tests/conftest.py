@@ -42,3 +42,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         f"{item.nodeid} was skipped, and in CI every language is tested: {reason.removeprefix('Skipped: ')}\n"
         "Install the missing toolchain in CI (scripts/toolchains), or run without CI=true to allow the skip."
     )
+
+
+# The default universe's fixed gateway ports stay off for every daemon a test starts (through the
+# harness or the CLI): tests run universes in parallel. tests/https/test_stable_ports.py turns them on,
+# pointed at free ports.
+os.environ.setdefault("DREAM_GATEWAY_PORTS", "off")

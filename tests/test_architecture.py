@@ -28,6 +28,7 @@ FOUNDATION = {
 LIBRARIES: dict[str, set[str]] = {
     "process": set(),
     "http": set(),
+    "tls": set(),
     "wasm": set(),
     "tcc": set(),
     "limits": {"tcc"},
@@ -51,7 +52,14 @@ SERVICES = {
 DAEMON = {"daemon", "projects"}  # the daemon side: runs universes, and local builds for its actions
 FRONT = {"cli", "client", "__main__"}  # the command line, over the daemon API's client
 TESTING = {"testing"}
-FRONT_LIBRARIES = {"builders", "process", "shapes", "limits", "tcc"}  # run on the user's side (doctor, kill)
+FRONT_LIBRARIES = {
+    "builders",
+    "process",
+    "shapes",
+    "limits",
+    "tcc",
+    "tls",
+}  # run on the user's side (doctor, kill)
 
 
 # Entry points load what their process needs, across the layers: the zygote's preload (forked nodes

@@ -9,22 +9,32 @@ p2p API:
   GET    /auth/projects            → {projects};  GET /auth/projects/{id}
   GET    /auth/hooks/{hook}        → {id, provider, secret, repository}
   POST   /auth/domains             {fqdn, project} → registration;  GET /auth/domains/{fqdn}
-HTTP (read-only, secrets left out): /projects, /projects/{id}, /repositories, /repository/github/{id}
+  POST   /auth/certificates        {fqdn} → the domain's certificate and key, issued on first use (404 for
+                                   a name of no project: nothing is issued)
+  GET    /auth/certificates        → {certificates} (without keys);  DELETE /auth/certificates/{fqdn}
+  GET    /auth/acme/challenges/{token}  → {token, key_authorization}: the http-01 answer a gateway serves
+HTTP (read-only, secrets left out): /projects, /projects/{id}, /repositories, /repository/github/{id};
+and the ACME server (RFC 8555) under /acme/ (`dream.auth.acme`).
 Bodies and ids in paths are checked against the shapes below (dream.node.validate): anything else is refused
 with a 400 that names the field.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
+from dream.auth.acme import Acme
+from dream.auth.certificates import Certificates, NotAProjectDomain
 from dream.auth.store import AuthStore
-from dream.http.answers import answer
+from dream.http.answers import answer, reply
 from dream.node import Node
+from dream.node.config import NodeConfig
 from dream.node.validate import FQDN, HOOK_ID, NAME, PROJECT_ID, REPO_ID, STRING, Body, Field, Text
+from dream.tls.paths import ISSUER_DIR
 
 # `owner/name`, as GitHub spells a repository.
 FULLNAME = Text(
@@ -44,7 +54,11 @@ REGISTER = Body(
     }
 )
 CREATE_PROJECT = Body({"id": PROJECT_ID, "name": NAME, "config": REPO_ID, "code": REPO_ID})
+ACME_TOKEN = Text(
+    "an ACME token (base64url)", pattern=r"[A-Za-z0-9_-]{1,128}", example="LoqXcYV8q5ONbJQxbmR7", empty=False
+)
 REGISTER_DOMAIN = Body({"fqdn": FQDN, "project": PROJECT_ID})
+CERTIFICATE = Body({"fqdn": FQDN})
 
 
 def public(repository: dict[str, Any]) -> dict[str, Any]:
@@ -52,8 +66,20 @@ def public(repository: dict[str, Any]) -> dict[str, Any]:
 
 
 class Service(Node):
-    async def on_start(self) -> None:
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        # Made here, not in on_start: the HTTP port's routes (ACME) are assembled before on_start runs.
         self.auth = AuthStore(self.store)
+        self.certificates = Certificates(
+            self.store, self.auth, self.peers, self.config.root_path / ISSUER_DIR, self.log
+        )
+        self.acme = Acme(self.store, self.certificates, self.peers, self.log)
+
+    async def on_start(self) -> None:
+        self.spawn(self.certificates.follow_published(), "certificates-ahead")
+
+    def health(self) -> dict[str, Any]:
+        return {"certificates_issued": self.certificates.issued}
 
     def p2p_routes(self) -> list[BaseRoute]:
         return [
@@ -67,6 +93,10 @@ class Service(Node):
             Route("/auth/hooks/{hook}", answer(self.hook), methods=["GET"]),
             Route("/auth/domains", answer(self.register_domain), methods=["POST"]),
             Route("/auth/domains/{fqdn}", answer(self.domain), methods=["GET"]),
+            Route("/auth/certificates", answer(self.certificate), methods=["POST"]),
+            Route("/auth/certificates", answer(self.certificate_list), methods=["GET"]),
+            Route("/auth/certificates/{fqdn}", answer(self.delete_certificate), methods=["DELETE"]),
+            Route("/auth/acme/challenges/{token}", answer(self.acme_challenge), methods=["GET"]),
         ]
 
     def http_routes(self) -> list[BaseRoute]:
@@ -75,6 +105,7 @@ class Service(Node):
             Route("/projects/{id}", answer(self.project)),
             Route("/repositories", answer(self.public_repositories)),
             Route("/repository/github/{id}", answer(self.public_repository)),
+            *self.acme.routes(),
         ]
 
     async def register(self, request: Request) -> Any:
@@ -124,3 +155,22 @@ class Service(Node):
 
     async def domain(self, request: Request) -> Any:
         return self.auth.domain(FQDN.param(request, "fqdn"))
+
+    async def certificate(self, request: Request) -> Any:
+        body = await CERTIFICATE.read(request)
+        try:
+            issued, new = await self.certificates.certificate(body["fqdn"])
+        except NotAProjectDomain as exc:
+            return reply(404, str(exc))
+        return {"fqdn": issued.names[0], **asdict(issued), "issued": new}
+
+    async def certificate_list(self, request: Request) -> Any:
+        return {"certificates": self.certificates.listing()}
+
+    async def delete_certificate(self, request: Request) -> Any:
+        return {"deleted": self.certificates.delete(FQDN.param(request, "fqdn"))}
+
+    async def acme_challenge(self, request: Request) -> Any:
+        token = ACME_TOKEN.param(request, "token")
+        found = self.acme.key_authorization(token)
+        return {"token": token, "key_authorization": found} if found else None

@@ -51,7 +51,7 @@ def build_shape(
 EmptyOpt = typer.Option(False, "--empty", help="Create an empty universe (overrides the flags below)")
 EnableOpt = typer.Option(None, "--enable", help="Only these services (comma list)")
 DisableOpt = typer.Option(None, "--disable", help="Every service but these (comma list)")
-BindOpt = typer.Option(None, "--bind", help="service@PORT/http|p2p|dns|copies|verbose (comma list)")
+BindOpt = typer.Option(None, "--bind", help="service@PORT/http|https|p2p|dns|copies|verbose (comma list)")
 FixturesOpt = typer.Option(None, "--fixtures", help="Fixtures to run once the universe is up (comma list)")
 SimplesOpt = typer.Option(None, "--simples", help="Simples to start (comma list; default elder,client)")
 ShapeOpt = typer.Option(None, "--shape", help="Universe shape from universes/ (name) or a YAML file path")

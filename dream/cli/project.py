@@ -65,5 +65,9 @@ def project_show(
         output.console.print(
             f"  {function['name']}: {function['method']} {function['fqdn']}{function['path']}"
         )
+        # First what a browser opens as it is (`*.localhost` is loopback with no set-up), then curl.
+        for key in ("https_url", "url"):
+            if function.get(key):
+                output.console.print(f"    {function[key]}", markup=False, soft_wrap=True)
         if function.get("curl"):
             output.console.print(f"    {function['curl']}", soft_wrap=True)

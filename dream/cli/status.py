@@ -70,6 +70,8 @@ def _status_service(service: str) -> Callable[..., None]:
             return
         if "http" in node["value"]:  # not for a node left down: nothing serves there
             output.console.print(f"@ http://127.0.0.1:{node['value']['http']}")
+        if "https" in node["value"]:
+            output.console.print(f"@ https://<fqdn>.localhost:{node['value']['https']}")
         output.console.print(output.node_table(node))
 
     command.__doc__ = f"The {service} node's state and ports."

@@ -1,7 +1,8 @@
 """The auth client: repositories (deploy keys, webhook secrets), projects and domain registrations.
 
 Routes: POST/GET /auth/repositories, GET/DELETE /auth/repositories/{id}, POST/GET /auth/projects,
-GET /auth/projects/{id}, GET /auth/hooks/{hook}, POST /auth/domains, GET /auth/domains/{fqdn}.
+GET /auth/projects/{id}, GET /auth/hooks/{hook}, POST /auth/domains, GET /auth/domains/{fqdn},
+POST/GET /auth/certificates, DELETE /auth/certificates/{fqdn}, GET /auth/acme/challenges/{token}.
 A record that does not exist is a ServiceError whose `not_found` is true (auth answers 404).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from dream.clients.base import ServiceClient
+from dream.clients.base import ServiceClient, ServiceError
 
 REPOSITORIES = "/auth/repositories"
 REPOSITORY = "/auth/repositories/{id}"
@@ -18,6 +19,9 @@ PROJECT = "/auth/projects/{id}"
 HOOK = "/auth/hooks/{hook}"
 DOMAINS = "/auth/domains"
 DOMAIN = "/auth/domains/{fqdn}"
+CERTIFICATES = "/auth/certificates"
+CERTIFICATE = "/auth/certificates/{fqdn}"
+ACME_CHALLENGE = "/auth/acme/challenges/{token}"
 
 
 class HookSecret(TypedDict):
@@ -65,6 +69,23 @@ class Domain(TypedDict):
     project: str
     token: str
     entry: NotRequired[str]  # only in the answer of a registration
+
+
+class CertificateInfo(TypedDict):
+    """A certificate auth keeps for a domain, as listed (no key)."""
+
+    fqdn: str
+    names: list[str]  # the domain, then its `.localhost` twin
+    certificate: str  # PEM: the domain's certificate, then the issuer's (not the root)
+    serial: str  # hex
+    not_after: str  # ISO 8601, UTC
+
+
+class Certificate(CertificateInfo):
+    """A domain's certificate with its private key, as a substrate or gateway serves it."""
+
+    key: str  # PEM (PKCS#8)
+    issued: bool  # issued by this very call (not kept from before)
 
 
 class AuthClient(ServiceClient):
@@ -120,3 +141,37 @@ class AuthClient(ServiceClient):
         """Who `fqdn` is registered to."""
         answer: Domain = await self._json("GET", DOMAIN.format(fqdn=fqdn))
         return answer
+
+    async def certificate(self, fqdn: str) -> Certificate:
+        """The certificate of `fqdn` (or of the domain it is the `.localhost` twin of), issued now if auth
+        has none or it is due; a ServiceError with `not_found` for a name no project serves."""
+        answer: Certificate = await self._json("POST", CERTIFICATES, json={"fqdn": fqdn})
+        return answer
+
+    async def certificates(self) -> list[CertificateInfo]:
+        """Every certificate auth keeps (without keys)."""
+        return list((await self._json("GET", CERTIFICATES))["certificates"])
+
+    async def delete_certificate(self, fqdn: str) -> bool:
+        """Forget the certificate of `fqdn` (the next handshake gets a new one); False when there was none."""
+        return bool((await self._json("DELETE", CERTIFICATE.format(fqdn=fqdn)))["deleted"])
+
+    async def serving_certificate(self, fqdn: str) -> tuple[str, str] | None:
+        """(certificate chain, key) PEM of `fqdn` for an HTTPS port; None for a name no project serves."""
+        try:
+            found = await self.certificate(fqdn)
+        except ServiceError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return found["certificate"], found["key"]
+
+    async def acme_key_authorization(self, token: str) -> str | None:
+        """What `/.well-known/acme-challenge/<token>` answers (ACME http-01); None for an unknown token."""
+        try:
+            found = await self._json("GET", ACME_CHALLENGE.format(token=token))
+        except ServiceError as exc:
+            if exc.not_found or exc.status == 400:
+                return None
+            raise
+        return str(found["key_authorization"])

@@ -116,6 +116,11 @@ async def start_universes(multiverse: Multiverse, args: argparse.Namespace, serv
     try:
         for name in args.universe:
             universe = await multiverse.create(name, shape, keep=args.keep)
+            if ports := universe.gateway_ports():
+                urls = ", ".join(
+                    f"{protocol}://<fqdn>.localhost:{port}/" for protocol, port in sorted(ports.items())
+                )
+                log.info("universe %s: functions and websites at %s", universe.name, urls)
             for fixture_name in args.fixture:
                 from dream.daemon.actions import FixtureContext
 

@@ -31,6 +31,7 @@ from dream.node.peers import NO_TLS, PeerClient, PeerInfo, PeerStore
 from dream.node.security import UniverseAuth
 from dream.process import forkserver
 from dream.process.identity import process_start
+from dream.settings import DEFAULT_UNIVERSE, gateway_ports
 from dream.shapes import ServiceShape, Shape, SimpleShape
 from dream.spec import DNS_SERVICES, protocols_of, protocols_of_simple
 
@@ -158,6 +159,8 @@ class Universe:
         self.name = name.lower()
         self.restart_limit, self.restart_window = restart_policy()
         self.keep = keep
+        self.home = home
+        self._issuer: Any = None  # the universe's certificate issuer (dream.tls), made on first auth start
         self.daemon_url = daemon_url
         self.state = "stopped"
         self.nodes: dict[str, NodeRecord] = {}
@@ -167,6 +170,8 @@ class Universe:
         # Ports by node directory (`patrick-0`, `simple-git`): those of the last run of a kept universe,
         # taken again when free, since URLs stored in the universe (webhook targets, clone URLs) name them.
         self.ports: dict[str, dict[str, int]] = {}
+        # What the user should know about how it started (a fixed port that was taken), for `status`.
+        self.notices: list[str] = []
         stored_shape: Any = None
         if keep:
             self.root = home / f"universe-{self.name}"
@@ -264,7 +269,10 @@ class Universe:
                     port = shape.ports[protocol] + copy
                     require_free(port, f"{name} {protocol}", udp=udp)
                 else:
-                    port = self._choose_port(f"{name}-{index}", protocol, udp=udp, planned=ports)
+                    fixed = self._fixed_port(name, index, protocol)
+                    port = self._choose_port(
+                        f"{name}-{index}", protocol, udp=udp, planned=ports, preferred=fixed
+                    )
                 ports[protocol] = port
             records.append(self._record("service", name, index, ports, others=shape.node_others()))
         return records
@@ -277,14 +285,32 @@ class Universe:
             ports[protocol] = self._choose_port(f"simple-{name}", protocol, udp=False, planned=ports)
         return self._record("simple", name, 0, ports, clients=list(shape.clients))
 
-    def _choose_port(self, dirname: str, protocol: str, *, udp: bool, planned: dict[str, int]) -> int:
-        """The node's port of the last run when it is free, else one from the kernel (never one another
-        node of this universe had: it may get it back)."""
+    def _fixed_port(self, service: str, index: int, protocol: str) -> int | None:
+        """dream's fixed port for this node, if it has one: the default universe's first gateway."""
+        if self.name != DEFAULT_UNIVERSE or service != "gateway" or index != 0:
+            return None
+        return gateway_ports().get(protocol)
+
+    def _choose_port(
+        self, dirname: str, protocol: str, *, udp: bool, planned: dict[str, int], preferred: int | None = None
+    ) -> int:
+        """The node's port of the last run when it is free, else its fixed port (`preferred`) when free,
+        else one from the kernel (never one another node of this universe had: it may get it back)."""
         taken = self._used_ports() | set(planned.values())
         stored = self.ports.get(dirname, {}).get(protocol)
         if stored and stored not in taken and port_is_free(stored, udp=udp):
             return stored
         reserved = {p for ports in self.ports.values() for p in ports.values()}
+        if preferred and not stored:
+            if preferred not in taken | reserved and port_is_free(preferred, udp=udp):
+                return preferred
+            port = free_port(udp=udp, avoid=taken | reserved)
+            self.notices.append(
+                f"{dirname}'s {protocol} port {preferred} is taken; it listens on {port} instead "
+                f"(free port {preferred}, or choose one with --bind {dirname.split('-')[0]}@PORT/{protocol})"
+            )
+            log.warning("universe %s: %s", self.name, self.notices[-1])
+            return port
         port = free_port(udp=udp, avoid=taken | reserved)
         if stored:
             log.warning(
@@ -345,6 +371,9 @@ class Universe:
 
     async def _launch(self, records: list[NodeRecord]) -> None:
         began = time.monotonic()
+        auths = [r for r in records if r.config.kind == "service" and r.config.name == "auth"]
+        if auths:
+            await asyncio.to_thread(self._give_issuer, auths)
         await self._spawn(records)
         spawned = time.monotonic()
         await self.wait_ready(records)
@@ -357,6 +386,18 @@ class Universe:
             (spawned - began) * 1000,
             (time.monotonic() - spawned) * 1000,
         )
+
+    def _give_issuer(self, auths: list[NodeRecord]) -> None:
+        """Write the universe's certificate issuer into each auth node's folder (key 0600). Auth signs
+        domains' certificates with it; the home's root key, which browsers are told to trust, never leaves
+        the daemon."""
+        from dream.tls.authority import home_root
+        from dream.tls.paths import ISSUER_DIR
+
+        if self._issuer is None:
+            self._issuer = home_root(self.home).issuer_for(self.name)
+        for record in auths:
+            self._issuer.save_issuer(record.config.root_path / ISSUER_DIR)
 
     async def _spawn(self, records: list[NodeRecord]) -> None:
         """A new process for each record, forked in a thread (the zygote round trip blocks).
@@ -705,6 +746,16 @@ class Universe:
         )
 
     # -- views ---------------------------------------------------------------------------------------
+
+    def gateway_ports(self) -> dict[str, int]:
+        """The ports of the universe's first gateway ({} without one): where browsers come in."""
+        gateways = [
+            r for r in self.nodes.values() if r.config.kind == "service" and r.config.name == "gateway"
+        ]
+        if not gateways:
+            return {}
+        first = min(gateways, key=lambda r: r.config.index)
+        return {k: v for k, v in first.config.ports.items() if k in ("http", "https")}
 
     def copies(self, name: str, kind: str) -> int | None:
         return len(self.instances(name)) if kind == "service" else None

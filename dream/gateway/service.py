@@ -25,10 +25,12 @@ from typing import Any
 
 import httpx
 
+from dream.clients.auth import AuthClient
 from dream.clients.base import ServiceError
 from dream.clients.substrate import SubstrateClient
 from dream.errors import DreamError
 from dream.http.asgi import FRAMING, read_body
+from dream.http.hosts import routed_host
 from dream.http.upstream import (
     UpstreamConnectError,
     UpstreamDropped,
@@ -60,6 +62,8 @@ HOP_HEADERS = {
 REQUEST_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"expect"}
 # The substrate's server and date headers are not the gateway's (a server may add its own).
 RESPONSE_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"server", b"date"}
+# ACME http-01 challenges (RFC 8555 §8.3) are answered by the gateway itself, from auth.
+ACME_CHALLENGE = "/.well-known/acme-challenge/"
 # The caches grow with the distinct (host, path, method) seen; past this, expired entries go.
 ROUTES_KEPT = 4096
 
@@ -145,6 +149,9 @@ class Service(Node):
         finally:
             del self.probes[peer_id]
 
+    async def tls_certificate(self, name: str) -> tuple[str, str] | None:
+        return await AuthClient(self.peers).serving_certificate(name)
+
     def http_app(self) -> Any:
         # The service itself is the ASGI app (`__call__`): nothing between the server and the proxy.
         return self
@@ -191,7 +198,7 @@ class Service(Node):
 
     async def _resolve(self, key: tuple[bytes, str, str]) -> Route:
         host_header, path, method = key
-        host = host_header.decode("latin-1").split(":", 1)[0].lower()
+        host = routed_host(host_header)  # the substrates route `<fqdn>.localhost` as `<fqdn>` too
         found = await self.candidates(host, path, method)
         targets = [
             Target(c.peer.id, c.peer.ports["http"], (int(c.match), int(c.warm)), c.peer.id.encode())
@@ -255,6 +262,9 @@ class Service(Node):
         if not host:
             headers.append((b"host", b"127.0.0.1"))  # an HTTP/1.0 client; HTTP/1.1 needs one upstream
         path: str = scope["path"]
+        if path.startswith(ACME_CHALLENGE):  # ACME http-01: answered here, from auth
+            await self._acme_challenge(path[len(ACME_CHALLENGE) :], send)
+            return
         try:
             targets = await self._targets((host, path, method), time.monotonic())
         except DreamError as exc:
@@ -321,6 +331,18 @@ class Service(Node):
             await send({"type": "http.response.body", "body": answer})
             return
         await _plain(send, 502, f"every substrate failed: {last_error}")
+
+    async def _acme_challenge(self, token: str, send: Any) -> None:
+        """The key authorization auth's ACME server expects for `token` (RFC 8555 http-01)."""
+        try:
+            found = await AuthClient(self.peers).acme_key_authorization(token)
+        except ServiceError as exc:
+            await _plain(send, 502, f"gateway cannot ask auth for the ACME challenge: {exc}")
+            return
+        if found is None:
+            await _plain(send, 404, f"no ACME challenge {token[:64]!r} is pending")
+            return
+        await _plain(send, 200, found)
 
     @staticmethod
     def _next_after(tried: set[str] | None, peer_id: str) -> set[str]:

@@ -60,7 +60,7 @@ class Exchange:
             "http_version": request.http_version,
             "server": self.connection.local,
             "client": self.connection.client,
-            "scheme": "http",
+            "scheme": self.connection.server.scheme,
             "root_path": "",
             "method": request.method,
             "path": request.path,

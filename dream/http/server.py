@@ -38,6 +38,7 @@ import httptools
 
 from dream.http.exchange import Exchange
 from dream.http.message import FastHandler, Headers, Request, safe_fields, status_line, unsafe_fields
+from dream.http.tls import Certificates, TlsProtocol
 
 log = logging.getLogger("dream.http")
 
@@ -81,6 +82,7 @@ class HttpServer:
         max_head: int = MAX_HEAD,
         head_timeout: float = HEAD_TIMEOUT,
         linger: float = REFUSAL_LINGER,
+        tls: Certificates | None = None,
     ) -> None:
         limits = {
             "keep_alive": keep_alive,
@@ -107,6 +109,9 @@ class HttpServer:
         self.max_head = max_head
         self.head_timeout = head_timeout
         self.linger = linger
+        # With `tls`, every connection is TLS first (`dream.http.tls`): an HTTPS port.
+        self.tls = tls
+        self.scheme = "https" if tls is not None else "http"
         self.started = False
         self.should_exit = False
         self.connections: set[Connection] = set()
@@ -130,7 +135,14 @@ class HttpServer:
 
     async def serve(self, sockets: list[socket.socket]) -> None:
         loop = self.loop = asyncio.get_running_loop()
-        servers = [await loop.create_server(lambda: Connection(self), sock=sock) for sock in sockets]
+        tls = self.tls
+        if tls is None:
+            servers = [await loop.create_server(lambda: Connection(self), sock=sock) for sock in sockets]
+        else:
+            servers = [
+                await loop.create_server(lambda: TlsProtocol(Connection(self), tls), sock=sock)
+                for sock in sockets
+            ]
         self.started = True
         try:
             while not self.should_exit:

@@ -104,6 +104,11 @@ class Node:
         None to pass it to `http_app`. Runs on the event loop, so it must be quick."""
         return None
 
+    async def tls_certificate(self, name: str) -> tuple[str, str] | None:
+        """With an `https` port: the (certificate chain, key) PEM of the domain a TLS client names, or
+        None when no project serves it (the handshake is refused)."""
+        return None
+
     async def on_start(self) -> None:
         """Runs once the sockets are bound, before they serve (start background work with `spawn`)."""
 
@@ -186,21 +191,28 @@ class Node:
     async def run(self) -> None:
         apps: list[tuple[str, Any]] = [("p2p", self._p2p_app())]
         if "http" in self.config.ports:
-            apps.append(("http", self.http_app()))
+            public = self.http_app()
+            apps.append(("http", public))
+            if "https" in self.config.ports and self.own_http_server:
+                apps.append(("https", public))  # the same app, behind TLS
         # Bind first (a taken port fails fast), set the service up, then serve: no request meets a
         # half-initialised service.
         sockets = [(app, bind_tcp(self.config.ports[protocol]), protocol) for protocol, app in apps]
         await self.on_start()
         for app, sock, protocol in sockets:
             server: Any
-            if protocol == "http" and self.own_http_server:
+            if protocol in ("http", "https") and self.own_http_server:
                 from dream.http.server import HttpServer
+                from dream.http.tls import Certificates
 
                 server = HttpServer(
                     app,
                     fast=self.fast_http,
                     keep_alive=30.0,
                     cancel_on_disconnect=self.cancel_on_disconnect,
+                    tls=Certificates(self.tls_certificate, self.config.root_path / "tls")
+                    if protocol == "https"
+                    else None,
                 )
             else:
                 server = Server(server_config(app))

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from dream.http.asgi import announces_body, read_body
+from dream.http.hosts import routed_host
 from dream.http.message import Answer
 from dream.wasm.errors import SubstrateBusy, WasmCancelled, WasmError, WasmTimeout
 from dream.wasm.interrupt import CallControl
@@ -23,10 +24,11 @@ def host_header(headers: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def normal_host(raw: bytes) -> str:
-    """The Host header, lower-cased, without port or trailing dot."""
+    """The Host header, lower-cased, without port, trailing dot or `.localhost` suffix (cached: the fast
+    path pays one dict look-up)."""
     host = _HOSTS.get(raw)
     if host is None:
-        host = raw.decode("latin-1").split(":", 1)[0].lower().rstrip(".")
+        host = routed_host(raw)
         if len(_HOSTS) < 4096:  # any Host header may come: keep the first ones only
             _HOSTS[raw] = host
     return host

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from dream.errors import DreamError
+from dream.http.hosts import routed_host
 from dream.http.message import Answer
 from dream.http.message import Request as HttpServerRequest
 from dream.node.runtime import NOT_ROUTED
@@ -179,7 +180,7 @@ class Front:
     async def match(self, request: Request) -> Response:
         """p2p `GET /substrate/match?host=&path=&method=` → {match, warm}: the gateway asks before
         choosing a substrate."""
-        host = request.query_params.get("host", "").lower()
+        host = routed_host(request.query_params.get("host", ""))
         method = request.query_params.get("method", "GET")
         path = request.query_params.get("path", "/")
         try:

@@ -37,7 +37,7 @@ class Service(Node):
         super().__init__(config)
         self.limits = Limits.from_others(config.others)
         self.runner = Runner(self.limits)
-        sources = Sources(self.peers)
+        sources = self.sources = Sources(self.peers)
         assets = Assets(sources, config.root_path / "assets")
         self.resolver = Resolver(sources, assets, self.limits, self.log)
         websites = Websites(self.resolver, assets, config.root_path / "sites")
@@ -68,6 +68,9 @@ class Service(Node):
             "wasm_call": self.host.call_path.name,  # raw, object or plain (DREAM_WASM_CALL)
             **({"stages": stages.snapshot()} if stages.enabled() else {}),
         }
+
+    async def tls_certificate(self, name: str) -> tuple[str, str] | None:
+        return await self.sources.certificate(name)
 
     def p2p_routes(self) -> list[BaseRoute]:
         return [Route("/substrate/match", self.front.match, methods=["GET"])]

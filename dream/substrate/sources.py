@@ -1,10 +1,12 @@
-"""What the substrate reads from other nodes: tns (routes, current commits, build CIDs, its change log)
-and hoarder (the bytes of builds), through their clients. The substrate's one door to other nodes."""
+"""What the substrate reads from other nodes: tns (routes, current commits, build CIDs, its change log),
+hoarder (the bytes of builds) and auth (the certificates of its HTTPS port), through their clients. The
+substrate's one door to other nodes."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dream.clients.auth import AuthClient
 from dream.clients.base import ServiceError
 from dream.clients.hoarder import HoarderClient
 from dream.clients.tns import Changes, TnsClient
@@ -17,6 +19,11 @@ class Sources:
     def __init__(self, peers: PeerClient) -> None:
         self.tns = TnsClient(peers)
         self.hoarder = HoarderClient(peers)
+        self.auth = AuthClient(peers)
+
+    async def certificate(self, name: str) -> tuple[str, str] | None:
+        """(certificate chain, key) PEM of the domain a TLS client names; None when no project serves it."""
+        return await self.auth.serving_certificate(name)
 
     async def tns_seq(self) -> int:
         """The sequence number of tns's latest change."""

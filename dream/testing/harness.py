@@ -19,7 +19,7 @@ from dream.client import DreamClient
 from dream.daemon.ports import free_port
 from dream.errors import DreamError
 from dream.node.security import UniverseAuth
-from dream.settings import CACHE_ENV, HOME_ENV, PORT_ENV
+from dream.settings import CACHE_ENV, GATEWAY_PORTS_ENV, HOME_ENV, PORT_ENV
 
 
 def cache_env(cache: Path) -> dict[str, str]:
@@ -45,7 +45,15 @@ class DaemonProcess:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, PORT_ENV: str(self.port), HOME_ENV: str(self.home), **cache_env(self.cache)}
+        # The default universe's fixed gateway ports stay off unless a test asks for them: tests run
+        # universes in parallel, and the ports may be someone else's.
+        return {
+            GATEWAY_PORTS_ENV: "off",
+            **os.environ,
+            PORT_ENV: str(self.port),
+            HOME_ENV: str(self.home),
+            **cache_env(self.cache),
+        }
 
     def start(self, *args: str, timeout: float = 60.0) -> DaemonProcess:
         self.home.mkdir(parents=True, exist_ok=True)

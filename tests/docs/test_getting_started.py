@@ -40,6 +40,12 @@ def test_getting_started_script_runs_as_written(tmp_path: Path, dream_cache: Pat
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "[SUCCESS] Universe blackhole started!" in result.stdout
         assert "push-all: 2 build(s) succeeded" in result.stdout
+        # `dream project show`: a browser's URLs first (https, then http, at the .localhost name), then curl.
+        assert re.search(
+            r"ping_pong: GET (\S+)/ping\n\s+https://\1\.localhost:\d+/ping\n\s+http://\1\.localhost:\d+/ping\n"
+            r"\s+curl -H",
+            result.stdout,
+        ), result.stdout[-3000:]
     finally:
         subprocess.run(
             [sys.executable, "-m", "dream", "kill", "multiverse"], env=env, capture_output=True, timeout=60
