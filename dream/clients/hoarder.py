@@ -6,7 +6,7 @@ GET /hoarder/blob/{cid}, GET /hoarder/has/{cid}, GET /hoarder/list.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import httpx
 
@@ -71,3 +71,137 @@ class HoarderClient(ServiceClient):
     async def cids(self) -> list[str]:
         """The CIDs the hoarder asked keeps."""
         return list((await self._json("GET", LIST))["cids"])
+
+
+# -- databases (the key/value keyspaces functions use) ------------------------------------------------
+
+DB_PUT = "/hoarder/db/put"
+DB_DELETE = "/hoarder/db/delete"
+DB_GET = "/hoarder/db/get"
+DB_KEYS = "/hoarder/db/keys"
+DB_SNAPSHOT = "/hoarder/db/snapshot"
+DB_CHANGES = "/hoarder/db/changes"
+DB_SPACES = "/hoarder/db/spaces"
+DB_TIMEOUT = 10.0  # seconds a database read or write may take
+
+
+def space_id(project: str, app: str | None, name: str) -> str:
+    """The keyspace of database name `name` asked for by a function of `project` (and `app`): upstream
+    keys a database by project + application + the name the function asked for."""
+    return f"{project}/{app or '-'}/{name}"
+
+
+class DatabaseWrite(TypedDict):
+    """A committed write: its sequence number in hoarder's change log."""
+
+    seq: int
+
+
+class DatabaseSnapshot(TypedDict):
+    """A keyspace read at one moment: the log's sequence number then, and [key, base64 value, seq]s."""
+
+    seq: int
+    entries: list[list[Any]]
+
+
+class DatabaseChanges(TypedDict):
+    """Changes after some sequence number: [seq, space, key, base64 value or null (deleted)]s.
+
+    `first` is the oldest change still logged: a reader that asked for changes after `first - 2` or
+    earlier missed some and must reload what it holds."""
+
+    seq: int
+    first: int
+    changes: list[list[Any]]
+
+
+class DatabaseSpace(TypedDict):
+    """One keyspace: whose it is, the bytes it uses of its limit (0: none) and its number of keys."""
+
+    space: str
+    project: str
+    app: str
+    name: str
+    used: int
+    limit: int
+    keys: int
+
+
+class DatabaseRefused(ServiceError):
+    """Hoarder refused a database write (the keyspace is full, or the input is bad): nothing changed."""
+
+
+class HoarderDatabases(ServiceClient):
+    """The database routes of the universe's database hoarder: the first hoarder (by index), so that
+    every substrate reads and writes the same copy."""
+
+    service = "hoarder"
+
+    async def _home(self) -> PeerInfo:
+        found = await self.peers.discover(self.service)
+        if not found:
+            found = await self.peers.discover(self.service, fresh=True)
+        if not found:
+            raise ServiceError(self.service, "GET", DB_GET, None, "no hoarder node is running")
+        return min(found, key=lambda p: (p.index, p.id))
+
+    async def _at_home(self, method: str, path: str, **kwargs: Any) -> Any:
+        peer = await self._home()
+        try:
+            response = await self.peers.request(peer, method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            # Its address may have changed (a restart): look again before the caller retries.
+            await self.peers.discover(self.service, fresh=True)
+            raise ServiceError(self.service, method, path, None, f"{peer.id}: {exc}") from None
+        if response.status_code == 400:
+            said = response.json().get("error", "refused")
+            raise DatabaseRefused(self.service, method, path, 400, str(said))
+        return response
+
+    async def put(
+        self, space: str, key: str, value: bytes, *, project: str, app: str, name: str, limit: int
+    ) -> DatabaseWrite:
+        """Store `value` at `key` of `space` (committed when this returns); DatabaseRefused past `limit`."""
+        params = {"space": space, "key": key, "project": project, "app": app, "name": name, "limit": limit}
+        response = await self._at_home("POST", DB_PUT, params=params, content=value, timeout=DB_TIMEOUT)
+        answer: DatabaseWrite = self._decode("POST", DB_PUT, response)
+        return answer
+
+    async def delete(self, space: str, key: str) -> DatabaseWrite:
+        response = await self._at_home(
+            "POST", DB_DELETE, params={"space": space, "key": key}, timeout=DB_TIMEOUT
+        )
+        answer: DatabaseWrite = self._decode("POST", DB_DELETE, response)
+        return answer
+
+    async def get(self, space: str, key: str) -> bytes | None:
+        """The value at `key`, None when there is none."""
+        response = await self._at_home("GET", DB_GET, params={"space": space, "key": key}, timeout=DB_TIMEOUT)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            self._decode("GET", DB_GET, response)
+        return bytes(response.content)
+
+    async def keys(self, space: str, prefix: str = "") -> list[str]:
+        response = await self._at_home(
+            "GET", DB_KEYS, params={"space": space, "prefix": prefix}, timeout=DB_TIMEOUT
+        )
+        return list(self._decode("GET", DB_KEYS, response)["keys"])
+
+    async def snapshot(self, space: str) -> DatabaseSnapshot:
+        response = await self._at_home("GET", DB_SNAPSHOT, params={"space": space}, timeout=DB_TIMEOUT)
+        answer: DatabaseSnapshot = self._decode("GET", DB_SNAPSHOT, response)
+        return answer
+
+    async def changes(self, after: int, *, wait: float, timeout: float) -> DatabaseChanges:
+        """Changes after `after`, waiting up to `wait` seconds for one (a long-poll)."""
+        response = await self._at_home(
+            "GET", DB_CHANGES, params={"after": after, "wait": wait}, timeout=timeout
+        )
+        answer: DatabaseChanges = self._decode("GET", DB_CHANGES, response)
+        return answer
+
+    async def spaces(self, project: str = "") -> list[DatabaseSpace]:
+        response = await self._at_home("GET", DB_SPACES, params={"project": project}, timeout=DB_TIMEOUT)
+        return list(self._decode("GET", DB_SPACES, response)["spaces"])

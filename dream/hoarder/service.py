@@ -8,6 +8,15 @@ p2p API:
   GET  /hoarder/has/{cid}    → {has}
   GET  /hoarder/list         → {cids}
 A CID (in a path or `x-cid`) is checked before it names a file: anything else is refused with a 400.
+
+Databases (the key/value keyspaces of functions, `databases.py`; routes in `database_routes.py`):
+  POST /hoarder/db/put?space=&key=&project=&app=&name=&limit=   raw body → {seq}   (400: full)
+  POST /hoarder/db/delete?space=&key=     → {seq}
+  GET  /hoarder/db/get?space=&key=        → the value (404 when absent)
+  GET  /hoarder/db/keys?space=&prefix=    → {keys}
+  GET  /hoarder/db/snapshot?space=        → {seq, entries: [[key, base64 value, seq], ...]}
+  GET  /hoarder/db/changes?after=&wait=   → {seq, first, changes: [[seq, space, key, base64|null]]}
+  GET  /hoarder/db/spaces?project=        → {spaces: [{space, project, app, name, used, limit, keys}]}
 """
 
 from __future__ import annotations
@@ -24,17 +33,26 @@ from starlette.routing import BaseRoute, Route
 from dream.clients.base import ServiceError
 from dream.clients.hoarder import HoarderClient
 from dream.hoarder.cid import cid_of, verify
+from dream.hoarder.database_routes import DatabaseRoutes
 from dream.http.answers import answer, reply
 from dream.node import Node
+from dream.node.config import NodeConfig
 from dream.node.validate import CID, BadInput, Invalid
 
 REPLICAS = 2
 
 
 class Service(Node):
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        self.databases = DatabaseRoutes(config.root_path / "databases.sqlite", self.log)
+
     async def on_start(self) -> None:
         self.blobs = self.config.root_path / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
+
+    async def on_stop(self) -> None:
+        self.databases.close()
 
     def health(self) -> dict[str, Any]:
         return {"blobs": sum(1 for _ in self.blobs.iterdir())}
@@ -46,6 +64,7 @@ class Service(Node):
             Route("/hoarder/blob/{cid}", answer(self.blob), methods=["GET"]),
             Route("/hoarder/has/{cid}", answer(self.has), methods=["GET"]),
             Route("/hoarder/list", answer(self.listing), methods=["GET"]),
+            *self.databases.routes(),
         ]
 
     def _keep(self, data: bytes, declared: str | None) -> tuple[str, str | None]:

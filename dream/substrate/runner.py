@@ -32,6 +32,7 @@ from dream.wasm.errors import WasmCancelled, WasmTimeout, format_seconds
 from dream.wasm.interrupt import CallControl
 
 if TYPE_CHECKING:
+    from dream.wasm.database import DataScope
     from dream.wasm.host import FunctionModule
     from dream.wasm.types import HttpRequest, HttpResponse
 
@@ -70,6 +71,7 @@ class ReadyFunction:
     key: tuple[str, str] = ("", "")  # (project, function id): its calls' slots and line
     project: str = ""
     name: str = ""
+    data: DataScope | None = None  # what its database host calls reach (functions that import them)
 
     @classmethod
     def of(cls, resource: Resource, module: FunctionModule, limits: Limits | None = None) -> ReadyFunction:
@@ -128,7 +130,11 @@ class Runner:
         started = time.perf_counter()
         try:
             result = fn.module.call(
-                fn.export, request, timeout=min(fn.timeout, INLINE_SLICE), memory_limit=fn.memory
+                fn.export,
+                request,
+                timeout=min(fn.timeout, INLINE_SLICE),
+                memory_limit=fn.memory,
+                data=fn.data,
             )
         except WasmTimeout:
             if fn.timeout <= INLINE_SLICE:
@@ -251,5 +257,7 @@ def _lower_priority() -> None:
 
 def _timed_call(fn: ReadyFunction, request: HttpRequest, control: CallControl) -> tuple[HttpResponse, float]:
     started = time.thread_time()
-    result = fn.module.call(fn.export, request, timeout=fn.timeout, memory_limit=fn.memory, control=control)
+    result = fn.module.call(
+        fn.export, request, timeout=fn.timeout, memory_limit=fn.memory, control=control, data=fn.data
+    )
     return result, time.thread_time() - started

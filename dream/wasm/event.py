@@ -111,8 +111,10 @@ class HttpEvent:
         "_query",
         "_query_keys",
         "ctx",
+        "data",
         "deadline",
         "guest",
+        "handles",
         "host",
         "label",
         "memory",
@@ -124,8 +126,13 @@ class HttpEvent:
         "status",
     )
 
-    def __init__(self, request: HttpRequest, *, deadline: float, label: str) -> None:
+    def __init__(
+        self, request: HttpRequest, *, deadline: float, label: str, data: object | None = None
+    ) -> None:
         self.request = request
+        # What the function's data host calls (databases, ...) reach: its `DataScope` (None: no data).
+        self.data = data
+        self.handles: dict[int, object] | None = None  # ids handed to the guest (databases, ...)
         self.deadline = deadline  # time.monotonic() value; bounds env._sleep
         self.label = label  # module name, for guest log lines
         self.memory: MemoryHandle | None = None  # resolved on the first host call

@@ -23,10 +23,11 @@ from types import TracebackType
 
 import wasmtime
 
-from dream.wasm import abi, fastcall, interrupt, selftest, wasi_poll
+from dream.wasm import abi, database, fastcall, interrupt, selftest, wasi_poll
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.cache import ModuleCache, default_directory
 from dream.wasm.callpath import CallFailed, CallPath, Run
+from dream.wasm.database import DataScope
 from dream.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
 from dream.wasm.errors import (
     WasmCancelled,
@@ -147,6 +148,7 @@ class WasmHost:
         linker.define_wasi()
         wasi_poll.define(linker, self.call_path.define)  # WASI's own would sleep past a call's timeout
         abi.define(linker, self.call_path.define)
+        database.define(linker, self.call_path.define)
         return linker
 
 
@@ -166,6 +168,8 @@ class FunctionModule:
         # Imports through which a guest can wait (sleep, poll): such a module never runs inline on a
         # server's event loop, where a wait would stall every other request.
         self.may_block = False
+        # Whether it imports the database family: its calls then get the function's `DataScope`.
+        self.uses_data = False
         self._check_imports(module)
         self.exports: dict[str, wasmtime.FuncType] = {}
         for exp in module.exports:
@@ -199,6 +203,9 @@ class FunctionModule:
             where = f"{imp.module}.{imp.name}"
             if (imp.module, imp.name) in abi.BLOCKING:
                 self.may_block = True
+            if (imp.module, imp.name) in database.IMPLEMENTED:
+                # Its host calls may wait for hoarder: never inline on a server's event loop.
+                self.uses_data = self.may_block = True
             if imp.module not in abi.HOST_MODULES:
                 foreign.append(imp.module)
             elif not isinstance(imp.type, wasmtime.FuncType):
@@ -209,7 +216,7 @@ class FunctionModule:
                 )
             elif imp.module == abi.WASI:
                 self.uses_wasi = True
-            elif (imp.module, imp.name) not in abi.IMPLEMENTED:
+            elif (imp.module, imp.name) not in abi.IMPLEMENTED | database.IMPLEMENTED:
                 self.unsupported_imports.append(where)
         if foreign:
             mods = ", ".join(f"`{m}`" for m in dict.fromkeys(foreign))
@@ -256,12 +263,14 @@ class FunctionModule:
         timeout: float,
         memory_limit: int,
         control: interrupt.CallControl | None = None,
+        data: DataScope | None = None,
     ) -> HttpResponse:
         """Instantiate, initialise (`_initialize`, else `_start`), call `export(0)` and return the response.
 
         Without `control` the call may run `timeout` seconds, counted in epoch ticks (for short calls);
         with it, until `control.deadline` by the clock, and `control.cancel()` stops it (`interrupt`):
-        `timeout` then only names the limit in messages.
+        `timeout` then only names the limit in messages. `data` is what the function's database host
+        calls reach (`dream.wasm.database`); without it they fail with their errno.
         Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError.
         """
         run = self._plans.get(export)
@@ -279,10 +288,10 @@ class FunctionModule:
                 wasi.stdout_file = str(output.stdout)
                 wasi.stderr_file = str(output.stderr)
         if control is None:
-            event = HttpEvent(request, deadline=time.monotonic() + timeout, label=self.name)
+            event = HttpEvent(request, deadline=time.monotonic() + timeout, label=self.name, data=data)
             ticks = math.ceil(timeout / TICK_SECONDS) + 1
         else:
-            event = HttpEvent(request, deadline=control.deadline, label=self.name)
+            event = HttpEvent(request, deadline=control.deadline, label=self.name, data=data)
             ticks = control.first_ticks()
         abi.bind(event)
         if self.may_block:

@@ -18,8 +18,16 @@ const (
 	ErrorEOF                Error = 8
 	ErrorReadHeaders        Error = 9
 	ErrorHeaderNotFound     Error = 16
-	ErrorZeroSize           Error = 50
-	ErrorSizeMismatch       Error = 89
+
+	ErrorDatabaseCreateFailed Error = 22
+	ErrorDatabaseGetFailed    Error = 23
+	ErrorDatabasePutFailed    Error = 24
+	ErrorDatabaseNotFound     Error = 25
+	ErrorDatabaseDeleteFailed Error = 26
+	ErrorDatabaseListFailed   Error = 27
+	ErrorDatabaseKeyNotFound  Error = 29
+	ErrorZeroSize             Error = 50
+	ErrorSizeMismatch         Error = 89
 )
 
 var names = map[Error]string{
@@ -33,8 +41,16 @@ var names = map[Error]string{
 	ErrorEOF:                "EOF",
 	ErrorReadHeaders:        "reading headers failed",
 	ErrorHeaderNotFound:     "header not found",
-	ErrorZeroSize:           "zero size",
-	ErrorSizeMismatch:       "size mismatch",
+
+	ErrorDatabaseCreateFailed: "database create failed",
+	ErrorDatabaseGetFailed:    "database get failed",
+	ErrorDatabasePutFailed:    "database put failed",
+	ErrorDatabaseNotFound:     "database not found",
+	ErrorDatabaseDeleteFailed: "database delete failed",
+	ErrorDatabaseListFailed:   "database list failed",
+	ErrorDatabaseKeyNotFound:  "database key not found",
+	ErrorZeroSize:             "zero size",
+	ErrorSizeMismatch:         "size mismatch",
 }
 
 func (e Error) Error() string {

@@ -1,0 +1,213 @@
+"""The key/value databases functions use (`database.New("/users")`), kept durably by hoarder.
+
+One SQLite file in WAL mode (`databases.sqlite` under the hoarder's directory) holds every keyspace: a
+keyspace is one matched database name of one project (and application), named by `space_id`. Each
+write is one transaction that also appends to a change log; substrates follow that log (a long-poll,
+`changes`) to keep their local replicas current, so a put through one substrate is read on another
+as soon as the log reaches it. A write is acknowledged only once committed: a hoarder killed after
+that keeps it (WAL with synchronous=NORMAL survives the death of the process).
+
+A keyspace's `limit` (the database's `storage.size`) bounds the bytes of its keys and values; a put
+that would pass it is refused before anything changes (`DatabaseFull`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from dream.errors import DreamError
+
+# Entries of the change log kept; a replica further behind than this reloads what it holds.
+CHANGES_KEPT = 10_000
+# Changes one `changes` answer carries at most (the next call gets the rest).
+CHANGES_PER_ANSWER = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spaces (
+    space TEXT PRIMARY KEY, project TEXT NOT NULL, app TEXT NOT NULL, name TEXT NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0, size_limit INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS entries (
+    space TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (space, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, space TEXT NOT NULL, key TEXT NOT NULL, value BLOB
+);
+"""
+
+
+class DatabaseFull(DreamError):
+    """A put would take a keyspace past its size limit; nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    seq: int
+    space: str
+    key: str
+    value: bytes | None  # None: the key was deleted
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    space: str
+    project: str
+    app: str
+    name: str
+    used: int
+    limit: int
+    keys: int
+
+
+class DatabaseStore:
+    """Every keyspace of the universe's functions, in one SQLite file. Thread-safe (one lock)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def put(
+        self, space: str, key: str, value: bytes, *, project: str, app: str, name: str, limit: int
+    ) -> int:
+        """Store `value` at `key`; the write's sequence number. DatabaseFull past `limit` (0: no limit)."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT used FROM spaces WHERE space = ?", (space,)).fetchone()
+                used = row[0] if row else 0
+                old = db.execute(
+                    "SELECT length(value) FROM entries WHERE space = ? AND key = ?", (space, key)
+                ).fetchone()
+                key_bytes = len(key.encode())
+                after = used - (old[0] + key_bytes if old else 0) + key_bytes + len(value)
+                if limit and after > limit:
+                    raise DatabaseFull(
+                        f"database `{name}` of project {project} is full: this put needs {after} bytes of "
+                        f"its {limit} (keys and values count); delete keys or raise `storage.size` in "
+                        "the database's config"
+                    )
+                seq = self._log(space, key, value)
+                db.execute(
+                    "INSERT OR REPLACE INTO entries (space, key, value, seq) VALUES (?, ?, ?, ?)",
+                    (space, key, value, seq),
+                )
+                db.execute(
+                    "INSERT INTO spaces (space, project, app, name, used, size_limit) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(space) DO UPDATE SET used = excluded.used, "
+                    "size_limit = excluded.size_limit",
+                    (space, project, app, name, after, limit),
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return seq
+
+    def delete(self, space: str, key: str) -> int:
+        """Remove `key` (nothing to do when absent); the sequence number of the store after it."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                old = db.execute(
+                    "SELECT length(value) FROM entries WHERE space = ? AND key = ?", (space, key)
+                ).fetchone()
+                if old is None:
+                    seq = self._seq()
+                else:
+                    seq = self._log(space, key, None)
+                    db.execute("DELETE FROM entries WHERE space = ? AND key = ?", (space, key))
+                    db.execute(
+                        "UPDATE spaces SET used = used - ? WHERE space = ?",
+                        (old[0] + len(key.encode()), space),
+                    )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return seq
+
+    def _log(self, space: str, key: str, value: bytes | None) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO changes (space, key, value) VALUES (?, ?, ?)", (space, key, value)
+        )
+        seq = int(cursor.lastrowid or 0)
+        if seq % 1000 == 0:  # trim now and then, not on every write
+            self._db.execute("DELETE FROM changes WHERE seq <= ?", (seq - CHANGES_KEPT,))
+        return seq
+
+    def _seq(self) -> int:
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def get(self, space: str, key: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM entries WHERE space = ? AND key = ?", (space, key)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def keys(self, space: str, prefix: str = "") -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key FROM entries WHERE space = ? AND substr(key, 1, ?) = ? ORDER BY key",
+                (space, len(prefix), prefix),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def snapshot(self, space: str) -> tuple[int, list[tuple[str, bytes, int]]]:
+        """(the store's sequence number, every (key, value, seq) of `space`), read at one moment."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                seq = self._seq()
+                rows = self._db.execute(
+                    "SELECT key, value, seq FROM entries WHERE space = ?", (space,)
+                ).fetchall()
+            finally:
+                self._db.execute("COMMIT")
+        return seq, [(k, bytes(v), s) for k, v, s in rows]
+
+    def changes(self, after: int) -> tuple[int, int, list[Change]]:
+        """(the store's sequence number, the oldest change still logged, changes after `after`)."""
+        with self._lock:
+            seq = self._seq()
+            first = self._db.execute("SELECT min(seq) FROM changes").fetchone()[0]
+            rows = self._db.execute(
+                "SELECT seq, space, key, value FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, CHANGES_PER_ANSWER),
+            ).fetchall()
+        found = [Change(s, sp, k, None if v is None else bytes(v)) for s, sp, k, v in rows]
+        return seq, int(first if first is not None else seq + 1), found
+
+    def seq(self) -> int:
+        with self._lock:
+            return self._seq()
+
+    def spaces(self, project: str = "") -> list[Space]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.space, s.project, s.app, s.name, s.used, s.size_limit, "
+                "(SELECT count(*) FROM entries e WHERE e.space = s.space) FROM spaces s "
+                "WHERE ? = '' OR s.project = ? ORDER BY s.project, s.app, s.name",
+                (project, project),
+            ).fetchall()
+        return [Space(*row) for row in rows]

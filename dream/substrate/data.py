@@ -1,0 +1,364 @@
+"""The substrate's side of functions' databases: names resolved through tns, reads from a local replica,
+writes through hoarder.
+
+- **Resolution** (`database.New(name)`): the databases of the function's application, then of its
+  project, at the function's commit (the project object tns holds); the first whose `match` equals the
+  name (or, with `useRegex`, whose regex finds it) wins. Each (project, application, name asked) is a
+  keyspace of its own, as upstream keys them.
+- **Reads** come from the substrate's replica of the keyspace: loaded whole from hoarder when a
+  function first opens it, then kept current by following hoarder's change log (a long-poll), so a
+  write through another substrate is read here within a round trip of its commit.
+- **Writes** go to hoarder and return once committed there (then they are applied here too, so the
+  function reads its own writes). A write refused (the keyspace is full) or failed gives the guest its
+  errno and a log line; nothing stored is lost.
+
+Host calls run on worker threads (a function using databases never runs inline, see
+`FunctionModule.may_block`); what needs the network runs on the event loop through `_wait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from base64 import b64decode
+from collections import OrderedDict
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from dream.clients.hoarder import DatabaseRefused, HoarderDatabases, space_id
+from dream.errors import DreamError
+from dream.substrate.routing import Resource
+from dream.substrate.sources import Sources
+from dream.tcc import tns_keys
+from dream.wasm import database as family
+
+T = TypeVar("T")
+
+# A database whose config sets no `storage.size` may hold this many bytes of keys and values.
+DEFAULT_DATABASE_SIZE = 64 * 1024 * 1024
+WAIT_TIMEOUT = 10.0  # seconds a host call waits for tns or hoarder
+CHANGES_WAIT = 20  # seconds hoarder holds a long-poll on its change log open
+CHANGES_TIMEOUT = 30  # seconds before such a long-poll is given up
+RETRY = 0.5  # seconds between tries while hoarder cannot be reached
+PROJECTS_KEPT = 256  # project configs (per commit) kept for resolving names
+NAMES_KEPT = 4096  # resolved names kept (a function may ask for any name)
+
+
+@dataclass(slots=True)
+class Opened:
+    """A keyspace as a function opened it: the name asked for and the database that matched."""
+
+    name: str
+    space: str
+    project: str
+    app: str
+    database: str  # the matching database's name (its file name)
+    limit: int
+
+
+@dataclass(slots=True)
+class Replica:
+    """This substrate's copy of one keyspace: key → (sequence number of its last write, value or None
+    when deleted). Changes at or before `base` (the snapshot it was loaded from) are already in it."""
+
+    base: int = -1
+    entries: dict[str, tuple[int, bytes | None]] = field(default_factory=dict)
+    loaded: bool = False
+    pending: list[tuple[int, str, bytes | None]] = field(default_factory=list)  # while loading
+    ready: asyncio.Future[None] | None = None
+
+    def apply(self, seq: int, key: str, value: bytes | None) -> None:
+        if not self.loaded:
+            self.pending.append((seq, key, value))
+            return
+        if seq <= self.base:
+            return
+        known = self.entries.get(key)
+        if known is None or known[0] < seq:
+            self.entries[key] = (seq, value)
+
+    def value(self, key: str) -> bytes | None:
+        found = self.entries.get(key)
+        return None if found is None else found[1]
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(k for k, (_, v) in list(self.entries.items()) if v is not None and k.startswith(prefix))
+
+
+class Databases:
+    """Every keyspace this substrate's functions use. Network work runs on the substrate's loop."""
+
+    def __init__(self, sources: Sources, hoarder: HoarderDatabases, log: logging.Logger) -> None:
+        self.sources = sources
+        self.hoarder = hoarder
+        self.log = log
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self.replicas: dict[str, Replica] = {}
+        self.projects: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+        self.opened: dict[tuple[str, str, str, str, str], Opened | None] = {}
+        self.position = -1  # the change log's sequence number the replicas are current to
+        self._positioned: asyncio.Event | None = None
+        self._follower: asyncio.Task[None] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._loop_thread = threading.get_ident()
+
+    def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+
+    def scope(self, resource: Resource) -> FunctionData:
+        return FunctionData(self, resource)
+
+    def health(self) -> dict[str, Any]:
+        return {"keyspaces": len(self.replicas), "position": self.position}
+
+    # -- from worker threads ---------------------------------------------------------------------------
+
+    def wait(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the substrate's loop and wait for it (from a host call's worker thread)."""
+        if self.loop is None or threading.get_ident() == self._loop_thread:
+            coro.close()
+            raise DreamError("database calls cannot run on the event loop's thread")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(WAIT_TIMEOUT)
+
+    # -- on the loop -----------------------------------------------------------------------------------
+
+    async def open(self, resource: Resource, name: str) -> Opened | None:
+        """The keyspace `name` resolves to for a function, loaded here; None (logged) when none matches."""
+        app = resource.app or ""
+        key = (resource.project, resource.branch, resource.commit, app, name)
+        if key in self.opened:
+            opened = self.opened[key]
+        else:
+            if len(self.opened) >= NAMES_KEPT:
+                self.opened.clear()
+            opened = self.opened[key] = await self._resolve(resource, name)
+        if opened is not None:
+            await self.replica(opened.space)
+        return opened
+
+    async def _project(self, resource: Resource) -> Any:
+        key = (resource.project, resource.branch, resource.commit)
+        found = self.projects.get(key)
+        if found is None:
+            path = tns_keys.project_prefix(resource.branch, resource.commit, resource.project)
+            found = await self.sources.tns_fetch(path)
+            if not isinstance(found, dict):
+                found = {}
+            self.projects[key] = found
+            if len(self.projects) > PROJECTS_KEPT:
+                self.projects.popitem(last=False)
+        return found
+
+    async def _resolve(self, resource: Resource, name: str) -> Opened | None:
+        project = await self._project(resource)
+        candidates: list[dict[str, Any]] = []
+        if resource.app:
+            app = (project.get("applications") or {}).get(resource.app) or {}
+            candidates += list((app.get("databases") or {}).values())
+        candidates += list((project.get("databases") or {}).values())
+        for config in candidates:
+            match = str(config.get("match", ""))
+            if config.get("regex"):
+                try:
+                    fits = re.search(match, name) is not None
+                except re.error:
+                    fits = False
+            else:
+                fits = match == name
+            if fits:
+                size = int(config.get("size") or 0) or DEFAULT_DATABASE_SIZE
+                return Opened(
+                    name,
+                    space_id(resource.project, resource.app, name),
+                    resource.project,
+                    resource.app or "",
+                    str(config.get("name", "")),
+                    size,
+                )
+        known = ", ".join(
+            f"`{c.get('match')}` ({c.get('name')}{', regex' if c.get('regex') else ''})" for c in candidates
+        )
+        self.log.warning(
+            "function `%s` of project %s asked for database `%s`: no database matches it (its databases: %s); "
+            "add one under databases/ whose `match` is that name (or a regex with useRegex: true)",
+            resource.name,
+            resource.project,
+            name,
+            known or "none",
+        )
+        return None
+
+    async def replica(self, space: str) -> Replica:
+        """The loaded replica of `space` (loading it first when needed)."""
+        found = self.replicas.get(space)
+        if found is not None and found.loaded:
+            return found
+        if found is None:
+            found = self.replicas[space] = Replica()
+            assert self.loop is not None
+            found.ready = self.loop.create_future()
+            self._background(self._load(space, found))
+        assert found.ready is not None
+        await asyncio.shield(found.ready)
+        return found
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _load(self, space: str, replica: Replica) -> None:
+        assert replica.ready is not None
+        try:
+            await self._following()
+            snapshot = await self.hoarder.snapshot(space)
+        except BaseException as exc:
+            if self.replicas.get(space) is replica:
+                del self.replicas[space]
+            replica.ready.set_exception(exc if isinstance(exc, Exception) else DreamError(str(exc)))
+            replica.ready.exception()  # retrieved: a caller may have gone
+            return
+        replica.base = snapshot["seq"]
+        replica.entries = {k: (seq, b64decode(v)) for k, v, seq in snapshot["entries"]}
+        replica.loaded = True
+        for seq, key, value in replica.pending:
+            replica.apply(seq, key, value)
+        replica.pending.clear()
+        replica.ready.set_result(None)
+
+    async def _following(self) -> None:
+        """Start following hoarder's change log (once), and wait until its position is known: a replica
+        loaded before that could miss the changes between its snapshot and the follower's start."""
+        if self._positioned is None:
+            self._positioned = asyncio.Event()
+            self._follower = asyncio.ensure_future(self._follow())
+        await asyncio.wait_for(self._positioned.wait(), WAIT_TIMEOUT)
+
+    async def _follow(self) -> None:
+        assert self._positioned is not None
+        seq = -1
+        while True:
+            try:
+                if seq < 0:
+                    seq = (await self.hoarder.changes(-1, wait=0, timeout=CHANGES_TIMEOUT))["seq"]
+                    self.position = seq
+                    self._positioned.set()
+                answer = await self.hoarder.changes(seq, wait=CHANGES_WAIT, timeout=CHANGES_TIMEOUT)
+            except DreamError:
+                await asyncio.sleep(RETRY)
+                continue
+            if answer["seq"] < seq or (answer["first"] > seq + 1 and answer["changes"]):
+                # Changes were dropped from the log before this substrate read them (or hoarder
+                # lost its data): what is held here may be stale, so it is read afresh.
+                self.log.warning("database change log skipped past seq %s: replicas dropped", seq)
+                self._drop()
+            for change_seq, space, key, value in answer["changes"]:
+                replica = self.replicas.get(space)
+                if replica is not None:
+                    replica.apply(change_seq, key, None if value is None else b64decode(value))
+            seq = self.position = answer["seq"]
+
+    def _drop(self) -> None:
+        for space, replica in list(self.replicas.items()):
+            if replica.loaded:
+                del self.replicas[space]
+
+    async def put(self, opened: Opened, key: str, value: bytes) -> None:
+        written = await self.hoarder.put(
+            opened.space,
+            key,
+            value,
+            project=opened.project,
+            app=opened.app,
+            name=opened.name,
+            limit=opened.limit,
+        )
+        replica = self.replicas.get(opened.space)
+        if replica is not None:
+            replica.apply(written["seq"], key, value)
+
+    async def delete(self, opened: Opened, key: str) -> None:
+        written = await self.hoarder.delete(opened.space, key)
+        replica = self.replicas.get(opened.space)
+        if replica is not None:
+            replica.apply(written["seq"], key, None)
+
+
+class FunctionData:
+    """The `DataScope` of one function (see `dream.wasm.database`): its databases, from worker threads."""
+
+    def __init__(self, databases: Databases, resource: Resource) -> None:
+        self.databases = databases
+        self.resource = resource
+        self.log = databases.log
+
+    def _label(self) -> str:
+        return f"function `{self.resource.name}` of project {self.resource.project}"
+
+    def open_database(self, name: str) -> Opened | None:
+        r = self.resource
+        key = (r.project, r.branch, r.commit, r.app or "", name)
+        if key in self.databases.opened:
+            known = self.databases.opened[key]
+            if known is None or self._loaded(known):
+                return known  # resolved before and its replica is here: no round trip
+        try:
+            return self.databases.wait(self.databases.open(r, name))
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning("%s could not open database `%s`: %s", self._label(), name, exc or "timed out")
+            return None
+
+    def _loaded(self, opened: Opened) -> bool:
+        replica = self.databases.replicas.get(opened.space)
+        return replica is not None and replica.loaded
+
+    def _replica(self, opened: Opened) -> Replica | None:
+        replica = self.databases.replicas.get(opened.space)
+        if replica is not None and replica.loaded:
+            return replica
+        try:  # dropped since it was opened (hoarder's log skipped ahead): read it again
+            return self.databases.wait(self.databases.replica(opened.space))
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning(
+                "%s could not read database `%s`: %s", self._label(), opened.name, exc or "timed out"
+            )
+            return None
+
+    def get(self, space: family.Keyspace, key: str) -> bytes | None:
+        assert isinstance(space, Opened)
+        replica = self._replica(space)
+        return None if replica is None else replica.value(key)
+
+    def keys(self, space: family.Keyspace, prefix: str) -> list[str] | None:
+        assert isinstance(space, Opened)
+        replica = self._replica(space)
+        return None if replica is None else replica.keys(prefix)
+
+    def put(self, space: family.Keyspace, key: str, value: bytes) -> int:
+        assert isinstance(space, Opened)
+        try:
+            self.databases.wait(self.databases.put(space, key, value))
+        except DatabaseRefused as exc:
+            self.log.warning(
+                "%s: put of %d bytes at `%s` refused: %s", self._label(), len(value), key, exc.message
+            )
+            return family.DATABASE_PUT_FAILED
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning("%s: put at `%s` failed: %s", self._label(), key, exc or "timed out")
+            return family.DATABASE_PUT_FAILED
+        return 0
+
+    def delete(self, space: family.Keyspace, key: str) -> int:
+        assert isinstance(space, Opened)
+        try:
+            self.databases.wait(self.databases.delete(space, key))
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning("%s: delete of `%s` failed: %s", self._label(), key, exc or "timed out")
+            return family.DATABASE_DELETE_FAILED
+        return 0

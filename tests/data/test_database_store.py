@@ -1,0 +1,77 @@
+"""Hoarder's database store (SQLite) and the substrate's replica ordering rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dream.hoarder import databases
+from dream.hoarder.databases import DatabaseFull, DatabaseStore
+from dream.substrate.data import Replica
+
+WHO = {"project": "QmP", "app": "", "name": "/users"}
+
+
+def test_put_get_keys_delete_and_the_change_log(tmp_path: Path) -> None:
+    store = DatabaseStore(tmp_path / "db.sqlite")
+    s1 = store.put("sp", "a/1", b"one", limit=0, **WHO)
+    s2 = store.put("sp", "a/2", b"two", limit=0, **WHO)
+    store.put("other", "a/1", b"elsewhere", limit=0, **WHO)
+    assert store.get("sp", "a/1") == b"one" and store.get("sp", "nope") is None
+    assert store.keys("sp", "a/") == ["a/1", "a/2"] and store.keys("sp", "b") == []
+    s4 = store.delete("sp", "a/1")
+    assert store.get("sp", "a/1") is None and store.get("other", "a/1") == b"elsewhere"
+    assert store.delete("sp", "a/1") == s4  # nothing to delete: no change logged
+    seq, first, changes = store.changes(s1)
+    assert seq == s4 and first == s1
+    assert [(c.seq, c.space, c.key, c.value) for c in changes] == [
+        (s2, "sp", "a/2", b"two"),
+        (s2 + 1, "other", "a/1", b"elsewhere"),
+        (s4, "sp", "a/1", None),
+    ]
+    snap_seq, rows = store.snapshot("sp")
+    assert snap_seq == s4 and rows == [("a/2", b"two", s2)]
+    store.close()
+    again = DatabaseStore(tmp_path / "db.sqlite")  # durable across a reopen
+    assert again.get("sp", "a/2") == b"two" and again.seq() == s4
+    [space] = [s for s in again.spaces() if s.space == "sp"]
+    assert (space.used, space.keys) == (len("a/2") + 3, 1)
+
+
+def test_the_size_limit_counts_keys_and_values_and_refuses_without_losing_anything(tmp_path: Path) -> None:
+    store = DatabaseStore(tmp_path / "db.sqlite")
+    store.put("sp", "k", b"x" * 9, limit=10, **WHO)  # exactly the limit
+    with pytest.raises(
+        DatabaseFull, match=r"database `/users` of project QmP is full: this put needs 11 bytes"
+    ):
+        store.put("sp", "j", b"", limit=10, **WHO)
+    assert store.get("sp", "k") == b"x" * 9 and store.keys("sp") == ["k"]
+    store.put("sp", "k", b"y" * 9, limit=10, **WHO)  # an overwrite frees the old value first
+    assert store.get("sp", "k") == b"y" * 9
+
+
+def test_the_change_log_is_trimmed_and_says_where_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(databases, "CHANGES_KEPT", 100)
+    store = DatabaseStore(tmp_path / "db.sqlite")
+    for i in range(1000):
+        store.put("sp", f"k{i}", b"v", limit=0, **WHO)
+    seq, first, changes = store.changes(0)
+    assert seq == 1000 and first == 901 and changes[0].seq == 901
+
+
+def test_a_replica_applies_each_key_s_newest_write_once_loaded() -> None:
+    replica = Replica()
+    replica.apply(7, "k", b"late")  # arrives while the snapshot is read: kept for later
+    replica.apply(4, "gone", b"old")
+    replica.base, replica.entries, replica.loaded = 5, {"k": (3, b"snap")}, True
+    for seq, key, value in replica.pending:
+        replica.apply(seq, key, value)
+    assert replica.value("k") == b"late"
+    assert replica.value("gone") is None  # at or before the snapshot: already in it (deleted since)
+    replica.apply(6, "k", b"older")  # an older write of the key arriving after a newer one
+    assert replica.value("k") == b"late"
+    replica.apply(8, "k", None)
+    assert replica.value("k") is None and replica.keys("") == []

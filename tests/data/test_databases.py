@@ -1,0 +1,191 @@
+"""Databases in functions: a WAT and a Go function (go-sdk `database`) getting, putting, listing and
+deleting keys through two substrates, hoarder keeping the data; bad input gives upstream's errno."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dream.testing.harness import UniverseHandle, wait_for
+
+pytestmark = pytest.mark.e2e
+
+KV = Path(__file__).parent / "projects" / "kv"
+HOST = {"host": "kv.data.com"}
+SHAPE = {
+    "Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {"Others": {"copies": 2}}},
+    "Simples": {},
+}
+
+
+@pytest.fixture(scope="module")
+def data(module_universe_factory: Any) -> UniverseHandle:
+    universe: UniverseHandle = module_universe_factory("data", config=SHAPE)
+    universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(KV), ""])
+    return universe
+
+
+def substrates(universe: UniverseHandle) -> list[str]:
+    nodes = sorted(
+        (n for n in universe.nodes() if n["name"].startswith("substrate@")), key=lambda n: n["name"]
+    )
+    return [f"http://127.0.0.1:{n['value']['http']}" for n in nodes]
+
+
+def kv(url: str, op: str, key: str = "", value: bytes = b"", db: str = "/users") -> httpx.Response:
+    return httpx.post(
+        f"{url}/kv", params={"db": db, "op": op, "k": key}, content=value, headers=HOST, timeout=30
+    )
+
+
+def test_wat_function_puts_gets_lists_and_deletes(data: UniverseHandle) -> None:
+    url = substrates(data)[0]
+    assert kv(url, "put", "a/1", b"one").text == "put:0"
+    assert kv(url, "put", "a/2", b"two").text == "put:0"
+    assert kv(url, "put", "b/1", b"\x00binary\xff").text == "put:0"
+    assert kv(url, "get", "a/1").content == b"one"
+    assert kv(url, "get", "b/1").content == b"\x00binary\xff"
+    assert kv(url, "list", "a/").content == b"a/1\0a/2\0"
+    assert kv(url, "put", "a/1", b"ONE").text == "put:0"  # overwrite
+    assert kv(url, "get", "a/1").content == b"ONE"
+    assert kv(url, "del", "a/1").text == "del:0"
+    assert kv(url, "get", "a/1").text == "get:29"  # ErrorDatabaseKeyNotFound
+    assert kv(url, "del", "a/1").text == "del:0"  # deleting a missing key is no error, as upstream
+    assert kv(url, "list", "a/").content == b"a/2\0"
+    assert kv(url, "list", "zzz").content == b""
+    assert kv(url, "close").text == "close:0:25"  # closed, then an id never handed out
+
+
+def test_a_put_through_one_substrate_is_read_through_the_other(data: UniverseHandle) -> None:
+    one, other = substrates(data)
+    assert kv(other, "get", "shared").text == "get:29"  # the other substrate has the keyspace loaded
+    assert kv(one, "put", "shared", b"v1").text == "put:0"
+    wait_for(lambda: kv(other, "get", "shared").content == b"v1", "the put to reach the other substrate")
+    assert kv(other, "put", "shared", b"v2").text == "put:0"
+    wait_for(lambda: kv(one, "get", "shared").content == b"v2", "the second put to come back")
+    assert kv(other, "del", "shared").text == "del:0"
+    wait_for(lambda: kv(one, "get", "shared").text == "get:29", "the delete to reach the first")
+
+
+def test_regex_database_gives_each_matched_name_its_own_keyspace(data: UniverseHandle) -> None:
+    url = substrates(data)[0]
+    assert kv(url, "put", "k", b"from a", db="/logs/a").text == "put:0"
+    assert kv(url, "put", "k", b"from b", db="/logs/b").text == "put:0"
+    assert kv(url, "get", "k", db="/logs/a").content == b"from a"
+    assert kv(url, "get", "k", db="/logs/b").content == b"from b"
+    assert kv(url, "get", "k").text == "get:29"  # /users is another keyspace again
+
+
+def test_bad_input_gets_the_upstream_errno_and_serving_goes_on(data: UniverseHandle) -> None:
+    url = substrates(data)[0]
+    assert kv(url, "get", "x", db="/nothing").text == "new:22"  # no database matches: CreateFailed
+    assert kv(url, "get", "x", db="/logs/UPPER").text == "new:22"  # the regex does not match
+    assert kv(url, "put", "keep", b"kept").text == "put:0"
+    # /users holds 4KB (storage.size: 4KB = 4000 bytes of keys and values)
+    assert kv(url, "put", "big", b"x" * 4001).text == "put:24"  # ErrorDatabasePutFailed
+    assert kv(url, "get", "big").text == "get:29"  # nothing of it was stored
+    assert kv(url, "get", "keep").content == b"kept"  # nothing stored was lost
+    used = sum(len(k) + len(v) for k, v in [("keep", b"kept")])
+    assert used < 4000
+    logs = (Path(data.client.status()[data.name]["root"])).rglob("node.log")
+    text = "".join(p.read_text(errors="replace") for p in logs)
+    assert "asked for database `/nothing`: no database matches it" in text
+    assert "`/users` (users)" in text and "`^/logs/[a-z]+$` (logs, regex)" in text
+    assert "is full: this put needs" in text
+    assert (
+        httpx.get(f"{url}/gokv", params={"db": "/users", "op": "get", "k": "keep"}, headers=HOST).text
+        == "kept"
+    )
+
+
+def test_a_value_up_to_the_limit_is_stored_whole(data: UniverseHandle) -> None:
+    url = substrates(data)[0]
+    for key in [k for k in kv(url, "list", "").content.split(b"\0") if k]:
+        assert kv(url, "del", key.decode()).text == "del:0"
+    value = os.urandom(4000 - len("full"))  # keys and values count: exactly the limit
+    assert kv(url, "put", "full", value).text == "put:0"
+    assert kv(url, "get", "full").content == value
+    assert kv(url, "put", "one-more", b"").text == "put:24"
+    assert kv(url, "del", "full").text == "del:0"
+
+
+def test_go_function_with_the_go_sdk_database_package(data: UniverseHandle) -> None:
+    one, other = substrates(data)
+
+    def go(url: str, **params: str) -> httpx.Response:
+        return httpx.get(f"{url}/gokv", params={"db": "/logs/go", **params}, headers=HOST, timeout=60)
+
+    assert go(one, op="put", k="user/alice", v="a").text == "put: ok"
+    assert go(one, op="put", k="user/bob", v="b").text == "put: ok"
+    assert go(one, op="put", k="other", v="o").text == "put: ok"
+    assert go(one, op="get", k="user/alice").text == "a"
+    assert go(one, op="list", k="user/").text == "user/alice,user/bob"
+    assert go(one, op="del", k="user/alice").text == "del: ok"
+    missing = go(one, op="get", k="user/alice")
+    assert (missing.status_code, missing.text) == (404, "missing")
+    wait_for(
+        lambda: go(other, op="list", k="user/").text == "user/bob", "the Go writes on the other substrate"
+    )
+    unknown = httpx.get(f"{one}/gokv", params={"db": "/unknown", "op": "get"}, headers=HOST)
+    assert unknown.status_code == 500
+    assert "database create failed" in unknown.text
+    # the WAT function reads what the Go one wrote: the same keyspace
+    assert kv(one, "get", "user/bob", db="/logs/go").content == b"b"
+
+
+def test_no_acknowledged_write_is_lost_when_a_substrate_is_killed_during_writes(data: UniverseHandle) -> None:
+    one, other = substrates(data)
+    victim = next(
+        n for n in sorted(data.nodes(), key=lambda n: n["name"]) if n["name"].startswith("substrate@")
+    )
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        with httpx.Client(headers=HOST, timeout=10) as client:
+            for i in range(100_000):
+                if stop.is_set():
+                    return
+                key = f"w{i:06d}"
+                try:
+                    answer = client.post(
+                        f"{one}/kv", params={"db": "/logs/kill", "op": "put", "k": key}, content=b"v"
+                    )
+                except httpx.HTTPError:
+                    continue
+                if answer.text == "put:0":
+                    acknowledged.append(key)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        wait_for(lambda: len(acknowledged) >= 20, "some writes to be acknowledged", timeout=60)
+        os.kill(victim["pid"], signal.SIGKILL)
+
+        def restarted() -> bool:
+            now = next(n for n in data.nodes() if n["id"] == victim["id"])
+            return now["state"] == "up" and now["pid"] not in (None, victim["pid"])
+
+        wait_for(restarted, "the substrate to be restarted", timeout=60)
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    assert acknowledged
+
+    def lost() -> list[str]:
+        listed = set(kv(other, "list", "w", db="/logs/kill").content.decode().split("\0"))
+        return [k for k in acknowledged if k not in listed]
+
+    # Bounded: the other substrate learns of the last writes from hoarder's change log.
+    try:
+        wait_for(lambda: not lost(), "every acknowledged write to be read", timeout=15)
+    except AssertionError:
+        missing = lost()
+        raise AssertionError(f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}") from None
+    assert kv(one, "get", acknowledged[-1], db="/logs/kill").content == b"v"  # the restarted one serves
