@@ -91,6 +91,14 @@ def space_id(project: str, app: str | None, name: str) -> str:
     return f"{project}/{app or '-'}/{name}"
 
 
+GLOBALS = "globals"  # the name `dream data` shows for a project's globals keyspace
+
+
+def globals_space(project: str) -> str:
+    """The keyspace of a project's `globals` values (every scope of them: one per project, as upstream)."""
+    return f"{project}/{GLOBALS}"
+
+
 class DatabaseWrite(TypedDict):
     """A committed write: its sequence number in hoarder's change log."""
 

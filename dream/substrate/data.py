@@ -28,7 +28,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from dream.clients.hoarder import DatabaseRefused, HoarderDatabases, space_id
+from dream.clients.hoarder import GLOBALS, DatabaseRefused, HoarderDatabases, globals_space, space_id
 from dream.errors import DreamError
 from dream.substrate.routing import Resource
 from dream.substrate.sources import Sources
@@ -313,6 +313,19 @@ class FunctionData:
         except (DreamError, TimeoutError) as exc:
             self.log.warning("%s could not open database `%s`: %s", self._label(), name, exc or "timed out")
             return None
+
+    def open_globals(self) -> Opened | None:
+        """The project's globals keyspace (no config needed: every project has one)."""
+        r = self.resource
+        opened = Opened(GLOBALS, globals_space(r.project), r.project, "", GLOBALS, DEFAULT_DATABASE_SIZE)
+        if self._replica(opened) is None:
+            return None
+        return opened
+
+    def globals_prefix(self, application: bool, function: bool) -> str:
+        # As upstream: `/` + the application id and/or the function id the scope asks for.
+        parts = [self.resource.app or "" if application else "", self.resource.id if function else ""]
+        return "/" + "/".join(p for p in parts if p)
 
     def _loaded(self, opened: Opened) -> bool:
         replica = self.databases.replicas.get(opened.space)

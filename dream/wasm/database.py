@@ -61,6 +61,12 @@ class DataScope(Protocol):
     def keys(self, space: Keyspace, prefix: str) -> list[str] | None:
         """The keys starting with `prefix`, sorted; None (logged) when they cannot be listed."""
 
+    def open_globals(self) -> Keyspace | None:
+        """The project's keyspace of `globals` values, None (logged) when it cannot be read."""
+
+    def globals_prefix(self, application: bool, function: bool) -> str:
+        """Where values of a scope live in it: `/`, `/<application id>`, `/<function id>` or both."""
+
 
 class _Open:
     """A database this call opened, with the value or list its last size call measured."""

@@ -24,6 +24,7 @@ from types import TracebackType
 import wasmtime
 
 from dream.wasm import abi, database, fastcall, interrupt, selftest, wasi_poll
+from dream.wasm import globals as global_values
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.cache import ModuleCache, default_directory
 from dream.wasm.callpath import CallFailed, CallPath, Run
@@ -47,6 +48,9 @@ log = logging.getLogger("dream.wasm")
 WASM_MAGIC = b"\0asm"
 PAGE = 65536
 _SHM = Path("/dev/shm")
+
+# Host functions that reach the function's data (databases, globals): calls get its `DataScope`.
+DATA_IMPORTS = database.IMPLEMENTED | global_values.IMPLEMENTED
 
 _UNKNOWN_IMPORT = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _TRAP_TEXT = {
@@ -149,6 +153,7 @@ class WasmHost:
         wasi_poll.define(linker, self.call_path.define)  # WASI's own would sleep past a call's timeout
         abi.define(linker, self.call_path.define)
         database.define(linker, self.call_path.define)
+        global_values.define(linker, self.call_path.define)
         return linker
 
 
@@ -168,7 +173,7 @@ class FunctionModule:
         # Imports through which a guest can wait (sleep, poll): such a module never runs inline on a
         # server's event loop, where a wait would stall every other request.
         self.may_block = False
-        # Whether it imports the database family: its calls then get the function's `DataScope`.
+        # Whether it imports a data family (databases, globals): its calls then get its `DataScope`.
         self.uses_data = False
         self._check_imports(module)
         self.exports: dict[str, wasmtime.FuncType] = {}
@@ -203,7 +208,7 @@ class FunctionModule:
             where = f"{imp.module}.{imp.name}"
             if (imp.module, imp.name) in abi.BLOCKING:
                 self.may_block = True
-            if (imp.module, imp.name) in database.IMPLEMENTED:
+            if (imp.module, imp.name) in DATA_IMPORTS:
                 # Its host calls may wait for hoarder: never inline on a server's event loop.
                 self.uses_data = self.may_block = True
             if imp.module not in abi.HOST_MODULES:
@@ -216,7 +221,7 @@ class FunctionModule:
                 )
             elif imp.module == abi.WASI:
                 self.uses_wasi = True
-            elif (imp.module, imp.name) not in abi.IMPLEMENTED | database.IMPLEMENTED:
+            elif (imp.module, imp.name) not in abi.IMPLEMENTED | DATA_IMPORTS:
                 self.unsupported_imports.append(where)
         if foreign:
             mods = ", ".join(f"`{m}`" for m in dict.fromkeys(foreign))

@@ -189,3 +189,24 @@ def test_no_acknowledged_write_is_lost_when_a_substrate_is_killed_during_writes(
         missing = lost()
         raise AssertionError(f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}") from None
     assert kv(one, "get", acknowledged[-1], db="/logs/kill").content == b"v"  # the restarted one serves
+
+
+def test_globals_at_project_and_function_scope_with_the_go_sdk(data: UniverseHandle) -> None:
+    one, other = substrates(data)
+
+    def bump(url: str, scope: str, note: str = "") -> str:
+        params = {"scope": scope, "note": note}
+        return httpx.get(f"{url}/goglobals", params=params, headers=HOST, timeout=60).text
+
+    assert httpx.get(f"{one}/peek", headers=HOST).text == "get:29"  # nothing yet: KeyNotFound
+    assert bump(one, "project", "first") == "1 "
+    assert bump(one, "project", "second") == "2 first"
+    assert bump(one, "function") == "1 "  # the function's own scope: another value
+    assert bump(one, "function") == "2 "
+    # Another function reads the project's value (4 bytes, big-endian, as go-sdk's u32 stores it) ...
+    assert httpx.get(f"{one}/peek", headers=HOST).content == (2).to_bytes(4, "big")
+    # ... but not the first function's own: its function scope is its own
+    assert httpx.get(f"{one}/peek", params={"fn": "1"}, headers=HOST).text == "get:29"
+    # Application scope, for a function outside any application, is the project's (as upstream).
+    assert bump(one, "application") == "3 second"
+    wait_for(lambda: bump(other, "project") == "4 second", "the other substrate to see the globals")
