@@ -139,56 +139,90 @@ def test_go_function_with_the_go_sdk_database_package(data: UniverseHandle) -> N
     assert kv(one, "get", "user/bob", db="/logs/go").content == b"b"
 
 
-def test_no_acknowledged_write_is_lost_when_a_substrate_is_killed_during_writes(data: UniverseHandle) -> None:
-    one, other = substrates(data)
-    victim = next(
-        n for n in sorted(data.nodes(), key=lambda n: n["name"]) if n["name"].startswith("substrate@")
-    )
-    acknowledged: list[str] = []
-    stop = threading.Event()
+class Writer:
+    """Puts keys `w000000`, `w000001`, ... through one substrate until stopped, noting the acknowledged."""
 
-    def write() -> None:
+    def __init__(self, url: str, db: str) -> None:
+        self.url, self.db = url, db
+        self.acknowledged: list[str] = []
+        self.refused = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
         with httpx.Client(headers=HOST, timeout=10) as client:
-            for i in range(100_000):
-                if stop.is_set():
+            for i in range(1_000_000):
+                if self.stop.is_set():
                     return
                 key = f"w{i:06d}"
+                params = {"db": self.db, "op": "put", "k": key}
                 try:
-                    answer = client.post(
-                        f"{one}/kv", params={"db": "/logs/kill", "op": "put", "k": key}, content=b"v"
-                    )
+                    answer = client.post(f"{self.url}/kv", params=params, content=b"v")
                 except httpx.HTTPError:
                     continue
                 if answer.text == "put:0":
-                    acknowledged.append(key)
+                    self.acknowledged.append(key)
+                else:
+                    self.refused += 1
 
-    writer = threading.Thread(target=write)
-    writer.start()
-    try:
-        wait_for(lambda: len(acknowledged) >= 20, "some writes to be acknowledged", timeout=60)
-        os.kill(victim["pid"], signal.SIGKILL)
+    def __enter__(self) -> Writer:
+        self.thread.start()
+        return self
 
-        def restarted() -> bool:
-            now = next(n for n in data.nodes() if n["id"] == victim["id"])
-            return now["state"] == "up" and now["pid"] not in (None, victim["pid"])
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=60)
 
-        wait_for(restarted, "the substrate to be restarted", timeout=60)
-    finally:
-        stop.set()
-        writer.join(timeout=60)
+
+def kill9_and_wait(universe: UniverseHandle, node: dict[str, Any]) -> None:
+    os.kill(node["pid"], signal.SIGKILL)
+
+    def restarted() -> bool:
+        now = next(n for n in universe.nodes() if n["id"] == node["id"])
+        return now["state"] == "up" and now["pid"] not in (None, node["pid"])
+
+    wait_for(restarted, f"{node['name']} to be restarted", timeout=60)
+
+
+def assert_none_lost(url: str, db: str, acknowledged: list[str]) -> None:
     assert acknowledged
 
     def lost() -> list[str]:
-        listed = set(kv(other, "list", "w", db="/logs/kill").content.decode().split("\0"))
+        listed = set(kv(url, "list", "w", db=db).content.decode().split("\0"))
         return [k for k in acknowledged if k not in listed]
 
-    # Bounded: the other substrate learns of the last writes from hoarder's change log.
+    # Bounded: a substrate learns of the last writes from hoarder's change log.
     try:
         wait_for(lambda: not lost(), "every acknowledged write to be read", timeout=15)
     except AssertionError:
         missing = lost()
         raise AssertionError(f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}") from None
-    assert kv(one, "get", acknowledged[-1], db="/logs/kill").content == b"v"  # the restarted one serves
+
+
+def test_no_acknowledged_write_is_lost_when_a_substrate_is_killed_during_writes(data: UniverseHandle) -> None:
+    one, other = substrates(data)
+    victim = next(
+        n for n in sorted(data.nodes(), key=lambda n: n["name"]) if n["name"].startswith("substrate@")
+    )
+    with Writer(one, "/logs/kill") as writer:
+        wait_for(lambda: len(writer.acknowledged) >= 20, "some writes to be acknowledged", timeout=60)
+        kill9_and_wait(data, victim)
+    assert_none_lost(other, "/logs/kill", writer.acknowledged)
+    assert (
+        kv(one, "get", writer.acknowledged[-1], db="/logs/kill").content == b"v"
+    )  # the restarted one serves
+
+
+def test_no_acknowledged_write_is_lost_when_hoarder_is_killed_during_writes(data: UniverseHandle) -> None:
+    one, other = substrates(data)
+    hoarder = data.node("hoarder")
+    with Writer(one, "/logs/hoarder") as writer:
+        wait_for(lambda: len(writer.acknowledged) >= 20, "some writes to be acknowledged", timeout=60)
+        kill9_and_wait(data, hoarder)
+        count = len(writer.acknowledged)
+        wait_for(lambda: len(writer.acknowledged) > count + 20, "writes to be acknowledged again", timeout=60)
+    assert_none_lost(other, "/logs/hoarder", writer.acknowledged)
+    assert_none_lost(one, "/logs/hoarder", writer.acknowledged)
 
 
 def test_globals_at_project_and_function_scope_with_the_go_sdk(data: UniverseHandle) -> None:
