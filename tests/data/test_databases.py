@@ -244,3 +244,13 @@ def test_globals_at_project_and_function_scope_with_the_go_sdk(data: UniverseHan
     # Application scope, for a function outside any application, is the project's (as upstream).
     assert bump(one, "application") == "3 second"
     wait_for(lambda: bump(other, "project") == "4 second", "the other substrate to see the globals")
+
+
+def test_a_kept_universe_keeps_its_databases_across_a_restart(module_universe_factory: Any) -> None:
+    universe: UniverseHandle = module_universe_factory("kept-data", config=SHAPE, keep=True)
+    universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(KV), ""])
+    assert kv(substrates(universe)[0], "put", "survivor", b"still here").text == "put:0"
+    universe.client.kill_universe(universe.name)
+    universe.client.new_universe(universe.name)  # its stored shape, data and ports
+    for url in substrates(universe):
+        assert kv(url, "get", "survivor").content == b"still here"
