@@ -82,13 +82,15 @@ DB_KEYS = "/hoarder/db/keys"
 DB_SNAPSHOT = "/hoarder/db/snapshot"
 DB_CHANGES = "/hoarder/db/changes"
 DB_SPACES = "/hoarder/db/spaces"
+STORAGE_ADD = "/hoarder/storage/add"
+STORAGE_DELETE = "/hoarder/storage/delete"
 DB_TIMEOUT = 10.0  # seconds a database read or write may take
 
 
-def space_id(project: str, app: str | None, name: str) -> str:
-    """The keyspace of database name `name` asked for by a function of `project` (and `app`): upstream
-    keys a database by project + application + the name the function asked for."""
-    return f"{project}/{app or '-'}/{name}"
+def space_id(project: str, app: str | None, name: str, kind: str = "db") -> str:
+    """The keyspace of database (or, with kind `storage`, storage) name `name` asked for by a function of
+    `project` (and `app`): upstream keys them by project + application + the name the function asked for."""
+    return f"{project}/{app or '-'}/{kind}:{name}"
 
 
 GLOBALS = "globals"  # the name `dream data` shows for a project's globals keyspace
@@ -133,6 +135,15 @@ class DatabaseSpace(TypedDict):
     used: int
     limit: int
     keys: int
+
+
+class FileAdded(TypedDict):
+    """A storage file recorded: its version, the change's sequence number, its bytes' CID and size."""
+
+    version: int
+    seq: int
+    cid: str
+    size: int
 
 
 class DatabaseRefused(ServiceError):
@@ -213,3 +224,48 @@ class HoarderDatabases(ServiceClient):
     async def spaces(self, project: str = "") -> list[DatabaseSpace]:
         response = await self._at_home("GET", DB_SPACES, params={"project": project}, timeout=DB_TIMEOUT)
         return list(self._decode("GET", DB_SPACES, response)["spaces"])
+
+    async def add_file(
+        self,
+        space: str,
+        name: str,
+        data: bytes,
+        *,
+        overwrite: bool,
+        versioning: bool,
+        capacity: int,
+        project: str,
+        app: str,
+        storage: str,
+    ) -> FileAdded:
+        """Keep `data` as a version of storage file `name`; DatabaseRefused when full or it exists."""
+        params = {
+            "space": space,
+            "name": name,
+            "overwrite": int(overwrite),
+            "versioning": int(versioning),
+            "capacity": capacity,
+            "project": project,
+            "app": app,
+            "storage": storage,
+        }
+        response = await self._at_home("POST", STORAGE_ADD, params=params, content=data, timeout=DB_TIMEOUT)
+        answer: FileAdded = self._decode("POST", STORAGE_ADD, response)
+        return answer
+
+    async def delete_file(self, space: str, name: str, version: int, *, storage: str) -> DatabaseWrite:
+        """Forget a version of a storage file (0: the latest, -1: all); DatabaseRefused when it is not there."""
+        params = {"space": space, "name": name, "version": version, "storage": storage}
+        response = await self._at_home("POST", STORAGE_DELETE, params=params, timeout=DB_TIMEOUT)
+        answer: DatabaseWrite = self._decode("POST", STORAGE_DELETE, response)
+        return answer
+
+    async def blob(self, cid: str) -> bytes | None:
+        """A storage file's bytes (kept by CID on the database hoarder); None when it has none."""
+        path = BLOB.format(cid=cid)
+        response = await self._at_home("GET", path, timeout=DB_TIMEOUT)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            self._decode("GET", path, response)
+        return bytes(response.content)

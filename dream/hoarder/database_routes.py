@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,24 @@ _PREFIXED = Query({"space": Field(NAME), "prefix": Field(STRING, "")})
 _SPACE = Query({"space": Field(NAME)})
 _CHANGES = Query({"after": Field(QueryInt(minimum=-1)), "wait": Field(QueryNumber(0, MAX_WAIT), 0.0)})
 _PROJECT = Query({"project": Field(STRING, "")})
+# A storage file's name: one path segment (the SDK's ListFiles splits `/file/<name>/<version>` on `/`).
+FILE_NAME = Text("a file name", pattern=r"[^/\x00-\x1f\x7f]+", example="avatar.png", empty=False)
+_FLAG = Text("0 or 1", pattern=r"[01]", example="1", empty=False)
+_ADD = Query(
+    {
+        "space": Field(NAME),
+        "name": Field(FILE_NAME),
+        "overwrite": Field(_FLAG),
+        "versioning": Field(_FLAG),
+        "capacity": Field(QueryInt(minimum=0)),
+        "project": Field(NAME),
+        "app": Field(STRING, ""),
+        "storage": Field(NAME),
+    }
+)
+_REMOVE = Query(
+    {"space": Field(NAME), "name": Field(FILE_NAME), "version": Field(QueryInt()), "storage": Field(NAME)}
+)
 
 
 def _b64(value: bytes) -> str:
@@ -52,9 +71,10 @@ def _b64(value: bytes) -> str:
 
 
 class DatabaseRoutes:
-    def __init__(self, path: Path, log: logging.Logger) -> None:
+    def __init__(self, path: Path, log: logging.Logger, keep: Callable[[bytes], Awaitable[str]]) -> None:
         self.path = path
         self.log = log
+        self.keep = keep  # stores a storage file's bytes as a blob: its CID
         self._store: DatabaseStore | None = None
         self._written = asyncio.Event()  # set (and replaced) by every write: wakes the long-polls
 
@@ -80,6 +100,8 @@ class DatabaseRoutes:
             Route("/hoarder/db/snapshot", answer(self.snapshot), methods=["GET"]),
             Route("/hoarder/db/changes", answer(self.changes), methods=["GET"]),
             Route("/hoarder/db/spaces", answer(self.spaces), methods=["GET"]),
+            Route("/hoarder/storage/add", answer(self.add_file), methods=["POST"]),
+            Route("/hoarder/storage/delete", answer(self.delete_file), methods=["POST"]),
         ]
 
     def _wake(self) -> None:
@@ -155,3 +177,35 @@ class DatabaseRoutes:
                 for s in self.store.spaces(q["project"])
             ]
         }
+
+    async def add_file(self, request: Request) -> Any:
+        q = _ADD.read(request)
+        data = await request.body()
+        cid = await self.keep(data)
+        try:
+            version, seq = self.store.add_file(
+                q["space"],
+                q["name"],
+                cid,
+                len(data),
+                overwrite=q["overwrite"] == "1",
+                versioning=q["versioning"] == "1",
+                capacity=q["capacity"],
+                project=q["project"],
+                app=q["app"],
+                storage=q["storage"],
+            )
+        except DreamError as exc:  # StorageRefused: nothing was recorded
+            self.log.warning("refused a file of %d bytes: %s", len(data), exc)
+            raise BadInput(str(exc)) from None
+        self._wake()
+        return {"version": version, "seq": seq, "cid": cid, "size": len(data)}
+
+    async def delete_file(self, request: Request) -> Any:
+        q = _REMOVE.read(request)
+        try:
+            seq = self.store.delete_file(q["space"], q["name"], q["version"], storage=q["storage"])
+        except DreamError as exc:
+            raise BadInput(str(exc)) from None
+        self._wake()
+        return {"seq": seq}

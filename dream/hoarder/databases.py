@@ -44,6 +44,17 @@ class DatabaseFull(DreamError):
     """A put would take a keyspace past its size limit; nothing was written."""
 
 
+class StorageRefused(DreamError):
+    """A storage file operation was refused (the storage is full, the file exists, no such version)."""
+
+
+# Where a storage keeps its files' metadata in its keyspace, as upstream's storages do (the SDK's
+# ListFiles parses `/file/<name>/<version>`).
+FILE = "/file/"
+SIZE = "/size/"
+VERSION = "/version/"
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     seq: int
@@ -137,6 +148,127 @@ class DatabaseStore:
                         "UPDATE spaces SET used = used - ? WHERE space = ?",
                         (old[0] + len(key.encode()), space),
                     )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return seq
+
+    # -- storages: files (bytes kept as blobs by CID) with versions, in a keyspace of metadata ---------
+
+    def _set(self, space: str, key: str, value: bytes | None) -> None:
+        seq = self._log(space, key, value)
+        if value is None:
+            self._db.execute("DELETE FROM entries WHERE space = ? AND key = ?", (space, key))
+        else:
+            self._db.execute(
+                "INSERT OR REPLACE INTO entries (space, key, value, seq) VALUES (?, ?, ?, ?)",
+                (space, key, value, seq),
+            )
+
+    def _value(self, space: str, key: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT value FROM entries WHERE space = ? AND key = ?", (space, key)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _versions(self, space: str, name: str) -> list[int]:
+        prefix = f"{FILE}{name}/"
+        rows = self._db.execute(
+            "SELECT key FROM entries WHERE space = ? AND substr(key, 1, ?) = ?", (space, len(prefix), prefix)
+        ).fetchall()
+        found = [r[0][len(prefix) :] for r in rows]
+        return sorted(int(v) for v in found if v.isdigit())
+
+    def _used(self, space: str) -> int:
+        rows = self._db.execute(
+            "SELECT value FROM entries WHERE space = ? AND substr(key, 1, ?) = ?", (space, len(SIZE), SIZE)
+        ).fetchall()
+        return sum(int(bytes(r[0]) or b"0") for r in rows)
+
+    def add_file(
+        self,
+        space: str,
+        name: str,
+        cid: str,
+        size: int,
+        *,
+        overwrite: bool,
+        versioning: bool,
+        capacity: int,
+        project: str,
+        app: str,
+        storage: str,
+    ) -> tuple[int, int]:
+        """Record `cid` (`size` bytes) as a version of file `name`: (its version, the change's seq).
+
+        As upstream: without versioning every file has version 1; with it, a new version is the latest
+        + 1, or the latest itself when `overwrite`. A version that exists is replaced only with
+        `overwrite`. StorageRefused past `capacity` (the files' bytes) or when the file exists."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                latest = self._value(space, f"{VERSION}{name}")
+                version = 1
+                if versioning and latest is not None:
+                    version = int(latest) + (0 if overwrite else 1)
+                old = self._value(space, f"{SIZE}{name}/{version}")
+                if old is not None and not overwrite:
+                    raise StorageRefused(
+                        f"file `{name}` of storage `{storage}` exists (version {version}); add it with "
+                        "overwrite, or turn `object.versioning` on to keep each add as a new version"
+                    )
+                used = self._used(space) - (int(old) if old else 0)
+                if capacity and used + size > capacity:
+                    raise StorageRefused(
+                        f"storage `{storage}` of project {project} is full: adding {size} bytes to the "
+                        f"{used} it holds passes its {capacity}; delete files or raise `object.size` in the "
+                        "storage's config"
+                    )
+                self._set(space, f"{FILE}{name}/{version}", cid.encode())
+                self._set(space, f"{SIZE}{name}/{version}", str(size).encode())
+                self._set(space, f"{VERSION}{name}", str(max(version, int(latest or 0))).encode())
+                seq = self._seq()
+                db.execute(
+                    "INSERT INTO spaces (space, project, app, name, used, size_limit) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(space) DO UPDATE SET used = excluded.used, size_limit = excluded.size_limit",
+                    (space, project, app, storage, used + size, capacity),
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return version, seq
+
+    def delete_file(self, space: str, name: str, version: int, *, storage: str) -> int:
+        """Forget version `version` of file `name` (0: the latest, -1: every version); the change's seq.
+        StorageRefused when there is no such file or version. The bytes stay among hoarder's blobs
+        (a CID may be shared); they no longer count against the storage's size."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                versions = self._versions(space, name)
+                if version < -1:
+                    raise StorageRefused(
+                        f"version {version} is not a version: use 1 or more, 0 (the latest) or all"
+                    )
+                if not versions:
+                    raise StorageRefused(f"storage `{storage}` has no file `{name}`")
+                doomed = versions if version == -1 else [versions[-1] if version == 0 else version]
+                if doomed[0] not in versions:
+                    listed = ", ".join(map(str, versions))
+                    raise StorageRefused(
+                        f"file `{name}` of storage `{storage}` has no version {version} (it has {listed})"
+                    )
+                for v in doomed:
+                    self._set(space, f"{FILE}{name}/{v}", None)
+                    self._set(space, f"{SIZE}{name}/{v}", None)
+                left = [v for v in versions if v not in doomed]
+                self._set(space, f"{VERSION}{name}", str(left[-1]).encode() if left else None)
+                seq = self._seq()
+                db.execute("UPDATE spaces SET used = ? WHERE space = ?", (self._used(space), space))
             except BaseException:
                 db.execute("ROLLBACK")
                 raise

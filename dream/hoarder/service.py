@@ -17,6 +17,10 @@ Databases (the key/value keyspaces of functions, `databases.py`; routes in `data
   GET  /hoarder/db/snapshot?space=        → {seq, entries: [[key, base64 value, seq], ...]}
   GET  /hoarder/db/changes?after=&wait=   → {seq, first, changes: [[seq, space, key, base64|null]]}
   GET  /hoarder/db/spaces?project=        → {spaces: [{space, project, app, name, used, limit, keys}]}
+Storages (files by name and version: their bytes as blobs, their metadata in a keyspace):
+  POST /hoarder/storage/add?space=&name=&overwrite=&versioning=&capacity=&project=&app=&storage=
+                             raw body → {version, seq, cid, size}   (400: full, or the file exists)
+  POST /hoarder/storage/delete?space=&name=&version=&storage=   → {seq}   (version 0: latest, -1: all)
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ REPLICAS = 2
 class Service(Node):
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
-        self.databases = DatabaseRoutes(config.root_path / "databases.sqlite", self.log)
+        self.databases = DatabaseRoutes(config.root_path / "databases.sqlite", self.log, self._keep_file)
 
     async def on_start(self) -> None:
         self.blobs = self.config.root_path / "blobs"
@@ -111,6 +115,14 @@ class Service(Node):
             if took:
                 done.append(peer.id)
         return done
+
+    async def _keep_file(self, data: bytes) -> str:
+        """Keep a storage file's bytes as a blob (on two hoarders, as a stash is): its CID."""
+        cid, problem = await asyncio.to_thread(self._keep, data, None)
+        if problem:
+            raise BadInput(problem)
+        await self._replicate(cid, data)
+        return cid
 
     async def replica(self, request: Request) -> Any:
         data = await request.body()

@@ -26,7 +26,8 @@ from base64 import b64decode
 from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 
 from dream.clients.hoarder import GLOBALS, DatabaseRefused, HoarderDatabases, globals_space, space_id
 from dream.errors import DreamError
@@ -39,6 +40,9 @@ T = TypeVar("T")
 
 # A database whose config sets no `storage.size` may hold this many bytes of keys and values.
 DEFAULT_DATABASE_SIZE = 64 * 1024 * 1024
+# A storage whose config sets no `object.size` (or `streaming.size`) may hold this many bytes of files.
+DEFAULT_STORAGE_SIZE = 64 * 1024 * 1024
+_CID = re.compile(r"b[a-z2-7]{8,200}")  # a CID as hoarder names blobs (it also names a file here)
 WAIT_TIMEOUT = 10.0  # seconds a host call waits for tns or hoarder
 CHANGES_WAIT = 20  # seconds hoarder holds a long-poll on its change log open
 CHANGES_TIMEOUT = 30  # seconds before such a long-poll is given up
@@ -55,8 +59,9 @@ class Opened:
     space: str
     project: str
     app: str
-    database: str  # the matching database's name (its file name)
+    database: str  # the matching database's (or storage's) name (its file name)
     limit: int
+    versioning: bool = False  # storages: each add is a new version
 
 
 @dataclass(slots=True)
@@ -91,7 +96,10 @@ class Replica:
 class Databases:
     """Every keyspace this substrate's functions use. Network work runs on the substrate's loop."""
 
-    def __init__(self, sources: Sources, hoarder: HoarderDatabases, log: logging.Logger) -> None:
+    def __init__(
+        self, sources: Sources, hoarder: HoarderDatabases, log: logging.Logger, files: Path | None = None
+    ) -> None:
+        self.files = files  # where storage files' bytes are kept here, by CID (never stale)
         self.sources = sources
         self.hoarder = hoarder
         self.log = log
@@ -103,6 +111,7 @@ class Databases:
         self.position = -1  # the change log's sequence number the replicas are current to
         self._positioned: asyncio.Event | None = None
         self._follower: asyncio.Task[None] | None = None
+        self._moved = asyncio.Event()  # set (and replaced) whenever `position` moves
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -129,16 +138,17 @@ class Databases:
 
     # -- on the loop -----------------------------------------------------------------------------------
 
-    async def open(self, resource: Resource, name: str) -> Opened | None:
-        """The keyspace `name` resolves to for a function, loaded here; None (logged) when none matches."""
+    async def open(self, resource: Resource, name: str, kind: str = "databases") -> Opened | None:
+        """The keyspace `name` resolves to for a function, loaded here; None (logged) when none matches.
+        `kind`: `databases` or `storages` (whose keyspaces hold their files' metadata)."""
         app = resource.app or ""
-        key = (resource.project, resource.branch, resource.commit, app, name)
+        key = (resource.project, resource.branch, resource.commit, app, f"{kind}:{name}")
         if key in self.opened:
             opened = self.opened[key]
         else:
             if len(self.opened) >= NAMES_KEPT:
                 self.opened.clear()
-            opened = self.opened[key] = await self._resolve(resource, name)
+            opened = self.opened[key] = await self._resolve(resource, name, kind)
         if opened is not None:
             await self.replica(opened.space)
         return opened
@@ -156,13 +166,13 @@ class Databases:
                 self.projects.popitem(last=False)
         return found
 
-    async def _resolve(self, resource: Resource, name: str) -> Opened | None:
+    async def _resolve(self, resource: Resource, name: str, kind: str) -> Opened | None:
         project = await self._project(resource)
         candidates: list[dict[str, Any]] = []
         if resource.app:
             app = (project.get("applications") or {}).get(resource.app) or {}
-            candidates += list((app.get("databases") or {}).values())
-        candidates += list((project.get("databases") or {}).values())
+            candidates += list((app.get(kind) or {}).values())
+        candidates += list((project.get(kind) or {}).values())
         for config in candidates:
             match = str(config.get("match", ""))
             if config.get("regex"):
@@ -173,25 +183,33 @@ class Databases:
             else:
                 fits = match == name
             if fits:
-                size = int(config.get("size") or 0) or DEFAULT_DATABASE_SIZE
+                default = DEFAULT_DATABASE_SIZE if kind == "databases" else DEFAULT_STORAGE_SIZE
                 return Opened(
                     name,
-                    space_id(resource.project, resource.app, name),
+                    space_id(
+                        resource.project, resource.app, name, "db" if kind == "databases" else "storage"
+                    ),
                     resource.project,
                     resource.app or "",
                     str(config.get("name", "")),
-                    size,
+                    int(config.get("size") or 0) or default,
+                    bool(config.get("versioning")),
                 )
         known = ", ".join(
             f"`{c.get('match')}` ({c.get('name')}{', regex' if c.get('regex') else ''})" for c in candidates
         )
+        what = kind[:-1]
         self.log.warning(
-            "function `%s` of project %s asked for database `%s`: no database matches it (its databases: %s); "
-            "add one under databases/ whose `match` is that name (or a regex with useRegex: true)",
+            "function `%s` of project %s asked for %s `%s`: no %s matches it (its %s: %s); "
+            "add one under %s/ whose `match` is that name (or a regex with useRegex: true)",
             resource.name,
             resource.project,
+            what,
             name,
+            what,
+            kind,
             known or "none",
+            kind,
         )
         return None
 
@@ -263,6 +281,8 @@ class Databases:
                 if replica is not None:
                     replica.apply(change_seq, key, None if value is None else b64decode(value))
             seq = self.position = answer["seq"]
+            moved, self._moved = self._moved, asyncio.Event()
+            moved.set()
 
     def _drop(self) -> None:
         for space, replica in list(self.replicas.items()):
@@ -282,6 +302,56 @@ class Databases:
         replica = self.replicas.get(opened.space)
         if replica is not None:
             replica.apply(written["seq"], key, value)
+
+    async def add_file(self, opened: Opened, name: str, data: bytes, overwrite: bool) -> int:
+        added = await self.hoarder.add_file(
+            opened.space,
+            name,
+            data,
+            overwrite=overwrite,
+            versioning=opened.versioning,
+            capacity=opened.limit,
+            project=opened.project,
+            app=opened.app,
+            storage=opened.name,
+        )
+        self._keep_file(added["cid"], data)
+        # The metadata reaches this replica through the change log; wait for it, so that the function
+        # reads its own add (and the next request here does too).
+        await self._caught_up(added["seq"])
+        return added["version"]
+
+    async def delete_file(self, opened: Opened, name: str, version: int) -> None:
+        written = await self.hoarder.delete_file(opened.space, name, version, storage=opened.name)
+        await self._caught_up(written["seq"])
+
+    async def _caught_up(self, seq: int) -> None:
+        """Wait (bounded) until the change log has been applied here up to `seq`."""
+        async with asyncio.timeout(WAIT_TIMEOUT):
+            while self.position < seq:
+                await self._moved.wait()
+
+    def _keep_file(self, cid: str, data: bytes) -> None:
+        if self.files is None or not _CID.fullmatch(cid):
+            return
+        self.files.mkdir(parents=True, exist_ok=True)
+        kept = self.files / cid
+        if not kept.exists():
+            tmp = kept.with_suffix(f".{id(data)}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(kept)
+
+    async def fetch_file(self, cid: str) -> Path:
+        """Where the bytes of `cid` are kept here (fetched from hoarder the first time)."""
+        if self.files is None or not _CID.fullmatch(cid):
+            raise DreamError(f"{cid} is not a storage file's CID")
+        kept = self.files / cid
+        if not kept.exists():
+            data = await self.hoarder.blob(cid)
+            if data is None:
+                raise DreamError(f"hoarder does not have the bytes of {cid}")
+            self._keep_file(cid, data)
+        return kept
 
     async def delete(self, opened: Opened, key: str) -> None:
         written = await self.hoarder.delete(opened.space, key)
@@ -326,6 +396,54 @@ class FunctionData:
         # As upstream: `/` + the application id and/or the function id the scope asks for.
         parts = [self.resource.app or "" if application else "", self.resource.id if function else ""]
         return "/" + "/".join(p for p in parts if p)
+
+    def open_storage(self, name: str) -> Opened | None:
+        r = self.resource
+        key = (r.project, r.branch, r.commit, r.app or "", f"storages:{name}")
+        known = self.databases.opened.get(key, False)
+        if known is None or (isinstance(known, Opened) and self._loaded(known)):
+            return known
+        try:
+            return self.databases.wait(self.databases.open(r, name, "storages"))
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning("%s could not open storage `%s`: %s", self._label(), name, exc or "timed out")
+            return None
+
+    def add_file(self, space: family.Keyspace, name: str, data: bytes, overwrite: bool) -> tuple[int, int]:
+        assert isinstance(space, Opened)
+        try:
+            return 0, self.databases.wait(self.databases.add_file(space, name, data, overwrite))
+        except DatabaseRefused as exc:
+            self.log.warning(
+                "%s: adding file `%s` (%d bytes) refused: %s", self._label(), name, len(data), exc.message
+            )
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning("%s: adding file `%s` failed: %s", self._label(), name, exc or "timed out")
+        return 31, 0  # ErrorAddFileFailed
+
+    def delete_file(self, space: family.Keyspace, name: str, version: int) -> int:
+        assert isinstance(space, Opened)
+        try:
+            self.databases.wait(self.databases.delete_file(space, name, version))
+        except DatabaseRefused as exc:
+            self.log.warning("%s: deleting file `%s` refused: %s", self._label(), name, exc.message)
+            return 33  # ErrorDeleteFileFailed
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning("%s: deleting file `%s` failed: %s", self._label(), name, exc or "timed out")
+            return 33
+        return 0
+
+    def open_file(self, space: family.Keyspace, cid: str) -> BinaryIO | None:
+        assert isinstance(space, Opened)
+        files = self.databases.files
+        kept = files / cid if files is not None and _CID.fullmatch(cid) else None
+        try:
+            if kept is None or not kept.exists():
+                kept = self.databases.wait(self.databases.fetch_file(cid))
+            return open(kept, "rb")  # closed by the guest, or when the call ends
+        except (DreamError, TimeoutError, OSError) as exc:
+            self.log.warning("%s: reading %s of storage `%s` failed: %s", self._label(), cid, space.name, exc)
+            return None
 
     def _loaded(self, opened: Opened) -> bool:
         replica = self.databases.replicas.get(opened.space)

@@ -42,7 +42,9 @@ class Service(Node):
         self.runner = Runner(self.limits)
         sources = Sources(self.peers)
         assets = Assets(sources, config.root_path / "assets")
-        self.databases = Databases(sources, HoarderDatabases(self.peers), self.log)
+        self.databases = Databases(
+            sources, HoarderDatabases(self.peers), self.log, config.root_path / "storage-files"
+        )
         self.resolver = Resolver(sources, assets, self.limits, self.log, self.databases)
         websites = Websites(self.resolver, assets, config.root_path / "sites")
         self.front = Front(self.resolver, self.runner, websites, config.universe, self.log)

@@ -18,7 +18,7 @@ so a write landing between the two can never make the host write past the guest'
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import wasmtime
 
@@ -40,6 +40,7 @@ class Keyspace(Protocol):
     """One opened database (a matched name of the function's project), as a `DataScope` hands it out."""
 
     name: str
+    limit: int  # its size: bytes of keys and values (databases), of files (storages)
 
 
 class DataScope(Protocol):
@@ -66,6 +67,18 @@ class DataScope(Protocol):
 
     def globals_prefix(self, application: bool, function: bool) -> str:
         """Where values of a scope live in it: `/`, `/<application id>`, `/<function id>` or both."""
+
+    def open_storage(self, name: str) -> Keyspace | None:
+        """The storage `name` resolves to (its keyspace of file metadata), None (logged) when none matches."""
+
+    def add_file(self, space: Keyspace, name: str, data: bytes, overwrite: bool) -> tuple[int, int]:
+        """Keep `data` as a version of file `name`: (0, its version) once durable, else (errno, 0) (logged)."""
+
+    def delete_file(self, space: Keyspace, name: str, version: int) -> int:
+        """Forget a version of file `name` (0: the latest, -1: all): 0, else an errno (logged)."""
+
+    def open_file(self, space: Keyspace, cid: str) -> BinaryIO | None:
+        """The bytes stored as `cid`, to read from the start; None (logged) when they cannot be had."""
 
 
 class _Open:

@@ -25,6 +25,7 @@ import wasmtime
 
 from dream.wasm import abi, database, fastcall, interrupt, selftest, wasi_poll
 from dream.wasm import globals as global_values
+from dream.wasm import storage as storages
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.cache import ModuleCache, default_directory
 from dream.wasm.callpath import CallFailed, CallPath, Run
@@ -49,8 +50,8 @@ WASM_MAGIC = b"\0asm"
 PAGE = 65536
 _SHM = Path("/dev/shm")
 
-# Host functions that reach the function's data (databases, globals): calls get its `DataScope`.
-DATA_IMPORTS = database.IMPLEMENTED | global_values.IMPLEMENTED
+# Host functions that reach the function's data (databases, globals, storages): calls get its `DataScope`.
+DATA_IMPORTS = database.IMPLEMENTED | global_values.IMPLEMENTED | storages.IMPLEMENTED
 
 _UNKNOWN_IMPORT = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _TRAP_TEXT = {
@@ -154,6 +155,7 @@ class WasmHost:
         abi.define(linker, self.call_path.define)
         database.define(linker, self.call_path.define)
         global_values.define(linker, self.call_path.define)
+        storages.define(linker, self.call_path.define)
         return linker
 
 
@@ -173,7 +175,7 @@ class FunctionModule:
         # Imports through which a guest can wait (sleep, poll): such a module never runs inline on a
         # server's event loop, where a wait would stall every other request.
         self.may_block = False
-        # Whether it imports a data family (databases, globals): its calls then get its `DataScope`.
+        # Whether it imports a data family (databases, globals, storages): its calls get its `DataScope`.
         self.uses_data = False
         self._check_imports(module)
         self.exports: dict[str, wasmtime.FuncType] = {}
@@ -325,6 +327,8 @@ class FunctionModule:
         finally:
             host.ticker.exit()
             abi.bind(None)
+            if event.handles:
+                storages.release(event.handles)  # files a storage call left open
             if self.may_block:
                 interrupt.end()
             if output is not None:

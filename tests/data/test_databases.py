@@ -254,3 +254,67 @@ def test_a_kept_universe_keeps_its_databases_across_a_restart(module_universe_fa
     universe.client.new_universe(universe.name)  # its stored shape, data and ports
     for url in substrates(universe):
         assert kv(url, "get", "survivor").content == b"still here"
+
+
+def store(
+    url: str, op: str, name: str = "", data: bytes = b"", storage: str = "/uploads", **params: Any
+) -> httpx.Response:
+    query = {"storage": storage, "op": op, "name": name, **{k: str(v) for k, v in params.items()}}
+    return httpx.post(f"{url}/gostore", params=query, content=data, headers=HOST, timeout=60)
+
+
+def test_storage_files_with_versions_read_back_byte_for_byte_with_the_go_sdk(data: UniverseHandle) -> None:
+    from dream.hoarder.cid import cid_of
+
+    one, other = substrates(data)
+    first, second = os.urandom(1000), os.urandom(2345)  # not multiples of the 7-byte reads
+    assert store(one, "add", "avatar", first).text == "version 1"
+    assert store(one, "add", "avatar", second).text == "version 2"  # versioning: a new version
+    assert store(one, "read", "avatar", version=1).content == first
+    assert store(one, "read", "avatar", version=2).content == second
+    assert store(one, "read", "avatar", version=0).content == second  # 0: the latest
+    assert store(one, "versions", "avatar").text == "1,2"
+    assert store(one, "current", "avatar").text == "2"
+    assert store(one, "add", "notes", b"hello").text == "version 1"
+    assert store(one, "files").text == "avatar,avatar,notes"  # every version of every file
+    assert store(one, "cid", "avatar").text == cid_of(second)  # the CIDv1 hoarder computes
+    assert store(one, "size").text == f"{1000 + 2345 + 5}/10000"
+    assert store(one, "add", "avatar", b"fixed", overwrite=1).text == "version 2"  # over the latest
+    assert store(one, "read", "avatar", version=2).content == b"fixed"
+    # the other substrate reads the same files
+    wait_for(lambda: store(other, "read", "avatar", version=2).content == b"fixed", "the other substrate")
+    assert store(other, "read", "avatar", version=1).content == first
+    assert store(one, "delete", "avatar", version=1).text == "deleted"
+    assert store(one, "versions", "avatar").text == "2"
+    assert store(one, "deleteall", "avatar").text == "deleted"
+    assert store(one, "files").text == "notes"
+    assert store(one, "delete", "notes", version=0).text == "deleted"  # 0: the latest
+    assert store(one, "files").text == ""
+
+
+def test_storage_bad_input_gets_the_upstream_errno_and_serving_goes_on(data: UniverseHandle) -> None:
+    url = substrates(data)[0]
+    assert store(url, "add", "f", b"x" * 10, storage="/plain").text == "version 1"
+    unversioned = store(url, "add", "f", b"y", storage="/plain")  # exists, no overwrite, no versioning
+    assert (unversioned.status_code, unversioned.text) == (
+        500,
+        "adding file f failed with: add file failed",
+    )
+    assert store(url, "add", "f", b"y", storage="/plain", overwrite=1).text == "version 1"
+    assert store(url, "read", "f", storage="/plain").content == b"y"
+    nowhere = store(url, "files", storage="/nowhere").text  # no storage matches: 22, as upstream
+    assert nowhere == "creating storage /nowhere failed with: database create failed"
+    meta = "getting file {} failed with: storage get meta failed"  # 90
+    assert store(url, "read", "missing").text == meta.format("missing")  # no such file
+    assert store(url, "read", "f", storage="/plain", version=7).text == meta.format("f")  # no such version
+    assert store(url, "read", "f", storage="/plain", version=-1).text == meta.format("f")  # a u32: huge
+    assert store(url, "delete", "f", storage="/plain", version=-1).text.endswith("delete file failed")  # 33
+    assert store(url, "versions", "missing").text.endswith("list file versions failed")  # 36
+    big = store(url, "add", "big", os.urandom(10_001))  # /uploads holds 10KB = 10,000 bytes of files
+    assert (big.status_code, big.text) == (500, "adding file big failed with: add file failed")
+    assert store(url, "size").text.endswith("/10000")
+    assert store(url, "read", "f", storage="/plain").content == b"y"  # still serving, nothing lost
+    logs = Path(data.client.status()[data.name]["root"]).rglob("node.log")
+    text = "".join(p.read_text(errors="replace") for p in logs)
+    assert "storage `/uploads` of project" in text and "is full: adding 10001 bytes" in text
+    assert "asked for storage `/nowhere`: no storage matches it" in text

@@ -26,8 +26,19 @@ const (
 	ErrorDatabaseDeleteFailed Error = 26
 	ErrorDatabaseListFailed   Error = 27
 	ErrorDatabaseKeyNotFound  Error = 29
-	ErrorZeroSize             Error = 50
-	ErrorSizeMismatch         Error = 89
+
+	ErrorAddFileFailed          Error = 31
+	ErrorGetFileFailed          Error = 32
+	ErrorDeleteFileFailed       Error = 33
+	ErrorCloseFileFailed        Error = 34
+	ErrorFileNameNotFound       Error = 35
+	ErrorListFileVersionsFailed Error = 36
+	ErrorListingUsedSpaceFailed Error = 37
+	ErrorStorageGetMetaFailed   Error = 90
+	ErrorStorageNotFound        Error = 92
+	ErrorStorageListFailed      Error = 93
+	ErrorZeroSize               Error = 50
+	ErrorSizeMismatch           Error = 89
 )
 
 var names = map[Error]string{
@@ -49,8 +60,19 @@ var names = map[Error]string{
 	ErrorDatabaseDeleteFailed: "database delete failed",
 	ErrorDatabaseListFailed:   "database list failed",
 	ErrorDatabaseKeyNotFound:  "database key not found",
-	ErrorZeroSize:             "zero size",
-	ErrorSizeMismatch:         "size mismatch",
+
+	ErrorAddFileFailed:          "add file failed",
+	ErrorGetFileFailed:          "get file failed",
+	ErrorDeleteFileFailed:       "delete file failed",
+	ErrorCloseFileFailed:        "close file failed",
+	ErrorFileNameNotFound:       "file name not found",
+	ErrorListFileVersionsFailed: "list file versions failed",
+	ErrorListingUsedSpaceFailed: "listing used space failed",
+	ErrorStorageGetMetaFailed:   "storage get meta failed",
+	ErrorStorageNotFound:        "storage not found",
+	ErrorStorageListFailed:      "storage list failed",
+	ErrorZeroSize:               "zero size",
+	ErrorSizeMismatch:           "size mismatch",
 }
 
 func (e Error) Error() string {
