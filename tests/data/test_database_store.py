@@ -75,3 +75,34 @@ def test_a_replica_applies_each_key_s_newest_write_once_loaded() -> None:
     assert replica.value("k") == b"late"
     replica.apply(8, "k", None)
     assert replica.value("k") is None and replica.keys("") == []
+
+
+FILE = {"project": "QmP", "app": "", "storage": "/uploads"}
+
+
+def test_storage_versions_overwrite_capacity_and_deletes(tmp_path: Path) -> None:
+    from dream.hoarder.databases import StorageRefused
+
+    store = DatabaseStore(tmp_path / "db.sqlite")
+    add = store.add_file
+    assert add("st", "a", "bafy1", 4, overwrite=False, versioning=True, capacity=10, **FILE)[0] == 1
+    assert add("st", "a", "bafy2", 4, overwrite=False, versioning=True, capacity=10, **FILE)[0] == 2
+    with pytest.raises(StorageRefused, match="is full: adding 3 bytes to the 8 it holds passes its 10"):
+        add("st", "b", "bafy3", 3, overwrite=False, versioning=True, capacity=10, **FILE)
+    assert (
+        add("st", "a", "bafy4", 6, overwrite=True, versioning=True, capacity=10, **FILE)[0] == 2
+    )  # exactly full
+    assert store.get("st", "/file/a/2") == b"bafy4" and store.get("st", "/version/a") == b"2"
+    with pytest.raises(StorageRefused, match="has no version 7 \\(it has 1, 2\\)"):
+        store.delete_file("st", "a", 7, storage="/uploads")
+    store.delete_file("st", "a", 0, storage="/uploads")  # the latest
+    assert store.keys("st", "/file/") == ["/file/a/1"] and store.get("st", "/version/a") == b"1"
+    store.delete_file("st", "a", -1, storage="/uploads")
+    assert store.keys("st") == []
+    with pytest.raises(StorageRefused, match="has no file `a`"):
+        store.delete_file("st", "a", -1, storage="/uploads")
+    # without versioning: version 1 only, replaced with overwrite alone
+    assert add("st", "p", "bafy5", 1, overwrite=False, versioning=False, capacity=0, **FILE)[0] == 1
+    with pytest.raises(StorageRefused, match="exists \\(version 1\\); add it with overwrite"):
+        add("st", "p", "bafy6", 1, overwrite=False, versioning=False, capacity=0, **FILE)
+    assert add("st", "p", "bafy6", 1, overwrite=True, versioning=False, capacity=0, **FILE)[0] == 1
