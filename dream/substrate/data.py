@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from dream.clients.hoarder import GLOBALS, DatabaseRefused, HoarderDatabases, globals_space, space_id
+from dream.clients.hoarder import GLOBALS, DatabaseRefused, HoarderDatabases, globals_space
 from dream.errors import DreamError
+from dream.substrate.resources import DEFAULT_DATABASE_SIZE, Opened, describe, resolve
 from dream.substrate.routing import Resource
 from dream.substrate.sources import Sources
 from dream.tcc import tns_keys
@@ -38,10 +39,6 @@ from dream.wasm import database as family
 
 T = TypeVar("T")
 
-# A database whose config sets no `storage.size` may hold this many bytes of keys and values.
-DEFAULT_DATABASE_SIZE = 64 * 1024 * 1024
-# A storage whose config sets no `object.size` (or `streaming.size`) may hold this many bytes of files.
-DEFAULT_STORAGE_SIZE = 64 * 1024 * 1024
 _CID = re.compile(r"b[a-z2-7]{8,200}")  # a CID as hoarder names blobs (it also names a file here)
 WAIT_TIMEOUT = 10.0  # seconds a host call waits for tns or hoarder
 CHANGES_WAIT = 20  # seconds hoarder holds a long-poll on its change log open
@@ -49,19 +46,6 @@ CHANGES_TIMEOUT = 30  # seconds before such a long-poll is given up
 RETRY = 0.5  # seconds between tries while hoarder cannot be reached
 PROJECTS_KEPT = 256  # project configs (per commit) kept for resolving names
 NAMES_KEPT = 4096  # resolved names kept (a function may ask for any name)
-
-
-@dataclass(slots=True)
-class Opened:
-    """A keyspace as a function opened it: the name asked for and the database that matched."""
-
-    name: str
-    space: str
-    project: str
-    app: str
-    database: str  # the matching database's (or storage's) name (its file name)
-    limit: int
-    versioning: bool = False  # storages: each add is a new version
 
 
 @dataclass(slots=True)
@@ -168,50 +152,22 @@ class Databases:
 
     async def _resolve(self, resource: Resource, name: str, kind: str) -> Opened | None:
         project = await self._project(resource)
-        candidates: list[dict[str, Any]] = []
-        if resource.app:
-            app = (project.get("applications") or {}).get(resource.app) or {}
-            candidates += list((app.get(kind) or {}).values())
-        candidates += list((project.get(kind) or {}).values())
-        for config in candidates:
-            match = str(config.get("match", ""))
-            if config.get("regex"):
-                try:
-                    fits = re.search(match, name) is not None
-                except re.error:
-                    fits = False
-            else:
-                fits = match == name
-            if fits:
-                default = DEFAULT_DATABASE_SIZE if kind == "databases" else DEFAULT_STORAGE_SIZE
-                return Opened(
-                    name,
-                    space_id(
-                        resource.project, resource.app, name, "db" if kind == "databases" else "storage"
-                    ),
-                    resource.project,
-                    resource.app or "",
-                    str(config.get("name", "")),
-                    int(config.get("size") or 0) or default,
-                    bool(config.get("versioning")),
-                )
-        known = ", ".join(
-            f"`{c.get('match')}` ({c.get('name')}{', regex' if c.get('regex') else ''})" for c in candidates
-        )
-        what = kind[:-1]
-        self.log.warning(
-            "function `%s` of project %s asked for %s `%s`: no %s matches it (its %s: %s); "
-            "add one under %s/ whose `match` is that name (or a regex with useRegex: true)",
-            resource.name,
-            resource.project,
-            what,
-            name,
-            what,
-            kind,
-            known or "none",
-            kind,
-        )
-        return None
+        opened, candidates = resolve(project, resource.project, resource.app, kind, name)
+        if opened is None:
+            what = kind[:-1]
+            self.log.warning(
+                "function `%s` of project %s asked for %s `%s`: no %s matches it (its %s: %s); "
+                "add one under %s/ whose `match` is that name (or a regex with useRegex: true)",
+                resource.name,
+                resource.project,
+                what,
+                name,
+                what,
+                kind,
+                describe(candidates),
+                kind,
+            )
+        return opened
 
     async def replica(self, space: str) -> Replica:
         """The loaded replica of `space` (loading it first when needed)."""

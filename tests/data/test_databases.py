@@ -13,35 +13,9 @@ import httpx
 import pytest
 
 from dream.testing.harness import UniverseHandle, wait_for
+from tests.data.conftest import HOST, KV, SHAPE, kv, substrates
 
 pytestmark = pytest.mark.e2e
-
-KV = Path(__file__).parent / "projects" / "kv"
-HOST = {"host": "kv.data.com"}
-SHAPE = {
-    "Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {"Others": {"copies": 2}}},
-    "Simples": {},
-}
-
-
-@pytest.fixture(scope="module")
-def data(module_universe_factory: Any) -> UniverseHandle:
-    universe: UniverseHandle = module_universe_factory("data", config=SHAPE)
-    universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(KV), ""])
-    return universe
-
-
-def substrates(universe: UniverseHandle) -> list[str]:
-    nodes = sorted(
-        (n for n in universe.nodes() if n["name"].startswith("substrate@")), key=lambda n: n["name"]
-    )
-    return [f"http://127.0.0.1:{n['value']['http']}" for n in nodes]
-
-
-def kv(url: str, op: str, key: str = "", value: bytes = b"", db: str = "/users") -> httpx.Response:
-    return httpx.post(
-        f"{url}/kv", params={"db": db, "op": op, "k": key}, content=value, headers=HOST, timeout=30
-    )
 
 
 def test_wat_function_puts_gets_lists_and_deletes(data: UniverseHandle) -> None:
