@@ -16,7 +16,7 @@ from dream.testing.harness import UniverseHandle
 
 pytestmark = pytest.mark.e2e
 
-TOOLCHAIN = {"go": "go"}
+TOOLCHAIN = {"go": "go", "rust": "rust", "assemblyscript": "assemblyscript"}
 FOUND = {t.name: t for t in find_toolchains()}
 
 
