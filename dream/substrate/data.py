@@ -12,8 +12,9 @@ writes through hoarder.
   function reads its own writes). A write refused (the keyspace is full) or failed gives the guest its
   errno and a log line; nothing stored is lost.
 
-Host calls run on worker threads (a function using databases never runs inline, see
-`FunctionModule.may_block`); what needs the network runs on the event loop through `_wait`.
+Reads from a replica held here need no wait, so a function using data may run inline on the event
+loop; what needs the network runs on the loop through `wait`, from a worker thread: on the loop itself
+`wait` raises NeedsWorker and the call is rerun on a worker (`dream.wasm.database`).
 """
 
 from __future__ import annotations
@@ -115,9 +116,12 @@ class Databases:
 
     def wait(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the substrate's loop and wait for it (from a host call's worker thread)."""
-        if self.loop is None or threading.get_ident() == self._loop_thread:
+        if threading.get_ident() == self._loop_thread:
             coro.close()
-            raise DreamError("database calls cannot run on the event loop's thread")
+            raise family.NeedsWorker()  # the call reruns on a worker thread
+        if self.loop is None:
+            coro.close()
+            raise DreamError("the substrate has not started")
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(WAIT_TIMEOUT)
 
     # -- on the loop -----------------------------------------------------------------------------------

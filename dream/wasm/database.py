@@ -11,7 +11,8 @@
 
 The wasm host knows nothing of tns or hoarder: a call of a function that imports this family gets its
 `DataScope` (the substrate's, see `dream.substrate.data`), which resolves names and reads and writes
-keyspaces. The data call after a size call hands over the very value (or list) the size was taken of,
+keyspaces. Reads from a keyspace the substrate holds need no wait, so such functions may run inline on
+the event loop; a call there that would have to wait is given up and rerun on a worker (`NeedsWorker`). The data call after a size call hands over the very value (or list) the size was taken of,
 so a write landing between the two can never make the host write past the guest's buffer.
 """
 
@@ -34,6 +35,28 @@ DATABASE_NOT_FOUND = 25
 DATABASE_DELETE_FAILED = 26
 DATABASE_LIST_FAILED = 27
 DATABASE_KEY_NOT_FOUND = 29
+
+
+class NeedsWorker(Exception):
+    """Raised by a `DataScope` method that would have to wait while the call runs on a server's event
+    loop: the host call fails (its errno), and the call is given up and run again on a worker thread
+    (`WasmNeedsWorker`). Nothing was changed: writes always wait, so none is made inline."""
+
+
+def worker_only(fn: Callable[..., int], failed: int) -> Callable[..., int]:
+    """`fn` (a data host function), failing with `failed` and marking its call to be rerun on a worker
+    thread when its scope raises NeedsWorker."""
+
+    def host_function(*args: Any) -> int:
+        try:
+            return fn(*args)
+        except NeedsWorker:
+            e = abi.current()
+            if e is not None:
+                e.needs_worker = True
+            return failed
+
+    return host_function
 
 
 class Keyspace(Protocol):
@@ -242,4 +265,4 @@ IMPLEMENTED: frozenset[tuple[str, str]] = frozenset((abi.SDK, name) for name, *_
 def define(linker: wasmtime.Linker, define: Callable[..., None] = hostcall.define) -> None:
     """Define the database family in `linker` (see `abi.define`)."""
     for name, params, fn in _TABLE:
-        define(linker, abi.SDK, name, params, True, fn, takes_caller=True)
+        define(linker, abi.SDK, name, params, True, worker_only(fn, DATABASE_GET_FAILED), takes_caller=True)

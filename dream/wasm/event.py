@@ -119,6 +119,7 @@ class HttpEvent:
         "label",
         "memory",
         "method",
+        "needs_worker",
         "path",
         "request",
         "resp_body",
@@ -133,6 +134,7 @@ class HttpEvent:
         # What the function's data host calls (databases, ...) reach: its `DataScope` (None: no data).
         self.data = data
         self.handles: dict[int, object] | None = None  # ids handed to the guest (databases, ...)
+        self.needs_worker = False  # a data host call had to wait on a server's event loop
         self.deadline = deadline  # time.monotonic() value; bounds env._sleep
         self.label = label  # module name, for guest log lines
         self.memory: MemoryHandle | None = None  # resolved on the first host call

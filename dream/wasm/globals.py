@@ -26,6 +26,7 @@ from dream.wasm.database import (
     DATABASE_PUT_FAILED,
     DataScope,
     Keyspace,
+    worker_only,
 )
 from dream.wasm.event import clean_path
 from dream.wasm.guest_memory import Guest, guest
@@ -121,4 +122,4 @@ IMPLEMENTED: frozenset[tuple[str, str]] = frozenset((abi.SDK, name) for name, *_
 def define(linker: wasmtime.Linker, define: Callable[..., None] = hostcall.define) -> None:
     """Define the globals family in `linker` (see `abi.define`)."""
     for name, params, fn in _TABLE:
-        define(linker, abi.SDK, name, params, True, fn, takes_caller=True)
+        define(linker, abi.SDK, name, params, True, worker_only(fn, DATABASE_GET_FAILED), takes_caller=True)

@@ -36,6 +36,7 @@ from dream.wasm.errors import (
     WasmError,
     WasmLoadError,
     WasmMemoryLimit,
+    WasmNeedsWorker,
     WasmTimeout,
     WasmTrap,
     format_bytes,
@@ -211,8 +212,9 @@ class FunctionModule:
             if (imp.module, imp.name) in abi.BLOCKING:
                 self.may_block = True
             if (imp.module, imp.name) in DATA_IMPORTS:
-                # Its host calls may wait for hoarder: never inline on a server's event loop.
-                self.uses_data = self.may_block = True
+                # Its calls get the function's data; one that must wait on an event loop is rerun
+                # on a worker (WasmNeedsWorker), so it may run inline while it reads what is here.
+                self.uses_data = True
             if imp.module not in abi.HOST_MODULES:
                 foreign.append(imp.module)
             elif not isinstance(imp.type, wasmtime.FuncType):
@@ -278,7 +280,8 @@ class FunctionModule:
         with it, until `control.deadline` by the clock, and `control.cancel()` stops it (`interrupt`):
         `timeout` then only names the limit in messages. `data` is what the function's database host
         calls reach (`dream.wasm.database`); without it they fail with their errno.
-        Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError.
+        Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError;
+        WasmNeedsWorker when a data host call could not wait here (rerun it on a worker thread).
         """
         run = self._plans.get(export)
         if run is None:
@@ -306,6 +309,10 @@ class FunctionModule:
         host.ticker.enter()
         try:
             run(memory_limit, ticks, wasi, event, control)
+            if event.needs_worker:
+                raise WasmNeedsWorker(
+                    f"{self._label(export)} had to wait for its data on the event loop", "needs a worker"
+                )
             # A guest whose wait in a host function ended at its deadline (or on a cancel) may return
             # without running another epoch check: it is as late (or as gone) as one that was stopped.
             if control is not None and (control.cancelled or control.remaining() <= 0):

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import wasmtime
 
 from dream.wasm import abi, errno, hostcall
-from dream.wasm.database import DATABASE_CREATE_FAILED, DataScope, Keyspace
+from dream.wasm.database import DATABASE_CREATE_FAILED, DataScope, Keyspace, worker_only
 from dream.wasm.event import HttpEvent
 from dream.wasm.guest_memory import Guest, guest
 
@@ -386,7 +386,7 @@ IMPLEMENTED: frozenset[tuple[str, str]] = frozenset((abi.SDK, name) for name, *_
 def define(linker: wasmtime.Linker, define: Callable[..., None] = hostcall.define) -> None:
     """Define the storage family in `linker` (see `abi.define`)."""
     for name, params, fn in _TABLE:
-        define(linker, abi.SDK, name, params, True, fn, takes_caller=True)
+        define(linker, abi.SDK, name, params, True, worker_only(fn, errno.EVENT_NOT_FOUND), takes_caller=True)
 
 
 def release(handles: dict[int, object]) -> None:

@@ -242,6 +242,11 @@ def test_storage_files_with_versions_read_back_byte_for_byte_with_the_go_sdk(dat
 
     one, other = substrates(data)
     first, second = os.urandom(1000), os.urandom(2345)  # not multiples of the 7-byte reads
+    used = int(store(one, "size").text.split("/")[0])  # other tests of this universe keep files too
+
+    def files() -> str:
+        return ",".join(f for f in store(one, "files").text.split(",") if f in ("avatar", "notes"))
+
     assert store(one, "add", "avatar", first).text == "version 1"
     assert store(one, "add", "avatar", second).text == "version 2"  # versioning: a new version
     assert store(one, "read", "avatar", version=1).content == first
@@ -250,9 +255,9 @@ def test_storage_files_with_versions_read_back_byte_for_byte_with_the_go_sdk(dat
     assert store(one, "versions", "avatar").text == "1,2"
     assert store(one, "current", "avatar").text == "2"
     assert store(one, "add", "notes", b"hello").text == "version 1"
-    assert store(one, "files").text == "avatar,avatar,notes"  # every version of every file
+    assert files() == "avatar,avatar,notes"  # every version of every file
     assert store(one, "cid", "avatar").text == cid_of(second)  # the CIDv1 hoarder computes
-    assert store(one, "size").text == f"{1000 + 2345 + 5}/10000"
+    assert store(one, "size").text == f"{used + 1000 + 2345 + 5}/10000"
     assert store(one, "add", "avatar", b"fixed", overwrite=1).text == "version 2"  # over the latest
     assert store(one, "read", "avatar", version=2).content == b"fixed"
     # the other substrate reads the same files
@@ -261,9 +266,9 @@ def test_storage_files_with_versions_read_back_byte_for_byte_with_the_go_sdk(dat
     assert store(one, "delete", "avatar", version=1).text == "deleted"
     assert store(one, "versions", "avatar").text == "2"
     assert store(one, "deleteall", "avatar").text == "deleted"
-    assert store(one, "files").text == "notes"
+    assert files() == "notes"
     assert store(one, "delete", "notes", version=0).text == "deleted"  # 0: the latest
-    assert store(one, "files").text == ""
+    assert files() == ""
 
 
 def test_storage_bad_input_gets_the_upstream_errno_and_serving_goes_on(data: UniverseHandle) -> None:
