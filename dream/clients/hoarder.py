@@ -269,3 +269,9 @@ class HoarderDatabases(ServiceClient):
         if response.status_code != 200:
             self._decode("GET", path, response)
         return bytes(response.content)
+
+    async def stash(self, data: bytes) -> str:
+        """Keep `data` as a blob on the database hoarder (which copies it to another): its CID."""
+        response = await self._at_home("POST", STASH, content=data, timeout=DB_TIMEOUT)
+        answer: Stashed = self._decode("POST", STASH, response)
+        return answer["cid"]

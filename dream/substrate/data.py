@@ -275,7 +275,7 @@ class Databases:
             app=opened.app,
             storage=opened.name,
         )
-        self._keep_file(added["cid"], data)
+        self.keep_file(added["cid"], data)
         # The metadata reaches this replica through the change log; wait for it, so that the function
         # reads its own add (and the next request here does too).
         await self._caught_up(added["seq"])
@@ -291,7 +291,7 @@ class Databases:
             while self.position < seq:
                 await self._moved.wait()
 
-    def _keep_file(self, cid: str, data: bytes) -> None:
+    def keep_file(self, cid: str, data: bytes) -> None:
         if self.files is None or not _CID.fullmatch(cid):
             return
         self.files.mkdir(parents=True, exist_ok=True)
@@ -310,7 +310,7 @@ class Databases:
             data = await self.hoarder.blob(cid)
             if data is None:
                 raise DreamError(f"hoarder does not have the bytes of {cid}")
-            self._keep_file(cid, data)
+            self.keep_file(cid, data)
         return kept
 
     async def delete(self, opened: Opened, key: str) -> None:
@@ -404,6 +404,22 @@ class FunctionData:
         except (DreamError, TimeoutError, OSError) as exc:
             self.log.warning("%s: reading %s of storage `%s` failed: %s", self._label(), cid, space.name, exc)
             return None
+
+    def open_cid(self, cid: str) -> BinaryIO | None:
+        try:
+            return open(self.databases.wait(self.databases.fetch_file(cid)), "rb")
+        except (DreamError, TimeoutError, OSError) as exc:
+            self.log.info("%s: opening content %s failed: %s", self._label(), cid, exc)
+            return None
+
+    def push_content(self, data: bytes) -> str | None:
+        try:
+            cid: str = self.databases.wait(self.databases.hoarder.stash(data))
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning("%s: pushing %d bytes of content failed: %s", self._label(), len(data), exc)
+            return None
+        self.databases.keep_file(cid, data)
+        return cid
 
     def _loaded(self, opened: Opened) -> bool:
         replica = self.databases.replicas.get(opened.space)

@@ -103,6 +103,12 @@ class DataScope(Protocol):
     def open_file(self, space: Keyspace, cid: str) -> BinaryIO | None:
         """The bytes stored as `cid`, to read from the start; None (logged) when they cannot be had."""
 
+    def open_cid(self, cid: str) -> BinaryIO | None:
+        """The bytes hoarder keeps as `cid` (content, outside any storage); None when it has none."""
+
+    def push_content(self, data: bytes) -> str | None:
+        """Keep `data` in hoarder: its CID, None (logged) when that failed."""
+
 
 class _Open:
     """A database this call opened, with the value or list its last size call measured."""

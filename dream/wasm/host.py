@@ -24,6 +24,7 @@ from types import TracebackType
 import wasmtime
 
 from dream.wasm import abi, database, fastcall, interrupt, selftest, wasi_poll
+from dream.wasm import content as contents
 from dream.wasm import globals as global_values
 from dream.wasm import storage as storages
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
@@ -52,7 +53,7 @@ PAGE = 65536
 _SHM = Path("/dev/shm")
 
 # Host functions that reach the function's data (databases, globals, storages): calls get its `DataScope`.
-DATA_IMPORTS = database.IMPLEMENTED | global_values.IMPLEMENTED | storages.IMPLEMENTED
+DATA_IMPORTS = database.IMPLEMENTED | global_values.IMPLEMENTED | storages.IMPLEMENTED | contents.IMPLEMENTED
 
 _UNKNOWN_IMPORT = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _TRAP_TEXT = {
@@ -157,6 +158,7 @@ class WasmHost:
         database.define(linker, self.call_path.define)
         global_values.define(linker, self.call_path.define)
         storages.define(linker, self.call_path.define)
+        contents.define(linker, self.call_path.define)
         return linker
 
 
@@ -336,6 +338,7 @@ class FunctionModule:
             abi.bind(None)
             if event.handles:
                 storages.release(event.handles)  # files a storage call left open
+                contents.release(event.handles)
             if self.may_block:
                 interrupt.end()
             if output is not None:

@@ -297,3 +297,18 @@ def test_storage_bad_input_gets_the_upstream_errno_and_serving_goes_on(data: Uni
     text = "".join(p.read_text(errors="replace") for p in logs)
     assert "storage `/uploads` of project" in text and "is full: adding 10001 bytes" in text
     assert "asked for storage `/nowhere`: no storage matches it" in text
+
+
+def test_content_by_cid_with_the_go_sdk(data: UniverseHandle) -> None:
+    from dream.hoarder.cid import cid_of
+
+    one, other = substrates(data)
+    body = os.urandom(3000)
+    pushed = store(one, "push", data=body)
+    assert pushed.status_code == 200, pushed.text
+    refused, cid = pushed.text.split("\n")
+    assert refused == "seeking content failed with: invalid whence"  # whence 7: 98
+    assert cid == cid_of(body)  # the CIDv1 hoarder names blobs by
+    assert store(other, "open", cid).content == body  # from hoarder, on the other substrate
+    missing = store(one, "open", cid_of(b"never stored"))
+    assert (missing.status_code, missing.text.endswith("cid not found")) == (500, True)  # 100

@@ -37,6 +37,14 @@ const (
 	ErrorStorageGetMetaFailed   Error = 90
 	ErrorStorageNotFound        Error = 92
 	ErrorStorageListFailed      Error = 93
+	ErrorInvalidCid             Error = 19
+	ErrorCreatingNewFile        Error = 94
+	ErrorWritingFile            Error = 95
+	ErrorContentNotFound        Error = 96
+	ErrorReadingFile            Error = 97
+	ErrorInvalidWhence          Error = 98
+	ErrorSeekingFile            Error = 99
+	ErrorCidNotFound            Error = 100
 	ErrorZeroSize               Error = 50
 	ErrorSizeMismatch           Error = 89
 )
@@ -71,6 +79,14 @@ var names = map[Error]string{
 	ErrorStorageGetMetaFailed:   "storage get meta failed",
 	ErrorStorageNotFound:        "storage not found",
 	ErrorStorageListFailed:      "storage list failed",
+	ErrorInvalidCid:             "invalid cid",
+	ErrorCreatingNewFile:        "creating new file failed",
+	ErrorWritingFile:            "writing file failed",
+	ErrorContentNotFound:        "content not found",
+	ErrorReadingFile:            "reading file failed",
+	ErrorInvalidWhence:          "invalid whence",
+	ErrorSeekingFile:            "seeking file failed",
+	ErrorCidNotFound:            "cid not found",
 	ErrorZeroSize:               "zero size",
 	ErrorSizeMismatch:           "size mismatch",
 }

@@ -57,3 +57,27 @@ func storageCapacitySize(id uint32, size *uint32) uint32
 
 //go:wasmimport taubyte/sdk storageCapacity
 func storageCapacity(id uint32, buf unsafe.Pointer) uint32
+
+//go:wasmimport taubyte/sdk storageNewContent
+func storageNewContent(id *uint32) uint32
+
+//go:wasmimport taubyte/sdk storageOpenCid
+func storageOpenCid(id *uint32, cid unsafe.Pointer) uint32
+
+//go:wasmimport taubyte/sdk contentWriteFile
+func contentWriteFile(id uint32, buf unsafe.Pointer, size uint32, n *uint32) uint32
+
+//go:wasmimport taubyte/sdk contentReadFile
+func contentReadFile(id uint32, buf unsafe.Pointer, size uint32, count *uint32) uint32
+
+//go:wasmimport taubyte/sdk contentSeekFile
+func contentSeekFile(id uint32, offset int64, whence uint32, position *uint32) uint32
+
+//go:wasmimport taubyte/sdk contentFileCid
+func contentFileCid(id uint32, cid unsafe.Pointer) uint32
+
+//go:wasmimport taubyte/sdk contentPushFile
+func contentPushFile(id uint32, cid unsafe.Pointer) uint32
+
+//go:wasmimport taubyte/sdk contentCloseFile
+func contentCloseFile(id uint32) uint32

@@ -140,10 +140,7 @@ func (s Storage) Cid(name string) (Cid, error) {
 		return Cid{}, fail("getting the cid of "+name, code)
 	}
 	// CIDv1 raw sha2-256: version, codec, hash code and length, then the 32-byte digest.
-	if buf[0] != 1 || int(buf[3])+4 > len(buf) {
-		return Cid{}, errors.New("the host wrote no CIDv1")
-	}
-	return Cid{raw: buf[:4+int(buf[3])]}, nil
+	return cidFrom(buf)
 }
 
 func (s Storage) amount(sizeFn func(uint32, *uint32) uint32, dataFn func(uint32, unsafe.Pointer) uint32) (int, error) {

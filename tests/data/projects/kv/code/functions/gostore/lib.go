@@ -98,6 +98,46 @@ func gostore(e event.Event) uint32 {
 			return fail(h, err)
 		}
 		h.Write([]byte("deleted"))
+	case "push": // new content: write the body, read it back, push it; answers its CID
+		c, err := storage.Create()
+		if err != nil {
+			return fail(h, err)
+		}
+		data, _ := io.ReadAll(h.Body())
+		if _, err := c.Write(data); err != nil {
+			return fail(h, err)
+		}
+		if _, err := c.Seek(0, 0); err != nil {
+			return fail(h, err)
+		}
+		back, _ := io.ReadAll(c)
+		if string(back) != string(data) {
+			return fail(h, fmt.Errorf("read back %d bytes of %d", len(back), len(data)))
+		}
+		if _, err := c.Seek(0, 7); err != nil { // no such whence
+			h.Write([]byte(err.Error() + "\n"))
+		}
+		cid, err := c.Push()
+		if err != nil {
+			return fail(h, err)
+		}
+		h.Write([]byte(cid.String()))
+	case "open": // content by the CID in `name`: answers its bytes
+		cid, err := storage.ParseCid(name)
+		if err != nil {
+			return fail(h, err)
+		}
+		c, err := storage.Open(cid)
+		if err != nil {
+			return fail(h, err)
+		}
+		opened, err := c.Cid()
+		if err != nil || opened.String() != name {
+			return fail(h, fmt.Errorf("opened as %s (%v)", opened.String(), err))
+		}
+		data, _ := io.ReadAll(c)
+		c.Close()
+		h.Write(data)
 	case "size":
 		used, err := s.Used()
 		if err != nil {
