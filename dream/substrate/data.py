@@ -49,6 +49,11 @@ PROJECTS_KEPT = 256  # project configs (per commit) kept for resolving names
 NAMES_KEPT = 4096  # resolved names kept (a function may ask for any name)
 
 
+def opened_key(resource: Resource, kind: str, name: str) -> tuple[str, str, str, str, str]:
+    """How a resolved name is remembered: per project commit, application, kind and name."""
+    return (resource.project, resource.branch, resource.commit, resource.app or "", f"{kind}:{name}")
+
+
 @dataclass(slots=True)
 class Replica:
     """This substrate's copy of one keyspace: key → (sequence number of its last write, value or None
@@ -94,6 +99,7 @@ class Databases:
         self.projects: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self.opened: dict[tuple[str, str, str, str, str], Opened | None] = {}
         self.position = -1  # the change log's sequence number the replicas are current to
+        self.waits = 0  # host calls that had to wait for tns or hoarder (or for a worker thread)
         self._positioned: asyncio.Event | None = None
         self._follower: asyncio.Task[None] | None = None
         self._moved = asyncio.Event()  # set (and replaced) whenever `position` moves
@@ -110,12 +116,13 @@ class Databases:
         return FunctionData(self, resource)
 
     def health(self) -> dict[str, Any]:
-        return {"keyspaces": len(self.replicas), "position": self.position}
+        return {"keyspaces": len(self.replicas), "position": self.position, "waits": self.waits}
 
     # -- from worker threads ---------------------------------------------------------------------------
 
     def wait(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the substrate's loop and wait for it (from a host call's worker thread)."""
+        self.waits += 1
         if threading.get_ident() == self._loop_thread:
             coro.close()
             raise family.NeedsWorker()  # the call reruns on a worker thread
@@ -129,8 +136,7 @@ class Databases:
     async def open(self, resource: Resource, name: str, kind: str = "databases") -> Opened | None:
         """The keyspace `name` resolves to for a function, loaded here; None (logged) when none matches.
         `kind`: `databases` or `storages` (whose keyspaces hold their files' metadata)."""
-        app = resource.app or ""
-        key = (resource.project, resource.branch, resource.commit, app, f"{kind}:{name}")
+        key = opened_key(resource, kind, name)
         if key in self.opened:
             opened = self.opened[key]
         else:
@@ -333,7 +339,7 @@ class FunctionData:
 
     def open_database(self, name: str) -> Opened | None:
         r = self.resource
-        key = (r.project, r.branch, r.commit, r.app or "", name)
+        key = opened_key(r, "databases", name)
         if key in self.databases.opened:
             known = self.databases.opened[key]
             if known is None or self._loaded(known):
@@ -359,7 +365,7 @@ class FunctionData:
 
     def open_storage(self, name: str) -> Opened | None:
         r = self.resource
-        key = (r.project, r.branch, r.commit, r.app or "", f"storages:{name}")
+        key = opened_key(r, "storages", name)
         known = self.databases.opened.get(key, False)
         if known is None or (isinstance(known, Opened) and self._loaded(known)):
             return known

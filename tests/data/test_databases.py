@@ -312,3 +312,16 @@ def test_content_by_cid_with_the_go_sdk(data: UniverseHandle) -> None:
     assert store(other, "open", cid).content == body  # from hoarder, on the other substrate
     missing = store(one, "open", cid_of(b"never stored"))
     assert (missing.status_code, missing.text.endswith("cid not found")) == (500, True)  # 100
+
+
+def test_reads_of_a_keyspace_held_here_never_wait(data: UniverseHandle) -> None:
+    url = substrates(data)[0]
+    assert kv(url, "put", "held", b"here", db="/logs/held").text == "put:0"
+    assert kv(url, "get", "held", db="/logs/held").content == b"here"
+    before = data.health("substrate")["databases"]["waits"]
+    for _ in range(30):
+        assert kv(url, "get", "held", db="/logs/held").content == b"here"
+        assert kv(url, "list", "h", db="/logs/held").content == b"held\0"
+    assert data.health("substrate")["databases"]["waits"] == before  # served from the replica
+    assert kv(url, "put", "held", b"again", db="/logs/held").text == "put:0"
+    assert data.health("substrate")["databases"]["waits"] > before  # a write waits for hoarder

@@ -57,6 +57,9 @@ func gostore(e event.Event) uint32 {
 				return fail(h, err)
 			}
 		}
+		if n, err := f.Read(chunk); n != 0 || err != io.EOF { // past EOF: still EOF, nothing read
+			return fail(h, fmt.Errorf("a read past EOF gave %d bytes and %v", n, err))
+		}
 		if err := f.Close(); err != nil {
 			return fail(h, err)
 		}
