@@ -37,3 +37,13 @@ def kv(url: str, op: str, key: str = "", value: bytes = b"", db: str = "/users")
     return httpx.post(
         f"{url}/kv", params={"db": db, "op": op, "k": key}, content=value, headers=HOST, timeout=30
     )
+
+
+APP_HOST = HOST  # the shop application's functions answer on the project's domain
+
+
+def shopkv(url: str, op: str, key: str = "", value: bytes = b"", db: str = "/users") -> httpx.Response:
+    """The `kv` WAT function again, inside the `shop` application (whose own /users it opens)."""
+    return httpx.post(
+        f"{url}/shopkv", params={"db": db, "op": op, "k": key}, content=value, headers=APP_HOST, timeout=30
+    )

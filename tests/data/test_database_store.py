@@ -106,3 +106,47 @@ def test_storage_versions_overwrite_capacity_and_deletes(tmp_path: Path) -> None
     with pytest.raises(StorageRefused, match="exists \\(version 1\\); add it with overwrite"):
         add("st", "p", "bafy6", 1, overwrite=False, versioning=False, capacity=0, **FILE)
     assert add("st", "p", "bafy6", 1, overwrite=True, versioning=False, capacity=0, **FILE)[0] == 1
+
+
+def test_names_resolve_in_the_application_first_then_the_project_exact_or_by_regex() -> None:
+    from dream.substrate.resources import DEFAULT_DATABASE_SIZE, DEFAULT_STORAGE_SIZE, describe, resolve
+
+    project = {
+        "databases": {
+            "d1": {"name": "users", "match": "/users", "regex": False, "size": 4000},
+            "d2": {"name": "logs", "match": "^/logs/[a-z]+$", "regex": True, "size": 0},
+        },
+        "storages": {"s1": {"name": "up", "match": "/up", "regex": False, "size": 0, "versioning": True}},
+        "applications": {"A": {"databases": {"d3": {"name": "orders", "match": "/users", "regex": False}}}},
+    }
+    found, _ = resolve(project, "P", None, "databases", "/users")
+    assert found is not None and (found.database, found.limit, found.space) == (
+        "users",
+        4000,
+        "P/-/db:/users",
+    )
+    in_app, tried = resolve(project, "P", "A", "databases", "/users")
+    assert in_app is not None and (in_app.database, in_app.space) == ("orders", "P/A/db:/users")
+    assert [c["name"] for c in tried] == [
+        "orders",
+        "users",
+        "logs",
+    ]  # the application's first; first match wins
+    logs, _ = resolve(project, "P", "A", "databases", "/logs/abc")  # not in the application: the project's
+    assert logs is not None and (logs.database, logs.limit) == ("logs", DEFAULT_DATABASE_SIZE)
+    other, _ = resolve(project, "P", None, "databases", "/logs/xyz")
+    assert other is not None and other.space != logs.space  # each name asked for: its own keyspace
+    assert resolve(project, "P", None, "databases", "/logs/ABC")[0] is None  # the regex does not match
+    assert resolve(project, "P", None, "databases", "/user")[0] is None  # exact means exact
+    # Go's regexp.Match finds the pattern anywhere in the name (no anchors, no full match)
+    loose = {"databases": {"d": {"name": "any", "match": "ab", "regex": True}}}
+    assert resolve(loose, "P", None, "databases", "xxabyy")[0] is not None
+    missing, candidates = resolve(project, "P", None, "databases", "/nothing")
+    assert missing is None
+    assert describe(candidates) == "`/users` (users), `^/logs/[a-z]+$` (logs, regex)"
+    up, _ = resolve(project, "P", None, "storages", "/up")
+    assert up is not None and (up.versioning, up.limit, up.space) == (
+        True,
+        DEFAULT_STORAGE_SIZE,
+        "P/-/storage:/up",
+    )

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from dream.testing.harness import UniverseHandle, wait_for
-from tests.data.conftest import HOST, KV, SHAPE, kv, substrates
+from tests.data.conftest import HOST, KV, SHAPE, kv, shopkv, substrates
 
 pytestmark = pytest.mark.e2e
 
@@ -325,3 +325,34 @@ def test_reads_of_a_keyspace_held_here_never_wait(data: UniverseHandle) -> None:
     assert data.health("substrate")["databases"]["waits"] == before  # served from the replica
     assert kv(url, "put", "held", b"again", db="/logs/held").text == "put:0"
     assert data.health("substrate")["databases"]["waits"] > before  # a write waits for hoarder
+
+
+def test_a_function_of_an_application_opens_the_application_s_database_first(data: UniverseHandle) -> None:
+    url = substrates(data)[0]
+    assert kv(url, "put", "who", b"project").text == "put:0"
+    assert shopkv(url, "put", "who", b"shop").text == "put:0"  # the shop's /users: its `orders` database
+    assert kv(url, "get", "who").content == b"project"
+    assert shopkv(url, "get", "who").content == b"shop"
+    big = b"x" * 5000  # past the project's /users (4KB), within the shop's (100KB)
+    assert (kv(url, "put", "big", big).text, shopkv(url, "put", "big", big).text) == ("put:24", "put:0")
+    assert shopkv(url, "del", "big").text == "del:0"
+    # a name only the project has: the application's function opens the project's database
+    assert shopkv(url, "put", "k", b"v", db="/logs/shared").text == "put:0"
+
+
+def test_globals_at_application_scope(data: UniverseHandle) -> None:
+    url = substrates(data)[0]
+
+    def bump(path: str, **scope: str) -> int:
+        answer = httpx.get(f"{url}/{path}", params=scope, headers=HOST, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return int.from_bytes(answer.content, "big")
+
+    project = bump("bump")  # the project's scope (shared with the Go function's `counter`)
+    assert bump("shopbump") == project + 1  # an application's function reaches the project scope too
+    assert bump("shopbump", app="1") == 1  # its application's scope
+    assert bump("shopbump", app="1") == 2
+    assert bump("shopbump", app="1", fn="1") == 1  # application and function
+    assert bump("shopbump", fn="1") == 1  # the function alone
+    assert bump("bump", app="1") == project + 2  # no application: the project's scope, as upstream
+    assert bump("bump", fn="1") == 1
