@@ -14,7 +14,7 @@ import pytest
 
 from dream.testing.data import ProjectData
 from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
-from tests.data.conftest import HOST, kv, substrates
+from tests.data.conftest import HOST, kv, shopkv, substrates
 
 pytestmark = pytest.mark.e2e
 
@@ -157,3 +157,17 @@ def test_project_data_fixture_seeds_and_reads(
     assert [f["name"] for f in store.files("/plain")].count("seeded.txt") == 1
     store.delete("/logs/seeded", "a")
     assert store.keys("/logs/seeded") == ["b", "c"]
+
+
+def test_cli_names_resolve_in_an_application_with_app(
+    data: UniverseHandle, dream_daemon: DaemonProcess
+) -> None:
+    url = substrates(data)[0]
+    assert shopkv(url, "put", "cli-app", b"in the shop").text == "put:0"
+    shop = dream(dream_daemon, "data", "get", PROJECT, "/users", "cli-app", "--app", "shop", "-u", data.name)
+    assert (shop.returncode, shop.stdout) == (0, b"in the shop")
+    project = dream(dream_daemon, "data", "get", PROJECT, "/users", "cli-app", "-u", data.name)
+    assert project.returncode == 1 and b"has no key `cli-app`" in project.stderr  # the project's /users
+    unknown = dream(dream_daemon, "data", "keys", PROJECT, "/users", "--app", "nope", "-u", data.name)
+    assert unknown.returncode == 1
+    assert b"has no application `nope` (its applications: shop (QmDataKvAppShop" in unknown.stderr
