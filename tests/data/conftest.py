@@ -3,6 +3,7 @@ by the tests of this folder."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,13 @@ SHAPE = {
 
 
 @pytest.fixture(scope="package")
-def data(universe_factory: Any) -> UniverseHandle:
-    universe: UniverseHandle = universe_factory("data", config=SHAPE)
-    universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(KV), ""])
-    return universe
+def data(universe_factory: Any) -> Iterator[UniverseHandle]:
+    universe: UniverseHandle = universe_factory("kvdata", config=SHAPE)
+    try:
+        universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(KV), ""])
+        yield universe
+    finally:  # not at the end of the session: the rest of the suite need not carry it
+        universe.client.kill_universe(universe.name)
 
 
 def substrates(universe: UniverseHandle) -> list[str]:

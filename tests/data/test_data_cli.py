@@ -40,9 +40,11 @@ def test_data_list_shows_databases_storages_and_keyspaces(
     shown = dream(dream_daemon, "data", "list", PROJECT, "-u", data.name, "--json")
     assert shown.returncode == 0, shown.stderr
     found = json.loads(shown.stdout)
-    assert {(d["name"], d["match"], d["regex"], d["size"]) for d in found["databases"]} == {
-        ("users", "/users", False, 4000),
-        ("logs", "^/logs/[a-z]+$", True, 0),
+    listed = {(d["name"], d["match"], d["regex"], d["size"], d["application"]) for d in found["databases"]}
+    assert listed == {
+        ("users", "/users", False, 4000, None),
+        ("logs", "^/logs/[a-z]+$", True, 0, None),
+        ("orders", "/users", False, 100000, "QmDataKvAppShop000000000000000000000000000001"),
     }
     assert {(s["name"], s["versioning"]) for s in found["storages"]} == {("uploads", True), ("plain", False)}
     assert any(k["name"] == "/logs/cli" and k["keys"] >= 1 for k in found["keyspaces"])

@@ -221,7 +221,7 @@ def test_globals_at_project_and_function_scope_with_the_go_sdk(data: UniverseHan
 
 
 def test_a_kept_universe_keeps_its_databases_across_a_restart(module_universe_factory: Any) -> None:
-    universe: UniverseHandle = module_universe_factory("kept-data", config=SHAPE, keep=True)
+    universe: UniverseHandle = module_universe_factory("keptkv", config=SHAPE, keep=True)
     universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(KV), ""])
     assert kv(substrates(universe)[0], "put", "survivor", b"still here").text == "put:0"
     universe.client.kill_universe(universe.name)
