@@ -120,6 +120,7 @@ class Runner:
             max_workers=workers, thread_name_prefix="wasm", initializer=_lower_priority
         )
         self.stopped = 0  # worker calls stopped because their client went away
+        self.rerun = 0  # inline calls given up because they had to wait for data, rerun on a worker
         self.calls: set[CallControl] = set()  # worker calls running
 
     def close(self) -> None:
@@ -150,6 +151,7 @@ class Runner:
             # It had to wait for its data (a write, a keyspace to load): nothing happened yet, so it
             # reruns on a worker, and earns its way back inline more slowly than a merely slow call.
             fn.inline, fn.streak = False, -NEEDS_WORKER_BACKOFF
+            self.rerun += 1
             return None
         if time.perf_counter() - started <= SLOW_INLINE:
             fn.streak = 0
@@ -245,6 +247,7 @@ class Runner:
             "queued": admission.queued,
             "memory_reserved": admission.memory,
             "stopped": self.stopped,
+            "rerun": self.rerun,
         }
 
 

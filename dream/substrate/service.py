@@ -70,7 +70,8 @@ class Service(Node):
             "served": self.front.served,
             "modules": len(self.resolver.modules.loaded),
             "hosts": len(self.resolver.routes),
-            "calls": self.runner.health(),  # worker calls: running, queued, memory_reserved, stopped
+            # worker calls: running, queued, memory_reserved, stopped; inline calls rerun on a worker
+            "calls": self.runner.health(),
             "wasm_call": self.host.call_path.name,  # raw, object or plain (DREAM_WASM_CALL)
             "databases": self.databases.health(),
         }

@@ -323,6 +323,10 @@ class FunctionModule:
                     wasmtime.WasmtimeError("stopped after its deadline"), instantiated=True, used=None
                 )
         except CallFailed as exc:
+            if event.needs_worker:  # it failed after a data host call could not wait: not its fault
+                raise WasmNeedsWorker(
+                    f"{self._label(export)} had to wait for its data on the event loop", "needs a worker"
+                ) from None
             if control is not None and control.stopped == interrupt.CANCELLED:
                 raise WasmCancelled(
                     f"{self._label(export)} was stopped: its client went away", "client went away"

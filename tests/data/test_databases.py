@@ -356,3 +356,19 @@ def test_globals_at_application_scope(data: UniverseHandle) -> None:
     assert bump("shopbump", fn="1") == 1  # the function alone
     assert bump("bump", app="1") == project + 2  # no application: the project's scope, as upstream
     assert bump("bump", fn="1") == 1
+
+
+def test_an_inline_call_that_must_write_is_rerun_on_a_worker_not_failed(data: UniverseHandle) -> None:
+    url = substrates(data)[0]
+    assert kv(url, "put", "strict", b"before", db="/logs/inline").text == "put:0"
+    with httpx.Client(headers=HOST, timeout=30) as client:
+        for _ in range(260):  # quick reads: the function runs inline on the event loop by then
+            params = {"db": "/logs/inline", "op": "get", "k": "strict"}
+            assert client.post(f"{url}/kv", params=params).content == b"before"
+    rerun = data.health("substrate")["calls"]["rerun"]
+    # A put cannot be made inline: the call is given up at the put (which fails there, and this function
+    # then traps) and rerun on a worker, where the put succeeds: the client sees only that.
+    answer = kv(url, "strict", "strict", b"after", db="/logs/inline")
+    assert (answer.status_code, answer.text) == (200, "put:0")
+    assert data.health("substrate")["calls"]["rerun"] == rerun + 1
+    assert kv(url, "get", "strict", db="/logs/inline").content == b"after"

@@ -1,5 +1,6 @@
-;; POST /kv?db=<name>&op=<put|get|del|list|close>&k=<key or prefix>; put stores the request body.
+;; POST /kv?db=<name>&op=<put|get|del|list|close|strict>&k=<key or prefix>; put stores the request body.
 ;; Answers the value (get), the NUL-terminated key list (list), or `<op>:<errno>` (0 = success).
+;; strict: puts the body too, but traps (`unreachable`) when the put fails.
 (module
   (import "taubyte/sdk" "getHttpEventQueryValueByNameSize" (func $querySize (param i32 i32 i32 i32) (result i32)))
   (import "taubyte/sdk" "getHttpEventQueryValueByName" (func $query (param i32 i32 i32 i32 i32) (result i32)))
@@ -67,6 +68,17 @@
           (br $more)))
       (return (call $report (local.get $ev) (i32.const 140) (i32.const 4)
         (call $put (i32.load (i32.const 8)) (i32.const 3072) (local.get $kLen) (i32.const 65536) (local.get $total))))))
+    ;; strict: a put that must not fail
+    (if (i32.eq (local.get $op) (i32.const 115)) (then
+      (block $read
+        (loop $more
+          (local.set $rc (call $read (local.get $ev) (i32.add (i32.const 65536) (local.get $total)) (i32.const 4096) (i32.const 12)))
+          (local.set $total (i32.add (local.get $total) (i32.load (i32.const 12))))
+          (br_if $read (local.get $rc))
+          (br $more)))
+      (if (call $put (i32.load (i32.const 8)) (i32.const 3072) (local.get $kLen) (i32.const 65536) (local.get $total))
+        (then (unreachable)))
+      (return (call $report (local.get $ev) (i32.const 140) (i32.const 4) (i32.const 0)))))
     ;; get
     (if (i32.eq (local.get $op) (i32.const 103)) (then
       (local.set $rc (call $getSize (i32.load (i32.const 8)) (i32.const 3072) (local.get $kLen) (i32.const 0)))
