@@ -164,8 +164,8 @@ class HoarderDatabases(ServiceClient):
             raise ServiceError(self.service, "GET", DB_GET, None, "no hoarder node is running")
         return min(found, key=lambda p: (p.index, p.id))
 
-    async def _at_home(self, method: str, path: str, **kwargs: Any) -> Any:
-        peer = await self._home()
+    async def _at_home(self, method: str, path: str, *, at: PeerInfo | None = None, **kwargs: Any) -> Any:
+        peer = at or await self._home()
         try:
             response = await self.peers.request(peer, method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -208,21 +208,29 @@ class HoarderDatabases(ServiceClient):
         )
         return list(self._decode("GET", DB_KEYS, response)["keys"])
 
-    async def snapshot(self, space: str) -> DatabaseSnapshot:
-        response = await self._at_home("GET", DB_SNAPSHOT, params={"space": space}, timeout=DB_TIMEOUT)
+    async def home(self) -> PeerInfo:
+        """The hoarder that keeps the databases (the first by index); the others keep copies."""
+        return await self._home()
+
+    async def snapshot(self, space: str, *, at: PeerInfo | None = None) -> DatabaseSnapshot:
+        response = await self._at_home("GET", DB_SNAPSHOT, at=at, params={"space": space}, timeout=DB_TIMEOUT)
         answer: DatabaseSnapshot = self._decode("GET", DB_SNAPSHOT, response)
         return answer
 
-    async def changes(self, after: int, *, wait: float, timeout: float) -> DatabaseChanges:
+    async def changes(
+        self, after: int, *, wait: float, timeout: float, at: PeerInfo | None = None
+    ) -> DatabaseChanges:
         """Changes after `after`, waiting up to `wait` seconds for one (a long-poll)."""
         response = await self._at_home(
-            "GET", DB_CHANGES, params={"after": after, "wait": wait}, timeout=timeout
+            "GET", DB_CHANGES, at=at, params={"after": after, "wait": wait}, timeout=timeout
         )
         answer: DatabaseChanges = self._decode("GET", DB_CHANGES, response)
         return answer
 
-    async def spaces(self, project: str = "") -> list[DatabaseSpace]:
-        response = await self._at_home("GET", DB_SPACES, params={"project": project}, timeout=DB_TIMEOUT)
+    async def spaces(self, project: str = "", *, at: PeerInfo | None = None) -> list[DatabaseSpace]:
+        response = await self._at_home(
+            "GET", DB_SPACES, at=at, params={"project": project}, timeout=DB_TIMEOUT
+        )
         return list(self._decode("GET", DB_SPACES, response)["spaces"])
 
     async def add_file(

@@ -275,6 +275,86 @@ class DatabaseStore:
             db.execute("COMMIT")
         return seq
 
+    # -- a standby's copy (another hoarder's changes, applied with their sequence numbers) --------------
+
+    def apply(self, changes: list[Change]) -> None:
+        """Apply changes read from the home hoarder's log, keeping their sequence numbers (a change at or
+        before what a key already holds is skipped, so applying twice changes nothing)."""
+        if not changes:
+            return
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                touched = set()
+                for c in changes:
+                    db.execute(
+                        "INSERT OR IGNORE INTO changes (seq, space, key, value) VALUES (?, ?, ?, ?)",
+                        (c.seq, c.space, c.key, c.value),
+                    )
+                    row = db.execute(
+                        "SELECT seq FROM entries WHERE space = ? AND key = ?", (c.space, c.key)
+                    ).fetchone()
+                    if row is not None and row[0] >= c.seq:
+                        continue
+                    if c.value is None:
+                        db.execute("DELETE FROM entries WHERE space = ? AND key = ?", (c.space, c.key))
+                    else:
+                        db.execute(
+                            "INSERT OR REPLACE INTO entries (space, key, value, seq) VALUES (?, ?, ?, ?)",
+                            (c.space, c.key, c.value, c.seq),
+                        )
+                    touched.add(c.space)
+                for space in touched:
+                    self._recount(space)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def replace_space(self, space: str, rows: list[tuple[str, bytes, int]], seq: int) -> None:
+        """Make `space` hold exactly `rows` ((key, value, seq)) as of the home's `seq` (a resync)."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM entries WHERE space = ?", (space,))
+                db.executemany(
+                    "INSERT INTO entries (space, key, value, seq) VALUES (?, ?, ?, ?)",
+                    [(space, k, v, s) for k, v, s in rows],
+                )
+                self._recount(space)
+                if self._seq() < seq:
+                    db.execute(
+                        "INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('changes', ?)", (seq,)
+                    )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _recount(self, space: str) -> None:
+        """The `spaces` row of a space copied from the home: who it belongs to (from its id) and its use."""
+        parts = space.split("/", 2)
+        if len(parts) == 3:  # `<project>/<app or ->/<kind>:<name>` (clients.hoarder.space_id)
+            project, app, rest = parts
+            kind, _, name = rest.partition(":")
+        else:  # `<project>/globals`
+            project, app, kind, name = parts[0], "", "", parts[-1]
+        if kind == "storage":
+            used = self._used(space)
+        else:
+            row = self._db.execute(
+                "SELECT coalesce(sum(length(CAST(key AS BLOB)) + length(value)), 0) FROM entries WHERE space = ?",
+                (space,),
+            ).fetchone()
+            used = int(row[0])
+        self._db.execute(
+            "INSERT INTO spaces (space, project, app, name, used) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(space) DO UPDATE SET used = excluded.used",
+            (space, project, "" if app == "-" else app, name or rest, used),
+        )
+
     def _log(self, space: str, key: str, value: bytes | None) -> int:
         cursor = self._db.execute(
             "INSERT INTO changes (space, key, value) VALUES (?, ?, ?)", (space, key, value)

@@ -9,7 +9,8 @@ p2p API:
   GET  /hoarder/list         → {cids}
 A CID (in a path or `x-cid`) is checked before it names a file: anything else is refused with a 400.
 
-Databases (the key/value keyspaces of functions, `databases.py`; routes in `database_routes.py`):
+Databases (the key/value keyspaces of functions, `databases.py`; routes in `database_routes.py`; kept by
+the first hoarder, copied by the others, `standby.py`):
   POST /hoarder/db/put?space=&key=&project=&app=&name=&limit=   raw body → {seq}   (400: full)
   POST /hoarder/db/delete?space=&key=     → {seq}
   GET  /hoarder/db/get?space=&key=        → the value (404 when absent)
@@ -35,9 +36,10 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dream.clients.base import ServiceError
-from dream.clients.hoarder import HoarderClient
+from dream.clients.hoarder import HoarderClient, HoarderDatabases
 from dream.hoarder.cid import cid_of, verify
 from dream.hoarder.database_routes import DatabaseRoutes
+from dream.hoarder.standby import Standby
 from dream.http.answers import answer, reply
 from dream.node import Node
 from dream.node.config import NodeConfig
@@ -54,12 +56,15 @@ class Service(Node):
     async def on_start(self) -> None:
         self.blobs = self.config.root_path / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
+        # Every hoarder but the databases' home keeps a copy of them (`standby.py`).
+        self.standby = Standby(self.databases, HoarderDatabases(self.peers), self.config.id, self.log)
+        self.spawn(self.standby.run(), "standby")
 
     async def on_stop(self) -> None:
         self.databases.close()
 
     def health(self) -> dict[str, Any]:
-        return {"blobs": sum(1 for _ in self.blobs.iterdir())}
+        return {"blobs": sum(1 for _ in self.blobs.iterdir()), "database_changes_copied": self.standby.copied}
 
     def p2p_routes(self) -> list[BaseRoute]:
         return [

@@ -150,3 +150,29 @@ def test_names_resolve_in_the_application_first_then_the_project_exact_or_by_reg
         DEFAULT_STORAGE_SIZE,
         "P/-/storage:/up",
     )
+
+
+def test_a_standby_applies_the_home_s_changes_with_their_numbers_and_can_resync(tmp_path: Path) -> None:
+    from dream.hoarder.databases import Change
+
+    home = DatabaseStore(tmp_path / "home.sqlite")
+    standby = DatabaseStore(tmp_path / "standby.sqlite")
+    home.put("P/-/db:/users", "a", b"1", limit=0, **WHO)
+    home.put("P/-/db:/users", "b", b"2", limit=0, **WHO)
+    home.delete("P/-/db:/users", "a")
+    home.put("P/globals", "/uint32/x", b"\0\0\0\1", limit=0, **WHO)
+    _, _, changes = home.changes(0)
+    standby.apply(changes)
+    standby.apply(changes)  # twice: nothing changes
+    assert standby.seq() == home.seq() and standby.keys("P/-/db:/users") == ["b"]
+    assert standby.get("P/globals", "/uint32/x") == b"\0\0\0\1"
+    assert {(s.space, s.project, s.app, s.name, s.used) for s in standby.spaces()} == {
+        ("P/-/db:/users", "P", "", "/users", 2),
+        ("P/globals", "P", "", "globals", len("/uint32/x") + 4),
+    }
+    standby.apply([Change(1, "P/-/db:/users", "b", b"stale")])  # older than what b holds: skipped
+    assert standby.get("P/-/db:/users", "b") == b"2"
+    seq, rows = home.snapshot("P/-/db:/users")
+    fresh = DatabaseStore(tmp_path / "fresh.sqlite")
+    fresh.replace_space("P/-/db:/users", rows, seq)  # a resync: the keyspace whole, as of seq
+    assert fresh.keys("P/-/db:/users") == ["b"] and fresh.seq() == seq

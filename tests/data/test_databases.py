@@ -372,3 +372,29 @@ def test_an_inline_call_that_must_write_is_rerun_on_a_worker_not_failed(data: Un
     assert (answer.status_code, answer.text) == (200, "put:0")
     assert data.health("substrate")["calls"]["rerun"] == rerun + 1
     assert kv(url, "get", "strict", db="/logs/inline").content == b"after"
+
+
+def test_a_second_hoarder_keeps_a_copy_of_the_databases(module_universe_factory: Any) -> None:
+    from dream.clients.hoarder import space_id
+
+    shape = {**SHAPE, "Services": {**SHAPE["Services"], "hoarder": {"Others": {"copies": 2}}}}
+    universe: UniverseHandle = module_universe_factory("twohoarders", config=shape)
+    universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(KV), ""])
+    url = substrates(universe)[0]
+    assert kv(url, "put", "copied", b"on both").text == "put:0"
+    assert kv(url, "put", "gone", b"soon").text == "put:0"
+    assert kv(url, "del", "gone").text == "del:0"
+    hoarders = [n for n in universe.nodes() if n["name"].startswith("hoarder@")]
+    assert len(hoarders) == 2
+    space = space_id("QmDataKvProject000000000000000000000000000001", None, "/users")
+    with universe.node_client() as client:
+
+        def held(node: dict[str, Any], key: str) -> bytes | None:
+            answer = client.get(
+                f"http://127.0.0.1:{node['ports']['p2p']}/hoarder/db/get", params={"space": space, "key": key}
+            )
+            return answer.content if answer.status_code == 200 else None
+
+        for node in hoarders:  # the home and its standby
+            wait_for(lambda node=node: held(node, "copied") == b"on both", f"{node['id']} to hold the put")
+            assert held(node, "gone") is None
