@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from dream.clients.hoarder import HoarderDatabases
 from dream.errors import DreamError
-from dream.hoarder.databases import Change
 
 if TYPE_CHECKING:
     from dream.hoarder.database_routes import DatabaseRoutes
@@ -64,6 +63,8 @@ class Standby:
             if (answer["first"] > seq + 1 and answer["changes"]) or answer["seq"] < seq:
                 following = None  # the log no longer reaches back here: copy everything again
                 continue
+            from dream.hoarder.databases import Change  # SQLite's module: only once there is a copy to keep
+
             changes = [
                 Change(s, space, key, None if value is None else base64.b64decode(value))
                 for s, space, key, value in answer["changes"]
