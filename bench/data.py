@@ -9,7 +9,9 @@ In one run, in a universe of its own (tns, hoarder, seer, one substrate) with
              100 bytes from inside a WAT and a Go function, each call timed by the guest itself (WASI's
              monotonic clock, Go's time.Now), --calls per request, --requests requests;
   wrk        `GET /dbping` (a WAT function doing one database get per request and answering the value)
-             beside `GET /ping` (PONG), wrk with 64 connections, --rounds rounds of --duration seconds.
+             beside `GET /ping` (PONG), wrk with 64 connections, --rounds rounds of --duration seconds;
+  visible    how long after a put through one substrate returns the value is read through the other
+             (asked again and again until it is), --trials times.
 Prints p50/p99 in µs and calls/s (1 / mean) per target, and the ratios against the goals: a get from
 inside a function at p50 ≤ 3x the bare SQLite get; /dbping ≥ 0.5x /ping in req/s (the median of the
 rounds' ratios: each round runs both targets back to back).
@@ -46,7 +48,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "fixtures" / "projects" / "data-bench"
 HOST = "bench.data.com"
 UNIVERSE = "benchdata"
-SHAPE = {"Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {}}, "Simples": {}}
+SHAPE = {
+    "Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {"Others": {"copies": 2}}},
+    "Simples": {},
+}
 GET_GOAL = 3.0  # a get from inside a function: p50 at most this many times the bare SQLite get's
 WRK_GOAL = 0.5  # /dbping req/s at least this fraction of /ping's
 
@@ -107,6 +112,26 @@ def from_inside(url: str, name: str, op: str, calls: int, requests: int) -> Timi
     return Timing(f"{name} {op}", samples)
 
 
+def visible_after(put_url: str, get_url: str, trials: int) -> Timing:
+    """Put through one substrate, then read through the other until the value is there: the time from
+    the put's answer to the first read that has it (bounded by the read's own round trip)."""
+    samples: list[int] = []
+    with httpx.Client(headers={"host": HOST}, timeout=30) as client:
+        for trial in range(trials):
+            value = f"v{trial}-{time.time_ns()}".encode()
+            params = {"db": "/bench", "op": "put", "k": "visible"}
+            answer = client.post(put_url, params=params, content=value)
+            if answer.text != "put:0":
+                raise DreamError(f"the put answered {answer.status_code}: {answer.text[:200]}")
+            written = time.perf_counter_ns()
+            deadline = written + 10_000_000_000
+            while client.post(get_url, params={**params, "op": "get"}).content != value:
+                if time.perf_counter_ns() > deadline:
+                    raise DreamError("a put was not read through the other substrate within 10 s")
+            samples.append(time.perf_counter_ns() - written)
+    return Timing("visible", samples)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -116,6 +141,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of wrk per target and round")
     parser.add_argument("--rounds", type=int, default=3, help="wrk rounds over the two targets (default 3)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument("--trials", type=int, default=50, help="puts timed until read elsewhere (default 50)")
     args = parser.parse_args()
     exit_on_sigterm()
     serving.HOST = HOST  # the Host header serving.run_wrk sends
@@ -131,13 +157,21 @@ def main() -> None:
             with daemon.client() as client:
                 client.new_universe(UNIVERSE, SHAPE)
                 client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(PROJECT), ""])
-                base = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}"
+                substrates = sorted(
+                    n["value"]["http"] for n in client.nodes(UNIVERSE) if n["name"].startswith("substrate@")
+                )
+                base, other = (f"http://127.0.0.1:{port}" for port in substrates)
             sqlite_get, sqlite_put = bare_sqlite(Path(tmp) / "bare.sqlite", args.calls * args.requests)
             timings += [sqlite_get, sqlite_put]
             for name, path in (("wat", "dbtime"), ("go", "godbtime")):
                 for op in ("get", "put"):
                     calls = args.calls if op == "get" else max(1, args.calls // 10)  # puts wait for hoarder
                     timings.append(from_inside(f"{base}/{path}", name, op, calls, args.requests))
+            client_put, client_get = f"{base}/kv", f"{other}/kv"
+            httpx.post(
+                client_get, params={"db": "/bench", "op": "get", "k": "visible"}, headers={"host": HOST}
+            )
+            timings.append(visible_after(client_put, client_get, args.trials))
             for timing in timings:
                 print(timing.line(), flush=True)
             targets = [("ping", f"{base}/ping"), ("dbping", f"{base}/dbping")]
@@ -164,6 +198,11 @@ def main() -> None:
             daemon.stop()
     print()
     by = {t.name: t for t in timings}
+    seen = by["visible"]
+    verdict = "met" if seen.p99 <= 100_000 else "MISSED"
+    print(
+        f"a put read through the other substrate after p50 {seen.p50 / 1000:.1f} ms, p99 {seen.p99 / 1000:.1f} ms (goal ≤ 100 ms: {verdict})"
+    )
     for name in ("wat get", "go get"):
         ratio = by[name].p50 / by["sqlite get"].p50
         verdict = "met" if ratio <= GET_GOAL else "MISSED"
