@@ -213,3 +213,89 @@ class DreamClient:
         if protocol not in ports:
             raise DreamError(f"`{name}` in universe `{universe}` has no {protocol} port")
         return int(ports[protocol])
+
+    # -- data (databases and storages of a project's functions) ---------------------------------------
+
+    def data(self, universe: str, project: str, *, app: str | None = None) -> dict[str, Any]:
+        """A project's databases and storages (as configured) and its keyspaces (as hoarder keeps them)."""
+        return dict(self._call("GET", f"/data/{universe}/{project}", params=_only(app=app)))
+
+    def data_keys(
+        self, universe: str, project: str, database: str, *, prefix: str = "", app: str | None = None
+    ) -> list[str]:
+        params = _only(database=database, prefix=prefix, app=app)
+        return list(self._call("GET", f"/data/{universe}/{project}/keys", params=params)["keys"])
+
+    def data_get(
+        self, universe: str, project: str, database: str, key: str, *, app: str | None = None
+    ) -> bytes:
+        params = _only(database=database, key=key, app=app)
+        return _decoded(self._call("GET", f"/data/{universe}/{project}/value", params=params))
+
+    def data_put(
+        self, universe: str, project: str, database: str, key: str, value: bytes, *, app: str | None = None
+    ) -> dict[str, Any]:
+        payload = _only(database=database, key=key, app=app, base64=_encoded(value))
+        return dict(self._call("POST", f"/data/{universe}/{project}/value", json=payload))
+
+    def data_delete(
+        self, universe: str, project: str, database: str, key: str, *, app: str | None = None
+    ) -> dict[str, Any]:
+        params = _only(database=database, key=key, app=app)
+        return dict(self._call("DELETE", f"/data/{universe}/{project}/value", params=params))
+
+    def data_files(
+        self, universe: str, project: str, storage: str, *, app: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = _only(storage=storage, app=app)
+        return list(self._call("GET", f"/data/{universe}/{project}/files", params=params)["files"])
+
+    def data_read(
+        self,
+        universe: str,
+        project: str,
+        storage: str,
+        name: str,
+        *,
+        version: int = 0,
+        app: str | None = None,
+    ) -> dict[str, Any]:
+        """A storage file's version (0: the latest): {name, version, cid, size, data (bytes)}."""
+        params = _only(storage=storage, name=name, version=str(version), app=app)
+        found = dict(self._call("GET", f"/data/{universe}/{project}/file", params=params))
+        found["data"] = _decoded(found)
+        return found
+
+    def data_write(
+        self,
+        universe: str,
+        project: str,
+        storage: str,
+        name: str,
+        data: bytes,
+        *,
+        overwrite: bool = False,
+        app: str | None = None,
+    ) -> dict[str, Any]:
+        payload = {
+            **_only(storage=storage, name=name, app=app, base64=_encoded(data)),
+            "overwrite": overwrite,
+        }
+        return dict(self._call("POST", f"/data/{universe}/{project}/file", json=payload))
+
+
+def _only(**values: str | None) -> dict[str, str]:
+    """The parameters that are set."""
+    return {k: v for k, v in values.items() if v is not None and v != ""}
+
+
+def _encoded(value: bytes) -> str:
+    import base64
+
+    return base64.b64encode(value).decode()
+
+
+def _decoded(answer: dict[str, Any]) -> bytes:
+    import base64
+
+    return base64.b64decode(answer["base64"])

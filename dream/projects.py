@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the CLI imports this module; neither the node runtime nor Y
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 FUNCTION = "ping_pong"
+RESOURCES = "resources"  # a template's folder of config resources (`resources/databases/*.yaml`, ...)
 
 
 def templates_dir() -> Path:
@@ -38,7 +39,11 @@ def templates_dir() -> Path:
 
 
 def languages(template: str = "ping_pong") -> list[str]:
-    return sorted(p.name for p in (templates_dir() / template).iterdir() if p.is_dir())
+    folder = templates_dir() / template
+    if not folder.is_dir():
+        known = ", ".join(sorted(p.name for p in templates_dir().iterdir() if (p / "go").is_dir()))
+        raise DreamError(f"there is no `{template}` template; templates: {known}")
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != RESOURCES)
 
 
 def generated_fqdn(project_id: str, universe: str, index: int = 0) -> str:
@@ -109,9 +114,16 @@ def render(root: Path, *, name: str, project_id: str, fqdn: str, template: str, 
 
     function = yaml.safe_load((source / "function.yaml").read_text())
     function["id"] = new_resource_id()
-    _write_yaml(config / "functions" / f"{FUNCTION}.yaml", function)
-    target = code / "functions" / FUNCTION
+    # ping_pong's function keeps its name; another template's function is named after the template.
+    named = FUNCTION if template == "ping_pong" else template
+    _write_yaml(config / "functions" / f"{named}.yaml", function)
+    target = code / "functions" / named
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("function.yaml"))
+    # Resources the template's function uses (e.g. kv_counter's database), each with a new id.
+    for found in sorted((templates_dir() / template / RESOURCES).glob("*/*.yaml")):
+        resource = yaml.safe_load(found.read_text())
+        resource["id"] = new_resource_id()
+        _write_yaml(config / found.parent.name / found.name, resource)
 
 
 def _remember(state_dir: Path, name: str, record: dict[str, Any]) -> None:

@@ -84,7 +84,11 @@ def universe(
 @app.command("project")
 def project(
     name: str = typer.Argument(..., help="Project name (lower-case letters, digits, - and _)"),
-    template: str = typer.Option("ping_pong", "--template", help="Template from fixtures/templates"),
+    template: str = typer.Option(
+        "ping_pong",
+        "--template",
+        help="Template from fixtures/templates: ping_pong (every language), kv_counter (a visit counter in a database: go, rust, assemblyscript)",
+    ),
     lang: str = typer.Option(
         "go", "--lang", help="Language of the template's function (go, c, zig, rust, assemblyscript, wat)"
     ),

@@ -6,7 +6,7 @@ GET /hoarder/blob/{cid}, GET /hoarder/has/{cid}, GET /hoarder/list.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import httpx
 
@@ -71,3 +71,215 @@ class HoarderClient(ServiceClient):
     async def cids(self) -> list[str]:
         """The CIDs the hoarder asked keeps."""
         return list((await self._json("GET", LIST))["cids"])
+
+
+# -- databases (the key/value keyspaces functions use) ------------------------------------------------
+
+DB_PUT = "/hoarder/db/put"
+DB_DELETE = "/hoarder/db/delete"
+DB_GET = "/hoarder/db/get"
+DB_KEYS = "/hoarder/db/keys"
+DB_SNAPSHOT = "/hoarder/db/snapshot"
+DB_CHANGES = "/hoarder/db/changes"
+DB_SPACES = "/hoarder/db/spaces"
+STORAGE_ADD = "/hoarder/storage/add"
+STORAGE_DELETE = "/hoarder/storage/delete"
+DB_TIMEOUT = 10.0  # seconds a database read or write may take
+
+
+def space_id(project: str, app: str | None, name: str, kind: str = "db") -> str:
+    """The keyspace of database (or, with kind `storage`, storage) name `name` asked for by a function of
+    `project` (and `app`): upstream keys them by project + application + the name the function asked for."""
+    return f"{project}/{app or '-'}/{kind}:{name}"
+
+
+GLOBALS = "globals"  # the name `dream data` shows for a project's globals keyspace
+
+
+def globals_space(project: str) -> str:
+    """The keyspace of a project's `globals` values (every scope of them: one per project, as upstream)."""
+    return f"{project}/{GLOBALS}"
+
+
+class DatabaseWrite(TypedDict):
+    """A committed write: its sequence number in hoarder's change log."""
+
+    seq: int
+
+
+class DatabaseSnapshot(TypedDict):
+    """A keyspace read at one moment: the log's sequence number then, and [key, base64 value, seq]s."""
+
+    seq: int
+    entries: list[list[Any]]
+
+
+class DatabaseChanges(TypedDict):
+    """Changes after some sequence number: [seq, space, key, base64 value or null (deleted)]s.
+
+    `first` is the oldest change still logged: a reader that asked for changes after `first - 2` or
+    earlier missed some and must reload what it holds."""
+
+    seq: int
+    first: int
+    changes: list[list[Any]]
+
+
+class DatabaseSpace(TypedDict):
+    """One keyspace: whose it is, the bytes it uses of its limit (0: none) and its number of keys."""
+
+    space: str
+    project: str
+    app: str
+    name: str
+    used: int
+    limit: int
+    keys: int
+
+
+class FileAdded(TypedDict):
+    """A storage file recorded: its version, the change's sequence number, its bytes' CID and size."""
+
+    version: int
+    seq: int
+    cid: str
+    size: int
+
+
+class DatabaseRefused(ServiceError):
+    """Hoarder refused a database write (the keyspace is full, or the input is bad): nothing changed."""
+
+
+class HoarderDatabases(ServiceClient):
+    """The database routes of the universe's database hoarder: the first hoarder (by index), so that
+    every substrate reads and writes the same copy."""
+
+    service = "hoarder"
+
+    async def _home(self) -> PeerInfo:
+        found = await self.peers.discover(self.service)
+        if not found:
+            found = await self.peers.discover(self.service, fresh=True)
+        if not found:
+            raise ServiceError(self.service, "GET", DB_GET, None, "no hoarder node is running")
+        return min(found, key=lambda p: (p.index, p.id))
+
+    async def _at_home(self, method: str, path: str, *, at: PeerInfo | None = None, **kwargs: Any) -> Any:
+        peer = at or await self._home()
+        try:
+            response = await self.peers.request(peer, method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            # Its address may have changed (a restart): look again before the caller retries.
+            await self.peers.discover(self.service, fresh=True)
+            raise ServiceError(self.service, method, path, None, f"{peer.id}: {exc}") from None
+        if response.status_code == 400:
+            said = response.json().get("error", "refused")
+            raise DatabaseRefused(self.service, method, path, 400, str(said))
+        return response
+
+    async def put(
+        self, space: str, key: str, value: bytes, *, project: str, app: str, name: str, limit: int
+    ) -> DatabaseWrite:
+        """Store `value` at `key` of `space` (committed when this returns); DatabaseRefused past `limit`."""
+        params = {"space": space, "key": key, "project": project, "app": app, "name": name, "limit": limit}
+        response = await self._at_home("POST", DB_PUT, params=params, content=value, timeout=DB_TIMEOUT)
+        answer: DatabaseWrite = self._decode("POST", DB_PUT, response)
+        return answer
+
+    async def delete(self, space: str, key: str) -> DatabaseWrite:
+        response = await self._at_home(
+            "POST", DB_DELETE, params={"space": space, "key": key}, timeout=DB_TIMEOUT
+        )
+        answer: DatabaseWrite = self._decode("POST", DB_DELETE, response)
+        return answer
+
+    async def get(self, space: str, key: str) -> bytes | None:
+        """The value at `key`, None when there is none."""
+        response = await self._at_home("GET", DB_GET, params={"space": space, "key": key}, timeout=DB_TIMEOUT)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            self._decode("GET", DB_GET, response)
+        return bytes(response.content)
+
+    async def keys(self, space: str, prefix: str = "") -> list[str]:
+        response = await self._at_home(
+            "GET", DB_KEYS, params={"space": space, "prefix": prefix}, timeout=DB_TIMEOUT
+        )
+        return list(self._decode("GET", DB_KEYS, response)["keys"])
+
+    async def home(self) -> PeerInfo:
+        """The hoarder that keeps the databases (the first by index); the others keep copies."""
+        return await self._home()
+
+    async def snapshot(self, space: str, *, at: PeerInfo | None = None) -> DatabaseSnapshot:
+        response = await self._at_home("GET", DB_SNAPSHOT, at=at, params={"space": space}, timeout=DB_TIMEOUT)
+        answer: DatabaseSnapshot = self._decode("GET", DB_SNAPSHOT, response)
+        return answer
+
+    async def changes(
+        self, after: int, *, wait: float, timeout: float, at: PeerInfo | None = None
+    ) -> DatabaseChanges:
+        """Changes after `after`, waiting up to `wait` seconds for one (a long-poll)."""
+        response = await self._at_home(
+            "GET", DB_CHANGES, at=at, params={"after": after, "wait": wait}, timeout=timeout
+        )
+        answer: DatabaseChanges = self._decode("GET", DB_CHANGES, response)
+        return answer
+
+    async def spaces(self, project: str = "", *, at: PeerInfo | None = None) -> list[DatabaseSpace]:
+        response = await self._at_home(
+            "GET", DB_SPACES, at=at, params={"project": project}, timeout=DB_TIMEOUT
+        )
+        return list(self._decode("GET", DB_SPACES, response)["spaces"])
+
+    async def add_file(
+        self,
+        space: str,
+        name: str,
+        data: bytes,
+        *,
+        overwrite: bool,
+        versioning: bool,
+        capacity: int,
+        project: str,
+        app: str,
+        storage: str,
+    ) -> FileAdded:
+        """Keep `data` as a version of storage file `name`; DatabaseRefused when full or it exists."""
+        params = {
+            "space": space,
+            "name": name,
+            "overwrite": int(overwrite),
+            "versioning": int(versioning),
+            "capacity": capacity,
+            "project": project,
+            "app": app,
+            "storage": storage,
+        }
+        response = await self._at_home("POST", STORAGE_ADD, params=params, content=data, timeout=DB_TIMEOUT)
+        answer: FileAdded = self._decode("POST", STORAGE_ADD, response)
+        return answer
+
+    async def delete_file(self, space: str, name: str, version: int, *, storage: str) -> DatabaseWrite:
+        """Forget a version of a storage file (0: the latest, -1: all); DatabaseRefused when it is not there."""
+        params = {"space": space, "name": name, "version": version, "storage": storage}
+        response = await self._at_home("POST", STORAGE_DELETE, params=params, timeout=DB_TIMEOUT)
+        answer: DatabaseWrite = self._decode("POST", STORAGE_DELETE, response)
+        return answer
+
+    async def blob(self, cid: str) -> bytes | None:
+        """A storage file's bytes (kept by CID on the database hoarder); None when it has none."""
+        path = BLOB.format(cid=cid)
+        response = await self._at_home("GET", path, timeout=DB_TIMEOUT)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            self._decode("GET", path, response)
+        return bytes(response.content)
+
+    async def stash(self, data: bytes) -> str:
+        """Keep `data` as a blob on the database hoarder (which copies it to another): its CID."""
+        response = await self._at_home("POST", STASH, content=data, timeout=DB_TIMEOUT)
+        answer: Stashed = self._decode("POST", STASH, response)
+        return answer["cid"]

@@ -8,6 +8,20 @@ p2p API:
   GET  /hoarder/has/{cid}    → {has}
   GET  /hoarder/list         → {cids}
 A CID (in a path or `x-cid`) is checked before it names a file: anything else is refused with a 400.
+
+Databases (the key/value keyspaces of functions, `databases.py`; routes in `database_routes.py`; kept by
+the first hoarder, copied by the others, `standby.py`):
+  POST /hoarder/db/put?space=&key=&project=&app=&name=&limit=   raw body → {seq}   (400: full)
+  POST /hoarder/db/delete?space=&key=     → {seq}
+  GET  /hoarder/db/get?space=&key=        → the value (404 when absent)
+  GET  /hoarder/db/keys?space=&prefix=    → {keys}
+  GET  /hoarder/db/snapshot?space=        → {seq, entries: [[key, base64 value, seq], ...]}
+  GET  /hoarder/db/changes?after=&wait=   → {seq, first, changes: [[seq, space, key, base64|null]]}
+  GET  /hoarder/db/spaces?project=        → {spaces: [{space, project, app, name, used, limit, keys}]}
+Storages (files by name and version: their bytes as blobs, their metadata in a keyspace):
+  POST /hoarder/storage/add?space=&name=&overwrite=&versioning=&capacity=&project=&app=&storage=
+                             raw body → {version, seq, cid, size}   (400: full, or the file exists)
+  POST /hoarder/storage/delete?space=&name=&version=&storage=   → {seq}   (version 0: latest, -1: all)
 """
 
 from __future__ import annotations
@@ -22,22 +36,35 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dream.clients.base import ServiceError
-from dream.clients.hoarder import HoarderClient
+from dream.clients.hoarder import HoarderClient, HoarderDatabases
 from dream.hoarder.cid import cid_of, verify
+from dream.hoarder.database_routes import DatabaseRoutes
+from dream.hoarder.standby import Standby
 from dream.http.answers import answer, reply
 from dream.node import Node
+from dream.node.config import NodeConfig
 from dream.node.validate import CID, BadInput, Invalid
 
 REPLICAS = 2
 
 
 class Service(Node):
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        self.databases = DatabaseRoutes(config.root_path / "databases.sqlite", self.log, self._keep_file)
+
     async def on_start(self) -> None:
         self.blobs = self.config.root_path / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
+        # Every hoarder but the databases' home keeps a copy of them (`standby.py`).
+        self.standby = Standby(self.databases, HoarderDatabases(self.peers), self.config.id, self.log)
+        self.spawn(self.standby.run(), "standby")
+
+    async def on_stop(self) -> None:
+        self.databases.close()
 
     def health(self) -> dict[str, Any]:
-        return {"blobs": sum(1 for _ in self.blobs.iterdir())}
+        return {"blobs": sum(1 for _ in self.blobs.iterdir()), "database_changes_copied": self.standby.copied}
 
     def p2p_routes(self) -> list[BaseRoute]:
         return [
@@ -46,6 +73,7 @@ class Service(Node):
             Route("/hoarder/blob/{cid}", answer(self.blob), methods=["GET"]),
             Route("/hoarder/has/{cid}", answer(self.has), methods=["GET"]),
             Route("/hoarder/list", answer(self.listing), methods=["GET"]),
+            *self.databases.routes(),
         ]
 
     def _keep(self, data: bytes, declared: str | None) -> tuple[str, str | None]:
@@ -92,6 +120,14 @@ class Service(Node):
             if took:
                 done.append(peer.id)
         return done
+
+    async def _keep_file(self, data: bytes) -> str:
+        """Keep a storage file's bytes as a blob (on two hoarders, as a stash is): its CID."""
+        cid, problem = await asyncio.to_thread(self._keep, data, None)
+        if problem:
+            raise BadInput(problem)
+        await self._replicate(cid, data)
+        return cid
 
     async def replica(self, request: Request) -> Any:
         data = await request.body()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dream.errors import DreamError
 from dream.limits import Limits
 from dream.substrate.assets import Assets
+from dream.substrate.data import Databases
 from dream.substrate.modules import Modules
 from dream.substrate.routing import Resource, RouteTable, parse_index
 from dream.substrate.runner import ReadyFunction
@@ -31,8 +32,16 @@ RETRY = 0.5  # seconds between tries while tns cannot be reached
 
 
 class Resolver:
-    def __init__(self, sources: Sources, assets: Assets, limits: Limits, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        sources: Sources,
+        assets: Assets,
+        limits: Limits,
+        log: logging.Logger,
+        databases: Databases | None = None,
+    ) -> None:
         self.sources = sources
+        self.databases = databases
         self.assets = assets
         self.limits = limits
         self.log = log
@@ -193,4 +202,7 @@ class Resolver:
             name = f"functions/{resource.name}"
         module = await self.modules.named(cid, name)
         self.warm.add(resource.id)
-        return ReadyFunction.of(resource, module, self.limits)
+        ready = ReadyFunction.of(resource, module, self.limits)
+        if module.uses_data and self.databases is not None:
+            ready.data = self.databases.scope(resource)
+        return ready

@@ -6,7 +6,9 @@ then contends for the GIL with the event loop), so a function whose calls have b
 Inline calls get a short epoch deadline: one that runs past it is stopped, rerun on a worker thread
 with its full timeout, and runs there from then on, so a busy function stalls the loop for at most
 `INLINE_SLICE`. Functions able to wait (sleep, poll) never run inline. A function's only effects are
-its buffered response and its log lines, so a rerun changes nothing but duplicate log lines.
+its buffered response and its log lines, so a rerun changes nothing but duplicate log lines. A function
+using databases runs inline while it only reads what the substrate holds; a call that would have to wait
+(a write) is given up before it does anything and rerun on a worker (`WasmNeedsWorker`).
 
 Worker calls are admitted by `Admission` (slots per function, per project and in all, and memory),
 stopped at their deadline by the clock or when cancelled (`interrupt`), and answered by the event loop
@@ -28,10 +30,11 @@ from typing import TYPE_CHECKING
 from dream.limits import MAX_CALLS, MIN_MEMORY, SERVICE, Limits
 from dream.substrate.admission import Admission
 from dream.substrate.routing import Resource
-from dream.wasm.errors import WasmCancelled, WasmTimeout, format_seconds
+from dream.wasm.errors import WasmCancelled, WasmNeedsWorker, WasmTimeout, format_seconds
 from dream.wasm.interrupt import CallControl
 
 if TYPE_CHECKING:
+    from dream.wasm.database import DataScope
     from dream.wasm.host import FunctionModule
     from dream.wasm.types import HttpRequest, HttpResponse
 
@@ -45,6 +48,9 @@ SLOW_STREAK = 3
 # Worker calls are judged by CPU time: waiting for the GIL under load says nothing about the function.
 QUICK_CPU = 0.0003  # worker calls using less CPU than this...
 QUICK_STREAK = 20  # ...this many times in a row make a function run inline
+# Quick worker calls (beyond QUICK_STREAK) a function that had to wait for its data inline needs before
+# it runs inline again: one that writes on most calls then rarely pays for a given-up inline attempt.
+NEEDS_WORKER_BACKOFF = 200
 DEFAULT_MEMORY = 64 << 20
 DEFAULT_TIMEOUT = 10.0
 # Niceness of the threads that run wasm (Linux: per thread): the lowest CPU priority. Measured beside a loop
@@ -70,6 +76,7 @@ class ReadyFunction:
     key: tuple[str, str] = ("", "")  # (project, function id): its calls' slots and line
     project: str = ""
     name: str = ""
+    data: DataScope | None = None  # what its database host calls reach (functions that import them)
 
     @classmethod
     def of(cls, resource: Resource, module: FunctionModule, limits: Limits | None = None) -> ReadyFunction:
@@ -113,6 +120,7 @@ class Runner:
             max_workers=workers, thread_name_prefix="wasm", initializer=_lower_priority
         )
         self.stopped = 0  # worker calls stopped because their client went away
+        self.rerun = 0  # inline calls given up because they had to wait for data, rerun on a worker
         self.calls: set[CallControl] = set()  # worker calls running
 
     def close(self) -> None:
@@ -128,12 +136,22 @@ class Runner:
         started = time.perf_counter()
         try:
             result = fn.module.call(
-                fn.export, request, timeout=min(fn.timeout, INLINE_SLICE), memory_limit=fn.memory
+                fn.export,
+                request,
+                timeout=min(fn.timeout, INLINE_SLICE),
+                memory_limit=fn.memory,
+                data=fn.data,
             )
         except WasmTimeout:
             if fn.timeout <= INLINE_SLICE:
                 raise
             fn.inline, fn.streak = False, 0
+            return None
+        except WasmNeedsWorker:
+            # It had to wait for its data (a write, a keyspace to load): nothing happened yet, so it
+            # reruns on a worker, and earns its way back inline more slowly than a merely slow call.
+            fn.inline, fn.streak = False, -NEEDS_WORKER_BACKOFF
+            self.rerun += 1
             return None
         if time.perf_counter() - started <= SLOW_INLINE:
             fn.streak = 0
@@ -229,6 +247,7 @@ class Runner:
             "queued": admission.queued,
             "memory_reserved": admission.memory,
             "stopped": self.stopped,
+            "rerun": self.rerun,
         }
 
 
@@ -251,5 +270,7 @@ def _lower_priority() -> None:
 
 def _timed_call(fn: ReadyFunction, request: HttpRequest, control: CallControl) -> tuple[HttpResponse, float]:
     started = time.thread_time()
-    result = fn.module.call(fn.export, request, timeout=fn.timeout, memory_limit=fn.memory, control=control)
+    result = fn.module.call(
+        fn.export, request, timeout=fn.timeout, memory_limit=fn.memory, control=control, data=fn.data
+    )
     return result, time.thread_time() - started

@@ -5,19 +5,23 @@ p2p:  GET /substrate/match?host=&path=&method=  → {match, warm}   (the gateway
 
 This module only wires the parts: `sources` (tns and hoarder), `assets` (builds' bytes), `resolver`
 (route tables and functions, following tns; `modules` holds the loaded builds), `runner` (calls within
-the serving limits), `website` and `front` (the public port).
+the serving limits), `data` (functions' databases: replicas here, writes through hoarder), `website`
+and `front` (the public port).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute, Route
 
+from dream.clients.hoarder import HoarderDatabases
 from dream.limits import Limits
 from dream.node import Node
 from dream.substrate import stages
 from dream.substrate.assets import Assets
+from dream.substrate.data import Databases
 from dream.substrate.front import Front
 from dream.substrate.resolver import Resolver
 from dream.substrate.runner import Runner
@@ -39,7 +43,10 @@ class Service(Node):
         self.runner = Runner(self.limits)
         sources = self.sources = Sources(self.peers)
         assets = Assets(sources, config.root_path / "assets")
-        self.resolver = Resolver(sources, assets, self.limits, self.log)
+        self.databases = Databases(
+            sources, HoarderDatabases(self.peers), self.log, config.root_path / "storage-files"
+        )
+        self.resolver = Resolver(sources, assets, self.limits, self.log, self.databases)
         websites = Websites(self.resolver, assets, config.root_path / "sites")
         self.front = Front(self.resolver, self.runner, websites, config.universe, self.log)
         # The HTTP server calls the front itself: no hop through the service per request.
@@ -53,9 +60,11 @@ class Service(Node):
         self.host: WasmHost = WasmHost()  # the machine's module cache, which monkey fills
         self.log.info("serving limits: %s", self.limits.describe())
         self.resolver.start(self.host)
+        self.databases.start(asyncio.get_running_loop())
         self.spawn(self.resolver.follow(), "follow-tns")
 
     async def on_stop(self) -> None:
+        self.databases.stop()
         self.runner.close()
         self.host.stop()
 
@@ -64,8 +73,10 @@ class Service(Node):
             "served": self.front.served,
             "modules": len(self.resolver.modules.loaded),
             "hosts": len(self.resolver.routes),
-            "calls": self.runner.health(),  # worker calls: running, queued, memory_reserved, stopped
+            # worker calls: running, queued, memory_reserved, stopped; inline calls rerun on a worker
+            "calls": self.runner.health(),
             "wasm_call": self.host.call_path.name,  # raw, object or plain (DREAM_WASM_CALL)
+            "databases": self.databases.health(),
             **({"stages": stages.snapshot()} if stages.enabled() else {}),
         }
 

@@ -13,6 +13,9 @@ factory. `deploy_project(path)` builds and publishes a project directory
     def test_ping(deploy_project):
         project = deploy_project("my-project")
         assert project.get("/ping").text == "PONG"
+
+`project_data(project)` seeds a project's databases and storages before a test and reads them after
+(`ProjectData`: `seed`, `put`, `get`, `keys`, `delete`, `write_file`, `read_file`, `files`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from dream.testing.data import ProjectData
 from dream.testing.harness import DaemonProcess, UniverseHandle
 from dream.testing.project import DeployedProject, deploy
 
@@ -128,3 +132,20 @@ def deploy_project(
     finally:
         for project in deployed:
             project.close()
+
+
+@pytest.fixture
+def project_data() -> Callable[..., ProjectData]:
+    """`project_data(project)`: the data of a `DeployedProject` (or, with `universe=`, of a project
+    named or identified in that universe), to seed before calling its functions and to read after."""
+
+    def make(
+        project: DeployedProject | str, *, universe: UniverseHandle | None = None, app: str | None = None
+    ) -> ProjectData:
+        if isinstance(project, DeployedProject):
+            return ProjectData(universe or project.universe, project.id, app)
+        if universe is None:
+            raise TypeError("project_data(<name or id>) needs universe=<the UniverseHandle it lives in>")
+        return ProjectData(universe, project, app)
+
+    return make

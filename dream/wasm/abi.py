@@ -39,6 +39,13 @@ def bind(event: HttpEvent | None) -> None:
     _current.event = event
 
 
+def current() -> HttpEvent | None:
+    """The event of the call running on this thread (None between calls): for host families that
+    take no event id (databases, ...)."""
+    event: HttpEvent | None = _current.event
+    return event
+
+
 def _event(ev: int) -> HttpEvent | None:
     # One event per instance and per call, with id 0 (instances are never reused across requests).
     # Every thread that calls wasm binds first, so `event` is set (None between calls).

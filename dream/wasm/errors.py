@@ -24,6 +24,11 @@ class WasmTimeout(WasmError):
     """The call ran past its `execution.timeout`."""
 
 
+class WasmNeedsWorker(WasmError):
+    """A call running on a server's event loop needed to wait (a database write, a keyspace not loaded
+    yet): it was given up before anything happened outside it; run it again on a worker thread."""
+
+
 class WasmCancelled(WasmError):
     """The call was stopped because its client went away."""
 

@@ -111,12 +111,15 @@ class HttpEvent:
         "_query",
         "_query_keys",
         "ctx",
+        "data",
         "deadline",
         "guest",
+        "handles",
         "host",
         "label",
         "memory",
         "method",
+        "needs_worker",
         "path",
         "request",
         "resp_body",
@@ -124,8 +127,14 @@ class HttpEvent:
         "status",
     )
 
-    def __init__(self, request: HttpRequest, *, deadline: float, label: str) -> None:
+    def __init__(
+        self, request: HttpRequest, *, deadline: float, label: str, data: object | None = None
+    ) -> None:
         self.request = request
+        # What the function's data host calls (databases, ...) reach: its `DataScope` (None: no data).
+        self.data = data
+        self.handles: dict[int, object] | None = None  # ids handed to the guest (databases, ...)
+        self.needs_worker = False  # a data host call had to wait on a server's event loop
         self.deadline = deadline  # time.monotonic() value; bounds env._sleep
         self.label = label  # module name, for guest log lines
         self.memory: MemoryHandle | None = None  # resolved on the first host call

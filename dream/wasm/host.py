@@ -23,16 +23,21 @@ from types import TracebackType
 
 import wasmtime
 
-from dream.wasm import abi, fastcall, interrupt, selftest, wasi_poll
+from dream.wasm import abi, database, fastcall, interrupt, selftest, wasi_poll
+from dream.wasm import content as contents
+from dream.wasm import globals as global_values
+from dream.wasm import storage as storages
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.cache import ModuleCache, default_directory
 from dream.wasm.callpath import CallFailed, CallPath, Run
+from dream.wasm.database import DataScope
 from dream.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
 from dream.wasm.errors import (
     WasmCancelled,
     WasmError,
     WasmLoadError,
     WasmMemoryLimit,
+    WasmNeedsWorker,
     WasmTimeout,
     WasmTrap,
     format_bytes,
@@ -46,6 +51,9 @@ log = logging.getLogger("dream.wasm")
 WASM_MAGIC = b"\0asm"
 PAGE = 65536
 _SHM = Path("/dev/shm")
+
+# Host functions that reach the function's data (databases, globals, storages): calls get its `DataScope`.
+DATA_IMPORTS = database.IMPLEMENTED | global_values.IMPLEMENTED | storages.IMPLEMENTED | contents.IMPLEMENTED
 
 _UNKNOWN_IMPORT = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _TRAP_TEXT = {
@@ -147,6 +155,10 @@ class WasmHost:
         linker.define_wasi()
         wasi_poll.define(linker, self.call_path.define)  # WASI's own would sleep past a call's timeout
         abi.define(linker, self.call_path.define)
+        database.define(linker, self.call_path.define)
+        global_values.define(linker, self.call_path.define)
+        storages.define(linker, self.call_path.define)
+        contents.define(linker, self.call_path.define)
         return linker
 
 
@@ -166,6 +178,8 @@ class FunctionModule:
         # Imports through which a guest can wait (sleep, poll): such a module never runs inline on a
         # server's event loop, where a wait would stall every other request.
         self.may_block = False
+        # Whether it imports a data family (databases, globals, storages): its calls get its `DataScope`.
+        self.uses_data = False
         self._check_imports(module)
         self.exports: dict[str, wasmtime.FuncType] = {}
         for exp in module.exports:
@@ -199,6 +213,10 @@ class FunctionModule:
             where = f"{imp.module}.{imp.name}"
             if (imp.module, imp.name) in abi.BLOCKING:
                 self.may_block = True
+            if (imp.module, imp.name) in DATA_IMPORTS:
+                # Its calls get the function's data; one that must wait on an event loop is rerun
+                # on a worker (WasmNeedsWorker), so it may run inline while it reads what is here.
+                self.uses_data = True
             if imp.module not in abi.HOST_MODULES:
                 foreign.append(imp.module)
             elif not isinstance(imp.type, wasmtime.FuncType):
@@ -209,7 +227,7 @@ class FunctionModule:
                 )
             elif imp.module == abi.WASI:
                 self.uses_wasi = True
-            elif (imp.module, imp.name) not in abi.IMPLEMENTED:
+            elif (imp.module, imp.name) not in abi.IMPLEMENTED | DATA_IMPORTS:
                 self.unsupported_imports.append(where)
         if foreign:
             mods = ", ".join(f"`{m}`" for m in dict.fromkeys(foreign))
@@ -256,13 +274,16 @@ class FunctionModule:
         timeout: float,
         memory_limit: int,
         control: interrupt.CallControl | None = None,
+        data: DataScope | None = None,
     ) -> HttpResponse:
         """Instantiate, initialise (`_initialize`, else `_start`), call `export(0)` and return the response.
 
         Without `control` the call may run `timeout` seconds, counted in epoch ticks (for short calls);
         with it, until `control.deadline` by the clock, and `control.cancel()` stops it (`interrupt`):
-        `timeout` then only names the limit in messages.
-        Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError.
+        `timeout` then only names the limit in messages. `data` is what the function's database host
+        calls reach (`dream.wasm.database`); without it they fail with their errno.
+        Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError;
+        WasmNeedsWorker when a data host call could not wait here (rerun it on a worker thread).
         """
         run = self._plans.get(export)
         if run is None:
@@ -279,10 +300,10 @@ class FunctionModule:
                 wasi.stdout_file = str(output.stdout)
                 wasi.stderr_file = str(output.stderr)
         if control is None:
-            event = HttpEvent(request, deadline=time.monotonic() + timeout, label=self.name)
+            event = HttpEvent(request, deadline=time.monotonic() + timeout, label=self.name, data=data)
             ticks = math.ceil(timeout / TICK_SECONDS) + 1
         else:
-            event = HttpEvent(request, deadline=control.deadline, label=self.name)
+            event = HttpEvent(request, deadline=control.deadline, label=self.name, data=data)
             ticks = control.first_ticks()
         abi.bind(event)
         if self.may_block:
@@ -290,6 +311,10 @@ class FunctionModule:
         host.ticker.enter()
         try:
             run(memory_limit, ticks, wasi, event, control)
+            if event.needs_worker:
+                raise WasmNeedsWorker(
+                    f"{self._label(export)} had to wait for its data on the event loop", "needs a worker"
+                )
             # A guest whose wait in a host function ended at its deadline (or on a cancel) may return
             # without running another epoch check: it is as late (or as gone) as one that was stopped.
             if control is not None and (control.cancelled or control.remaining() <= 0):
@@ -298,6 +323,10 @@ class FunctionModule:
                     wasmtime.WasmtimeError("stopped after its deadline"), instantiated=True, used=None
                 )
         except CallFailed as exc:
+            if event.needs_worker:  # it failed after a data host call could not wait: not its fault
+                raise WasmNeedsWorker(
+                    f"{self._label(export)} had to wait for its data on the event loop", "needs a worker"
+                ) from None
             if control is not None and control.stopped == interrupt.CANCELLED:
                 raise WasmCancelled(
                     f"{self._label(export)} was stopped: its client went away", "client went away"
@@ -311,6 +340,9 @@ class FunctionModule:
         finally:
             host.ticker.exit()
             abi.bind(None)
+            if event.handles:
+                storages.release(event.handles)  # files a storage call left open
+                contents.release(event.handles)
             if self.may_block:
                 interrupt.end()
             if output is not None:

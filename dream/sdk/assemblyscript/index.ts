@@ -100,3 +100,89 @@ export class HttpEvent {
     return String.UTF8.decode(buf);
   }
 }
+
+@external("taubyte/sdk", "newDatabase") declare function newDatabase(name: usize, nameLen: u32, id: usize): u32;
+@external("taubyte/sdk", "databaseGetSize")
+declare function databaseGetSize(id: u32, key: usize, keyLen: u32, size: usize): u32;
+@external("taubyte/sdk", "databaseGet") declare function databaseGet(id: u32, key: usize, keyLen: u32, buf: usize): u32;
+@external("taubyte/sdk", "databasePut")
+declare function databasePut(id: u32, key: usize, keyLen: u32, buf: usize, len: u32): u32;
+@external("taubyte/sdk", "databaseDelete") declare function databaseDelete(id: u32, key: usize, keyLen: u32): u32;
+@external("taubyte/sdk", "databaseListSize")
+declare function databaseListSize(id: u32, prefix: usize, prefixLen: u32, size: usize): u32;
+@external("taubyte/sdk", "databaseList") declare function databaseList(id: u32, prefix: usize, prefixLen: u32, buf: usize): u32;
+@external("taubyte/sdk", "databaseClose") declare function databaseClose(id: u32): u32;
+
+/** Errno of a key that does not exist. */
+export const DATABASE_KEY_NOT_FOUND: u32 = 29;
+
+/** A key/value database of the project, opened by a name its config's `match` fits (`/users`). Methods
+ * return the host errno (0 = ok); `get` returns null and sets `Database.lastError` when it fails. */
+export class Database {
+  static lastError: u32 = 0;
+
+  constructor(public id: u32) {}
+
+  /** The database `name` matches, or null (`Database.lastError` = 22 when none does). */
+  static open(name: string): Database | null {
+    const n = String.UTF8.encode(name);
+    Database.lastError = newDatabase(changetype<usize>(n), <u32>n.byteLength, OUT);
+    return Database.lastError == 0 ? new Database(load<u32>(OUT)) : null;
+  }
+
+  get(key: string): Uint8Array | null {
+    const k = String.UTF8.encode(key);
+    Database.lastError = databaseGetSize(this.id, changetype<usize>(k), <u32>k.byteLength, OUT);
+    if (Database.lastError != 0) return null;
+    const value = new Uint8Array(<i32>load<u32>(OUT));
+    if (value.length > 0) {
+      Database.lastError = databaseGet(this.id, changetype<usize>(k), <u32>k.byteLength, value.dataStart);
+      if (Database.lastError != 0) return null;
+    }
+    return value;
+  }
+
+  getString(key: string): string | null {
+    const value = this.get(key);
+    return value == null ? null : String.UTF8.decode(value.buffer);
+  }
+
+  put(key: string, value: Uint8Array): u32 {
+    const k = String.UTF8.encode(key);
+    return databasePut(this.id, changetype<usize>(k), <u32>k.byteLength, value.dataStart, <u32>value.length);
+  }
+
+  putString(key: string, value: string): u32 {
+    return this.put(key, Uint8Array.wrap(String.UTF8.encode(value)));
+  }
+
+  delete(key: string): u32 {
+    const k = String.UTF8.encode(key);
+    return databaseDelete(this.id, changetype<usize>(k), <u32>k.byteLength);
+  }
+
+  /** The keys starting with `prefix`, sorted (empty when listing fails: see `Database.lastError`). */
+  list(prefix: string): string[] {
+    const p = String.UTF8.encode(prefix);
+    const keys = new Array<string>();
+    Database.lastError = databaseListSize(this.id, changetype<usize>(p), <u32>p.byteLength, OUT);
+    if (Database.lastError != 0) return keys;
+    const size = load<u32>(OUT);
+    if (size == 0) return keys;
+    const buf = new Uint8Array(<i32>size);
+    Database.lastError = databaseList(this.id, changetype<usize>(p), <u32>p.byteLength, buf.dataStart);
+    if (Database.lastError != 0) return keys;
+    let start = 0;
+    for (let i = 0; i < buf.length; i++) {
+      if (buf[i] == 0) {
+        keys.push(String.UTF8.decode(buf.slice(start, i).buffer));
+        start = i + 1;
+      }
+    }
+    return keys;
+  }
+
+  close(): u32 {
+    return databaseClose(this.id);
+  }
+}

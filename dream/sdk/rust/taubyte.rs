@@ -29,6 +29,14 @@ pub mod sys {
         pub fn eventHttpRetCode(ev: u32, code: u32) -> u32;
         pub fn eventHttpWrite(ev: u32, buf: *const u8, size: u32, n: *mut u32) -> u32;
         pub fn eventHttpRedirect(ev: u32, url: *const u8, url_len: u32, code: u32) -> u32;
+        pub fn newDatabase(name: *const u8, name_len: u32, id: *mut u32) -> u32;
+        pub fn databaseGetSize(id: u32, key: *const u8, key_len: u32, size: *mut u32) -> u32;
+        pub fn databaseGet(id: u32, key: *const u8, key_len: u32, buf: *mut u8) -> u32;
+        pub fn databasePut(id: u32, key: *const u8, key_len: u32, buf: *const u8, len: u32) -> u32;
+        pub fn databaseDelete(id: u32, key: *const u8, key_len: u32) -> u32;
+        pub fn databaseListSize(id: u32, prefix: *const u8, prefix_len: u32, size: *mut u32) -> u32;
+        pub fn databaseList(id: u32, prefix: *const u8, prefix_len: u32, buf: *mut u8) -> u32;
+        pub fn databaseClose(id: u32) -> u32;
     }
 }
 
@@ -153,5 +161,61 @@ impl HttpEvent {
 
     pub fn redirect(&self, url: &str, code: u32) -> Result<(), Errno> {
         check(unsafe { sys::eventHttpRedirect(self.0, url.as_ptr(), url.len() as u32, code) })
+    }
+}
+
+/// Errno of a key that does not exist (`Database::get`).
+pub const DATABASE_KEY_NOT_FOUND: Errno = Errno(29);
+
+/// A key/value database of the project, opened by a name its config's `match` fits (`/users`).
+#[derive(Debug, Clone, Copy)]
+pub struct Database(pub u32);
+
+impl Database {
+    /// Opens the database `name` matches; `Errno(22)` when none does.
+    pub fn new(name: &str) -> Result<Database, Errno> {
+        let mut id: u32 = 0;
+        check(unsafe { sys::newDatabase(name.as_ptr(), name.len() as u32, &mut id) })?;
+        Ok(Database(id))
+    }
+
+    /// The value at `key`; `Err(DATABASE_KEY_NOT_FOUND)` when there is none.
+    pub fn get(&self, key: &str) -> Result<Vec<u8>, Errno> {
+        let mut size: u32 = 0;
+        check(unsafe { sys::databaseGetSize(self.0, key.as_ptr(), key.len() as u32, &mut size) })?;
+        let mut buf = vec![0u8; size as usize];
+        if size > 0 {
+            check(unsafe { sys::databaseGet(self.0, key.as_ptr(), key.len() as u32, buf.as_mut_ptr()) })?;
+        }
+        Ok(buf)
+    }
+
+    pub fn put(&self, key: &str, value: &[u8]) -> Result<(), Errno> {
+        check(unsafe {
+            sys::databasePut(self.0, key.as_ptr(), key.len() as u32, value.as_ptr(), value.len() as u32)
+        })
+    }
+
+    pub fn delete(&self, key: &str) -> Result<(), Errno> {
+        check(unsafe { sys::databaseDelete(self.0, key.as_ptr(), key.len() as u32) })
+    }
+
+    /// The keys starting with `prefix`, sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, Errno> {
+        let mut size: u32 = 0;
+        check(unsafe { sys::databaseListSize(self.0, prefix.as_ptr(), prefix.len() as u32, &mut size) })?;
+        let mut buf = vec![0u8; size as usize];
+        if size > 0 {
+            check(unsafe { sys::databaseList(self.0, prefix.as_ptr(), prefix.len() as u32, buf.as_mut_ptr()) })?;
+        }
+        Ok(buf
+            .split(|b| *b == 0)
+            .filter(|k| !k.is_empty())
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect())
+    }
+
+    pub fn close(self) -> Result<(), Errno> {
+        check(unsafe { sys::databaseClose(self.0) })
     }
 }

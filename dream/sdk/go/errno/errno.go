@@ -18,8 +18,35 @@ const (
 	ErrorEOF                Error = 8
 	ErrorReadHeaders        Error = 9
 	ErrorHeaderNotFound     Error = 16
-	ErrorZeroSize           Error = 50
-	ErrorSizeMismatch       Error = 89
+
+	ErrorDatabaseCreateFailed Error = 22
+	ErrorDatabaseGetFailed    Error = 23
+	ErrorDatabasePutFailed    Error = 24
+	ErrorDatabaseNotFound     Error = 25
+	ErrorDatabaseDeleteFailed Error = 26
+	ErrorDatabaseListFailed   Error = 27
+	ErrorDatabaseKeyNotFound  Error = 29
+
+	ErrorAddFileFailed          Error = 31
+	ErrorGetFileFailed          Error = 32
+	ErrorDeleteFileFailed       Error = 33
+	ErrorCloseFileFailed        Error = 34
+	ErrorFileNameNotFound       Error = 35
+	ErrorListFileVersionsFailed Error = 36
+	ErrorListingUsedSpaceFailed Error = 37
+	ErrorStorageGetMetaFailed   Error = 90
+	ErrorStorageNotFound        Error = 92
+	ErrorStorageListFailed      Error = 93
+	ErrorInvalidCid             Error = 19
+	ErrorCreatingNewFile        Error = 94
+	ErrorWritingFile            Error = 95
+	ErrorContentNotFound        Error = 96
+	ErrorReadingFile            Error = 97
+	ErrorInvalidWhence          Error = 98
+	ErrorSeekingFile            Error = 99
+	ErrorCidNotFound            Error = 100
+	ErrorZeroSize               Error = 50
+	ErrorSizeMismatch           Error = 89
 )
 
 var names = map[Error]string{
@@ -33,8 +60,35 @@ var names = map[Error]string{
 	ErrorEOF:                "EOF",
 	ErrorReadHeaders:        "reading headers failed",
 	ErrorHeaderNotFound:     "header not found",
-	ErrorZeroSize:           "zero size",
-	ErrorSizeMismatch:       "size mismatch",
+
+	ErrorDatabaseCreateFailed: "database create failed",
+	ErrorDatabaseGetFailed:    "database get failed",
+	ErrorDatabasePutFailed:    "database put failed",
+	ErrorDatabaseNotFound:     "database not found",
+	ErrorDatabaseDeleteFailed: "database delete failed",
+	ErrorDatabaseListFailed:   "database list failed",
+	ErrorDatabaseKeyNotFound:  "database key not found",
+
+	ErrorAddFileFailed:          "add file failed",
+	ErrorGetFileFailed:          "get file failed",
+	ErrorDeleteFileFailed:       "delete file failed",
+	ErrorCloseFileFailed:        "close file failed",
+	ErrorFileNameNotFound:       "file name not found",
+	ErrorListFileVersionsFailed: "list file versions failed",
+	ErrorListingUsedSpaceFailed: "listing used space failed",
+	ErrorStorageGetMetaFailed:   "storage get meta failed",
+	ErrorStorageNotFound:        "storage not found",
+	ErrorStorageListFailed:      "storage list failed",
+	ErrorInvalidCid:             "invalid cid",
+	ErrorCreatingNewFile:        "creating new file failed",
+	ErrorWritingFile:            "writing file failed",
+	ErrorContentNotFound:        "content not found",
+	ErrorReadingFile:            "reading file failed",
+	ErrorInvalidWhence:          "invalid whence",
+	ErrorSeekingFile:            "seeking file failed",
+	ErrorCidNotFound:            "cid not found",
+	ErrorZeroSize:               "zero size",
+	ErrorSizeMismatch:           "size mismatch",
 }
 
 func (e Error) Error() string {

@@ -1,0 +1,211 @@
+"""Hoarder's database routes (see `service.py` for the list) over one `DatabaseStore`.
+
+The store is opened on the first database call: a hoarder whose universe keeps no data never opens it.
+A put past a keyspace's limit is a 400 with the sentence saying so (the client's `DatabaseRefused`).
+`changes` is a long-poll: it answers at once when there are changes after `after`, else when the next
+write commits or `wait` seconds pass, so a substrate learns of a write within a round trip of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from dream.errors import DreamError
+from dream.http.answers import answer
+from dream.node.validate import NAME, STRING, BadInput, Field, Query, QueryInt, QueryNumber, Text
+
+if TYPE_CHECKING:
+    from dream.hoarder.databases import DatabaseStore
+
+MAX_WAIT = 30.0  # seconds a `changes` long-poll may be held open
+# A key: any text without control characters (the change log and `dream data` print them).
+KEY = Text("a database key", pattern=r"[^\x00-\x1f\x7f]+", example="users/alice", empty=False)
+
+_PUT = Query(
+    {
+        "space": Field(NAME),
+        "key": Field(KEY),
+        "project": Field(NAME),
+        "app": Field(STRING, ""),
+        "name": Field(NAME),
+        "limit": Field(QueryInt(minimum=0)),
+    }
+)
+_KEYED = Query({"space": Field(NAME), "key": Field(KEY)})
+_PREFIXED = Query({"space": Field(NAME), "prefix": Field(STRING, "")})
+_SPACE = Query({"space": Field(NAME)})
+_CHANGES = Query({"after": Field(QueryInt(minimum=-1)), "wait": Field(QueryNumber(0, MAX_WAIT), 0.0)})
+_PROJECT = Query({"project": Field(STRING, "")})
+# A storage file's name: one path segment (the SDK's ListFiles splits `/file/<name>/<version>` on `/`).
+FILE_NAME = Text("a file name", pattern=r"[^/\x00-\x1f\x7f]+", example="avatar.png", empty=False)
+_FLAG = Text("0 or 1", pattern=r"[01]", example="1", empty=False)
+_ADD = Query(
+    {
+        "space": Field(NAME),
+        "name": Field(FILE_NAME),
+        "overwrite": Field(_FLAG),
+        "versioning": Field(_FLAG),
+        "capacity": Field(QueryInt(minimum=0)),
+        "project": Field(NAME),
+        "app": Field(STRING, ""),
+        "storage": Field(NAME),
+    }
+)
+_REMOVE = Query(
+    {"space": Field(NAME), "name": Field(FILE_NAME), "version": Field(QueryInt()), "storage": Field(NAME)}
+)
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+class DatabaseRoutes:
+    def __init__(self, path: Path, log: logging.Logger, keep: Callable[[bytes], Awaitable[str]]) -> None:
+        self.path = path
+        self.log = log
+        self.keep = keep  # stores a storage file's bytes as a blob: its CID
+        self._store: DatabaseStore | None = None
+        self._written = asyncio.Event()  # set (and replaced) by every write: wakes the long-polls
+
+    @property
+    def store(self) -> DatabaseStore:
+        if self._store is None:
+            # Imported here: a hoarder whose universe keeps no data never maps SQLite.
+            from dream.hoarder.databases import DatabaseStore
+
+            self._store = DatabaseStore(self.path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/hoarder/db/put", answer(self.put), methods=["POST"]),
+            Route("/hoarder/db/delete", answer(self.delete), methods=["POST"]),
+            Route("/hoarder/db/get", answer(self.get), methods=["GET"]),
+            Route("/hoarder/db/keys", answer(self.keys), methods=["GET"]),
+            Route("/hoarder/db/snapshot", answer(self.snapshot), methods=["GET"]),
+            Route("/hoarder/db/changes", answer(self.changes), methods=["GET"]),
+            Route("/hoarder/db/spaces", answer(self.spaces), methods=["GET"]),
+            Route("/hoarder/storage/add", answer(self.add_file), methods=["POST"]),
+            Route("/hoarder/storage/delete", answer(self.delete_file), methods=["POST"]),
+        ]
+
+    def _wake(self) -> None:
+        written, self._written = self._written, asyncio.Event()
+        written.set()
+
+    async def put(self, request: Request) -> Any:
+        q = _PUT.read(request)
+        value = await request.body()
+        try:
+            seq = self.store.put(
+                q["space"],
+                q["key"],
+                value,
+                project=q["project"],
+                app=q["app"],
+                name=q["name"],
+                limit=q["limit"],
+            )
+        except DreamError as exc:  # DatabaseFull: nothing was written
+            self.log.warning("refused a put of %d bytes at `%s`: %s", len(value), q["key"], exc)
+            raise BadInput(str(exc)) from None
+        self._wake()
+        return {"seq": seq}
+
+    async def delete(self, request: Request) -> Any:
+        q = _KEYED.read(request)
+        seq = self.store.delete(q["space"], q["key"])
+        self._wake()
+        return {"seq": seq}
+
+    async def get(self, request: Request) -> Any:
+        q = _KEYED.read(request)
+        value = self.store.get(q["space"], q["key"])
+        if value is None:
+            return None  # 404
+        return Response(value, media_type="application/octet-stream")
+
+    async def keys(self, request: Request) -> Any:
+        q = _PREFIXED.read(request)
+        return {"keys": self.store.keys(q["space"], q["prefix"])}
+
+    async def snapshot(self, request: Request) -> Any:
+        q = _SPACE.read(request)
+        seq, rows = self.store.snapshot(q["space"])
+        return {"seq": seq, "entries": [[k, _b64(v), s] for k, v, s in rows]}
+
+    async def changes(self, request: Request) -> Any:
+        q = _CHANGES.read(request)
+        after, wait = q["after"], q["wait"]
+        written = self._written
+        seq, first, found = self.store.changes(after)
+        if not found and after >= 0 and seq <= after and wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(written.wait(), timeout=wait)
+            seq, first, found = self.store.changes(after)
+        listed = [[c.seq, c.space, c.key, None if c.value is None else _b64(c.value)] for c in found]
+        return {"seq": found[-1].seq if found else seq, "first": first, "changes": listed}
+
+    async def spaces(self, request: Request) -> Any:
+        q = _PROJECT.read(request)
+        return {
+            "spaces": [
+                {
+                    "space": s.space,
+                    "project": s.project,
+                    "app": s.app,
+                    "name": s.name,
+                    "used": s.used,
+                    "limit": s.limit,
+                    "keys": s.keys,
+                }
+                for s in self.store.spaces(q["project"])
+            ]
+        }
+
+    async def add_file(self, request: Request) -> Any:
+        q = _ADD.read(request)
+        data = await request.body()
+        cid = await self.keep(data)
+        try:
+            version, seq = self.store.add_file(
+                q["space"],
+                q["name"],
+                cid,
+                len(data),
+                overwrite=q["overwrite"] == "1",
+                versioning=q["versioning"] == "1",
+                capacity=q["capacity"],
+                project=q["project"],
+                app=q["app"],
+                storage=q["storage"],
+            )
+        except DreamError as exc:  # StorageRefused: nothing was recorded
+            self.log.warning("refused a file of %d bytes: %s", len(data), exc)
+            raise BadInput(str(exc)) from None
+        self._wake()
+        return {"version": version, "seq": seq, "cid": cid, "size": len(data)}
+
+    async def delete_file(self, request: Request) -> Any:
+        q = _REMOVE.read(request)
+        try:
+            seq = self.store.delete_file(q["space"], q["name"], q["version"], storage=q["storage"])
+        except DreamError as exc:
+            raise BadInput(str(exc)) from None
+        self._wake()
+        return {"seq": seq}

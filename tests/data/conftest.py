@@ -1,0 +1,53 @@
+"""The data tests' universe (tns, hoarder, seer, two substrates) with the `kv` project deployed, shared
+by the tests of this folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dream.testing.harness import UniverseHandle
+
+KV = Path(__file__).parent / "projects" / "kv"
+HOST = {"host": "kv.data.com"}
+SHAPE = {
+    "Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {"Others": {"copies": 2}}},
+    "Simples": {},
+}
+
+
+@pytest.fixture(scope="package")
+def data(universe_factory: Any) -> Iterator[UniverseHandle]:
+    universe: UniverseHandle = universe_factory("kvdata", config=SHAPE)
+    try:
+        universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(KV), ""])
+        yield universe
+    finally:  # not at the end of the session: the rest of the suite need not carry it
+        universe.client.kill_universe(universe.name)
+
+
+def substrates(universe: UniverseHandle) -> list[str]:
+    nodes = sorted(
+        (n for n in universe.nodes() if n["name"].startswith("substrate@")), key=lambda n: n["name"]
+    )
+    return [f"http://127.0.0.1:{n['value']['http']}" for n in nodes]
+
+
+def kv(url: str, op: str, key: str = "", value: bytes = b"", db: str = "/users") -> httpx.Response:
+    return httpx.post(
+        f"{url}/kv", params={"db": db, "op": op, "k": key}, content=value, headers=HOST, timeout=30
+    )
+
+
+APP_HOST = HOST  # the shop application's functions answer on the project's domain
+
+
+def shopkv(url: str, op: str, key: str = "", value: bytes = b"", db: str = "/users") -> httpx.Response:
+    """The `kv` WAT function again, inside the `shop` application (whose own /users it opens)."""
+    return httpx.post(
+        f"{url}/shopkv", params={"db": db, "op": op, "k": key}, content=value, headers=APP_HOST, timeout=30
+    )

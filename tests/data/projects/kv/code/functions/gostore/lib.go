@@ -1,0 +1,163 @@
+package lib
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/taubyte/go-sdk/event"
+	http "github.com/taubyte/go-sdk/http/event"
+	"github.com/taubyte/go-sdk/storage"
+)
+
+// POST /gostore?storage=<name>&op=<add|read|versions|files|cid|current|delete|deleteall|size>&name=<file>
+// &version=<n>&overwrite=1: add stores the request body; read answers the file's bytes, read 7 at a time.
+//
+//export gostore
+func gostore(e event.Event) uint32 {
+	h, err := e.HTTP()
+	if err != nil {
+		return 1
+	}
+	q := h.Query()
+	which, _ := q.Get("storage")
+	op, _ := q.Get("op")
+	name, _ := q.Get("name")
+	versionText, _ := q.Get("version")
+	overwrite, _ := q.Get("overwrite")
+	version, _ := strconv.ParseInt(versionText, 10, 64)
+
+	s, err := storage.New(which)
+	if err != nil {
+		return fail(h, err)
+	}
+	file := s.File(name)
+	switch op {
+	case "add":
+		data, _ := io.ReadAll(h.Body())
+		v, err := file.Add(data, overwrite == "1")
+		if err != nil {
+			return fail(h, err)
+		}
+		h.Write([]byte(fmt.Sprint("version ", v)))
+	case "read":
+		f, err := file.Version(uint32(version)).GetFile()
+		if err != nil {
+			return fail(h, err)
+		}
+		chunk := make([]byte, 7)
+		for {
+			n, err := f.Read(chunk)
+			h.Write(chunk[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fail(h, err)
+			}
+		}
+		if n, err := f.Read(chunk); n != 0 || err != io.EOF { // past EOF: still EOF, nothing read
+			return fail(h, fmt.Errorf("a read past EOF gave %d bytes and %v", n, err))
+		}
+		if err := f.Close(); err != nil {
+			return fail(h, err)
+		}
+	case "versions":
+		versions, err := file.Versions()
+		if err != nil {
+			return fail(h, err)
+		}
+		h.Write([]byte(strings.Join(versions, ",")))
+	case "files":
+		files, err := s.ListFiles()
+		if err != nil {
+			return fail(h, err)
+		}
+		listed := []string{}
+		for _, f := range files {
+			listed = append(listed, f.Name())
+		}
+		h.Write([]byte(strings.Join(listed, ",")))
+	case "cid":
+		cid, err := s.Cid(name)
+		if err != nil {
+			return fail(h, err)
+		}
+		h.Write([]byte(cid.String()))
+	case "current":
+		v, err := file.CurrentVersion()
+		if err != nil {
+			return fail(h, err)
+		}
+		h.Write([]byte(strconv.Itoa(v)))
+	case "delete":
+		if err := file.Version(uint32(version)).Delete(); err != nil {
+			return fail(h, err)
+		}
+		h.Write([]byte("deleted"))
+	case "deleteall":
+		if err := file.DeleteAllVersions(); err != nil {
+			return fail(h, err)
+		}
+		h.Write([]byte("deleted"))
+	case "push": // new content: write the body, read it back, push it; answers its CID
+		c, err := storage.Create()
+		if err != nil {
+			return fail(h, err)
+		}
+		data, _ := io.ReadAll(h.Body())
+		if _, err := c.Write(data); err != nil {
+			return fail(h, err)
+		}
+		if _, err := c.Seek(0, 0); err != nil {
+			return fail(h, err)
+		}
+		back, _ := io.ReadAll(c)
+		if string(back) != string(data) {
+			return fail(h, fmt.Errorf("read back %d bytes of %d", len(back), len(data)))
+		}
+		if _, err := c.Seek(0, 7); err != nil { // no such whence
+			h.Write([]byte(err.Error() + "\n"))
+		}
+		cid, err := c.Push()
+		if err != nil {
+			return fail(h, err)
+		}
+		h.Write([]byte(cid.String()))
+	case "open": // content by the CID in `name`: answers its bytes
+		cid, err := storage.ParseCid(name)
+		if err != nil {
+			return fail(h, err)
+		}
+		c, err := storage.Open(cid)
+		if err != nil {
+			return fail(h, err)
+		}
+		opened, err := c.Cid()
+		if err != nil || opened.String() != name {
+			return fail(h, fmt.Errorf("opened as %s (%v)", opened.String(), err))
+		}
+		data, _ := io.ReadAll(c)
+		c.Close()
+		h.Write(data)
+	case "size":
+		used, err := s.Used()
+		if err != nil {
+			return fail(h, err)
+		}
+		capacity, err := s.Capacity()
+		if err != nil {
+			return fail(h, err)
+		}
+		h.Write([]byte(fmt.Sprint(used, "/", capacity)))
+	}
+	h.Return(200)
+	return 0
+}
+
+func fail(h http.Event, err error) uint32 {
+	h.Write([]byte(err.Error()))
+	h.Return(500)
+	return 0
+}

@@ -1,0 +1,28 @@
+;; GET /peek[?fn=1]: the raw bytes of the global `/uint32/counter` of the project (of this function with
+;; `fn=1`), or `get:<errno>` (two digits).
+(module
+  (import "taubyte/sdk" "getHttpEventQueryValueByNameSize" (func $querySize (param i32 i32 i32 i32) (result i32)))
+  (import "taubyte/sdk" "eventHttpWrite" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "taubyte/sdk" "eventHttpRetCode" (func $ret (param i32 i32) (result i32)))
+  (import "taubyte/sdk" "getGlobalValueSize" (func $size (param i32 i32 i32 i32 i32) (result i32)))
+  (import "taubyte/sdk" "getGlobalValue" (func $get (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "/uint32/counter")
+  (data (i32.const 130) "fn")
+  (data (i32.const 140) "get:")
+  (func (export "peek") (param $ev i32) (result i32)
+    (local $fn i32) (local $rc i32)
+    (drop (call $querySize (local.get $ev) (i32.const 0) (i32.const 130) (i32.const 2)))
+    (local.set $fn (i32.ne (i32.load (i32.const 0)) (i32.const 0)))
+    (local.set $rc (call $size (i32.const 100) (i32.const 15) (i32.const 0) (local.get $fn) (i32.const 4)))
+    (if (local.get $rc) (then
+      (drop (call $write (local.get $ev) (i32.const 140) (i32.const 4) (i32.const 8)))
+      (i32.store8 (i32.const 200) (i32.add (i32.const 48) (i32.div_u (local.get $rc) (i32.const 10))))
+      (i32.store8 (i32.const 201) (i32.add (i32.const 48) (i32.rem_u (local.get $rc) (i32.const 10))))
+      (drop (call $write (local.get $ev) (i32.const 200) (i32.const 2) (i32.const 8)))
+      (drop (call $ret (local.get $ev) (i32.const 200)))
+      (return (i32.const 0))))
+    (local.set $rc (call $get (i32.const 100) (i32.const 15) (i32.const 0) (local.get $fn) (i32.const 1024)))
+    (drop (call $write (local.get $ev) (i32.const 1024) (i32.load (i32.const 4)) (i32.const 8)))
+    (drop (call $ret (local.get $ev) (i32.const 200)))
+    (i32.const 0)))
