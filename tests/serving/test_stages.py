@@ -11,7 +11,7 @@ import pytest
 
 from dream.substrate import stages
 from dream.substrate.runner import QUICK_STREAK
-from dream.testing.harness import DaemonProcess, UniverseHandle
+from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
 from dream.testing.project import deploy
 
 HELLO = Path(__file__).resolve().parents[2] / "fixtures" / "projects" / "hello"
@@ -37,18 +37,26 @@ def timed_universe(tmp_path_factory: pytest.TempPathFactory, dream_cache: Path) 
 def test_every_stage_of_an_inline_call_is_timed(timed_universe: UniverseHandle) -> None:
     url = f"http://127.0.0.1:{timed_universe.port('substrate')}/ping"
     with httpx.Client(headers=HOST) as client:
-        # The first request routes and loads it; calls run on worker threads until enough were quick
-        # (runner.QUICK_STREAK), then inline, from the HTTP parser's callback.
-        for _ in range(QUICK_STREAK + 5):
-            assert client.get(url).text == "PONG"
+
+        def runs_inline() -> bool:
+            # Calls run on worker threads until enough in a row were quick (runner.QUICK_STREAK, judged
+            # by CPU time: on a loaded machine a slow one starts the count again), then inline, from the
+            # HTTP parser's callback, where the event is built by `event_of` (a worker call's comes from
+            # the ASGI scope).
+            for _ in range(QUICK_STREAK):
+                assert client.get(url).text == "PONG"
+            return bool(timed_universe.health("substrate")["stages"]["event"]["count"])
+
+        wait_for(runs_inline, "the ping function to run inline", timeout=120)
         before = timed_universe.health("substrate")["stages"]
         for _ in range(20):
-            assert client.get(url).text == "PONG"  # the fast path, inline
+            assert client.get(url).text == "PONG"
     after = timed_universe.health("substrate")["stages"]
     entered = {name: after[name]["count"] - before.get(name, {"count": 0})["count"] for name in after}
+    # Inline, every request passes every stage (a slow one may send it back to a worker: most stay).
     for name in ("parse", "route", "event", "call set-up", "store and instance", "guest", "answer", "write"):
-        assert entered[name] >= 20, (name, entered)
-    assert entered["host calls"] >= 20  # PONG reads its method and writes a status and a body
+        assert entered[name] >= 10, (name, entered)
+    assert entered["host calls"] >= 10  # PONG reads its method and writes a status and a body
     assert all(after[name]["ns"] >= before.get(name, {"ns": 0})["ns"] for name in after)
 
 
