@@ -34,6 +34,7 @@ from dream.wasm.interrupt import CallControl
 if TYPE_CHECKING:
     from dream.wasm.database import DataScope
     from dream.wasm.host import FunctionModule
+    from dream.wasm.scope import FunctionScope
     from dream.wasm.types import HttpRequest, HttpResponse
 
 log = logging.getLogger("dream.substrate")
@@ -72,6 +73,7 @@ class ReadyFunction:
     project: str = ""
     name: str = ""
     data: DataScope | None = None  # what its database host calls reach (functions that import them)
+    scope: FunctionScope | None = None  # what its event host calls reach (self, HTTP client, pub-sub)
 
     @classmethod
     def of(cls, resource: Resource, module: FunctionModule, limits: Limits | None = None) -> ReadyFunction:
@@ -135,6 +137,7 @@ class Runner:
                 timeout=min(fn.timeout, INLINE_SLICE),
                 memory_limit=fn.memory,
                 data=fn.data,
+                scope=fn.scope,
             )
         except WasmTimeout:
             if fn.timeout <= INLINE_SLICE:
@@ -258,6 +261,12 @@ def _lower_priority() -> None:
 def _timed_call(fn: ReadyFunction, request: HttpRequest, control: CallControl) -> tuple[HttpResponse, float]:
     started = time.thread_time()
     result = fn.module.call(
-        fn.export, request, timeout=fn.timeout, memory_limit=fn.memory, control=control, data=fn.data
+        fn.export,
+        request,
+        timeout=fn.timeout,
+        memory_limit=fn.memory,
+        control=control,
+        data=fn.data,
+        scope=fn.scope,
     )
     return result, time.thread_time() - started

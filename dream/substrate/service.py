@@ -24,6 +24,7 @@ from dream.substrate.data import Databases
 from dream.substrate.front import Front
 from dream.substrate.resolver import Resolver
 from dream.substrate.runner import Runner
+from dream.substrate.scope import Events
 from dream.substrate.sources import Sources
 from dream.substrate.website import Websites
 
@@ -44,6 +45,8 @@ class Service(Node):
         assets = Assets(sources, config.root_path / "assets")
         self.databases = Databases(sources, HoarderDatabases(self.peers), self.log)
         self.resolver = Resolver(sources, assets, self.limits, self.log, self.databases)
+        self.events = Events(self.resolver, config.universe, self.log)
+        self.resolver.events = self.events
         websites = Websites(self.resolver, assets, config.root_path / "sites")
         self.front = Front(self.resolver, self.runner, websites, config.universe, self.log)
         # The HTTP server calls the front itself: no hop through the service per request.
@@ -56,6 +59,7 @@ class Service(Node):
         self.log.info("serving limits: %s", self.limits.describe())
         self.resolver.start(self.host)
         self.databases.start(asyncio.get_running_loop())
+        self.events.start(asyncio.get_running_loop(), self.config.ports["http"])
         self.spawn(self.resolver.follow(), "follow-tns")
 
     async def on_stop(self) -> None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from dream.wasm.guest_memory import Guest, MemoryHandle
 
 HTTP_EVENT_TYPE = 1  # go-sdk common/vars.go: 0 undefined, 1 HTTP, 2 pubsub, 3 P2P
+PUBSUB_EVENT_TYPE = 2
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # Control characters other than HTAB, CR and LF: invalid in a field value (RFC 9110 5.5, Go's
 # httpguts.ValidHeaderFieldValue). CR and LF are handled apart, the way Go's writer does.
@@ -110,28 +111,43 @@ class HttpEvent:
         "_problems",
         "_query",
         "_query_keys",
+        "closers",
         "ctx",
         "data",
         "deadline",
         "guest",
         "handles",
         "host",
+        "kind",
         "label",
         "memory",
+        "message",
         "method",
         "path",
         "request",
         "resp_body",
         "resp_headers",
+        "scope",
         "status",
     )
 
     def __init__(
-        self, request: HttpRequest, *, deadline: float, label: str, data: object | None = None
+        self,
+        request: HttpRequest,
+        *,
+        deadline: float,
+        label: str,
+        data: object | None = None,
+        scope: object | None = None,
     ) -> None:
         self.request = request
         # What the function's data host calls (databases, ...) reach: its `DataScope` (None: no data).
         self.data = data
+        # What its other host calls reach (`dream.wasm.scope.FunctionScope`: self, publishing, ...).
+        self.scope = scope
+        self.kind = HTTP_EVENT_TYPE  # what getEventType answers
+        self.message: tuple[str, bytes] | None = None  # (channel, data) of a pub-sub event
+        self.closers: list[object] | None = None  # what the call opened (HTTP responses): closed after it
         self.handles: dict[int, object] | None = None  # ids handed to the guest (databases, ...)
         self.deadline = deadline  # time.monotonic() value; bounds env._sleep
         self.label = label  # module name, for guest log lines

@@ -23,8 +23,9 @@ from types import TracebackType
 
 import wasmtime
 
-from dream.wasm import abi, database, fastcall, interrupt, selftest, wasi_poll
+from dream.wasm import abi, crypto, database, fastcall, httpclient, interrupt, retired, selftest, wasi_poll
 from dream.wasm import globals as global_values
+from dream.wasm import self as self_values
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.cache import ModuleCache, default_directory
 from dream.wasm.callpath import CallFailed, CallPath, Run
@@ -40,7 +41,8 @@ from dream.wasm.errors import (
     format_bytes,
     format_seconds,
 )
-from dream.wasm.event import HttpEvent
+from dream.wasm.event import PUBSUB_EVENT_TYPE, HttpEvent
+from dream.wasm.scope import FunctionScope
 from dream.wasm.types import HttpRequest, HttpResponse
 
 log = logging.getLogger("dream.wasm")
@@ -51,6 +53,10 @@ _SHM = Path("/dev/shm")
 
 # Host functions that reach the function's data (databases, globals): calls get its `DataScope`.
 DATA_IMPORTS = database.IMPLEMENTED | global_values.IMPLEMENTED
+# The event families: their calls get the function's `FunctionScope` (self, publishing, ...).
+EVENT_IMPORTS = self_values.IMPLEMENTED | crypto.IMPLEMENTED | httpclient.IMPLEMENTED
+# Host functions that wait on the network: a module importing one never runs inline.
+EVENT_BLOCKING = httpclient.BLOCKING
 
 _UNKNOWN_IMPORT = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _TRAP_TEXT = {
@@ -154,6 +160,9 @@ class WasmHost:
         abi.define(linker, self.call_path.define)
         database.define(linker, self.call_path.define)
         global_values.define(linker, self.call_path.define)
+        self_values.define(linker, self.call_path.define)
+        crypto.define(linker, self.call_path.define)
+        httpclient.define(linker, self.call_path.define)
         return linker
 
 
@@ -204,10 +213,13 @@ class FunctionModule:
 
     def _check_imports(self, module: wasmtime.Module) -> None:
         foreign: list[str] = []
+        left_out: list[str] = []
         for imp in module.imports:
             where = f"{imp.module}.{imp.name}"
-            if (imp.module, imp.name) in abi.BLOCKING:
+            if (imp.module, imp.name) in abi.BLOCKING or (imp.module, imp.name) in EVENT_BLOCKING:
                 self.may_block = True
+            if retired.family(imp.module, imp.name or ""):
+                left_out.append(imp.name or "")
             if (imp.module, imp.name) in DATA_IMPORTS:
                 # Its host calls may wait for hoarder: never inline on a server's event loop.
                 self.uses_data = self.may_block = True
@@ -221,8 +233,10 @@ class FunctionModule:
                 )
             elif imp.module == abi.WASI:
                 self.uses_wasi = True
-            elif (imp.module, imp.name) not in abi.IMPLEMENTED | DATA_IMPORTS:
+            elif (imp.module, imp.name) not in abi.IMPLEMENTED | DATA_IMPORTS | EVENT_IMPORTS:
                 self.unsupported_imports.append(where)
+        if left_out:
+            raise WasmLoadError(retired.message(self.name, left_out), "imports a family tau leaves out")
         if foreign:
             mods = ", ".join(f"`{m}`" for m in dict.fromkeys(foreign))
             raise WasmLoadError(
@@ -269,13 +283,17 @@ class FunctionModule:
         memory_limit: int,
         control: interrupt.CallControl | None = None,
         data: DataScope | None = None,
+        scope: FunctionScope | None = None,
+        message: tuple[str, bytes] | None = None,
     ) -> HttpResponse:
         """Instantiate, initialise (`_initialize`, else `_start`), call `export(0)` and return the response.
 
         Without `control` the call may run `timeout` seconds, counted in epoch ticks (for short calls);
         with it, until `control.deadline` by the clock, and `control.cancel()` stops it (`interrupt`):
         `timeout` then only names the limit in messages. `data` is what the function's database host
-        calls reach (`dream.wasm.database`); without it they fail with their errno.
+        calls reach (`dream.wasm.database`); without it they fail with their errno. `scope` is what
+        the event families reach (`dream.wasm.scope`); `message` makes the event a pub-sub one, with
+        that (channel, data).
         Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError.
         """
         run = self._plans.get(export)
@@ -293,11 +311,15 @@ class FunctionModule:
                 wasi.stdout_file = str(output.stdout)
                 wasi.stderr_file = str(output.stderr)
         if control is None:
-            event = HttpEvent(request, deadline=time.monotonic() + timeout, label=self.name, data=data)
+            event = HttpEvent(
+                request, deadline=time.monotonic() + timeout, label=self.name, data=data, scope=scope
+            )
             ticks = math.ceil(timeout / TICK_SECONDS) + 1
         else:
-            event = HttpEvent(request, deadline=control.deadline, label=self.name, data=data)
+            event = HttpEvent(request, deadline=control.deadline, label=self.name, data=data, scope=scope)
             ticks = control.first_ticks()
+        if message is not None:
+            event.kind, event.message = PUBSUB_EVENT_TYPE, message
         abi.bind(event)
         if self.may_block:
             interrupt.begin(event.deadline, control)  # its waits end at the deadline, or on a cancel
@@ -325,6 +347,8 @@ class FunctionModule:
         finally:
             host.ticker.exit()
             abi.bind(None)
+            if event.closers:
+                httpclient.close_all(event)
             if self.may_block:
                 interrupt.end()
             if output is not None:

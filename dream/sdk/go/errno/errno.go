@@ -17,7 +17,18 @@ const (
 	ErrorCloseBody          Error = 7
 	ErrorEOF                Error = 8
 	ErrorReadHeaders        Error = 9
+	ErrorClientNotFound     Error = 10
+	ErrorParseUrlFailed     Error = 11
+	ErrorMemoryWriteFailed  Error = 12
+	ErrorHttpRequestFailed  Error = 13
+	ErrorInvalidMethod      Error = 14
+	ErrorNewRequestFailed   Error = 15
 	ErrorHeaderNotFound     Error = 16
+	ErrorSubscribeFailed    Error = 20
+	ErrorPublishFailed      Error = 21
+	ErrorGetWebSocketURL    Error = 38
+	ErrorChannelNotFound    Error = 40
+	ErrorRandRead           Error = 110
 
 	ErrorDatabaseCreateFailed Error = 22
 	ErrorDatabaseGetFailed    Error = 23
@@ -41,6 +52,17 @@ var names = map[Error]string{
 	ErrorEOF:                "EOF",
 	ErrorReadHeaders:        "reading headers failed",
 	ErrorHeaderNotFound:     "header not found",
+	ErrorClientNotFound:     "http client not found",
+	ErrorParseUrlFailed:     "parsing the url failed",
+	ErrorMemoryWriteFailed:  "memory write failed",
+	ErrorHttpRequestFailed:  "http request failed",
+	ErrorInvalidMethod:      "invalid http method",
+	ErrorNewRequestFailed:   "new http request failed",
+	ErrorSubscribeFailed:    "subscribe failed",
+	ErrorPublishFailed:      "publish failed",
+	ErrorGetWebSocketURL:    "getting the websocket url failed",
+	ErrorChannelNotFound:    "channel not found",
+	ErrorRandRead:           "reading random bytes failed",
 
 	ErrorDatabaseCreateFailed: "database create failed",
 	ErrorDatabaseGetFailed:    "database get failed",

@@ -1,0 +1,44 @@
+"""What a function's event host calls reach: who the function is (`self`) and the substrate's services
+(publishing to channels, reaching the universe's own names).
+
+The wasm host knows nothing of tns or of other nodes: the substrate gives each function a
+`FunctionScope` (see `dream.substrate.events_scope`), and its calls carry it (`HttpEvent.scope`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from dream.wasm import abi
+
+
+class EventServices(Protocol):
+    """The substrate's side of the event families. Methods may block (calls that use them run on
+    worker threads) and report failures as errno values, having logged why."""
+
+    def local_address(self, host: str, timeout: float) -> tuple[str, int] | None:
+        """Where a name the universe serves is served on this machine (this substrate's HTTP port),
+        or None for a name of the outside world."""
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionScope:
+    """A function as its host calls see it: the `self` values, and the services its calls reach."""
+
+    project: str = ""
+    application: str = ""
+    resource: str = ""  # the function's id
+    branch: str = ""
+    commit: str = ""
+    services: EventServices | None = None
+
+
+NO_SCOPE = FunctionScope()
+
+
+def current_scope() -> FunctionScope:
+    """The scope of the call running on this thread (an empty one when it has none)."""
+    e = abi.current()
+    found = e.scope if e is not None else None
+    return found if isinstance(found, FunctionScope) else NO_SCOPE

@@ -1,0 +1,173 @@
+"""The function SDK beyond the HTTP event, with upstream-style Go functions built by monkey: `self`,
+`crypto/rand`, and the HTTP client reaching a local test server (methods, headers, bodies, response
+headers and a body read in chunks), another function of the universe by its generated domain, a closed
+port and a server slower than the function's timeout."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dream.testing.harness import UniverseHandle
+
+pytestmark = pytest.mark.e2e
+
+CALLS = Path(__file__).parent / "projects" / "calls"
+HOST = {"host": "calls.events.com"}
+PROJECT = "QmEventsCallsProject00000000000000000000000001"
+SHAPE = {"Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {}}, "Simples": {}}
+BIG = bytes(range(256)) * 40  # 10240 bytes: read back in 1000-byte chunks
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """A local server that records what it gets and answers with two X-Reply headers and BIG."""
+
+    seen: list[dict[str, Any]] = []
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.seen.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "x-test": self.headers.get_all("X-Test"),
+                "x-single": self.headers.get("X-Single"),
+                "body": body,
+            }
+        )
+        if self.path.startswith("/slow"):
+            time.sleep(4)
+        self.send_response(201)
+        self.send_header("X-Reply", "one")
+        self.send_header("X-Reply", "two")
+        self.send_header("Content-Length", str(len(BIG)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(BIG)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def generated_domain(universe: str) -> str:
+    return f"{PROJECT[-8:].lower()}.g.{universe}.localtau"
+
+
+@pytest.fixture(scope="module")
+def calls(module_universe_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> UniverseHandle:
+    universe: UniverseHandle = module_universe_factory("events", config=SHAPE)
+    # goself is also served on the universe's generated domain of the project, known once it exists.
+    project = tmp_path_factory.mktemp("calls") / "calls"
+    shutil.copytree(CALLS, project)
+    (project / "config" / "domains" / "generated.yaml").write_text(
+        f"id: QmEventsCallsDomainGenerated0000000000000001\nfqdn: {generated_domain(universe.name)}\n"
+    )
+    config = project / "config" / "functions" / "goself.yaml"
+    config.write_text(config.read_text().replace("  - calls\n", "  - calls\n  - generated\n"))
+    universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(project), ""])
+    return universe
+
+
+def substrate(universe: UniverseHandle) -> str:
+    return f"http://127.0.0.1:{universe.port('substrate')}"
+
+
+def fetch(universe: UniverseHandle, url: str, method: str = "POST", body: bytes = b"") -> httpx.Response:
+    return httpx.post(
+        f"{substrate(universe)}/fetch",
+        params={"url": url, "method": method},
+        content=body,
+        headers=HOST,
+        timeout=30,
+    )
+
+
+def test_self_values_are_the_function_s_own(calls: UniverseHandle) -> None:
+    answer = httpx.get(f"{substrate(calls)}/self", headers=HOST, timeout=60)
+    assert answer.status_code == 200, answer.text
+    project, application, function, branch, commit = answer.text.split("|")
+    assert project == PROJECT
+    assert application == ""
+    assert function == "QmEventsCallsFunctiongoself0000000000000000001"
+    assert branch in ("main", "master")
+    assert commit  # the commit the build was published at
+
+
+def test_random_bytes_differ(calls: UniverseHandle) -> None:
+    seen = {httpx.get(f"{substrate(calls)}/rand", headers=HOST, timeout=60).text for _ in range(5)}
+    assert len(seen) == 5
+    assert all(len(v) == 64 and int(v, 16) >= 0 for v in seen)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "GET"])
+def test_http_client_sends_method_headers_and_body(calls: UniverseHandle, server: str, method: str) -> None:
+    Recorder.seen.clear()
+    body = f"payload for {method}".encode()
+    answer = fetch(calls, f"{server}/echo?x=1", method, body)
+    assert answer.status_code == 200, answer.text
+    got, reply, names, chunks, rest = answer.content.split(b"\n", 4)
+    assert got.decode() == method
+    assert reply == b"one,two"
+    assert b"X-Reply" in names.split(b",") and b"Content-Length" in names.split(b",")
+    assert int(chunks) >= len(BIG) // 1000  # the body came in pieces no bigger than the guest's buffer
+    assert rest == BIG
+    (seen,) = Recorder.seen
+    assert seen["method"] == method and seen["path"] == "/echo?x=1"
+    assert seen["x-test"] == ["a", "b"] and seen["x-single"] == "one"
+    assert seen["body"] == body
+
+
+def test_http_client_reaches_another_function_by_its_generated_domain(calls: UniverseHandle) -> None:
+    answer = fetch(calls, f"http://{generated_domain(calls.name)}/self", "GET")
+    assert answer.status_code == 200, answer.text
+    assert answer.content.split(b"\n", 4)[4].startswith(PROJECT.encode() + b"||")
+
+
+def test_http_client_to_a_closed_port_gets_errno_13_and_serving_goes_on(calls: UniverseHandle) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    answer = fetch(calls, f"http://127.0.0.1:{port}/", "GET")
+    assert answer.status_code == 502
+    assert "http request failed" in answer.text
+    assert httpx.get(f"{substrate(calls)}/self", headers=HOST, timeout=30).status_code == 200
+    assert f"connection refused by 127.0.0.1:{port}" in node_logs(calls)
+
+
+def test_http_client_stops_at_the_function_s_timeout(calls: UniverseHandle, server: str) -> None:
+    started = time.monotonic()
+    answer = fetch(calls, f"{server}/slow", "GET")  # the server takes 4s; gofetch may run 2s
+    took = time.monotonic() - started
+    assert answer.status_code in (502, 504), answer.text
+    assert took < 4
+    assert httpx.get(f"{substrate(calls)}/rand", headers=HOST, timeout=30).status_code == 200
+
+
+def node_logs(universe: UniverseHandle) -> str:
+    root = Path(universe.client.status()[universe.name]["root"])
+    return "".join(p.read_text(errors="replace") for p in root.rglob("node.log"))
