@@ -124,7 +124,9 @@ class Runner:
             control.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    def run_inline(self, fn: ReadyFunction, request: HttpRequest) -> HttpResponse | None:
+    def run_inline(
+        self, fn: ReadyFunction, request: HttpRequest, message: tuple[str, bytes] | None = None
+    ) -> HttpResponse | None:
         """Run on this thread if the function runs inline; None if it does not (any more): use `run`."""
         if not fn.inline or not self.admission.memory_free(fn):
             return None
@@ -138,6 +140,7 @@ class Runner:
                 memory_limit=fn.memory,
                 data=fn.data,
                 scope=fn.scope,
+                message=message,
             )
         except WasmTimeout:
             if fn.timeout <= INLINE_SLICE:
@@ -153,13 +156,17 @@ class Runner:
         return result
 
     async def run(
-        self, fn: ReadyFunction, request: HttpRequest, control: CallControl | None = None
+        self,
+        fn: ReadyFunction,
+        request: HttpRequest,
+        control: CallControl | None = None,
+        message: tuple[str, bytes] | None = None,
     ) -> HttpResponse:
         """The function's response; raises the wasm host's errors (WasmTimeout, WasmError, ...),
         SubstrateBusy when a serving limit keeps it from starting, WasmCancelled once `control` is
         cancelled. The call's deadline (`control.deadline`) counts from its arrival: time spent
-        waiting for a slot is part of its timeout."""
-        result = self.run_inline(fn, request)
+        waiting for a slot is part of its timeout. `message` (channel, data) makes it a pub-sub event."""
+        result = self.run_inline(fn, request, message)
         if result is not None:
             return result
         if control is None:
@@ -171,7 +178,7 @@ class Runner:
                 raise self._cancelled(fn) from None
             raise
         loop = asyncio.get_running_loop()
-        done = loop.run_in_executor(self.executor, _timed_call, fn, request, control)
+        done = loop.run_in_executor(self.executor, _timed_call, fn, request, control, message)
         self.calls.add(control)
         # The slot is held until the thread ends, whoever answered the client.
         done.add_done_callback(lambda ended: self._ended(fn, control, ended))
@@ -258,7 +265,9 @@ def _lower_priority() -> None:
         pass
 
 
-def _timed_call(fn: ReadyFunction, request: HttpRequest, control: CallControl) -> tuple[HttpResponse, float]:
+def _timed_call(
+    fn: ReadyFunction, request: HttpRequest, control: CallControl, message: tuple[str, bytes] | None = None
+) -> tuple[HttpResponse, float]:
     started = time.thread_time()
     result = fn.module.call(
         fn.export,
@@ -268,5 +277,6 @@ def _timed_call(fn: ReadyFunction, request: HttpRequest, control: CallControl) -
         control=control,
         data=fn.data,
         scope=fn.scope,
+        message=message,
     )
     return result, time.thread_time() - started

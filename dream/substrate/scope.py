@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from dream.settings import NETWORK_SUFFIX
 from dream.substrate.routing import Resource
+from dream.wasm.pubsub import PUBLISH_FAILED, SUBSCRIBE_FAILED
 from dream.wasm.scope import FunctionScope
 
 if TYPE_CHECKING:
+    from dream.substrate.pubsub import PubSub
     from dream.substrate.resolver import Resolver
 
 LOOKUP_TIMEOUT = 5.0  # seconds a host call waits for tns to say whether a name is the universe's
@@ -26,8 +28,9 @@ LOOKUP_TIMEOUT = 5.0  # seconds a host call waits for tns to say whether a name 
 class Events:
     """`EventServices` of one substrate."""
 
-    def __init__(self, resolver: Resolver, universe: str, log: logging.Logger) -> None:
+    def __init__(self, resolver: Resolver, pubsub: PubSub, universe: str, log: logging.Logger) -> None:
         self.resolver = resolver
+        self.pubsub = pubsub
         self.universe_suffix = f".{universe}.{NETWORK_SUFFIX}".lower()
         self.log = log
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -71,3 +74,32 @@ class Events:
         if table is not None and (table.functions or table.websites):
             return self.address
         return None
+
+    def publish(self, scope: FunctionScope, channel: str, data: bytes) -> int:
+        why = self.pubsub.publish_from(
+            scope.project, scope.application, scope.resource, scope.branch, channel, data
+        )
+        if why:
+            self.log.warning("function %s could not publish on `%s`: %s", scope.resource, channel, why)
+            return PUBLISH_FAILED
+        return 0
+
+    def subscribe(self, scope: FunctionScope, channel: str) -> int:
+        why = self.pubsub.subscribe_from(
+            scope.project, scope.application, scope.resource, scope.branch, channel
+        )
+        if why:
+            self.log.warning("function %s could not subscribe to `%s`: %s", scope.resource, channel, why)
+            return SUBSCRIBE_FAILED
+        return 0
+
+    def websocket_path(self, scope: FunctionScope, channel: str) -> str | None:
+        path = self.pubsub.websocket_path(scope.project, scope.application, scope.branch, channel)
+        if path is None:
+            self.log.warning(
+                "function %s asked for the websocket of `%s`: no messaging channel of its project with "
+                "`bridges.websocket.enable: true` matches it",
+                scope.resource,
+                channel,
+            )
+        return path

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import BaseRoute, Route
 
 from dream.clients.hoarder import HoarderDatabases
+from dream.clients.substrate import SubstrateClient
 from dream.limits import Limits
 from dream.node import Node
 from dream.substrate.assets import Assets
 from dream.substrate.data import Databases
 from dream.substrate.front import Front
+from dream.substrate.pubsub import PubSub
 from dream.substrate.resolver import Resolver
 from dream.substrate.runner import Runner
 from dream.substrate.scope import Events
@@ -45,7 +47,16 @@ class Service(Node):
         assets = Assets(sources, config.root_path / "assets")
         self.databases = Databases(sources, HoarderDatabases(self.peers), self.log)
         self.resolver = Resolver(sources, assets, self.limits, self.log, self.databases)
-        self.events = Events(self.resolver, config.universe, self.log)
+        self.pubsub = PubSub(
+            sources,
+            self.resolver,
+            self.runner,
+            SubstrateClient(self.peers),
+            config.id,
+            config.branches,
+            self.log,
+        )
+        self.events = Events(self.resolver, self.pubsub, config.universe, self.log)
         self.resolver.events = self.events
         websites = Websites(self.resolver, assets, config.root_path / "sites")
         self.front = Front(self.resolver, self.runner, websites, config.universe, self.log)
@@ -60,6 +71,7 @@ class Service(Node):
         self.resolver.start(self.host)
         self.databases.start(asyncio.get_running_loop())
         self.events.start(asyncio.get_running_loop(), self.config.ports["http"])
+        self.pubsub.start(asyncio.get_running_loop())
         self.spawn(self.resolver.follow(), "follow-tns")
 
     async def on_stop(self) -> None:
@@ -75,10 +87,11 @@ class Service(Node):
             "calls": self.runner.health(),  # worker calls: running, queued, memory_reserved, stopped
             "wasm_call": self.host.call_path.name,  # raw, object or plain (DREAM_WASM_CALL)
             "databases": self.databases.health(),
+            "pubsub": self.pubsub.health(),
         }
 
     def p2p_routes(self) -> list[BaseRoute]:
-        return [Route("/substrate/match", self.front.match, methods=["GET"])]
+        return [Route("/substrate/match", self.front.match, methods=["GET"]), *self.pubsub.routes()]
 
     def http_app(self) -> Any:
         return self.front.asgi

@@ -23,7 +23,18 @@ from types import TracebackType
 
 import wasmtime
 
-from dream.wasm import abi, crypto, database, fastcall, httpclient, interrupt, retired, selftest, wasi_poll
+from dream.wasm import (
+    abi,
+    crypto,
+    database,
+    fastcall,
+    httpclient,
+    interrupt,
+    pubsub,
+    retired,
+    selftest,
+    wasi_poll,
+)
 from dream.wasm import globals as global_values
 from dream.wasm import self as self_values
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
@@ -54,9 +65,9 @@ _SHM = Path("/dev/shm")
 # Host functions that reach the function's data (databases, globals): calls get its `DataScope`.
 DATA_IMPORTS = database.IMPLEMENTED | global_values.IMPLEMENTED
 # The event families: their calls get the function's `FunctionScope` (self, publishing, ...).
-EVENT_IMPORTS = self_values.IMPLEMENTED | crypto.IMPLEMENTED | httpclient.IMPLEMENTED
+EVENT_IMPORTS = self_values.IMPLEMENTED | crypto.IMPLEMENTED | httpclient.IMPLEMENTED | pubsub.IMPLEMENTED
 # Host functions that wait on the network: a module importing one never runs inline.
-EVENT_BLOCKING = httpclient.BLOCKING
+EVENT_BLOCKING = httpclient.BLOCKING | pubsub.BLOCKING
 
 _UNKNOWN_IMPORT = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _TRAP_TEXT = {
@@ -163,6 +174,7 @@ class WasmHost:
         self_values.define(linker, self.call_path.define)
         crypto.define(linker, self.call_path.define)
         httpclient.define(linker, self.call_path.define)
+        pubsub.define(linker, self.call_path.define)
         return linker
 
 

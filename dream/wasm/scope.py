@@ -21,6 +21,15 @@ class EventServices(Protocol):
         """Where a name the universe serves is served on this machine (this substrate's HTTP port),
         or None for a name of the outside world."""
 
+    def publish(self, scope: FunctionScope, channel: str, data: bytes) -> int:
+        """Publish `data` on `channel` of the function's project: 0 once accepted, else an errno."""
+
+    def subscribe(self, scope: FunctionScope, channel: str) -> int:
+        """Subscribe the function to `channel` too, as long as it is served: 0, else an errno."""
+
+    def websocket_path(self, scope: FunctionScope, channel: str) -> str | None:
+        """The path websocket clients of `channel` connect to, None (logged) when it has none."""
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionScope:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/taubyte/go-sdk/common"
 	httpEvent "github.com/taubyte/go-sdk/http/event"
+	pubsubEvent "github.com/taubyte/go-sdk/pubsub/event"
 )
 
 // Event is the id the host passes to the exported handler.
@@ -27,4 +28,12 @@ func (e Event) HTTP() (httpEvent.Event, error) {
 		return 0, errors.New("event is not an HTTP event (type " + t.String() + ")")
 	}
 	return httpEvent.Event(e), nil
+}
+
+// PubSub returns the pub-sub view of the event, or an error when the event was not a pub-sub message.
+func (e Event) PubSub() (pubsubEvent.Event, error) {
+	if t := e.Type(); t != common.EventTypePubsub {
+		return 0, errors.New("event is not a pub-sub event (type " + t.String() + ")")
+	}
+	return pubsubEvent.Event(e), nil
 }
