@@ -99,6 +99,9 @@ class Node:
         itself (substrate and gateway put a raw ASGI fast path in front)."""
         return Starlette(routes=self.http_routes(), exception_handlers=NOT_ROUTED)
 
+    # With `own_http_server`: takes websocket upgrades (`dream.http.websocket.Upgrade`); None refuses them.
+    websocket_upgrade: Any = None
+
     def fast_http(self, request: Any) -> Any:
         """With `own_http_server`: answer a public request synchronously, as (status, headers, body), or
         None to pass it to `http_app`. Runs on the event loop, so it must be quick."""
@@ -201,6 +204,7 @@ class Node:
                     fast=self.fast_http,
                     keep_alive=30.0,
                     cancel_on_disconnect=self.cancel_on_disconnect,
+                    upgrade=self.websocket_upgrade,
                 )
             else:
                 server = Server(server_config(app))

@@ -186,6 +186,7 @@ class PubSub:
         self.published = 0
         self.delivered = 0
         self.failed = 0
+        self.buckets: dict[str, tuple[str, str]] = {}  # websocket bucket hash → (project, app)
         # Websocket clients by topic (`dream.substrate.websocket`): each gets every message of its topic.
         self.listeners: dict[Topic, set[Any]] = {}
 
@@ -264,6 +265,19 @@ class PubSub:
             if found is not None and found[2].get("name") == wanted:
                 return project
         return wanted
+
+    async def socket_topic(self, bucket: str, channel: str) -> Topic | None:
+        """The topic of websocket path `ws-<bucket>/<channel>`: the project (or application) whose hash
+        `bucket` is, None when none is."""
+        found = self.buckets.get(bucket)
+        if found is None:
+            for project in await self.projects():
+                located = await self.config(project)
+                apps = list((located[2].get("applications") or {}) if located else {})
+                for app in ["", *apps]:
+                    self.buckets[socket_hash(project, app)] = (project, app)
+            found = self.buckets.get(bucket)
+        return None if found is None else Topic(found[0], found[1], channel_name(channel))
 
     # -- publishing ----------------------------------------------------------------------------------
 
@@ -379,6 +393,10 @@ class PubSub:
                 self.log.warning(
                     "could not forward a message on `%s` to substrate %s: %s", topic.channel, peer.id, result
                 )
+
+    def spawn(self, coro: Any) -> None:
+        """Run `coro` in the background (its failure is logged by itself)."""
+        self._background(coro)
 
     def _background(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -29,6 +29,7 @@ from dream.substrate.runner import Runner
 from dream.substrate.scope import Events
 from dream.substrate.sources import Sources
 from dream.substrate.website import Websites
+from dream.substrate.websocket import ChannelSockets
 
 if TYPE_CHECKING:
     from dream.node.config import NodeConfig
@@ -57,6 +58,8 @@ class Service(Node):
             self.log,
         )
         self.events = Events(self.resolver, self.pubsub, config.universe, self.log)
+        self.sockets = ChannelSockets(self.pubsub, self.log)
+        self.websocket_upgrade = self.sockets.upgrade
         self.resolver.events = self.events
         websites = Websites(self.resolver, assets, config.root_path / "sites")
         self.front = Front(self.resolver, self.runner, websites, config.universe, self.log)
@@ -87,7 +90,7 @@ class Service(Node):
             "calls": self.runner.health(),  # worker calls: running, queued, memory_reserved, stopped
             "wasm_call": self.host.call_path.name,  # raw, object or plain (DREAM_WASM_CALL)
             "databases": self.databases.health(),
-            "pubsub": self.pubsub.health(),
+            "pubsub": {**self.pubsub.health(), "websockets": self.sockets.open},
         }
 
     def p2p_routes(self) -> list[BaseRoute]:

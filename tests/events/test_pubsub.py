@@ -1,10 +1,12 @@
 """Pub-sub with upstream-style Go functions built by monkey, over two substrates: an HTTP function
 publishes, the functions subscribed to the channel each run once per message (one of them traps, the
 others still get it), `setSubscriptionChannel`, `getWebSocketURL`, `dream pubsub publish` and `tail`
-through the daemon, and bad input (unknown channel, a message over the limit)."""
+through the daemon, bad input (unknown channel, a message over the limit), and websocket clients of a
+channel through each substrate and through the gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import subprocess
@@ -16,6 +18,7 @@ import httpx
 import pytest
 
 from dream.errors import DreamError
+from dream.http.websocket import MAX_MESSAGE as WS_MAX
 from dream.substrate.pubsub import MAX_MESSAGE
 from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
 
@@ -25,7 +28,7 @@ FANOUT = Path(__file__).parent / "projects" / "fanout"
 HOST = {"host": "fanout.events.com"}
 PROJECT = "QmEventsFanoutProject0000000000000000000000001"
 SHAPE = {
-    "Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {"Others": {"copies": 2}}},
+    "Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {"Others": {"copies": 2}}, "gateway": {}},
     "Simples": {},
 }
 
@@ -203,3 +206,102 @@ def test_the_cli_publishes_and_tails(fanout: UniverseHandle, dream_daemon: Daemo
         "no project of the universe has a messaging channel matching `nope`"
         in refused.stderr + refused.stdout
     )
+
+
+# -- websockets ----------------------------------------------------------------------------------------
+
+
+def socket_path(universe: UniverseHandle, channel: str) -> str:
+    answer = httpx.get(
+        f"{substrates(universe)[0]}/wsurl", params={"channel": channel}, headers=HOST, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    return "/" + answer.text
+
+
+async def _recv(ws: Any) -> bytes:
+    return bytes(await asyncio.wait_for(ws.recv(), 15))
+
+
+def test_two_websocket_clients_see_each_other_through_substrates_and_gateway(fanout: UniverseHandle) -> None:
+    from websockets.asyncio.client import connect
+
+    path = socket_path(fanout, "chat-lobby")
+    one, other = substrates(fanout)
+    gateway = f"http://127.0.0.1:{fanout.port('gateway')}"
+
+    async def scenario() -> None:
+        urls = [u.replace("http://", "ws://") + path for u in (one, other, gateway)]
+        async with connect(urls[0]) as a, connect(urls[1]) as b, connect(urls[2]) as c:
+            # joined: a message published now reaches all three (a publish from HTTP, via a function)
+            async def joined() -> bool:
+                publish(one, "chat-lobby", b"ping")
+                got = await asyncio.gather(_recv(a), _recv(b), _recv(c))
+                return got == [b"ping"] * 3
+
+            assert await joined()
+            await a.send(b"hello from a")  # on substrate one
+            assert await _recv(b) == b"hello from a"  # on substrate two
+            assert await _recv(c) == b"hello from a"  # through the gateway
+            await c.send("hi from c")  # text, through the gateway
+            assert await _recv(a) == b"hi from c" and await _recv(b) == b"hi from c"
+            await b.send(b"\x00\xffbinary")
+            assert await _recv(a) == b"\x00\xffbinary" and await _recv(c) == b"\x00\xffbinary"
+            # a sender does not get its own message back: the next one c gets is a's
+            await a.send(b"last")
+            assert await _recv(c) == b"last" and await _recv(b) == b"last"
+
+    asyncio.run(scenario())
+    # what the clients sent was published on the channel like any message
+    assert b"hello from a" in [
+        base64.b64decode(m["data"])
+        for m in fanout.client.tail(fanout.name, "chat-lobby", after=0)["messages"]
+    ]
+
+
+def test_an_upgrade_on_a_channel_without_websocket_is_refused_clearly(fanout: UniverseHandle) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    lobby = socket_path(fanout, "chat-lobby")
+    orders = lobby.rsplit("/", 1)[0] + "/orders"
+    one = substrates(fanout)[0].replace("http://", "ws://")
+    gateway = f"ws://127.0.0.1:{fanout.port('gateway')}"
+
+    async def refused(url: str) -> tuple[int, str]:
+        try:
+            async with connect(url):
+                pass
+        except InvalidStatus as exc:
+            return exc.response.status_code, (exc.response.body or b"").decode()
+        raise AssertionError(f"{url} took the upgrade")
+
+    for base in (one, gateway):
+        status, text = asyncio.run(refused(base + orders))
+        assert status == 403
+        assert f"channel `orders` of project {PROJECT} has no websocket" in text
+        assert "bridges.websocket.enable: true" in text
+        status, text = asyncio.run(refused(base + "/ws-QmNope/x"))
+        assert status == 404 and "websocket path is /ws-<hash>/<channel>" in text
+    # plain requests are still served
+    assert publish(substrates(fanout)[0], "orders", b"after-refusals").text == "published"
+
+
+def test_a_websocket_message_over_the_limit_closes_with_1009(fanout: UniverseHandle) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    url = substrates(fanout)[0].replace("http://", "ws://") + socket_path(fanout, "chat-big")
+
+    async def scenario() -> int | None:
+        async with connect(url, max_size=None) as a, connect(url, max_size=None) as b:
+            await a.send(b"x" * WS_MAX)  # at the limit: delivered
+            assert len(await _recv(b)) == WS_MAX
+            await a.send(b"x" * (WS_MAX + 1))
+            try:
+                await asyncio.wait_for(a.recv(), 15)
+            except ConnectionClosed as exc:
+                return exc.rcvd.code if exc.rcvd else None
+        return None
+
+    assert asyncio.run(scenario()) == 1009
