@@ -7,6 +7,8 @@ Routes:
     POST /substrate/pubsub/deliver {project, app, channel, data, source}      → {seq}  (a forwarded message)
     POST /substrate/pubsub/subscribe {project, app, channel, function}        → {}
     GET  /substrate/pubsub/tail?channel=&project=&after=&wait=               → {seq, messages}
+    POST /substrate/p2p/command {project, app, branch, protocol, command, data, source}  → {data}
+                                (404: no function handles the command)
 `data` is base64.
 """
 
@@ -25,6 +27,7 @@ PUBSUB_PUBLISH = "/substrate/pubsub/publish"
 PUBSUB_DELIVER = "/substrate/pubsub/deliver"
 PUBSUB_SUBSCRIBE = "/substrate/pubsub/subscribe"
 PUBSUB_TAIL = "/substrate/pubsub/tail"
+P2P_COMMAND = "/substrate/p2p/command"
 PUBLISH_TIMEOUT = 30.0
 
 
@@ -101,3 +104,9 @@ class SubstrateClient(ServiceClient):
         params = {"channel": channel, "project": project, "after": after, "wait": wait}
         answer = await self._json_at(chosen, "GET", PUBSUB_TAIL, params=params, timeout=wait + 10)
         return Tail(seq=int(answer["seq"]), messages=list(answer["messages"]), peer=chosen.id)
+
+    async def command(self, peer: PeerInfo, body: dict[str, str], timeout: float) -> bytes:
+        """Run a p2p command's handler on the substrate `peer`: what it wrote back (ServiceError 404 when
+        no function handles the command)."""
+        answer = await self._json_at(peer, "POST", P2P_COMMAND, json=body, timeout=max(timeout, 1.0))
+        return base64.b64decode(answer["data"])

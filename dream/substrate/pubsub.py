@@ -405,18 +405,19 @@ class PubSub:
 
     # -- from functions (worker threads) -------------------------------------------------------------
 
-    def _wait(self, coro: Any) -> Any:
+    def wait(self, coro: Any, timeout: float = CALL_WAIT) -> Any:
+        """Run `coro` on the substrate's loop and wait for it (from a worker thread)."""
         if self.loop is None:
             coro.close()
             raise DreamError("the substrate is not started")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(CALL_WAIT)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def publish_from(
         self, project: str, app: str, function: str, branch: str, channel: str, data: bytes
     ) -> str:
         """Publish for a function: "" once accepted, else why not (logged by the caller)."""
         try:
-            self._wait(self.publish(project, app, channel, data, function, branch))
+            self.wait(self.publish(project, app, channel, data, function, branch))
         except PublishRefused as exc:
             return str(exc)
         except (DreamError, TimeoutError, ServiceError) as exc:
@@ -427,7 +428,7 @@ class PubSub:
         """Subscribe a function to a channel (here and on the other copies): "" once done, else why not."""
         channel = channel_name(channel)
         try:
-            found = self._wait(self.config(project, branch))
+            found = self.wait(self.config(project, branch))
         except (DreamError, TimeoutError) as exc:
             return f"subscribing failed: {exc}"
         if found is None or self.messaging(found[2], app, channel) is None:
@@ -453,7 +454,7 @@ class PubSub:
     def websocket_path(self, project: str, app: str, branch: str, channel: str) -> str | None:
         channel = channel_name(channel)
         try:
-            found = self._wait(self.config(project, branch))
+            found = self.wait(self.config(project, branch))
         except (DreamError, TimeoutError):
             return None
         if found is None or self.messaging(found[2], app, channel, websocket=True) is None:

@@ -33,6 +33,7 @@ from dream.wasm.interrupt import CallControl
 
 if TYPE_CHECKING:
     from dream.wasm.database import DataScope
+    from dream.wasm.event import Trigger
     from dream.wasm.host import FunctionModule
     from dream.wasm.scope import FunctionScope
     from dream.wasm.types import HttpRequest, HttpResponse
@@ -125,7 +126,7 @@ class Runner:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def run_inline(
-        self, fn: ReadyFunction, request: HttpRequest, message: tuple[str, bytes] | None = None
+        self, fn: ReadyFunction, request: HttpRequest, message: Trigger | None = None
     ) -> HttpResponse | None:
         """Run on this thread if the function runs inline; None if it does not (any more): use `run`."""
         if not fn.inline or not self.admission.memory_free(fn):
@@ -160,12 +161,12 @@ class Runner:
         fn: ReadyFunction,
         request: HttpRequest,
         control: CallControl | None = None,
-        message: tuple[str, bytes] | None = None,
+        message: Trigger | None = None,
     ) -> HttpResponse:
         """The function's response; raises the wasm host's errors (WasmTimeout, WasmError, ...),
         SubstrateBusy when a serving limit keeps it from starting, WasmCancelled once `control` is
         cancelled. The call's deadline (`control.deadline`) counts from its arrival: time spent
-        waiting for a slot is part of its timeout. `message` (channel, data) makes it a pub-sub event."""
+        waiting for a slot is part of its timeout. `message` makes it a pub-sub event (channel, data) or a p2p one."""
         result = self.run_inline(fn, request, message)
         if result is not None:
             return result
@@ -266,7 +267,7 @@ def _lower_priority() -> None:
 
 
 def _timed_call(
-    fn: ReadyFunction, request: HttpRequest, control: CallControl, message: tuple[str, bytes] | None = None
+    fn: ReadyFunction, request: HttpRequest, control: CallControl, message: Trigger | None = None
 ) -> tuple[HttpResponse, float]:
     started = time.thread_time()
     result = fn.module.call(

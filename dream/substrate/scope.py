@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from dream.errors import DreamError
 from dream.settings import NETWORK_SUFFIX
 from dream.substrate.routing import Resource
+from dream.wasm.p2p import P2P_SEND_FAILED
 from dream.wasm.pubsub import PUBLISH_FAILED, SUBSCRIBE_FAILED
 from dream.wasm.scope import FunctionScope
 
 if TYPE_CHECKING:
+    from dream.substrate.p2p import P2P
     from dream.substrate.pubsub import PubSub
     from dream.substrate.resolver import Resolver
 
@@ -28,9 +31,12 @@ LOOKUP_TIMEOUT = 5.0  # seconds a host call waits for tns to say whether a name 
 class Events:
     """`EventServices` of one substrate."""
 
-    def __init__(self, resolver: Resolver, pubsub: PubSub, universe: str, log: logging.Logger) -> None:
+    def __init__(
+        self, resolver: Resolver, pubsub: PubSub, p2p: P2P, universe: str, log: logging.Logger
+    ) -> None:
         self.resolver = resolver
         self.pubsub = pubsub
+        self.p2p = p2p
         self.universe_suffix = f".{universe}.{NETWORK_SUFFIX}".lower()
         self.log = log
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -103,3 +109,53 @@ class Events:
                 channel,
             )
         return path
+
+    def _config(self, scope: FunctionScope) -> dict[str, Any] | None:
+        try:
+            found = self.pubsub.wait(self.pubsub.config(scope.project, scope.branch))
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning("function %s: the project's config could not be read: %s", scope.resource, exc)
+            return None
+        return None if found is None else found[2]
+
+    def p2p_protocol(self, scope: FunctionScope, protocol: str) -> bool:
+        config = self._config(scope)
+        if config is None or self.p2p.service(config, scope.application, protocol) is None:
+            self.log.warning(
+                "function %s asked for p2p protocol `%s`: no service of project %s has it (services/<name>.yaml "
+                "with `protocol: %s`)",
+                scope.resource,
+                protocol,
+                scope.project,
+                protocol,
+            )
+            return False
+        return True
+
+    def p2p_send(
+        self, scope: FunctionScope, protocol: str, command: str, data: bytes, target: str, timeout: float
+    ) -> tuple[int, bytes]:
+        send = self.p2p.send(
+            scope.project, scope.application, scope.branch, protocol, command, data, target, timeout
+        )
+        try:
+            found: tuple[int, bytes] = self.pubsub.wait(send, max(timeout, 0.001))
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning(
+                "function %s: p2p command `%s` got no answer in time: %s", scope.resource, command, exc
+            )
+            return P2P_SEND_FAILED, b""
+        return found
+
+    def p2p_discover(self, scope: FunctionScope, most: int) -> list[str] | None:
+        try:
+            copies = self.pubsub.wait(self.pubsub.substrates.copies())
+        except (DreamError, TimeoutError) as exc:
+            self.log.warning("function %s: peers could not be discovered: %s", scope.resource, exc)
+            return None
+        return sorted(p.id for p in copies)[: max(0, most)]
+
+    def p2p_listen(self, scope: FunctionScope, protocol: str) -> str | None:
+        if not self.p2p_protocol(scope, protocol):
+            return None
+        return self.p2p.listen_name(scope.project, scope.application, protocol)

@@ -23,6 +23,7 @@ from dream.node import Node
 from dream.substrate.assets import Assets
 from dream.substrate.data import Databases
 from dream.substrate.front import Front
+from dream.substrate.p2p import P2P
 from dream.substrate.pubsub import PubSub
 from dream.substrate.resolver import Resolver
 from dream.substrate.runner import Runner
@@ -57,7 +58,10 @@ class Service(Node):
             config.branches,
             self.log,
         )
-        self.events = Events(self.resolver, self.pubsub, config.universe, self.log)
+        self.p2p = P2P(
+            self.pubsub, self.resolver, self.runner, SubstrateClient(self.peers), config.id, self.log
+        )
+        self.events = Events(self.resolver, self.pubsub, self.p2p, config.universe, self.log)
         self.sockets = ChannelSockets(self.pubsub, self.log)
         self.websocket_upgrade = self.sockets.upgrade
         self.resolver.events = self.events
@@ -91,10 +95,15 @@ class Service(Node):
             "wasm_call": self.host.call_path.name,  # raw, object or plain (DREAM_WASM_CALL)
             "databases": self.databases.health(),
             "pubsub": {**self.pubsub.health(), "websockets": self.sockets.open},
+            "p2p": {"handled": self.p2p.handled},
         }
 
     def p2p_routes(self) -> list[BaseRoute]:
-        return [Route("/substrate/match", self.front.match, methods=["GET"]), *self.pubsub.routes()]
+        return [
+            Route("/substrate/match", self.front.match, methods=["GET"]),
+            *self.pubsub.routes(),
+            *self.p2p.routes(),
+        ]
 
     def http_app(self) -> Any:
         return self.front.asgi

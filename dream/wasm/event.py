@@ -15,6 +15,7 @@ import functools
 import logging
 import re
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 HTTP_EVENT_TYPE = 1  # go-sdk common/vars.go: 0 undefined, 1 HTTP, 2 pubsub, 3 P2P
 PUBSUB_EVENT_TYPE = 2
+P2P_EVENT_TYPE = 3
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # Control characters other than HTAB, CR and LF: invalid in a field value (RFC 9110 5.5, Go's
 # httpguts.ValidHeaderFieldValue). CR and LF are handled apart, the way Go's writer does.
@@ -94,6 +96,22 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= _QUOTED else text[:_QUOTED] + "...")
 
 
+@dataclass(slots=True)
+class P2PCommand:
+    """A p2p command as its handler function sees it; `response` is what the handler wrote back."""
+
+    protocol: str
+    command: str
+    data: bytes
+    source: bytes  # the CID bytes of the node that sent it
+    target: bytes  # the CID bytes of the node that runs the handler
+    response: bytes = b""
+
+
+# What a non-HTTP call is made with: a pub-sub message (channel, data) or a p2p command.
+Trigger = tuple[str, bytes] | P2PCommand
+
+
 def _nul_list(items: list[str]) -> bytes:
     # String lists cross the ABI as each item followed by one 0x00 byte.
     return b"".join(s.encode() + b"\0" for s in items)
@@ -146,7 +164,7 @@ class HttpEvent:
         # What its other host calls reach (`dream.wasm.scope.FunctionScope`: self, publishing, ...).
         self.scope = scope
         self.kind = HTTP_EVENT_TYPE  # what getEventType answers
-        self.message: tuple[str, bytes] | None = None  # (channel, data) of a pub-sub event
+        self.message: Trigger | None = None  # (channel, data) of a pub-sub event, or a p2p command
         self.closers: list[object] | None = None  # what the call opened (HTTP responses): closed after it
         self.handles: dict[int, object] | None = None  # ids handed to the guest (databases, ...)
         self.deadline = deadline  # time.monotonic() value; bounds env._sleep

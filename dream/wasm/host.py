@@ -30,6 +30,7 @@ from dream.wasm import (
     fastcall,
     httpclient,
     interrupt,
+    p2p,
     pubsub,
     retired,
     selftest,
@@ -52,7 +53,7 @@ from dream.wasm.errors import (
     format_bytes,
     format_seconds,
 )
-from dream.wasm.event import PUBSUB_EVENT_TYPE, HttpEvent
+from dream.wasm.event import P2P_EVENT_TYPE, PUBSUB_EVENT_TYPE, HttpEvent, P2PCommand, Trigger
 from dream.wasm.scope import FunctionScope
 from dream.wasm.types import HttpRequest, HttpResponse
 
@@ -65,9 +66,15 @@ _SHM = Path("/dev/shm")
 # Host functions that reach the function's data (databases, globals): calls get its `DataScope`.
 DATA_IMPORTS = database.IMPLEMENTED | global_values.IMPLEMENTED
 # The event families: their calls get the function's `FunctionScope` (self, publishing, ...).
-EVENT_IMPORTS = self_values.IMPLEMENTED | crypto.IMPLEMENTED | httpclient.IMPLEMENTED | pubsub.IMPLEMENTED
+EVENT_IMPORTS = (
+    self_values.IMPLEMENTED
+    | crypto.IMPLEMENTED
+    | httpclient.IMPLEMENTED
+    | pubsub.IMPLEMENTED
+    | p2p.IMPLEMENTED
+)
 # Host functions that wait on the network: a module importing one never runs inline.
-EVENT_BLOCKING = httpclient.BLOCKING | pubsub.BLOCKING
+EVENT_BLOCKING = httpclient.BLOCKING | pubsub.BLOCKING | p2p.BLOCKING
 
 _UNKNOWN_IMPORT = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _TRAP_TEXT = {
@@ -175,6 +182,7 @@ class WasmHost:
         crypto.define(linker, self.call_path.define)
         httpclient.define(linker, self.call_path.define)
         pubsub.define(linker, self.call_path.define)
+        p2p.define(linker, self.call_path.define)
         return linker
 
 
@@ -296,7 +304,7 @@ class FunctionModule:
         control: interrupt.CallControl | None = None,
         data: DataScope | None = None,
         scope: FunctionScope | None = None,
-        message: tuple[str, bytes] | None = None,
+        message: Trigger | None = None,
     ) -> HttpResponse:
         """Instantiate, initialise (`_initialize`, else `_start`), call `export(0)` and return the response.
 
@@ -305,7 +313,7 @@ class FunctionModule:
         `timeout` then only names the limit in messages. `data` is what the function's database host
         calls reach (`dream.wasm.database`); without it they fail with their errno. `scope` is what
         the event families reach (`dream.wasm.scope`); `message` makes the event a pub-sub one, with
-        that (channel, data).
+        that (channel, data), or a p2p one (a `P2PCommand`, whose `response` the handler fills).
         Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError.
         """
         run = self._plans.get(export)
@@ -331,7 +339,8 @@ class FunctionModule:
             event = HttpEvent(request, deadline=control.deadline, label=self.name, data=data, scope=scope)
             ticks = control.first_ticks()
         if message is not None:
-            event.kind, event.message = PUBSUB_EVENT_TYPE, message
+            event.kind = P2P_EVENT_TYPE if isinstance(message, P2PCommand) else PUBSUB_EVENT_TYPE
+            event.message = message
         abi.bind(event)
         if self.may_block:
             interrupt.begin(event.deadline, control)  # its waits end at the deadline, or on a cancel

@@ -95,7 +95,7 @@ def websocket_url(caller: Any, channel_ptr: int, channel_len: int, buf: int) -> 
 
 def _message(ev: int) -> tuple[HttpEvent | None, tuple[str, bytes] | None]:
     e = abi.current() if ev == 0 else None
-    if e is None or e.kind != PUBSUB_EVENT_TYPE or e.message is None:
+    if e is None or e.kind != PUBSUB_EVENT_TYPE or not isinstance(e.message, tuple):
         return e, None
     return e, e.message
 

@@ -30,6 +30,20 @@ class EventServices(Protocol):
     def websocket_path(self, scope: FunctionScope, channel: str) -> str | None:
         """The path websocket clients of `channel` connect to, None (logged) when it has none."""
 
+    def p2p_protocol(self, scope: FunctionScope, protocol: str) -> bool:
+        """Whether a service of the function's project (or application) has `protocol`."""
+
+    def p2p_send(
+        self, scope: FunctionScope, protocol: str, command: str, data: bytes, target: str, timeout: float
+    ) -> tuple[int, bytes]:
+        """(errno, response) of running `command` of `protocol` on the node `target` ("": any)."""
+
+    def p2p_discover(self, scope: FunctionScope, most: int) -> list[str] | None:
+        """Ids of up to `most` nodes that run p2p handlers (substrates), None when they cannot be listed."""
+
+    def p2p_listen(self, scope: FunctionScope, protocol: str) -> str | None:
+        """The project's name for `protocol` (what a node listens on), None when no service has it."""
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionScope:

@@ -1,10 +1,12 @@
 """The function SDK beyond the HTTP event, with upstream-style Go functions built by monkey: `self`,
-`crypto/rand`, and the HTTP client reaching a local test server (methods, headers, bodies, response
+`crypto/rand`, the HTTP client reaching a local test server (methods, headers, bodies, response
 headers and a body read in chunks), another function of the universe by its generated domain, a closed
-port and a server slower than the function's timeout."""
+port and a server slower than the function's timeout; p2p commands answered by another function on
+each of two substrates."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import threading
@@ -24,7 +26,10 @@ pytestmark = pytest.mark.e2e
 CALLS = Path(__file__).parent / "projects" / "calls"
 HOST = {"host": "calls.events.com"}
 PROJECT = "QmEventsCallsProject00000000000000000000000001"
-SHAPE = {"Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {}}, "Simples": {}}
+SHAPE = {
+    "Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {"Others": {"copies": 2}}},
+    "Simples": {},
+}
 BIG = bytes(range(256)) * 40  # 10240 bytes: read back in 1000-byte chunks
 
 
@@ -171,3 +176,47 @@ def test_http_client_stops_at_the_function_s_timeout(calls: UniverseHandle, serv
 def node_logs(universe: UniverseHandle) -> str:
     root = Path(universe.client.status()[universe.name]["root"])
     return "".join(p.read_text(errors="replace") for p in root.rglob("node.log"))
+
+
+# -- p2p -------------------------------------------------------------------------------------------------
+
+
+def p2p(universe: UniverseHandle, url: str = "", **params: str) -> httpx.Response:
+    base = {"protocol": "/echo/v1", "command": "say", "data": "hello"}
+    return httpx.get(f"{url or substrate(universe)}/p2p", params={**base, **params}, headers=HOST, timeout=60)
+
+
+def substrate_ids(universe: UniverseHandle) -> list[str]:
+    return sorted(n["id"] for n in universe.nodes() if n["name"].startswith("substrate@"))
+
+
+def test_a_p2p_command_is_answered_by_the_handler_on_each_substrate(calls: UniverseHandle) -> None:
+    answer = p2p(calls, each="1")
+    assert answer.status_code == 200, answer.text
+    lines = answer.text.split("\n")
+    ids = substrate_ids(calls)
+    assert len(ids) == 2
+    # discovered both copies, and each ran the handler: the answer names the node it ran on
+    assert sorted(line.rsplit(" on ", 1)[1] for line in lines) == ids
+    for line in lines:
+        assert line.startswith("/echo/v1 say hello from ")
+    # Send (no node named) takes the copies in turn
+    ran = {p2p(calls).text.rsplit(" on ", 1)[1] for _ in range(4)}
+    assert ran == set(ids)
+    assert "handled by function `p2pecho`" in node_logs(calls)
+
+
+def test_p2p_bad_input_gets_upstream_s_errno_and_serving_goes_on(calls: UniverseHandle) -> None:
+    nobody = p2p(calls, protocol="/nobody/v1")
+    assert nobody.status_code == 502 and "p2p protocol not found" in nobody.text  # errno 45
+    unhandled = p2p(calls, command="shout")
+    assert unhandled.status_code == 502 and "p2p command not found" in unhandled.text  # errno 44
+    logs = node_logs(calls)
+    assert "no service of project QmEventsCallsProject00000000000000000000000001 has it" in logs
+    assert (
+        "no function of project `QmEventsCallsProject00000000000000000000000001` handles command `shout`"
+        in logs
+    )
+    listen = p2p(calls, listen="1")
+    assert listen.status_code == 200 and re.fullmatch(r"/Qm\w{44}/echo/v1", listen.text)
+    assert p2p(calls).status_code == 200

@@ -129,7 +129,7 @@ func (r *HttpRequest) Do() (*HttpResponse, error) {
 	return &HttpResponse{r}, nil
 }
 
-func (r *HttpRequest) Method() *HttpRequestMethod  { return (*HttpRequestMethod)(r) }
+func (r *HttpRequest) Method() *HttpRequestMethod   { return (*HttpRequestMethod)(r) }
 func (r *HttpRequest) Headers() *HttpRequestHeaders { return (*HttpRequestHeaders)(r) }
 func (r *HttpRequest) Body() *HttpRequestBody       { return (*HttpRequestBody)(r) }
 
