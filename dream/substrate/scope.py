@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from dream.errors import DreamError
 from dream.settings import NETWORK_SUFFIX
+from dream.substrate import names
 from dream.substrate.routing import Resource
 from dream.wasm.p2p import P2P_SEND_FAILED
 from dream.wasm.pubsub import PUBLISH_FAILED, SUBSCRIBE_FAILED
 from dream.wasm.scope import FunctionScope
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from dream.node.peers import PeerInfo
     from dream.substrate.p2p import P2P
     from dream.substrate.pubsub import PubSub
     from dream.substrate.resolver import Resolver
@@ -41,6 +45,7 @@ class Events:
         self.log = log
         self.loop: asyncio.AbstractEventLoop | None = None
         self.address: tuple[str, int] | None = None  # this substrate's public HTTP port
+        self.discover: Callable[[str], Awaitable[list[PeerInfo]]] | None = None  # the node's peer discovery
 
     def start(self, loop: asyncio.AbstractEventLoop, http_port: int) -> None:
         self.loop = loop
@@ -159,3 +164,31 @@ class Events:
         if not self.p2p_protocol(scope, protocol):
             return None
         return self.p2p.listen_name(scope.project, scope.application, protocol)
+
+    def dns_lookup(
+        self, scope: FunctionScope, kind: str, name: str, server: tuple[str, str] | None, timeout: float
+    ) -> list[str] | None:
+        timeout = min(timeout, names.LOOKUP_TIMEOUT)
+        try:
+            if server is not None:
+                return names.query(kind, name, names.parse_server(server[0]), server[1] == "tcp", timeout)
+            own = name.lower().rstrip(".")
+            if own.endswith(self.universe_suffix) or (
+                kind != "address" and self.local_address(own, timeout) is not None
+            ):
+                return names.query(kind, name, self._seer(timeout), False, timeout)
+            if kind == "address":
+                return names.reverse_system(name)
+            return names.query(kind, name, names.system_server(), False, timeout)
+        except (names.LookupFailed, ValueError, DreamError, TimeoutError) as exc:
+            self.log.info("function %s: DNS %s lookup of %s failed: %s", scope.resource, kind, name, exc)
+            return None
+
+    def _seer(self, timeout: float) -> tuple[str, int]:
+        """Where seer's DNS server listens."""
+        if self.discover is None:
+            raise DreamError("no registry to find seer in")
+        found = [p for p in self.pubsub.wait(self.discover("seer"), timeout) if "dns" in p.ports]
+        if not found:
+            raise DreamError("no seer with a DNS port runs in the universe")
+        return "127.0.0.1", int(found[0].ports["dns"])

@@ -62,6 +62,7 @@ class Service(Node):
             self.pubsub, self.resolver, self.runner, SubstrateClient(self.peers), config.id, self.log
         )
         self.events = Events(self.resolver, self.pubsub, self.p2p, config.universe, self.log)
+        self.events.discover = self.peers.discover
         self.sockets = ChannelSockets(self.pubsub, self.log)
         self.websocket_upgrade = self.sockets.upgrade
         self.resolver.events = self.events

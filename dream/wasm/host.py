@@ -27,6 +27,7 @@ from dream.wasm import (
     abi,
     crypto,
     database,
+    dns,
     fastcall,
     httpclient,
     interrupt,
@@ -74,7 +75,7 @@ EVENT_IMPORTS = (
     | p2p.IMPLEMENTED
 )
 # Host functions that wait on the network: a module importing one never runs inline.
-EVENT_BLOCKING = httpclient.BLOCKING | pubsub.BLOCKING | p2p.BLOCKING
+EVENT_BLOCKING = httpclient.BLOCKING | pubsub.BLOCKING | p2p.BLOCKING | dns.BLOCKING
 
 _UNKNOWN_IMPORT = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _TRAP_TEXT = {
@@ -183,6 +184,7 @@ class WasmHost:
         httpclient.define(linker, self.call_path.define)
         pubsub.define(linker, self.call_path.define)
         p2p.define(linker, self.call_path.define)
+        dns.define(linker, self.call_path.define)
         return linker
 
 

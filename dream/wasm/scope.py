@@ -44,6 +44,12 @@ class EventServices(Protocol):
     def p2p_listen(self, scope: FunctionScope, protocol: str) -> str | None:
         """The project's name for `protocol` (what a node listens on), None when no service has it."""
 
+    def dns_lookup(
+        self, scope: FunctionScope, kind: str, name: str, server: tuple[str, str] | None, timeout: float
+    ) -> list[str] | None:
+        """The answers of a `txt`, `address`, `cname` or `mx` lookup of `name` (at `server`, (address,
+        network), when given); None (logged) when it failed."""
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionScope:

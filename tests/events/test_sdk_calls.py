@@ -220,3 +220,63 @@ def test_p2p_bad_input_gets_upstream_s_errno_and_serving_goes_on(calls: Universe
     listen = p2p(calls, listen="1")
     assert listen.status_code == 200 and re.fullmatch(r"/Qm\w{44}/echo/v1", listen.text)
     assert p2p(calls).status_code == 200
+
+
+# -- dns -------------------------------------------------------------------------------------------------
+
+
+class _Outside:
+    """A DNS server standing for the outside world: TXT and MX of outside.test."""
+
+    def resolve(self, request: Any, handler: Any) -> Any:
+        from dnslib import MX, QTYPE, RCODE, RR, TXT
+
+        reply = request.reply()
+        if str(request.q.qname).rstrip(".") != "outside.test":
+            reply.header.rcode = RCODE.NXDOMAIN
+        elif request.q.qtype == QTYPE.TXT:
+            reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT("v=outside"), ttl=5))
+        elif request.q.qtype == QTYPE.MX:
+            reply.add_answer(RR(request.q.qname, QTYPE.MX, rdata=MX("mail.outside.test", 10), ttl=5))
+            reply.add_answer(RR(request.q.qname, QTYPE.MX, rdata=MX("backup.outside.test", 20), ttl=5))
+        return reply
+
+
+@pytest.fixture(scope="module")
+def outside_dns() -> Iterator[str]:
+    from dnslib.server import DNSServer
+
+    from dream.daemon.ports import free_port
+
+    port = free_port()
+    server = DNSServer(_Outside(), port=port, address="127.0.0.1")  # type: ignore[arg-type]
+    server.start_thread()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def lookup(universe: UniverseHandle, kind: str, name: str, server: str = "") -> httpx.Response:
+    params = {"kind": kind, "name": name, "server": server}
+    return httpx.get(f"{substrate(universe)}/dns", params=params, headers=HOST, timeout=60)
+
+
+def test_dns_answers_the_universe_s_names_from_seer(calls: UniverseHandle) -> None:
+    txt = lookup(calls, "txt", "calls.events.com")  # a domain of the project: seer knows it
+    assert (txt.status_code, txt.text) == (200, "HTTP-serving nodes")
+    generated = generated_domain(calls.name)
+    cname = lookup(calls, "cname", generated)
+    assert (cname.status_code, cname.text) == (200, generated + ".")  # no CNAME: its own canonical name
+    unknown = lookup(calls, "txt", f"a.b.nothing.{calls.name}.localtau")
+    assert unknown.status_code == 502 and "TXT lookup failed" in unknown.text  # errno 102
+
+
+def test_dns_rerouted_to_another_server_and_reverse_lookups(calls: UniverseHandle, outside_dns: str) -> None:
+    assert lookup(calls, "txt", "outside.test", outside_dns).text == "v=outside"
+    mx = lookup(calls, "mx", "outside.test", outside_dns)
+    assert (mx.status_code, mx.text) == (200, "mail.outside.test. 10\nbackup.outside.test. 20")
+    missing = lookup(calls, "mx", "elsewhere.test", outside_dns)
+    assert missing.status_code == 502 and "MX lookup failed" in missing.text  # errno 105
+    reverse = lookup(calls, "address", "127.0.0.1")  # the machine's own resolver (hosts file)
+    assert reverse.status_code == 200 and "localhost." in reverse.text.split("\n")

@@ -34,6 +34,11 @@ const (
 	ErrorP2PProtocolNotFound Error = 45
 	ErrorP2PListenFailed     Error = 48
 	ErrorP2PDiscoverFailed   Error = 117
+	ErrorResolverNotFound    Error = 101
+	ErrorFailedTxTLookup     Error = 102
+	ErrorFailedAddressLookup Error = 103
+	ErrorFailedCNAMELookup   Error = 104
+	ErrorFailedMXLookup      Error = 105
 	ErrorRandRead            Error = 110
 
 	ErrorDatabaseCreateFailed Error = 22
@@ -75,6 +80,11 @@ var names = map[Error]string{
 	ErrorP2PListenFailed:     "p2p listen failed",
 	ErrorP2PDiscoverFailed:   "p2p discover failed",
 	ErrorRandRead:            "reading random bytes failed",
+	ErrorResolverNotFound:    "dns resolver not found",
+	ErrorFailedTxTLookup:     "TXT lookup failed",
+	ErrorFailedAddressLookup: "address lookup failed",
+	ErrorFailedCNAMELookup:   "CNAME lookup failed",
+	ErrorFailedMXLookup:      "MX lookup failed",
 
 	ErrorDatabaseCreateFailed: "database create failed",
 	ErrorDatabaseGetFailed:    "database get failed",
