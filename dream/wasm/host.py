@@ -30,6 +30,7 @@ from dream.wasm import (
     dns,
     fastcall,
     httpclient,
+    i2mv,
     interrupt,
     p2p,
     pubsub,
@@ -185,6 +186,7 @@ class WasmHost:
         pubsub.define(linker, self.call_path.define)
         p2p.define(linker, self.call_path.define)
         dns.define(linker, self.call_path.define)
+        i2mv.define(linker, self.call_path.define)
         return linker
 
 

@@ -129,3 +129,75 @@ def test_self_without_a_scope_is_empty_and_with_one_is_the_project(host: WasmHos
     assert mod.call("project", get(), timeout=2, memory_limit=MB).body == b""
     scope = FunctionScope(project="QmProject", resource="QmFunction")
     assert mod.call("project", get(), timeout=2, memory_limit=MB, scope=scope).body == b"QmProject"
+
+
+# A view of "hello world" read in two pieces (the second after the guest changed a byte: a view reads the
+# region as it is), a fifo pushed and popped to EOF; the response body is what was read, the status
+# 200 + the errno of the last step.
+_I2MV = """
+(module
+  (import "taubyte/sdk" "memoryViewNew" (func $new (param i32 i32 i32 i32) (result i32)))
+  (import "taubyte/sdk" "memoryViewOpen" (func $open (param i32 i32 i32) (result i32)))
+  (import "taubyte/sdk" "memoryViewRead" (func $read (param i32 i32 i32 i32 i32) (result i32)))
+  (import "taubyte/sdk" "memoryViewClose" (func $close (param i32)))
+  (import "taubyte/sdk" "fifoNew" (func $fifo (param i32) (result i32)))
+  (import "taubyte/sdk" "fifoPush" (func $push (param i32 i32) (result i32)))
+  (import "taubyte/sdk" "fifoPop" (func $pop (param i32 i32) (result i32)))
+  (import "taubyte/sdk" "fifoIsCloser" (func $isCloser (param i32 i32) (result i32)))
+  (import "taubyte/sdk" "eventHttpRetCode" (func $ret (param i32 i32) (result i32)))
+  (import "taubyte/sdk" "eventHttpWrite" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "hello world")
+  (data (i32.const 90) "\\01\\07")
+  (func $answer (param $ev i32) (param $code i32) (result i32)
+    (drop (call $ret (local.get $ev) (i32.add (i32.const 200) (local.get $code)))) (i32.const 0))
+  (func (export "view") (param $ev i32) (result i32)
+    (local $id i32)
+    (drop (call $new (i32.const 100) (i32.const 11) (i32.const 90) (i32.const 0)))
+    (local.set $id (i32.load (i32.const 0)))
+    (drop (call $open (local.get $id) (i32.const 4) (i32.const 8)))           ;; 4: closable, 8: size
+    (drop (call $read (local.get $id) (i32.const 0) (i32.const 5) (i32.const 200) (i32.const 12)))
+    (drop (call $write (local.get $ev) (i32.const 200) (i32.load (i32.const 12)) (i32.const 16)))
+    (i32.store8 (i32.const 106) (i32.const 87))                                 ;; "world" -> "World"
+    (drop (call $read (local.get $id) (i32.const 5) (i32.const 100) (i32.const 200) (i32.const 12)))
+    (drop (call $write (local.get $ev) (i32.const 200) (i32.load (i32.const 12)) (i32.const 16)))
+    (call $close (local.get $id))
+    (call $answer (local.get $ev)
+      (i32.add (i32.load8_u (i32.const 4))                                      ;; closable: 1
+               (i32.mul (i32.const 2)
+                 (i32.eq (call $open (local.get $id) (i32.const 4) (i32.const 8)) (i32.const 111))))))
+  (func (export "bad_bool") (param $ev i32) (result i32)
+    (call $answer (local.get $ev) (call $new (i32.const 100) (i32.const 11) (i32.const 91) (i32.const 0))))
+  (func (export "past_end") (param $ev i32) (result i32)
+    (drop (call $new (i32.const 100) (i32.const 11) (i32.const 90) (i32.const 0)))
+    (call $answer (local.get $ev)
+      (call $read (i32.load (i32.const 0)) (i32.const 11) (i32.const 1) (i32.const 200) (i32.const 12))))
+  (func (export "fifo") (param $ev i32) (result i32)
+    (local $f i32)
+    (local.set $f (call $fifo (i32.const 1)))
+    (drop (call $push (local.get $f) (i32.const 65)))
+    (drop (call $push (local.get $f) (i32.const 66)))
+    (drop (call $pop (local.get $f) (i32.const 200)))
+    (drop (call $pop (local.get $f) (i32.const 201)))
+    (drop (call $isCloser (local.get $f) (i32.const 202)))
+    (i32.store8 (i32.const 202) (i32.add (i32.const 48) (i32.load8_u (i32.const 202))))
+    (drop (call $write (local.get $ev) (i32.const 200) (i32.const 3) (i32.const 16)))
+    (call $answer (local.get $ev) (call $pop (local.get $f) (i32.const 203))))
+  (func (export "fifo_unknown") (param $ev i32) (result i32)
+    (call $answer (local.get $ev) (call $push (i32.const 42) (i32.const 1))))
+)
+"""
+
+
+def test_memory_views_and_fifos(host: WasmHost) -> None:
+    mod = host.load("i2mv", wasmtime.wat2wasm(_I2MV), name="functions/i2mv")
+    view = mod.call("view", get(), timeout=2, memory_limit=MB)
+    assert view.body == b"hello World"  # the second read saw the guest's change
+    assert view.status == 200 + 1 + 2  # closable (1), then ErrorMemoryViewNotFound (111) once closed (2)
+    assert mod.call("bad_bool", get(), timeout=2, memory_limit=MB).status == 200 + 114  # ErrorInvalidBool
+    assert mod.call("past_end", get(), timeout=2, memory_limit=MB).status == 200 + 3
+    fifo = mod.call("fifo", get(), timeout=2, memory_limit=MB)
+    assert (fifo.body, fifo.status) == (b"AB1", 200 + 8)  # first in, first out; then EOF
+    assert (
+        mod.call("fifo_unknown", get(), timeout=2, memory_limit=MB).status == 200 + 115
+    )  # ErrorFifoNotFound
