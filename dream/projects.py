@@ -106,11 +106,22 @@ def render(root: Path, *, name: str, project_id: str, fqdn: str, template: str, 
     )
     import yaml
 
-    function = yaml.safe_load((source / "function.yaml").read_text())
-    function["id"] = new_resource_id()
-    _write_yaml(config / "functions" / f"{FUNCTION}.yaml", function)
-    target = code / "functions" / FUNCTION
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("function.yaml"))
+    if (source / "functions").is_dir():
+        # A template of several resources: config/<kind>/<name>.yaml and functions/<name>/ (each with
+        # its function.yaml); every id is made new.
+        for resource in sorted((source / "config").glob("*/*.yaml")):
+            found = yaml.safe_load(resource.read_text())
+            found["id"] = new_resource_id()
+            _write_yaml(config / resource.parent.name / resource.name, found)
+        folders = sorted(p for p in (source / "functions").iterdir() if p.is_dir())
+    else:
+        folders = [source]
+    for folder in folders:
+        name = FUNCTION if folder == source else folder.name
+        function = yaml.safe_load((folder / "function.yaml").read_text())
+        function["id"] = new_resource_id()
+        _write_yaml(config / "functions" / f"{name}.yaml", function)
+        shutil.copytree(folder, code / "functions" / name, ignore=shutil.ignore_patterns("function.yaml"))
 
 
 def _remember(state_dir: Path, name: str, record: dict[str, Any]) -> None:
