@@ -51,6 +51,20 @@ def handshake_problem(request: Request) -> str:
     return ""
 
 
+_EVENTS: tuple[Any, ...] = ()
+
+
+def _events() -> tuple[Any, ...]:
+    """wsproto's event classes, imported once (on the first websocket), not per frame."""
+    global _EVENTS
+    if not _EVENTS:
+        from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+        from wsproto.utilities import RemoteProtocolError
+
+        _EVENTS = (BytesMessage, CloseConnection, Ping, TextMessage, RemoteProtocolError)
+    return _EVENTS
+
+
 class WebSocket:
     """The server side of one upgraded connection."""
 
@@ -79,9 +93,7 @@ class WebSocket:
             self.receive(rest)
 
     def receive(self, data: bytes) -> None:
-        from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
-        from wsproto.utilities import RemoteProtocolError
-
+        BytesMessage, CloseConnection, Ping, TextMessage, RemoteProtocolError = _events()
         if self.over:
             return
         try:
@@ -112,8 +124,7 @@ class WebSocket:
 
     def send(self, data: bytes) -> None:
         """Send a binary message (dropped once the connection is closing)."""
-        from wsproto.events import BytesMessage
-
+        BytesMessage = _events()[0]
         if self.over or self.transport.is_closing():
             return
         self.transport.write(self.protocol.send(BytesMessage(data=data)))

@@ -56,6 +56,7 @@ TAIL_KEPT = 1024  # messages each substrate keeps for `dream pubsub tail`
 MAX_TAIL_WAIT = 30.0  # seconds a tail long-poll may be held open
 FORWARD_TIMEOUT = 5.0  # seconds a forward to another substrate copy may take
 CALL_WAIT = 10.0  # seconds a function's publish waits for tns
+OTHERS_TTL = 1.0  # seconds the list of the other substrate copies is trusted when it is empty
 DREAM_SOURCE = "dream"  # the source of messages published from outside functions (CLI, daemon)
 
 _EMPTY = HttpRequest(method="", host="", path="")
@@ -181,12 +182,17 @@ class PubSub:
         self.subscriptions: dict[Topic, set[str]] = {}  # setSubscriptionChannel: topic → function ids
         self.kept: deque[Message] = deque(maxlen=TAIL_KEPT)
         self.seq = 0
-        self.arrived = asyncio.Event()
+        self.arrived: asyncio.Event | None = None  # made by a waiting tail, set by the next message
         self.tasks: set[asyncio.Future[Any]] = set()
         self.published = 0
         self.delivered = 0
         self.failed = 0
         self.buckets: dict[str, tuple[str, str]] = {}  # websocket bucket hash → (project, app)
+        # project → (tns generation, branch, commit, config) of its current config, as last read
+        self.current: dict[str, tuple[int, str, str, dict[str, Any]]] = {}
+        self.others: list[Any] | None = None  # the other substrate copies, as last listed
+        self.reaches: dict[Topic, tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]] = {}
+        self.others_at = 0.0
         # Websocket clients by topic (`dream.substrate.websocket`): each gets every message of its topic.
         self.listeners: dict[Topic, set[Any]] = {}
 
@@ -203,6 +209,8 @@ class PubSub:
         for name in [branch] if branch else self.branches:
             cached = self.configs.get((project, name))
             if cached is not None and cached[0] == self.resolver.generation:
+                if not branch:
+                    self.current[project] = (cached[0], name, cached[1], cached[2])
                 return name, cached[1], cached[2]
             generation = self.resolver.generation
             current = await self.sources.tns_fetch(tns_keys.current_key(project, name))
@@ -213,7 +221,10 @@ class PubSub:
             if isinstance(config, dict):
                 if len(self.configs) > 256:
                     self.configs.clear()
+                    self.current.clear()
                 self.configs[(project, name)] = (generation, commit, config)
+                if not branch:
+                    self.current[project] = (generation, name, commit, config)
                 return name, commit, config
         return None
 
@@ -295,22 +306,57 @@ class PubSub:
         found = await self.config(project, branch)
         if found is None:
             raise PublishRefused(f"project `{project}` has no published config: push its config first")
-        branch, commit, config = found
-        if self.messaging(config, app, channel) is None:
-            where = f"application `{app}` of project `{project}`" if app else f"project `{project}`"
+        return self._deliver(found, project, app, channel, data, source)
+
+    def publish_cached(self, project: str, app: str, channel: str, data: bytes, source: str) -> int | None:
+        """`publish` without waiting, when the project's current config is known here (a websocket
+        client's messages): None when it is not (then `publish`)."""
+        current = self.current.get(project)
+        if current is None or current[0] != self.resolver.generation:
+            return None
+        channel = channel_name(channel)
+        if len(data) > MAX_MESSAGE:
             raise PublishRefused(
-                f"no messaging channel of {where} matches `{channel}`: add one to its config "
-                f"(messaging/<name>.yaml with `channel: {{match: {channel}}}`)"
+                f"a message of {len(data)} bytes on channel `{channel}` is over the {MAX_MESSAGE} bytes a message "
+                "may carry (MAX_MESSAGE); publish a reference to the data (a storage file, a database key) instead"
             )
+        return self._deliver(current[1:], project, app, channel, data, source)
+
+    def _deliver(
+        self,
+        found: tuple[str, str, dict[str, Any]],
+        project: str,
+        app: str,
+        channel: str,
+        data: bytes,
+        source: str,
+    ) -> int:
+        branch, commit, config = found
         topic = Topic(project, app, channel)
-        subscribers = self.subscribers(config, topic)
+        # What a topic reaches is worked out once per config (and per setSubscriptionChannel).
+        known = self.reaches.get(topic)
+        if known is None or known[0] is not config:
+            if self.messaging(config, app, channel) is None:
+                where = f"application `{app}` of project `{project}`" if app else f"project `{project}`"
+                raise PublishRefused(
+                    f"no messaging channel of {where} matches `{channel}`: add one to its config "
+                    f"(messaging/<name>.yaml with `channel: {{match: {channel}}}`)"
+                )
+            if len(self.reaches) > 4096:
+                self.reaches.clear()
+            known = self.reaches[topic] = (config, self.subscribers(config, topic))
+        subscribers = known[1]
         for fid, fconfig in subscribers:
             resource = Resource("functions", fid, project, branch, commit, app or None, fconfig)
             self._background(self._run(resource, topic, data))
         self.published += 1
         self.accept(topic, data, source)
-        self._background(self._forward(topic, data, source))
-        self.log.info(
+        # The other copies, as last listed (at most OTHERS_TTL old): none known to run, no forward task.
+        if self.others is None or self.others or time.monotonic() - self.others_at > OTHERS_TTL:
+            self._background(self._forward(topic, data, source))
+        # Deliveries to functions are logged one by one (`_run`); the publish itself only at debug level:
+        # a chat room's every message would be a line.
+        self.log.debug(
             "published a message of %d bytes on channel `%s` of project %s (from %s) to %d function(s)",
             len(data),
             channel,
@@ -366,8 +412,10 @@ class PubSub:
         self.seq += 1
         message = Message(self.seq, topic, data, source, time.time())
         self.kept.append(message)
-        arrived, self.arrived = self.arrived, asyncio.Event()
-        arrived.set()
+        arrived = self.arrived
+        if arrived is not None:  # a tail is waiting
+            self.arrived = None
+            arrived.set()
         for listener in list(self.listeners.get(topic, ())):
             listener.send(message)
         return message
@@ -378,6 +426,7 @@ class PubSub:
         except DreamError as exc:
             self.log.warning("could not list the other substrates to forward a message: %s", exc)
             return
+        self.others, self.others_at = copies, time.monotonic()
         body = {
             "project": topic.project,
             "app": topic.app,
@@ -441,6 +490,7 @@ class PubSub:
 
     def _subscribe(self, topic: Topic, function: str) -> None:
         self.subscriptions.setdefault(topic, set()).add(function)
+        self.reaches.pop(topic, None)
 
     async def _share_subscription(self, body: dict[str, str]) -> None:
         try:
@@ -518,6 +568,8 @@ class PubSub:
         if not found and q["wait"] > 0:
             deadline = time.monotonic() + q["wait"]
             while not found and (left := deadline - time.monotonic()) > 0:
+                if self.arrived is None:
+                    self.arrived = asyncio.Event()
                 try:
                     await asyncio.wait_for(self.arrived.wait(), left)
                 except TimeoutError:

@@ -85,16 +85,26 @@ class ChannelClient:
             self.socket.send(message.data)
 
     def received(self, socket: WebSocket, data: bytes) -> None:
-        self.pubsub.spawn(self._publish(data))
+        topic = self.topic
+        try:
+            done = self.pubsub.publish_cached(topic.project, topic.app, topic.channel, data, self.source)
+        except PublishRefused as exc:
+            self._refused(exc)
+            return
+        if done is None:  # the project's config is not known here yet
+            self.pubsub.spawn(self._publish(data))
+
+    def _refused(self, exc: PublishRefused) -> None:
+        self.sockets.log.warning("websocket %s could not publish: %s", self.source, exc)
+        if self.socket is not None:
+            self.socket.close(1008, str(exc)[:120])
 
     async def _publish(self, data: bytes) -> None:
         topic = self.topic
         try:
             await self.pubsub.publish(topic.project, topic.app, topic.channel, data, self.source)
         except PublishRefused as exc:
-            self.sockets.log.warning("websocket %s could not publish: %s", self.source, exc)
-            if self.socket is not None:
-                self.socket.close(1008, str(exc)[:120])
+            self._refused(exc)
         except DreamError as exc:
             self.sockets.log.warning("websocket %s could not publish: %s", self.source, exc)
 

@@ -1,11 +1,15 @@
 """`dream new project --template fanout` and `--template chat`: the templates render into a project that
 builds (Go, by monkey's builders) and works: the fanout's HTTP function publishes and its pub-sub
 function records; the chat's room gives a websocket path whose clients get the answering function's
-replies."""
+replies. The Rust and AssemblyScript SDKs publish and make HTTP requests."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +73,66 @@ def test_chat_template_answers_websocket_clients(universe: UniverseHandle, tmp_p
             return heard_by_bob, answer
 
     assert asyncio.run(chat()) == (b"hello", b"bot: heard hello")
+
+
+# -- the Rust and AssemblyScript SDKs ----------------------------------------------------------------------
+
+POLYGLOT = Path(__file__).parent / "projects" / "polyglot"
+POLYGLOT_HOST = {"host": "polyglot.events.com"}
+
+
+class _Echo(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        reply = f"{self.headers.get('X-Test')}: ".encode() + body
+        self.send_response(200)
+        self.send_header("X-Reply", "a")
+        self.send_header("X-Reply", "b")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def polyglot(universe: UniverseHandle) -> UniverseHandle:
+    universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(POLYGLOT), ""])
+    return universe
+
+
+@pytest.mark.parametrize("path", ["/rs", "/as"])
+def test_rust_and_assemblyscript_publish_and_use_the_http_client(
+    polyglot: UniverseHandle, echo_server: str, path: str
+) -> None:
+    universe = polyglot
+    url = f"http://127.0.0.1:{universe.port('substrate')}{path}"
+    start = universe.client.tail(universe.name, "orders")
+    published = httpx.get(
+        url, params={"op": "publish", "channel": "orders", "data": path}, headers=POLYGLOT_HOST, timeout=60
+    )
+    assert (published.status_code, published.text) == (200, "published")
+    seen = universe.client.tail(universe.name, "orders", after=start["seq"], wait=10, peer=start["peer"])
+    assert [base64.b64decode(m["data"]) for m in seen["messages"]] == [path.encode()]
+    fetched = httpx.get(
+        url, params={"op": "fetch", "url": f"{echo_server}/x"}, headers=POLYGLOT_HOST, timeout=60
+    )
+    assert fetched.status_code == 200, fetched.text
+    lang = "rust" if path == "/rs" else "assemblyscript"
+    expected = f"{lang}: from {lang}".encode()
+    assert fetched.content == (b"a,b\n" + expected if path == "/rs" else expected)
+    refused = httpx.get(url, params={"op": "publish", "channel": "nope", "data": "x"}, headers=POLYGLOT_HOST)
+    assert (refused.status_code, refused.text) == (502, "errno 21")
