@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from dream.testing.harness import UniverseHandle
+from dream.wasm.httpclient import MAX_REDIRECTS
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +53,14 @@ class Recorder(BaseHTTPRequestHandler):
         )
         if self.path.startswith("/slow"):
             time.sleep(4)
+        if self.path.startswith("/hops/"):  # /hops/N redirects to /hops/N-1, down to /hops/0
+            hops = int(self.path.rsplit("/", 1)[1])
+            if hops > 0:
+                self.send_response(302)
+                self.send_header("Location", f"/hops/{hops - 1}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         self.send_response(201)
         self.send_header("X-Reply", "one")
         self.send_header("X-Reply", "two")
@@ -280,3 +289,14 @@ def test_dns_rerouted_to_another_server_and_reverse_lookups(calls: UniverseHandl
     assert missing.status_code == 502 and "MX lookup failed" in missing.text  # errno 105
     reverse = lookup(calls, "address", "127.0.0.1")  # the machine's own resolver (hosts file)
     assert reverse.status_code == 200 and "localhost." in reverse.text.split("\n")
+
+
+def test_http_client_follows_redirects_up_to_the_limit(calls: UniverseHandle, server: str) -> None:
+    Recorder.seen.clear()
+    answer = fetch(calls, f"{server}/hops/{MAX_REDIRECTS}", "GET")
+    assert answer.status_code == 200, answer.text
+    assert answer.content.split(b"\n", 4)[4] == BIG
+    assert [s["path"] for s in Recorder.seen][-1] == "/hops/0"
+    too_many = fetch(calls, f"{server}/hops/{MAX_REDIRECTS + 1}", "GET")
+    assert too_many.status_code == 502 and "http request failed" in too_many.text
+    assert f"stopped after {MAX_REDIRECTS} redirects" in node_logs(calls)
