@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -305,3 +306,32 @@ def test_a_websocket_message_over_the_limit_closes_with_1009(fanout: UniverseHan
         return None
 
     assert asyncio.run(scenario()) == 1009
+
+
+# Last in the module: it changes the project.
+def test_a_function_whose_config_moves_it_is_subscribed_where_it_says(
+    fanout: UniverseHandle, tmp_path: Path
+) -> None:
+    one = substrates(fanout)[0]
+    changed = tmp_path / "fanout"
+    shutil.copytree(FANOUT, changed)
+    config = changed / "config" / "functions" / "audit.yaml"
+    config.write_text(config.read_text().replace("channel: orders", "channel: late"))
+    fanout.client.fixture(fanout.name, "buildLocalProject", ["", "", str(changed), ""])
+    audits = logs(fanout).count("to function `audit` of project")
+    wait_for(
+        lambda: (
+            publish(one, "orders", b"after-audit-went").text == "published"
+            and "record/after-audit-went" in seen(one, "record/")
+        ),
+        "a message after the new config to reach record",
+        timeout=60,
+    )
+    # A second message, once record has it, audit would have had the first by then too.
+    assert publish(one, "orders", b"and-another").text == "published"
+    wait_for(lambda: "record/and-another" in seen(one, "record/"), "the second message to reach record")
+    assert not [k for k in seen(one, "audit/") if k in ("audit/after-audit-went", "audit/and-another")]
+    assert logs(fanout).count("to function `audit` of project") == audits
+    # and it gets the channel its config now names
+    assert publish(one, "late", b"audit-moved").text == "published"
+    wait_for(lambda: "audit/audit-moved" in seen(one, "audit/"), "audit to get a message of its new channel")
