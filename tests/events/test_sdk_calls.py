@@ -226,6 +226,10 @@ def test_p2p_bad_input_gets_upstream_s_errno_and_serving_goes_on(calls: Universe
         "no function of project `QmEventsCallsProject00000000000000000000000001` handles command `shout`"
         in logs
     )
+    for _ in range(2):  # the handler traps, on either copy: errno 43 (ErrorP2PSendFailed)
+        trapped = p2p(calls, data="boom")
+        assert trapped.status_code == 502 and "p2p send failed" in trapped.text
+    assert "function `p2pecho` trapped" in node_logs(calls)
     listen = p2p(calls, listen="1")
     assert listen.status_code == 200 and re.fullmatch(r"/Qm\w{44}/echo/v1", listen.text)
     assert p2p(calls).status_code == 200

@@ -14,6 +14,9 @@ func p2pecho(e event.Event) uint32 {
 	}
 	command, _ := p.Command()
 	data, _ := p.Data()
+	if string(data) == "boom" {
+		panic("boom") // a handler that traps: its sender gets errno 43
+	}
 	protocol, _ := p.Protocol()
 	from, _ := p.From()
 	to, _ := p.To()
