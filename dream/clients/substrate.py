@@ -98,9 +98,13 @@ class SubstrateClient(ServiceClient):
         """Messages kept by one substrate (`peer_id`, else any) after `after` (-1: from now on), waiting up
         to `wait` seconds for one."""
         copies = await self.copies()
-        chosen = next((p for p in copies if p.id == peer_id), None) or (copies[0] if copies else None)
+        chosen = next((p for p in copies if p.id == peer_id), None)
         if chosen is None:
-            raise ServiceError(self.service, "GET", PUBSUB_TAIL, None, "no substrate runs in the universe")
+            if not copies:
+                raise ServiceError(self.service, "GET", PUBSUB_TAIL, None, "no substrate runs in the universe")
+            chosen = copies[0]
+            if peer_id:  # the one followed is gone; another counts its messages its own way: from now on
+                after = -1
         params = {"channel": channel, "project": project, "after": after, "wait": wait}
         answer = await self._json_at(chosen, "GET", PUBSUB_TAIL, params=params, timeout=wait + 10)
         return Tail(seq=int(answer["seq"]), messages=list(answer["messages"]), peer=chosen.id)
