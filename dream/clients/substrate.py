@@ -101,7 +101,9 @@ class SubstrateClient(ServiceClient):
         chosen = next((p for p in copies if p.id == peer_id), None)
         if chosen is None:
             if not copies:
-                raise ServiceError(self.service, "GET", PUBSUB_TAIL, None, "no substrate runs in the universe")
+                raise ServiceError(
+                    self.service, "GET", PUBSUB_TAIL, None, "no substrate runs in the universe"
+                )
             chosen = copies[0]
             if peer_id:  # the one followed is gone; another counts its messages its own way: from now on
                 after = -1

@@ -304,3 +304,8 @@ def test_http_client_follows_redirects_up_to_the_limit(calls: UniverseHandle, se
     too_many = fetch(calls, f"{server}/hops/{MAX_REDIRECTS + 1}", "GET")
     assert too_many.status_code == 502 and "http request failed" in too_many.text
     assert f"stopped after {MAX_REDIRECTS} redirects" in node_logs(calls)
+
+
+def test_go_sdk_memory_views_and_fifos(calls: UniverseHandle) -> None:
+    answer = httpx.get(f"{substrate(calls)}/i2mv", headers=HOST, timeout=60)
+    assert (answer.status_code, answer.text) == (200, "viewed bytes / fifo")
