@@ -52,7 +52,7 @@ def query(kind: str, name: str, server: tuple[str, int], tcp: bool, timeout: flo
     try:
         raw = DNSRecord.question(qname, qtype).send(server[0], server[1], tcp=tcp, timeout=max(0.05, timeout))
         reply = DNSRecord.parse(raw)
-    except (OSError, ValueError, Exception) as exc:
+    except Exception as exc:  # dnslib raises its own errors for a broken answer, OSError for the socket
         raise LookupFailed(f"{qtype} query for {qname} to {server[0]}:{server[1]} failed: {exc}") from None
     if reply.header.rcode != RCODE.NOERROR:
         raise LookupFailed(f"{qtype} query for {qname}: {RCODE.get(reply.header.rcode)}")

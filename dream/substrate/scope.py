@@ -1,6 +1,6 @@
 """The substrate's side of functions' event host calls: each function's `FunctionScope` (who it is) and
 the services those calls reach (`EventServices`): the universe's own names served here, publishing to
-channels (`dream.substrate.pubsub`).
+channels (`dream.substrate.pubsub`), p2p commands (`dream.substrate.p2p`), DNS (`dream.substrate.names`).
 
 Host calls run on worker threads; what needs the event loop (a route table read through tns) is handed
 to it and waited for, bounded by the calling function's remaining time.

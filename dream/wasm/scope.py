@@ -1,8 +1,8 @@
 """What a function's event host calls reach: who the function is (`self`) and the substrate's services
-(publishing to channels, reaching the universe's own names).
+(publishing to channels, p2p commands, DNS lookups, reaching the universe's own names).
 
 The wasm host knows nothing of tns or of other nodes: the substrate gives each function a
-`FunctionScope` (see `dream.substrate.events_scope`), and its calls carry it (`HttpEvent.scope`).
+`FunctionScope` (see `dream.substrate.scope`), and its calls carry it (`HttpEvent.scope`).
 """
 
 from __future__ import annotations
