@@ -283,6 +283,33 @@ class DreamClient:
         }
         return dict(self._call("POST", f"/data/{universe}/{project}/file", json=payload))
 
+    # -- pub-sub -------------------------------------------------------------------------------------
+
+    def publish(self, universe: str, channel: str, data: bytes, *, project: str = "") -> dict[str, Any]:
+        """Publish `data` on `channel` (of `project`, else of every project with such a channel):
+        {projects, functions}."""
+        import base64
+
+        body = {"channel": channel, "base64": base64.b64encode(data).decode(), "project": project}
+        found: dict[str, Any] = self._call("POST", f"/pubsub/{universe}/publish", json=body)
+        return found
+
+    def tail(
+        self,
+        universe: str,
+        channel: str = "",
+        *,
+        project: str = "",
+        after: int = -1,
+        wait: float = 0,
+        peer: str = "",
+    ) -> dict[str, Any]:
+        """Messages one substrate saw after `after` (-1: from now on): {seq, messages, peer}; pass `seq`
+        and `peer` back to follow on."""
+        params = {"channel": channel, "project": project, "after": after, "wait": wait, "peer": peer}
+        found: dict[str, Any] = self._call("GET", f"/pubsub/{universe}/tail", params=params)
+        return found
+
 
 def _only(**values: str | None) -> dict[str, str]:
     """The parameters that are set."""

@@ -112,14 +112,26 @@ def render(root: Path, *, name: str, project_id: str, fqdn: str, template: str, 
     )
     import yaml
 
-    function = yaml.safe_load((source / "function.yaml").read_text())
-    function["id"] = new_resource_id()
-    # ping_pong's function keeps its name; another template's function is named after the template.
-    named = FUNCTION if template == "ping_pong" else template
-    _write_yaml(config / "functions" / f"{named}.yaml", function)
-    target = code / "functions" / named
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("function.yaml"))
-    # Resources the template's function uses (e.g. kv_counter's database), each with a new id.
+    if (source / "functions").is_dir():
+        # A template of several resources: config/<kind>/<name>.yaml and functions/<name>/ (each with
+        # its function.yaml); every id is made new.
+        for resource in sorted((source / "config").glob("*/*.yaml")):
+            found = yaml.safe_load(resource.read_text())
+            found["id"] = new_resource_id()
+            _write_yaml(config / resource.parent.name / resource.name, found)
+        folders = sorted(p for p in (source / "functions").iterdir() if p.is_dir())
+    else:
+        folders = [source]
+    for folder in folders:
+        # ping_pong's function keeps its name; another template's single function is named after the
+        # template; a function of a several-function template after its folder.
+        single = FUNCTION if template == "ping_pong" else template
+        name = folder.name if folder != source else single
+        function = yaml.safe_load((folder / "function.yaml").read_text())
+        function["id"] = new_resource_id()
+        _write_yaml(config / "functions" / f"{name}.yaml", function)
+        shutil.copytree(folder, code / "functions" / name, ignore=shutil.ignore_patterns("function.yaml"))
+    # Resources a template's functions use (e.g. kv_counter's database), each with a new id.
     for found in sorted((templates_dir() / template / RESOURCES).glob("*/*.yaml")):
         resource = yaml.safe_load(found.read_text())
         resource["id"] = new_resource_id()

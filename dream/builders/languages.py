@@ -220,7 +220,9 @@ def compile_zig(src: Path, out_file: Path, work: Path) -> None:
 def rust_sdk_rlib() -> Path:
     rustc = _require(rust_toolchain())
     source = sdk_dir() / "rust" / "taubyte.rs"
-    digest = hashlib.sha256(source.read_bytes() + str(rust_toolchain().version).encode()).hexdigest()[:16]
+    # Every file of the crate (taubyte.rs and the modules it declares) makes the cached rlib's name.
+    files = b"".join(p.read_bytes() for p in sorted((sdk_dir() / "rust").glob("*.rs")))
+    digest = hashlib.sha256(files + str(rust_toolchain().version).encode()).hexdigest()[:16]
     rlib = tool_cache_dir() / "rust" / digest / f"lib{RUST_SDK_CRATE}.rlib"
     if not rlib.is_file():
         rlib.parent.mkdir(parents=True, exist_ok=True)

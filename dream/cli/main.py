@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from dream.cli import ca, data, doctor, inject, kill, listing, logs, new, output, project, status
+from dream.cli import ca, data, doctor, inject, kill, listing, logs, new, output, project, pubsub, status
 from dream.cli.common import state
 from dream.errors import DreamError
 
@@ -26,6 +26,7 @@ app.add_typer(listing.app, name="list")
 app.add_typer(project.app, name="project")
 app.add_typer(ca.app, name="ca")
 app.add_typer(data.app, name="data")
+app.add_typer(pubsub.app, name="pubsub")
 app.command("start", help="Alias of `dream new multiverse` (upstream's newer spelling).")(new.multiverse)
 app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)

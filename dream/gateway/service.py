@@ -29,6 +29,7 @@ from dream.clients.auth import AuthClient
 from dream.clients.base import ServiceError
 from dream.clients.substrate import SubstrateClient
 from dream.errors import DreamError
+from dream.gateway.websocket import Relays
 from dream.http.asgi import FRAMING, read_body
 from dream.http.hosts import routed_host
 from dream.http.upstream import (
@@ -109,6 +110,12 @@ class Service(Node):
         self.matches: dict[tuple[str, str, str, str], tuple[float, bool, bool]] = {}
         self.routes: dict[tuple[bytes, str, str], Route] = {}
         self.resolving: dict[tuple[bytes, str, str], asyncio.Task[Route]] = {}
+        self.websocket_upgrade = Relays(self._live_substrates, self.log).upgrade
+
+    async def _live_substrates(self) -> list[PeerInfo]:
+        return [
+            p for p in await self.peers.discover("substrate") if "http" in p.ports and not self._is_down(p.id)
+        ]
 
     async def on_stop(self) -> None:
         for probe in list(self.probes.values()):

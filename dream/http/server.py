@@ -10,8 +10,8 @@ write per connection (`HttpServer.hold`).
 
 Request bodies are read whole before the app runs (up to `MAX_BODY`); responses may stream
 (`more_body`), chunked when they give no content-length. Keep-alive, HTTP/1.0, `Connection: close`,
-`Expect: 100-continue`, pipelining, errors answered in turn (400, 413, 501 for websockets; other
-upgrades such as h2c are ignored), idle connections closed after `keep_alive` seconds, and a graceful
+`Expect: 100-continue`, pipelining, errors answered in turn (400, 413, 501 for websockets unless the
+server takes them: `upgrade`, see `dream.http.websocket`; other upgrades such as h2c are ignored), idle connections closed after `keep_alive` seconds, and a graceful
 stop that lets requests in flight finish: `serve`, `started` and `should_exit` work as uvicorn's
 Server does for the node runtime.
 
@@ -39,6 +39,7 @@ import httptools
 from dream.http.exchange import Exchange
 from dream.http.message import FastHandler, Headers, Request, safe_fields, status_line, unsafe_fields
 from dream.http.tls import Certificates, TlsProtocol
+from dream.http.websocket import Upgrade, WebSocket, handshake_problem
 
 log = logging.getLogger("dream.http")
 
@@ -83,6 +84,7 @@ class HttpServer:
         head_timeout: float = HEAD_TIMEOUT,
         linger: float = REFUSAL_LINGER,
         tls: Certificates | None = None,
+        upgrade: Upgrade | None = None,
     ) -> None:
         limits = {
             "keep_alive": keep_alive,
@@ -99,6 +101,7 @@ class HttpServer:
             raise ValueError(f"HttpServer linger must be 0 or more seconds, not {linger!r}")
         self.app = app
         self.fast = fast
+        self.upgrade = upgrade  # takes websocket upgrades (None: they are refused with 501)
         self.keep_alive = keep_alive
         # A proxy has nothing to answer once its client is gone: its request task is cancelled, which
         # drops the upstream connection, so the server behind it stops the work too.
@@ -168,6 +171,8 @@ class HttpServer:
         off the fast path."""
         now = time.monotonic()
         for connection in list(self.connections):
+            if connection.socket is not None:
+                continue  # a websocket: it lives as long as either side wants
             if connection.linger_until:
                 if now > connection.linger_until:
                     connection.transport.abort()  # done waiting for the client to read the refusal
@@ -213,6 +218,7 @@ class Connection(asyncio.Protocol):
         "request",
         "server",
         "size",
+        "socket",
         "stall",
         "task",
         "trailers",
@@ -269,6 +275,7 @@ class Connection(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.local: tuple[str, int] | None = None
         self.held: list[bytes] = []  # answers not written yet (`HttpServer.hold`)
+        self.socket: WebSocket | None = None  # once upgraded to a websocket
 
     @property
     def idle(self) -> bool:
@@ -304,6 +311,8 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        if self.socket is not None:
+            self.socket.lost()
         self.closing = self.gone = True
         self.waiting.clear()
         self.held.clear()
@@ -320,6 +329,9 @@ class Connection(asyncio.Protocol):
         self.writable.set()
 
     def data_received(self, data: bytes) -> None:
+        if self.socket is not None:
+            self.socket.receive(data)
+            return
         # After a request that ends the connection (or a refused one) nothing more is parsed: a response
         # may already have closed the transport, and llhttp calls any byte after `Connection: close` an
         # error. A refused connection lingers here, dropping what the client still sends.
@@ -441,7 +453,10 @@ class Connection(asyncio.Protocol):
         it) or an error; False once the connection reads no more requests."""
         if isinstance(exc, httptools.HttpParserUpgrade):
             if self.upgrade:
-                self._fail(501, "protocol upgrades (websockets) are not supported here")
+                if self.server.upgrade is None:
+                    self._fail(501, "protocol upgrades (websockets) are not supported here")
+                else:
+                    self._take_upgrade(bytes(data[exc.args[0] :]) if exc.args else b"")
                 return False
             # Another upgrade (h2c): the request was served as plain HTTP/1.1, as RFC 9110 allows;
             # httptools has resumed, go on with what follows it.
@@ -453,6 +468,37 @@ class Connection(asyncio.Protocol):
             # A callback error is one of ours (`reject`) or an unparsable URL.
             self._fail(*(self.reject or (400, f"malformed HTTP request: {exc}")))
         return False
+
+    def _take_upgrade(self, rest: bytes) -> None:
+        """A websocket upgrade the server may take: no more HTTP requests on this connection; the
+        server's `upgrade` decides (in a task: it may look things up) to refuse it or to switch."""
+        self.ended = True
+        request = self.request
+        problem = handshake_problem(request)
+        if problem or not self.idle:
+            self._fail(400, problem or "a websocket upgrade must not follow pipelined requests")
+            return
+        self.transport.pause_reading()
+        self.busy = True
+        self.task = asyncio.get_running_loop().create_task(self._upgrade(request, rest))
+
+    async def _upgrade(self, request: Request, rest: bytes) -> None:
+        assert self.server.upgrade is not None
+        try:
+            found = await self.server.upgrade(request)
+        except Exception:
+            log.exception("websocket upgrade of %s failed", request.path)
+            found = (500, "Internal Server Error")
+        self.busy = False
+        self.task = None
+        if self.transport.is_closing():
+            return
+        if isinstance(found, tuple):
+            self._refuse(*found)
+            return
+        self.socket = WebSocket(self.transport, found, _peer(self.client))
+        self.socket.accept(request, rest)
+        self.transport.resume_reading()
 
     def refuse_slow_head(self) -> None:
         """The head being read has taken longer than `head_timeout` (a client dripping it)."""

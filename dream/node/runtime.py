@@ -99,6 +99,9 @@ class Node:
         itself (substrate and gateway put a raw ASGI fast path in front)."""
         return Starlette(routes=self.http_routes(), exception_handlers=NOT_ROUTED)
 
+    # With `own_http_server`: takes websocket upgrades (`dream.http.websocket.Upgrade`); None refuses them.
+    websocket_upgrade: Any = None
+
     def fast_http(self, request: Any) -> Any:
         """With `own_http_server`: answer a public request synchronously, as (status, headers, body), or
         None to pass it to `http_app`. Runs on the event loop, so it must be quick."""
@@ -213,6 +216,7 @@ class Node:
                     tls=Certificates(self.tls_certificate, self.config.root_path / "tls")
                     if protocol == "https"
                     else None,
+                    upgrade=self.websocket_upgrade,
                 )
             else:
                 server = Server(server_config(app))

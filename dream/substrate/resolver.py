@@ -22,6 +22,7 @@ from dream.substrate.sources import Sources
 from dream.tcc import tns_keys
 
 if TYPE_CHECKING:
+    from dream.substrate.scope import Events
     from dream.wasm.host import WasmHost
 
 MAX_HOSTS = 4096  # route tables kept (hosts asked for)
@@ -56,6 +57,7 @@ class Resolver:
         # The front reads this very dict: it is cleared, never replaced.
         self.ready: dict[tuple[str, str, str], ReadyFunction] = {}
         self.jobs: set[asyncio.Future[Any]] = set()  # background work started on tns changes
+        self.events: Events | None = None  # gives each function its scope (self, HTTP client, pub-sub)
 
     def start(self, host: WasmHost) -> None:
         self.modules = Modules(host, self.assets)
@@ -205,4 +207,6 @@ class Resolver:
         ready = ReadyFunction.of(resource, module, self.limits)
         if module.uses_data and self.databases is not None:
             ready.data = self.databases.scope(resource)
+        if self.events is not None:
+            ready.scope = self.events.scope(resource)
         return ready

@@ -35,7 +35,9 @@ from dream.wasm.interrupt import CallControl
 
 if TYPE_CHECKING:
     from dream.wasm.database import DataScope
+    from dream.wasm.event import Trigger
     from dream.wasm.host import FunctionModule
+    from dream.wasm.scope import FunctionScope
     from dream.wasm.types import HttpRequest, HttpResponse
 
 log = logging.getLogger("dream.substrate")
@@ -77,6 +79,7 @@ class ReadyFunction:
     project: str = ""
     name: str = ""
     data: DataScope | None = None  # what its database host calls reach (functions that import them)
+    scope: FunctionScope | None = None  # what its event host calls reach (self, HTTP client, pub-sub)
 
     @classmethod
     def of(cls, resource: Resource, module: FunctionModule, limits: Limits | None = None) -> ReadyFunction:
@@ -128,7 +131,9 @@ class Runner:
             control.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    def run_inline(self, fn: ReadyFunction, request: HttpRequest) -> HttpResponse | None:
+    def run_inline(
+        self, fn: ReadyFunction, request: HttpRequest, message: Trigger | None = None
+    ) -> HttpResponse | None:
         """Run on this thread if the function runs inline; None if it does not (any more): use `run`."""
         if not fn.inline or not self.admission.memory_free(fn):
             return None
@@ -141,6 +146,8 @@ class Runner:
                 timeout=min(fn.timeout, INLINE_SLICE),
                 memory_limit=fn.memory,
                 data=fn.data,
+                scope=fn.scope,
+                message=message,
             )
         except WasmTimeout:
             if fn.timeout <= INLINE_SLICE:
@@ -162,13 +169,17 @@ class Runner:
         return result
 
     async def run(
-        self, fn: ReadyFunction, request: HttpRequest, control: CallControl | None = None
+        self,
+        fn: ReadyFunction,
+        request: HttpRequest,
+        control: CallControl | None = None,
+        message: Trigger | None = None,
     ) -> HttpResponse:
         """The function's response; raises the wasm host's errors (WasmTimeout, WasmError, ...),
         SubstrateBusy when a serving limit keeps it from starting, WasmCancelled once `control` is
         cancelled. The call's deadline (`control.deadline`) counts from its arrival: time spent
-        waiting for a slot is part of its timeout."""
-        result = self.run_inline(fn, request)
+        waiting for a slot is part of its timeout. `message` makes it a pub-sub event (channel, data) or a p2p one."""
+        result = self.run_inline(fn, request, message)
         if result is not None:
             return result
         if control is None:
@@ -180,7 +191,7 @@ class Runner:
                 raise self._cancelled(fn) from None
             raise
         loop = asyncio.get_running_loop()
-        done = loop.run_in_executor(self.executor, _timed_call, fn, request, control)
+        done = loop.run_in_executor(self.executor, _timed_call, fn, request, control, message)
         self.calls.add(control)
         # The slot is held until the thread ends, whoever answered the client.
         done.add_done_callback(lambda ended: self._ended(fn, control, ended))
@@ -268,9 +279,18 @@ def _lower_priority() -> None:
         pass
 
 
-def _timed_call(fn: ReadyFunction, request: HttpRequest, control: CallControl) -> tuple[HttpResponse, float]:
+def _timed_call(
+    fn: ReadyFunction, request: HttpRequest, control: CallControl, message: Trigger | None = None
+) -> tuple[HttpResponse, float]:
     started = time.thread_time()
     result = fn.module.call(
-        fn.export, request, timeout=fn.timeout, memory_limit=fn.memory, control=control, data=fn.data
+        fn.export,
+        request,
+        timeout=fn.timeout,
+        memory_limit=fn.memory,
+        control=control,
+        data=fn.data,
+        scope=fn.scope,
+        message=message,
     )
     return result, time.thread_time() - started

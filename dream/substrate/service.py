@@ -17,16 +17,21 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import BaseRoute, Route
 
 from dream.clients.hoarder import HoarderDatabases
+from dream.clients.substrate import SubstrateClient
 from dream.limits import Limits
 from dream.node import Node
 from dream.substrate import stages
 from dream.substrate.assets import Assets
 from dream.substrate.data import Databases
 from dream.substrate.front import Front
+from dream.substrate.p2p import P2P
+from dream.substrate.pubsub import PubSub
 from dream.substrate.resolver import Resolver
 from dream.substrate.runner import Runner
+from dream.substrate.scope import Events
 from dream.substrate.sources import Sources
 from dream.substrate.website import Websites
+from dream.substrate.websocket import ChannelSockets
 
 if TYPE_CHECKING:
     from dream.node.config import NodeConfig
@@ -47,6 +52,23 @@ class Service(Node):
             sources, HoarderDatabases(self.peers), self.log, config.root_path / "storage-files"
         )
         self.resolver = Resolver(sources, assets, self.limits, self.log, self.databases)
+        self.pubsub = PubSub(
+            sources,
+            self.resolver,
+            self.runner,
+            SubstrateClient(self.peers),
+            config.id,
+            config.branches,
+            self.log,
+        )
+        self.p2p = P2P(
+            self.pubsub, self.resolver, self.runner, SubstrateClient(self.peers), config.id, self.log
+        )
+        self.events = Events(self.resolver, self.pubsub, self.p2p, config.universe, self.log)
+        self.events.discover = self.peers.discover
+        self.sockets = ChannelSockets(self.pubsub, self.log)
+        self.websocket_upgrade = self.sockets.upgrade
+        self.resolver.events = self.events
         websites = Websites(self.resolver, assets, config.root_path / "sites")
         self.front = Front(self.resolver, self.runner, websites, config.universe, self.log)
         # The HTTP server calls the front itself: no hop through the service per request.
@@ -61,6 +83,8 @@ class Service(Node):
         self.log.info("serving limits: %s", self.limits.describe())
         self.resolver.start(self.host)
         self.databases.start(asyncio.get_running_loop())
+        self.events.start(asyncio.get_running_loop(), self.config.ports["http"])
+        self.pubsub.start(asyncio.get_running_loop())
         self.spawn(self.resolver.follow(), "follow-tns")
 
     async def on_stop(self) -> None:
@@ -77,6 +101,8 @@ class Service(Node):
             "calls": self.runner.health(),
             "wasm_call": self.host.call_path.name,  # raw, object or plain (DREAM_WASM_CALL)
             "databases": self.databases.health(),
+            "pubsub": {**self.pubsub.health(), "websockets": self.sockets.open},
+            "p2p": {"handled": self.p2p.handled},
             **({"stages": stages.snapshot()} if stages.enabled() else {}),
         }
 
@@ -84,7 +110,11 @@ class Service(Node):
         return await self.sources.certificate(name)
 
     def p2p_routes(self) -> list[BaseRoute]:
-        return [Route("/substrate/match", self.front.match, methods=["GET"])]
+        return [
+            Route("/substrate/match", self.front.match, methods=["GET"]),
+            *self.pubsub.routes(),
+            *self.p2p.routes(),
+        ]
 
     def http_app(self) -> Any:
         return self.front.asgi

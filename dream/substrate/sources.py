@@ -42,6 +42,10 @@ class Sources:
         """The objects stored at `paths`, in their order, in one round trip."""
         return await self.tns.fetch_many(paths)
 
+    async def tns_lookup(self, prefix: str) -> list[str]:
+        """The keys stored under `prefix`."""
+        return await self.tns.lookup(prefix)
+
     async def hoarder_blob(self, cid: str) -> bytes | None:
         """The bytes stored as `cid` in a hoarder, None if no hoarder has them."""
         try:

@@ -159,6 +159,23 @@ class UniverseHandle:
     def wait_for(self, predicate: Any, *, timeout: float = 15.0, what: str = "condition") -> Any:
         return wait_for(predicate, what, timeout=timeout)
 
+    def publish(
+        self,
+        channel: str,
+        data: bytes,
+        *,
+        project: str = "",
+        effect: Callable[[], Any] | None = None,
+        timeout: float = 30.0,
+    ) -> Any:
+        """Publish `data` on `channel` (of `project`, a name or id, else of every project with such a
+        channel), as `dream pubsub publish` does; with `effect`, wait (bounded) until it returns
+        something true, e.g. the subscribed function's write being visible, and return that."""
+        published = self.client.publish(self.name, channel, data, project=project)
+        if effect is None:
+            return published
+        return wait_for(effect, f"the effect of a message on `{channel}`", timeout=timeout)
+
 
 def wait_for(
     predicate: Callable[[], Any], what: str = "condition", *, timeout: float = 15.0, every: float = 0.02

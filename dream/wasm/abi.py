@@ -19,7 +19,7 @@ from typing import Any
 import wasmtime
 
 from dream.wasm import errno, hostcall, interrupt
-from dream.wasm.event import HTTP_EVENT_TYPE, HttpEvent
+from dream.wasm.event import HttpEvent
 from dream.wasm.guest_memory import guest
 
 SDK = "taubyte/sdk"
@@ -113,7 +113,7 @@ def _query_keys(e: HttpEvent) -> bytes:
 def get_event_type(caller: Any, ev: int, type_ptr: int) -> None:
     e = _current.event if ev == 0 else None  # _event, inline: every function calls this first
     if e is not None:  # unknown id: write nothing, the guest keeps its zero value
-        guest(caller, e).put_u32(type_ptr, HTTP_EVENT_TYPE)
+        guest(caller, e).put_u32(type_ptr, e.kind)
 
 
 def method_size(caller: Any, ev: int, size_ptr: int) -> int:

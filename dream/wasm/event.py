@@ -15,6 +15,7 @@ import functools
 import logging
 import re
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from dream.wasm.guest_memory import Guest, MemoryHandle
 
 HTTP_EVENT_TYPE = 1  # go-sdk common/vars.go: 0 undefined, 1 HTTP, 2 pubsub, 3 P2P
+PUBSUB_EVENT_TYPE = 2
+P2P_EVENT_TYPE = 3
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # Control characters other than HTAB, CR and LF: invalid in a field value (RFC 9110 5.5, Go's
 # httpguts.ValidHeaderFieldValue). CR and LF are handled apart, the way Go's writer does.
@@ -93,6 +96,22 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= _QUOTED else text[:_QUOTED] + "...")
 
 
+@dataclass(slots=True)
+class P2PCommand:
+    """A p2p command as its handler function sees it; `response` is what the handler wrote back."""
+
+    protocol: str
+    command: str
+    data: bytes
+    source: bytes  # the CID bytes of the node that sent it
+    target: bytes  # the CID bytes of the node that runs the handler
+    response: bytes = b""
+
+
+# What a non-HTTP call is made with: a pub-sub message (channel, data) or a p2p command.
+Trigger = tuple[str, bytes] | P2PCommand
+
+
 def _nul_list(items: list[str]) -> bytes:
     # String lists cross the ABI as each item followed by one 0x00 byte.
     return b"".join(s.encode() + b"\0" for s in items)
@@ -110,29 +129,44 @@ class HttpEvent:
         "_problems",
         "_query",
         "_query_keys",
+        "closers",
         "ctx",
         "data",
         "deadline",
         "guest",
         "handles",
         "host",
+        "kind",
         "label",
         "memory",
+        "message",
         "method",
         "needs_worker",
         "path",
         "request",
         "resp_body",
         "resp_headers",
+        "scope",
         "status",
     )
 
     def __init__(
-        self, request: HttpRequest, *, deadline: float, label: str, data: object | None = None
+        self,
+        request: HttpRequest,
+        *,
+        deadline: float,
+        label: str,
+        data: object | None = None,
+        scope: object | None = None,
     ) -> None:
         self.request = request
         # What the function's data host calls (databases, ...) reach: its `DataScope` (None: no data).
         self.data = data
+        # What its other host calls reach (`dream.wasm.scope.FunctionScope`: self, publishing, ...).
+        self.scope = scope
+        self.kind = HTTP_EVENT_TYPE  # what getEventType answers
+        self.message: Trigger | None = None  # (channel, data) of a pub-sub event, or a p2p command
+        self.closers: list[object] | None = None  # what the call opened (HTTP responses): closed after it
         self.handles: dict[int, object] | None = None  # ids handed to the guest (databases, ...)
         self.needs_worker = False  # a data host call had to wait on a server's event loop
         self.deadline = deadline  # time.monotonic() value; bounds env._sleep

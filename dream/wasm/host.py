@@ -23,9 +23,24 @@ from types import TracebackType
 
 import wasmtime
 
-from dream.wasm import abi, database, fastcall, interrupt, selftest, wasi_poll
+from dream.wasm import (
+    abi,
+    crypto,
+    database,
+    dns,
+    fastcall,
+    httpclient,
+    i2mv,
+    interrupt,
+    p2p,
+    pubsub,
+    retired,
+    selftest,
+    wasi_poll,
+)
 from dream.wasm import content as contents
 from dream.wasm import globals as global_values
+from dream.wasm import self as self_values
 from dream.wasm import storage as storages
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.cache import ModuleCache, default_directory
@@ -43,7 +58,8 @@ from dream.wasm.errors import (
     format_bytes,
     format_seconds,
 )
-from dream.wasm.event import HttpEvent
+from dream.wasm.event import P2P_EVENT_TYPE, PUBSUB_EVENT_TYPE, HttpEvent, P2PCommand, Trigger
+from dream.wasm.scope import FunctionScope
 from dream.wasm.types import HttpRequest, HttpResponse
 
 log = logging.getLogger("dream.wasm")
@@ -54,6 +70,16 @@ _SHM = Path("/dev/shm")
 
 # Host functions that reach the function's data (databases, globals, storages): calls get its `DataScope`.
 DATA_IMPORTS = database.IMPLEMENTED | global_values.IMPLEMENTED | storages.IMPLEMENTED | contents.IMPLEMENTED
+# The event families: their calls get the function's `FunctionScope` (self, publishing, ...).
+EVENT_IMPORTS = (
+    self_values.IMPLEMENTED
+    | crypto.IMPLEMENTED
+    | httpclient.IMPLEMENTED
+    | pubsub.IMPLEMENTED
+    | p2p.IMPLEMENTED
+)
+# Host functions that wait on the network: a module importing one never runs inline.
+EVENT_BLOCKING = httpclient.BLOCKING | pubsub.BLOCKING | p2p.BLOCKING | dns.BLOCKING
 
 _UNKNOWN_IMPORT = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
 _TRAP_TEXT = {
@@ -159,6 +185,13 @@ class WasmHost:
         global_values.define(linker, self.call_path.define)
         storages.define(linker, self.call_path.define)
         contents.define(linker, self.call_path.define)
+        self_values.define(linker, self.call_path.define)
+        crypto.define(linker, self.call_path.define)
+        httpclient.define(linker, self.call_path.define)
+        pubsub.define(linker, self.call_path.define)
+        p2p.define(linker, self.call_path.define)
+        dns.define(linker, self.call_path.define)
+        i2mv.define(linker, self.call_path.define)
         return linker
 
 
@@ -209,10 +242,13 @@ class FunctionModule:
 
     def _check_imports(self, module: wasmtime.Module) -> None:
         foreign: list[str] = []
+        left_out: list[str] = []
         for imp in module.imports:
             where = f"{imp.module}.{imp.name}"
-            if (imp.module, imp.name) in abi.BLOCKING:
+            if (imp.module, imp.name) in abi.BLOCKING or (imp.module, imp.name) in EVENT_BLOCKING:
                 self.may_block = True
+            if retired.family(imp.module, imp.name or ""):
+                left_out.append(imp.name or "")
             if (imp.module, imp.name) in DATA_IMPORTS:
                 # Its calls get the function's data; one that must wait on an event loop is rerun
                 # on a worker (WasmNeedsWorker), so it may run inline while it reads what is here.
@@ -227,8 +263,10 @@ class FunctionModule:
                 )
             elif imp.module == abi.WASI:
                 self.uses_wasi = True
-            elif (imp.module, imp.name) not in abi.IMPLEMENTED | DATA_IMPORTS:
+            elif (imp.module, imp.name) not in abi.IMPLEMENTED | DATA_IMPORTS | EVENT_IMPORTS:
                 self.unsupported_imports.append(where)
+        if left_out:
+            raise WasmLoadError(retired.message(self.name, left_out), "imports a family tau leaves out")
         if foreign:
             mods = ", ".join(f"`{m}`" for m in dict.fromkeys(foreign))
             raise WasmLoadError(
@@ -275,13 +313,17 @@ class FunctionModule:
         memory_limit: int,
         control: interrupt.CallControl | None = None,
         data: DataScope | None = None,
+        scope: FunctionScope | None = None,
+        message: Trigger | None = None,
     ) -> HttpResponse:
         """Instantiate, initialise (`_initialize`, else `_start`), call `export(0)` and return the response.
 
         Without `control` the call may run `timeout` seconds, counted in epoch ticks (for short calls);
         with it, until `control.deadline` by the clock, and `control.cancel()` stops it (`interrupt`):
         `timeout` then only names the limit in messages. `data` is what the function's database host
-        calls reach (`dream.wasm.database`); without it they fail with their errno.
+        calls reach (`dream.wasm.database`); without it they fail with their errno. `scope` is what
+        the event families reach (`dream.wasm.scope`); `message` makes the event a pub-sub one, with
+        that (channel, data), or a p2p one (a `P2PCommand`, whose `response` the handler fills).
         Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError;
         WasmNeedsWorker when a data host call could not wait here (rerun it on a worker thread).
         """
@@ -300,11 +342,16 @@ class FunctionModule:
                 wasi.stdout_file = str(output.stdout)
                 wasi.stderr_file = str(output.stderr)
         if control is None:
-            event = HttpEvent(request, deadline=time.monotonic() + timeout, label=self.name, data=data)
+            event = HttpEvent(
+                request, deadline=time.monotonic() + timeout, label=self.name, data=data, scope=scope
+            )
             ticks = math.ceil(timeout / TICK_SECONDS) + 1
         else:
-            event = HttpEvent(request, deadline=control.deadline, label=self.name, data=data)
+            event = HttpEvent(request, deadline=control.deadline, label=self.name, data=data, scope=scope)
             ticks = control.first_ticks()
+        if message is not None:
+            event.kind = P2P_EVENT_TYPE if isinstance(message, P2PCommand) else PUBSUB_EVENT_TYPE
+            event.message = message
         abi.bind(event)
         if self.may_block:
             interrupt.begin(event.deadline, control)  # its waits end at the deadline, or on a cancel
@@ -343,6 +390,8 @@ class FunctionModule:
             if event.handles:
                 storages.release(event.handles)  # files a storage call left open
                 contents.release(event.handles)
+            if event.closers:
+                httpclient.close_all(event)
             if self.may_block:
                 interrupt.end()
             if output is not None:

@@ -107,7 +107,7 @@ def test_redirect_and_retcode_validate_codes(abi: FunctionModule) -> None:
 def test_unsupported_host_function_traps_with_its_name(abi: FunctionModule) -> None:
     with pytest.raises(WasmTrap) as err:
         run(abi, "unsupported")
-    assert "host function taubyte/sdk.publishToChannel is not supported by dream yet" in str(err.value)
+    assert "host function taubyte/sdk.getP2PEventFromSize is not supported by dream yet" in str(err.value)
     assert "Traceback" not in str(err.value)
     assert run(abi, "method").body == b"GET"  # the other functions still work
 

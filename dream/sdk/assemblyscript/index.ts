@@ -19,6 +19,8 @@ declare function eventHttpHeaderAdd(ev: u32, key: usize, keyLen: u32, val: usize
 @external("taubyte/sdk", "eventHttpRetCode") declare function eventHttpRetCode(ev: u32, code: u32): u32;
 @external("taubyte/sdk", "eventHttpWrite") declare function eventHttpWrite(ev: u32, buf: usize, size: u32, n: usize): u32;
 
+export * from "./events";
+
 // Scratch slot for the host's u32 out-parameters.
 const OUT: usize = memory.data(8);
 

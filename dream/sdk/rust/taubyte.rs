@@ -6,6 +6,9 @@
 //! pub extern "C" fn ping(event: Event) -> u32 { ... }
 //! ```
 
+/// Pub-sub and the HTTP client (`events.rs`).
+pub mod events;
+
 /// Raw host imports (module `taubyte/sdk`); results are errno codes, 0 = success.
 pub mod sys {
     #[link(wasm_import_module = "taubyte/sdk")]

@@ -7,17 +7,39 @@ import "strconv"
 type Error uint32
 
 const (
-	ErrorNone               Error = 0
-	ErrorEventNotFound      Error = 1
-	ErrorBufferTooSmall     Error = 2
-	ErrorAddressOutOfMemory Error = 3
-	ErrorNilAddress         Error = 4
-	ErrorHttpWrite          Error = 5
-	ErrorHttpReadBody       Error = 6
-	ErrorCloseBody          Error = 7
-	ErrorEOF                Error = 8
-	ErrorReadHeaders        Error = 9
-	ErrorHeaderNotFound     Error = 16
+	ErrorNone                Error = 0
+	ErrorEventNotFound       Error = 1
+	ErrorBufferTooSmall      Error = 2
+	ErrorAddressOutOfMemory  Error = 3
+	ErrorNilAddress          Error = 4
+	ErrorHttpWrite           Error = 5
+	ErrorHttpReadBody        Error = 6
+	ErrorCloseBody           Error = 7
+	ErrorEOF                 Error = 8
+	ErrorReadHeaders         Error = 9
+	ErrorClientNotFound      Error = 10
+	ErrorParseUrlFailed      Error = 11
+	ErrorMemoryWriteFailed   Error = 12
+	ErrorHttpRequestFailed   Error = 13
+	ErrorInvalidMethod       Error = 14
+	ErrorNewRequestFailed    Error = 15
+	ErrorHeaderNotFound      Error = 16
+	ErrorSubscribeFailed     Error = 20
+	ErrorPublishFailed       Error = 21
+	ErrorGetWebSocketURL     Error = 38
+	ErrorChannelNotFound     Error = 40
+	ErrorCommandCreateFailed Error = 42
+	ErrorP2PSendFailed       Error = 43
+	ErrorP2PCommandNotFound  Error = 44
+	ErrorP2PProtocolNotFound Error = 45
+	ErrorP2PListenFailed     Error = 48
+	ErrorP2PDiscoverFailed   Error = 117
+	ErrorResolverNotFound    Error = 101
+	ErrorFailedTxTLookup     Error = 102
+	ErrorFailedAddressLookup Error = 103
+	ErrorFailedCNAMELookup   Error = 104
+	ErrorFailedMXLookup      Error = 105
+	ErrorRandRead            Error = 110
 
 	ErrorDatabaseCreateFailed Error = 22
 	ErrorDatabaseGetFailed    Error = 23
@@ -50,16 +72,38 @@ const (
 )
 
 var names = map[Error]string{
-	ErrorEventNotFound:      "event not found",
-	ErrorBufferTooSmall:     "buffer too small",
-	ErrorAddressOutOfMemory: "address out of memory",
-	ErrorNilAddress:         "nil address",
-	ErrorHttpWrite:          "http write failed",
-	ErrorHttpReadBody:       "reading the http body failed",
-	ErrorCloseBody:          "closing the http body failed",
-	ErrorEOF:                "EOF",
-	ErrorReadHeaders:        "reading headers failed",
-	ErrorHeaderNotFound:     "header not found",
+	ErrorEventNotFound:       "event not found",
+	ErrorBufferTooSmall:      "buffer too small",
+	ErrorAddressOutOfMemory:  "address out of memory",
+	ErrorNilAddress:          "nil address",
+	ErrorHttpWrite:           "http write failed",
+	ErrorHttpReadBody:        "reading the http body failed",
+	ErrorCloseBody:           "closing the http body failed",
+	ErrorEOF:                 "EOF",
+	ErrorReadHeaders:         "reading headers failed",
+	ErrorHeaderNotFound:      "header not found",
+	ErrorClientNotFound:      "http client not found",
+	ErrorParseUrlFailed:      "parsing the url failed",
+	ErrorMemoryWriteFailed:   "memory write failed",
+	ErrorHttpRequestFailed:   "http request failed",
+	ErrorInvalidMethod:       "invalid http method",
+	ErrorNewRequestFailed:    "new http request failed",
+	ErrorSubscribeFailed:     "subscribe failed",
+	ErrorPublishFailed:       "publish failed",
+	ErrorGetWebSocketURL:     "getting the websocket url failed",
+	ErrorChannelNotFound:     "channel not found",
+	ErrorCommandCreateFailed: "p2p command create failed",
+	ErrorP2PSendFailed:       "p2p send failed",
+	ErrorP2PCommandNotFound:  "p2p command not found",
+	ErrorP2PProtocolNotFound: "p2p protocol not found",
+	ErrorP2PListenFailed:     "p2p listen failed",
+	ErrorP2PDiscoverFailed:   "p2p discover failed",
+	ErrorRandRead:            "reading random bytes failed",
+	ErrorResolverNotFound:    "dns resolver not found",
+	ErrorFailedTxTLookup:     "TXT lookup failed",
+	ErrorFailedAddressLookup: "address lookup failed",
+	ErrorFailedCNAMELookup:   "CNAME lookup failed",
+	ErrorFailedMXLookup:      "MX lookup failed",
 
 	ErrorDatabaseCreateFailed: "database create failed",
 	ErrorDatabaseGetFailed:    "database get failed",

@@ -6,6 +6,8 @@ import (
 
 	"github.com/taubyte/go-sdk/common"
 	httpEvent "github.com/taubyte/go-sdk/http/event"
+	p2pEvent "github.com/taubyte/go-sdk/p2p/event"
+	pubsubEvent "github.com/taubyte/go-sdk/pubsub/event"
 )
 
 // Event is the id the host passes to the exported handler.
@@ -27,4 +29,20 @@ func (e Event) HTTP() (httpEvent.Event, error) {
 		return 0, errors.New("event is not an HTTP event (type " + t.String() + ")")
 	}
 	return httpEvent.Event(e), nil
+}
+
+// PubSub returns the pub-sub view of the event, or an error when the event was not a pub-sub message.
+func (e Event) PubSub() (pubsubEvent.Event, error) {
+	if t := e.Type(); t != common.EventTypePubsub {
+		return 0, errors.New("event is not a pub-sub event (type " + t.String() + ")")
+	}
+	return pubsubEvent.Event(e), nil
+}
+
+// P2P returns the p2p view of the event, or an error when the event was not a p2p command.
+func (e Event) P2P() (p2pEvent.Event, error) {
+	if t := e.Type(); t != common.EventTypeP2P {
+		return 0, errors.New("event is not a p2p event (type " + t.String() + ")")
+	}
+	return p2pEvent.Event(e), nil
 }

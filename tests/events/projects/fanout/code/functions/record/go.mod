@@ -1,0 +1,5 @@
+module record
+
+go 1.19
+
+require github.com/taubyte/go-sdk v0.3.9
