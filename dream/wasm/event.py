@@ -114,14 +114,18 @@ class HttpEvent:
         "deadline",
         "guest",
         "host",
+        "host_calls",
+        "instantiate_ns",
         "label",
         "memory",
         "method",
+        "pages",
         "path",
         "request",
         "resp_body",
         "resp_headers",
         "status",
+        "wasm_ns",
     )
 
     def __init__(self, request: HttpRequest, *, deadline: float, label: str) -> None:
@@ -145,6 +149,11 @@ class HttpEvent:
         self.resp_headers: list[tuple[str, str]] = []
         self.resp_body = bytearray()
         self._problems = 0  # response headers this call dropped or rewrote
+        # The call's cost, filled by the call path that measures it (rawcall) and by the host calls.
+        self.instantiate_ns = 0
+        self.wasm_ns = 0
+        self.pages = 0
+        self.host_calls: dict[str, int] | None = None
 
     # -- request -------------------------------------------------------------------------------------
 
@@ -274,6 +283,10 @@ class HttpEvent:
             status=self.status if self.status is not None else 200,
             headers=list(self.resp_headers),
             body=bytes(self.resp_body),
+            instantiate_ns=self.instantiate_ns,
+            wasm_ns=self.wasm_ns,
+            pages=self.pages,
+            host_calls=self.host_calls,
         )
 
 

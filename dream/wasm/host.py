@@ -23,7 +23,7 @@ from types import TracebackType
 
 import wasmtime
 
-from dream.wasm import abi, fastcall, interrupt, selftest, wasi_poll
+from dream.wasm import abi, fastcall, hostcall, interrupt, selftest, wasi_poll
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.cache import ModuleCache, default_directory
 from dream.wasm.callpath import CallFailed, CallPath, Run
@@ -285,6 +285,8 @@ class FunctionModule:
             event = HttpEvent(request, deadline=control.deadline, label=self.name)
             ticks = control.first_ticks()
         abi.bind(event)
+        if hostcall.counting():
+            event.host_calls = hostcall.tally_begin()  # also what tells the call path to measure
         if self.may_block:
             interrupt.begin(event.deadline, control)  # its waits end at the deadline, or on a cancel
         host.ticker.enter()
