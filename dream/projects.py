@@ -36,8 +36,16 @@ def templates_dir() -> Path:
     return repo_root() / "fixtures" / "templates"
 
 
+def templates() -> list[str]:
+    """The project templates (`website` is the template of a website repository, not of a project)."""
+    return sorted(p.name for p in templates_dir().iterdir() if p.is_dir() and p.name != "website")
+
+
 def languages(template: str = "ping_pong") -> list[str]:
-    return sorted(p.name for p in (templates_dir() / template).iterdir() if p.is_dir())
+    folder = templates_dir() / template
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
 
 
 def generated_fqdn(project_id: str, universe: str, index: int = 0) -> str:
@@ -81,6 +89,8 @@ def render(root: Path, *, name: str, project_id: str, fqdn: str, template: str, 
     from dream.tcc.ids import new_resource_id
 
     source = templates_dir() / template / lang
+    if template not in templates():
+        raise DreamError(f"no template `{template}`; templates: {', '.join(templates())}")
     if not source.is_dir():
         raise DreamError(f"no `{template}` template in `{lang}`; languages: {', '.join(languages(template))}")
     config, code = root / "config", root / "code"

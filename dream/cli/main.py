@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from dream.cli import doctor, inject, inspect, kill, listing, logs, new, output, project, status
+from dream.cli import console, doctor, inject, inspect, kill, listing, logs, new, output, project, status
 from dream.cli.common import state
 from dream.errors import DreamError
 
@@ -28,6 +28,7 @@ app.command("start", help="Alias of `dream new multiverse` (upstream's newer spe
 app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
 app.command("inspect")(inspect.inspect)
+app.command("console")(console.console)
 
 
 @app.callback()

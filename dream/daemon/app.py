@@ -18,16 +18,18 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from dream.api_token import ensure_token, token_path
+from dream.daemon.console.session import session_value
 from dream.daemon.failures import DiskReserve, Failures
 from dream.daemon.guard import DaemonGuard
 from dream.daemon.multiverse import Multiverse
-from dream.daemon.routes import actions, inspect, logs, nodes, projects, registry, spec, universes
+from dream.daemon.routes import actions, console, inspect, logs, nodes, projects, registry, spec, universes
 from dream.daemon.routes import multiverse as multiverse_routes
 from dream.daemon.routes.context import Daemon, error
 
 log = logging.getLogger("dream.daemon")
 
-ROUTERS = (multiverse_routes, universes, nodes, actions, spec, logs, projects, registry, inspect)
+# The console first: its `/` serves browsers the dashboard (and API clients upstream's "pong").
+ROUTERS = (console, multiverse_routes, universes, nodes, actions, spec, logs, projects, registry, inspect)
 
 
 def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Starlette:
@@ -61,4 +63,5 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         exception_handlers={404: not_found, 405: not_found, Exception: failed},
     )
     app.state.daemon = Daemon(multiverse, failures, reserve, on_shutdown)
+    app.state.console_session = session_value(token)  # the dashboard's cookie (console/session.py)
     return app
