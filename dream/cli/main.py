@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from dream.cli import console, doctor, inject, inspect, kill, listing, logs, new, output, project, status
+from dream.cli import console, doctor, inject, inspect, kill, listing, logs, mcp, new, output, project, status
 from dream.cli.common import state
 from dream.errors import DreamError
 
@@ -29,6 +29,7 @@ app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
 app.command("inspect")(inspect.inspect)
 app.command("console")(console.console)
+app.command("mcp")(mcp.mcp)
 
 
 @app.callback()

@@ -22,14 +22,37 @@ from dream.daemon.console.session import session_value
 from dream.daemon.failures import DiskReserve, Failures
 from dream.daemon.guard import DaemonGuard
 from dream.daemon.multiverse import Multiverse
-from dream.daemon.routes import actions, console, inspect, logs, nodes, projects, registry, spec, universes
+from dream.daemon.routes import (
+    actions,
+    console,
+    inspect,
+    logs,
+    mcp,
+    nodes,
+    projects,
+    registry,
+    spec,
+    universes,
+)
 from dream.daemon.routes import multiverse as multiverse_routes
 from dream.daemon.routes.context import Daemon, error
 
 log = logging.getLogger("dream.daemon")
 
 # The console first: its `/` serves browsers the dashboard (and API clients upstream's "pong").
-ROUTERS = (console, multiverse_routes, universes, nodes, actions, spec, logs, projects, registry, inspect)
+ROUTERS = (
+    console,
+    multiverse_routes,
+    universes,
+    nodes,
+    actions,
+    spec,
+    logs,
+    projects,
+    registry,
+    inspect,
+    mcp,
+)
 
 
 def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Starlette:

@@ -3,6 +3,7 @@ typed clients): plain dicts the pages render."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -13,9 +14,16 @@ from dream import projects
 from dream.clients import Clients, ServiceError
 from dream.daemon.inspector import gather
 from dream.daemon.multiverse import Multiverse
+from dream.daemon.routes.logs import find_node
 from dream.daemon.universe import Universe
-from dream.errors import DreamError
+from dream.errors import DreamError, json_type
 
+# A function call from the dashboard or MCP: most of the answer's body returned, and how long it may take.
+CALL_BODY_SHOWN = 64 * 1024
+CALL_TIMEOUT = 30.0
+CALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# Most of a node's log one read returns (the reader asks again from the offset it got).
+LOG_CHUNK = 1 << 20
 # Most jobs the builds list shows (the newest).
 JOBS_SHOWN = 30
 # Lines of a job's log the builds list shows.
@@ -144,3 +152,96 @@ async def job_log(universe: Universe, job_id: str) -> str:
 async def requests(universe: Universe, limit: int = 50) -> list[dict[str, Any]]:
     answer = await gather(universe, limit=limit)
     return list(reversed(answer["requests"]))
+
+
+def header_lines(raw: Any) -> list[tuple[str, str]]:
+    """Headers written one `Name: value` a line (the dashboard's form)."""
+    if raw is None or raw == "":
+        return []
+    if not isinstance(raw, str):
+        raise DreamError(f"`headers` must be text, one `Name: value` a line, got {json_type(raw)}")
+    found = []
+    for number, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip() or any(c in name for c in " \t"):
+            raise DreamError(f"header line {number} `{line[:80]}` is not `Name: value`")
+        found.append((name.strip(), value.strip()))
+    return found
+
+
+def _port(universe: Universe, via: str) -> int:
+    for record in sorted(universe.nodes.values(), key=lambda r: r.config.index):
+        if record.config.name == via and record.alive and "http" in record.config.ports:
+            return record.config.ports["http"]
+    raise DreamError(f"universe `{universe.name}` has no running {via} to send the call to")
+
+
+async def call_function(
+    universe: Universe,
+    *,
+    via: str,
+    method: str,
+    host: str,
+    path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> dict[str, Any]:
+    """One request to a function, through the gateway or a substrate: {status, headers, body, body_bytes,
+    truncated, time_ms, url}."""
+    if via not in ("gateway", "substrate"):
+        raise DreamError(f"`via` must be `gateway` or `substrate`, got `{via}`")
+    method = method.upper()
+    if method not in CALL_METHODS:
+        raise DreamError(f"`method` must be one of {', '.join(CALL_METHODS)}, got `{method}`")
+    if not host:
+        raise DreamError("a call needs the function's `host` (its domain, e.g. abc0.u.localtau)")
+    if not path.startswith("/"):
+        raise DreamError(f"`path` must start with /, got `{path}`")
+    url = f"http://127.0.0.1:{_port(universe, via)}{path}"
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as client:
+        try:
+            answer = await client.request(method, url, headers=[("host", host), *headers], content=body)
+        except httpx.HTTPError as exc:
+            raise DreamError(f"{method} {url} (Host {host}) failed: {exc or type(exc).__name__}") from None
+    spent = (time.perf_counter() - started) * 1000
+    return {
+        "status": answer.status_code,
+        "headers": [[k, v] for k, v in answer.headers.items()],
+        "body": answer.content[:CALL_BODY_SHOWN].decode(errors="replace"),
+        "body_bytes": len(answer.content),
+        "truncated": len(answer.content) > CALL_BODY_SHOWN,
+        "time_ms": round(spent, 3),
+        "url": url,
+    }
+
+
+def read_log(universe: Universe, node: str, offset: int) -> dict[str, Any]:
+    """A node's log from byte `offset`: {node, id, offset (to ask from next), text}."""
+    record = find_node(universe, node)
+    data = b""
+    try:
+        with open(record.config.log_path, "rb") as fh:
+            if offset < os.fstat(fh.fileno()).st_size:
+                fh.seek(offset)
+                data = fh.read(LOG_CHUNK)
+    except FileNotFoundError:
+        pass
+    return {
+        "node": record.config.label,
+        "id": record.config.id,
+        "offset": offset + len(data),
+        "text": data.decode(errors="replace"),
+    }
+
+
+def disk_usage(path: Any) -> int:
+    """Bytes of the files under `path` (links not followed)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total

@@ -27,17 +27,13 @@ from dream.daemon.inputs import body, text
 from dream.daemon.routes.context import api, multiverse, universe_of
 from dream.daemon.routes.logs import find_node
 from dream.daemon.universe import Universe
-from dream.errors import DreamError, json_type
+from dream.errors import DreamError
 
 # How often the event stream looks for changes, and how long one stream lasts (the browser reconnects
 # by itself: a stream never outlives a daemon that is shutting down by much).
 EVENT_EVERY = 1.0
 STREAM_FOR = 300.0
 LOG_EVERY = 0.5
-# The "call it" form: most of the answer's body shown, and how long a call may take.
-CALL_BODY_SHOWN = 64 * 1024
-CALL_TIMEOUT = 30.0
-CALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -185,68 +181,22 @@ async def job_log(request: Request) -> Any:
     return PlainTextResponse(await views.job_log(universe, request.path_params["job"]))
 
 
-def _headers(raw: Any) -> list[tuple[str, str]]:
-    if raw is None or raw == "":
-        return []
-    if not isinstance(raw, str):
-        raise DreamError(f"`headers` must be text, one `Name: value` a line, got {json_type(raw)}")
-    found = []
-    for number, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        name, colon, value = line.partition(":")
-        if not colon or not name.strip() or any(c in name for c in " \t"):
-            raise DreamError(f"header line {number} `{line[:80]}` is not `Name: value`")
-        found.append((name.strip(), value.strip()))
-    return found
-
-
-def _port(universe: Universe, via: str) -> int:
-    for record in sorted(universe.nodes.values(), key=lambda r: r.config.index):
-        if record.config.name == via and record.alive and "http" in record.config.ports:
-            return record.config.ports["http"]
-    raise DreamError(f"universe `{universe.name}` has no running {via} to send the call to")
-
-
 async def call(request: Request) -> Any:
     """The "call it" form: one request to a function, through the gateway or a substrate."""
     universe = universe_of(request)
     data = await body(request)
-    via = text(data, "via", default="gateway") or "gateway"
-    if via not in ("gateway", "substrate"):
-        raise DreamError(f"`via` must be `gateway` or `substrate`, got `{via}`")
-    method = (text(data, "method", default="GET") or "GET").upper()
-    if method not in CALL_METHODS:
-        raise DreamError(f"`method` must be one of {', '.join(CALL_METHODS)}, got `{method}`")
-    host = text(
-        data, "host", required="a call needs the function's `host` (its domain, e.g. abc0.u.localtau)"
+    return await views.call_function(
+        universe,
+        via=text(data, "via", default="gateway") or "gateway",
+        method=text(data, "method", default="GET") or "GET",
+        host=text(
+            data, "host", required="a call needs the function's `host` (its domain, e.g. abc0.u.localtau)"
+        )
+        or "",
+        path=text(data, "path", default="/") or "/",
+        headers=views.header_lines(data.get("headers")),
+        body=(text(data, "body", default="") or "").encode(),
     )
-    path = text(data, "path", default="/") or "/"
-    if not path.startswith("/"):
-        raise DreamError(f"`path` must start with /, got `{path}`")
-    headers = _headers(data.get("headers"))
-    content = (text(data, "body", default="") or "").encode()
-    port = _port(universe, via)
-    url = f"http://127.0.0.1:{port}{path}"
-    started = time.perf_counter()
-    async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as client:
-        try:
-            answer = await client.request(
-                method, url, headers=[("host", host or ""), *headers], content=content
-            )
-        except httpx.HTTPError as exc:
-            raise DreamError(f"{method} {url} (Host {host}) failed: {exc or type(exc).__name__}") from None
-    spent = (time.perf_counter() - started) * 1000
-    shown = answer.content[:CALL_BODY_SHOWN]
-    return {
-        "status": answer.status_code,
-        "headers": [[k, v] for k, v in answer.headers.items()],
-        "body": shown.decode(errors="replace"),
-        "body_bytes": len(answer.content),
-        "truncated": len(answer.content) > CALL_BODY_SHOWN,
-        "time_ms": round(spent, 3),
-        "url": url,
-    }
 
 
 async def kill(request: Request) -> Any:
