@@ -211,3 +211,59 @@ def test_dream_mcp_prints_the_client_configuration(dream_daemon: DaemonProcess) 
         timeout=60,
     )
     assert "claude mcp add --transport http dream" in every.stdout and "Cursor" in every.stdout
+
+
+def test_a_failed_build_comes_back_with_its_log_tail_then_is_retried_from_the_dashboard(
+    dream_daemon: DaemonProcess, console_cloud: UniverseHandle
+) -> None:
+    from pathlib import Path
+
+    from dream.testing.harness import git
+
+    u = console_cloud.name
+
+    async def create(client: Any) -> Any:
+        made = data(
+            await client.call_tool("create_project", {"universe": u, "name": "broken", "language": "wat"})
+        )
+        first = data(await client.call_tool("push", {"universe": u, "project": "broken"}))
+        return made, first
+
+    created, first = with_client(dream_daemon, create)
+    assert first["ok"]
+    code = Path(created["path"]) / "code"
+    source = code / "functions" / "ping_pong" / "main.wat"
+    source.write_text("(module (this is not wat")
+    git("commit", "-qam", "break the build", cwd=code)
+    git("push", "-q", "origin", "main", cwd=code)
+
+    async def push(client: Any) -> Any:
+        return data(
+            await client.call_tool(
+                "push", {"universe": u, "project": "broken", "repository": "dream/tb_code_broken"}
+            )
+        )
+
+    pushed = with_client(dream_daemon, push)
+    assert not pushed["ok"] and pushed["failed"] == 1
+    (build,) = pushed["builds"]
+    assert build["status"] == "failed" and build["error"]
+    assert "wat" in build["log_tail"].lower() and "ERROR" in build["log_tail"], build["log_tail"]
+
+    # Retry it from the dashboard's route; a build that succeeded cannot be retried.
+    url = f"{dream_daemon.url}/console/job/{u}/{build['job']}"
+    retried = httpx.post(f"{url}/retry", headers=dream_daemon.auth())
+    assert retried.status_code == 200 and retried.json() == {"job": build["job"], "status": "open"}
+    good = first["builds"][0]
+    refused = httpx.post(
+        f"{dream_daemon.url}/console/job/{u}/{good['job']}/retry", headers=dream_daemon.auth()
+    )
+    assert refused.status_code == 400
+    assert "only failed or cancelled jobs can be retried" in refused.json()["error"]
+    unknown = httpx.post(
+        f"{dream_daemon.url}/console/job/{u}/{good['job']}/explode", headers=dream_daemon.auth()
+    )
+    assert (
+        unknown.status_code == 400
+        and "no job action `explode`: use cancel or retry" in unknown.json()["error"]
+    )

@@ -157,13 +157,26 @@ data-body="{h(json.dumps({"params": [p.get("id"), "", ""]}))}">push all</button>
     return "".join(parts)
 
 
+def _job_button(universe: str, job: dict[str, Any]) -> str:
+    """Cancel for a job that has not ended, retry for a failed or cancelled one."""
+    if job["status"] in ("open", "locked"):
+        action = "cancel"
+    elif job["status"] in ("failed", "cancelled"):
+        action = "retry"
+    else:
+        return ""
+    url = f"/console/job/{h(universe)}/{h(job['id'])}/{action}"
+    return f'<button class="act {action}" data-method="POST" data-url="{url}">{action}</button>'
+
+
 def builds_fragment(universe: str, jobs: list[dict[str, Any]]) -> str:
     if not jobs:
         return "<p>no build yet: push a project</p>"
     rows = "".join(
         f"""<tr data-job="{h(j["id"])}"><td class="id">{h(j["id"])}</td><td>{h(j["repository"])}</td><td>{h(j["commit"])}</td>
 <td><span class="state {h(j["status"])}">{h(j["status"])}</span></td><td>{_ago(j["duration"])}</td>
-<td class="error">{h(j["error"][:200])}</td><td><button class="log" data-url="/console/job-log/{h(universe)}/{h(j["id"])}">log</button></td></tr>"""
+<td class="error">{h(j["error"][:200])}</td><td><button class="log" data-url="/console/job-log/{h(universe)}/{h(j["id"])}">log</button>
+{_job_button(universe, j)}</td></tr>"""
         for j in jobs
     )
     return (

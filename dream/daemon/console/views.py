@@ -131,6 +131,22 @@ async def jobs(universe: Universe) -> list[dict[str, Any]]:
     return shown
 
 
+async def job_action(universe: Universe, job_id: str, action: str) -> dict[str, Any]:
+    """Cancel or retry a job: {job, status}."""
+    peers = universe.peer_client()
+    try:
+        patrick = Clients(peers).patrick
+        if action == "cancel":
+            job = await patrick.cancel(job_id)
+        elif action == "retry":
+            job = await patrick.retry(job_id)
+        else:
+            raise DreamError(f"no job action `{action}`: use cancel or retry")
+    finally:
+        await peers.close()
+    return {"job": job.id, "status": job.status}
+
+
 async def job_log(universe: Universe, job_id: str) -> str:
     """The last LOG_LINES lines of a finished job's log (kept in hoarder)."""
     peers = universe.peer_client()

@@ -199,6 +199,12 @@ async def call(request: Request) -> Any:
     )
 
 
+async def job_action(request: Request) -> Any:
+    """Cancel or retry a build job."""
+    universe = universe_of(request)
+    return await views.job_action(universe, request.path_params["job"], request.path_params["action"])
+
+
 async def kill(request: Request) -> Any:
     """Kill a node's process (SIGKILL), as a crash would: the daemon's supervision brings it back."""
     universe = universe_of(request)
@@ -228,4 +234,5 @@ def routes() -> list[Route]:
         Route("/console/job-log/{universe}/{job}", api(job_log)),
         Route("/console/call/{universe}", api(call), methods=["POST"]),
         Route("/console/kill/{universe}/{node}", api(kill), methods=["POST"]),
+        Route("/console/job/{universe}/{job}/{action}", api(job_action), methods=["POST"]),
     ]
