@@ -3,12 +3,13 @@ WAT project (quick to build) pushed once."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from dream.testing.harness import UniverseHandle
-from dream.testing.plugin import UniverseFactory
+from dream.testing.harness import DaemonProcess, UniverseHandle
 
 SHAPE = {
     "Services": {
@@ -25,12 +26,21 @@ SHAPE = {
 }
 
 
-@pytest.fixture(scope="session")
-def console_cloud(universe_factory: UniverseFactory) -> UniverseHandle:
-    return universe_factory("console", config=SHAPE)
+@pytest.fixture(scope="package")
+def console_cloud(dream_daemon: DaemonProcess) -> Iterator[UniverseHandle]:
+    """Shared by this folder's tests only: stopped when they are done, so the session's other tests see
+    only their own universes."""
+    client = dream_daemon.client()
+    client.new_universe("console", SHAPE)
+    try:
+        yield UniverseHandle(client, "console")
+    finally:
+        with contextlib.suppress(Exception):
+            client.kill_universe("console")
+        client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pushed(console_cloud: UniverseHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A ping_pong project in WAT, created and pushed: its function answers PONG at /ping."""
     path = tmp_path_factory.mktemp("console-projects") / "inspected"

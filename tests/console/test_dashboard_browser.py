@@ -33,9 +33,14 @@ def shoot(driver: Any, name: str) -> Path:
 
 
 def wait(driver: Any, condition: Any, timeout: float = 60, what: str = "") -> Any:
+    """Wait for `condition`; the live sections replace their HTML as they change, so an element a
+    condition holds may go stale: it is then asked again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition, message=what)
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition, message=what)
 
 
 def text_of(driver: Any, css: str) -> str:
@@ -48,9 +53,15 @@ def text_of(driver: Any, css: str) -> str:
 
 
 def click(driver: Any, css: str) -> None:
-    element = driver.find_element("css selector", css)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
-    element.click()
+    """Click the element `css` finds, finding it again if a live update replaced it meanwhile."""
+
+    def clicked(d: Any) -> bool:
+        element = d.find_element("css selector", css)
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.click()
+        return True
+
+    wait(driver, clicked, timeout=10, what=f"a click on {css}")
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +163,10 @@ def test_create_push_call_inspect_and_kill_from_the_page(
         return " up" in f" {row}" and pid not in ("", "-", str(old_pid))
 
     wait(driver, back, timeout=90, what="the substrate back up with a new pid")
+    driver.execute_script("document.getElementById('nodes').scrollIntoView();")
+    assert driver.find_elements(
+        "css selector", f'#nodes-body svg.graph g.node[data-node="{substrate["id"]}"]'
+    )
     shoot(driver, "nodes.png")
     assert console_cloud.node("substrate")["pid"] != old_pid
 

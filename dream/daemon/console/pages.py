@@ -4,6 +4,7 @@ escaped here; the pages load only `/console/static/` files."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from html import escape
 from typing import Any
@@ -113,6 +114,38 @@ contents show here, per project.</p></section>"""
     return page(f"{name} · dream console", body, signed_in=signed_in, universe=name)
 
 
+STATE_COLOURS = {"up": "#2e9e4f", "starting": "#d9a400", "restarting": "#d9a400", "down": "#c0392b"}
+
+
+def graph_svg(nodes: list[dict[str, Any]]) -> str:
+    """The universe's nodes as a graph: registries in the middle, every other node on a ring around them,
+    a line from each node to the registries it announces to; the colour is the node's state."""
+    width, height = 900, 300
+    hub_ids = {t for n in nodes for t in n["hubs"]}
+    ring = [n for n in nodes if n["id"] not in hub_ids]
+    where: dict[str, tuple[float, float]] = {}
+    for index, node in enumerate(n for n in nodes if n["id"] in hub_ids):
+        where[node["id"]] = (width / 2 + (index - (len(hub_ids) - 1) / 2) * 120, height / 2)
+    for index, node in enumerate(ring):
+        angle = 2 * math.pi * index / max(len(ring), 1) - math.pi / 2
+        where[node["id"]] = (width / 2 + 380 * math.cos(angle), height / 2 + 115 * math.sin(angle))
+    lines = "".join(
+        f'<line x1="{where[n["id"]][0]:.0f}" y1="{where[n["id"]][1]:.0f}" x2="{where[t][0]:.0f}" '
+        f'y2="{where[t][1]:.0f}" class="link"/>'
+        for n in nodes
+        for t in n["hubs"]
+        if t in where
+    )
+    circles = "".join(
+        f'<g class="node" data-node="{h(n["id"])}"><circle cx="{where[n["id"]][0]:.0f}" cy="{where[n["id"]][1]:.0f}" '
+        f'r="14" fill="{STATE_COLOURS.get(n["state"], "#888")}"><title>{h(n["name"])} {h(n["state"])} pid '
+        f'{h(n.get("pid") or "-")}</title></circle><text x="{where[n["id"]][0]:.0f}" '
+        f'y="{where[n["id"]][1] + 28:.0f}">{h(n["name"].split("@", 1)[0])}</text></g>'
+        for n in nodes
+    )
+    return f'<svg class="graph" viewBox="0 0 {width} {height}" role="img" aria-label="nodes">{lines}{circles}</svg>'
+
+
 def nodes_fragment(universe: str, nodes: list[dict[str, Any]]) -> str:
     rows = []
     for n in nodes:
@@ -126,7 +159,7 @@ def nodes_fragment(universe: str, nodes: list[dict[str, Any]]) -> str:
 <td><button class="act kill" data-method="POST" data-url="/console/kill/{h(universe)}/{h(n["id"])}" title="kill its process: the daemon brings it back">kill</button>
 <button class="act" data-method="DELETE" data-url="/node/{h(universe)}/{h(label)}/{h(n["id"])}" data-confirm="Stop {h(label)} for good?">stop</button></td></tr>"""
         )
-    return (
+    return graph_svg(nodes) + (
         "<table><tr><th>node</th><th>id</th><th>state</th><th>pid</th><th>ports</th><th>uptime</th>"
         f"<th>restarts</th><th></th></tr>{''.join(rows)}</table>"
     )

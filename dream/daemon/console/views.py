@@ -79,10 +79,19 @@ def universes(multiverse: Multiverse) -> list[dict[str, Any]]:
 
 
 def nodes(universe: Universe) -> list[dict[str, Any]]:
-    shown = []
-    for node in universe.graph()["nodes"]:
-        shown.append({**node, "uptime": uptime(node.get("pid")) if node.get("alive") else None})
-    return shown
+    """The universe's nodes (its graph's), with their uptime and the registries each links to (`hubs`)."""
+    graph = universe.graph()
+    hubs: dict[str, list[str]] = {}
+    for link in graph["links"]:
+        hubs.setdefault(link["source"], []).append(link["target"])
+    return [
+        {
+            **node,
+            "uptime": uptime(node.get("pid")) if node.get("alive") else None,
+            "hubs": hubs.get(node["id"], []),
+        }
+        for node in graph["nodes"]
+    ]
 
 
 async def project_list(universe: Universe, branch: str) -> list[dict[str, Any]]:
