@@ -434,11 +434,21 @@ async def describe(
                         method = "" if entry["method"] in ("", "GET") else f"-X {entry['method']} "
                         entry["curl"] = f'curl {method}-H "Host: {fqdn}" http://127.0.0.1:{port}{path}'
                     functions.append(entry)
+    websites: list[dict[str, Any]] = []
+    for scope in scopes:
+        for wid, site in (scope.get("websites") or {}).items():
+            for fqdn in [domains[d]["fqdn"] for d in site.get("domains", []) if d in domains]:
+                for path in site.get("paths") or ["/"]:
+                    entry = {"name": site.get("name", wid), "id": wid, "fqdn": fqdn, "path": path}
+                    if port:
+                        entry["curl"] = f'curl -H "Host: {fqdn}" http://127.0.0.1:{port}{path}'
+                    websites.append(entry)
     remotes = await stale_remotes(peers, project, state_dir) if state_dir is not None else []
     return {
         **project,
         "repositories": repos,
         "published": bool(obj),
         "functions": functions,
+        "websites": websites,
         "stale_remotes": remotes,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -88,3 +89,19 @@ def test_the_daemon_starts_without_the_mcp_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_project_shows_its_websites_with_their_urls(
+    dream_daemon: DaemonProcess, console_cloud: UniverseHandle, pushed: dict[str, Any]
+) -> None:
+    client, u = console_cloud.client, console_cloud.name
+    client.new_website(u, "inspected", "docs")
+    jobs = client.fixture(u, "pushAll", [pushed["id"], "", ""])["result"]["jobs"]
+    assert all(j["status"] == "success" for j in jobs), jobs
+    (site,) = client.project(u, "inspected")["websites"]
+    assert (site["name"], site["path"], site["fqdn"]) == ("docs", "/docs", pushed["fqdn"])
+    assert site["curl"].startswith(f'curl -H "Host: {pushed["fqdn"]}" http://127.0.0.1:')
+    served = httpx.get(
+        f"http://127.0.0.1:{console_cloud.port('substrate')}/docs/", headers={"host": site["fqdn"]}
+    )
+    assert served.status_code == 200 and "<html" in served.text.lower()

@@ -142,6 +142,19 @@ def test_create_push_call_inspect_and_kill_from_the_page(
     wait(driver, recorded, timeout=30, what="the call in the inspector")
     driver.execute_script("document.getElementById('requests').scrollIntoView();")
     shoot(driver, "inspector.png")
+    # Only one function's calls, then a name no call has (counted in the page: rows are replaced live).
+    visible = (
+        "return Array.from(document.querySelectorAll('#requests-body tr.request'))"
+        ".filter((r) => !r.hidden).map((r) => r.querySelector('td.fn').textContent);"
+    )
+    driver.find_element("id", "requests-filter").send_keys("ping_pong")
+    shown = driver.execute_script(visible)
+    assert shown and set(shown) == {"ping_pong"}
+    driver.find_element("id", "requests-filter").send_keys("-not")
+    assert driver.execute_script(visible) == []
+    driver.execute_script(
+        "const f = document.getElementById('requests-filter'); f.value = ''; f.dispatchEvent(new Event('input'));"
+    )
 
     # Follow a node's log, filtered.
     driver.find_element("css selector", "#log-node").click()

@@ -103,6 +103,7 @@ def universe_page(name: str, *, signed_in: bool, default_path: str) -> str:
 <button>call</button></form>
 <div id="call-result"></div></section>
 <section id="requests"><h2>Requests <small>(the inspector: the last requests of this universe, newest first)</small></h2>
+<label>function <input id="requests-filter" placeholder="show only this function's calls"></label>
 <div id="requests-body" class="live">loading…</div></section>
 <section id="logs"><h2>Logs</h2>
 <label>node <select id="log-node"></select></label>
@@ -180,12 +181,17 @@ def projects_fragment(universe: str, found: list[dict[str, Any]]) -> str:
 <button class="call-it" data-host="{h(f["fqdn"])}" data-path="{h(f["path"])}" data-method="{h(f.get("method") or "GET")}">call it</button></li>"""
             for f in p.get("functions") or []
         )
+        websites = "".join(
+            f"""<li class="website"><b>{h(w["name"])}</b> website <code>http://{h(w["fqdn"])}{h(w["path"])}</code>
+<button class="call-it" data-host="{h(w["fqdn"])}" data-path="{h(w["path"])}" data-method="GET">open it</button></li>"""
+            for w in p.get("websites") or []
+        )
         state = "published" if p.get("published") else "not built yet: push it"
         parts.append(
             f"""<div class="project" data-project="{h(p["name"])}"><h3>{h(p["name"])} <small class="id">{h(p.get("id"))}</small></h3>
 <p>{h(state)} <button class="act push" data-method="POST" data-url="/fixture/{h(universe)}/pushAll"
 data-body="{h(json.dumps({"params": [p.get("id"), "", ""]}))}">push all</button>{f' <span class="error">{h(p["error"])}</span>' if p.get("error") else ""}</p>
-<ul>{repos}</ul><ul>{functions or "<li>no function published yet</li>"}</ul></div>"""
+<ul>{repos}</ul><ul>{functions or "<li>no function published yet</li>"}{websites}</ul></div>"""
         )
     return "".join(parts)
 

@@ -131,6 +131,18 @@ document.addEventListener("submit", async (event) => {
 
 // -- live sections ------------------------------------------------------------------------------------
 
+function filterRequests() {
+  const input = document.getElementById("requests-filter");
+  if (!input) return;
+  const wanted = input.value.trim();
+  for (const row of document.querySelectorAll("#requests-body tr.request")) {
+    const fn = row.querySelector("td.fn").textContent;
+    row.hidden = Boolean(wanted) && fn !== wanted;
+  }
+}
+const requestsFilter = document.getElementById("requests-filter");
+if (requestsFilter) requestsFilter.addEventListener("input", filterRequests);
+
 function fillNodeChoice() {
   const select = document.getElementById("log-node");
   if (!select) return;
@@ -156,6 +168,7 @@ if (universe) {
     events.addEventListener(section, (event) => {
       document.getElementById(`${section}-body`).innerHTML = event.data;
       if (section === "nodes") fillNodeChoice();
+      if (section === "requests") filterRequests();
     });
   }
   events.addEventListener("gone", (event) => {
