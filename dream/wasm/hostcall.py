@@ -64,7 +64,11 @@ _CALLBACKS: dict[tuple[str, str, Callable[..., Any], bool], Any] = {}
 # "host calls by kind"): `FunctionModule.call` starts a fresh count per call with `tally_begin`. Only
 # host functions defined while counting is on count (`count_calls`, set before the first WasmHost):
 # with it off, their callbacks hold no counting code at all.
-_tally = threading.local()
+class _Tally(threading.local):
+    counts: dict[str, int] | None = None  # every thread starts with none: a plain attribute read, no miss
+
+
+_tally = _Tally()
 _counting = False
 
 
@@ -91,7 +95,7 @@ def _counted(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     tally = _tally
 
     def counted(*args: Any) -> Any:
-        counts: dict[str, int] | None = getattr(tally, "counts", None)
+        counts = tally.counts
         if counts is not None:
             counts[name] = counts.get(name, 0) + 1
         return fn(*args)
@@ -144,7 +148,7 @@ def _raw_callback(
         tally = _tally
 
         def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
-            counts = getattr(tally, "counts", None)
+            counts = tally.counts
             if counts is not None:
                 counts[name] = counts.get(name, 0) + 1
             raw = buffer_at(vals)
