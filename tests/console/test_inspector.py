@@ -165,3 +165,23 @@ def test_the_ring_size_and_the_switch_come_from_the_environment(monkeypatch: pyt
         ring_size()
     monkeypatch.setenv("DREAM_INSPECT", "0")
     assert make_ring(("seq", "time")) is None
+
+
+def test_with_the_inspector_off_the_nodes_keep_no_records(
+    tmp_path_factory: pytest.TempPathFactory, dream_cache: Any
+) -> None:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DREAM_INSPECT", "0")  # read by the nodes, which inherit the daemon's environment
+        daemon = DaemonProcess(tmp_path_factory.mktemp("inspect-off"), cache=dream_cache).start()
+    try:
+        client = daemon.client()
+        client.new_universe(
+            "quiet", {"Services": {"tns": {}, "seer": {}, "substrate": {}, "gateway": {}}, "Simples": {}}
+        )
+        answer = client.inspect("quiet")
+        assert answer["requests"] == []
+        assert len(answer["errors"]) == 2
+        for problem in answer["errors"]:
+            assert "the request inspector is off on this node (DREAM_INSPECT=0)" in problem
+    finally:
+        daemon.stop()
