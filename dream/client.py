@@ -310,6 +310,19 @@ class DreamClient:
         found: dict[str, Any] = self._call("GET", f"/pubsub/{universe}/tail", params=params)
         return found
 
+    # -- the request inspector -----------------------------------------------------------------------
+
+    def inspect(
+        self, universe: str, *, since: float = 0.0, function: str = "", limit: int = 200
+    ) -> dict[str, Any]:
+        """The last requests the universe's substrates and gateways served, oldest first (`requests`),
+        newer than `since` (epoch seconds), of `function` only when given; `errors`: nodes that did not
+        answer."""
+        params: dict[str, Any] = {"since": since, "limit": limit}
+        if function:
+            params["function"] = function
+        return dict(self._call("GET", f"/inspect/{universe}", params=params))
+
 
 def _only(**values: str | None) -> dict[str, str]:
     """The parameters that are set."""

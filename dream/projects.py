@@ -38,11 +38,15 @@ def templates_dir() -> Path:
     return repo_root() / "fixtures" / "templates"
 
 
+def templates() -> list[str]:
+    """The project templates (`website` is the template of a website repository, not of a project)."""
+    return sorted(p.name for p in templates_dir().iterdir() if p.is_dir() and p.name != "website")
+
+
 def languages(template: str = "ping_pong") -> list[str]:
     folder = templates_dir() / template
     if not folder.is_dir():
-        known = ", ".join(sorted(p.name for p in templates_dir().iterdir() if (p / "go").is_dir()))
-        raise DreamError(f"there is no `{template}` template; templates: {known}")
+        return []
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != RESOURCES)
 
 
@@ -87,6 +91,8 @@ def render(root: Path, *, name: str, project_id: str, fqdn: str, template: str, 
     from dream.tcc.ids import new_resource_id
 
     source = templates_dir() / template / lang
+    if template not in templates():
+        raise DreamError(f"no template `{template}`; templates: {', '.join(templates())}")
     if not source.is_dir():
         raise DreamError(f"no `{template}` template in `{lang}`; languages: {', '.join(languages(template))}")
     config, code = root / "config", root / "code"
@@ -456,11 +462,21 @@ async def describe(
                         method = "" if entry["method"] in ("", "GET") else f"-X {entry['method']} "
                         entry["curl"] = f'curl {method}-H "Host: {fqdn}" http://127.0.0.1:{port}{path}'
                     functions.append(entry)
+    websites: list[dict[str, Any]] = []
+    for scope in scopes:
+        for wid, site in (scope.get("websites") or {}).items():
+            for fqdn in [domains[d]["fqdn"] for d in site.get("domains", []) if d in domains]:
+                for path in site.get("paths") or ["/"]:
+                    entry = {"name": site.get("name", wid), "id": wid, "fqdn": fqdn, "path": path}
+                    if port:
+                        entry["curl"] = f'curl -H "Host: {fqdn}" http://127.0.0.1:{port}{path}'
+                    websites.append(entry)
     remotes = await stale_remotes(peers, project, state_dir) if state_dir is not None else []
     return {
         **project,
         "repositories": repos,
         "published": bool(obj),
         "functions": functions,
+        "websites": websites,
         "stale_remotes": remotes,
     }

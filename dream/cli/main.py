@@ -7,7 +7,23 @@ import sys
 
 import typer
 
-from dream.cli import ca, data, doctor, inject, kill, listing, logs, new, output, project, pubsub, status
+from dream.cli import (
+    ca,
+    console,
+    data,
+    doctor,
+    inject,
+    inspect,
+    kill,
+    listing,
+    logs,
+    mcp,
+    new,
+    output,
+    project,
+    pubsub,
+    status,
+)
 from dream.cli.common import state
 from dream.errors import DreamError
 
@@ -30,6 +46,9 @@ app.add_typer(pubsub.app, name="pubsub")
 app.command("start", help="Alias of `dream new multiverse` (upstream's newer spelling).")(new.multiverse)
 app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
+app.command("inspect")(inspect.inspect)
+app.command("console")(console.console)
+app.command("mcp")(mcp.mcp)
 
 
 @app.callback()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from dream.clients.auth import AuthClient
 from dream.clients.base import ServiceError
+from dream.clients.gateway import GatewayClient
 from dream.clients.githost import GitHostClient
 from dream.clients.hoarder import HoarderClient
 from dream.clients.patrick import PatrickClient
@@ -57,3 +58,7 @@ class Clients:
     @property
     def substrate(self) -> SubstrateClient:
         return SubstrateClient(self.peers)
+
+    @property
+    def gateway(self) -> GatewayClient:
+        return GatewayClient(self.peers)

@@ -22,6 +22,8 @@ DONE = "/patrick/done"
 FAILED = "/patrick/failed"
 JOB = "/patrick/job/{jid}"
 JOBS = "/patrick/jobs"
+CANCEL = "/patrick/cancel/{jid}"
+RETRY = "/patrick/retry/{jid}"
 WEBHOOK = "/github/{hook}"
 
 # Job states (`Job.status`).
@@ -228,6 +230,14 @@ class PatrickClient(ServiceClient):
     async def jobs(self) -> list[Job]:
         """Every job, oldest first."""
         return [Job.from_json(j) for j in (await self._json("GET", JOBS))["jobs"]]
+
+    async def cancel(self, jid: str) -> Job:
+        """Cancel a job that has not ended (ServiceError with patrick's sentence otherwise)."""
+        return Job.from_json(await self._json("POST", CANCEL.format(jid=jid)))
+
+    async def retry(self, jid: str) -> Job:
+        """Queue a failed or cancelled job again (ServiceError with patrick's sentence otherwise)."""
+        return Job.from_json(await self._json("POST", RETRY.format(jid=jid)))
 
     async def deliver_push(self, hook_id: str, body: bytes, headers: dict[str, str]) -> Delivered:
         """Deliver a signed push event to patrick's webhook, as GitHub would (on its HTTP port)."""

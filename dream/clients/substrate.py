@@ -9,6 +9,7 @@ Routes:
     GET  /substrate/pubsub/tail?channel=&project=&after=&wait=               → {seq, messages}
     POST /substrate/p2p/command {project, app, branch, protocol, command, data, source}  → {data}
                                 (404: no function handles the command)
+    GET  /substrate/requests?after=&limit=                                    → the request inspector's records (`RequestRecords`)
 `data` is base64.
 """
 
@@ -50,6 +51,29 @@ class Tail(TypedDict):
     seq: int
     messages: list[TailedMessage]
     peer: str  # the substrate that answered: ask it again to follow on
+
+
+REQUESTS = "/substrate/requests"
+REQUESTS_TIMEOUT = 5.0
+
+
+class RequestRecords(TypedDict):
+    """A node's request records: its id, its ring's size, the last `seq` it gave, and the records above
+    the `after` asked for (dicts of the node's RECORD_FIELDS), oldest first."""
+
+    node: str
+    size: int
+    last: int
+    records: list[dict[str, Any]]
+
+
+def records_of(answer: Any) -> RequestRecords:
+    return RequestRecords(
+        node=str(answer["node"]),
+        size=int(answer["size"]),
+        last=int(answer["last"]),
+        records=list(answer["records"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -116,3 +140,11 @@ class SubstrateClient(ServiceClient):
         no function handles the command)."""
         answer = await self._json_at(peer, "POST", P2P_COMMAND, json=body, timeout=max(timeout, 1.0))
         return base64.b64decode(answer["data"])
+
+    async def requests(self, peer: PeerInfo, after: int = 0, limit: int = 1000) -> RequestRecords:
+        """The request inspector's records of the substrate `peer` numbered above `after`; httpx.HTTPError
+        when it does not answer, ServiceError when it refuses (409: its inspector is off)."""
+        answer = await self._json_at(
+            peer, "GET", REQUESTS, params={"after": after, "limit": limit}, timeout=REQUESTS_TIMEOUT
+        )
+        return records_of(answer)

@@ -18,16 +18,45 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from dream.api_token import ensure_token, token_path
+from dream.daemon.console.session import session_value
 from dream.daemon.failures import DiskReserve, Failures
 from dream.daemon.guard import DaemonGuard
 from dream.daemon.multiverse import Multiverse
-from dream.daemon.routes import actions, data, logs, nodes, projects, pubsub, registry, spec, universes
+from dream.daemon.routes import (
+    actions,
+    console,
+    data,
+    inspect,
+    logs,
+    mcp,
+    nodes,
+    projects,
+    pubsub,
+    registry,
+    spec,
+    universes,
+)
 from dream.daemon.routes import multiverse as multiverse_routes
 from dream.daemon.routes.context import Daemon, error
 
 log = logging.getLogger("dream.daemon")
 
-ROUTERS = (multiverse_routes, universes, nodes, actions, spec, logs, projects, registry, data, pubsub)
+# The console first: its `/` serves browsers the dashboard (and API clients upstream's "pong").
+ROUTERS = (
+    console,
+    multiverse_routes,
+    universes,
+    nodes,
+    actions,
+    spec,
+    logs,
+    projects,
+    registry,
+    data,
+    pubsub,
+    inspect,
+    mcp,
+)
 
 
 def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Starlette:
@@ -61,4 +90,5 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
         exception_handlers={404: not_found, 405: not_found, Exception: failed},
     )
     app.state.daemon = Daemon(multiverse, failures, reserve, on_shutdown)
+    app.state.console_session = session_value(token)  # the dashboard's cookie (console/session.py)
     return app

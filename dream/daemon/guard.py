@@ -6,7 +6,9 @@
   `Sec-Fetch-Site: cross-site`/`same-site`, is refused, and a CORS preflight from elsewhere gets a 403
   with no `Access-Control-Allow-*` header, so the browser never sends the real request.
 - A state-changing request (POST, PUT, PATCH, DELETE) needs the home's token (`Authorization: Bearer`),
-  except the routes `exempt` names (the universe registry's, which carry the universe's HMAC proof).
+  except the routes `exempt` names (the universe registry's, which carry the universe's HMAC proof), or,
+  from the dashboard's own pages, its session cookie with the `x-dream-console` header
+  (`console/session.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dream.daemon.console.session import HEADER, cookie_of, session_value
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -53,6 +57,7 @@ class DaemonGuard:
         self.app = app
         self.port = port
         self.token = token.encode()
+        self.session = session_value(token).encode()
         self.token_file = token_file
         self.exempt = exempt
         self.hosts = frozenset(own_hosts(port))
@@ -112,8 +117,19 @@ class DaemonGuard:
                 f"browser requests only from its own pages; use the dream CLI or DreamClient"
             )
         if method in STATE_CHANGING and not self.exempt(method, path):
+            if not headers.get("authorization") and headers.get(HEADER) == ["1"]:
+                return self.check_session(method, path, headers.get("cookie", []))
             return self.check_token(method, path, headers.get("authorization", []))
         return None
+
+    def check_session(self, method: str, path: str, cookies: list[str]) -> tuple[int, str] | None:
+        given = cookie_of("; ".join(cookies))
+        if given and hmac.compare_digest(given.encode(), self.session):
+            return None
+        return 401, (
+            f"{method} {path}: this dashboard page is not signed in (no or an old session cookie): open the "
+            f"address `dream console` prints to sign in"
+        )
 
     def check_token(self, method: str, path: str, values: list[str]) -> tuple[int, str] | None:
         how = (

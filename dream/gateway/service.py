@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -32,6 +32,7 @@ from dream.errors import DreamError
 from dream.gateway.websocket import Relays
 from dream.http.asgi import FRAMING, read_body
 from dream.http.hosts import routed_host
+from dream.http.records import VIA, make_ring, read_params
 from dream.http.upstream import (
     UpstreamConnectError,
     UpstreamDropped,
@@ -41,6 +42,11 @@ from dream.http.upstream import (
 )
 from dream.node import Node
 from dream.node.peers import PeerInfo
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import BaseRoute
 
 MATCH_TTL = 2.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -60,11 +66,17 @@ HOP_HEADERS = {
     "content-length",
 }
 # ASGI header names are lower-case bytes. `expect` is answered here: the body is read before it goes on.
-REQUEST_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"expect"}
+# A client's own `x-dream-gateway` is dropped too: the gateway adds its own (`dream.http.records.VIA`).
+REQUEST_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"expect", VIA}
 # The substrate's server and date headers are not the gateway's (a server may add its own).
 RESPONSE_DROP = frozenset(name.encode() for name in HOP_HEADERS) | {b"server", b"date"}
 # ACME http-01 challenges (RFC 8555 §8.3) are answered by the gateway itself, from auth.
 ACME_CHALLENGE = "/.well-known/acme-challenge/"
+
+# The request inspector's record of a forwarded request (`dream.http.records`): `request` is the number the
+# substrate's record names in its `via`; `substrate` the node that answered (empty: none did).
+RECORD_FIELDS = ("seq", "time", "method", "host", "path", "status", "total_ns", "bytes_out", "substrate")
+_clock = time.perf_counter_ns
 # The caches grow with the distinct (host, path, method) seen; past this, expired entries go.
 ROUTES_KEPT = 4096
 
@@ -111,6 +123,8 @@ class Service(Node):
         self.routes: dict[tuple[bytes, str, str], Route] = {}
         self.resolving: dict[tuple[bytes, str, str], asyncio.Task[Route]] = {}
         self.websocket_upgrade = Relays(self._live_substrates, self.log).upgrade
+        self.ring = make_ring(RECORD_FIELDS)  # None when DREAM_INSPECT=0
+        self.via_prefix = self.config.id.encode() + b" "
 
     async def _live_substrates(self) -> list[PeerInfo]:
         return [
@@ -249,11 +263,69 @@ class Service(Node):
                     best, best_load = target, load
         return best
 
+    # -- the request inspector -----------------------------------------------------------------------
+
+    def p2p_routes(self) -> list[BaseRoute]:
+        from starlette.routing import Route
+
+        return [Route("/gateway/requests", self.requests, methods=["GET"])]
+
+    async def requests(self, request: Request) -> Response:
+        """p2p `GET /gateway/requests?after=&limit=` → the inspector's records of this gateway."""
+        from starlette.responses import JSONResponse
+
+        if self.ring is None:
+            return JSONResponse(
+                {"code": 409, "error": "the request inspector is off on this node (DREAM_INSPECT=0)"},
+                status_code=409,
+            )
+        try:
+            after, limit = read_params(request.query_params)
+        except ValueError as exc:
+            return JSONResponse({"code": 400, "error": str(exc)}, status_code=400)
+        return JSONResponse(self.ring.answer(after, limit, self.config.id))
+
     # -- serving -------------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
+        ring = self.ring
+        if ring is None:
+            await self._proxy(scope, receive, send, None)
+            return
+        began = _clock()
+        ring.seq = seq = ring.seq + 1
+        answer: list[Any] = [502, 0, b""]  # status, body bytes, the substrate that answered
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answer[0] = message["status"]
+                headers = message["headers"]
+                if headers and headers[-1][0] == b"x-substrate-peer":
+                    answer[2] = headers[-1][1]
+            else:
+                answer[1] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self._proxy(scope, receive, sending, self.via_prefix + b"%d" % seq)
+        finally:
+            ring.records.append(
+                (
+                    seq,
+                    _clock(),
+                    scope["method"],
+                    _host_of(scope["headers"]),
+                    scope["path"],
+                    answer[0],
+                    _clock() - began,
+                    answer[1],
+                    answer[2],
+                )
+            )
+
+    async def _proxy(self, scope: dict[str, Any], receive: Any, send: Any, via: bytes | None) -> None:
         method: str = scope["method"]
         host = b""
         framed = False
@@ -268,6 +340,8 @@ class Service(Node):
             headers.append((name, value))
         if not host:
             headers.append((b"host", b"127.0.0.1"))  # an HTTP/1.0 client; HTTP/1.1 needs one upstream
+        if via is not None:
+            headers.append((VIA, via))  # last: the substrate looks there
         path: str = scope["path"]
         if path.startswith(ACME_CHALLENGE):  # ACME http-01: answered here, from auth
             await self._acme_challenge(path[len(ACME_CHALLENGE) :], send)
@@ -367,6 +441,13 @@ class Service(Node):
                 f"{PROBE_EVERY:g}s and used again as soon as it accepts one: retry in a moment"
             )
         return "no substrate is running in this universe"
+
+
+def _host_of(headers: list[tuple[bytes, bytes]]) -> bytes:
+    for name, value in headers:
+        if name == b"host":
+            return value
+    return b""
 
 
 async def _accepts(port: int) -> bool:

@@ -122,6 +122,9 @@ class Service(Node):
             Route("/patrick/failed", answer(self.failed), methods=["POST"]),
             Route("/patrick/job/{jid}", answer(self.job), methods=["GET"]),
             Route("/patrick/jobs", answer(self.all_jobs), methods=["GET"]),
+            # The same as the HTTP port's, for the daemon's dashboard (through PatrickClient).
+            Route("/patrick/cancel/{jid}", answer(self.cancel), methods=["POST"]),
+            Route("/patrick/retry/{jid}", answer(self.retry), methods=["POST"]),
         ]
 
     # -- webhooks ------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from dream.errors import DreamError
 from dream.http.hosts import routed_host
 from dream.http.message import Answer
 from dream.http.message import Request as HttpServerRequest
+from dream.http.records import make_ring, read_params, via_of
 from dream.node.runtime import NOT_ROUTED
 from dream.substrate.events import (
     event_from_scope,
@@ -44,6 +45,26 @@ from dream.wasm.interrupt import CallControl
 from dream.wasm.types import HttpRequest, HttpResponse
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# The request inspector's record of a function call (`dream.http.records`); times in ns, bytes of body.
+RECORD_FIELDS = (
+    "seq",
+    "time",
+    "method",
+    "host",
+    "path",
+    "status",
+    "total_ns",
+    "instantiate_ns",
+    "wasm_ns",
+    "pages",
+    "host_calls",
+    "bytes_in",
+    "bytes_out",
+    "function",
+    "project",
+    "via",
+)
+_clock = time.perf_counter_ns
 
 
 class Front:
@@ -57,6 +78,8 @@ class Front:
         self.universe = universe
         self.log = log
         self.served = 0
+        self.ring = make_ring(RECORD_FIELDS)  # None when DREAM_INSPECT=0
+        self.node = ""  # this substrate's node id, named in its records' answers
         self.routed = Starlette(
             routes=[Route("/{path:path}", self.serve, methods=METHODS)], exception_handlers=NOT_ROUTED
         )
@@ -74,14 +97,41 @@ class Front:
         raw_host, ready = self._ready_for(request.headers, request.method, request.path)
         if ready is None or not ready.inline:
             return None
+        began = _clock()
         event = event_of(request.method, request.path, request.query, request.headers, request.body, raw_host)
         try:
             result = self.runner.run_inline(ready, event)
         except WasmError as exc:
-            return failed(exc)
+            answer = failed(exc)
+            if self.ring is not None:
+                self._record(ready, event, answer[0], None, began)
+            return answer
         if result is None:  # it has just moved to a worker thread: the ASGI path runs it there
             return None
+        if self.ring is not None:
+            self._record(ready, event, result.status, result, began)
         return self._answer(result)
+
+    def _record(
+        self, ready: ReadyFunction, request: HttpRequest, status: int, result: HttpResponse | None, began: int
+    ) -> None:
+        """Keep the inspector's record of a call (a tuple of RECORD_FIELDS; `time` is the clock's ns,
+        made a wall-clock time when read)."""
+        ring = self.ring
+        assert ring is not None
+        headers = request.raw_headers
+        ring.seq = seq = ring.seq + 1
+        now = _clock()
+        if result is None:
+            record: tuple[object, ...] = (seq, now, request.method, request.host, request.path, status,
+                now - began, 0, 0, 0, None, len(request.body), 0, ready.name, ready.project,
+                via_of(headers))  # fmt: skip
+        else:
+            record = (seq, now, request.method, request.host, request.path, status, now - began,
+                result.instantiate_ns, result.wasm_ns, result.pages, result.host_calls, len(request.body),
+                len(result.body), ready.name, ready.project,
+                via_of(headers))  # fmt: skip
+        ring.records.append(record)
 
     async def asgi(self, scope: Any, receive: Any, send: Any) -> None:
         """The http port past `fast_http`. A request for a (host, method, path) that already ran a
@@ -152,6 +202,7 @@ class Front:
     async def _call(self, ready: ReadyFunction, request: HttpRequest, receive: Any) -> Answer:
         """Run the function: (status, raw headers, body); failures become 5xx. A call on a worker
         thread is stopped when its client goes away (`receive` answers `http.disconnect`)."""
+        began = _clock()
         try:
             result = self.runner.run_inline(ready, request)
             if result is None:
@@ -163,10 +214,31 @@ class Front:
                     gone.cancel()
         except WasmCancelled as exc:
             self.log.info("%s", exc)
-            return failed(exc)
+            answer = failed(exc)
+            if self.ring is not None:
+                self._record(ready, request, answer[0], None, began)
+            return answer
         except WasmError as exc:
-            return failed(exc)
+            answer = failed(exc)
+            if self.ring is not None:
+                self._record(ready, request, answer[0], None, began)
+            return answer
+        if self.ring is not None:
+            self._record(ready, request, result.status, result, began)
         return self._answer(result)
+
+    async def requests(self, request: Request) -> Response:
+        """p2p `GET /substrate/requests?after=&limit=` → the inspector's records of this substrate."""
+        if self.ring is None:
+            return JSONResponse(
+                {"code": 409, "error": "the request inspector is off on this node (DREAM_INSPECT=0)"},
+                status_code=409,
+            )
+        try:
+            after, limit = read_params(request.query_params)
+        except ValueError as exc:
+            return JSONResponse({"code": 400, "error": str(exc)}, status_code=400)
+        return JSONResponse(self.ring.answer(after, limit, self.node))
 
     def _answer(self, result: HttpResponse) -> Answer:
         # No content-length: the HTTP server sets it (and drops framing headers a function adds).

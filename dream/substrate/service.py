@@ -2,6 +2,7 @@
 
 HTTP (catch-all): Host + path + method → function or website, resolved through tns (`front`).
 p2p:  GET /substrate/match?host=&path=&method=  → {match, warm}   (the gateway asks before choosing)
+      GET /substrate/requests?after=&limit=     → the request inspector's records (`front.RECORD_FIELDS`)
 
 This module only wires the parts: `sources` (tns and hoarder), `assets` (builds' bytes), `resolver`
 (route tables and functions, following tns; `modules` holds the loaded builds), `runner` (calls within
@@ -71,13 +72,18 @@ class Service(Node):
         self.resolver.events = self.events
         websites = Websites(self.resolver, assets, config.root_path / "sites")
         self.front = Front(self.resolver, self.runner, websites, config.universe, self.log)
+        self.front.node = config.id
         # The HTTP server calls the front itself: no hop through the service per request.
         self.fast_http = self.front.fast_http  # type: ignore[method-assign]  # see above
 
     async def on_start(self) -> None:
         if stages.enabled():
             stages.install()
+        from dream.wasm import hostcall
         from dream.wasm.host import WasmHost
+
+        # The request inspector's host-call counts and call figures, only with the inspector on.
+        hostcall.count_calls(self.front.ring is not None)
 
         self.host: WasmHost = WasmHost()  # the machine's module cache, which monkey fills
         self.log.info("serving limits: %s", self.limits.describe())
@@ -114,6 +120,7 @@ class Service(Node):
             Route("/substrate/match", self.front.match, methods=["GET"]),
             *self.pubsub.routes(),
             *self.p2p.routes(),
+            Route("/substrate/requests", self.front.requests, methods=["GET"]),
         ]
 
     def http_app(self) -> Any:

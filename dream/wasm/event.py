@@ -136,18 +136,22 @@ class HttpEvent:
         "guest",
         "handles",
         "host",
+        "host_calls",
+        "instantiate_ns",
         "kind",
         "label",
         "memory",
         "message",
         "method",
         "needs_worker",
+        "pages",
         "path",
         "request",
         "resp_body",
         "resp_headers",
         "scope",
         "status",
+        "wasm_ns",
     )
 
     def __init__(
@@ -188,6 +192,11 @@ class HttpEvent:
         self.resp_headers: list[tuple[str, str]] = []
         self.resp_body = bytearray()
         self._problems = 0  # response headers this call dropped or rewrote
+        # The call's cost, filled by the call path that measures it (rawcall) and by the host calls.
+        self.instantiate_ns = 0
+        self.wasm_ns = 0
+        self.pages = 0
+        self.host_calls: dict[str, int] | None = None
 
     # -- request -------------------------------------------------------------------------------------
 
@@ -317,6 +326,10 @@ class HttpEvent:
             status=self.status if self.status is not None else 200,
             headers=list(self.resp_headers),
             body=bytes(self.resp_body),
+            instantiate_ns=self.instantiate_ns,
+            wasm_ns=self.wasm_ns,
+            pages=self.pages,
+            host_calls=self.host_calls,
         )
 
 

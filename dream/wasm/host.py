@@ -29,6 +29,7 @@ from dream.wasm import (
     database,
     dns,
     fastcall,
+    hostcall,
     httpclient,
     i2mv,
     interrupt,
@@ -353,6 +354,8 @@ class FunctionModule:
             event.kind = P2P_EVENT_TYPE if isinstance(message, P2PCommand) else PUBSUB_EVENT_TYPE
             event.message = message
         abi.bind(event)
+        if hostcall.counting():
+            event.host_calls = hostcall.tally_begin()  # also what tells the call path to measure
         if self.may_block:
             interrupt.begin(event.deadline, control)  # its waits end at the deadline, or on a cancel
         host.ticker.enter()

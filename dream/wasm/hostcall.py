@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -56,7 +57,50 @@ except (ImportError, AttributeError):  # pragma: no cover - depends on the insta
 _KINDS = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
 _FORMATS = {"i32": "i12x", "i64": "q8x"}  # each argument sits at the start of a 16-byte slot
 # ctypes callbacks must outlive every linker and store that can call them: keep them for the process.
-_CALLBACKS: dict[tuple[str, str, Callable[..., Any]], Any] = {}
+_CALLBACKS: dict[tuple[str, str, Callable[..., Any], bool], Any] = {}
+
+
+# Host calls made by the call running on this thread, by host function name (the request inspector's
+# "host calls by kind"): `FunctionModule.call` starts a fresh count per call with `tally_begin`. Only
+# host functions defined while counting is on count (`count_calls`, set before the first WasmHost):
+# with it off, their callbacks hold no counting code at all.
+class _Tally(threading.local):
+    counts: dict[str, int] | None = None  # every thread starts with none: a plain attribute read, no miss
+
+
+_tally = _Tally()
+_counting = False
+
+
+def count_calls(on: bool) -> None:
+    """Count host calls in the host functions defined from now on (the substrate turns it on when its
+    request inspector is on, before it makes its WasmHost)."""
+    global _counting
+    _counting = on
+
+
+def counting() -> bool:
+    return _counting
+
+
+def tally_begin() -> dict[str, int]:
+    """A fresh count of this thread's host calls, filled until the next `tally_begin`."""
+    counts: dict[str, int] = {}
+    _tally.counts = counts
+    return counts
+
+
+def _counted(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn`, counting its calls in this thread's tally."""
+    tally = _tally
+
+    def counted(*args: Any) -> Any:
+        counts = tally.counts
+        if counts is not None:
+            counts[name] = counts.get(name, 0) + 1
+        return fn(*args)
+
+    return counted
 
 
 def _guard(module: str, name: str, fn: Callable[..., Any], has_result: bool) -> Callable[..., Any]:
@@ -84,6 +128,7 @@ def _raw_callback(
     params: tuple[str, ...],
     has_result: bool,
     takes_caller: bool,
+    counting: bool = False,
 ) -> Any:
     # Each argument sits at the start of a 16-byte slot: one unpack reads them all. The shape of the
     # callback is chosen here, once, so a call runs no branches it does not need.
@@ -98,7 +143,23 @@ def _raw_callback(
         log.exception("host function %s.%s failed", module, name)
         return failed
 
-    if has_result and takes_caller:
+    if has_result and takes_caller and counting:
+        # The usual shape, with the inspector's count inline (a wrapper would cost a Python call more).
+        tally = _tally
+
+        def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
+            counts = tally.counts
+            if counts is not None:
+                counts[name] = counts.get(name, 0) + 1
+            raw = buffer_at(vals)
+            try:
+                out = fn(caller, *unpack(raw))
+            except Exception:
+                out = failure()
+            put(raw, 0, out if out is not None else failed)
+            return 0  # no trap
+
+    elif has_result and takes_caller:
 
         def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
             raw = buffer_at(vals)
@@ -108,6 +169,9 @@ def _raw_callback(
                 out = failure()
             put(raw, 0, out if out is not None else failed)
             return 0  # no trap
+
+    elif counting:
+        return _raw_callback(module, name, _counted(name, fn), params, has_result, takes_caller)
 
     elif takes_caller:
 
@@ -151,13 +215,16 @@ def define(
     `wasmtime.Caller` (wasmtime-py's trampoline). Exceptions it raises are logged and turned into errno 5.
     """
     ty = wasmtime.FuncType([_KINDS[p]() for p in params], [wasmtime.ValType.i32()] if has_result else [])
-    key = (module, name, fn)
+    key = (module, name, fn, _counting)
     if not (raw and RAW):
-        linker.define_func(module, name, ty, _guard(module, name, fn, has_result), access_caller=takes_caller)
+        counted = _counted(name, fn) if _counting else fn
+        linker.define_func(
+            module, name, ty, _guard(module, name, counted, has_result), access_caller=takes_caller
+        )
         return
     cb = _CALLBACKS.get(key)
     if cb is None:
-        cb = _CALLBACKS[key] = _raw_callback(module, name, fn, params, has_result, takes_caller)
+        cb = _CALLBACKS[key] = _raw_callback(module, name, fn, params, has_result, takes_caller, _counting)
     mod_b, name_b = module.encode(), name.encode()
     error = _define_unchecked(
         ctypes.cast(linker.ptr(), ctypes.c_void_p),

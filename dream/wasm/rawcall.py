@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from typing import Any
 
 import wasmtime
@@ -94,9 +95,12 @@ class _Scratch:
         self.func_at = ctypes.addressof(self.item.of.func)
         self.trap_at = ctypes.addressof(self.trap)
         self.slots_at = ctypes.addressof(self.slots)
+        self.memory_at = ctypes.addressof(self.item.of.memory)
 
 
 _local = threading.local()
+_clock = time.perf_counter_ns
+_PAGE = 65536
 
 
 def _scratch() -> _Scratch:
@@ -152,7 +156,9 @@ def run(
             if error:
                 raise CallFailed(_error(error), instantiated=False, used=None)
         scratch.trap.value = None
+        began = _clock()
         error = _instantiate(pre, ctx, scratch.instance_at, scratch.trap_at)
+        instantiated_at = _clock()
         if error or scratch.trap.value:
             raise CallFailed(
                 _error(error) if error else _trap(scratch.trap.value), instantiated=False, used=None
@@ -167,6 +173,18 @@ def run(
                     raise
         scratch.slots[0] = 0  # the event id
         _invoke(ctx, scratch, export, nslots)
+        # The request inspector's figures (when it counts this call's host calls). The memory's size
+        # through the handle the host calls already found (one C call); else a look-up of the export.
+        if event.host_calls is not None:
+            event.wasm_ns = _clock() - instantiated_at
+            event.instantiate_ns = instantiated_at - began
+            memory = event.memory
+            if memory is not None and memory.addr:
+                event.pages = _memory_size(ctx, memory.addr) // _PAGE
+            elif _export_get(ctx, scratch.instance_at, _MEMORY, len(_MEMORY), scratch.item_at) and (
+                scratch.item.kind == _MEM
+            ):
+                event.pages = _memory_size(ctx, scratch.memory_at) // _PAGE
     except CallFailed as exc:
         if instantiated and exc.used is None:
             exc.used = _used_memory(_store_context(store), scratch.instance)

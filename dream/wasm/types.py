@@ -31,6 +31,13 @@ class HttpResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    # What the call cost, for the request inspector (0 / None when the call path does not measure it:
+    # only the raw path does): instantiation and guest time in ns, linear memory pages at the end, and
+    # host calls made, by host function name.
+    instantiate_ns: int = 0
+    wasm_ns: int = 0
+    pages: int = 0
+    host_calls: dict[str, int] | None = None
 
     def header(self, name: str) -> str | None:
         """First value of a response header, case-insensitively (None when absent)."""

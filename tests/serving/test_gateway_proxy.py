@@ -618,7 +618,11 @@ def test_the_gateway_forwards_the_request_and_filters_hop_headers_both_ways(run,
             seen = json.loads(body)
             assert (seen["method"], seen["path"], seen["query"]) == ("POST", "/echo", "name=bob&x=%20")
             assert seen["body"] == "a body in two"
-            assert sorted(seen["headers"]) == [
+            # The gateway's own: which gateway and which of its requests (the request inspector's).
+            (via,) = [value for name, value in seen["headers"] if name == "x-dream-gateway"]
+            assert re.fullmatch(r"\S+ \d+", via), via
+            forwarded = [pair for pair in seen["headers"] if pair[0] != "x-dream-gateway"]
+            assert sorted(forwarded) == [
                 ["content-length", "13"],
                 ["host", "hello.computers.com"],
                 ["x-test", "hi there"],

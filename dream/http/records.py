@@ -1,0 +1,130 @@
+"""The request inspector's records: a bounded ring of the last requests a node served.
+
+The serving path only appends a tuple (no dict, no formatting): the names of its fields are given once,
+and records become dicts only when someone reads them (`after`). The substrate and the gateway each keep
+one ring; the daemon gathers them per universe (`GET /inspect/{universe}`).
+
+`DREAM_INSPECT=0` in a node's environment turns the records off (no ring at all); the default is on.
+`DREAM_INSPECT_RING` sets how many records a node keeps (default `INSPECT_RING`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+ENV = "DREAM_INSPECT"
+RING_ENV = "DREAM_INSPECT_RING"
+# Records kept per node: the oldest goes when one more comes.
+INSPECT_RING = 256
+# Most records one read returns (a reader asks again from the last `seq` it got).
+READ_LIMIT = 1000
+# The header a gateway adds to a request it forwards: `<gateway node id> <its request number>`. It is the
+# last header but `content-length` (which the gateway's upstream client adds after the others), so the
+# substrate finds it without a search.
+VIA = b"x-dream-gateway"
+
+
+def via_of(headers: list[tuple[bytes, bytes]] | None) -> bytes:
+    """The `x-dream-gateway` value of a request's headers (b"": none), looked for where a gateway puts it."""
+    if headers:
+        name, value = headers[-1]
+        if name == VIA:
+            return value
+        if len(headers) > 1 and headers[-2][0] == VIA:
+            return headers[-2][1]
+    return b""
+
+
+def ring_size() -> int:
+    """The ring size from DREAM_INSPECT_RING (a positive integer), else INSPECT_RING."""
+    text = os.environ.get(RING_ENV, "").strip()
+    if not text:
+        return INSPECT_RING
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ValueError(
+            f"{RING_ENV}={text!r} is not a positive whole number of records (default {INSPECT_RING})"
+        )
+    return size
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV, "1").strip() != "0"
+
+
+class RequestRing:
+    """The last `size` records of a node; each record is a tuple of `fields`: the first is `seq`
+    (numbered from 1 by `next_seq`), the second `time`, as `time.perf_counter_ns()` when the record was
+    made (cheaper than the wall clock on the serving path): `after` makes it seconds since the epoch."""
+
+    __slots__ = ("epoch", "fields", "records", "seq", "size")
+
+    def __init__(self, fields: tuple[str, ...], size: int = INSPECT_RING) -> None:
+        if fields[:2] != ("seq", "time"):
+            raise ValueError("a record's first fields are its `seq` and its `time`")
+        self.fields = fields
+        self.size = size
+        self.records: deque[tuple[Any, ...]] = deque(maxlen=size)
+        self.seq = 0
+        # Wall-clock seconds at perf_counter_ns() == 0: perf_counter runs at the wall clock's rate.
+        self.epoch = time.time() - time.perf_counter_ns() / 1e9
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def add(self, record: tuple[Any, ...]) -> None:
+        """Keep `record` (its first item from `next_seq`); the oldest goes when the ring is full."""
+        self.records.append(record)
+
+    def after(self, seq: int = 0, limit: int = READ_LIMIT) -> list[dict[str, Any]]:
+        """The records numbered above `seq`, oldest first, at most `limit` (the newest of them)."""
+        fields = self.fields
+        found = [r for r in self.records if r[0] > seq][-limit:]
+        epoch = self.epoch
+        return [
+            dict(
+                zip(
+                    fields,
+                    (r[0], round(epoch + r[1] / 1e9, 6), *(_text(v) for v in r[2:])),
+                    strict=True,
+                )
+            )
+            for r in found
+        ]
+
+    def answer(self, seq: int, limit: int, node: str) -> dict[str, Any]:
+        """The node API's answer: {node, size, last, records}."""
+        return {"node": node, "size": self.size, "last": self.seq, "records": self.after(seq, limit)}
+
+
+def _text(value: Any) -> Any:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def make_ring(fields: tuple[str, ...]) -> RequestRing | None:
+    """This node's ring, or None when DREAM_INSPECT=0."""
+    return RequestRing(fields, ring_size()) if enabled() else None
+
+
+def read_params(query: Mapping[str, str]) -> tuple[int, int]:
+    """(after, limit) from a reader's query (`after=<seq>&limit=<n>`); ValueError with a sentence when
+    one is not a whole number."""
+    values = []
+    for name, default in (("after", 0), ("limit", READ_LIMIT)):
+        given = query.get(name, "")
+        try:
+            value = int(given) if given != "" else default
+        except ValueError:
+            raise ValueError(f"`{name}` must be a whole number, not {given!r}") from None
+        if value < 0:
+            raise ValueError(f"`{name}` must not be negative, not {given!r}")
+        values.append(value)
+    return values[0], min(values[1], READ_LIMIT)

@@ -1,0 +1,280 @@
+"""The dashboard in a real headless Chromium against a real universe: sign in with the address `dream
+console` prints, create a project from the page and push it, watch the build turn green, call the
+function with the form and read PONG, see the call in the inspector, kill a node and see it come back;
+then a page on another origin tries to drive the signed-in dashboard, and bad input gets a sentence.
+Screenshots are kept in test-artifacts/console/ (docs/console.md shows them)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dream.settings import repo_root
+from dream.testing.harness import DaemonProcess, UniverseHandle
+from tests.universe.test_daemon_browser import browser, page_server  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = repo_root() / "test-artifacts" / "console"
+BUILD_WAIT = 240  # seconds: a WAT build is quick, but the machine may be busy
+
+
+def shoot(driver: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    driver.save_screenshot(str(path))
+    return path
+
+
+def wait(driver: Any, condition: Any, timeout: float = 60, what: str = "") -> Any:
+    """Wait for `condition`; the live sections replace their HTML as they change, so an element a
+    condition holds may go stale: it is then asked again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition, message=what)
+
+
+def text_of(driver: Any, css: str) -> str:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    try:
+        return str(driver.find_element("css selector", css).text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+def click(driver: Any, css: str) -> None:
+    """Click the element `css` finds, finding it again if a live update replaced it meanwhile."""
+
+    def clicked(d: Any) -> bool:
+        element = d.find_element("css selector", css)
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.click()
+        return True
+
+    wait(driver, clicked, timeout=10, what=f"a click on {css}")
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser: Any, dream_daemon: DaemonProcess) -> Any:  # noqa: F811
+    """The browser, signed in through the address the real `dream console` prints."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "dream", "console"],
+        env=dream_daemon.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert printed.returncode == 0, printed.stderr
+    address = printed.stdout.strip()
+    assert address.startswith(f"{dream_daemon.url}/console/login#")
+    browser.get(address)
+    wait(browser, lambda d: text_of(d, "#session") == "signed in", what="signed in")
+    assert "#" not in browser.current_url  # the token left the address bar
+    return browser
+
+
+def test_create_push_call_inspect_and_kill_from_the_page(
+    signed_in: Any, console_cloud: UniverseHandle, dream_daemon: DaemonProcess
+) -> None:
+    driver = signed_in
+    driver.get(f"{dream_daemon.url}/")
+    wait(driver, lambda d: console_cloud.name in text_of(d, "#universes"), what="the universe listed")
+    shoot(driver, "universes.png")
+    click(driver, f'#universes a[href="/console/u/{console_cloud.name}"]')
+    wait(driver, lambda d: "substrate" in text_of(d, "#nodes-body"), what="the nodes")
+
+    # Create a project from the form (WAT: the quickest build).
+    form = driver.find_element("id", "new-project")
+    form.find_element("name", "name").send_keys("clicked")
+    form.find_element("css selector", 'select[name="lang"] option[value="wat"]').click()
+    click(driver, "#new-project button")
+    wait(driver, lambda d: text_of(d, "#new-project output").startswith("done"), what="project created")
+    wait(driver, lambda d: "clicked" in text_of(d, "#projects-body"), what="the project listed")
+
+    # Push it and watch its builds turn green.
+    click(driver, '.project[data-project="clicked"] button.push')
+    wait(
+        driver,
+        lambda d: "builds:" in text_of(d, "#status"),
+        timeout=BUILD_WAIT,
+        what="the push's answer",
+    )
+    assert "failed" not in text_of(driver, "#status"), text_of(driver, "#status")
+
+    def green(d: Any) -> bool:
+        rows = d.find_elements("css selector", "#builds-body tr[data-job]")
+        mine = [r.text for r in rows if "clicked" in r.text]
+        return len(mine) >= 2 and all("success" in r for r in mine[:2])
+
+    wait(driver, green, timeout=60, what="two green builds")
+    shoot(driver, "builds.png")
+
+    # Call the function with the form.
+    (function,) = console_cloud.client.project(console_cloud.name, "clicked")["functions"]
+    fqdn = function["fqdn"]
+    wait(
+        driver,
+        lambda d: d.find_elements("css selector", '.project[data-project="clicked"] .call-it'),
+        what="its function",
+    )
+    click(driver, '.project[data-project="clicked"] .call-it')
+    assert driver.find_element("css selector", '#call-form input[name="host"]').get_attribute("value") == fqdn
+    click(driver, "#call-form button")
+    wait(driver, lambda d: text_of(d, "#call-body") == "PONG", what="PONG")
+    assert text_of(driver, "#call-status").startswith("200 in ")
+    shoot(driver, "call.png")
+
+    # The call is in the inspector, with what it cost.
+    def recorded(d: Any) -> bool:
+        rows = d.find_elements("css selector", "#requests-body tr.request")
+        return any(fqdn in r.text and "ping_pong" in r.text for r in rows)
+
+    wait(driver, recorded, timeout=30, what="the call in the inspector")
+    driver.execute_script("document.getElementById('requests').scrollIntoView();")
+    shoot(driver, "inspector.png")
+    # Only one function's calls, then a name no call has (counted in the page: rows are replaced live).
+    visible = (
+        "return Array.from(document.querySelectorAll('#requests-body tr.request'))"
+        ".filter((r) => !r.hidden).map((r) => r.querySelector('td.fn').textContent);"
+    )
+    driver.find_element("id", "requests-filter").send_keys("ping_pong")
+    shown = driver.execute_script(visible)
+    assert shown and set(shown) == {"ping_pong"}
+    driver.find_element("id", "requests-filter").send_keys("-not")
+    assert driver.execute_script(visible) == []
+    driver.execute_script(
+        "const f = document.getElementById('requests-filter'); f.value = ''; f.dispatchEvent(new Event('input'));"
+    )
+
+    # Follow a node's log, filtered.
+    driver.find_element("css selector", "#log-node").click()
+    substrate = console_cloud.node("substrate")
+    driver.find_element("css selector", f'#log-node option[value="{substrate["id"]}"]').click()
+    driver.find_element("id", "log-filter").send_keys("serving limits")
+    wait(driver, lambda d: "serving limits" in text_of(d, "#log-text"), what="the filtered log")
+    shoot(driver, "logs.png")
+
+    # Kill the substrate's process: the daemon brings it back, the page shows its new pid.
+    old_pid = substrate["pid"]
+    driver.execute_script("document.getElementById('nodes').scrollIntoView();")
+    click(driver, f'#nodes-body tr[data-node="{substrate["id"]}"] button.kill')
+    wait(driver, lambda d: "killed" in text_of(d, "#status"), what="the kill's answer")
+
+    def back(d: Any) -> bool:
+        row = text_of(d, f'#nodes-body tr[data-node="{substrate["id"]}"]')
+        pid = text_of(d, f'#nodes-body tr[data-node="{substrate["id"]}"] td.pid')
+        return " up" in f" {row}" and pid not in ("", "-", str(old_pid))
+
+    wait(driver, back, timeout=90, what="the substrate back up with a new pid")
+    driver.execute_script("document.getElementById('nodes').scrollIntoView();")
+    assert driver.find_elements(
+        "css selector", f'#nodes-body svg.graph g.node[data-node="{substrate["id"]}"]'
+    )
+    shoot(driver, "nodes.png")
+    assert console_cloud.node("substrate")["pid"] != old_pid
+
+
+ATTACK = """<!doctype html><html><head><meta charset="utf-8"><title>running</title></head>
+<body><pre id="out">running</pre><script>
+const daemon = %(daemon)s, universe = %(universe)s, node = %(node)s;
+const results = {};
+async function attempt(name, url, options) {
+  try {
+    const response = await fetch(url, options);
+    results[name] = "answered " + response.status;
+  } catch (error) {
+    results[name] = "failed: " + error;
+  }
+}
+(async () => {
+  const h = {"x-dream-console": "1", "content-type": "application/json"};
+  await attempt("kill", daemon + "/console/kill/" + universe + "/" + node,
+                {method: "POST", credentials: "include", headers: h});
+  await attempt("kill-simple", daemon + "/console/kill/" + universe + "/" + node,
+                {method: "POST", credentials: "include", mode: "no-cors"});
+  await attempt("project", daemon + "/project/" + universe,
+                {method: "POST", credentials: "include", headers: h, body: JSON.stringify({name: "fromweb", path: "/tmp/fromweb"})});
+  await attempt("page", daemon + "/console/u/" + universe, {credentials: "include"});
+  document.getElementById("out").textContent = JSON.stringify(results);
+  document.title = "done";
+})();
+</script></body></html>"""
+
+
+def test_a_page_on_another_origin_cannot_drive_the_signed_in_dashboard(
+    signed_in: Any,
+    page_server: tuple[ThreadingHTTPServer, dict[str, bytes]],  # noqa: F811
+    console_cloud: UniverseHandle,
+    dream_daemon: DaemonProcess,
+) -> None:
+    driver = signed_in
+    server, pages = page_server
+    node = console_cloud.node("tns")
+    pages["/attack.html"] = (
+        ATTACK
+        % {
+            "daemon": json.dumps(dream_daemon.url),
+            "universe": json.dumps(console_cloud.name),
+            "node": json.dumps(node["id"]),
+        }
+    ).encode()
+    driver.get(f"http://127.0.0.1:{server.server_address[1]}/attack.html")
+    wait(driver, lambda d: d.title == "done", what="the attack page to finish")
+    results = json.loads(text_of(driver, "#out"))
+    shoot(driver, "cross-origin.png")
+    # Nothing could be read, and the daemon refused each request itself.
+    assert all(
+        value.startswith("failed: TypeError") or value == "answered 0" for value in results.values()
+    ), results
+    log = dream_daemon.log()
+    assert f"refused OPTIONS /console/kill/{console_cloud.name}/{node['id']}" in log
+    assert f"refused POST /console/kill/{console_cloud.name}/{node['id']}" in log
+    assert console_cloud.node("tns")["pid"] == node["pid"]
+    assert "fromweb" not in [p["name"] for p in console_cloud.client.projects(console_cloud.name)]
+
+
+def test_bad_input_gets_a_sentence_and_the_daemon_keeps_running(
+    signed_in: Any, console_cloud: UniverseHandle, dream_daemon: DaemonProcess
+) -> None:
+    driver = signed_in
+    driver.get(f"{dream_daemon.url}/console/u/nowhere")
+    assert "universe `nowhere` does not exist" in text_of(driver, ".error-page")
+    driver.get(f"{dream_daemon.url}/console/u/{console_cloud.name}")
+    wait(driver, lambda d: "substrate" in text_of(d, "#nodes-body"), what="the nodes")
+    form = driver.find_element("id", "new-project")
+    form.find_element("name", "name").send_keys("badtemplate")
+    # A template and a language the page does not offer (as a hand-made request would send).
+    driver.execute_script(
+        "const s = document.querySelector('#new-project select[name=template]');"
+        "s.add(new Option('nope', 'nope')); s.value = 'nope';"
+    )
+    click(driver, "#new-project button")
+    wait(driver, lambda d: "400" in text_of(d, "#new-project output"), what="the template refused")
+    assert "no template `nope`; templates: ping_pong" in text_of(driver, "#new-project output")
+    driver.execute_script(
+        "const s = document.querySelector('#new-project select[name=template]'); s.value = 'ping_pong';"
+        "const l = document.querySelector('#new-project select[name=lang]');"
+        "l.add(new Option('cobol', 'cobol')); l.value = 'cobol';"
+    )
+    click(driver, "#new-project button")
+    wait(driver, lambda d: "cobol" in text_of(d, "#new-project output"), what="the language refused")
+    assert "no `ping_pong` template in `cobol`; languages: " in text_of(driver, "#new-project output")
+    shoot(driver, "bad-input.png")
+    # The call form with a header line that is not one.
+    driver.find_element("css selector", '#call-form input[name="host"]').send_keys("x.example")
+    driver.find_element("css selector", '#call-form textarea[name="headers"]').send_keys("not a header")
+    click(driver, "#call-form button")
+    wait(driver, lambda d: "header line 1" in text_of(d, "#call-status"), what="the header refused")
+    assert "`not a header` is not `Name: value`" in text_of(driver, "#call-status")
+    assert dream_daemon.client().ping()
+    assert console_cloud.client.universes()[console_cloud.name]["state"] == "running"

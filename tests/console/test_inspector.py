@@ -1,0 +1,187 @@
+"""The request inspector end to end: requests to a function, direct and through the gateway, recorded by
+the substrate and the gateway, joined by the daemon (`GET /inspect/{u}`), shown by `dream inspect`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from dream.http.records import INSPECT_RING, RequestRing, read_params
+from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_ring_keeps_exactly_its_size() -> None:
+    ring = RequestRing(("seq", "time", "path"))
+    assert ring.size == INSPECT_RING
+    for _ in range(INSPECT_RING):
+        ring.add((ring.next_seq(), 0, b"/p"))
+    kept = ring.after()
+    assert len(kept) == INSPECT_RING and kept[0]["seq"] == 1 and kept[0]["path"] == "/p"
+    ring.add((ring.next_seq(), 0, b"/q"))  # one more: the oldest goes
+    kept = ring.after()
+    assert (
+        len(kept) == INSPECT_RING
+        and kept[0]["seq"] == 2
+        and kept[-1]["seq"] == INSPECT_RING + 1
+        and kept[-1]["path"] == "/q"
+    )
+    assert [r["seq"] for r in ring.after(INSPECT_RING - 1)] == [INSPECT_RING, INSPECT_RING + 1]
+    assert len(ring.after(0, limit=3)) == 3
+
+
+def test_read_params_refuse_what_is_not_a_number() -> None:
+    assert read_params({}) == (0, 1000)
+    assert read_params({"after": "5", "limit": "99999"}) == (5, 1000)
+    with pytest.raises(ValueError, match="`after` must be a whole number, not 'x'"):
+        read_params({"after": "x"})
+    with pytest.raises(ValueError, match="`limit` must not be negative"):
+        read_params({"limit": "-1"})
+
+
+def _records(cloud: UniverseHandle, **kw: Any) -> list[dict[str, Any]]:
+    return list(cloud.client.inspect(cloud.name, **kw)["requests"])
+
+
+def test_calls_are_recorded_with_their_cost_and_their_way_in(
+    console_cloud: UniverseHandle, pushed: dict[str, Any], dream_daemon: DaemonProcess
+) -> None:
+    fqdn = pushed["fqdn"]
+    start = time.time()
+    direct = f"http://127.0.0.1:{console_cloud.port('substrate')}/ping"
+    through = f"http://127.0.0.1:{console_cloud.port('gateway')}/ping"
+    for _ in range(3):  # the first goes the ASGI way, the next ones the fast path
+        assert httpx.get(direct, headers={"host": fqdn}).text == "PONG"
+    answer = httpx.post(through, headers={"host": fqdn}, content=b"hello")
+    assert answer.status_code == 405
+    assert httpx.get(through, headers={"host": fqdn}).text == "PONG"
+    # With a body, the gateway's upstream client adds content-length after its own header.
+    assert httpx.request("GET", through, headers={"host": fqdn}, content=b"hello").text == "PONG"
+    assert httpx.get(through, headers={"host": "nothing.example"}).status_code >= 400
+
+    records = wait_for(
+        lambda: (found := _records(console_cloud, since=start)) and len(found) >= 7 and found,
+        timeout=15,
+        what="seven records",
+    )
+    calls = [r for r in records if r["function"] == "ping_pong"]
+    assert len(calls) == 5
+    substrate = console_cloud.node("substrate")["id"]
+    gateway = console_cloud.node("gateway")["id"]
+    for record in calls:
+        assert record["host"] == fqdn and record["path"] == "/ping"
+        assert record["substrate"] == substrate and record["project"] == pushed["id"]
+        assert record["total_ms"] > 0
+    direct_calls = [r for r in calls if r["gateway"] is None]
+    assert len(direct_calls) == 3 and all(r["status"] == 200 for r in direct_calls)
+    fast = direct_calls[-1]
+    assert fast["wasm_ms"] > 0 and fast["instantiate_ms"] > 0 and fast["pages"] >= 1
+    assert fast["host_calls"]["eventHttpWrite"] >= 1 and fast["bytes_out"] == 4 and fast["bytes_in"] == 0
+    got, with_body = [r for r in calls if r["gateway"] is not None]
+    for record in (got, with_body):
+        assert record["gateway_ms"] is not None and record["gateway_ms"] >= record["total_ms"]
+        assert record["gateway"] == gateway and record["status"] == 200
+    assert (got["bytes_in"], with_body["bytes_in"]) == (0, 5)
+    # The function takes GET only: the substrate refuses the POST before any call, so only the gateway
+    # has a record of it, naming the substrate that answered.
+    (posted,) = [r for r in records if r["method"] == "POST"]
+    assert (posted["status"], posted["function"], posted["substrate"]) == (405, None, substrate)
+    # What the gateway could not hand to a function is its own record.
+    (lost,) = [r for r in records if r["host"] == "nothing.example"]
+    assert lost["gateway"] == gateway and lost["status"] >= 400 and lost["function"] is None
+
+    only = _records(console_cloud, since=start, function="nope")
+    assert only == []
+
+    cli = [sys.executable, "-m", "dream", "inspect", "-u", console_cloud.name]
+    shown = subprocess.run(cli, env=dream_daemon.env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        f"{fqdn}/ping" in shown.stdout and "fn ping_pong" in shown.stdout and f"via {gateway}" in shown.stdout
+    )
+    as_json = subprocess.run(
+        [*cli, "--json", "-n", "2"], env=dream_daemon.env, capture_output=True, text=True, timeout=60
+    )
+    lines = [json.loads(x) for x in as_json.stdout.splitlines()]
+    assert len(lines) == 2 and lines[-1]["host"] == "nothing.example"
+
+
+def test_follow_prints_new_requests_as_they_come(
+    console_cloud: UniverseHandle, pushed: dict[str, Any], dream_daemon: DaemonProcess
+) -> None:
+    cli = [
+        sys.executable,
+        "-m",
+        "dream",
+        "inspect",
+        "-u",
+        console_cloud.name,
+        "--follow",
+        "--json",
+        "-n",
+        "1",
+    ]
+    with subprocess.Popen(cli, env=dream_daemon.env, stdout=subprocess.PIPE, text=True) as follower:
+        try:
+            assert follower.stdout is not None
+            first = json.loads(follower.stdout.readline())  # the newest record so far
+            url = f"http://127.0.0.1:{console_cloud.port('substrate')}/ping?n=followed"
+            assert httpx.get(url, headers={"host": pushed["fqdn"]}).text == "PONG"
+            later = json.loads(follower.stdout.readline())
+            assert later["time"] > first["time"] and later["path"] == "/ping"
+        finally:
+            follower.terminate()
+
+
+def test_bad_input_is_a_sentence(console_cloud: UniverseHandle, dream_daemon: DaemonProcess) -> None:
+    url = dream_daemon.url
+    unknown = httpx.get(f"{url}/inspect/nowhere")
+    assert unknown.status_code == 400 and unknown.json()["error"] == "universe `nowhere` does not exist"
+    bad = httpx.get(f"{url}/inspect/{console_cloud.name}", params={"since": "yesterday"})
+    assert bad.status_code == 400 and "`since` must be a time in seconds" in bad.json()["error"]
+    bad = httpx.get(f"{url}/inspect/{console_cloud.name}", params={"limit": "0"})
+    assert bad.status_code == 400 and "`limit` must be a whole number from 1 to 1000" in bad.json()["error"]
+    assert dream_daemon.client().ping()
+
+
+def test_the_ring_size_and_the_switch_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dream.http.records import make_ring, ring_size
+
+    monkeypatch.setenv("DREAM_INSPECT_RING", "3")
+    assert ring_size() == 3
+    ring = make_ring(("seq", "time"))
+    assert ring is not None and ring.size == 3
+    monkeypatch.setenv("DREAM_INSPECT_RING", "none")
+    with pytest.raises(
+        ValueError, match="DREAM_INSPECT_RING='none' is not a positive whole number of records"
+    ):
+        ring_size()
+    monkeypatch.setenv("DREAM_INSPECT", "0")
+    assert make_ring(("seq", "time")) is None
+
+
+def test_with_the_inspector_off_the_nodes_keep_no_records(
+    tmp_path_factory: pytest.TempPathFactory, dream_cache: Any
+) -> None:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DREAM_INSPECT", "0")  # read by the nodes, which inherit the daemon's environment
+        daemon = DaemonProcess(tmp_path_factory.mktemp("inspect-off"), cache=dream_cache).start()
+    try:
+        client = daemon.client()
+        client.new_universe(
+            "quiet", {"Services": {"tns": {}, "seer": {}, "substrate": {}, "gateway": {}}, "Simples": {}}
+        )
+        answer = client.inspect("quiet")
+        assert answer["requests"] == []
+        assert len(answer["errors"]) == 2
+        for problem in answer["errors"]:
+            assert "the request inspector is off on this node (DREAM_INSPECT=0)" in problem
+    finally:
+        daemon.stop()
