@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from dream.cli import doctor, inject, kill, listing, logs, new, output, project, status
+from dream.cli import doctor, inject, kill, listing, logs, new, output, project, status, validate
 from dream.cli.common import state
 from dream.errors import DreamError
 
@@ -27,6 +27,7 @@ app.add_typer(project.app, name="project")
 app.command("start", help="Alias of `dream new multiverse` (upstream's newer spelling).")(new.multiverse)
 app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
+app.command("validate")(validate.validate)
 
 
 @app.callback()
