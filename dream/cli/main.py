@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from dream.cli import doctor, inject, kill, listing, logs, new, output, project, status, validate
+from dream.cli import doctor, inject, kill, listing, logs, new, output, project, run, status, validate
 from dream.cli.common import state
 from dream.errors import DreamError
 
@@ -24,6 +24,7 @@ app.add_typer(kill.app, name="kill")
 app.add_typer(status.app, name="status")
 app.add_typer(listing.app, name="list")
 app.add_typer(project.app, name="project")
+app.add_typer(run.app, name="run")
 app.command("start", help="Alias of `dream new multiverse` (upstream's newer spelling).")(new.multiverse)
 app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)

@@ -115,6 +115,7 @@ class HttpEvent:
         "guest",
         "host",
         "label",
+        "measure",
         "memory",
         "method",
         "path",
@@ -122,6 +123,7 @@ class HttpEvent:
         "resp_body",
         "resp_headers",
         "status",
+        "used_memory",
     )
 
     def __init__(self, request: HttpRequest, *, deadline: float, label: str) -> None:
@@ -145,6 +147,9 @@ class HttpEvent:
         self.resp_headers: list[tuple[str, str]] = []
         self.resp_body = bytearray()
         self._problems = 0  # response headers this call dropped or rewrote
+        # Asked by `dream run function`: the call path then records the guest's linear memory at the end.
+        self.measure = False
+        self.used_memory: int | None = None
 
     # -- request -------------------------------------------------------------------------------------
 
@@ -274,6 +279,7 @@ class HttpEvent:
             status=self.status if self.status is not None else 200,
             headers=list(self.resp_headers),
             body=bytes(self.resp_body),
+            memory=self.used_memory,
         )
 
 

@@ -256,12 +256,14 @@ class FunctionModule:
         timeout: float,
         memory_limit: int,
         control: interrupt.CallControl | None = None,
+        measure: bool = False,
     ) -> HttpResponse:
         """Instantiate, initialise (`_initialize`, else `_start`), call `export(0)` and return the response.
 
         Without `control` the call may run `timeout` seconds, counted in epoch ticks (for short calls);
         with it, until `control.deadline` by the clock, and `control.cancel()` stops it (`interrupt`):
-        `timeout` then only names the limit in messages.
+        `timeout` then only names the limit in messages. With `measure`, the response tells how much
+        linear memory the guest ended with (its peak: wasm memory only grows).
         Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError.
         """
         run = self._plans.get(export)
@@ -284,6 +286,7 @@ class FunctionModule:
         else:
             event = HttpEvent(request, deadline=control.deadline, label=self.name)
             ticks = control.first_ticks()
+        event.measure = measure
         abi.bind(event)
         if self.may_block:
             interrupt.begin(event.deadline, control)  # its waits end at the deadline, or on a cancel

@@ -167,6 +167,8 @@ def run(
                     raise
         scratch.slots[0] = 0  # the event id
         _invoke(ctx, scratch, export, nslots)
+        if event.measure:
+            event.used_memory = _used_memory(ctx, scratch.instance)
     except CallFailed as exc:
         if instantiated and exc.used is None:
             exc.used = _used_memory(_store_context(store), scratch.instance)

@@ -137,6 +137,7 @@ class _Event:
     """What a call needs of an HttpEvent here: the store context slot the raw path fills in."""
 
     ctx: Any = None
+    measure = False
 
 
 def _run(path: CallPath, engine: wasmtime.Engine) -> tuple[int | None, int | None]:

@@ -31,6 +31,7 @@ class HttpResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    memory: int | None = None  # bytes of linear memory the guest ended with, when the call was measured
 
     def header(self, name: str) -> str | None:
         """First value of a response header, case-insensitively (None when absent)."""
