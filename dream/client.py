@@ -213,3 +213,13 @@ class DreamClient:
         if protocol not in ports:
             raise DreamError(f"`{name}` in universe `{universe}` has no {protocol} port")
         return int(ports[protocol])
+
+    # -- the inner loop ------------------------------------------------------------------------------
+
+    def working_copy_change(
+        self, universe: str, project: str, changed: list[str], *, path: str = "", branch: str = ""
+    ) -> dict[str, Any]:
+        """Redo what the changed files of a project's working copies belong to, with no commit: `built`
+        and `failed` list each resource redone (label, seconds, urls) or why it failed."""
+        body = {"changed": changed, "path": path, "branch": branch}
+        return dict(self._call("POST", f"/project/{universe}/{project}/working-copy", json=body))

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from dream.cli import doctor, inject, kill, listing, logs, new, output, project, run, status, validate
+from dream.cli import doctor, inject, kill, listing, logs, new, output, project, run, status, validate, watch
 from dream.cli.common import state
 from dream.errors import DreamError
 
@@ -29,6 +29,7 @@ app.command("start", help="Alias of `dream new multiverse` (upstream's newer spe
 app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
 app.command("validate")(validate.validate)
+app.command("watch")(watch.watch)
 
 
 @app.callback()

@@ -103,9 +103,7 @@ def build_folder(folder: Path, log: list[str]) -> tuple[bytes, str, float]:
     )
     took = time.monotonic() - started
     if not result.ok or result.wasm is None:
-        tail = "\n".join(result.log.splitlines()[-30:]) if result.log else ""
-        detail = f"\n--- build log ---\n{tail}" if tail and tail not in (result.error or "") else ""
-        raise DreamError(f"{folder} failed to build: {result.error}{detail}")
+        raise DreamError(f"{folder} failed to build: {result.error}")
     return result.wasm.read_bytes(), "cached" if result.cached else "built", took
 
 
