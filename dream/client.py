@@ -223,3 +223,35 @@ class DreamClient:
         and `failed` list each resource redone (label, seconds, urls) or why it failed."""
         body = {"changed": changed, "path": path, "branch": branch}
         return dict(self._call("POST", f"/project/{universe}/{project}/working-copy", json=body))
+
+    def chaos(self, universe: str) -> dict[str, Any]:
+        """The pauses and faults in effect: `{paused: [{node, pid, remaining}], faults: [...]}`."""
+        return dict(self._call("GET", f"/chaos/{universe}"))
+
+    def chaos_kill(self, universe: str, node: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/chaos/{universe}/{node}/kill"))
+
+    def chaos_pause(self, universe: str, node: str, seconds: float) -> dict[str, Any]:
+        return dict(self._call("POST", f"/chaos/{universe}/{node}/pause", json={"seconds": seconds}))
+
+    def chaos_resume(self, universe: str, node: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/chaos/{universe}/{node}/resume"))
+
+    def chaos_fault(
+        self,
+        universe: str,
+        node: str,
+        *,
+        seconds: float,
+        port: str = "http",
+        delay: float = 0.0,
+        rate: float = 0.0,
+        status: int = 503,
+    ) -> dict[str, Any]:
+        """Latency (`delay` seconds) and/or failures (`rate` of requests answered `status`) on a node's
+        http or p2p port (`all`: both) for `seconds`."""
+        body = {"port": port, "delay": delay, "rate": rate, "seconds": seconds, "status": status}
+        return dict(self._call("POST", f"/chaos/{universe}/{node}/fault", json=body))
+
+    def chaos_clear(self, universe: str, node: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/chaos/{universe}/{node}"))

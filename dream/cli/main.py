@@ -7,7 +7,21 @@ import sys
 
 import typer
 
-from dream.cli import doctor, inject, kill, listing, logs, new, output, project, run, status, validate, watch
+from dream.cli import (
+    chaos,
+    doctor,
+    inject,
+    kill,
+    listing,
+    logs,
+    new,
+    output,
+    project,
+    run,
+    status,
+    validate,
+    watch,
+)
 from dream.cli.common import state
 from dream.errors import DreamError
 
@@ -25,6 +39,7 @@ app.add_typer(status.app, name="status")
 app.add_typer(listing.app, name="list")
 app.add_typer(project.app, name="project")
 app.add_typer(run.app, name="run")
+app.add_typer(chaos.app, name="chaos")
 app.command("start", help="Alias of `dream new multiverse` (upstream's newer spelling).")(new.multiverse)
 app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)

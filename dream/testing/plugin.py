@@ -13,6 +13,9 @@ factory. `deploy_project(path)` builds and publishes a project directory
     def test_ping(deploy_project):
         project = deploy_project("my-project")
         assert project.get("/ping").text == "PONG"
+
+`dream_chaos` breaks nodes of `dream_universe` for a while (`dream.testing.chaos.Chaos`: `kill`,
+`paused(...)`, `delayed(...)`, `failing(...)`), mended when the test ends.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from dream.testing.chaos import Chaos
 from dream.testing.harness import DaemonProcess, UniverseHandle
 from dream.testing.project import DeployedProject, deploy
 
@@ -106,6 +110,17 @@ def module_universe_factory(dream_daemon: DaemonProcess) -> Iterator[UniverseFac
 def dream_universe(universe_factory: UniverseFactory, pytestconfig: pytest.Config) -> UniverseHandle:
     """A universe of the configured shape (ini `dream_shape`, default all services), shared by the session."""
     return universe_factory(f"session-{_worker()}", shape=pytestconfig.getini("dream_shape"))
+
+
+@pytest.fixture
+def dream_chaos(dream_universe: UniverseHandle) -> Iterator[Chaos]:
+    """`dream chaos` on `dream_universe`: kill, pause, delay or fail its nodes; whatever the test paused
+    or faulted is mended when it ends. For another universe: `Chaos(handle)` from `dream.testing.chaos`."""
+    chaos = Chaos(dream_universe)
+    try:
+        yield chaos
+    finally:
+        chaos.clear_all()
 
 
 @pytest.fixture
