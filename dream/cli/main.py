@@ -8,6 +8,7 @@ import sys
 import typer
 
 from dream.cli import (
+    bench,
     chaos,
     doctor,
     inject,
@@ -45,6 +46,7 @@ app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
 app.command("validate")(validate.validate)
 app.command("watch")(watch.watch)
+app.command("bench")(bench.bench)
 
 
 @app.callback()
