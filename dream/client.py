@@ -255,3 +255,17 @@ class DreamClient:
 
     def chaos_clear(self, universe: str, node: str) -> dict[str, Any]:
         return dict(self._call("DELETE", f"/chaos/{universe}/{node}"))
+
+    def snapshot_save(self, universe: str, name: str) -> dict[str, Any]:
+        """Snapshot a running universe's whole state as `name`: `{name, universe, path, bytes, seconds, ...}`."""
+        return dict(self._call("POST", f"/snapshot/{name}", json={"universe": universe}))
+
+    def snapshot_load(self, name: str, as_universe: str, *, keep: bool = False) -> dict[str, Any]:
+        """Start the universe `as_universe` from snapshot `name`: `{universe, id, from, nodes, seconds}`."""
+        return dict(self._call("POST", f"/snapshot/{name}/load", json={"as": as_universe, "keep": keep}))
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/snapshots")["snapshots"])
+
+    def snapshot_remove(self, name: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/snapshot/{name}"))

@@ -19,6 +19,7 @@ from dream.cli import (
     output,
     project,
     run,
+    snapshot,
     status,
     validate,
     watch,
@@ -41,6 +42,7 @@ app.add_typer(listing.app, name="list")
 app.add_typer(project.app, name="project")
 app.add_typer(run.app, name="run")
 app.add_typer(chaos.app, name="chaos")
+app.add_typer(snapshot.app, name="snapshot")
 app.command("start", help="Alias of `dream new multiverse` (upstream's newer spelling).")(new.multiverse)
 app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)

@@ -21,13 +21,36 @@ from dream.api_token import ensure_token, token_path
 from dream.daemon.failures import DiskReserve, Failures
 from dream.daemon.guard import DaemonGuard
 from dream.daemon.multiverse import Multiverse
-from dream.daemon.routes import actions, chaos, logs, nodes, projects, registry, spec, universes, working_copy
+from dream.daemon.routes import (
+    actions,
+    chaos,
+    logs,
+    nodes,
+    projects,
+    registry,
+    snapshots,
+    spec,
+    universes,
+    working_copy,
+)
 from dream.daemon.routes import multiverse as multiverse_routes
 from dream.daemon.routes.context import Daemon, error
 
 log = logging.getLogger("dream.daemon")
 
-ROUTERS = (multiverse_routes, universes, nodes, actions, spec, logs, projects, registry, working_copy, chaos)
+ROUTERS = (
+    multiverse_routes,
+    universes,
+    nodes,
+    actions,
+    spec,
+    logs,
+    projects,
+    registry,
+    working_copy,
+    chaos,
+    snapshots,
+)
 
 
 def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Starlette:

@@ -14,6 +14,7 @@ factory. `deploy_project(path)` builds and publishes a project directory
         project = deploy_project("my-project")
         assert project.get("/ping").text == "PONG"
 
+`fork_universe(snapshot)` gives a test a fresh universe started from a snapshot (`dream snapshot save`).
 `dream_chaos` breaks nodes of `dream_universe` for a while (`dream.testing.chaos.Chaos`: `kill`,
 `paused(...)`, `delayed(...)`, `failing(...)`), mended when the test ends.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,6 +112,29 @@ def module_universe_factory(dream_daemon: DaemonProcess) -> Iterator[UniverseFac
 def dream_universe(universe_factory: UniverseFactory, pytestconfig: pytest.Config) -> UniverseHandle:
     """A universe of the configured shape (ini `dream_shape`, default all services), shared by the session."""
     return universe_factory(f"session-{_worker()}", shape=pytestconfig.getini("dream_shape"))
+
+
+@pytest.fixture
+def fork_universe(dream_daemon: DaemonProcess) -> Iterator[Callable[..., UniverseHandle]]:
+    """`fork(snapshot, name=None)` → a fresh universe started from a snapshot (`dream snapshot save`), with
+    the snapshot's projects already serving; each is killed, and its folder removed, when the test ends."""
+    client = dream_daemon.client()
+    made: list[UniverseHandle] = []
+
+    def fork(snapshot: str, name: str | None = None) -> UniverseHandle:
+        name = name or f"fork-{uuid.uuid4().hex[:10]}"
+        client.snapshot_load(snapshot, name)
+        handle = UniverseHandle(client, name)
+        made.append(handle)
+        return handle
+
+    try:
+        yield fork
+    finally:
+        for handle in made:
+            with contextlib.suppress(Exception):
+                client.kill_universe(handle.name)
+        client.close()
 
 
 @pytest.fixture
