@@ -191,11 +191,14 @@ def commit_and_push(root: Path, changed: set[Path], labels: list[str]) -> list[s
     """Commit every working copy the change touched and push it (its normal push then runs as usual)."""
     from dream import gitrun
 
-    identity = ["-c", "user.name=dream", "-c", "user.email=dream@localhost"]
     copies = sorted({copy for path in changed if (copy := working_copy_of(root, path)) is not None})
     pushed = []
     message = f"dream watch: {', '.join(labels) or 'working copy change'}"
+    env = {"GIT_TERMINAL_PROMPT": "0"}
     for copy in copies:
+        # The user's own identity when git has one; dream's otherwise (a commit needs one).
+        known = gitrun.run(["config", "user.email"], cwd=copy, env=env, timeout=GIT_TIMEOUT).status == 0
+        identity = [] if known else ["-c", "user.name=dream", "-c", "user.email=dream@localhost"]
         for args in (
             ["add", "--all"],
             ["commit", "--quiet", "-m", message],

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dream.cli.watch import ChangeQueue
+from dream.cli.watch import ChangeQueue, commit_and_push
 from dream.daemon.routes.working_copy import MAX_CHANGED
 from dream.errors import DreamError
-from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
+from dream.testing.harness import DaemonProcess, UniverseHandle, git, wait_for
 from dream.testing.plugin import UniverseFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -268,3 +268,19 @@ def test_the_working_copy_route_refuses_bad_changes(project: Project) -> None:
         client.working_copy_change(name, "nope", [str(project.root / "config" / "config.yaml")])
     with pytest.raises(DreamError, match="`changed` must be a non-empty JSON list"):
         client.working_copy_change(name, "watched", [])
+
+
+def test_commit_commits_and_pushes_each_working_copy_a_change_touched(project: Project) -> None:
+    code, config = project.root / "code", project.root / "config"
+    readme = code / "functions" / "ping_pong" / "NOTES.md"
+    readme.write_text("saved by a test\n")
+    config_head = git("rev-parse", "HEAD", cwd=config)
+    pushed = commit_and_push(project.root, {readme}, ["functions/ping_pong"])
+    assert pushed == ["code"]
+    head = git("rev-parse", "HEAD", cwd=code)
+    assert git("log", "-1", "--format=%s", cwd=code) == "dream watch: functions/ping_pong"
+    # On the git host too, and nothing else was committed.
+    assert git("ls-remote", "origin", "refs/heads/main", cwd=code).split()[0] == head
+    assert git("rev-parse", "HEAD", cwd=config) == config_head
+    # Nothing left to commit: nothing is pushed again.
+    assert commit_and_push(project.root, {readme}, ["functions/ping_pong"]) == []
