@@ -243,13 +243,13 @@ class DreamClient:
         node: str,
         *,
         seconds: float,
-        port: str = "http",
+        port: str = "auto",
         delay: float = 0.0,
         rate: float = 0.0,
         status: int = 503,
     ) -> dict[str, Any]:
         """Latency (`delay` seconds) and/or failures (`rate` of requests answered `status`) on a node's
-        http or p2p port (`all`: both) for `seconds`."""
+        http or p2p port (`all`: both; `auto`: http when it has one, else p2p) for `seconds`."""
         body = {"port": port, "delay": delay, "rate": rate, "seconds": seconds, "status": status}
         return dict(self._call("POST", f"/chaos/{universe}/{node}/fault", json=body))
 

@@ -17,7 +17,9 @@ app = typer.Typer(
 
 NodeArg = typer.Argument(..., help="Node: a service or simple name (its first copy), name-<index> or peer id")
 UniverseOpt = typer.Option(DEFAULT_UNIVERSE, "--universe", "-u", help="Universe")
-PortOpt = typer.Option("http", "--port", help="Port to act on: http, p2p or all")
+PortOpt = typer.Option(
+    "auto", "--port", help="Port to act on: http, p2p, all, or auto (http when the node has one, else p2p)"
+)
 
 
 def seconds(text: str, flag: str) -> float:
@@ -80,6 +82,7 @@ def delay(
     answer = client().chaos_fault(
         universe, node, seconds=seconds(for_, "--for"), port=port, delay=seconds(latency, "latency")
     )
+    port = answer["faults"][0]["port"] if answer["faults"] and port == "auto" else port
     _done(answer, as_json, f"{answer['node']}: {latency} added to each request on {port} for {for_}")
 
 
@@ -97,6 +100,7 @@ def fail(
     answer = client().chaos_fault(
         universe, node, seconds=seconds(for_, "--for"), port=port, rate=rate, status=status
     )
+    port = answer["faults"][0]["port"] if answer["faults"] and port == "auto" else port
     _done(answer, as_json, f"{answer['node']}: {rate:g} of requests on {port} answered {status} for {for_}")
 
 

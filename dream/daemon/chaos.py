@@ -136,6 +136,19 @@ def _peer(record: NodeRecord) -> PeerInfo:
     return PeerInfo.of(record.config, pid=_live(record), registry=False)
 
 
+def port_of(record: NodeRecord, port: str) -> str:
+    """`auto`: the public http port when the node has one (a substrate's function traffic), else p2p (how
+    nodes such as tns are reached)."""
+    ports = record.config.ports
+    if port == "auto":
+        return "http" if "http" in ports else "p2p"
+    if port in ("http", "p2p") and port not in ports:
+        raise DreamError(
+            f"{record.config.label} has no {port} port (it has: {', '.join(sorted(ports))}); use --port p2p"
+        )
+    return port
+
+
 async def fault(
     universe: Universe,
     record: NodeRecord,
@@ -146,6 +159,7 @@ async def fault(
     seconds: float,
     status: int = FAIL_STATUS,
 ) -> list[FaultView]:
+    port = port_of(record, port)
     try:
         check_fault(port, delay=delay, rate=rate, seconds=seconds, status=status)
     except FaultError as exc:

@@ -63,7 +63,7 @@ class Chaos:
 
     @contextlib.contextmanager
     def delayed(
-        self, node: str, delay: float, *, seconds: float = 60.0, port: str = "http"
+        self, node: str, delay: float, *, seconds: float = 60.0, port: str = "auto"
     ) -> Iterator[None]:
         """Each request to the node's `port` waits `delay` seconds more inside the block."""
         self.fault(node, seconds=seconds, port=port, delay=delay)
@@ -74,7 +74,7 @@ class Chaos:
 
     @contextlib.contextmanager
     def failing(
-        self, node: str, *, rate: float, seconds: float = 60.0, port: str = "http", status: int = 503
+        self, node: str, *, rate: float, seconds: float = 60.0, port: str = "auto", status: int = 503
     ) -> Iterator[None]:
         """A share `rate` of the requests to the node's `port` are answered `status` inside the block."""
         self.fault(node, seconds=seconds, port=port, rate=rate, status=status)

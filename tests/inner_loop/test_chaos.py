@@ -142,8 +142,14 @@ def test_the_cli_and_its_limits(deployed: Deployed, dream_daemon: DaemonProcess)
     assert "no chaos in universe chaos" in dream("chaos", "list", "-u", name, env=env).stdout
     # At the limits: the longest fault and delay are taken, one more is refused with the limit's sentence.
     client = deployed.universe.client
-    client.chaos_fault(name, "hoarder", seconds=MAX_FAULT_SECONDS, delay=MAX_DELAY_SECONDS, port="http")
+    client.chaos_fault(name, "hoarder", seconds=MAX_FAULT_SECONDS, delay=MAX_DELAY_SECONDS, port="p2p")
     client.chaos_clear(name, "hoarder")
+    # tns has no public port: a fault goes to its p2p port unless told otherwise, and http is refused.
+    slow = dream("chaos", "delay", "tns", "200ms", "--for", "30s", "-u", name, env=env)
+    assert "tns@chaos: 200ms added to each request on p2p for 30s" in slow.stdout, slow.stderr
+    assert dream("chaos", "clear", "tns", "-u", name, env=env).returncode == 0
+    with pytest.raises(DreamError, match="tns@chaos has no http port \\(it has: p2p\\); use --port p2p"):
+        client.chaos_fault(name, "tns", seconds=5, rate=0.5, port="http")
     with pytest.raises(
         DreamError, match=f"a fault lasts more than 0s and at most {MAX_FAULT_SECONDS:g}s, not 3601s"
     ):

@@ -51,7 +51,7 @@ async def fault(request: Request) -> Any:
     faults = await chaos.fault(
         universe,
         record,
-        port=str(data.get("port") or "http"),
+        port=str(data.get("port") or "auto"),
         delay=_number(data, "delay", 0.0),
         rate=_number(data, "rate", 0.0),
         seconds=_number(data, "seconds"),
