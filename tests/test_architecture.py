@@ -51,14 +51,8 @@ SERVICES = {
 DAEMON = {"daemon", "projects"}  # the daemon side: runs universes, and local builds for its actions
 FRONT = {"cli", "client", "__main__"}  # the command line, over the daemon API's client
 TESTING = {"testing"}
-FRONT_LIBRARIES = {
-    "builders",
-    "process",
-    "shapes",
-    "limits",
-    "tcc",
-    "wasm",
-}  # run on the user's side (doctor, kill, validate, run)
+# Run on the user's side (doctor, kill; validate compiles, run function builds and calls).
+FRONT_LIBRARIES = {"builders", "process", "shapes", "limits", "tcc", "wasm"}
 
 
 # Entry points load what their process needs, across the layers: the zygote's preload (forked nodes
