@@ -111,10 +111,10 @@ class Follower(threading.Thread):
     def run(self) -> None:
         import watchfiles
 
-        keep = [self.root / name for name in WATCHED if (self.root / name).is_dir()]
         try:
+            # The whole project folder: a website or library added while watching is followed too.
             for batch in watchfiles.watch(
-                *keep,
+                self.root,
                 debounce=WATCH_DEBOUNCE_MS,
                 step=WATCH_STEP_MS,
                 stop_event=self.stop,
