@@ -98,6 +98,7 @@ def project(
     root = tmp_path_factory.mktemp("watched") / "watched"
     made = client.new_project(universe.name, "watched", str(root), lang="wat")
     client.new_website(universe.name, "watched", "site")
+    client.new_library(universe.name, "watched", "tools", lang="wat")  # and its function tools_ping
     # A Go function next to the WAT one.
     shutil.copytree(
         GO_TEMPLATE, root / "code" / "functions" / "gopong", ignore=shutil.ignore_patterns("function.yaml")
@@ -105,11 +106,11 @@ def project(
     (root / "config" / "functions" / "gopong.yaml").write_text(GO_FUNCTION)
     port = universe.port("substrate")
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"host": made["fqdn"]}, timeout=30)
-    # Adding the website committed and pushed the config: its job publishes the config as it was then.
-    # Let it finish first, or it could publish that older config after the change below.
+    # Adding the website and the library committed and pushed the config: their jobs publish the config as
+    # it was then. Let them finish first, or one could publish that older config after the change below.
     wait_for(
-        lambda: client.project(universe.name, "watched")["published"],
-        "the config job of the website's commit",
+        lambda: any(f["name"] == "tools_ping" for f in client.project(universe.name, "watched")["functions"]),
+        "the config job of the library's commit (the last one)",
         timeout=BUILD_WAIT,
     )
     everything = [
@@ -117,6 +118,7 @@ def project(
         str(root / "code" / "functions" / "ping_pong" / "main.wat"),
         str(root / "code" / "functions" / "gopong" / "ping.go"),
         str(root / "websites" / "site" / "index.html"),
+        str(root / "libraries" / "tools" / "main.wat"),
     ]
     # The first deploy goes through the same daemon route a save does.
     first = client.working_copy_change(universe.name, "watched", everything, path=str(root))
@@ -125,6 +127,7 @@ def project(
         "config",
         "functions/gopong",
         "functions/ping_pong",
+        "libraries/tools",
         "websites/site",
     ]
     process = subprocess.Popen(
@@ -194,6 +197,16 @@ def test_a_website_save_rebuilds_only_the_website(project: Project) -> None:
     done = deploys(lines)
     assert len(done) == 1 and "✓ websites/site deployed in" in done[0], lines
     wait_for(lambda: "<title>Saved: " in project.get("/site").text, "the saved page", timeout=15)
+
+
+def test_a_library_save_rebuilds_only_the_library_and_its_function_answers_anew(project: Project) -> None:
+    project.answers("/tools/ping", "PONG")
+    mark = len(project.watching.lines)
+    edit(project.root / "libraries" / "tools" / "main.wat", '"PONG"', '"LIBR"')
+    lines = project.watching.wait_line(mark, "ready in")
+    done = deploys(lines)
+    assert len(done) == 1 and "✓ libraries/tools deployed in" in done[0], lines
+    project.answers("/tools/ping", "LIBR")
 
 
 def test_a_syntax_error_keeps_the_old_answer_and_prints_the_compilers_message(project: Project) -> None:
