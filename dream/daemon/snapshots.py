@@ -138,6 +138,11 @@ def save(universe: Universe, home: Path, name: str) -> dict[str, Any]:
             stopped_at = time.monotonic()
             _copy_tree(universe.root, copy)
             paused_for = time.monotonic() - stopped_at
+        # The universe's key signs its node-to-node calls: it stays with the universe (a load makes a new one).
+        meta_path = copy / "universe.json"
+        stored = json.loads(meta_path.read_text())
+        stored.pop("key", None)
+        meta_path.write_text(json.dumps(stored, indent=2))
         meta = {
             "name": name,
             "universe": universe.name,

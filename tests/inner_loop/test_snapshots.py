@@ -3,6 +3,8 @@ snapshot taken while a push runs loads into a universe whose stores and reposito
 
 from __future__ import annotations
 
+import json
+import tarfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -52,6 +54,11 @@ def test_a_loaded_snapshot_answers_with_no_build(origin: Origin, dream_daemon: D
     client = origin.universe.client
     saved = client.snapshot_save("origin", "with-project")
     assert saved["universe"] == "origin" and saved["processes_paused"] >= 10 and Path(saved["path"]).is_file()
+    with tarfile.open(saved["path"]) as tar:
+        names = tar.getnames()
+        stored = json.loads(tar.extractfile("universe/universe.json").read())  # type: ignore[union-attr]
+    assert "key" not in stored  # the universe key stays with the universe
+    assert "universe/tns-0/node.db" in names and not any(n.endswith(("node.log", ".db-wal")) for n in names)
     loaded = dream("snapshot", "load", "with-project", "--as", "copy-a", env=dream_daemon.env)
     assert loaded.returncode == 0, loaded.stderr
     assert "universe copy-a started from snapshot with-project (of origin)" in loaded.stdout
