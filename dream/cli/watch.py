@@ -280,6 +280,7 @@ def watch(
     daemon = client()
     if not daemon.listening():
         raise DreamError(daemon.not_running())
+    daemon.project(universe, pid)  # a project the universe does not know is said now, not on each save
 
     def deploy(changed: list[str]) -> dict[str, Any]:
         return daemon.working_copy_change(universe, pid, changed, path=str(root), branch=branch)

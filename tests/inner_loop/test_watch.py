@@ -21,6 +21,7 @@ from dream.daemon.routes.working_copy import MAX_CHANGED
 from dream.errors import DreamError
 from dream.testing.harness import DaemonProcess, UniverseHandle, git, wait_for
 from dream.testing.plugin import UniverseFactory
+from tests.inner_loop.cli import dream
 
 ROOT = Path(__file__).resolve().parents[2]
 GO_TEMPLATE = ROOT / "fixtures" / "templates" / "ping_pong" / "go"
@@ -297,3 +298,17 @@ def test_commit_commits_and_pushes_each_working_copy_a_change_touched(project: P
     assert git("rev-parse", "HEAD", cwd=config) == config_head
     # Nothing left to commit: nothing is pushed again.
     assert commit_and_push(project.root, {readme}, ["functions/ping_pong"]) == []
+
+
+def test_watching_a_project_the_universe_does_not_know_is_refused_at_once(
+    project: Project, dream_daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    shutil.copytree(ROOT / "fixtures" / "projects" / "hello", tmp_path / "hello")
+    refused = dream("watch", str(tmp_path / "hello"), "-u", project.universe.name, env=dream_daemon.env)
+    assert refused.returncode == 1
+    assert "no project `QmHe11oDreamSamp1eProjectForServingTests0001` in universe `watched`" in refused.stderr
+    nowhere = dream("watch", str(tmp_path), env=dream_daemon.env)
+    assert (
+        nowhere.returncode == 1
+        and "is not in a project: no config/config.yaml here or above" in nowhere.stderr
+    )
