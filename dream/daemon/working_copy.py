@@ -1,7 +1,7 @@
 """Deploy a change in a project's working copies without a commit: what `dream watch` asks for on a save.
 
 The changed files name the resources to redo, and only those: a file under `config/` republishes the
-config (compiled as monkey compiles it); one under a function's folder in `code/` rebuilds that function;
+config (compiled as monkey compiles it), and builds a function it adds that was never built; one under a function's folder in `code/` rebuilds that function;
 one under `websites/<site>/` or `libraries/<lib>/` rebuilds the resources built from that repository. Each
 goes through monkey's own steps (`dream.monkey.pipeline`: compile and publish to tns, build in the sandbox,
 stash in hoarder, point the asset key at the new CID), as a push would. A failed build publishes nothing,
@@ -139,11 +139,16 @@ async def deploy_change(
         outcome.built.append(
             {"kind": "config", "label": "config", "seconds": round(time.monotonic() - started, 4), "urls": []}
         )
-    if not rest:
+    if not rest and not config_changed:
         return outcome
     obj = await pipeline.published_config(clients, project_id, branch, log=outcome.log.append, wait=0)
     targets: dict[str, tuple[str, pipeline.Target]] = {}  # label → (kind, target)
     code_targets = pipeline.inline_targets(obj, code_dir)
+    if config_changed:
+        # A function the config just added was never built: build it now (a push of its code would).
+        for target in code_targets:
+            if target.directory.is_dir() and await clients.tns.asset(project_id, target.id, branch) is None:
+                targets[target.label] = (target.label.split("/", 1)[0], target)
     for path in rest:
         matched = False
         if _under(path, code_dir):

@@ -4,6 +4,7 @@ served; a build error is printed with the compiler's file and line while the old
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -226,6 +227,23 @@ def test_a_syntax_error_keeps_the_old_answer_and_prints_the_compilers_message(pr
     wat.write_text(good.replace(f'"{before}"', '"GOOD"'))
     project.watching.wait_line(mark, "ready in")
     project.answers("/ping", "GOOD")
+
+
+def test_a_function_added_while_watching_is_built_with_its_config(project: Project) -> None:
+    # The code first (no config names it yet: nothing to deploy), then its config: both are deployed.
+    code = project.root / "code" / "functions" / "fresh"
+    shutil.copytree(project.root / "code" / "functions" / "ping_pong", code)
+    wat = code / "main.wat"
+    wat.write_text(
+        re.sub(r'\(data \(i32.const 16\) "[^"]*"\)', '(data (i32.const 16) "NEWF")', wat.read_text())
+    )
+    spec = (project.root / "config" / "functions" / "ping_pong.yaml").read_text()
+    spec = re.sub(r"(?m)^id: .*$", "id: QmWatchedFreshFunction000000000000000000001", spec)
+    mark = len(project.watching.lines)
+    (project.root / "config" / "functions" / "fresh.yaml").write_text(spec.replace("- /ping", "- /fresh"))
+    lines = project.watching.wait_line(mark, "✓ functions/fresh deployed in")
+    assert any("✓ config deployed in" in line for line in lines), lines
+    project.answers("/fresh", "NEWF")
 
 
 def test_a_config_error_is_shown_with_file_and_line(project: Project) -> None:
