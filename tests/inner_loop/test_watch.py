@@ -108,12 +108,17 @@ def project(
     (root / "config" / "functions" / "gopong.yaml").write_text(GO_FUNCTION)
     port = universe.port("substrate")
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"host": made["fqdn"]}, timeout=30)
-    # Adding the website and the library committed and pushed the config: their jobs publish the config as
-    # it was then. Let them finish first, or one could publish that older config after the change below.
+    # Adding the website and the library each committed and pushed the config: their two jobs publish the
+    # config as it was then, in whichever order they end. Let both end first, or one could publish its
+    # older config after the change below.
+    patrick = f"http://127.0.0.1:{universe.port('patrick')}/jobs/{made['id']}"
+
+    def config_jobs_ended() -> bool:
+        jobs = httpx.get(patrick, timeout=30).json()["jobs"]
+        return len(jobs) >= 2 and all(job["status"] in ("success", "failed", "cancelled") for job in jobs)
+
     wait_for(
-        lambda: any(f["name"] == "tools_ping" for f in client.project(universe.name, "watched")["functions"]),
-        "the config job of the library's commit (the last one)",
-        timeout=BUILD_WAIT,
+        config_jobs_ended, "the config jobs of the website's and the library's commits", timeout=BUILD_WAIT
     )
     everything = [
         str(root / "config" / "config.yaml"),
