@@ -76,6 +76,29 @@ def _check_seconds(seconds: float, what: str) -> None:
         raise DreamError(f"{what} lasts more than 0s and at most {MAX_FAULT_SECONDS:g}s, not {seconds:g}s")
 
 
+STOP_WAIT = 2.0  # seconds a SIGSTOP may take to land (a signal is delivered when the process next runs)
+
+
+def _process_state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return ""
+    return stat[stat.rindex(b")") + 2 :].split()[0].decode()
+
+
+def wait_stopped(pids: list[int], timeout: float = STOP_WAIT) -> None:
+    """Return once every process in `pids` is stopped (or gone), for at most `timeout` seconds: a signal
+    is asynchronous, and what follows a pause must not run beside a process still running."""
+    deadline = time.monotonic() + timeout
+    waiting = list(pids)
+    while waiting and time.monotonic() < deadline:
+        waiting = [pid for pid in waiting if _process_state(pid) not in ("T", "t", "", "Z", "X")]
+        if waiting:
+            time.sleep(0.001)
+
+
 def kill(record: NodeRecord) -> dict[str, Any]:
     pid = _live(record)
     os.kill(pid, signal.SIGKILL)
@@ -96,6 +119,7 @@ def pause(universe: Universe, record: NodeRecord, seconds: float) -> dict[str, A
         start_new_session=True,  # outlives the daemon if need be
     )
     os.kill(pid, signal.SIGSTOP)
+    wait_stopped([pid])
     record.note(f"paused for {seconds:g}s by `dream chaos pause`")
     paused = Pause(record.config.label, pid, start, time.time() + seconds, watchdog=watchdog)
     paused.timer = asyncio.get_running_loop().call_later(seconds, _end_pause, chaos, record.config.id)

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dream.daemon.chaos import wait_stopped
 from dream.daemon.ids import universe_id
 from dream.daemon.universe import Universe
 from dream.errors import DreamError
@@ -85,6 +86,7 @@ def paused(universe: Universe) -> Any:
     pids = [pid for pid in nodes if pid] + [kid for pid in nodes if pid for kid in _children(pid)]
     _signal_all(pids, signal.SIGSTOP)
     try:
+        wait_stopped(pids)
         yield pids
     finally:
         _signal_all(pids, signal.SIGCONT)
