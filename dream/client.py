@@ -323,6 +323,62 @@ class DreamClient:
             params["function"] = function
         return dict(self._call("GET", f"/inspect/{universe}", params=params))
 
+    # -- the inner loop ------------------------------------------------------------------------------
+
+    def working_copy_change(
+        self, universe: str, project: str, changed: list[str], *, path: str = "", branch: str = ""
+    ) -> dict[str, Any]:
+        """Redo what the changed files of a project's working copies belong to, with no commit: `built`
+        and `failed` list each resource redone (label, seconds, urls) or why it failed."""
+        body = {"changed": changed, "path": path, "branch": branch}
+        return dict(self._call("POST", f"/project/{universe}/{project}/working-copy", json=body))
+
+    def chaos(self, universe: str) -> dict[str, Any]:
+        """The pauses and faults in effect: `{paused: [{node, pid, remaining}], faults: [...]}`."""
+        return dict(self._call("GET", f"/chaos/{universe}"))
+
+    def chaos_kill(self, universe: str, node: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/chaos/{universe}/{node}/kill"))
+
+    def chaos_pause(self, universe: str, node: str, seconds: float) -> dict[str, Any]:
+        return dict(self._call("POST", f"/chaos/{universe}/{node}/pause", json={"seconds": seconds}))
+
+    def chaos_resume(self, universe: str, node: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/chaos/{universe}/{node}/resume"))
+
+    def chaos_fault(
+        self,
+        universe: str,
+        node: str,
+        *,
+        seconds: float,
+        port: str = "auto",
+        delay: float = 0.0,
+        rate: float = 0.0,
+        status: int = 503,
+    ) -> dict[str, Any]:
+        """Latency (`delay` seconds) and/or failures (`rate` of requests answered `status`) on a node's
+        http or p2p port (`all`: both; `auto`: http when it has one, else p2p) for `seconds`."""
+        body = {"port": port, "delay": delay, "rate": rate, "seconds": seconds, "status": status}
+        return dict(self._call("POST", f"/chaos/{universe}/{node}/fault", json=body))
+
+    def chaos_clear(self, universe: str, node: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/chaos/{universe}/{node}"))
+
+    def snapshot_save(self, universe: str, name: str) -> dict[str, Any]:
+        """Snapshot a running universe's whole state as `name`: `{name, universe, path, bytes, seconds, ...}`."""
+        return dict(self._call("POST", f"/snapshot/{name}", json={"universe": universe}))
+
+    def snapshot_load(self, name: str, as_universe: str, *, keep: bool = False) -> dict[str, Any]:
+        """Start the universe `as_universe` from snapshot `name`: `{universe, id, from, nodes, seconds}`."""
+        return dict(self._call("POST", f"/snapshot/{name}/load", json={"as": as_universe, "keep": keep}))
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/snapshots")["snapshots"])
+
+    def snapshot_remove(self, name: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/snapshot/{name}"))
+
 
 def _only(**values: str | None) -> dict[str, str]:
     """The parameters that are set."""

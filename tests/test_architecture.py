@@ -52,14 +52,8 @@ SERVICES = {
 DAEMON = {"daemon", "projects"}  # the daemon side: runs universes, and local builds for its actions
 FRONT = {"cli", "client", "__main__"}  # the command line, over the daemon API's client
 TESTING = {"testing"}
-FRONT_LIBRARIES = {
-    "builders",
-    "process",
-    "shapes",
-    "limits",
-    "tcc",
-    "tls",
-}  # run on the user's side (doctor, kill)
+# Run on the user's side (doctor, kill, dream ca; validate compiles, run function builds and calls).
+FRONT_LIBRARIES = {"builders", "process", "shapes", "limits", "tcc", "tls", "wasm"}
 
 
 # Entry points load what their process needs, across the layers: the zygote's preload (forked nodes

@@ -276,7 +276,8 @@ def compile_wat(src: Path, out_file: Path, work: Path) -> None:
     try:
         binary = wasmtime.wat2wasm(entry.read_text())
     except wasmtime.WasmtimeError as exc:
-        print(f"{entry.name}: {exc}", flush=True)
+        # wasmtime names the text `<anon>`: name the file, so the error reads `--> main.wat:15:1`.
+        print(f"{entry.name}: {str(exc).replace('<anon>', entry.name)}", flush=True)
         raise CompileError(f"{entry.name} is not valid WebAssembly text") from None
     out_file.write_bytes(binary)
 

@@ -8,7 +8,9 @@ import sys
 import typer
 
 from dream.cli import (
+    bench,
     ca,
+    chaos,
     console,
     data,
     doctor,
@@ -22,7 +24,11 @@ from dream.cli import (
     output,
     project,
     pubsub,
+    run,
+    snapshot,
     status,
+    validate,
+    watch,
 )
 from dream.cli.common import state
 from dream.errors import DreamError
@@ -43,12 +49,18 @@ app.add_typer(project.app, name="project")
 app.add_typer(ca.app, name="ca")
 app.add_typer(data.app, name="data")
 app.add_typer(pubsub.app, name="pubsub")
+app.add_typer(run.app, name="run")
+app.add_typer(chaos.app, name="chaos")
+app.add_typer(snapshot.app, name="snapshot")
 app.command("start", help="Alias of `dream new multiverse` (upstream's newer spelling).")(new.multiverse)
 app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
 app.command("inspect")(inspect.inspect)
 app.command("console")(console.console)
 app.command("mcp")(mcp.mcp)
+app.command("validate")(validate.validate)
+app.command("watch")(watch.watch)
+app.command("bench")(bench.bench)
 
 
 @app.callback()

@@ -24,6 +24,7 @@ from dream.daemon.guard import DaemonGuard
 from dream.daemon.multiverse import Multiverse
 from dream.daemon.routes import (
     actions,
+    chaos,
     console,
     data,
     inspect,
@@ -33,8 +34,10 @@ from dream.daemon.routes import (
     projects,
     pubsub,
     registry,
+    snapshots,
     spec,
     universes,
+    working_copy,
 )
 from dream.daemon.routes import multiverse as multiverse_routes
 from dream.daemon.routes.context import Daemon, error
@@ -56,6 +59,9 @@ ROUTERS = (
     pubsub,
     inspect,
     mcp,
+    working_copy,
+    chaos,
+    snapshots,
 )
 
 

@@ -671,6 +671,7 @@ class Universe:
                     await asyncio.shield(record.spawning)
             if record.alive and record.pid:
                 _signal(record.pid, signal.SIGTERM)
+                _signal(record.pid, signal.SIGCONT)  # a node `dream chaos pause` stopped must run to exit
         deadline = time.monotonic() + STOP_TIMEOUT
         for record in records:
             while record.alive and time.monotonic() < deadline:

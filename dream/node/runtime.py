@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dream.http.answers import answer
+from dream.node import chaos
 from dream.node.config import NodeConfig
 from dream.node.peers import HEARTBEAT_SECONDS, PeerClient, PeerInfo, PeerStore
 from dream.node.security import UniverseGuard
@@ -81,6 +82,9 @@ class Node:
         self.peerstore = PeerStore() if self.registry else None
         self._store: Any = None
         self._servers: list[Any] = []  # uvicorn Servers, or an HttpServer for the public port
+        # Faults `dream chaos` sets on this node's ports (none unless asked for).
+        self.faults = chaos.Faults(config.label, self._fault_changed)
+        self._fast_server: Any = None  # the HttpServer whose fast path a fault on the http port turns off
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -157,8 +161,16 @@ class Node:
         if self.peerstore is not None:
             routes += self.peerstore.routes()
         routes += self.p2p_routes()
+        routes += chaos.routes(self.faults)
         app = Starlette(routes=routes, exception_handlers=NOT_ROUTED)
-        return UniverseGuard(app, secret=self.config.secret, label=self.config.label)
+        return chaos.FaultGate(
+            UniverseGuard(app, secret=self.config.secret, label=self.config.label), self.faults, "p2p"
+        )
+
+    def _fault_changed(self, port: str, active: bool) -> None:
+        # The fast path answers without the ASGI app (and so without the gate): off while a fault is set.
+        if port == "http" and self._fast_server is not None:
+            self._fast_server.fast = None if active else self.fast_http
 
     async def _health(self, request: Request) -> JSONResponse:
         body = {
@@ -195,9 +207,10 @@ class Node:
         apps: list[tuple[str, Any]] = [("p2p", self._p2p_app())]
         if "http" in self.config.ports:
             public = self.http_app()
-            apps.append(("http", public))
+            apps.append(("http", chaos.FaultGate(public, self.faults, "http")))
             if "https" in self.config.ports and self.own_http_server:
-                apps.append(("https", public))  # the same app, behind TLS
+                # The same app behind TLS, with the http port's faults.
+                apps.append(("https", chaos.FaultGate(public, self.faults, "http")))
         # Bind first (a taken port fails fast), set the service up, then serve: no request meets a
         # half-initialised service.
         sockets = [(app, bind_tcp(self.config.ports[protocol]), protocol) for protocol, app in apps]
@@ -218,6 +231,7 @@ class Node:
                     else None,
                     upgrade=self.websocket_upgrade,
                 )
+                self._fast_server = server
             else:
                 server = Server(server_config(app))
             self._servers.append(server)

@@ -150,17 +150,20 @@ class _Compiler:
         self.commit = commit
         self.expected_project = project_id
         self.errors: list[ConfigError] = list(tree.errors)
-        self.ids: dict[str, str] = {}  # id → file that declared it first
+        # Ids are unique where they are keys: the project's and applications' own ids among themselves,
+        # and a resource's among its kind in its scope (the project root or one application). The same
+        # resource id in the project scope and inside an application is fine, as upstream's compiler
+        # accepts (each is published under its own scope).
+        self.ids: dict[tuple[str | None, str, str], str] = {}  # (app, kind, id) → file that declared it first
         self.resources: list[CompiledResource] = []
         self.project_id = project_id or ""
 
     # -- ids ------------------------------------------------------------------------------------
-    def _claim(self, res_id: str, fields: Fields) -> None:
-        first = self.ids.get(res_id)
-        if first is not None:
-            fields.error("id", f'"{res_id}" is already used by {first}; every resource needs its own id')
-        else:
-            self.ids[res_id] = fields.file
+    def _claim(self, res_id: str, fields: Fields, *, app: str | None = None, kind: str = "scopes") -> None:
+        first = self.ids.setdefault((app, kind, res_id), fields.file)
+        if first != fields.file:
+            what = "resource" if kind != "scopes" else "application"
+            fields.error("id", f'"{res_id}" is already used by {first}; every {what} needs its own id')
 
     def _project(self) -> dict[str, Any]:
         scope = self.tree.project
@@ -184,7 +187,7 @@ class _Compiler:
                 )
             else:
                 self.project_id = config_id
-                self.ids[config_id] = scope.file
+                self.ids[(None, "scopes", config_id)] = scope.file
         obj: dict[str, Any] = {"id": self.project_id}
         for name in _PROJECT_FIELDS:
             obj[name] = fields.text(name)
@@ -210,7 +213,7 @@ class _Compiler:
                 config = COMPILERS[kind](resource.name, fields, names)
                 if res_id is None:
                     continue
-                self._claim(res_id, fields)
+                self._claim(res_id, fields, app=scope.app, kind=kind)
                 compiled[res_id] = _plain(config)
                 self.resources.append(
                     CompiledResource(

@@ -16,17 +16,22 @@ factory. `deploy_project(path)` builds and publishes a project directory
 
 `project_data(project)` seeds a project's databases and storages before a test and reads them after
 (`ProjectData`: `seed`, `put`, `get`, `keys`, `delete`, `write_file`, `read_file`, `files`).
+`fork_universe(snapshot)` gives a test a fresh universe started from a snapshot (`dream snapshot save`).
+`dream_chaos` breaks nodes of `dream_universe` for a while (`dream.testing.chaos.Chaos`: `kill`,
+`paused(...)`, `delayed(...)`, `failing(...)`), mended when the test ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from dream.testing.chaos import Chaos
 from dream.testing.data import ProjectData
 from dream.testing.harness import DaemonProcess, UniverseHandle
 from dream.testing.project import DeployedProject, deploy
@@ -110,6 +115,40 @@ def module_universe_factory(dream_daemon: DaemonProcess) -> Iterator[UniverseFac
 def dream_universe(universe_factory: UniverseFactory, pytestconfig: pytest.Config) -> UniverseHandle:
     """A universe of the configured shape (ini `dream_shape`, default all services), shared by the session."""
     return universe_factory(f"session-{_worker()}", shape=pytestconfig.getini("dream_shape"))
+
+
+@pytest.fixture
+def fork_universe(dream_daemon: DaemonProcess) -> Iterator[Callable[..., UniverseHandle]]:
+    """`fork(snapshot, name=None)` → a fresh universe started from a snapshot (`dream snapshot save`), with
+    the snapshot's projects already serving; each is killed, and its folder removed, when the test ends."""
+    client = dream_daemon.client()
+    made: list[UniverseHandle] = []
+
+    def fork(snapshot: str, name: str | None = None) -> UniverseHandle:
+        name = name or f"fork-{uuid.uuid4().hex[:10]}"
+        client.snapshot_load(snapshot, name)
+        handle = UniverseHandle(client, name)
+        made.append(handle)
+        return handle
+
+    try:
+        yield fork
+    finally:
+        for handle in made:
+            with contextlib.suppress(Exception):
+                client.kill_universe(handle.name)
+        client.close()
+
+
+@pytest.fixture
+def dream_chaos(dream_universe: UniverseHandle) -> Iterator[Chaos]:
+    """`dream chaos` on `dream_universe`: kill, pause, delay or fail its nodes; whatever the test paused
+    or faulted is mended when it ends. For another universe: `Chaos(handle)` from `dream.testing.chaos`."""
+    chaos = Chaos(dream_universe)
+    try:
+        yield chaos
+    finally:
+        chaos.clear_all()
 
 
 @pytest.fixture

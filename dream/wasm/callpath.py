@@ -140,6 +140,8 @@ class CallPath:
                         raise
             # The result (0 = ok by convention) is ignored, as tau does.
             self._call(store, instance, sig.name.decode(), sig, (0,))
+            if event.measure:
+                event.used_memory = _memory_size(store, instance)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             raise CallFailed(
                 exc, instantiated=instance is not None, used=_memory_size(store, instance)

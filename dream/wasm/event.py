@@ -140,6 +140,7 @@ class HttpEvent:
         "instantiate_ns",
         "kind",
         "label",
+        "measure",
         "memory",
         "message",
         "method",
@@ -151,6 +152,7 @@ class HttpEvent:
         "resp_headers",
         "scope",
         "status",
+        "used_memory",
         "wasm_ns",
     )
 
@@ -197,6 +199,10 @@ class HttpEvent:
         self.wasm_ns = 0
         self.pages = 0
         self.host_calls: dict[str, int] | None = None
+
+        # Asked by `dream run function`: the call path then records the guest's linear memory at the end.
+        self.measure = False
+        self.used_memory: int | None = None
 
     # -- request -------------------------------------------------------------------------------------
 
@@ -330,6 +336,7 @@ class HttpEvent:
             wasm_ns=self.wasm_ns,
             pages=self.pages,
             host_calls=self.host_calls,
+            memory=self.used_memory,
         )
 
 

@@ -316,6 +316,7 @@ class FunctionModule:
         data: DataScope | None = None,
         scope: FunctionScope | None = None,
         message: Trigger | None = None,
+        measure: bool = False,
     ) -> HttpResponse:
         """Instantiate, initialise (`_initialize`, else `_start`), call `export(0)` and return the response.
 
@@ -325,6 +326,8 @@ class FunctionModule:
         calls reach (`dream.wasm.database`); without it they fail with their errno. `scope` is what
         the event families reach (`dream.wasm.scope`); `message` makes the event a pub-sub one, with
         that (channel, data), or a p2p one (a `P2PCommand`, whose `response` the handler fills).
+        With `measure`, the response tells how much linear memory the guest ended with (its peak: wasm
+        memory only grows).
         Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError;
         WasmNeedsWorker when a data host call could not wait here (rerun it on a worker thread).
         """
@@ -353,6 +356,7 @@ class FunctionModule:
         if message is not None:
             event.kind = P2P_EVENT_TYPE if isinstance(message, P2PCommand) else PUBSUB_EVENT_TYPE
             event.message = message
+        event.measure = measure
         abi.bind(event)
         if hostcall.counting():
             event.host_calls = hostcall.tally_begin()  # also what tells the call path to measure

@@ -185,6 +185,8 @@ def run(
                 scratch.item.kind == _MEM
             ):
                 event.pages = _memory_size(ctx, scratch.memory_at) // _PAGE
+        if event.measure:
+            event.used_memory = _used_memory(ctx, scratch.instance)
     except CallFailed as exc:
         if instantiated and exc.used is None:
             exc.used = _used_memory(_store_context(store), scratch.instance)

@@ -138,6 +138,7 @@ class _Event:
 
     ctx: Any = None
     host_calls: Any = None  # no figures measured for the self-test's calls
+    measure = False
 
 
 def _run(path: CallPath, engine: wasmtime.Engine) -> tuple[int | None, int | None]:

@@ -38,6 +38,7 @@ class HttpResponse:
     wasm_ns: int = 0
     pages: int = 0
     host_calls: dict[str, int] | None = None
+    memory: int | None = None  # bytes of linear memory the guest ended with, when the call was measured
 
     def header(self, name: str) -> str | None:
         """First value of a response header, case-insensitively (None when absent)."""

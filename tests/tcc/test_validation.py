@@ -97,16 +97,31 @@ def test_duplicate_resource_ids(make_project: ProjectMaker) -> None:
     )
 
 
-def test_duplicate_ids_across_kinds_and_applications(make_project: ProjectMaker) -> None:
+def test_the_same_id_in_another_kind_or_scope_is_fine(make_project: ProjectMaker) -> None:
+    # Ids are keys per kind and scope (upstream's own fixtures reuse a function id in the project scope and
+    # in applications): only a second one in the same kind and scope is a problem.
     root = make_project(
         files={
             "applications/shop/config.yaml": "id: QmShop\n",
             "applications/shop/domains/d.yaml": f"id: {TUTORIAL_FUNCTION_ID}\nfqdn: shop.example.com\n",
+            "applications/shop/functions/ping_pong.yaml": PING.replace(
+                "QmPing", TUTORIAL_FUNCTION_ID
+            ).replace("/ping", "/shop"),
         }
     )
+    compiled = compile_project(root, branch="main", commit="c1")
+    shop = compiled.object["applications"]["QmShop"]
+    assert TUTORIAL_FUNCTION_ID in compiled.object["functions"]
+    assert TUTORIAL_FUNCTION_ID in shop["functions"] and TUTORIAL_FUNCTION_ID in shop["domains"]
+
+
+def test_duplicate_application_ids(make_project: ProjectMaker) -> None:
+    root = make_project(
+        files={"applications/a/config.yaml": "id: QmApp\n", "applications/b/config.yaml": "id: QmApp\n"}
+    )
     assert one_error(root) == (
-        f'applications/shop/domains/d.yaml:1: id: "{TUTORIAL_FUNCTION_ID}" is already used by '
-        "functions/ping_pong.yaml; every resource needs its own id"
+        'applications/b/config.yaml:1: id: "QmApp" is already used by applications/a/config.yaml; '
+        "every application needs its own id"
     )
 
 

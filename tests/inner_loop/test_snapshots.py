@@ -1,0 +1,135 @@
+"""Snapshots: a universe with a project, saved and loaded under a new name, answers with no build; a
+snapshot taken while a push runs loads into a universe whose stores and repositories are whole."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dream.errors import DreamError
+from dream.gitrun import run as git_run
+from dream.testing.harness import DaemonProcess, UniverseHandle, git, wait_for
+from dream.testing.plugin import UniverseFactory
+from tests.inner_loop.cli import dream
+
+
+@dataclass
+class Origin:
+    universe: UniverseHandle
+    root: Path
+    fqdn: str
+
+
+def answer(universe: UniverseHandle, fqdn: str) -> str:
+    port = universe.port("substrate")
+    return httpx.get(f"http://127.0.0.1:{port}/ping", headers={"host": fqdn}, timeout=30).text
+
+
+@pytest.fixture(scope="module")
+def origin(
+    module_universe_factory: UniverseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Origin]:
+    universe = module_universe_factory("origin")
+    root = tmp_path_factory.mktemp("saved") / "saved"
+    made = universe.client.new_project(universe.name, "saved", str(root), lang="wat")
+    files = [
+        str(root / "config" / "config.yaml"),
+        str(root / "code" / "functions" / "ping_pong" / "main.wat"),
+    ]
+    assert not universe.client.working_copy_change(universe.name, "saved", files, path=str(root))["failed"]
+    wait_for(lambda: answer(universe, made["fqdn"]) == "PONG", "the project to answer", timeout=30)
+    yield Origin(universe, root, made["fqdn"])
+    for snap in universe.client.snapshots():
+        universe.client.snapshot_remove(snap["name"])
+
+
+def test_a_loaded_snapshot_answers_with_no_build(origin: Origin, dream_daemon: DaemonProcess) -> None:
+    client = origin.universe.client
+    saved = client.snapshot_save("origin", "with-project")
+    assert saved["universe"] == "origin" and saved["processes_paused"] >= 10 and Path(saved["path"]).is_file()
+    with tarfile.open(saved["path"]) as tar:
+        names = tar.getnames()
+        stored = json.loads(tar.extractfile("universe/universe.json").read())  # type: ignore[union-attr]
+    assert "key" not in stored  # the universe key stays with the universe
+    assert "universe/tns-0/node.db" in names and not any(n.endswith(("node.log", ".db-wal")) for n in names)
+    loaded = dream("snapshot", "load", "with-project", "--as", "copy-a", env=dream_daemon.env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "universe copy-a started from snapshot with-project (of origin)" in loaded.stdout
+    try:
+        copy = UniverseHandle(client, "copy-a")
+        assert copy.id != origin.universe.id
+        assert copy.port("substrate") != origin.universe.port("substrate")
+        assert answer(copy, origin.fqdn) == "PONG"
+        # Nothing was built: the fork's monkey never ran a job.
+        monkey_log = client.logs("copy-a", "monkey")["text"]
+        assert "building" not in monkey_log and "job " not in monkey_log, monkey_log
+        # Both live on: a change in the origin does not reach the fork.
+        assert [s["name"] for s in client.snapshots()] == ["with-project"]
+    finally:
+        client.kill_universe("copy-a")
+    assert "copy-a" not in client.universes()
+
+
+def test_a_snapshot_taken_while_a_push_runs_is_consistent(origin: Origin) -> None:
+    client = origin.universe.client
+    code = origin.root / "code"
+    wat = code / "functions" / "ping_pong" / "main.wat"
+    before = answer(origin.universe, origin.fqdn)
+    wat.write_text(wat.read_text().replace(f'"{before}"', '"MIDP"'))
+    git("commit", "--quiet", "-am", "answer MIDP", cwd=code)
+    pushed = threading.Thread(target=git, args=("push", "--quiet", "origin", "main"), kwargs={"cwd": code})
+    pushed.start()
+    try:
+        saved = client.snapshot_save("origin", "mid-push")
+    finally:
+        pushed.join(timeout=120)
+    wait_for(lambda: answer(origin.universe, origin.fqdn) == "MIDP", "the push to be served", timeout=120)
+    client.snapshot_load("mid-push", "copy-b")
+    try:
+        copy = UniverseHandle(client, "copy-b")
+        # Either side of the push, never half of it: the fork serves one answer or the other...
+        assert answer(copy, origin.fqdn) in (before, "MIDP")
+        # ...and its git repositories are whole.
+        root = Path(client.status()["copy-b"]["root"])
+        repos = sorted(p for p in (root / "simple-git" / "repos").rglob("*.git") if p.is_dir())
+        assert repos
+        for repo in repos:
+            fsck = git_run(["fsck", "--no-progress"], cwd=repo, env=None, timeout=60)
+            assert fsck.status == 0, f"{repo}: {fsck.stderr}"
+    finally:
+        client.kill_universe("copy-b")
+    assert saved["paused_seconds"] >= 0
+
+
+def test_each_test_gets_its_own_fork(origin: Origin, fork_universe: Callable[..., UniverseHandle]) -> None:
+    client = origin.universe.client
+    client.snapshot_save("origin", "for-forks")
+    first, second = fork_universe("for-forks"), fork_universe("for-forks")
+    assert first.name != second.name
+    assert answer(first, origin.fqdn) == answer(second, origin.fqdn) == answer(origin.universe, origin.fqdn)
+
+
+def test_bad_names_and_missing_snapshots(origin: Origin, dream_daemon: DaemonProcess) -> None:
+    client = origin.universe.client
+    with pytest.raises(DreamError, match="is not a valid snapshot name"):
+        client.snapshot_save("origin", "Bad Name")
+    with pytest.raises(DreamError, match="no snapshot `nope`"):
+        client.snapshot_load("nope", "copy-c")
+    with pytest.raises(DreamError, match="universe `nowhere` does not exist"):
+        client.snapshot_save("nowhere", "x")
+    client.snapshot_save("origin", "twice")
+    with pytest.raises(DreamError, match="universe `origin` already exists"):
+        client.snapshot_load("twice", "origin")
+    listed = dream("snapshot", "list", env=dream_daemon.env)
+    assert "twice" in listed.stdout and "origin" in listed.stdout
+    assert dream("snapshot", "rm", "twice", env=dream_daemon.env).returncode == 0
+    assert "twice" not in [s["name"] for s in client.snapshots()]
+    gone = dream("snapshot", "rm", "twice", env=dream_daemon.env)
+    assert gone.returncode == 1 and "no snapshot `twice`" in gone.stderr
