@@ -84,7 +84,7 @@ class Node:
         self._servers: list[Any] = []  # uvicorn Servers, or an HttpServer for the public port
         # Faults `dream chaos` sets on this node's ports (none unless asked for).
         self.faults = chaos.Faults(config.label, self._fault_changed)
-        self._fast_server: Any = None  # the HttpServer whose fast path a fault on the http port turns off
+        self._fast_servers: list[Any] = []  # the HttpServers (http, https) whose fast path a fault turns off
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -169,8 +169,9 @@ class Node:
 
     def _fault_changed(self, port: str, active: bool) -> None:
         # The fast path answers without the ASGI app (and so without the gate): off while a fault is set.
-        if port == "http" and self._fast_server is not None:
-            self._fast_server.fast = None if active else self.fast_http
+        if port == "http":
+            for server in self._fast_servers:
+                server.fast = None if active else self.fast_http
 
     async def _health(self, request: Request) -> JSONResponse:
         body = {
@@ -231,7 +232,7 @@ class Node:
                     else None,
                     upgrade=self.websocket_upgrade,
                 )
-                self._fast_server = server
+                self._fast_servers.append(server)
             else:
                 server = Server(server_config(app))
             self._servers.append(server)

@@ -54,5 +54,5 @@ def test_kv_counter_counts_visits_in_a_database(
 def test_an_unknown_template_is_named_with_those_that_exist(cloud: UniverseHandle, tmp_path: Path) -> None:
     from dream.errors import DreamError
 
-    with pytest.raises(DreamError, match=r"there is no `nope` template; templates: .*kv_counter.*ping_pong"):
+    with pytest.raises(DreamError, match=r"no template `nope`; templates: .*kv_counter.*ping_pong"):
         cloud.client.new_project(cloud.name, "nope", str(tmp_path / "nope"), template="nope")

@@ -4,6 +4,7 @@ a generated domain of the universe."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +35,18 @@ class Web:
 
 
 @pytest.fixture(scope="package")
-def web(universe_factory: UniverseFactory, tmp_path_factory: pytest.TempPathFactory) -> Web:
+def web(universe_factory: UniverseFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
+    # Package-scoped, and a worker may leave this package and come back (pytest-xdist's loadfile hands
+    # it files in any order): the universe goes with the fixture, so coming back makes it anew.
     universe = universe_factory("https", config=SHAPE)
+    try:
+        yield _deployed(universe, tmp_path_factory)
+    finally:
+        if universe.name in universe.client.universes():
+            universe.client.kill_universe(universe.name)
+
+
+def _deployed(universe: UniverseHandle, tmp_path_factory: pytest.TempPathFactory) -> Web:
     # A generated domain carries the project id's last 8 characters (what the substrate checks).
     generated = f"{PROJECT[-8:].lower()}0.g.{universe.name}.localtau"
     project = tmp_path_factory.mktemp("hello") / "hello"

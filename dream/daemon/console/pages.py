@@ -71,7 +71,11 @@ def home(universes: list[dict[str, Any]], *, signed_in: bool) -> str:
 
 
 def universe_page(name: str, *, signed_in: bool, default_path: str) -> str:
-    template_options = "".join(f'<option value="{h(t)}">{h(t)}</option>' for t in templates())
+    # ping_pong selected: the template `dream new project` uses when none is named.
+    template_options = "".join(
+        f'<option value="{h(t)}"{" selected" if t == "ping_pong" else ""}>{h(t)}</option>'
+        for t in templates()
+    )
     language_options = "".join(
         f'<option value="{h(lang)}"{" selected" if lang == "go" else ""}>{h(lang)}</option>'
         for lang in languages()
