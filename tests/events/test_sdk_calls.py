@@ -52,7 +52,7 @@ class Recorder(BaseHTTPRequestHandler):
             }
         )
         if self.path.startswith("/slow"):
-            time.sleep(4)
+            time.sleep(4)  # a server slower than the calling function's timeout: the subject of the test
         if self.path.startswith("/hops/"):  # /hops/N redirects to /hops/N-1, down to /hops/0
             hops = int(self.path.rsplit("/", 1)[1])
             if hops > 0:
