@@ -126,11 +126,11 @@ class Certificates:
     async def follow_published(self) -> None:
         """Issue the certificate of each domain a config publishes, as soon as tns has it (runs until
         cancelled): the first handshake of a new domain then finds it ready."""
+        # From the start of tns's change log, not from its current end: a domain published while this
+        # auth was starting (or down) is issued too; domains already kept are skipped below.
         seq = -1
         while True:
             try:
-                if seq < 0:
-                    seq = (await self.tns.stats())["seq"]
                 answer = await self.tns.changes(seq, wait=CHANGES_WAIT, timeout=CHANGES_WAIT + 10)
             except Exception as exc:  # tns not up yet, or gone for a moment
                 self.log.debug("following tns for published domains: %s", exc)
