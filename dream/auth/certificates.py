@@ -128,7 +128,7 @@ class Certificates:
         cancelled): the first handshake of a new domain then finds it ready."""
         # From the start of tns's change log, not from its current end: a domain published while this
         # auth was starting (or down) is issued too; domains already kept are skipped below.
-        seq = -1
+        seq = 0  # tns numbers its changes from 1
         while True:
             try:
                 answer = await self.tns.changes(seq, wait=CHANGES_WAIT, timeout=CHANGES_WAIT + 10)
