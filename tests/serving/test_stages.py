@@ -35,6 +35,11 @@ def timed_universe(tmp_path_factory: pytest.TempPathFactory, dream_cache: Path) 
 
 
 def test_every_stage_of_an_inline_call_is_timed(timed_universe: UniverseHandle) -> None:
+    path = timed_universe.health("substrate")["wasm_call"]
+    if path != "raw":
+        # The stages wrap the raw call path's functions (store and instance, guest); the object and plain
+        # paths are timed as one `call set-up` stage, and may run too slowly to go inline when timed.
+        pytest.skip(f"the stage breakdown is the raw call path's; this substrate calls through `{path}`")
     url = f"http://127.0.0.1:{timed_universe.port('substrate')}/ping"
     with httpx.Client(headers=HOST) as client:
 
