@@ -222,15 +222,19 @@ def test_a_syntax_error_keeps_the_old_answer_and_prints_the_compilers_message(pr
     before = project.get("/ping").text
     mark = len(project.watching.lines)
     wat.write_text(good.replace("(i32.const 0)))", "(i32.const 0))"))
-    lines = project.watching.wait_line(mark, "the last good version keeps serving")
-    text = "\n".join(lines)
-    assert "functions/ping_pong failed to build" in text
-    assert "main.wat: expected `)`" in text and "--> main.wat:" in text, text  # the file and its line
-    assert project.get("/ping").text == before
-    # Fixed, it deploys again.
-    mark = len(project.watching.lines)
-    wat.write_text(good.replace(f'"{before}"', '"GOOD"'))
-    project.watching.wait_line(mark, "ready in")
+    try:
+        # The error comes on the lines after the "✗" line: wait for the compiler's own line.
+        lines = project.watching.wait_line(mark, "--> main.wat:")
+        text = "\n".join(lines)
+        assert "the last good version keeps serving" in text
+        assert "functions/ping_pong failed to build" in text
+        assert "main.wat: expected `)`" in text and "--> main.wat:" in text, text  # the file and its line
+        assert project.get("/ping").text == before
+    finally:
+        # Fixed, it deploys again (and the tests after this one find a project that builds).
+        mark = len(project.watching.lines)
+        wat.write_text(good.replace(f'"{before}"', '"GOOD"'))
+        project.watching.wait_line(mark, "ready in")
     project.answers("/ping", "GOOD")
 
 
