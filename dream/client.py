@@ -379,6 +379,18 @@ class DreamClient:
     def snapshot_remove(self, name: str) -> dict[str, Any]:
         return dict(self._call("DELETE", f"/snapshot/{name}"))
 
+    # -- build jobs ----------------------------------------------------------------------------------
+
+    def jobs(self, universe: str) -> list[dict[str, Any]]:
+        """The universe's build jobs, newest first: {id, repository, commit, status, duration, error, ...}."""
+        found: list[dict[str, Any]] = self._call("GET", f"/jobs/{universe}")["jobs"]
+        return found
+
+    def job_log(self, universe: str, job: str, offset: int = 0) -> dict[str, Any]:
+        """A job's log from byte `offset`, also while it runs: {job, status, error, offset, text, done};
+        ask again from `offset` until `done`."""
+        return dict(self._call("GET", f"/jobs/{universe}/{job}/log", params={"offset": offset}))
+
 
 def _only(**values: str | None) -> dict[str, str]:
     """The parameters that are set."""

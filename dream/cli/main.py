@@ -16,6 +16,7 @@ from dream.cli import (
     doctor,
     inject,
     inspect,
+    jobs,
     kill,
     listing,
     logs,
@@ -56,6 +57,7 @@ app.command("start", help="Alias of `dream new multiverse` (upstream's newer spe
 app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
 app.command("inspect")(inspect.inspect)
+app.command("jobs")(jobs.jobs)
 app.command("console")(console.console)
 app.command("mcp")(mcp.mcp)
 app.command("validate")(validate.validate)

@@ -28,6 +28,7 @@ from dream.clients.tns import PublishedConfig
 from dream.errors import DreamError
 from dream.monkey import pipeline
 from dream.monkey.checkout import ZERO, checkout
+from dream.monkey.live_log import LiveLog, job_log_path
 from dream.tcc import tns_keys
 
 # How long a code (website, library) job may wait, deferred, for its project's config to be published.
@@ -66,14 +67,22 @@ class Builds:
 @dataclass(frozen=True)
 class JobContext:
     """What a job runs with, from its monkey: the service clients, who the monkey is, where its
-    universe's generated domains are, the builds it remembers and the node's log (for what the job's own
-    log cannot hold: a report that could not be sent)."""
+    universe's generated domains are, the builds it remembers, the node's log (for what the job's own
+    log cannot hold: a report that could not be sent) and its folder (where job logs are followed)."""
 
     clients: Clients
     monkey: str  # the monkey's node id, as patrick knows it
     universe: str
     log: logging.Logger
     builds: Builds = field(default_factory=Builds)
+    root: Path | None = None  # the monkey's folder: job logs are written there as they run (live_log.py)
+
+
+def _live_path(root: Path | None, job_id: str) -> Path | None:
+    try:
+        return job_log_path(root, job_id) if root is not None else None
+    except ValueError:  # not patrick's id shape: no file name is made of it
+        return None
 
 
 class JobRun:
@@ -90,12 +99,17 @@ class JobRun:
         self.assets: dict[str, str] = {}
         self.stop = threading.Event()  # set when patrick says the job was cancelled (any thread may look)
         self.started = time.time()
+        self.live = LiveLog(_live_path(ctx.root, job.id))
 
     # -- log -----------------------------------------------------------------------------------------
 
     def log(self, text: str) -> None:
-        for line in str(text).splitlines() or [""]:
-            self.lines.append(f"{time.time() - self.started:7.3f}s {line}")
+        stamped = [f"{time.time() - self.started:7.3f}s {line}" for line in str(text).splitlines() or [""]]
+        self.lines.extend(stamped)
+        try:
+            self.live.write(stamped)
+        except OSError as exc:  # a full disk loses the live view, never the job (hoarder keeps its log)
+            self.ctx.log.warning("could not write the live log of job %s: %s", self.id, exc)
 
     def op(self, **fields: Any) -> None:
         # Upstream's job logs are JSON events; keep that shape for the structured steps.

@@ -29,7 +29,11 @@ class Service(Node):
         self.running: set[str] = set()
         self.done = 0
         self.context = JobContext(
-            clients=Clients(self.peers), monkey=self.config.id, universe=self.config.universe, log=self.log
+            clients=Clients(self.peers),
+            monkey=self.config.id,
+            universe=self.config.universe,
+            log=self.log,
+            root=self.config.root_path,
         )
         for index in range(CONCURRENT_JOBS):
             self.spawn(self._work(), f"work-{index}")

@@ -27,6 +27,9 @@ def test_unknown_universes_and_nodes_in_urls_get_a_sentence(
         "/console/events/nowhere",
         "/console/logs/nowhere/substrate",
         "/console/job-log/nowhere/job-1",
+        "/console/job-log-events/nowhere/job-1",
+        "/jobs/nowhere",
+        "/jobs/nowhere/job-1/log",
     ):
         answer = httpx.get(url + path)
         assert (answer.status_code, answer.json()["error"]) == (400, "universe `nowhere` does not exist"), (
@@ -44,6 +47,17 @@ def test_unknown_universes_and_nodes_in_urls_get_a_sentence(
     assert call.status_code == 400 and "`via` must be `gateway` or `substrate`" in call.json()["error"]
     call = httpx.post(f"{url}/console/call/{u}", headers=auth, json={"path": "/"})
     assert call.status_code == 400 and "a call needs the function's `host`" in call.json()["error"]
+    for path in (f"/jobs/{u}/job-0123/log", f"/console/job-log-events/{u}/job-0123"):
+        job = httpx.get(url + path)
+        assert job.status_code == 400, path
+        assert (
+            job.json()["error"] == f"no job `job-0123` in universe `{u}`: `dream jobs -u {u}` lists the jobs"
+        )
+    for path in (f"/jobs/{u}/passwd/log", f"/console/job-log-events/{u}/..x"):
+        job = httpx.get(url + path)
+        assert job.status_code == 400 and "is not a job id (job-<hex>)" in job.json()["error"], path
+    offset = httpx.get(f"{url}/jobs/{u}/job-0123/log?offset=-4")
+    assert offset.status_code == 400 and "`offset` must be between 0" in offset.json()["error"]
     static = httpx.get(f"{url}/console/static/daemon.token")
     assert static.status_code == 404 and "no file daemon.token in the console's static files" in static.text
     assert dream_daemon.token not in static.text

@@ -1,14 +1,19 @@
 """The dashboard in a real headless Chromium against a real universe: sign in with the address `dream
 console` prints, create a project from the page and push it, watch the build turn green, call the
 function with the form and read PONG, see the call in the inspector, kill a node and see it come back;
-then a page on another origin tries to drive the signed-in dashboard, and bad input gets a sentence.
+then a page on another origin tries to drive the signed-in dashboard, and bad input gets a sentence; a
+build that waits for the test is followed live (page, API, `dream jobs --follow`) until it turns green.
 Screenshots are kept in test-artifacts/console/ (docs/console.md shows them)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import subprocess
 import sys
+import threading
+import uuid
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,7 @@ from typing import Any
 import pytest
 
 from dream.settings import repo_root
-from dream.testing.harness import DaemonProcess, UniverseHandle
+from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
 from tests.universe.test_daemon_browser import browser, page_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
@@ -279,3 +284,126 @@ def test_bad_input_gets_a_sentence_and_the_daemon_keeps_running(
     assert "`not a header` is not `Name: value`" in text_of(driver, "#call-status")
     assert dream_daemon.client().ping()
     assert console_cloud.client.universes()[console_cloud.name]["state"] == "running"
+
+
+# A build that prints a line, then waits (bounded) for a file the test makes once it has seen that line in
+# the page: the job cannot end before its log was read while it ran.
+SLOW_BUILD = """#!/bin/bash
+# %(token)s
+echo "waiting for release at $DREAM_WORK/release"
+tries=0
+while [ ! -e "$DREAM_WORK/release" ] && [ $tries -lt 3000 ]; do sleep 0.05; tries=$((tries + 1)); done
+echo "released after $tries tries"
+. /utils/wasm.sh
+build "${FILENAME}"
+ret=$?
+echo -n $ret > /out/ret-code
+exit $ret
+"""
+
+
+def _follow_cli(
+    dream_daemon: DaemonProcess, universe: str, job: str
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """`dream jobs JOB --follow` started, its lines gathered by a thread as they come."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dream", "jobs", job, "--follow", "-u", universe],
+        env=dream_daemon.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def gather() -> None:
+        assert proc.stdout is not None
+        lines.extend(proc.stdout)
+
+    threading.Thread(target=gather, daemon=True).start()
+    return proc, lines
+
+
+def test_a_running_build_log_is_followed_live(
+    signed_in: Any,
+    console_cloud: UniverseHandle,
+    dream_daemon: DaemonProcess,
+    tmp_path: Path,
+) -> None:
+    driver = signed_in
+    u = console_cloud.name
+    api = dream_daemon.client()
+    created = api.new_project(u, "slowbuild", str(tmp_path / "slowbuild"), lang="wat")
+    (script,) = (tmp_path / "slowbuild").glob("**/functions/*/.taubyte/build.sh")
+    script.write_text(SLOW_BUILD % {"token": uuid.uuid4().hex})  # a new source: never a cached build
+    pushed: dict[str, Any] = {}
+    release: list[Path] = []
+
+    def push() -> None:
+        with dream_daemon.client() as pusher:
+            pushed.update(pusher.fixture(u, "pushAll", [created["id"], "", str(tmp_path / "slowbuild")]))
+
+    pusher = threading.Thread(target=push, daemon=True)
+    pusher.start()
+    follower: subprocess.Popen[str] | None = None
+    try:
+        driver.get(f"{dream_daemon.url}/console/u/{u}")
+
+        def running_code_job() -> str:
+            for job in api.jobs(u):
+                if job["repository"].endswith("tb_code_slowbuild") and job["status"] == "locked":
+                    return str(job["id"])
+            return ""
+
+        job = wait_for(running_code_job, "the code job running", timeout=BUILD_WAIT)
+        follower, cli_lines = _follow_cli(dream_daemon, u, job)
+        click(driver, f'#builds-body tr[data-job="{job}"] button.log')
+        wait(
+            driver,
+            lambda d: "waiting for release at" in text_of(d, "#build-log"),
+            what="a line while it runs",
+        )
+        found = re.search(r"waiting for release at (\S+)", text_of(driver, "#build-log"))
+        assert found, text_of(driver, "#build-log")
+        release.append(Path(found.group(1)))
+        # Still running: the page says so, and so do the API, the CLI and MCP's reader, from an offset.
+        assert driver.find_element("id", "build-log-state").get_attribute("data-status") == ""
+        assert "following its log" in text_of(driver, "#build-log-state")
+        first = api.job_log(u, job)
+        assert first["status"] == "locked" and not first["done"] and "waiting for release" in first["text"]
+        later = api.job_log(u, job, first["offset"])
+        assert later["offset"] >= first["offset"] and not later["done"]
+        wait_for(lambda: any("waiting for release" in line for line in cli_lines), "the CLI following")
+        assert follower.poll() is None
+        driver.execute_script("document.getElementById('builds').scrollIntoView();")
+        shoot(driver, "build-live.png")
+
+        release[0].touch()
+        wait(
+            driver,
+            lambda d: d.find_element("id", "build-log-state").get_attribute("data-status") == "success",
+            timeout=BUILD_WAIT,
+            what="the followed build ending green",
+        )
+        log = text_of(driver, "#build-log")
+        assert "released after" in log and "job succeeded" in log
+        assert log.index("waiting for release") < log.index("released after") < log.index("job succeeded")
+        wait(
+            driver,
+            lambda d: "success" in text_of(d, f'#builds-body tr[data-job="{job}"]'),
+            what="its row green",
+        )
+        shoot(driver, "build-done.png")
+        assert follower.wait(timeout=60) == 0
+        printed = "".join(cli_lines)
+        assert "released after" in printed and f"job {job}: success" in printed
+        pusher.join(timeout=BUILD_WAIT)
+        assert [j["status"] for j in pushed["result"]["jobs"]] == ["success", "success"], pushed
+    finally:
+        for path in release:
+            with contextlib.suppress(OSError):  # a failed check must not leave the build waiting
+                path.touch()
+        if follower is not None and follower.poll() is None:
+            follower.kill()
+            follower.wait()
+        pusher.join(timeout=BUILD_WAIT)
+        api.close()

@@ -35,6 +35,7 @@ TOOLS = {
     "call_function",
     "read_log",
     "list_jobs",
+    "read_job_log",
     "read_requests",
 }
 
@@ -105,6 +106,13 @@ def test_an_agent_closes_the_loop(dream_daemon: DaemonProcess, console_cloud: Un
             )
         )
         seen["jobs"] = data(await client.call_tool("list_jobs", {"universe": u}))
+        code_job = next(j["id"] for j in seen["jobs"] if j["repository"] == "dream/tb_code_agent")
+        seen["job_log"] = data(await client.call_tool("read_job_log", {"universe": u, "job": code_job}))
+        seen["job_log_end"] = data(
+            await client.call_tool(
+                "read_job_log", {"universe": u, "job": code_job, "offset": seen["job_log"]["offset"]}
+            )
+        )
         seen["status"] = data(await client.call_tool("universe_status", {"universe": u}))
         seen["disk"] = data(await client.call_tool("disk_usage", {"universe": u}))
         seen["specific"] = data(
@@ -137,6 +145,10 @@ def test_an_agent_closes_the_loop(dream_daemon: DaemonProcess, console_cloud: Un
     assert seen["log"]["text"] and seen["log"]["offset"] > 0
     assert seen["log_more"]["offset"] >= seen["log"]["offset"]
     assert any(j["repository"] == "dream/tb_code_agent" and j["status"] == "success" for j in seen["jobs"])
+    assert seen["job_log"]["status"] == "success" and seen["job_log"]["done"]
+    assert "building functions/ping_pong" in seen["job_log"]["text"]
+    assert "job succeeded" in seen["job_log"]["text"].rstrip().splitlines()[-1]
+    assert seen["job_log_end"]["text"] == "" and seen["job_log_end"]["offset"] == seen["job_log"]["offset"]
     assert seen["status"]["state"] == "running"
     assert seen["disk"][u] > 0
     assert seen["specific"]["ok"] and len(seen["specific"]["builds"]) == 1
@@ -160,6 +172,12 @@ def test_bad_arguments_get_an_error_result(
                 await client.call_tool("read_log", {"universe": "nowhere", "node": "x"})
             ),
             "no node": error_text(await client.call_tool("read_log", {"universe": u, "node": "nothing"})),
+            "no job": error_text(
+                await client.call_tool("read_job_log", {"universe": u, "job": "job-000000000000000000000000"})
+            ),
+            "not a job id": error_text(
+                await client.call_tool("read_job_log", {"universe": u, "job": "../../etc/passwd"})
+            ),
             "language": error_text(
                 await client.call_tool(
                     "create_project", {"universe": u, "name": "cobolled", "language": "cobol"}
@@ -184,6 +202,8 @@ def test_bad_arguments_get_an_error_result(
     assert "offset" in errors["negative"]
     assert "universe `nowhere` does not exist" in errors["no universe"]
     assert f"no node `nothing` in universe `{u}`" in errors["no node"]
+    assert f"no job `job-000000000000000000000000` in universe `{u}`" in errors["no job"]
+    assert "`../../etc/passwd` is not a job id (job-<hex>)" in errors["not a job id"]
     assert "no `ping_pong` template in `cobol`" in errors["language"]
     assert "no template `nope`" in errors["template"]
     assert f"no project `ghost` in universe `{u}`" in errors["project"]

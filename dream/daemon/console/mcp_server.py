@@ -24,7 +24,7 @@ from dream import projects
 from dream.clients import Clients
 from dream.clients.auth import Project as AuthProject
 from dream.daemon.actions import FixtureContext, find
-from dream.daemon.console import views
+from dream.daemon.console import job_log, views
 from dream.daemon.inspector import gather
 from dream.daemon.multiverse import Multiverse
 from dream.errors import DreamError
@@ -32,7 +32,8 @@ from dream.errors import DreamError
 INSTRUCTIONS = """dream runs a whole simulated Taubyte cloud on this machine. A universe is one cloud (its
 nodes: auth, tns, patrick, monkey, hoarder, substrate, gateway, ...). The loop: create_project (from a
 template), push (builds it and waits), call_function (its host and path come from project_details), then
-read_requests (what each call cost) and read_log (a node's log) when something is off."""
+read_requests (what each call cost), read_log (a node's log) and read_job_log (a build's log, also while it
+runs) when something is off."""
 
 Universe = Annotated[str, Field(description="Universe name, e.g. `blackhole` (list_universes lists them)")]
 ProjectArg = Annotated[str, Field(description="Project name or id (list_projects lists them)")]
@@ -302,6 +303,19 @@ def build(multiverse: Multiverse) -> MCPServer:
     @sentences
     async def list_jobs(universe: Universe) -> list[dict[str, Any]]:
         return await views.jobs(universe_of(universe))
+
+    @server.tool(
+        description="Read a build job's log from a byte offset, also while the job runs (at most 1 MiB a "
+        "read). Returns {job, status, error, offset, text, done}: call again with the returned `offset` "
+        "until `done` (the job has ended and its last line was read). Job ids come from list_jobs."
+    )
+    @sentences
+    async def read_job_log(
+        universe: Universe,
+        job: Annotated[str, Field(description="Job id (`job-<hex>`, from list_jobs)")],
+        offset: Annotated[int, Field(ge=0, description="Byte offset to read from (0: the start)")] = 0,
+    ) -> dict[str, Any]:
+        return await job_log.read_job_log(universe_of(universe), job, offset)
 
     @server.tool(
         description="The request inspector: the last requests the universe's substrates and gateways served, "

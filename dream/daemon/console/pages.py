@@ -95,7 +95,7 @@ def universe_page(name: str, *, signed_in: bool, default_path: str) -> str:
 <button>create</button><output></output></form>
 <div id="projects-body" class="live">loading…</div></section>
 <section id="builds"><h2>Builds</h2><div id="builds-body" class="live">loading…</div>
-<pre id="build-log" hidden></pre></section>
+<p id="build-log-state" hidden></p><pre id="build-log" hidden></pre></section>
 <section id="call"><h2>Call a function</h2>
 <form id="call-form" class="call" data-url="/console/call/{h(name)}">
 <label>via <select name="via"><option value="gateway">gateway</option><option value="substrate">substrate</option></select></label>
@@ -218,7 +218,7 @@ def builds_fragment(universe: str, jobs: list[dict[str, Any]]) -> str:
     rows = "".join(
         f"""<tr data-job="{h(j["id"])}"><td class="id">{h(j["id"])}</td><td>{h(j["repository"])}</td><td>{h(j["commit"])}</td>
 <td><span class="state {h(j["status"])}">{h(j["status"])}</span></td><td>{_ago(j["duration"])}</td>
-<td class="error">{h(j["error"][:200])}</td><td><button class="log" data-url="/console/job-log/{h(universe)}/{h(j["id"])}">log</button>
+<td class="error">{h(j["error"][:200])}</td><td><button class="log" data-job="{h(j["id"])}">log</button>
 {_job_button(universe, j)}</td></tr>"""
         for j in jobs
     )

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 
 from dream import projects
-from dream.clients import Clients, ServiceError
+from dream.clients import Clients
+from dream.daemon.console.job_log import read_job_log
 from dream.daemon.inspector import gather
 from dream.daemon.multiverse import Multiverse
 from dream.daemon.routes.logs import find_node
@@ -157,21 +158,11 @@ async def job_action(universe: Universe, job_id: str, action: str) -> dict[str, 
 
 
 async def job_log(universe: Universe, job_id: str) -> str:
-    """The last LOG_LINES lines of a finished job's log (kept in hoarder)."""
-    peers = universe.peer_client()
-    try:
-        clients = Clients(peers)
-        try:
-            job = await clients.patrick.job(job_id)
-        except ServiceError as exc:
-            raise DreamError(f"no job `{job_id}` in universe `{universe.name}`: {exc}") from None
-        cid = (job.logs or {}).get(job.id)
-        if not cid:
-            return f"(job {job.status or 'open'}: its log is kept once it ends)"
-        data = await clients.hoarder.blob(cid) or b""
-    finally:
-        await peers.close()
-    return "\n".join(data.decode(errors="replace").splitlines()[-LOG_LINES:])
+    """The last LOG_LINES lines of a job's log, also while it runs."""
+    answer = await read_job_log(universe, job_id)
+    if not answer["text"]:
+        return f"(job {answer['status']}: no log line yet)"
+    return "\n".join(answer["text"].splitlines()[-LOG_LINES:])
 
 
 async def requests(universe: Universe, limit: int = 50) -> list[dict[str, Any]]:

@@ -22,8 +22,9 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from dream.daemon.console import pages, views
+from dream.daemon.console.job_log import read_job_log
 from dream.daemon.console.session import COOKIE, cookie_of
-from dream.daemon.inputs import body, text
+from dream.daemon.inputs import body, query_offset, text
 from dream.daemon.routes.context import api, multiverse, universe_of
 from dream.daemon.routes.logs import find_node
 from dream.daemon.universe import Universe
@@ -34,6 +35,7 @@ from dream.errors import DreamError
 EVENT_EVERY = 1.0
 STREAM_FOR = 300.0
 LOG_EVERY = 0.5
+JOB_LOG_EVERY = 0.25  # a running build's log is looked at this often (its lines come as the builder prints)
 STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -176,6 +178,43 @@ async def log_events(request: Request) -> Response:
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-store"})
 
 
+def _resumed_offset(request: Request) -> int:
+    """Where a job log stream starts: the offset of the last event the browser got, when it reconnects
+    (each event's id is the offset after it), else `?offset=`."""
+    last = request.headers.get("last-event-id", "")
+    return int(last) if last.isdigit() else query_offset(request)
+
+
+async def job_log_events(request: Request) -> Response:
+    """A job's log as it is written: `log` events ({offset, text}) then one `end` ({status, error}) once
+    the job has ended and its last line was sent."""
+    universe = universe_of(request)
+    job = request.path_params["job"]
+    first = await read_job_log(universe, job, _resumed_offset(request))  # a bad job id is a 400 here
+
+    async def stream() -> AsyncIterator[str]:
+        answer = first
+        end = time.monotonic() + STREAM_FOR
+        yield "retry: 1000\n\n"
+        while True:
+            if answer["text"]:
+                chunk = json.dumps({"offset": answer["offset"], "text": answer["text"]})
+                yield f"id: {answer['offset']}\n" + _sse("log", chunk)
+            if answer["done"]:
+                yield _sse("end", json.dumps({"status": answer["status"], "error": answer["error"]}))
+                return
+            if time.monotonic() > end or await request.is_disconnected():
+                return
+            await asyncio.sleep(JOB_LOG_EVERY)
+            try:
+                answer = await read_job_log(universe, job, answer["offset"])
+            except (DreamError, httpx.HTTPError, OSError) as exc:
+                yield _sse("failure", f"the log of job {job} cannot be read any more: {exc}")
+                return
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-store"})
+
+
 async def job_log(request: Request) -> Any:
     universe = universe_of(request)
     return PlainTextResponse(await views.job_log(universe, request.path_params["job"]))
@@ -232,6 +271,7 @@ def routes() -> list[Route]:
         Route("/console/events/{universe}", api(events)),
         Route("/console/logs/{universe}/{node}", api(log_events)),
         Route("/console/job-log/{universe}/{job}", api(job_log)),
+        Route("/console/job-log-events/{universe}/{job}", api(job_log_events)),
         Route("/console/call/{universe}", api(call), methods=["POST"]),
         Route("/console/kill/{universe}/{node}", api(kill), methods=["POST"]),
         Route("/console/job/{universe}/{job}/{action}", api(job_action), methods=["POST"]),

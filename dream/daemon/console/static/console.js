@@ -62,16 +62,66 @@ document.addEventListener("click", async (event) => {
     form.scrollIntoView();
   } else if (button.classList.contains("log")) {
     event.preventDefault();
-    const pre = document.getElementById("build-log");
-    pre.hidden = false;
-    try {
-      const response = await fetch(button.dataset.url, { credentials: "same-origin" });
-      pre.textContent = await response.text();
-    } catch (error) {
-      pre.textContent = String(error);
-    }
+    followBuild(button.dataset.job);
   }
 });
+
+// -- a build's log, followed while the job runs ----------------------------------------------------------
+
+let buildStream = null;
+
+async function followBuild(job) {
+  const pre = document.getElementById("build-log");
+  const state = document.getElementById("build-log-state");
+  if (buildStream) buildStream.close();
+  buildStream = null;
+  pre.hidden = false;
+  state.hidden = false;
+  state.className = "";
+  state.dataset.job = job;
+  state.dataset.status = "";
+  pre.textContent = "";
+  const base = `/jobs/${encodeURIComponent(universe)}/${encodeURIComponent(job)}/log`;
+  const ended = (status, error) => {
+    state.dataset.status = status;
+    state.textContent = `job ${job}: ${status}${error ? " - " + error : ""}`;
+    state.className = `state ${status}`;
+  };
+  let first;
+  try {
+    first = await callApi("GET", `${base}?offset=0`);
+  } catch (error) {
+    state.textContent = String(error.message || error);
+    state.className = "error";
+    pre.hidden = true;
+    return;
+  }
+  const append = (text) => {
+    const follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.textContent += text;
+    if (follow) pre.scrollTop = pre.scrollHeight;
+  };
+  append(first.text);
+  if (first.done) {
+    ended(first.status, first.error);
+    return;
+  }
+  state.textContent = `job ${job}: ${first.status}, following its log…`;
+  const url = `/console/job-log-events/${encodeURIComponent(universe)}/${encodeURIComponent(job)}?offset=${first.offset}`;
+  const stream = new EventSource(url);
+  buildStream = stream;
+  stream.addEventListener("log", (e) => append(JSON.parse(e.data).text));
+  stream.addEventListener("end", (e) => {
+    const data = JSON.parse(e.data);
+    ended(data.status, data.error);
+    stream.close();
+  });
+  stream.addEventListener("failure", (e) => {
+    state.textContent = e.data;
+    state.className = "error";
+    stream.close();
+  });
+}
 
 document.addEventListener("submit", async (event) => {
   const form = event.target;
