@@ -20,72 +20,13 @@ from typing import Any
 
 import pytest
 
-from dream.settings import repo_root
 from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
-from tests.universe.test_daemon_browser import browser, page_server  # noqa: F401  (fixtures)
+from tests.console.browser import click, shoot, text_of, wait
+from tests.universe.test_daemon_browser import page_server  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = repo_root() / "test-artifacts" / "console"
 BUILD_WAIT = 240  # seconds: a WAT build is quick, but the machine may be busy
-
-
-def shoot(driver: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    driver.save_screenshot(str(path))
-    return path
-
-
-def wait(driver: Any, condition: Any, timeout: float = 60, what: str = "") -> Any:
-    """Wait for `condition`; the live sections replace their HTML as they change, so an element a
-    condition holds may go stale: it is then asked again."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(
-        driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
-    ).until(condition, message=what)
-
-
-def text_of(driver: Any, css: str) -> str:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-
-    try:
-        return str(driver.find_element("css selector", css).text)
-    except (NoSuchElementException, StaleElementReferenceException):
-        return ""
-
-
-def click(driver: Any, css: str) -> None:
-    """Click the element `css` finds, finding it again if a live update replaced it meanwhile."""
-
-    def clicked(d: Any) -> bool:
-        element = d.find_element("css selector", css)
-        d.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
-        element.click()
-        return True
-
-    wait(driver, clicked, timeout=10, what=f"a click on {css}")
-
-
-@pytest.fixture(scope="module")
-def signed_in(browser: Any, dream_daemon: DaemonProcess) -> Any:  # noqa: F811
-    """The browser, signed in through the address the real `dream console` prints."""
-    printed = subprocess.run(
-        [sys.executable, "-m", "dream", "console"],
-        env=dream_daemon.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert printed.returncode == 0, printed.stderr
-    address = printed.stdout.strip()
-    assert address.startswith(f"{dream_daemon.url}/console/login#")
-    browser.get(address)
-    wait(browser, lambda d: text_of(d, "#session") == "signed in", what="signed in")
-    assert "#" not in browser.current_url  # the token left the address bar
-    return browser
 
 
 def test_create_push_call_inspect_and_kill_from_the_page(

@@ -114,8 +114,29 @@ def universe_page(name: str, *, signed_in: bool, default_path: str) -> str:
 <label>filter <input id="log-filter" placeholder="text the lines must hold"></label>
 <pre id="log-text"></pre></section>
 <section id="data"><h2>Databases, storages, channels</h2>
-<p class="placeholder">This dream does not serve databases, storages or channels yet: once it does, their
-contents show here, per project.</p></section>"""
+<label>project <select id="data-project"><option value="">(choose a project)</option></select></label>
+<button id="data-refresh" type="button">refresh</button>
+<p id="data-status"></p>
+<div class="data-part" id="databases"><h3>Databases</h3><div id="databases-body">choose a project</div>
+<form id="value-form" class="data-form">
+<label>database <input name="database" size="20" required placeholder="/counters"></label>
+<label>key <input name="key" size="20" required></label>
+<label>value <input name="text" size="30"></label>
+<button value="put">put</button></form>
+<div id="keys-body"></div></div>
+<div class="data-part" id="storages"><h3>Storages</h3><div id="storages-body">choose a project</div>
+<form id="file-form" class="data-form">
+<label>storage <input name="storage" size="20" required placeholder="/uploads"></label>
+<label>file name <input name="name" size="20" required></label>
+<label>content <input name="text" size="30"></label>
+<button>add a version</button></form>
+<div id="files-body"></div></div>
+<div class="data-part" id="channels"><h3>Channels</h3><div id="channels-body">choose a project</div>
+<form id="publish-form" class="data-form">
+<label>channel <input name="channel" size="20" required placeholder="orders"></label>
+<label>message <input name="text" size="30"></label>
+<button>publish</button></form>
+<p id="tail-state"></p><ul id="channel-messages"></ul></div></section>"""
     return page(f"{name} · dream console", body, signed_in=signed_in, universe=name)
 
 

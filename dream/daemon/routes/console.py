@@ -21,11 +21,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from dream.daemon.console import pages, views
+from dream.clients.substrate import SubstrateClient
+from dream.daemon.console import channels, pages, views
 from dream.daemon.console.job_log import read_job_log
 from dream.daemon.console.session import COOKIE, cookie_of
 from dream.daemon.inputs import body, query_offset, text
-from dream.daemon.routes.context import api, multiverse, universe_of
+from dream.daemon.routes.context import api, multiverse, peers_of, universe_of
 from dream.daemon.routes.logs import find_node
 from dream.daemon.universe import Universe
 from dream.errors import DreamError
@@ -36,6 +37,7 @@ EVENT_EVERY = 1.0
 STREAM_FOR = 300.0
 LOG_EVERY = 0.5
 JOB_LOG_EVERY = 0.25  # a running build's log is looked at this often (its lines come as the builder prints)
+TAIL_WAIT = 5.0  # seconds one look at a channel waits for a message (then the stream looks again)
 STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -215,6 +217,47 @@ async def job_log_events(request: Request) -> Response:
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-store"})
 
 
+async def project_channels(request: Request) -> Any:
+    universe = universe_of(request)
+    branch = multiverse(request).branches[0]
+    return await channels.channels(universe, request.path_params["project"], branch)
+
+
+def _tail_start(request: Request) -> tuple[int, str]:
+    """(seq, substrate) to tail from: the last event's id (`<seq> <peer>`) when the browser reconnects,
+    else 0: the messages the substrate still keeps come first."""
+    seq, _, peer = request.headers.get("last-event-id", "").partition(" ")
+    return (int(seq), peer) if seq.isdigit() else (0, "")
+
+
+async def channel_events(request: Request) -> Response:
+    """A channel's messages as they come (`message` events: {seq, channel, project, source, at, size,
+    text}); `project` and `channel` narrow them (empty: every project, every channel)."""
+    universe = universe_of(request)
+    channel = request.query_params.get("channel", "")
+    async with peers_of(universe) as peers:
+        project = await channels.project_id_of(peers, request.query_params.get("project", ""))
+    after, peer = _tail_start(request)
+
+    async def stream() -> AsyncIterator[str]:
+        nonlocal after, peer
+        end = time.monotonic() + STREAM_FOR
+        yield "retry: 1000\n\n"
+        async with peers_of(universe) as peers:
+            while time.monotonic() < end and not await request.is_disconnected():
+                try:
+                    found = await SubstrateClient(peers).tail(channel, project, after, TAIL_WAIT, peer)
+                except (DreamError, httpx.HTTPError) as exc:
+                    yield _sse("failure", f"channel `{channel}` cannot be followed: {exc}")
+                    return
+                after, peer = found["seq"], found["peer"]
+                for message in found["messages"]:
+                    view = channels.message_view(dict(message))
+                    yield f"id: {view['seq']} {peer}\n" + _sse("message", json.dumps(view))
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-store"})
+
+
 async def job_log(request: Request) -> Any:
     universe = universe_of(request)
     return PlainTextResponse(await views.job_log(universe, request.path_params["job"]))
@@ -273,6 +316,8 @@ def routes() -> list[Route]:
         Route("/console/job-log/{universe}/{job}", api(job_log)),
         Route("/console/job-log-events/{universe}/{job}", api(job_log_events)),
         Route("/console/call/{universe}", api(call), methods=["POST"]),
+        Route("/console/channels/{universe}/{project}", api(project_channels)),
+        Route("/console/tail/{universe}", api(channel_events)),
         Route("/console/kill/{universe}/{node}", api(kill), methods=["POST"]),
         Route("/console/job/{universe}/{job}/{action}", api(job_action), methods=["POST"]),
     ]

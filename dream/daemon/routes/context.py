@@ -6,7 +6,8 @@ failure into `{"code": <status>, "error": "<sentence>"}`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from dream.daemon.failures import DiskReserve, Failures
 from dream.daemon.multiverse import Multiverse
 from dream.daemon.universe import NodeRecord, Universe
+from dream.node.peers import PeerClient
 
 Handler = Callable[[Request], Awaitable[Any]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -42,6 +44,16 @@ def multiverse(request: Request) -> Multiverse:
 
 def universe_of(request: Request) -> Universe:
     return multiverse(request).get(request.path_params["universe"])
+
+
+@contextlib.asynccontextmanager
+async def peers_of(universe: Universe) -> AsyncIterator[PeerClient]:
+    """A client of the universe's nodes for one request, closed after it."""
+    client = universe.peer_client()
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 def error(message: str, status: int = 400) -> JSONResponse:

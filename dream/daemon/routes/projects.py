@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,8 @@ from starlette.routing import Route
 from dream import projects
 from dream.clients.auth import AuthClient
 from dream.daemon.inputs import body, text
-from dream.daemon.routes.context import api, multiverse, universe_of
-from dream.daemon.universe import Universe
+from dream.daemon.routes.context import api, multiverse, peers_of, universe_of
 from dream.errors import DreamError
-from dream.node.peers import PeerClient
 
 
 async def new_project(request: Request) -> Any:
@@ -29,7 +26,7 @@ async def new_project(request: Request) -> Any:
     lang = text(data, "lang", default="go") or "go"
     owner = text(data, "owner", default="dream") or "dream"
     request.state.paths = [Path(path)]  # named if the disk turns out to be full
-    async with _peers(universe) as peers:
+    async with peers_of(universe) as peers:
         return await projects.create(
             peers,
             universe=universe.name,
@@ -42,44 +39,46 @@ async def new_project(request: Request) -> Any:
         )
 
 
-async def new_website(request: Request) -> Any:
+# What a project may be given after it is made: (the function adding it, the name of its name argument).
+ATTACHED: dict[str, tuple[Callable[..., Awaitable[Any]], str]] = {
+    "website": (projects.add_website, "site"),
+    "library": (projects.add_library, "library"),
+}
+
+
+async def _attach(request: Request, kind: str, **options: str) -> Any:
     universe = universe_of(request)
-    data = await body(request)
-    site = text(data, "name", required="a website needs a `name`") or ""
-    async with _peers(universe) as peers:
-        return await projects.add_website(
+    add, named = ATTACHED[kind]
+    name = text(await body(request), "name", required=f"a {kind} needs a `name`") or ""
+    async with peers_of(universe) as peers:
+        return await add(
             peers,
             project=request.path_params["name"],
-            site=site,
             state_dir=universe.root / "projects",
+            **{named: name},
+            **options,
         )
+
+
+async def new_website(request: Request) -> Any:
+    return await _attach(request, "website")
 
 
 async def new_library(request: Request) -> Any:
-    universe = universe_of(request)
-    data = await body(request)
-    library = text(data, "name", required="a library needs a `name`") or ""
-    lang = text(data, "lang", default="go") or "go"
-    async with _peers(universe) as peers:
-        return await projects.add_library(
-            peers,
-            project=request.path_params["name"],
-            library=library,
-            lang=lang,
-            state_dir=universe.root / "projects",
-        )
+    lang = text(await body(request), "lang", default="go") or "go"
+    return await _attach(request, "library", lang=lang)
 
 
 async def list_projects(request: Request) -> Any:
     universe = universe_of(request)
-    async with _peers(universe) as peers:
+    async with peers_of(universe) as peers:
         return {"projects": await AuthClient(peers).projects()}
 
 
 async def show_project(request: Request) -> Any:
     universe = universe_of(request)
     wanted = request.path_params["name"]
-    async with _peers(universe) as peers:
+    async with peers_of(universe) as peers:
         found = await AuthClient(peers).projects()
         match = [p for p in found if wanted in (p["name"], p["id"])]
         if not match:
@@ -88,15 +87,6 @@ async def show_project(request: Request) -> Any:
         return await projects.describe(
             peers, match[0], branch=multiverse(request).branches[0], state_dir=universe.root / "projects"
         )
-
-
-@contextlib.asynccontextmanager
-async def _peers(universe: Universe) -> AsyncIterator[PeerClient]:
-    client = universe.peer_client()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def routes() -> list[Route]:

@@ -1,0 +1,50 @@
+"""What the console's browser tests share: screenshots kept as artefacts, bounded waits that survive the
+live sections replacing their HTML (the signed-in browser is conftest.py's `signed_in`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dream.settings import repo_root
+
+ARTIFACTS = repo_root() / "test-artifacts" / "console"
+
+
+def shoot(driver: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    driver.save_screenshot(str(path))
+    return path
+
+
+def wait(driver: Any, condition: Any, timeout: float = 60, what: str = "") -> Any:
+    """Wait for `condition`; the live sections replace their HTML as they change, so an element a
+    condition holds may go stale: it is then asked again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition, message=what)
+
+
+def text_of(driver: Any, css: str) -> str:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    try:
+        return str(driver.find_element("css selector", css).text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+def click(driver: Any, css: str) -> None:
+    """Click the element `css` finds, finding it again if a live update replaced it meanwhile."""
+
+    def clicked(d: Any) -> bool:
+        element = d.find_element("css selector", css)
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        element.click()
+        return True
+
+    wait(driver, clicked, timeout=10, what=f"a click on {css}")
