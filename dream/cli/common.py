@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -20,6 +23,28 @@ UniverseArg = typer.Argument(DEFAULT_UNIVERSE, help="Universe name", show_defaul
 
 def client() -> DreamClient:
     return DreamClient(daemon_url(state["port"]))
+
+
+def print_from_offset(
+    read: Callable[[int], dict[str, Any]],
+    *,
+    follow: bool,
+    every: float,
+    until: Callable[[dict[str, Any]], bool],
+) -> dict[str, Any]:
+    """Print the `text` of `read(offset)` from offset 0, asking again from the `offset` each answer gives:
+    once, or with `follow` until `until(answer)`, waiting `every` seconds when nothing new came. The last
+    answer."""
+    offset = 0
+    while True:
+        answer = read(offset)
+        sys.stdout.write(answer["text"])
+        sys.stdout.flush()
+        offset = answer["offset"]
+        if not follow or until(answer):
+            return answer
+        if not answer["text"]:
+            time.sleep(every)
 
 
 def split(values: list[str] | None) -> list[str]:

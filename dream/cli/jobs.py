@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import typer
 
-from dream.cli.common import client
+from dream.cli.common import client, print_from_offset
 from dream.settings import DEFAULT_UNIVERSE
 
 # How often `--follow` asks the daemon for the job's new lines.
@@ -30,16 +29,12 @@ def jobs(
                 took = f"{row['duration']:.1f}s" if row.get("duration") is not None else "-"
                 print(f"{row['id']}  {row['status']:<9} {took:>7}  {row['repository']} @ {row['commit']}")
             return
-        offset = 0
-        while True:
-            answer = api.job_log(universe, job, offset)
-            sys.stdout.write(answer["text"])
-            sys.stdout.flush()
-            offset = answer["offset"]
-            if answer["done"] or not follow:
-                break
-            if not answer["text"]:
-                time.sleep(FOLLOW_INTERVAL)
+        answer = print_from_offset(
+            lambda offset: api.job_log(universe, job, offset),
+            follow=follow,
+            every=FOLLOW_INTERVAL,
+            until=lambda found: bool(found["done"]),
+        )
         if follow or answer["done"]:
             ended = f" - {answer['error']}" if answer["error"] else ""
             print(f"job {answer['job']}: {answer['status']}{ended}", file=sys.stderr)

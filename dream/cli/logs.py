@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-import time
-
 import typer
 
-from dream.cli.common import client
+from dream.cli.common import client, print_from_offset
 from dream.settings import DEFAULT_UNIVERSE
 
 # How often `--follow` asks the daemon for new lines.
@@ -21,12 +18,8 @@ def logs(
 ) -> None:
     """Print a node's log."""
     with client() as api:
-        offset = 0
-        while True:
-            chunk = api.logs(universe, node, offset)
-            sys.stdout.write(chunk["text"])
-            sys.stdout.flush()
-            offset = chunk["offset"]
-            if not follow:
-                return
-            time.sleep(FOLLOW_INTERVAL)
+        # A node's log has no end: --follow runs until Ctrl-C.
+        never = lambda answer: False  # noqa: E731
+        print_from_offset(
+            lambda offset: api.logs(universe, node, offset), follow=follow, every=FOLLOW_INTERVAL, until=never
+        )

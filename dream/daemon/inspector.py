@@ -102,46 +102,46 @@ async def gather(
     return {"universe": universe.name, "requests": joined[-limit:] if limit else [], "errors": errors}
 
 
+# What a substrate's and a gateway's records say alike (a record's keys keep this order).
+SHARED = ("time", "method", "host", "path", "status")
+
+
+def _record(raw: dict[str, Any], **rest: Any) -> dict[str, Any]:
+    return {**{key: raw[key] for key in SHARED}, "total_ms": _ms(raw["total_ns"]), **rest}
+
+
 def _call_record(raw: dict[str, Any], node: str) -> dict[str, Any]:
-    return {
-        "time": raw["time"],
-        "method": raw["method"],
-        "host": raw["host"],
-        "path": raw["path"],
-        "status": raw["status"],
-        "total_ms": _ms(raw["total_ns"]),
-        "gateway_ms": None,
-        "instantiate_ms": _ms(raw["instantiate_ns"]),
-        "wasm_ms": _ms(raw["wasm_ns"]),
-        "pages": raw["pages"] or None,
-        "host_calls": raw["host_calls"],
-        "bytes_in": raw["bytes_in"],
-        "bytes_out": raw["bytes_out"],
-        "function": raw["function"],
-        "project": raw["project"],
-        "substrate": node,
-        "gateway": None,
-        "via": raw["via"],
-    }
+    return _record(
+        raw,
+        gateway_ms=None,
+        instantiate_ms=_ms(raw["instantiate_ns"]),
+        wasm_ms=_ms(raw["wasm_ns"]),
+        pages=raw["pages"] or None,
+        host_calls=raw["host_calls"],
+        bytes_in=raw["bytes_in"],
+        bytes_out=raw["bytes_out"],
+        function=raw["function"],
+        project=raw["project"],
+        substrate=node,
+        gateway=None,
+        via=raw["via"],
+    )
+
+
+# What a gateway cannot know of a request: a substrate measures it.
+NOT_SEEN_BY_GATEWAY = dict.fromkeys(
+    ("instantiate_ms", "wasm_ms", "pages", "host_calls", "bytes_in", "function", "project")
+)
 
 
 def _gateway_record(raw: dict[str, Any], node: str) -> dict[str, Any]:
-    return {
-        "time": raw["time"],
-        "method": raw["method"],
-        "host": raw["host"],
-        "path": raw["path"],
-        "status": raw["status"],
-        "total_ms": _ms(raw["total_ns"]),
-        "gateway_ms": _ms(raw["total_ns"]),
-        "instantiate_ms": None,
-        "wasm_ms": None,
-        "pages": None,
-        "host_calls": None,
-        "bytes_in": None,
-        "bytes_out": raw["bytes_out"],
-        "function": None,
-        "project": None,
-        "substrate": raw["substrate"] or None,
-        "gateway": node,
-    }
+    """A request the gateway forwarded (or answered itself) that no substrate record joins."""
+    gateway_ms, substrate = _ms(raw["total_ns"]), raw["substrate"] or None
+    return _record(
+        raw,
+        gateway_ms=gateway_ms,
+        bytes_out=raw["bytes_out"],
+        substrate=substrate,
+        gateway=node,
+        **NOT_SEEN_BY_GATEWAY,
+    )

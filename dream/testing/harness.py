@@ -136,6 +136,14 @@ class UniverseHandle:
     def pids(self) -> list[int]:
         return [int(n["pid"]) for n in self.nodes() if n.get("pid")]
 
+    def pushed_project(self, name: str, path: Path, *, lang: str = "wat") -> dict[str, Any]:
+        """A new ping_pong project in `lang`, its working copies at `path`, pushed: both its builds
+        succeeded (AssertionError with the jobs when not). What `new_project` answers."""
+        created = self.client.new_project(self.name, name, str(path), lang=lang)
+        result = self.client.fixture(self.name, "pushAll", [created["id"], "", ""])["result"]
+        assert [job["status"] for job in result["jobs"]] == ["success", "success"], result
+        return created
+
     @property
     def id(self) -> str:
         return self.client.universe_id(self.name)

@@ -4,30 +4,17 @@ WAT project (quick to build) pushed once."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from dream.testing.harness import DaemonProcess, UniverseHandle
-from tests.console.browser import text_of, wait
+from tests.console.helpers import run_dream, text_of, wait
+from tests.pipeline.shapes import push_shape
 from tests.universe.test_daemon_browser import browser  # noqa: F401  (a fixture)
 
-SHAPE = {
-    "Services": {
-        "auth": {},
-        "patrick": {},
-        "tns": {},
-        "seer": {},
-        "substrate": {},
-        "gateway": {},
-        "monkey": {},
-        "hoarder": {},
-    },
-    "Simples": {"git": {"Clients": {}}},
-}
+SHAPE = push_shape(gateway=True)
 
 
 @pytest.fixture(scope="package")
@@ -47,23 +34,15 @@ def console_cloud(dream_daemon: DaemonProcess) -> Iterator[UniverseHandle]:
 @pytest.fixture(scope="package")
 def pushed(console_cloud: UniverseHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A ping_pong project in WAT, created and pushed: its function answers PONG at /ping."""
-    path = tmp_path_factory.mktemp("console-projects") / "inspected"
-    created = console_cloud.client.new_project(console_cloud.name, "inspected", str(path), lang="wat")
-    result = console_cloud.client.fixture(console_cloud.name, "pushAll", [created["id"], "", ""])["result"]
-    assert [job["status"] for job in result["jobs"]] == ["success", "success"], result
-    return created
+    return console_cloud.pushed_project(
+        "inspected", tmp_path_factory.mktemp("console-projects") / "inspected"
+    )
 
 
 @pytest.fixture(scope="module")
 def signed_in(browser: Any, dream_daemon: DaemonProcess) -> Any:  # noqa: F811
     """The browser, signed in through the address the real `dream console` prints."""
-    printed = subprocess.run(
-        [sys.executable, "-m", "dream", "console"],
-        env=dream_daemon.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    printed = run_dream(dream_daemon, "console")
     assert printed.returncode == 0, printed.stderr
     address = printed.stdout.strip()
     assert address.startswith(f"{dream_daemon.url}/console/login#")

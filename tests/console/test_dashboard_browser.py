@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
-from tests.console.browser import click, shoot, text_of, wait
+from tests.console.helpers import click, shoot, text_of, wait
 from tests.universe.test_daemon_browser import page_server  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.e2e

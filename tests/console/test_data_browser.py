@@ -14,7 +14,7 @@ import yaml
 
 from dream.tcc.ids import new_resource_id
 from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
-from tests.console.browser import click, shoot, text_of, wait
+from tests.console.helpers import click, shoot, text_of, wait
 
 pytestmark = pytest.mark.e2e
 

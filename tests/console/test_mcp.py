@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -15,6 +13,7 @@ import httpx
 import pytest
 
 from dream.testing.harness import DaemonProcess, UniverseHandle
+from tests.console.helpers import run_dream
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +34,6 @@ TOOLS = {
     "call_function",
     "read_log",
     "list_jobs",
-    "read_job_log",
     "read_requests",
 }
 
@@ -107,10 +105,10 @@ def test_an_agent_closes_the_loop(dream_daemon: DaemonProcess, console_cloud: Un
         )
         seen["jobs"] = data(await client.call_tool("list_jobs", {"universe": u}))
         code_job = next(j["id"] for j in seen["jobs"] if j["repository"] == "dream/tb_code_agent")
-        seen["job_log"] = data(await client.call_tool("read_job_log", {"universe": u, "job": code_job}))
+        seen["job_log"] = data(await client.call_tool("read_log", {"universe": u, "job": code_job}))
         seen["job_log_end"] = data(
             await client.call_tool(
-                "read_job_log", {"universe": u, "job": code_job, "offset": seen["job_log"]["offset"]}
+                "read_log", {"universe": u, "job": code_job, "offset": seen["job_log"]["offset"]}
             )
         )
         seen["status"] = data(await client.call_tool("universe_status", {"universe": u}))
@@ -173,10 +171,14 @@ def test_bad_arguments_get_an_error_result(
             ),
             "no node": error_text(await client.call_tool("read_log", {"universe": u, "node": "nothing"})),
             "no job": error_text(
-                await client.call_tool("read_job_log", {"universe": u, "job": "job-000000000000000000000000"})
+                await client.call_tool("read_log", {"universe": u, "job": "job-000000000000000000000000"})
+            ),
+            "neither": error_text(await client.call_tool("read_log", {"universe": u})),
+            "both": error_text(
+                await client.call_tool("read_log", {"universe": u, "node": "substrate", "job": "job-1"})
             ),
             "not a job id": error_text(
-                await client.call_tool("read_job_log", {"universe": u, "job": "../../etc/passwd"})
+                await client.call_tool("read_log", {"universe": u, "job": "../../etc/passwd"})
             ),
             "language": error_text(
                 await client.call_tool(
@@ -204,6 +206,8 @@ def test_bad_arguments_get_an_error_result(
     assert f"no node `nothing` in universe `{u}`" in errors["no node"]
     assert f"no job `job-000000000000000000000000` in universe `{u}`" in errors["no job"]
     assert "`../../etc/passwd` is not a job id (job-<hex>)" in errors["not a job id"]
+    for which in ("neither", "both"):
+        assert "name either a `node` or a `job`" in errors[which]
     assert "no `ping_pong` template in `cobol`" in errors["language"]
     assert "no template `nope`" in errors["template"]
     assert f"no project `ghost` in universe `{u}`" in errors["project"]
@@ -212,24 +216,12 @@ def test_bad_arguments_get_an_error_result(
 
 
 def test_dream_mcp_prints_the_client_configuration(dream_daemon: DaemonProcess) -> None:
-    shown = subprocess.run(
-        [sys.executable, "-m", "dream", "mcp", "--client", "vscode"],
-        env=dream_daemon.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    shown = run_dream(dream_daemon, "mcp", "--client", "vscode")
     assert shown.returncode == 0, shown.stderr
     config = json.loads(shown.stdout)["servers"]["dream"]
     assert config["url"] == f"{dream_daemon.url}/mcp"
     assert config["headers"]["Authorization"] == f"Bearer {dream_daemon.token}"
-    every = subprocess.run(
-        [sys.executable, "-m", "dream", "mcp"],
-        env=dream_daemon.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    every = run_dream(dream_daemon, "mcp")
     assert "claude mcp add --transport http dream" in every.stdout and "Cursor" in every.stdout
 
 

@@ -21,22 +21,12 @@ from dream.http.webhooks import sign, webhook_headers
 from dream.tcc import tns_keys
 from dream.testing import harness
 from dream.testing.harness import UniverseHandle, git
+from tests.pipeline.shapes import push_shape
 from tests.services.node_clients import call
 
 pytestmark = pytest.mark.e2e
 
-SHAPE = {
-    "Services": {
-        "auth": {},
-        "patrick": {},
-        "tns": {},
-        "seer": {},
-        "substrate": {},
-        "monkey": {"Others": {"copies": 2}},
-        "hoarder": {"Others": {"copies": 2}},
-    },
-    "Simples": {"git": {"Clients": {}}},
-}
+SHAPE = push_shape(copies=2)
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +36,7 @@ def cloud(module_universe_factory) -> UniverseHandle:  # type: ignore[no-untyped
 
 @pytest.fixture(scope="module")
 def project(cloud: UniverseHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    path = tmp_path_factory.mktemp("projects") / "hello"
-    created = cloud.client.new_project(cloud.name, "hello", str(path), lang="wat")
-    result = cloud.client.fixture(cloud.name, "pushAll", [created["id"], "", ""])["result"]
-    assert [job["status"] for job in result["jobs"]] == ["success", "success"], result
-    return created
+    return cloud.pushed_project("hello", tmp_path_factory.mktemp("projects") / "hello")
 
 
 def tns(cloud: UniverseHandle, path: str) -> Any:

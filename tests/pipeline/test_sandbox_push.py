@@ -15,21 +15,11 @@ import pytest
 from dream.builders.sandbox import NOTE
 from dream.testing import harness
 from dream.testing.harness import DaemonProcess, UniverseHandle, git
+from tests.pipeline.shapes import push_shape
 
 pytestmark = pytest.mark.e2e
 
-SHAPE = {
-    "Services": {
-        "auth": {},
-        "patrick": {},
-        "tns": {},
-        "seer": {},
-        "substrate": {},
-        "monkey": {},
-        "hoarder": {},
-    },
-    "Simples": {"git": {"Clients": {}}},
-}
+SHAPE = push_shape()
 wait_for = functools.partial(harness.wait_for, timeout=60.0, every=0.05)
 
 

@@ -1,6 +1,6 @@
 """A build job's log, read from a byte offset while the job runs: the file its monkey appends to
 (`dream.monkey.live_log`), or, for a job no monkey here has a file of, the log kept in hoarder when it
-ended. Every reader (the dashboard's live view, `dream jobs log --follow`, the MCP tool) asks again from
+ended. Every reader (the dashboard's live view, `dream jobs JOB --follow`, MCP's `read_log`) asks again from
 the offset it got until `done`."""
 
 from __future__ import annotations

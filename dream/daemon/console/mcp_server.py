@@ -32,8 +32,8 @@ from dream.errors import DreamError
 INSTRUCTIONS = """dream runs a whole simulated Taubyte cloud on this machine. A universe is one cloud (its
 nodes: auth, tns, patrick, monkey, hoarder, substrate, gateway, ...). The loop: create_project (from a
 template), push (builds it and waits), call_function (its host and path come from project_details), then
-read_requests (what each call cost), read_log (a node's log) and read_job_log (a build's log, also while it
-runs) when something is off."""
+read_requests (what each call cost) and read_log (a node's log, or a build's, also while it runs) when
+something is off."""
 
 Universe = Annotated[str, Field(description="Universe name, e.g. `blackhole` (list_universes lists them)")]
 ProjectArg = Annotated[str, Field(description="Project name or id (list_projects lists them)")]
@@ -285,15 +285,25 @@ def build(multiverse: Multiverse) -> MCPServer:
         )
 
     @server.tool(
-        description="Read a node's log from a byte offset (at most 1 MiB a read). Call again with the returned "
-        "`offset` to follow it. The node is a name (`substrate`, `patrick`), `name-<index>` or a node id."
+        description="Read a log from a byte offset (at most 1 MiB a read): a node's (`node`: a name such as "
+        "`substrate` or `patrick`, `name-<index>` or a node id) or a build job's (`job`, from list_jobs; also "
+        "while the job runs). Call again with the returned `offset` to follow it. A node's answer is "
+        "{node, id, offset, text}; a job's is {job, status, error, offset, text, done}, `done` once the job "
+        "has ended and its last line was read."
     )
     @sentences
     async def read_log(
         universe: Universe,
-        node: Annotated[str, Field(description="Node: service or simple name, name-<index>, or node id")],
+        node: Annotated[
+            str, Field(description="Node: service or simple name, name-<index>, or node id")
+        ] = "",
+        job: Annotated[str, Field(description="Build job id (`job-<hex>`, from list_jobs)")] = "",
         offset: Annotated[int, Field(ge=0, description="Byte offset to read from (0: the start)")] = 0,
     ) -> dict[str, Any]:
+        if bool(node) == bool(job):
+            raise DreamError("name either a `node` or a `job` (list_jobs lists the jobs) to read the log of")
+        if job:
+            return await job_log.read_job_log(universe_of(universe), job, offset)
         return views.read_log(universe_of(universe), node, offset)
 
     @server.tool(
@@ -303,19 +313,6 @@ def build(multiverse: Multiverse) -> MCPServer:
     @sentences
     async def list_jobs(universe: Universe) -> list[dict[str, Any]]:
         return await views.jobs(universe_of(universe))
-
-    @server.tool(
-        description="Read a build job's log from a byte offset, also while the job runs (at most 1 MiB a "
-        "read). Returns {job, status, error, offset, text, done}: call again with the returned `offset` "
-        "until `done` (the job has ended and its last line was read). Job ids come from list_jobs."
-    )
-    @sentences
-    async def read_job_log(
-        universe: Universe,
-        job: Annotated[str, Field(description="Job id (`job-<hex>`, from list_jobs)")],
-        offset: Annotated[int, Field(ge=0, description="Byte offset to read from (0: the start)")] = 0,
-    ) -> dict[str, Any]:
-        return await job_log.read_job_log(universe_of(universe), job, offset)
 
     @server.tool(
         description="The request inspector: the last requests the universe's substrates and gateways served, "

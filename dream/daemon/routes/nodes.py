@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -9,7 +10,16 @@ from starlette.routing import Route
 
 from dream.daemon.inputs import body
 from dream.daemon.routes.context import api, multiverse, node_view, universe_of
+from dream.daemon.universe import NodeRecord, Universe
 from dream.shapes import ServiceShape, SimpleShape, check_service, check_simple_name
+
+
+async def _stopped(request: Request, stop: Callable[[Universe], Awaitable[NodeRecord]]) -> Any:
+    """Stop a node of the request's universe, under the universe's lock: {killed: the node}."""
+    universe = universe_of(request)
+    async with multiverse(request).lock(universe.name):
+        record = await stop(universe)
+    return {"killed": node_view(record)}
 
 
 async def new_service(request: Request) -> Any:
@@ -24,10 +34,7 @@ async def new_service(request: Request) -> Any:
 
 
 async def kill_service(request: Request) -> Any:
-    universe = universe_of(request)
-    async with multiverse(request).lock(universe.name):
-        record = await universe.kill_service(request.path_params["name"])
-    return {"killed": node_view(record)}
+    return await _stopped(request, lambda universe: universe.kill_service(request.path_params["name"]))
 
 
 async def new_simple(request: Request) -> Any:
@@ -43,17 +50,13 @@ async def new_simple(request: Request) -> Any:
 
 
 async def kill_simple(request: Request) -> Any:
-    universe = universe_of(request)
-    async with multiverse(request).lock(universe.name):
-        record = await universe.kill_simple(request.path_params["name"])
-    return {"killed": node_view(record)}
+    return await _stopped(request, lambda universe: universe.kill_simple(request.path_params["name"]))
 
 
 async def kill_node(request: Request) -> Any:
-    universe = universe_of(request)
-    async with multiverse(request).lock(universe.name):
-        record = await universe.kill_node(request.path_params["name"], request.path_params["id"])
-    return {"killed": node_view(record)}
+    return await _stopped(
+        request, lambda universe: universe.kill_node(request.path_params["name"], request.path_params["id"])
+    )
 
 
 def routes() -> list[Route]:

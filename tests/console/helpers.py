@@ -1,14 +1,25 @@
-"""What the console's browser tests share: screenshots kept as artefacts, bounded waits that survive the
-live sections replacing their HTML (the signed-in browser is conftest.py's `signed_in`)."""
+"""What the console's tests share: the real `dream` CLI run against the test daemon, and for the browser
+tests, screenshots kept as artefacts and bounded waits that survive the live sections replacing their
+HTML (the signed-in browser is conftest.py's `signed_in`)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from dream.settings import repo_root
+from dream.testing.harness import DaemonProcess
 
 ARTIFACTS = repo_root() / "test-artifacts" / "console"
+
+
+def run_dream(daemon: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dream <args>` against `daemon`, its output kept as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "dream", *args], env=daemon.env, capture_output=True, text=True, timeout=60
+    )
 
 
 def shoot(driver: Any, name: str) -> Path:
