@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from dream.testing.harness import DaemonProcess, UniverseHandle
+from tests.console.helpers import run_dream
 
 pytestmark = pytest.mark.e2e
 
@@ -119,3 +120,24 @@ def test_a_project_shows_its_websites_with_their_urls(
         f"http://127.0.0.1:{console_cloud.port('substrate')}/docs/", headers={"host": site["fqdn"]}
     )
     assert served.status_code == 200 and "<html" in served.text.lower()
+
+
+def test_dream_jobs_lists_jobs_and_prints_a_log_and_dream_logs_a_node(
+    dream_daemon: DaemonProcess, console_cloud: UniverseHandle, pushed: dict[str, Any]
+) -> None:
+    u = console_cloud.name
+    listed = run_dream(dream_daemon, "jobs", "-u", u)
+    assert listed.returncode == 0, listed.stderr
+    (line,) = [row for row in listed.stdout.splitlines() if "dream/tb_code_inspected" in row][:1]
+    job, status = line.split()[:2]
+    assert job.startswith("job-") and status == "success"
+    printed = run_dream(dream_daemon, "jobs", job, "-u", u)
+    assert printed.returncode == 0, printed.stderr
+    assert f"job {job}: dream/tb_code_inspected @" in printed.stdout and "job succeeded" in printed.stdout
+    assert f"job {job}: success" in printed.stderr
+    followed = run_dream(dream_daemon, "jobs", job, "--follow", "-u", u)  # an ended job: it stops at once
+    assert followed.returncode == 0 and followed.stdout == printed.stdout
+    unknown = run_dream(dream_daemon, "jobs", "job-0123", "-u", u)
+    assert unknown.returncode == 1 and f"no job `job-0123` in universe `{u}`" in unknown.stderr
+    node = run_dream(dream_daemon, "logs", "substrate", "-u", u)
+    assert node.returncode == 0 and "serving limits" in node.stdout
