@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from collections.abc import Callable
@@ -81,4 +82,46 @@ FixturesOpt = typer.Option(None, "--fixtures", help="Fixtures to run once the un
 SimplesOpt = typer.Option(None, "--simples", help="Simples to start (comma list; default elder,client)")
 ShapeOpt = typer.Option(None, "--shape", help="Universe shape from universes/ (name) or a YAML file path")
 KeepOpt = typer.Option(False, "--keep", help="Keep the universe under ~/.cache/dream and reload it next time")
+# The flags of a new universe, as `dream new multiverse` and `dream new universe` both take them.
+SHAPE_FLAGS: tuple[tuple[str, Any, Any], ...] = (
+    ("keep", bool, KeepOpt),
+    ("empty", bool, EmptyOpt),
+    ("enable", list[str], EnableOpt),
+    ("disable", list[str], DisableOpt),
+    ("bind", list[str], BindOpt),
+    ("fixtures", list[str], FixturesOpt),
+    ("simples", list[str], SimplesOpt),
+)
+
+
+def with_shape_flags(after: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the SHAPE_FLAGS, listed after its parameter `after`: typer reads the command's
+    signature, and the command takes the flags as keyword arguments (`**flags`)."""
+
+    def add(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        at = [p.name for p in own].index(after) + 1
+        flags = [
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=kind)
+            for name, kind, default in SHAPE_FLAGS
+        ]
+        command.__signature__ = signature.replace(parameters=[*own[:at], *flags, *own[at:]])  # type: ignore[attr-defined]
+        return command
+
+    return add
+
+
+def shape_of(shape: str | None, flags: dict[str, Any]) -> Shape:
+    """The universe shape the SHAPE_FLAGS of a command ask for."""
+    return build_shape(
+        shape=shape,
+        empty=flags["empty"],
+        enable=flags["enable"],
+        disable=flags["disable"],
+        bind=flags["bind"],
+        simples=flags["simples"],
+    )
+
+
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of a table")

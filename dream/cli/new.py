@@ -4,54 +4,35 @@ library."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from dream.cli import output
-from dream.cli.common import (
-    BindOpt,
-    DisableOpt,
-    EmptyOpt,
-    EnableOpt,
-    FixturesOpt,
-    KeepOpt,
-    ShapeOpt,
-    SimplesOpt,
-    UniverseArg,
-    build_shape,
-    client,
-    split,
-)
+from dream.cli.common import ShapeOpt, UniverseArg, client, shape_of, split, with_shape_flags
 from dream.settings import DEFAULT_BRANCH, DEFAULT_UNIVERSE
 
 app = typer.Typer(help="Create a multiverse or a universe.", no_args_is_help=True)
 
 
+@with_shape_flags(after="daemon")
 def multiverse(
     daemon: bool = typer.Option(False, "--daemon", help="Run in the background; return once started"),
-    keep: bool = KeepOpt,
-    empty: bool = EmptyOpt,
-    enable: list[str] = EnableOpt,
-    disable: list[str] = DisableOpt,
-    bind: list[str] = BindOpt,
-    fixtures: list[str] = FixturesOpt,
-    simples: list[str] = SimplesOpt,
     universes: list[str] = typer.Option(
         None, "--universes", "-u", help="Universes to start (default blackhole)"
     ),
     shape: str = ShapeOpt,
     branch: str = typer.Option(DEFAULT_BRANCH, "--branch", "-b", help="Default branch services build"),
+    **flags: Any,
 ) -> None:
     """Start the daemon and a universe (`blackhole`); Ctrl-C stops everything."""
     from dream.cli.multiverse import start_multiverse
 
     start_multiverse(
-        shape=build_shape(
-            shape=shape, empty=empty, enable=enable, disable=disable, bind=bind, simples=simples
-        ),
+        shape=shape_of(shape, flags),
         universes=universes,
-        keep=keep,
-        fixtures=fixtures,
+        keep=flags["keep"],
+        fixtures=flags["fixtures"],
         branch=branch,
         detach=daemon,
     )
@@ -61,22 +42,13 @@ app.command("multiverse")(multiverse)
 
 
 @app.command("universe")
-def universe(
-    name: str = UniverseArg,
-    keep: bool = KeepOpt,
-    empty: bool = EmptyOpt,
-    enable: list[str] = EnableOpt,
-    disable: list[str] = DisableOpt,
-    bind: list[str] = BindOpt,
-    fixtures: list[str] = FixturesOpt,
-    simples: list[str] = SimplesOpt,
-    shape: str = ShapeOpt,
-) -> None:
+@with_shape_flags(after="name")
+def universe(name: str = UniverseArg, shape: str = ShapeOpt, **flags: Any) -> None:
     """Create and start a universe in the running multiverse."""
-    config = build_shape(shape=shape, empty=empty, enable=enable, disable=disable, bind=bind, simples=simples)
+    config = shape_of(shape, flags)
     with client() as api:
-        api.new_universe(name, config.to_api(), keep=keep)
-        for fixture in split(fixtures):
+        api.new_universe(name, config.to_api(), keep=flags["keep"])
+        for fixture in split(flags["fixtures"]):
             api.fixture(name, fixture, [])
     output.success(f"Universe {name.lower()} started!")
 
