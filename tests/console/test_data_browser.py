@@ -145,6 +145,14 @@ def test_bad_data_input_gets_a_sentence_on_the_page(
     driver.execute_script("document.getElementById('data').scrollIntoView();")
     shoot(driver, "data-refused.png")
 
+    # A channel the config has none for.
+    form = driver.find_element("id", "publish-form")
+    form.find_element("name", "channel").send_keys("gossip")
+    click(driver, "#publish-form button")
+    wait(driver, lambda d: "gossip" in text_of(d, "#data-status"), what="the publish refused")
+    assert "no messaging channel of project" in text_of(driver, "#data-status")
+    assert "matches `gossip`: add one to its config" in text_of(driver, "#data-status")
+
     # An unknown job's log.
     driver.execute_script(
         "const b = document.createElement('button'); b.className = 'log'; b.id = 'ghost-job';"

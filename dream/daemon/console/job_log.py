@@ -33,7 +33,7 @@ def _live_file(universe: Universe, job_id: str) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _slice(path: Path, offset: int) -> tuple[bytes, bool]:
+def read_slice(path: Path, offset: int) -> tuple[bytes, bool]:
     """At most JOB_LOG_CHUNK bytes from `offset`, and whether they reach the end of the file."""
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
@@ -68,7 +68,7 @@ async def read_job_log(universe: Universe, job_id: str, offset: int = 0) -> dict
         status = job.status or "open"
         path = _live_file(universe, job_id)
         if path is not None:
-            data, at_end = _slice(path, offset)
+            data, at_end = read_slice(path, offset)
         else:
             cid = (job.logs or {}).get(job.id)
             blob = (await clients.hoarder.blob(cid) or b"") if cid else b""
