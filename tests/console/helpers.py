@@ -1,16 +1,21 @@
-"""What the console's tests share: the real `dream` CLI run against the test daemon, and for the browser
-tests, screenshots kept as artefacts and bounded waits that survive the live sections replacing their
-HTML (the signed-in browser is conftest.py's `signed_in`)."""
+"""What the console's tests share: the real `dream` CLI and the MCP SDK's client against the test daemon;
+for the browser tests, screenshots kept as artefacts and bounded waits that survive the live sections
+replacing their HTML (the signed-in browser is conftest.py's `signed_in`)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dream.settings import repo_root
 from dream.testing.harness import DaemonProcess
+
+T = TypeVar("T")
 
 ARTIFACTS = repo_root() / "test-artifacts" / "console"
 
@@ -20,6 +25,28 @@ def run_dream(daemon: DaemonProcess, *args: str) -> subprocess.CompletedProcess[
     return subprocess.run(
         [sys.executable, "-m", "dream", *args], env=daemon.env, capture_output=True, text=True, timeout=60
     )
+
+
+def with_client(daemon: DaemonProcess, use: Callable[[Any], Awaitable[T]]) -> T:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def run() -> T:
+        http = httpx2.AsyncClient(headers=daemon.auth(), timeout=httpx2.Timeout(30, read=600))
+        async with http, Client(streamable_http_client(f"{daemon.url}/mcp", http_client=http)) as client:
+            return await asyncio.wait_for(use(client), 900)
+
+    return asyncio.run(run())
+
+
+def data(result: Any) -> Any:
+    """A tool result's value: its structured content, else its text as JSON."""
+    assert not result.is_error, result
+    if result.structured_content is not None:
+        value = result.structured_content
+        return value.get("result", value) if isinstance(value, dict) and set(value) == {"result"} else value
+    return json.loads(result.content[0].text)
 
 
 def shoot(driver: Any, name: str) -> Path:

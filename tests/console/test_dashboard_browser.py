@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
-from tests.console.helpers import click, shoot, text_of, wait
+from tests.console.helpers import click, data, shoot, text_of, wait, with_client
 from tests.universe.test_daemon_browser import page_server  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.e2e
@@ -313,6 +313,13 @@ def test_a_running_build_log_is_followed_live(
         assert first["status"] == "locked" and not first["done"] and "waiting for release" in first["text"]
         later = api.job_log(u, job, first["offset"])
         assert later["offset"] >= first["offset"] and not later["done"]
+
+        async def read_running(client: Any) -> Any:
+            args = {"universe": u, "job": job, "offset": first["offset"]}
+            return data(await client.call_tool("read_log", args))
+
+        by_mcp = with_client(dream_daemon, read_running)
+        assert by_mcp["status"] == "locked" and not by_mcp["done"] and by_mcp["offset"] >= first["offset"]
         wait_for(lambda: any("waiting for release" in line for line in cli_lines), "the CLI following")
         assert follower.poll() is None
         driver.execute_script("document.getElementById('builds').scrollIntoView();")

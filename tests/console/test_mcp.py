@@ -4,20 +4,16 @@ jobs; bad arguments get an error result and the daemon goes on. Without the daem
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from dream.testing.harness import DaemonProcess, UniverseHandle
-from tests.console.helpers import run_dream
+from tests.console.helpers import data, run_dream, with_client
 
 pytestmark = pytest.mark.e2e
-
-T = TypeVar("T")
 
 TOOLS = {
     "list_universes",
@@ -36,28 +32,6 @@ TOOLS = {
     "list_jobs",
     "read_requests",
 }
-
-
-def with_client(daemon: DaemonProcess, use: Callable[[Any], Awaitable[T]]) -> T:
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    async def run() -> T:
-        http = httpx2.AsyncClient(headers=daemon.auth(), timeout=httpx2.Timeout(30, read=600))
-        async with http, Client(streamable_http_client(f"{daemon.url}/mcp", http_client=http)) as client:
-            return await asyncio.wait_for(use(client), 900)
-
-    return asyncio.run(run())
-
-
-def data(result: Any) -> Any:
-    """A tool result's value: its structured content, else its text as JSON."""
-    assert not result.is_error, result
-    if result.structured_content is not None:
-        value = result.structured_content
-        return value.get("result", value) if isinstance(value, dict) and set(value) == {"result"} else value
-    return json.loads(result.content[0].text)
 
 
 def error_text(result: Any) -> str:
