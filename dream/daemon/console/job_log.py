@@ -14,6 +14,7 @@ from dream.clients.patrick import FINISHED
 from dream.daemon.universe import Universe
 from dream.errors import DreamError
 from dream.monkey.live_log import job_log_path
+from dream.node.peers import PeerClient
 
 # Most of a job's log one read returns (the reader asks again from the offset it got).
 JOB_LOG_CHUNK = 1 << 20
@@ -44,18 +45,21 @@ def read_slice(path: Path, offset: int) -> tuple[bytes, bool]:
     return data, offset + len(data) >= size
 
 
-async def read_job_log(universe: Universe, job_id: str, offset: int = 0) -> dict[str, Any]:
+async def read_job_log(
+    universe: Universe, job_id: str, offset: int = 0, *, peers: PeerClient | None = None
+) -> dict[str, Any]:
     """{job, status, error, offset (to ask from next), text, done}: `done` once the job has ended and
-    `text` reaches the end of its log."""
+    `text` reaches the end of its log. A follower passes its own `peers`, kept between reads."""
     try:
         job_log_path(Path("."), job_id)
     except ValueError as exc:
         raise DreamError(f"{exc}: `dream jobs -u {universe.name}` lists the jobs") from None
     if offset < 0:
         raise DreamError(f"`offset` must be 0 or more bytes, got {offset}")
-    peers = universe.peer_client()
+    own = peers is None
+    client = universe.peer_client() if peers is None else peers
     try:
-        clients = Clients(peers)
+        clients = Clients(client)
         try:
             # Asked before the file is read: a job that has ended has written its last line.
             job = await clients.patrick.job(job_id)
@@ -74,7 +78,8 @@ async def read_job_log(universe: Universe, job_id: str, offset: int = 0) -> dict
             blob = (await clients.hoarder.blob(cid) or b"") if cid else b""
             data, at_end = blob[offset : offset + JOB_LOG_CHUNK], offset + JOB_LOG_CHUNK >= len(blob)
     finally:
-        await peers.close()
+        if own:
+            await client.close()
     return {
         "job": job.id,
         "status": status,

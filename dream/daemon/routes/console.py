@@ -198,21 +198,22 @@ async def job_log_events(request: Request) -> Response:
         answer = first
         end = time.monotonic() + STREAM_FOR
         yield "retry: 1000\n\n"
-        while True:
-            if answer["text"]:
-                chunk = json.dumps({"offset": answer["offset"], "text": answer["text"]})
-                yield f"id: {answer['offset']}\n" + _sse("log", chunk)
-            if answer["done"]:
-                yield _sse("end", json.dumps({"status": answer["status"], "error": answer["error"]}))
-                return
-            if time.monotonic() > end or await request.is_disconnected():
-                return
-            await asyncio.sleep(JOB_LOG_EVERY)
-            try:
-                answer = await read_job_log(universe, job, answer["offset"])
-            except (DreamError, httpx.HTTPError, OSError) as exc:
-                yield _sse("failure", f"the log of job {job} cannot be read any more: {exc}")
-                return
+        async with peers_of(universe) as peers:  # one client for the stream's reads
+            while True:
+                if answer["text"]:
+                    chunk = json.dumps({"offset": answer["offset"], "text": answer["text"]})
+                    yield f"id: {answer['offset']}\n" + _sse("log", chunk)
+                if answer["done"]:
+                    yield _sse("end", json.dumps({"status": answer["status"], "error": answer["error"]}))
+                    return
+                if time.monotonic() > end or await request.is_disconnected():
+                    return
+                await asyncio.sleep(JOB_LOG_EVERY)
+                try:
+                    answer = await read_job_log(universe, job, answer["offset"], peers=peers)
+                except (DreamError, httpx.HTTPError, OSError) as exc:
+                    yield _sse("failure", f"the log of job {job} cannot be read any more: {exc}")
+                    return
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-store"})
 
