@@ -86,3 +86,19 @@ def click(driver: Any, css: str) -> None:
         return True
 
     wait(driver, clicked, timeout=10, what=f"a click on {css}")
+
+
+def submit(driver: Any, form: str, **fields: str) -> None:
+    """Type `fields` (by name, each cleared first) into the form with id `form`, then press its button."""
+    found = driver.find_element("id", form)
+    for name, text in fields.items():
+        field = found.find_element("name", name)
+        field.clear()
+        field.send_keys(text)
+    click(driver, f"#{form} button")
+
+
+def shows(driver: Any, css: str, *parts: str, timeout: float = 60) -> str:
+    """Wait until the element `css` finds holds every one of `parts` in its text; that text."""
+    wait(driver, lambda d: all(p in text_of(d, css) for p in parts), timeout, what=f"{parts} in {css}")
+    return text_of(driver, css)

@@ -14,7 +14,7 @@ import yaml
 
 from dream.tcc.ids import new_resource_id
 from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
-from tests.console.helpers import click, shoot, text_of, wait
+from tests.console.helpers import click, shoot, shows, submit, text_of, wait
 
 pytestmark = pytest.mark.e2e
 
@@ -45,15 +45,6 @@ def stash(console_cloud: UniverseHandle, tmp_path_factory: pytest.TempPathFactor
     return created
 
 
-def _value_form(driver: Any, database: str, key: str, value: str) -> None:
-    form = driver.find_element("id", "value-form")
-    for name, text in (("database", database), ("key", key), ("text", value)):
-        field = form.find_element("name", name)
-        field.clear()
-        field.send_keys(text)
-    click(driver, "#value-form button")
-
-
 def _open_data(driver: Any, url: str) -> None:
     driver.get(url)
     wait(driver, lambda d: d.find_elements("css selector", f'#data-project option[value="{PROJECT}"]'))
@@ -76,7 +67,7 @@ def test_databases_storages_and_channels_from_the_page(
     # Keys: put from the page, put from the API, read both, delete one.
     click(driver, '#databases-body button.db-keys[data-database="/notes"]')
     wait(driver, lambda d: "no key yet" in text_of(d, "#keys-body"), what="the empty database")
-    _value_form(driver, "/notes", "greeting", "hello from the page")
+    submit(driver, "value-form", database="/notes", key="greeting", text="hello from the page")
     wait(driver, lambda d: "hello from the page" in text_of(d, "#keys-body"), what="the put key")
     assert api.data_get(u, PROJECT, "/notes", "greeting") == b"hello from the page"
     api.data_put(u, PROJECT, "/notes", "outside", b"put by the API")
@@ -89,13 +80,8 @@ def test_databases_storages_and_channels_from_the_page(
 
     # Files: two versions of one name, the first downloaded.
     click(driver, '#storages-body button.storage-files[data-storage="/files"]')
-    form = driver.find_element("id", "file-form")
     for content in ("first words", "second words, longer"):
-        form.find_element("name", "name").clear()
-        form.find_element("name", "name").send_keys("notes.txt")
-        form.find_element("name", "text").clear()
-        form.find_element("name", "text").send_keys(content)
-        click(driver, "#file-form button")
+        submit(driver, "file-form", name="notes.txt", text=content)
         wait(driver, lambda d, c=content: f"({len(c)} bytes)" in text_of(d, "#data-status"), what="a version")
     wait(
         driver,
@@ -115,9 +101,7 @@ def test_databases_storages_and_channels_from_the_page(
     # A channel, tailed live: a message from the page, then one from the API.
     click(driver, '#channels-body button.channel-tail[data-channel="news"]')
     wait(driver, lambda d: "following channel news" in text_of(d, "#tail-state"), what="the tail")
-    form = driver.find_element("id", "publish-form")
-    form.find_element("name", "text").send_keys("hello channel")
-    click(driver, "#publish-form button")
+    submit(driver, "publish-form", text="hello channel")
     wait(driver, lambda d: "hello channel" in text_of(d, "#channel-messages"), what="the page's message")
     api.publish(u, "news", b"from the API", project=PROJECT)
     wait(driver, lambda d: "from the API" in text_of(d, "#channel-messages"), what="the API's message")
@@ -131,27 +115,23 @@ def test_bad_data_input_gets_a_sentence_on_the_page(
 ) -> None:
     driver, u = signed_in, console_cloud.name
     _open_data(driver, f"{dream_daemon.url}/console/u/{u}")
-    _value_form(driver, "/nowhere", "k", "v")
-    wait(driver, lambda d: "400" in text_of(d, "#data-status"), what="the unknown database refused")
-    assert f"no database of project `{PROJECT}` matches `/nowhere`" in text_of(driver, "#data-status")
+    submit(driver, "value-form", database="/nowhere", key="k", text="v")
+    shows(driver, "#data-status", "400: ", f"no database of project `{PROJECT}` matches `/nowhere`")
     assert driver.find_element("id", "data-status").get_attribute("class") == "error"
 
     # One put past the database's size: nothing is written, the page says why and how to fix it.
-    _value_form(driver, "/notes", "big", "x" * DATABASE_SIZE)
-    wait(driver, lambda d: "is full" in text_of(d, "#data-status"), what="the put refused")
-    said = text_of(driver, "#data-status")
+    submit(driver, "value-form", database="/notes", key="big", text="x" * DATABASE_SIZE)
+    said = shows(driver, "#data-status", "is full")
     assert f"of its {DATABASE_SIZE} (keys and values count)" in said and "raise `storage.size`" in said
     assert "big" not in console_cloud.client.data_keys(u, PROJECT, "/notes")
     driver.execute_script("document.getElementById('data').scrollIntoView();")
     shoot(driver, "data-refused.png")
 
     # A channel the config has none for.
-    form = driver.find_element("id", "publish-form")
-    form.find_element("name", "channel").send_keys("gossip")
-    click(driver, "#publish-form button")
-    wait(driver, lambda d: "gossip" in text_of(d, "#data-status"), what="the publish refused")
-    assert "no messaging channel of project" in text_of(driver, "#data-status")
-    assert "matches `gossip`: add one to its config" in text_of(driver, "#data-status")
+    submit(driver, "publish-form", channel="gossip")
+    shows(
+        driver, "#data-status", "no messaging channel of project", "matches `gossip`: add one to its config"
+    )
 
     # An unknown job's log.
     driver.execute_script(
