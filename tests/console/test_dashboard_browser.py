@@ -291,7 +291,7 @@ def test_a_running_build_log_is_followed_live(
                     return str(job["id"])
             return ""
 
-        job = wait_for(running_code_job, "the code job running", timeout=BUILD_WAIT)
+        job = wait_for(running_code_job, "the code job running", timeout=BUILD_WAIT, every=0.2)
         follower, cli_lines = _follow_cli(dream_daemon, u, job)
         click(driver, f'#builds-body tr[data-job="{job}"] button.log')
         wait(
