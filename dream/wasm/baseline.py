@@ -1,0 +1,75 @@
+"""The baseline compiler (wasmtime's Winch) for freshly saved code: a Go module compiles in a tenth of
+the optimizing compiler's time, so `dream watch` serves a Go save within a second.
+
+Winch makes code that runs slower than Cranelift's, and a module it compiled loads only into an engine
+that uses it. A `WasmHost` therefore keeps a second engine, with its own epoch ticker, for the builds
+compiled this way (`BaselineRuntime`, made on first use); every limit is the Store's (memory) or the
+epoch's (timeouts), so it holds the same on both engines. Only the working-copy deploys of `dream
+watch` ask for it; a push compiles with the optimizing compiler, so the next push gives the function
+optimized code again.
+
+`DREAM_WASM_COMPILER=baseline` makes every compile of the process use it (a machine where compile time
+matters more than run time, and the test suite's check that every limit holds on Winch's code).
+
+Its compiled modules share the machine's cache directory under their own tag (`baseline_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import wasmtime
+
+from dream.wasm.cache import ModuleCache, baseline_settings
+from dream.wasm.engine import EpochTicker, _pooling
+
+COMPILER_SETTING = "DREAM_WASM_COMPILER"  # "optimizing" (the default) or "baseline"
+COMPILERS = ("optimizing", "baseline")
+WINCH = 2  # wasmtime_strategy_t: WASMTIME_STRATEGY_WINCH (wasmtime-py's `Config.strategy` lacks it)
+
+
+def everything_baseline() -> bool:
+    """Whether `DREAM_WASM_COMPILER` asks for the baseline compiler for every compile; ValueError naming
+    the accepted values for anything else."""
+    value = os.environ.get(COMPILER_SETTING, "").strip().lower() or "optimizing"
+    if value not in COMPILERS:
+        raise ValueError(
+            f"{COMPILER_SETTING}={value!r} is not a compiler; use one of: {', '.join(COMPILERS)}"
+        )
+    return value == "baseline"
+
+
+def available() -> bool:
+    """Whether this wasmtime-py can switch an engine to Winch (through its C bindings); without them,
+    every compile uses the optimizing compiler."""
+    try:
+        from wasmtime import _ffi as ffi
+    except ImportError:
+        return False
+    return hasattr(ffi, "wasmtime_config_strategy_set")
+
+
+def make_baseline_engine(settings: str) -> wasmtime.Engine:
+    """An engine like the optimizing one described by `settings` (epoch interruption, the same memory
+    layout), compiling with Winch."""
+    cfg = wasmtime.Config()
+    cfg.epoch_interruption = True
+    from wasmtime import _ffi as ffi
+
+    ffi.wasmtime_config_strategy_set(cfg.ptr(), WINCH)
+    if "pooling=1" in settings.split(";"):
+        _pooling(cfg)  # the same allocator, so code compiled for it has the same memory bounds
+    return wasmtime.Engine(cfg)
+
+
+class BaselineRuntime:
+    """The baseline engine of a host, its share of the module cache and its epoch ticker."""
+
+    def __init__(self, directory: Path, settings: str) -> None:
+        self.engine = make_baseline_engine(settings)
+        self.cache = ModuleCache(self.engine, directory, baseline_settings(settings))
+        self.ticker = EpochTicker(self.engine)
+
+    def stop(self) -> None:
+        self.ticker.stop()
