@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from dream.testing.harness import DaemonProcess
+from dream.testing.plugin import FORK_SERVING
 
 
 def serving(client: object, universe: str, fqdn: str, deadline: float) -> None:
@@ -52,8 +53,8 @@ def main() -> None:
             client.working_copy_change("origin", "saved", files, path=str(root))
             serving(client, "origin", made["fqdn"], time.monotonic() + 60)
             saved = client.snapshot_save("origin", "bench")
-            boots, loads, forks = [], [], []
-            for i in range(rounds):
+            boots, loads, forks, served = [], [], [], []
+            for i in range(rounds):  # interleaved: each round is measured under the same load
                 started = time.monotonic()
                 client.new_universe(f"boot{i}")
                 boots.append(time.monotonic() - started)
@@ -64,6 +65,12 @@ def main() -> None:
                 loads.append(time.monotonic() - started)
                 client.kill_universe(f"fork{i}")
                 forks.append(time.monotonic() - started)
+                # What `fork_universe(snapshot, only=FORK_SERVING)` pays per test.
+                started = time.monotonic()
+                client.snapshot_load("bench", f"serve{i}", only=list(FORK_SERVING))
+                serving(client, f"serve{i}", made["fqdn"], started + 60)
+                client.kill_universe(f"serve{i}")
+                served.append(time.monotonic() - started)
             print(
                 f"snapshot: {saved['bytes'] / 1e6:.2f} MB, saved in {saved['seconds']:.2f} s "
                 f"({saved['processes_paused']} processes paused {saved['paused_seconds'] * 1000:.0f} ms)"
@@ -71,6 +78,10 @@ def main() -> None:
             print(f"boot (new universe, default shape)   median {statistics.median(boots):.3f} s")
             print(f"snapshot load → PONG                 median {statistics.median(loads):.3f} s")
             print(f"one fork per test (load, PONG, kill) median {statistics.median(forks):.3f} s")
+            print(
+                f"one fork per test, only {'+'.join(FORK_SERVING)} (load, PONG, kill) "
+                f"median {statistics.median(served):.3f} s"
+            )
         finally:
             daemon.stop()
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,9 @@ from dream.testing.chaos import Chaos
 from dream.testing.data import ProjectData
 from dream.testing.harness import DaemonProcess, UniverseHandle
 from dream.testing.project import DeployedProject, deploy
+
+# The nodes that serve a deployed project's functions: a fork that only calls them needs no more.
+FORK_SERVING = ("substrate", "tns", "hoarder")
 
 UniverseFactory = Callable[..., UniverseHandle]
 
@@ -119,14 +122,15 @@ def dream_universe(universe_factory: UniverseFactory, pytestconfig: pytest.Confi
 
 @pytest.fixture
 def fork_universe(dream_daemon: DaemonProcess) -> Iterator[Callable[..., UniverseHandle]]:
-    """`fork(snapshot, name=None)` → a fresh universe started from a snapshot (`dream snapshot save`), with
-    the snapshot's projects already serving; each is killed, and its folder removed, when the test ends."""
+    """`fork(snapshot, name=None, only=None)` → a fresh universe started from a snapshot (`dream snapshot
+    save`), with the snapshot's projects already serving; each is killed, and its folder removed, when the
+    test ends. `only` starts just the nodes a test needs, e.g. `FORK_SERVING` to call functions."""
     client = dream_daemon.client()
     made: list[UniverseHandle] = []
 
-    def fork(snapshot: str, name: str | None = None) -> UniverseHandle:
+    def fork(snapshot: str, name: str | None = None, only: Sequence[str] | None = None) -> UniverseHandle:
         name = name or f"fork-{uuid.uuid4().hex[:10]}"
-        client.snapshot_load(snapshot, name)
+        client.snapshot_load(snapshot, name, only=list(only) if only else None)
         handle = UniverseHandle(client, name)
         made.append(handle)
         return handle
