@@ -281,9 +281,11 @@ async def load(
         raise DreamError(f"universe `{as_name}` already exists")
     started = time.monotonic()
     meta = await asyncio.to_thread(unpack, home, name, as_name)
+    unpacked = time.monotonic()
     try:
         shape = only_shape(home / f"universe-{as_name}", only, name) if only else None
         builds = await asyncio.to_thread(compiled_builds, home / f"universe-{as_name}")
+        compiled = time.monotonic()
         universe = await multiverse.create(as_name, shape, keep=True)
     except BaseException:
         shutil.rmtree(home / f"universe-{as_name}", ignore_errors=True)
@@ -299,4 +301,10 @@ async def load(
         "nodes": len(universe.nodes),
         "compiled": builds,
         "seconds": round(time.monotonic() - started, 4),
+        # Where the time went: unpacking, compiling builds this machine lacked, starting the nodes.
+        "phases": {
+            "unpack": round(unpacked - started, 4),
+            "compile": round(compiled - unpacked, 4),
+            "start": round(time.monotonic() - compiled, 4),
+        },
     }
