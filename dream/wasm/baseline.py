@@ -9,7 +9,8 @@ watch` ask for it; a push compiles with the optimizing compiler, so the next pus
 optimized code again.
 
 `DREAM_WASM_COMPILER=baseline` makes every compile of the process use it (a machine where compile time
-matters more than run time, and the test suite's check that every limit holds on Winch's code).
+matters more than run time, and the test suite's check that every limit holds on Winch's code);
+`DREAM_WASM_COMPILER=optimizing` never uses it (saves too: a watched function measured at full speed).
 
 Its compiled modules share the machine's cache directory under their own tag (`baseline_settings`).
 """
@@ -24,20 +25,31 @@ import wasmtime
 from dream.wasm.cache import ModuleCache, baseline_settings
 from dream.wasm.engine import EpochTicker, _pooling
 
-COMPILER_SETTING = "DREAM_WASM_COMPILER"  # "optimizing" (the default) or "baseline"
-COMPILERS = ("optimizing", "baseline")
+COMPILER_SETTING = "DREAM_WASM_COMPILER"
+# auto: the baseline compiler for working-copy saves, the optimizing one for everything else;
+# baseline / optimizing: that compiler for every compile (saves included).
+COMPILERS = ("auto", "baseline", "optimizing")
 WINCH = 2  # wasmtime_strategy_t: WASMTIME_STRATEGY_WINCH (wasmtime-py's `Config.strategy` lacks it)
 
 
-def everything_baseline() -> bool:
-    """Whether `DREAM_WASM_COMPILER` asks for the baseline compiler for every compile; ValueError naming
-    the accepted values for anything else."""
-    value = os.environ.get(COMPILER_SETTING, "").strip().lower() or "optimizing"
+def compiler_setting() -> str:
+    """`DREAM_WASM_COMPILER` (default auto); ValueError naming the accepted values for anything else."""
+    value = os.environ.get(COMPILER_SETTING, "").strip().lower() or "auto"
     if value not in COMPILERS:
         raise ValueError(
-            f"{COMPILER_SETTING}={value!r} is not a compiler; use one of: {', '.join(COMPILERS)}"
+            f"{COMPILER_SETTING}={value!r} is not a compiler setting; use one of: {', '.join(COMPILERS)}"
         )
-    return value == "baseline"
+    return value
+
+
+def everything_baseline() -> bool:
+    """Whether every compile of this process uses the baseline compiler."""
+    return compiler_setting() == "baseline"
+
+
+def wants_baseline(asked: bool) -> bool:
+    """Whether a compile that asks for the baseline compiler (`asked`) gets it."""
+    return compiler_setting() != "optimizing" and (asked or everything_baseline()) and available()
 
 
 def available() -> bool:

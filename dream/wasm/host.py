@@ -44,8 +44,7 @@ from dream.wasm import globals as global_values
 from dream.wasm import self as self_values
 from dream.wasm import storage as storages
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
-from dream.wasm.baseline import BaselineRuntime, everything_baseline
-from dream.wasm.baseline import available as baseline_available
+from dream.wasm.baseline import BaselineRuntime, compiler_setting, wants_baseline
 from dream.wasm.cache import ModuleCache, default_directory
 from dream.wasm.callpath import CallFailed, CallPath, Run
 from dream.wasm.database import DataScope
@@ -105,6 +104,7 @@ class WasmHost:
     def __init__(
         self, cache_dir: Path | None = None, *, capture_output: bool = False, pooling: bool = True
     ) -> None:
+        compiler_setting()  # a wrong DREAM_WASM_COMPILER stops the host at its start, not at a load
         self.engine, settings = make_engine(pooling=pooling)
         # How calls are made (raw C calls, object API, plain wasmtime-py): chosen by a self-test once
         # per process, or forced by DREAM_WASM_CALL (a forced path that fails raises CallPathError).
@@ -116,7 +116,6 @@ class WasmHost:
         self.capture_output = capture_output
         self.ticker = EpochTicker(self.engine)
         self._baseline: BaselineRuntime | None = None  # made when a baseline-compiled build is loaded
-        self._all_baseline = everything_baseline()  # DREAM_WASM_COMPILER=baseline
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -161,7 +160,7 @@ class WasmHost:
                 "upload the built main.wasm or its .zwasm artefact",
                 "not a wasm module",
             )
-        runtime = self.baseline() if (baseline or self._all_baseline) and baseline_available() else None
+        runtime = self.baseline() if wants_baseline(baseline) else None
         try:
             module, cache_path = (runtime or self).cache.module(wasm)
         except wasmtime.WasmtimeError as exc:

@@ -3,14 +3,13 @@ give way to the optimizing compiler's code for the same bytes."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from dream.wasm import WasmHost, WasmMemoryLimit, WasmTimeout
 from dream.wasm import precompile as precompiling
-from dream.wasm.baseline import COMPILER_SETTING, everything_baseline
+from dream.wasm.baseline import COMPILER_SETTING, compiler_setting, wants_baseline
 from tests.substrate.conftest import MB, get, wat
 
 
@@ -51,11 +50,16 @@ def test_a_baseline_build_loads_by_its_cid_and_optimized_code_wins(
         assert again is not None and not again.baseline
 
 
-def test_the_compiler_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_compiler_setting_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(COMPILER_SETTING, raising=False)
+    assert compiler_setting() == "auto" and wants_baseline(True) and not wants_baseline(False)
     monkeypatch.setenv(COMPILER_SETTING, "baseline")
-    assert everything_baseline()
+    assert wants_baseline(False)
+    monkeypatch.setenv(COMPILER_SETTING, "optimizing")
+    assert not wants_baseline(True)
     monkeypatch.setenv(COMPILER_SETTING, "fastest")
-    with pytest.raises(ValueError, match="DREAM_WASM_COMPILER='fastest' is not a compiler; use one of"):
-        everything_baseline()
-    monkeypatch.delenv(COMPILER_SETTING)
-    assert not everything_baseline() and COMPILER_SETTING not in os.environ
+    with pytest.raises(
+        ValueError,
+        match="DREAM_WASM_COMPILER='fastest' is not a compiler setting; use one of: auto, baseline",
+    ):
+        WasmHost(tmp_path)
