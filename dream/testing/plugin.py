@@ -27,6 +27,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -120,11 +121,35 @@ def dream_universe(universe_factory: UniverseFactory, pytestconfig: pytest.Confi
     return universe_factory(f"session-{_worker()}", shape=pytestconfig.getini("dream_shape"))
 
 
+@pytest.fixture(scope="session")
+def _fork_reaper(dream_daemon: DaemonProcess) -> Iterator[Callable[[str], None]]:
+    """Kills forks after their tests, on a thread of its own: a test does not wait for its fork's nodes to
+    exit. Every kill is done before the session's daemon stops."""
+    client = dream_daemon.client()
+
+    def kill(name: str) -> None:
+        with contextlib.suppress(Exception):  # a test may have killed it already
+            client.kill_universe(name)
+
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dream-fork-reaper") as pool:
+
+            def later(name: str) -> None:
+                pool.submit(kill, name)
+
+            yield later
+    finally:
+        client.close()
+
+
 @pytest.fixture
-def fork_universe(dream_daemon: DaemonProcess) -> Iterator[Callable[..., UniverseHandle]]:
+def fork_universe(
+    dream_daemon: DaemonProcess, _fork_reaper: Callable[[str], None]
+) -> Iterator[Callable[..., UniverseHandle]]:
     """`fork(snapshot, name=None, only=None)` → a fresh universe started from a snapshot (`dream snapshot
-    save`), with the snapshot's projects already serving; each is killed, and its folder removed, when the
-    test ends. `only` starts just the nodes a test needs, e.g. `FORK_SERVING` to call functions."""
+    save`), with the snapshot's projects already serving; each is killed, and its folder removed, after
+    the test (on a thread of its own: the next test does not wait for it). `only` starts just the nodes
+    a test needs, e.g. `FORK_SERVING` to call functions."""
     client = dream_daemon.client()
     made: list[UniverseHandle] = []
 
@@ -139,8 +164,7 @@ def fork_universe(dream_daemon: DaemonProcess) -> Iterator[Callable[..., Univers
         yield fork
     finally:
         for handle in made:
-            with contextlib.suppress(Exception):
-                client.kill_universe(handle.name)
+            _fork_reaper(handle.name)
         client.close()
 
 
