@@ -306,5 +306,6 @@ async def load(
             "unpack": round(unpacked - started, 4),
             "compile": round(compiled - unpacked, 4),
             "start": round(time.monotonic() - compiled, 4),
+            "ports": round(universe.followed_ports_in, 4),  # of start: URLs stored with moved ports
         },
     }

@@ -164,6 +164,7 @@ class Universe:
         self.restart_limit, self.restart_window = restart_policy()
         self.keep = keep
         self.discard_fast = False  # a fork from a snapshot, not kept: stopped in DISCARD_STOP_GRACE
+        self.followed_ports_in = 0.0
         self.home = home
         self._issuer: Any = None  # the universe's certificate issuer (dream.tls), made on first auth start
         self.daemon_url = daemon_url
@@ -250,7 +251,9 @@ class Universe:
             await self.stop(remove=False)
             raise
         self.state = "running"
+        started = time.monotonic()
         await self._follow_ports()
+        self.followed_ports_in = time.monotonic() - started  # a snapshot load reports it
 
     def _used_ports(self) -> set[int]:
         return {p for r in self.nodes.values() for p in r.config.ports.values()}
