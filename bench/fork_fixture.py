@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from counts import count_arg
+
 SUITE = """
 import httpx
 import pytest
@@ -50,10 +52,7 @@ DURATION = re.compile(r"^([\d.]+)s (setup|call|teardown) .*test_a_fork_answers\[
 
 
 def main() -> None:
-    try:
-        tests = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    except ValueError:
-        raise SystemExit(f"usage: {sys.argv[0]} [tests]   (a whole number, default 10)") from None
+    tests = count_arg("tests", 10)
     with tempfile.TemporaryDirectory() as tmp:
         suite = Path(tmp) / "test_forks.py"
         suite.write_text(SUITE.replace("{tests}", str(tests)))

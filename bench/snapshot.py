@@ -10,12 +10,12 @@ Usage: .venv/bin/python bench/snapshot.py [rounds]   (goals: load ≤ boot + 0.5
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from counts import count_arg
 
 from dream.testing.harness import DaemonProcess
 from dream.testing.plugin import FORK_SERVING
@@ -35,10 +35,7 @@ def serving(client: object, universe: str, fqdn: str, deadline: float) -> None:
 
 
 def main() -> None:
-    try:
-        rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    except ValueError:
-        raise SystemExit(f"usage: {sys.argv[0]} [rounds]   (a whole number, default 3)") from None
+    rounds = count_arg("rounds", 3)
     with tempfile.TemporaryDirectory() as tmp:
         daemon = DaemonProcess(Path(tmp) / "home").start()
         try:

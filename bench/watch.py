@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from counts import count_arg
 
 from dream.builders.toolchains import warm
 from dream.testing.harness import DaemonProcess
@@ -109,10 +110,7 @@ def line(label: str, times: list[float]) -> str:
 
 
 def main() -> None:
-    try:
-        rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    except ValueError:
-        raise SystemExit(f"usage: {sys.argv[0]} [rounds]   (a whole number, default 5)") from None
+    rounds = count_arg("rounds", 5)
     for name in SOURCE:
         warm(name, log=lambda line: None)
     with (
