@@ -10,14 +10,15 @@ Usage: .venv/bin/python bench/snapshot.py [rounds]   (goals: load ≤ boot + 0.5
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from counts import count_arg
 
 from dream.testing.harness import DaemonProcess
+from dream.testing.plugin import FORK_SERVING
 
 
 def serving(client: object, universe: str, fqdn: str, deadline: float) -> None:
@@ -34,10 +35,7 @@ def serving(client: object, universe: str, fqdn: str, deadline: float) -> None:
 
 
 def main() -> None:
-    try:
-        rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    except ValueError:
-        raise SystemExit(f"usage: {sys.argv[0]} [rounds]   (a whole number, default 3)") from None
+    rounds = count_arg("rounds", 3)
     with tempfile.TemporaryDirectory() as tmp:
         daemon = DaemonProcess(Path(tmp) / "home").start()
         try:
@@ -52,8 +50,8 @@ def main() -> None:
             client.working_copy_change("origin", "saved", files, path=str(root))
             serving(client, "origin", made["fqdn"], time.monotonic() + 60)
             saved = client.snapshot_save("origin", "bench")
-            boots, loads, forks = [], [], []
-            for i in range(rounds):
+            boots, loads, forks, served = [], [], [], []
+            for i in range(rounds):  # interleaved: each round is measured under the same load
                 started = time.monotonic()
                 client.new_universe(f"boot{i}")
                 boots.append(time.monotonic() - started)
@@ -64,6 +62,12 @@ def main() -> None:
                 loads.append(time.monotonic() - started)
                 client.kill_universe(f"fork{i}")
                 forks.append(time.monotonic() - started)
+                # What `fork_universe(snapshot, only=FORK_SERVING)` pays per test.
+                started = time.monotonic()
+                client.snapshot_load("bench", f"serve{i}", only=list(FORK_SERVING))
+                serving(client, f"serve{i}", made["fqdn"], started + 60)
+                client.kill_universe(f"serve{i}")
+                served.append(time.monotonic() - started)
             print(
                 f"snapshot: {saved['bytes'] / 1e6:.2f} MB, saved in {saved['seconds']:.2f} s "
                 f"({saved['processes_paused']} processes paused {saved['paused_seconds'] * 1000:.0f} ms)"
@@ -71,6 +75,10 @@ def main() -> None:
             print(f"boot (new universe, default shape)   median {statistics.median(boots):.3f} s")
             print(f"snapshot load → PONG                 median {statistics.median(loads):.3f} s")
             print(f"one fork per test (load, PONG, kill) median {statistics.median(forks):.3f} s")
+            print(
+                f"one fork per test, only {'+'.join(FORK_SERVING)} (load, PONG, kill) "
+                f"median {statistics.median(served):.3f} s"
+            )
         finally:
             daemon.stop()
 

@@ -369,9 +369,15 @@ class DreamClient:
         """Snapshot a running universe's whole state as `name`: `{name, universe, path, bytes, seconds, ...}`."""
         return dict(self._call("POST", f"/snapshot/{name}", json={"universe": universe}))
 
-    def snapshot_load(self, name: str, as_universe: str, *, keep: bool = False) -> dict[str, Any]:
-        """Start the universe `as_universe` from snapshot `name`: `{universe, id, from, nodes, seconds}`."""
-        return dict(self._call("POST", f"/snapshot/{name}/load", json={"as": as_universe, "keep": keep}))
+    def snapshot_load(
+        self, name: str, as_universe: str, *, keep: bool = False, only: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Start the universe `as_universe` from snapshot `name`: `{universe, id, from, nodes, seconds}`.
+        `only`: start just these services and simples of it."""
+        body: dict[str, Any] = {"as": as_universe, "keep": keep}
+        if only:
+            body["only"] = list(only)
+        return dict(self._call("POST", f"/snapshot/{name}/load", json=body))
 
     def snapshots(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/snapshots")["snapshots"])

@@ -23,6 +23,7 @@ FOUNDATION = {
     "base58",
     "unused_imports",
     "gitrun",
+    "lazy",
     "sdk",
 }
 LIBRARIES: dict[str, set[str]] = {

@@ -6,11 +6,10 @@ process should not pay for every builder's imports before compiling one file.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dream.lazy import lazy_names
 
 _WHERE = {
-    "Builder": "base",
+    "Builder": "images",
     "BuildResult": "base",
     "build_function": "build",
     "BuildConfig": "config",
@@ -26,8 +25,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(name)
-    return getattr(importlib.import_module(f"dream.builders.{_WHERE[name]}"), name)
+__getattr__ = lazy_names("dream.builders", _WHERE)

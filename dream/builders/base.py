@@ -1,14 +1,11 @@
-"""Public types of the builders: the Builder protocol, its result, and the config it accepts."""
+"""Public types of the builders: a build's result, and the config a builder accepts."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-from dream.builders.toolchains import Toolchain
 
 LogFn = Callable[[str], None]
 
@@ -33,21 +30,3 @@ class BuildResult:
     duration: float
     cached: bool
     error: str | None
-
-
-class Builder(Protocol):
-    name: str
-    images: tuple[str, ...]
-
-    def toolchain(self) -> Toolchain: ...
-
-    def build(
-        self,
-        src: Path,
-        out: Path,
-        *,
-        config: BuildConfigLike,
-        log: LogFn,
-        timeout: float,
-        cancel: threading.Event | None = None,
-    ) -> BuildResult: ...

@@ -12,6 +12,8 @@ from dream.builders.toolchains import (
     zig_toolchain,
 )
 
+Builder = ScriptBuilder  # every image is built by a step script (upstream's, or dream's default)
+
 
 def _always(name: str) -> Toolchain:
     return Toolchain(name, True, "1", None, "")

@@ -33,6 +33,9 @@ from dream.builders.toolchains import Toolchain
 STEP_DIRS = (".taubyte", "taubyte")
 ERROR_TAIL_LINES = 20
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps keep artefacts byte-identical for identical builds
+# zlib level 1: a Go module's 2.4 MB deflate in ~0.2 s instead of ~0.7 s at the default level 6, for a
+# zip ~17% bigger; the artefact only travels between processes of this machine.
+ARTIFACT_COMPRESSLEVEL = 1
 ZIG_LANGS = frozenset({"c", "zig"})
 PRIVATE_ZIG_CACHE = ".zig-private-cache"
 ZIG_RETRY_NOTE = (
@@ -292,4 +295,4 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info = zipfile.ZipInfo(name, ZIP_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
-    archive.writestr(info, data)
+    archive.writestr(info, data, compresslevel=ARTIFACT_COMPRESSLEVEL)

@@ -40,10 +40,13 @@ def load(
     name: str = NameArg,
     as_universe: str = typer.Option(..., "--as", help="Name of the universe to start from it"),
     keep: bool = typer.Option(False, "--keep", help="Keep the new universe on disk after it is killed"),
+    only: list[str] = typer.Option(
+        [], "--only", help="Start just this service or simple of it (repeat: --only substrate --only tns)"
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Start a universe from a snapshot: it serves the same projects, with no build."""
-    answer = client().snapshot_load(name, as_universe, keep=keep)
+    answer = client().snapshot_load(name, as_universe, keep=keep, only=only or None)
     if as_json:
         output.dump_json(answer)
         return

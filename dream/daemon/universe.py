@@ -37,6 +37,10 @@ from dream.spec import DNS_SERVICES, protocols_of, protocols_of_simple
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
+# A universe loaded from a snapshot and not kept is thrown away when killed (a test's fork): its nodes get
+# this long after SIGTERM, then SIGKILL. tns alone waits ~1 s for its long polls to end, nothing of a
+# discarded universe needs that, and a test pays its fork's kill.
+DISCARD_STOP_GRACE = 0.3
 # A node that dies more than RESTART_LIMIT times within RESTART_WINDOW seconds is left down instead of
 # crash-looping; the environment of the daemon can change both.
 RESTART_LIMIT = 5
@@ -159,6 +163,8 @@ class Universe:
         self.name = name.lower()
         self.restart_limit, self.restart_window = restart_policy()
         self.keep = keep
+        self.discard_fast = False  # a fork from a snapshot, not kept: stopped in DISCARD_STOP_GRACE
+        self.followed_ports_in = 0.0
         self.home = home
         self._issuer: Any = None  # the universe's certificate issuer (dream.tls), made on first auth start
         self.daemon_url = daemon_url
@@ -245,7 +251,9 @@ class Universe:
             await self.stop(remove=False)
             raise
         self.state = "running"
+        started = time.monotonic()
         await self._follow_ports()
+        self.followed_ports_in = time.monotonic() - started  # a snapshot load reports it
 
     def _used_ports(self) -> set[int]:
         return {p for r in self.nodes.values() for p in r.config.ports.values()}
@@ -660,7 +668,9 @@ class Universe:
         record.note(f"node {reason}; left down by the daemon")
         self.on_change()
 
-    async def _stop_records(self, records: list[NodeRecord], *, forget: bool) -> None:
+    async def _stop_records(
+        self, records: list[NodeRecord], *, forget: bool, grace: float = STOP_TIMEOUT
+    ) -> None:
         for record in records:
             record.stopping = True
             record.state = STOPPING
@@ -672,12 +682,13 @@ class Universe:
             if record.alive and record.pid:
                 _signal(record.pid, signal.SIGTERM)
                 _signal(record.pid, signal.SIGCONT)  # a node `dream chaos pause` stopped must run to exit
-        deadline = time.monotonic() + STOP_TIMEOUT
+        deadline = time.monotonic() + grace
         for record in records:
             while record.alive and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
             if record.alive and record.pid:
-                log.warning("%s did not stop within %.0fs; killing it", record.config.label, STOP_TIMEOUT)
+                if grace >= STOP_TIMEOUT:
+                    log.warning("%s did not stop within %.0fs; killing it", record.config.label, grace)
                 _signal(record.pid, signal.SIGKILL)
                 while record.alive:
                     await asyncio.sleep(0.01)
@@ -692,7 +703,9 @@ class Universe:
 
     async def stop(self, *, remove: bool = True) -> None:
         self.state = "stopping"
-        await self._stop_records(list(self.nodes.values()), forget=True)
+        thrown_away = remove and not self.keep and self.discard_fast
+        grace = DISCARD_STOP_GRACE if thrown_away else STOP_TIMEOUT
+        await self._stop_records(list(self.nodes.values()), forget=True, grace=grace)
         self.state = "stopped"
         if remove and not self.keep:
             shutil.rmtree(self.root, ignore_errors=True)

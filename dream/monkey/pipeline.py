@@ -108,9 +108,11 @@ async def build_and_publish(
     branch: str,
     log: Log,
     cancel: threading.Event | None = None,
+    baseline: bool = False,
 ) -> str:
     """Build one resource, stash its artefact and point its asset key at the CID; DreamError on failure.
-    Setting `cancel` stops the build; a cancelled build is not published."""
+    Setting `cancel` stops the build; a cancelled build is not published. `baseline`: compile it for
+    the substrates with the fast baseline compiler (a working-copy save), not the optimizing one."""
     from dream.builders import build_function
     from dream.wasm.precompile import precompile
 
@@ -134,8 +136,11 @@ async def build_and_publish(
         # deploy then finds a compiled module instead of paying a compile (over a second for Go), and a
         # module no substrate could load fails its build rather than its first request. (A failed build
         # leaves its stashed bytes unreferenced: nothing points at them.)
-        took = await asyncio.to_thread(precompile, result.wasm.read_bytes(), target.label, cid)
-        log(f"compiled {target.label} for the substrates in {took:.2f}s")
+        took = await asyncio.to_thread(
+            precompile, result.wasm.read_bytes(), target.label, cid, baseline=baseline
+        )
+        how = " (baseline compiler)" if baseline else ""
+        log(f"compiled {target.label} for the substrates{how} in {took:.2f}s")
     if cancel is not None and cancel.is_set():
         raise DreamError(f"{target.label} was built, but the job was cancelled: it is not published")
     await clients.tns.publish_assets(project_id, branch, {target.id: cid})

@@ -6,8 +6,7 @@ not pay for the compiler and YAML at start-up.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dream.lazy import lazy_names
 
 _WHERE = {
     "BuildConfig": "build_config",
@@ -25,8 +24,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(name)
-    return getattr(importlib.import_module(f"dream.tcc.{_WHERE[name]}"), name)
+__getattr__ = lazy_names("dream.tcc", _WHERE)

@@ -185,33 +185,43 @@ class UniverseHandle:
         return wait_for(effect, f"the effect of a message on `{channel}`", timeout=timeout)
 
 
+class _Poll:
+    """One bounded wait: `done()` asks `predicate` once, keeps a true answer in `value`, and raises
+    AssertionError naming `what` once `timeout` seconds have passed without one."""
+
+    def __init__(self, predicate: Callable[[], Any], what: str, timeout: float) -> None:
+        self.predicate, self.what, self.timeout = predicate, what, timeout
+        self.deadline = time.monotonic() + timeout
+        self.value: Any = None
+
+    def done(self) -> bool:
+        self.value = self.predicate()
+        if self.value:
+            return True
+        if time.monotonic() > self.deadline:
+            raise AssertionError(f"timed out after {self.timeout}s waiting for {self.what}")
+        return False
+
+
 def wait_for(
     predicate: Callable[[], Any], what: str = "condition", *, timeout: float = 15.0, every: float = 0.02
 ) -> Any:
     """Poll `predicate` every `every` seconds until it returns something true (returned), for at most
     `timeout` seconds (then AssertionError naming `what`): the bounded wait tests use instead of sleeps."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    poll = _Poll(predicate, what, timeout)
+    while not poll.done():
         time.sleep(every)
+    return poll.value
 
 
 async def until(
     predicate: Callable[[], Any], what: str = "condition", *, timeout: float = 15.0, every: float = 0.005
 ) -> Any:
     """`wait_for` for code on an event loop: awaits between polls, so the loop's own tasks run meanwhile."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    poll = _Poll(predicate, what, timeout)
+    while not poll.done():
         await asyncio.sleep(every)
+    return poll.value
 
 
 def pid_alive(pid: int) -> bool:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,9 @@ from dream.testing.chaos import Chaos
 from dream.testing.data import ProjectData
 from dream.testing.harness import DaemonProcess, UniverseHandle
 from dream.testing.project import DeployedProject, deploy
+
+# The nodes that serve a deployed project's functions: a fork that only calls them needs no more.
+FORK_SERVING = ("substrate", "tns", "hoarder")
 
 UniverseFactory = Callable[..., UniverseHandle]
 
@@ -117,16 +121,41 @@ def dream_universe(universe_factory: UniverseFactory, pytestconfig: pytest.Confi
     return universe_factory(f"session-{_worker()}", shape=pytestconfig.getini("dream_shape"))
 
 
+@pytest.fixture(scope="session")
+def _fork_reaper(dream_daemon: DaemonProcess) -> Iterator[Callable[[str], None]]:
+    """Kills forks after their tests, on a thread of its own: a test does not wait for its fork's nodes to
+    exit. Every kill is done before the session's daemon stops."""
+    client = dream_daemon.client()
+
+    def kill(name: str) -> None:
+        with contextlib.suppress(Exception):  # a test may have killed it already
+            client.kill_universe(name)
+
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dream-fork-reaper") as pool:
+
+            def later(name: str) -> None:
+                pool.submit(kill, name)
+
+            yield later
+    finally:
+        client.close()
+
+
 @pytest.fixture
-def fork_universe(dream_daemon: DaemonProcess) -> Iterator[Callable[..., UniverseHandle]]:
-    """`fork(snapshot, name=None)` → a fresh universe started from a snapshot (`dream snapshot save`), with
-    the snapshot's projects already serving; each is killed, and its folder removed, when the test ends."""
+def fork_universe(
+    dream_daemon: DaemonProcess, _fork_reaper: Callable[[str], None]
+) -> Iterator[Callable[..., UniverseHandle]]:
+    """`fork(snapshot, name=None, only=None)` → a fresh universe started from a snapshot (`dream snapshot
+    save`), with the snapshot's projects already serving; each is killed, and its folder removed, after
+    the test (on a thread of its own: the next test does not wait for it). `only` starts just the nodes
+    a test needs, e.g. `FORK_SERVING` to call functions."""
     client = dream_daemon.client()
     made: list[UniverseHandle] = []
 
-    def fork(snapshot: str, name: str | None = None) -> UniverseHandle:
+    def fork(snapshot: str, name: str | None = None, only: Sequence[str] | None = None) -> UniverseHandle:
         name = name or f"fork-{uuid.uuid4().hex[:10]}"
-        client.snapshot_load(snapshot, name)
+        client.snapshot_load(snapshot, name, only=list(only) if only else None)
         handle = UniverseHandle(client, name)
         made.append(handle)
         return handle
@@ -135,8 +164,7 @@ def fork_universe(dream_daemon: DaemonProcess) -> Iterator[Callable[..., Univers
         yield fork
     finally:
         for handle in made:
-            with contextlib.suppress(Exception):
-                client.kill_universe(handle.name)
+            _fork_reaper(handle.name)
         client.close()
 
 

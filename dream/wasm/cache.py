@@ -43,6 +43,17 @@ def wasmtime_version() -> str:
         return "unknown"
 
 
+def baseline_settings(settings: str) -> str:
+    """The settings of the baseline engine (`dream.wasm.baseline`) beside an engine with `settings`."""
+    return f"strategy=winch;{settings}"
+
+
+def tag_for(settings: str) -> str:
+    """The part of a cache file's name that says which engines can load it."""
+    tag = f"wasmtime={wasmtime_version()};arch={platform.machine()};{settings}"
+    return hashlib.sha256(tag.encode()).hexdigest()[:16]
+
+
 def default_directory() -> Path:
     """Where the machine's compiled modules live: what monkey and the substrates agree on."""
     return cache_home() / "wasm"
@@ -60,8 +71,9 @@ class ModuleCache:
         self.engine = engine
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        tag = f"wasmtime={wasmtime_version()};arch={platform.machine()};{settings}"
-        self.tag = hashlib.sha256(tag.encode()).hexdigest()[:16]
+        self.settings = settings
+        self.tag = tag_for(settings)
+        self._baseline_tag = tag_for(baseline_settings(settings))
         self.compiled = 0  # modules compiled from wasm bytes
         self.deserialized = 0  # modules loaded from a cache file
         self._lock = threading.Lock()
@@ -81,13 +93,17 @@ class ModuleCache:
         self._store(path, module)
         return module, path
 
-    def cid_path(self, cid: str) -> Path:
-        return self.directory / "cid" / f"{cid}-{self.tag}.cwasm"
+    def cid_path(self, cid: str, tag: str = "") -> Path:
+        return self.directory / "cid" / f"{cid}-{tag or self.tag}.cwasm"
 
     def has(self, cid: str) -> bool:
-        """Whether the build stored as `cid` was compiled on this machine (a substrate then needs no
-        download)."""
-        return self.cid_path(cid).exists()
+        """Whether the build stored as `cid` was compiled on this machine, by this engine's compiler or
+        the baseline one beside it (a substrate then needs no download)."""
+        return self.cid_path(cid).exists() or self.has_baseline(cid)
+
+    def has_baseline(self, cid: str) -> bool:
+        """Whether the build stored as `cid` was compiled by the baseline compiler beside this engine."""
+        return self.cid_path(cid, self._baseline_tag).exists()
 
     def put(self, cid: str, compiled: Path) -> None:
         """Name the compiled module of the build stored as `cid`: a substrate can then load it without

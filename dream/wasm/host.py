@@ -44,6 +44,7 @@ from dream.wasm import globals as global_values
 from dream.wasm import self as self_values
 from dream.wasm import storage as storages
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
+from dream.wasm.baseline import BaselineRuntime, compiler_setting, wants_baseline
 from dream.wasm.cache import ModuleCache, default_directory
 from dream.wasm.callpath import CallFailed, CallPath, Run
 from dream.wasm.database import DataScope
@@ -103,6 +104,7 @@ class WasmHost:
     def __init__(
         self, cache_dir: Path | None = None, *, capture_output: bool = False, pooling: bool = True
     ) -> None:
+        compiler_setting()  # a wrong DREAM_WASM_COMPILER stops the host at its start, not at a load
         self.engine, settings = make_engine(pooling=pooling)
         # How calls are made (raw C calls, object API, plain wasmtime-py): chosen by a self-test once
         # per process, or forced by DREAM_WASM_CALL (a forced path that fails raises CallPathError).
@@ -113,12 +115,21 @@ class WasmHost:
         # Guest stdout/stderr go to tmpfs files and the guest logger; off by default (it costs ~40 us).
         self.capture_output = capture_output
         self.ticker = EpochTicker(self.engine)
+        self._baseline: BaselineRuntime | None = None  # made when a baseline-compiled build is loaded
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def stop(self) -> None:
         """End the ticker thread. Calls made after this are refused (nothing could time them out)."""
         self.ticker.stop()
+        if self._baseline is not None:
+            self._baseline.stop()
+
+    def baseline(self) -> BaselineRuntime:
+        """The engine for builds compiled by the baseline compiler (`dream.wasm.baseline`)."""
+        if self._baseline is None:
+            self._baseline = BaselineRuntime(self.cache.directory, self.cache.settings)
+        return self._baseline
 
     @property
     def stopped(self) -> bool:
@@ -134,39 +145,44 @@ class WasmHost:
 
     # -- loading ---------------------------------------------------------------------------------------
 
-    def load(self, key: str, wasm: bytes, *, name: str) -> FunctionModule:
+    def load(self, key: str, wasm: bytes, *, name: str, baseline: bool = False) -> FunctionModule:
         """Compile (or load from the AOT cache) and pre-link a module.
 
         `key` identifies the build (e.g. its CID) in messages; the cache itself is keyed by the content.
         `name` is the module name (`functions/ping`, `libraries/x`), used as WASI argv[0] and in errors.
-        A `.zwasm` zip is unpacked first.
+        A `.zwasm` zip is unpacked first. `baseline`: compile with the baseline compiler.
         """
         if is_zip(wasm):
-            return self.load_artifact(key, wasm, name=name)
+            return self.load(key, wasm_from_artifact(wasm, name=name), name=name, baseline=baseline)
         if wasm[:4] != WASM_MAGIC:
             raise WasmLoadError(
                 f"{name} ({key}) is not a WebAssembly module (it does not start with \\0asm); "
                 "upload the built main.wasm or its .zwasm artefact",
                 "not a wasm module",
             )
+        runtime = self.baseline() if wants_baseline(baseline) else None
         try:
-            module, cache_path = self.cache.module(wasm)
+            module, cache_path = (runtime or self).cache.module(wasm)
         except wasmtime.WasmtimeError as exc:
             detail = _caused_by(str(exc))
             raise WasmLoadError(
                 f"{name} ({key}) is malformed wasm and cannot be compiled: {detail}; rebuild the function",
                 f"malformed wasm: {detail}",
             ) from None
-        return FunctionModule(self, key=key, name=name, module=module, cache_path=cache_path)
+        return FunctionModule(self, key=key, name=name, module=module, cache_path=cache_path, runtime=runtime)
 
     def load_cid(self, cid: str, *, name: str) -> FunctionModule | None:
         """The module of the build stored as `cid`, from its compiled form on this machine (no download
         needed: monkey compiles every build it publishes), or None when there is none."""
+        runtime = None
         found = self.cache.get(cid)
+        if found is None and self.cache.has_baseline(cid):
+            runtime = self.baseline()
+            found = runtime.cache.get(cid)
         if found is None:
             return None
         module, cache_path = found
-        return FunctionModule(self, key=cid, name=name, module=module, cache_path=cache_path)
+        return FunctionModule(self, key=cid, name=name, module=module, cache_path=cache_path, runtime=runtime)
 
     @staticmethod
     def looks_loadable(data: bytes) -> bool:
@@ -177,8 +193,8 @@ class WasmHost:
         """Like `load`, for a `.zwasm` build artefact (zip holding main.wasm or artifact.wasm)."""
         return self.load(key, wasm_from_artifact(data, name=name), name=name)
 
-    def _linker(self) -> wasmtime.Linker:
-        linker = wasmtime.Linker(self.engine)
+    def _linker(self, engine: wasmtime.Engine) -> wasmtime.Linker:
+        linker = wasmtime.Linker(engine)
         linker.define_wasi()
         wasi_poll.define(linker, self.call_path.define)  # WASI's own would sleep past a call's timeout
         abi.define(linker, self.call_path.define)
@@ -200,9 +216,19 @@ class FunctionModule:
     """A loaded, pre-linked module. `call` is thread-safe: every call gets its own Store and instance."""
 
     def __init__(
-        self, host: WasmHost, *, key: str, name: str, module: wasmtime.Module, cache_path: Path
+        self,
+        host: WasmHost,
+        *,
+        key: str,
+        name: str,
+        module: wasmtime.Module,
+        cache_path: Path,
+        runtime: BaselineRuntime | None = None,
     ) -> None:
         self.host = host
+        self.engine = (runtime or host).engine  # the engine that compiled it, and the ticker of that engine
+        self.ticker = (runtime or host).ticker
+        self.baseline = runtime is not None
         self.key = key
         self.name = name
         self.short_name = name.rsplit("/", 1)[-1]
@@ -223,11 +249,11 @@ class FunctionModule:
         init = next((n for n in ("_initialize", "_start") if n in self.exports), None)
         self._path = path = host.call_path
         self._plans: dict[str, Run] = {}  # export → how its calls run on the host's path
-        linker = host._linker()
+        linker = host._linker(self.engine)
         try:
             linker.define_unknown_imports_as_traps(module)
             self._linked = path.link(
-                host.engine, linker.instantiate_pre(module), init, self.exports.get(init or "")
+                self.engine, linker.instantiate_pre(module), init, self.exports.get(init or "")
             )
         except wasmtime.WasmtimeError as exc:
             detail = _caused_by(str(exc))
@@ -362,7 +388,7 @@ class FunctionModule:
             event.host_calls = hostcall.tally_begin()  # also what tells the call path to measure
         if self.may_block:
             interrupt.begin(event.deadline, control)  # its waits end at the deadline, or on a cancel
-        host.ticker.enter()
+        self.ticker.enter()
         try:
             run(memory_limit, ticks, wasi, event, control)
             if event.needs_worker:
@@ -392,7 +418,7 @@ class FunctionModule:
                 exc.error, export, timeout, memory_limit, exc.instantiated, exc.used, stderr
             ) from None
         finally:
-            host.ticker.exit()
+            self.ticker.exit()
             abi.bind(None)
             if event.handles:
                 storages.release(event.handles)  # files a storage call left open

@@ -4,6 +4,7 @@ snapshot taken while a push runs loads into a universe whose stores and reposito
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ import pytest
 from dream.errors import DreamError
 from dream.gitrun import run as git_run
 from dream.testing.harness import DaemonProcess, UniverseHandle, git, wait_for
-from dream.testing.plugin import UniverseFactory
+from dream.testing.plugin import FORK_SERVING, UniverseFactory
 from tests.inner_loop.cli import dream
 
 
@@ -114,6 +115,40 @@ def test_each_test_gets_its_own_fork(origin: Origin, fork_universe: Callable[...
     first, second = fork_universe("for-forks"), fork_universe("for-forks")
     assert first.name != second.name
     assert answer(first, origin.fqdn) == answer(second, origin.fqdn) == answer(origin.universe, origin.fqdn)
+
+
+def test_a_fork_of_only_the_serving_nodes_answers_and_is_gone_after_its_kill(
+    origin: Origin, fork_universe: Callable[..., UniverseHandle], dream_daemon: DaemonProcess
+) -> None:
+    client = origin.universe.client
+    client.snapshot_save("origin", "for-serving")
+    fork = fork_universe("for-serving", only=FORK_SERVING)
+    nodes = client.nodes(fork.name)
+    assert sorted(n["name"].split("@")[0] for n in nodes) == sorted(FORK_SERVING)
+    wanted = answer(origin.universe, origin.fqdn)  # what the origin serves (an earlier test pushed)
+    wait_for(lambda: answer(fork, origin.fqdn) == wanted, f"the fork to answer {wanted!r}", timeout=30)
+    root = dream_daemon.home / f"universe-{fork.name}"
+    assert root.is_dir()
+    client.kill_universe(fork.name)  # discarded: SIGTERM, then SIGKILL after DISCARD_STOP_GRACE
+    for node in nodes:
+        with pytest.raises(ProcessLookupError):
+            os.kill(node["pid"], 0)
+    assert not root.exists()
+    refused = dream(
+        "snapshot",
+        "load",
+        "for-serving",
+        "--as",
+        "copy-d",
+        "--only",
+        "substrate",
+        "--only",
+        "gatekeeper",
+        env=dream_daemon.env,
+    )
+    assert refused.returncode == 1
+    assert "snapshot `for-serving` has no gatekeeper: `only` names some of" in refused.stderr
+    assert "copy-d" not in client.universes()
 
 
 def test_bad_names_and_missing_snapshots(origin: Origin, dream_daemon: DaemonProcess) -> None:

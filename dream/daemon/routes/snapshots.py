@@ -11,6 +11,7 @@ from starlette.routing import Route
 from dream.daemon import snapshots
 from dream.daemon.inputs import body, flag, text
 from dream.daemon.routes.context import api, multiverse
+from dream.errors import DreamError
 
 
 async def save(request: Request) -> Any:
@@ -26,8 +27,11 @@ async def load(request: Request) -> Any:
     data = await body(request)
     found = multiverse(request)
     as_name = text(data, "as", required="say which universe to start from it: `as`") or ""
+    only = data.get("only") or []
+    if not isinstance(only, list) or not all(isinstance(n, str) for n in only):
+        raise DreamError('`only` must be a list of service and simple names, e.g. ["substrate", "tns"]')
     return await snapshots.load(
-        found, found.home, request.path_params["name"], as_name, keep=flag(data, "keep")
+        found, found.home, request.path_params["name"], as_name, keep=flag(data, "keep"), only=only
     )
 
 
