@@ -11,6 +11,9 @@ them, and handed to the other substrate copies (for their websocket clients and 
   own (a function that fails is logged with the channel and the message's size; the others still run),
   and forwards the message to every other substrate copy, which give it to their websocket clients and
   keep it for `tail`. So each message is handled once per subscribed function while the nodes are up.
+- **Local channels** (`local: true` on the messaging resource) are not forwarded: a message stays on
+  the substrate that accepted it (its subscribed functions run there, its websocket clients and tail
+  see it; the other copies' do not).
 """
 
 from __future__ import annotations
@@ -191,7 +194,8 @@ class PubSub:
         # project → (tns generation, branch, commit, config) of its current config, as last read
         self.current: dict[str, tuple[int, str, str, dict[str, Any]]] = {}
         self.others: list[Any] | None = None  # the other substrate copies, as last listed
-        self.reaches: dict[Topic, tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]] = {}
+        # topic → (config, its subscribers, whether its channel is `local`), worked out once per config
+        self.reaches: dict[Topic, tuple[dict[str, Any], list[tuple[str, dict[str, Any]]], bool]] = {}
         self.others_at = 0.0
         # Websocket clients by topic (`dream.substrate.websocket`): each gets every message of its topic.
         self.listeners: dict[Topic, set[Any]] = {}
@@ -229,9 +233,11 @@ class PubSub:
         return None
 
     @staticmethod
-    def messaging(config: dict[str, Any], app: str, channel: str, *, websocket: bool = False) -> str | None:
-        """The name of the messaging resource of the scope that `channel` matches (the application's
-        first, then the project's), None when there is none."""
+    def channel_config(
+        config: dict[str, Any], app: str, channel: str, *, websocket: bool = False
+    ) -> dict[str, Any] | None:
+        """The messaging resource of the scope that `channel` matches (the application's first, then the
+        project's), None when there is none."""
         for scope in ([_scoped(config, app)] if app else []) + [config]:
             for item in (scope.get("messaging") or {}).values():
                 if (
@@ -239,8 +245,16 @@ class PubSub:
                     and _matches(item, channel)
                     and (item.get("websocket") or not websocket)
                 ):
-                    return str(item.get("name") or item.get("match"))
+                    return item
         return None
+
+    @classmethod
+    def messaging(
+        cls, config: dict[str, Any], app: str, channel: str, *, websocket: bool = False
+    ) -> str | None:
+        """The name of the messaging resource `channel` matches, None when there is none."""
+        item = cls.channel_config(config, app, channel, websocket=websocket)
+        return None if item is None else str(item.get("name") or item.get("match"))
 
     def subscribers(self, config: dict[str, Any], topic: Topic) -> list[tuple[str, dict[str, Any]]]:
         """(function id, config) of the functions subscribed to `topic`."""
@@ -336,7 +350,8 @@ class PubSub:
         # What a topic reaches is worked out once per config (and per setSubscriptionChannel).
         known = self.reaches.get(topic)
         if known is None or known[0] is not config:
-            if self.messaging(config, app, channel) is None:
+            messaging = self.channel_config(config, app, channel)
+            if messaging is None:
                 where = f"application `{app}` of project `{project}`" if app else f"project `{project}`"
                 raise PublishRefused(
                     f"no messaging channel of {where} matches `{channel}`: add one to its config "
@@ -344,15 +359,20 @@ class PubSub:
                 )
             if len(self.reaches) > 4096:
                 self.reaches.clear()
-            known = self.reaches[topic] = (config, self.subscribers(config, topic))
-        subscribers = known[1]
+            local = bool(messaging.get("local"))
+            known = self.reaches[topic] = (config, self.subscribers(config, topic), local)
+        subscribers, local = known[1], known[2]
         for fid, fconfig in subscribers:
             resource = Resource("functions", fid, project, branch, commit, app or None, fconfig)
             self._background(self._run(resource, topic, data))
         self.published += 1
         self.accept(topic, data, source)
+        # A `local` channel's messages stay on the node they were published on (upstream: "restrict the
+        # channel to the local node"): its other copies' websocket clients and tails never see them.
         # The other copies, as last listed (at most OTHERS_TTL old): none known to run, no forward task.
-        if self.others is None or self.others or time.monotonic() - self.others_at > OTHERS_TTL:
+        if not local and (
+            self.others is None or self.others or time.monotonic() - self.others_at > OTHERS_TTL
+        ):
             self._background(self._forward(topic, data, source))
         # Deliveries to functions are logged one by one (`_run`); the publish itself only at debug level:
         # a chat room's every message would be a line.

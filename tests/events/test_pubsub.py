@@ -260,6 +260,38 @@ def test_two_websocket_clients_see_each_other_through_substrates_and_gateway(fan
     ]
 
 
+def test_a_local_channel_keeps_its_messages_on_the_substrate_they_were_published_on(
+    fanout: UniverseHandle,
+) -> None:
+    from websockets.asyncio.client import connect
+
+    path = socket_path(fanout, "near-room")
+    one, other = substrates(fanout)
+
+    async def scenario() -> None:
+        on_one, on_other = (u.replace("http://", "ws://") + path for u in (one, other))
+        async with connect(on_one) as a, connect(on_one) as a2, connect(on_other) as b:
+
+            async def joined() -> bool:  # all three are listening once each gets its substrate's publish
+                publish(one, "near-room", b"here-one")
+                publish(other, "near-room", b"here-two")
+                got = await asyncio.gather(_recv(a), _recv(a2), _recv(b))
+                return got == [b"here-one", b"here-one", b"here-two"]
+
+            assert await joined()
+            await a.send(b"from-a")  # a client on substrate one: its neighbour sees it ...
+            assert await _recv(a2) == b"from-a"
+            await b.send(b"from-b")  # ... and b's stays on substrate two
+            assert publish(one, "near-room", b"one-again").text == "published"
+            assert publish(other, "near-room", b"two-again").text == "published"
+            # each client's next message is its own substrate's: nothing crossed over
+            assert await _recv(a) == b"one-again" and await _recv(a2) == b"one-again"
+            assert await _recv(b) == b"two-again"
+
+    asyncio.run(scenario())
+    assert fanout.client.tail(fanout.name, "near-room", after=0)["messages"]  # kept by the tailed copy
+
+
 def test_an_upgrade_on_a_channel_without_websocket_is_refused_clearly(fanout: UniverseHandle) -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus
