@@ -6,7 +6,8 @@ them, and handed to the other substrate copies (for their websocket clients and 
   current commit; otherwise it is refused (`PublishRefused`, errno 21 for a function).
 - **Subscribers** are the project's functions with `trigger.type: pubsub` and `channel: c` in that same
   config (so a function is subscribed while its config is published, and no longer once it goes), plus
-  the functions that called `setSubscriptionChannel(c)` while they are still in the config.
+  the functions that called `setSubscriptionChannel(c)` while they are still in the config (kept in
+  tns, `dream.substrate.subscriptions`, so every copy honours them, across restarts).
 - **Delivery.** The substrate that accepts a publish runs every subscribed function once, each on its
   own (a function that fails is logged with the channel and the message's size; the others still run),
   and forwards the message to every other substrate copy, which give it to their websocket clients and
@@ -36,7 +37,6 @@ from dream.clients.base import ServiceError
 from dream.clients.substrate import (
     PUBSUB_DELIVER,
     PUBSUB_PUBLISH,
-    PUBSUB_SUBSCRIBE,
     PUBSUB_TAIL,
     SubstrateClient,
 )
@@ -44,6 +44,7 @@ from dream.errors import DreamError
 from dream.http.answers import answer
 from dream.node.validate import NAME, STRING, Body, Field, Query, QueryInt, QueryNumber, Text
 from dream.substrate.routing import Resource
+from dream.substrate.subscriptions import Subscriptions
 from dream.tcc import tns_keys
 from dream.wasm.errors import WasmError
 from dream.wasm.interrupt import CallControl
@@ -83,9 +84,6 @@ _DELIVER = Body(
         "data": Field(_B64),
         "source": Field(STRING, DREAM_SOURCE),
     },
-)
-_SUBSCRIBE = Body(
-    {"project": Field(NAME), "app": Field(STRING, ""), "channel": Field(_CHANNEL), "function": Field(NAME)}
 )
 _TAIL = Query(
     {
@@ -182,7 +180,7 @@ class PubSub:
         self.loop: asyncio.AbstractEventLoop | None = None
         # (project, branch) → (tns generation read at, commit, compiled config)
         self.configs: dict[tuple[str, str], tuple[int, str, dict[str, Any]]] = {}
-        self.subscriptions: dict[Topic, set[str]] = {}  # setSubscriptionChannel: topic → function ids
+        self.subscriptions = Subscriptions(sources)  # setSubscriptionChannel's, as tns keeps them
         self.kept: deque[Message] = deque(maxlen=TAIL_KEPT)
         self.seq = 0
         self.arrived: asyncio.Event | None = None  # made by a waiting tail, set by the next message
@@ -259,7 +257,7 @@ class PubSub:
     def subscribers(self, config: dict[str, Any], topic: Topic) -> list[tuple[str, dict[str, Any]]]:
         """(function id, config) of the functions subscribed to `topic`."""
         functions = _scoped(config, topic.app).get("functions") or {}
-        extra = self.subscriptions.get(topic, set())
+        extra = self.subscriptions.of(topic.project, topic.app, topic.channel)
         found = []
         for fid, fconfig in functions.items():
             if not isinstance(fconfig, dict):
@@ -320,13 +318,21 @@ class PubSub:
         found = await self.config(project, branch)
         if found is None:
             raise PublishRefused(f"project `{project}` has no published config: push its config first")
+        await self._read_subscriptions(project)
         return self._deliver(found, project, app, channel, data, source)
+
+    async def _read_subscriptions(self, project: str) -> None:
+        """The project's `setSubscriptionChannel` subscriptions as tns holds them now."""
+        if await self.subscriptions.read(project, self.resolver.generation):
+            for topic in [t for t in self.reaches if t.project == project]:
+                del self.reaches[topic]
 
     def publish_cached(self, project: str, app: str, channel: str, data: bytes, source: str) -> int | None:
         """`publish` without waiting, when the project's current config is known here (a websocket
         client's messages): None when it is not (then `publish`)."""
         current = self.current.get(project)
-        if current is None or current[0] != self.resolver.generation:
+        generation = self.resolver.generation
+        if current is None or current[0] != generation or not self.subscriptions.current(project, generation):
             return None
         channel = channel_name(channel)
         if len(data) > MAX_MESSAGE:
@@ -494,32 +500,22 @@ class PubSub:
         return ""
 
     def subscribe_from(self, project: str, app: str, function: str, branch: str, channel: str) -> str:
-        """Subscribe a function to a channel (here and on the other copies): "" once done, else why not."""
-        channel = channel_name(channel)
+        """Subscribe a function to a channel, in tns (so every copy honours it, across restarts): "" once
+        kept, else why not."""
         try:
-            found = self.wait(self.config(project, branch))
-        except (DreamError, TimeoutError) as exc:
+            return str(self.wait(self._subscribe(project, app, function, branch, channel_name(channel))))
+        except (DreamError, TimeoutError, ServiceError) as exc:
             return f"subscribing failed: {exc}"
+
+    async def _subscribe(self, project: str, app: str, function: str, branch: str, channel: str) -> str:
+        found = await self.config(project, branch)
         if found is None or self.messaging(found[2], app, channel) is None:
             return f"no messaging channel of project `{project}` matches `{channel}`"
-        self._subscribe(Topic(project, app, channel), function)
-        body = {"project": project, "app": app, "channel": channel, "function": function}
-        assert self.loop is not None
-        self.loop.call_soon_threadsafe(lambda: self._background(self._share_subscription(body)))
+        await self._read_subscriptions(project)
+        if await self.subscriptions.add(project, app, channel, function):
+            self.reaches.pop(Topic(project, app, channel), None)
+            self.log.info("function %s of project %s subscribed to channel `%s`", function, project, channel)
         return ""
-
-    def _subscribe(self, topic: Topic, function: str) -> None:
-        self.subscriptions.setdefault(topic, set()).add(function)
-        self.reaches.pop(topic, None)
-
-    async def _share_subscription(self, body: dict[str, str]) -> None:
-        try:
-            copies = [p for p in await self.substrates.copies() if p.id != self.me]
-            await asyncio.gather(
-                *(self.substrates.subscribe(p, body) for p in copies), return_exceptions=True
-            )
-        except DreamError as exc:
-            self.log.warning("could not share a subscription to `%s`: %s", body["channel"], exc)
 
     def websocket_path(self, project: str, app: str, branch: str, channel: str) -> str | None:
         channel = channel_name(channel)
@@ -537,7 +533,6 @@ class PubSub:
         return [
             Route(PUBSUB_PUBLISH, answer(self._publish_route), methods=["POST"]),
             Route(PUBSUB_DELIVER, answer(self._deliver_route), methods=["POST"]),
-            Route(PUBSUB_SUBSCRIBE, answer(self._subscribe_route), methods=["POST"]),
             Route(PUBSUB_TAIL, answer(self._tail_route), methods=["GET"]),
         ]
 
@@ -563,11 +558,6 @@ class PubSub:
             Topic(q["project"], q["app"], channel_name(q["channel"])), self._data(q["data"]), q["source"]
         )
         return {"seq": self.seq}
-
-    async def _subscribe_route(self, request: Request) -> Any:
-        q = await _SUBSCRIBE.read(request)
-        self._subscribe(Topic(q["project"], q["app"], channel_name(q["channel"])), q["function"])
-        return {}
 
     async def _tail_route(self, request: Request) -> Any:
         q = _TAIL.read(request)

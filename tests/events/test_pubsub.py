@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -338,6 +340,29 @@ def test_a_websocket_message_over_the_limit_closes_with_1009(fanout: UniverseHan
         return None
 
     assert asyncio.run(scenario()) == 1009
+
+
+def test_a_setsubscriptionchannel_subscription_outlives_a_kill_9_of_the_substrates(
+    fanout: UniverseHandle,
+) -> None:
+    one, other = substrates(fanout)
+    answer = httpx.get(f"{one}/late", params={"channel": "kept"}, headers=HOST, timeout=60)
+    assert (answer.status_code, answer.text) == (200, "subscribed")
+    before = {n["id"]: n for n in fanout.nodes() if n["name"].startswith("substrate@")}
+    for node in before.values():
+        os.kill(node["pid"], signal.SIGKILL)
+
+    def back() -> bool:
+        now = [n for n in fanout.nodes() if n["id"] in before]
+        return all(n["state"] == "up" and n["pid"] not in (None, before[n["id"]]["pid"]) for n in now)
+
+    wait_for(back, "both substrates to be restarted", timeout=90)
+    # Neither restarted copy was told of the subscription: each reads it from tns.
+    for url, data in ((one, "kept-one"), (other, "kept-two")):
+        message = data.encode()
+        wait_for(lambda u=url, m=message: publish(u, "kept", m).status_code == 200, f"{url} to publish")
+        wait_for(lambda d=data: f"late/{d}" in seen(one, "late/"), f"`late` to get {data} after the restart")
+    assert logs(fanout).count("to function `late` of project") >= 2
 
 
 # Last in the module: it changes the project.
