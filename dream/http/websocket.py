@@ -74,6 +74,20 @@ def _events() -> tuple[Any, ...]:
     return _EVENTS
 
 
+_ENCODER: list[Any] = []
+
+
+def message_frame(data: bytes) -> bytes:
+    """The whole frame of a binary message from a server, encoded by wsproto once: the same bytes go to
+    every client a message is for (a server's frames are not masked, so they do not differ)."""
+    if not _ENCODER:
+        from wsproto.frame_protocol import FrameProtocol
+
+        # Stateless for whole messages (fin) without extensions: one encoder serves every connection.
+        _ENCODER.append(FrameProtocol(client=False, extensions=[]))
+    return bytes(_ENCODER[0].send_data(data, True))
+
+
 class WebSocket:
     """The server side of one upgraded connection."""
 
@@ -139,13 +153,12 @@ class WebSocket:
 
     def send(self, data: bytes) -> None:
         """Send a binary message (dropped once the connection is closing)."""
-        BytesMessage = _events()[0]
         if self.over or self.transport.is_closing():
             return
-        self.transport.write(self.protocol.send(BytesMessage(data=data)))
+        self.transport.write(message_frame(data))
 
     def write(self, frames: bytes) -> None:
-        """Write bytes that are whole frames already (a relay's, from the server behind it)."""
+        """Write bytes that are whole frames already (`message_frame`, or a relay's from its server)."""
         if not self.over and not self.transport.is_closing():
             self.transport.write(frames)
 

@@ -27,7 +27,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
@@ -42,6 +42,7 @@ from dream.clients.substrate import (
 )
 from dream.errors import DreamError
 from dream.http.answers import answer
+from dream.http.websocket import message_frame
 from dream.node.validate import NAME, STRING, Body, Field, Query, QueryInt, QueryNumber, Text
 from dream.substrate.routing import Resource
 from dream.substrate.subscriptions import Subscriptions
@@ -99,8 +100,7 @@ class PublishRefused(DreamError):
     """A publish nothing can take: no messaging matches the channel, the message is too big, ..."""
 
 
-@dataclass(frozen=True, slots=True)
-class Topic:
+class Topic(NamedTuple):  # a tuple: made and hashed at C speed (a key for every message)
     project: str
     app: str  # "" for the project itself
     channel: str  # without a leading "/"
@@ -113,6 +113,13 @@ class Message:
     data: bytes
     source: str
     at: float  # time.time() of its arrival here
+    encoded: bytes | None = None  # its websocket frame, made for the first client it goes to
+
+    def frame(self) -> bytes:
+        """Its websocket frame: encoded once, whatever the number of clients it goes to."""
+        if self.encoded is None:
+            self.encoded = message_frame(self.data)
+        return self.encoded
 
     def public(self) -> dict[str, Any]:
         return {
@@ -155,6 +162,15 @@ def _matches(messaging: dict[str, Any], channel: str) -> bool:
         except re.error:
             return False
     return channel_name(match) == channel
+
+
+def _check_size(topic: Topic, data: bytes) -> None:
+    if len(data) > MAX_MESSAGE:
+        raise PublishRefused(
+            f"a message of {len(data)} bytes on channel `{topic.channel}` is over the {MAX_MESSAGE} bytes a "
+            "message may carry (MAX_MESSAGE); publish a reference to the data (a storage file, a database key) "
+            "instead"
+        )
 
 
 class PubSub:
@@ -309,17 +325,13 @@ class PubSub:
     ) -> int:
         """Deliver a message: run its subscribed functions here, keep it, forward it to the other copies.
         The number of functions it was given to; PublishRefused when nothing may take it."""
-        channel = channel_name(channel)
-        if len(data) > MAX_MESSAGE:
-            raise PublishRefused(
-                f"a message of {len(data)} bytes on channel `{channel}` is over the {MAX_MESSAGE} bytes a message "
-                "may carry (MAX_MESSAGE); publish a reference to the data (a storage file, a database key) instead"
-            )
+        topic = Topic(project, app, channel_name(channel))
+        _check_size(topic, data)
         found = await self.config(project, branch)
         if found is None:
             raise PublishRefused(f"project `{project}` has no published config: push its config first")
         await self._read_subscriptions(project)
-        return self._deliver(found, project, app, channel, data, source)
+        return self._deliver(found, topic, data, source)
 
     async def _read_subscriptions(self, project: str) -> None:
         """The project's `setSubscriptionChannel` subscriptions as tns holds them now."""
@@ -327,32 +339,23 @@ class PubSub:
             for topic in [t for t in self.reaches if t.project == project]:
                 del self.reaches[topic]
 
-    def publish_cached(self, project: str, app: str, channel: str, data: bytes, source: str) -> int | None:
+    def publish_cached(self, topic: Topic, data: bytes, source: str) -> int | None:
         """`publish` without waiting, when the project's current config is known here (a websocket
         client's messages): None when it is not (then `publish`)."""
-        current = self.current.get(project)
+        current = self.current.get(topic.project)
         generation = self.resolver.generation
-        if current is None or current[0] != generation or not self.subscriptions.current(project, generation):
+        if (
+            current is None
+            or current[0] != generation
+            or not self.subscriptions.current(topic.project, generation)
+        ):
             return None
-        channel = channel_name(channel)
-        if len(data) > MAX_MESSAGE:
-            raise PublishRefused(
-                f"a message of {len(data)} bytes on channel `{channel}` is over the {MAX_MESSAGE} bytes a message "
-                "may carry (MAX_MESSAGE); publish a reference to the data (a storage file, a database key) instead"
-            )
-        return self._deliver(current[1:], project, app, channel, data, source)
+        _check_size(topic, data)
+        return self._deliver(current[1:], topic, data, source)
 
-    def _deliver(
-        self,
-        found: tuple[str, str, dict[str, Any]],
-        project: str,
-        app: str,
-        channel: str,
-        data: bytes,
-        source: str,
-    ) -> int:
+    def _deliver(self, found: tuple[str, str, dict[str, Any]], topic: Topic, data: bytes, source: str) -> int:
         branch, commit, config = found
-        topic = Topic(project, app, channel)
+        project, app, channel = topic
         # What a topic reaches is worked out once per config (and per setSubscriptionChannel).
         known = self.reaches.get(topic)
         if known is None or known[0] is not config:
