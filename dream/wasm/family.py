@@ -19,13 +19,19 @@ from dream.wasm.guest_memory import guest
 Find = Callable[..., tuple[bytes, int]]
 
 
+def _found(find: Find, caller: Any, args: tuple[int, ...]) -> tuple[Any, bytes, int]:
+    """(event, value, errno) of a sized call: its last argument is the pointer, the rest go to `find`."""
+    e = abi.current()
+    if e is None:
+        return None, b"", errno.EVENT_NOT_FOUND
+    value, code = find(caller, e, *args[:-1])
+    return e, value, code
+
+
 def size_call(find: Find) -> Callable[..., int]:
     def size(caller: Any, *args: int) -> int:
-        e = abi.current()
-        if e is None:
-            return errno.EVENT_NOT_FOUND
-        value, code = find(caller, e, *args[:-1])
-        if code:
+        e, value, code = _found(find, caller, args)
+        if e is None or code:
             return code
         return errno.NONE if guest(caller, e).put_u32(args[-1], len(value)) else errno.MEMORY_WRITE_FAILED
 
@@ -34,11 +40,8 @@ def size_call(find: Find) -> Callable[..., int]:
 
 def data_call(find: Find) -> Callable[..., int]:
     def data(caller: Any, *args: int) -> int:
-        e = abi.current()
-        if e is None:
-            return errno.EVENT_NOT_FOUND
-        value, code = find(caller, e, *args[:-1])
-        if code:
+        e, value, code = _found(find, caller, args)
+        if e is None or code:
             return code
         return errno.NONE if guest(caller, e).write(args[-1], value) else errno.ADDRESS_OUT_OF_MEMORY
 
