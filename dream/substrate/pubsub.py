@@ -61,7 +61,7 @@ TAIL_KEPT = 1024  # messages each substrate keeps for `dream pubsub tail`
 MAX_TAIL_WAIT = 30.0  # seconds a tail long-poll may be held open
 FORWARD_TIMEOUT = 5.0  # seconds a forward to another substrate copy may take
 CALL_WAIT = 10.0  # seconds a function's publish waits for tns
-OTHERS_TTL = 1.0  # seconds the list of the other substrate copies is trusted when it is empty
+OTHERS_TTL = 1.0  # seconds the list of the other substrate copies is trusted before it is asked again
 DREAM_SOURCE = "dream"  # the source of messages published from outside functions (CLI, daemon)
 
 _EMPTY = HttpRequest(method="", host="", path="")
@@ -208,6 +208,7 @@ class PubSub:
         # project → (tns generation, branch, commit, config) of its current config, as last read
         self.current: dict[str, tuple[int, str, str, dict[str, Any]]] = {}
         self.others: list[Any] | None = None  # the other substrate copies, as last listed
+        self.listing: asyncio.Future[list[Any]] | None = None  # a listing of them under way
         # topic → (config, its subscribers, whether its channel is `local`), worked out once per config
         self.reaches: dict[Topic, tuple[dict[str, Any], list[tuple[str, dict[str, Any]]], bool]] = {}
         self.others_at = 0.0
@@ -449,13 +450,30 @@ class PubSub:
             listener.send(message)
         return message
 
-    async def _forward(self, topic: Topic, data: bytes, source: str) -> None:
+    async def _other_copies(self) -> list[Any]:
+        """The other substrate copies, listed at most once per OTHERS_TTL: a busy channel's messages share
+        one listing (asking for each message cost most of a substrate's time under 100 clients)."""
+        if self.others is not None and time.monotonic() - self.others_at <= OTHERS_TTL:
+            return self.others
+        if self.listing is None:
+            self.listing = asyncio.ensure_future(self._list_others())
+        return await asyncio.shield(self.listing)
+
+    async def _list_others(self) -> list[Any]:
         try:
             copies = [p for p in await self.substrates.copies() if p.id != self.me]
         except DreamError as exc:
             self.log.warning("could not list the other substrates to forward a message: %s", exc)
-            return
+            copies = self.others or []
+        finally:
+            self.listing = None
         self.others, self.others_at = copies, time.monotonic()
+        return copies
+
+    async def _forward(self, topic: Topic, data: bytes, source: str) -> None:
+        copies = await self._other_copies()
+        if not copies:
+            return
         body = {
             "project": topic.project,
             "app": topic.app,
