@@ -138,6 +138,8 @@ class Relay(asyncio.Protocol):
         if self.early:
             socket.write(self.early)
             self.early = b""
+        if self.upstream is None or self.upstream.is_closing():  # the substrate left before the client's 101
+            socket.end()
 
     def forward(self, data: bytes) -> None:
         if self.upstream is not None:
