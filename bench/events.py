@@ -1,4 +1,4 @@
-"""Benchmark: pub-sub and websockets on one substrate.
+"""Benchmark: pub-sub and websockets on one substrate (and the gateway in front of it).
 
 In one run, on loopback, with the event tests' `fanout` project (Go functions built by monkey):
   publish    publish → subscribed function run: an HTTP function publishes on `bench`, whose subscriber
@@ -8,13 +8,18 @@ In one run, on loopback, with the event tests' `fanout` project (Go functions bu
   websocket  `--clients` websocket clients (half senders, half receivers, one pair per channel
              `chat-p<i>`): each sender sends `--per-client` messages one after the other, each waiting
              for its receiver to get it. Through the substrate a message is published on the channel
-             (and forwarded, kept for tail), then pushed to the receiver. Messages/s and p99, beside:
-  bare       the same pairs on a bare server of the same libraries (dream's HTTP server and wsproto),
-             started here, which relays each message to the other client of its path: nothing else.
-Prints the figures and the ratio websocket/bare (goal: ≥ 0.5). Starts its own daemon (throw-away
-DREAM_HOME and DREAM_CACHE, free port) and stops all it started, even on failure.
+             (and forwarded, kept for tail), then pushed to the receiver; through the gateway the same,
+             relayed. Messages/s and p99, beside:
+  bare       the same pairs on a bare server of the same libraries (dream's HTTP server and wsproto, on
+             uvloop in a process of its own, as a substrate is), which relays each message to the other
+             client of its path: nothing else.
+The websocket rounds are interleaved (`--rounds` of substrate, gateway, bare, in a rotating order), so
+a busy moment of the shared machine falls on each alike. Prints each round, the median of each, and the
+ratios substrate/bare and gateway/bare (goal: ≥ 0.5). Starts its own daemon (throw-away DREAM_HOME and
+DREAM_CACHE, free port) and stops all it started, even on failure.
 
 Usage: .venv/bin/python bench/events.py [--messages 200] [--senders 8] [--clients 100] [--per-client 50]
+                                        [--rounds 3]
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FANOUT = ROOT / "tests" / "events" / "projects" / "fanout"
 HOST = {"host": "fanout.events.com"}
 UNIVERSE = "benchevents"
-SHAPE = {"Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {}}, "Simples": {}}
+SHAPE = {"Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {}, "gateway": {}}, "Simples": {}}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -135,7 +142,9 @@ class _Relay:
         self.rooms.get(self.path, set()).discard(socket)
 
 
-async def bare_server(port: int) -> HttpServer:
+async def bare_server(port: int) -> None:
+    """The bare server, until killed (run in a process of its own: `--bare-server PORT`)."""
+
     async def upgrade(request: Request) -> _Relay:
         return _Relay(request.path)
 
@@ -143,11 +152,22 @@ async def bare_server(port: int) -> HttpServer:
         await send({"type": "http.response.start", "status": 404, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    server = HttpServer(app, upgrade=upgrade)
-    asyncio.get_running_loop().create_task(server.serve([bind_tcp(port)]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    return server
+    await HttpServer(app, upgrade=upgrade).serve([bind_tcp(port)])
+
+
+def start_bare() -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise SystemExit("the bare server did not start") from None
+            time.sleep(0.05)
 
 
 def main() -> None:
@@ -156,7 +176,14 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--per-client", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--bare-server", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_server:
+        import uvloop
+
+        uvloop.run(bare_server(args.bare_server))
+        return
     cores = os.cpu_count() or 1
     print(f"{cores} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,26 +211,41 @@ def main() -> None:
             )
             count = max(1, args.clients // 2)
             paths = [socket_path(f"chat-p{chr(97 + i // 26)}{chr(97 + i % 26)}") for i in range(count)]
-            dream_rate, dream_lat = asyncio.run(pairs([ws + p for p in paths], args.per_client))
-
-            async def bare() -> tuple[float, list[float]]:
-                port = free_port()
-                server = await bare_server(port)
-                try:
-                    return await pairs([f"ws://127.0.0.1:{port}{p}" for p in paths], args.per_client)
-                finally:
-                    server.should_exit = True
-
-            bare_rate, bare_lat = asyncio.run(bare())
+            gateway = f"ws://127.0.0.1:{client.port(UNIVERSE, 'gateway')}"
+            bare, port = start_bare()
+            try:
+                bases = {"substrate": ws, "gateway": gateway, "bare": f"ws://127.0.0.1:{port}"}
+                rates: dict[str, list[float]] = {name: [] for name in bases}
+                p99s: dict[str, list[float]] = {name: [] for name in bases}
+                names = list(bases)
+                for round_ in range(args.rounds):
+                    order = names[round_ % 3 :] + names[: round_ % 3]
+                    for name in order:
+                        rate, lat = asyncio.run(pairs([bases[name] + p for p in paths], args.per_client))
+                        rates[name].append(rate)
+                        p99s[name].append(percentile(lat, 0.99))
+                        print(
+                            f"round {round_ + 1} {name:9}: {rate:.0f} messages/s, p99 {ms(p99s[name][-1])}, "
+                            f"load {os.getloadavg()[0]:.2f}",
+                            flush=True,
+                        )
+            finally:
+                bare.kill()
+                bare.wait()
         finally:
             daemon.stop()
-    print(
-        f"websocket via substrate: {dream_rate:.0f} messages/s, p99 {ms(percentile(dream_lat, 0.99))} "
-        f"({args.clients} clients)"
-    )
-    print(f"bare wsproto server:     {bare_rate:.0f} messages/s, p99 {ms(percentile(bare_lat, 0.99))}")
-    ratio = dream_rate / bare_rate
-    print(f"websocket/bare: {ratio:.2f} (goal ≥ 0.5){'' if ratio >= 0.5 else '  BELOW GOAL'}")
+    bare_rate = statistics.median(rates["bare"])
+    for name in names:
+        print(
+            f"websocket via {name:9}: median {statistics.median(rates[name]):.0f} messages/s, "
+            f"p99 {ms(statistics.median(p99s[name]))} ({args.clients} clients)"
+        )
+    for name in ("substrate", "gateway"):
+        ratio = statistics.median(rates[name]) / bare_rate
+        per_round = ", ".join(f"{r / b:.2f}" for r, b in zip(rates[name], rates["bare"], strict=True))
+        print(
+            f"{name}/bare: {ratio:.2f} (rounds: {per_round}; goal ≥ 0.5){'' if ratio >= 0.5 else '  BELOW GOAL'}"
+        )
 
 
 if __name__ == "__main__":

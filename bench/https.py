@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -170,6 +171,70 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
+def tls_read_sizes(folder: Path, rounds: int = 7, n: int = 5000) -> dict[int, float]:
+    """µs of one keep-alive request/response through a pair of memory-BIO SSL objects, the server side
+    reading with each size (dream.http.tls.READ_SIZE is one of them): best of `rounds` interleaved."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = folder / "read-sizes.pem"
+    pem.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(pem)
+    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_context.check_hostname, client_context.verify_mode = False, ssl.CERT_NONE
+    s_in, s_out, c_in, c_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
+    server = server_context.wrap_bio(s_in, s_out, server_side=True)
+    client = client_context.wrap_bio(c_in, c_out)
+    for _ in range(10):  # the handshake, both sides by turns
+        for side in (client, server):
+            with contextlib.suppress(ssl.SSLWantReadError):
+                side.do_handshake()
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+    request = b"GET /ping HTTP/1.1\r\nhost: bench.localhost\r\n\r\n"
+    response = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\ncontent-type: text/plain\r\n\r\nPONG"
+
+    def exchange(size: int) -> None:
+        client.write(request)
+        s_in.write(c_out.read())
+        server.read(size)
+        server.write(response)
+        c_in.write(s_out.read())
+        client.read(1024)
+
+    best = {size: float("inf") for size in (16 * 1024, 64 * 1024, 256 * 1024)}
+    for _ in range(rounds):
+        for size in best:
+            started = time.perf_counter()
+            for _ in range(n):
+                exchange(size)
+            best[size] = min(best[size], (time.perf_counter() - started) / n * 1e6)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -178,7 +243,19 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="h2load connections (default 64)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the four targets (default 3)")
     parser.add_argument("--domains", type=int, default=10, help="new domains for the first handshake")
+    parser.add_argument(
+        "--read-sizes", action="store_true", help="only the TLS read-size comparison (in memory, no universe)"
+    )
     args = parser.parse_args()
+    if args.read_sizes:
+        with tempfile.TemporaryDirectory(prefix="dream-bench-tls-") as tmp:
+            best = tls_read_sizes(Path(tmp))
+        print(f"load average {os.getloadavg()[0]:.2f}")
+        for size, took in best.items():
+            print(
+                f"TLS request/response in memory, server reads of {size // 1024} KiB: {took:.1f} µs (best of 7)"
+            )
+        return
     exit_on_sigterm()
     h2 = ensure("h2load", "nghttp2-client")
     warn_if_busy()

@@ -26,7 +26,6 @@ MATCH = "/substrate/match"
 MATCH_TIMEOUT = 5.0
 PUBSUB_PUBLISH = "/substrate/pubsub/publish"
 PUBSUB_DELIVER = "/substrate/pubsub/deliver"
-PUBSUB_SUBSCRIBE = "/substrate/pubsub/subscribe"
 PUBSUB_TAIL = "/substrate/pubsub/tail"
 P2P_COMMAND = "/substrate/p2p/command"
 PUBLISH_TIMEOUT = 30.0
@@ -113,10 +112,6 @@ class SubstrateClient(ServiceClient):
     async def deliver(self, peer: PeerInfo, message: dict[str, Any], timeout: float) -> None:
         """Hand a message published elsewhere to the substrate `peer`."""
         await self._json_at(peer, "POST", PUBSUB_DELIVER, json=message, timeout=timeout)
-
-    async def subscribe(self, peer: PeerInfo, subscription: dict[str, str]) -> None:
-        """Tell the substrate `peer` of a function's `setSubscriptionChannel`."""
-        await self._json_at(peer, "POST", PUBSUB_SUBSCRIBE, json=subscription, timeout=MATCH_TIMEOUT)
 
     async def tail(self, channel: str, project: str, after: int, wait: float, peer_id: str = "") -> Tail:
         """Messages kept by one substrate (`peer_id`, else any) after `after` (-1: from now on), waiting up

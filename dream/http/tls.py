@@ -42,7 +42,10 @@ HANDSHAKE_TIMEOUT = 10.0  # seconds from the connection to the end of the handsh
 REFUSED_FOR = 2.0  # seconds a name auth gave no certificate for is refused without asking again
 FAILED_FOR = 1.0  # seconds a name whose certificate could not be fetched (auth away) is refused
 REFRESH_AFTER = 300.0  # seconds a fetched certificate is used before it is fetched again (in the background)
-READ_SIZE = 256 * 1024
+# Plaintext bytes asked of the SSL object per read: one TLS record's most (16 KiB). `read(n)` allocates n
+# bytes first; at 256 KiB that allocation cost tens of µs per read in some processes (docs/performance.md,
+# HTTPS). A bigger body is read record by record in the same loop.
+READ_SIZE = 16 * 1024
 
 # (certificate chain PEM, key PEM) of a name, or None when no project serves it.
 Fetch = Callable[[str], Awaitable[tuple[str, str] | None]]

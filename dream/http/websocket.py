@@ -4,7 +4,8 @@ A server built with an `upgrade` callable hands it every websocket upgrade reque
 `Upgrade: websocket`); it answers either (status, sentence), which refuses the upgrade with that plain
 answer, or a `WebSocketHandler`, which gets the connection once the `101 Switching Protocols` is out:
 `opened`, then `received` for each whole message (text or binary, as bytes), then `closed` once.
-`WebSocket.send` writes a binary message; `close` ends the connection with a close code. Pings are
+A `RawHandler` (a relay) gets the bytes as they come instead (`forward`) and writes whole frames back
+with `WebSocket.write`. `WebSocket.send` writes a binary message; `close` ends the connection with a close code. Pings are
 answered by wsproto. A message bigger than `MAX_MESSAGE` closes the connection with 1009 (message too
 big). Only HTTP/1.1 `GET` upgrades with a `Sec-WebSocket-Key` are taken (RFC 6455); anything else is a
 400. wsproto is imported on the first upgrade: a node that never sees one never loads it.
@@ -36,6 +37,14 @@ class WebSocketHandler(Protocol):
         """The connection is over (either side closed it, or it was lost)."""
 
 
+class RawHandler(WebSocketHandler, Protocol):
+    """A handler that takes the connection's bytes as they come, frames unread (a relay that forwards
+    them verbatim to a server that reads them): `forward` instead of `received`."""
+
+    def forward(self, data: bytes) -> None:
+        """Bytes from the client, as they came."""
+
+
 Upgrade = Callable[["Request"], Awaitable["WebSocketHandler | tuple[int, str]"]]
 
 
@@ -65,6 +74,20 @@ def _events() -> tuple[Any, ...]:
     return _EVENTS
 
 
+_ENCODER: list[Any] = []
+
+
+def message_frame(data: bytes) -> bytes:
+    """The whole frame of a binary message from a server, encoded by wsproto once: the same bytes go to
+    every client a message is for (a server's frames are not masked, so they do not differ)."""
+    if not _ENCODER:
+        from wsproto.frame_protocol import FrameProtocol
+
+        # Stateless for whole messages (fin) without extensions: one encoder serves every connection.
+        _ENCODER.append(FrameProtocol(client=False, extensions=[]))
+    return bytes(_ENCODER[0].send_data(data, True))
+
+
 class WebSocket:
     """The server side of one upgraded connection."""
 
@@ -78,6 +101,8 @@ class WebSocket:
         self.parts: list[bytes] = []
         self.size = 0
         self.over = False
+        # A relay's handler gets the bytes unread: the server behind it reads the frames.
+        self.raw: Callable[[bytes], None] | None = getattr(handler, "forward", None)
 
     def accept(self, request: Request, rest: bytes) -> None:
         """Answer the upgrade (101) and take the bytes that came after its head."""
@@ -93,6 +118,10 @@ class WebSocket:
             self.receive(rest)
 
     def receive(self, data: bytes) -> None:
+        if self.raw is not None:
+            if not self.over:
+                self.raw(data)
+            return
         BytesMessage, CloseConnection, Ping, TextMessage, RemoteProtocolError = _events()
         if self.over:
             return
@@ -124,10 +153,19 @@ class WebSocket:
 
     def send(self, data: bytes) -> None:
         """Send a binary message (dropped once the connection is closing)."""
-        BytesMessage = _events()[0]
         if self.over or self.transport.is_closing():
             return
-        self.transport.write(self.protocol.send(BytesMessage(data=data)))
+        self.transport.write(message_frame(data))
+
+    def write(self, frames: bytes) -> None:
+        """Write bytes that are whole frames already (`message_frame`, or a relay's from its server)."""
+        if not self.over and not self.transport.is_closing():
+            self.transport.write(frames)
+
+    def end(self) -> None:
+        """End the connection with no close frame (a relay: the server behind it sent one, or is gone)."""
+        if not self.over:
+            self._end()
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         from wsproto.events import CloseConnection

@@ -6,11 +6,15 @@ them, and handed to the other substrate copies (for their websocket clients and 
   current commit; otherwise it is refused (`PublishRefused`, errno 21 for a function).
 - **Subscribers** are the project's functions with `trigger.type: pubsub` and `channel: c` in that same
   config (so a function is subscribed while its config is published, and no longer once it goes), plus
-  the functions that called `setSubscriptionChannel(c)` while they are still in the config.
+  the functions that called `setSubscriptionChannel(c)` while they are still in the config (kept in
+  tns, `dream.substrate.subscriptions`, so every copy honours them, across restarts).
 - **Delivery.** The substrate that accepts a publish runs every subscribed function once, each on its
   own (a function that fails is logged with the channel and the message's size; the others still run),
   and forwards the message to every other substrate copy, which give it to their websocket clients and
   keep it for `tail`. So each message is handled once per subscribed function while the nodes are up.
+- **Local channels** (`local: true` on the messaging resource) are not forwarded: a message stays on
+  the substrate that accepted it (its subscribed functions run there, its websocket clients and tail
+  see it; the other copies' do not).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
@@ -33,14 +37,15 @@ from dream.clients.base import ServiceError
 from dream.clients.substrate import (
     PUBSUB_DELIVER,
     PUBSUB_PUBLISH,
-    PUBSUB_SUBSCRIBE,
     PUBSUB_TAIL,
     SubstrateClient,
 )
 from dream.errors import DreamError
 from dream.http.answers import answer
+from dream.http.websocket import message_frame
 from dream.node.validate import NAME, STRING, Body, Field, Query, QueryInt, QueryNumber, Text
 from dream.substrate.routing import Resource
+from dream.substrate.subscriptions import Subscriptions
 from dream.tcc import tns_keys
 from dream.wasm.errors import WasmError
 from dream.wasm.interrupt import CallControl
@@ -56,7 +61,7 @@ TAIL_KEPT = 1024  # messages each substrate keeps for `dream pubsub tail`
 MAX_TAIL_WAIT = 30.0  # seconds a tail long-poll may be held open
 FORWARD_TIMEOUT = 5.0  # seconds a forward to another substrate copy may take
 CALL_WAIT = 10.0  # seconds a function's publish waits for tns
-OTHERS_TTL = 1.0  # seconds the list of the other substrate copies is trusted when it is empty
+OTHERS_TTL = 1.0  # seconds the list of the other substrate copies is trusted before it is asked again
 DREAM_SOURCE = "dream"  # the source of messages published from outside functions (CLI, daemon)
 
 _EMPTY = HttpRequest(method="", host="", path="")
@@ -81,9 +86,6 @@ _DELIVER = Body(
         "source": Field(STRING, DREAM_SOURCE),
     },
 )
-_SUBSCRIBE = Body(
-    {"project": Field(NAME), "app": Field(STRING, ""), "channel": Field(_CHANNEL), "function": Field(NAME)}
-)
 _TAIL = Query(
     {
         "channel": Field(STRING, ""),
@@ -98,8 +100,7 @@ class PublishRefused(DreamError):
     """A publish nothing can take: no messaging matches the channel, the message is too big, ..."""
 
 
-@dataclass(frozen=True, slots=True)
-class Topic:
+class Topic(NamedTuple):  # a tuple: made and hashed at C speed (a key for every message)
     project: str
     app: str  # "" for the project itself
     channel: str  # without a leading "/"
@@ -112,6 +113,13 @@ class Message:
     data: bytes
     source: str
     at: float  # time.time() of its arrival here
+    encoded: bytes | None = None  # its websocket frame, made for the first client it goes to
+
+    def frame(self) -> bytes:
+        """Its websocket frame: encoded once, whatever the number of clients it goes to."""
+        if self.encoded is None:
+            self.encoded = message_frame(self.data)
+        return self.encoded
 
     def public(self) -> dict[str, Any]:
         return {
@@ -156,6 +164,15 @@ def _matches(messaging: dict[str, Any], channel: str) -> bool:
     return channel_name(match) == channel
 
 
+def _check_size(topic: Topic, data: bytes) -> None:
+    if len(data) > MAX_MESSAGE:
+        raise PublishRefused(
+            f"a message of {len(data)} bytes on channel `{topic.channel}` is over the {MAX_MESSAGE} bytes a "
+            "message may carry (MAX_MESSAGE); publish a reference to the data (a storage file, a database key) "
+            "instead"
+        )
+
+
 class PubSub:
     """The channels of one substrate."""
 
@@ -179,7 +196,7 @@ class PubSub:
         self.loop: asyncio.AbstractEventLoop | None = None
         # (project, branch) → (tns generation read at, commit, compiled config)
         self.configs: dict[tuple[str, str], tuple[int, str, dict[str, Any]]] = {}
-        self.subscriptions: dict[Topic, set[str]] = {}  # setSubscriptionChannel: topic → function ids
+        self.subscriptions = Subscriptions(sources)  # setSubscriptionChannel's, as tns keeps them
         self.kept: deque[Message] = deque(maxlen=TAIL_KEPT)
         self.seq = 0
         self.arrived: asyncio.Event | None = None  # made by a waiting tail, set by the next message
@@ -191,7 +208,9 @@ class PubSub:
         # project → (tns generation, branch, commit, config) of its current config, as last read
         self.current: dict[str, tuple[int, str, str, dict[str, Any]]] = {}
         self.others: list[Any] | None = None  # the other substrate copies, as last listed
-        self.reaches: dict[Topic, tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]] = {}
+        self.listing: asyncio.Future[list[Any]] | None = None  # a listing of them under way
+        # topic → (config, its subscribers, whether its channel is `local`), worked out once per config
+        self.reaches: dict[Topic, tuple[dict[str, Any], list[tuple[str, dict[str, Any]]], bool]] = {}
         self.others_at = 0.0
         # Websocket clients by topic (`dream.substrate.websocket`): each gets every message of its topic.
         self.listeners: dict[Topic, set[Any]] = {}
@@ -229,9 +248,11 @@ class PubSub:
         return None
 
     @staticmethod
-    def messaging(config: dict[str, Any], app: str, channel: str, *, websocket: bool = False) -> str | None:
-        """The name of the messaging resource of the scope that `channel` matches (the application's
-        first, then the project's), None when there is none."""
+    def channel_config(
+        config: dict[str, Any], app: str, channel: str, *, websocket: bool = False
+    ) -> dict[str, Any] | None:
+        """The messaging resource of the scope that `channel` matches (the application's first, then the
+        project's), None when there is none."""
         for scope in ([_scoped(config, app)] if app else []) + [config]:
             for item in (scope.get("messaging") or {}).values():
                 if (
@@ -239,13 +260,21 @@ class PubSub:
                     and _matches(item, channel)
                     and (item.get("websocket") or not websocket)
                 ):
-                    return str(item.get("name") or item.get("match"))
+                    return item
         return None
+
+    @classmethod
+    def messaging(
+        cls, config: dict[str, Any], app: str, channel: str, *, websocket: bool = False
+    ) -> str | None:
+        """The name of the messaging resource `channel` matches, None when there is none."""
+        item = cls.channel_config(config, app, channel, websocket=websocket)
+        return None if item is None else str(item.get("name") or item.get("match"))
 
     def subscribers(self, config: dict[str, Any], topic: Topic) -> list[tuple[str, dict[str, Any]]]:
         """(function id, config) of the functions subscribed to `topic`."""
         functions = _scoped(config, topic.app).get("functions") or {}
-        extra = self.subscriptions.get(topic, set())
+        extra = self.subscriptions.of(topic.project, topic.app, topic.channel)
         found = []
         for fid, fconfig in functions.items():
             if not isinstance(fconfig, dict):
@@ -297,46 +326,42 @@ class PubSub:
     ) -> int:
         """Deliver a message: run its subscribed functions here, keep it, forward it to the other copies.
         The number of functions it was given to; PublishRefused when nothing may take it."""
-        channel = channel_name(channel)
-        if len(data) > MAX_MESSAGE:
-            raise PublishRefused(
-                f"a message of {len(data)} bytes on channel `{channel}` is over the {MAX_MESSAGE} bytes a message "
-                "may carry (MAX_MESSAGE); publish a reference to the data (a storage file, a database key) instead"
-            )
+        topic = Topic(project, app, channel_name(channel))
+        _check_size(topic, data)
         found = await self.config(project, branch)
         if found is None:
             raise PublishRefused(f"project `{project}` has no published config: push its config first")
-        return self._deliver(found, project, app, channel, data, source)
+        await self._read_subscriptions(project)
+        return self._deliver(found, topic, data, source)
 
-    def publish_cached(self, project: str, app: str, channel: str, data: bytes, source: str) -> int | None:
+    async def _read_subscriptions(self, project: str) -> None:
+        """The project's `setSubscriptionChannel` subscriptions as tns holds them now."""
+        if await self.subscriptions.read(project, self.resolver.generation):
+            for topic in [t for t in self.reaches if t.project == project]:
+                del self.reaches[topic]
+
+    def publish_cached(self, topic: Topic, data: bytes, source: str) -> int | None:
         """`publish` without waiting, when the project's current config is known here (a websocket
         client's messages): None when it is not (then `publish`)."""
-        current = self.current.get(project)
-        if current is None or current[0] != self.resolver.generation:
+        current = self.current.get(topic.project)
+        generation = self.resolver.generation
+        if (
+            current is None
+            or current[0] != generation
+            or not self.subscriptions.current(topic.project, generation)
+        ):
             return None
-        channel = channel_name(channel)
-        if len(data) > MAX_MESSAGE:
-            raise PublishRefused(
-                f"a message of {len(data)} bytes on channel `{channel}` is over the {MAX_MESSAGE} bytes a message "
-                "may carry (MAX_MESSAGE); publish a reference to the data (a storage file, a database key) instead"
-            )
-        return self._deliver(current[1:], project, app, channel, data, source)
+        _check_size(topic, data)
+        return self._deliver(current[1:], topic, data, source)
 
-    def _deliver(
-        self,
-        found: tuple[str, str, dict[str, Any]],
-        project: str,
-        app: str,
-        channel: str,
-        data: bytes,
-        source: str,
-    ) -> int:
+    def _deliver(self, found: tuple[str, str, dict[str, Any]], topic: Topic, data: bytes, source: str) -> int:
         branch, commit, config = found
-        topic = Topic(project, app, channel)
+        project, app, channel = topic
         # What a topic reaches is worked out once per config (and per setSubscriptionChannel).
         known = self.reaches.get(topic)
         if known is None or known[0] is not config:
-            if self.messaging(config, app, channel) is None:
+            messaging = self.channel_config(config, app, channel)
+            if messaging is None:
                 where = f"application `{app}` of project `{project}`" if app else f"project `{project}`"
                 raise PublishRefused(
                     f"no messaging channel of {where} matches `{channel}`: add one to its config "
@@ -344,15 +369,20 @@ class PubSub:
                 )
             if len(self.reaches) > 4096:
                 self.reaches.clear()
-            known = self.reaches[topic] = (config, self.subscribers(config, topic))
-        subscribers = known[1]
+            local = bool(messaging.get("local"))
+            known = self.reaches[topic] = (config, self.subscribers(config, topic), local)
+        subscribers, local = known[1], known[2]
         for fid, fconfig in subscribers:
             resource = Resource("functions", fid, project, branch, commit, app or None, fconfig)
             self._background(self._run(resource, topic, data))
         self.published += 1
         self.accept(topic, data, source)
+        # A `local` channel's messages stay on the node they were published on (upstream: "restrict the
+        # channel to the local node"): its other copies' websocket clients and tails never see them.
         # The other copies, as last listed (at most OTHERS_TTL old): none known to run, no forward task.
-        if self.others is None or self.others or time.monotonic() - self.others_at > OTHERS_TTL:
+        if not local and (
+            self.others is None or self.others or time.monotonic() - self.others_at > OTHERS_TTL
+        ):
             self._background(self._forward(topic, data, source))
         # Deliveries to functions are logged one by one (`_run`); the publish itself only at debug level:
         # a chat room's every message would be a line.
@@ -420,13 +450,30 @@ class PubSub:
             listener.send(message)
         return message
 
-    async def _forward(self, topic: Topic, data: bytes, source: str) -> None:
+    async def _other_copies(self) -> list[Any]:
+        """The other substrate copies, listed at most once per OTHERS_TTL: a busy channel's messages share
+        one listing (asking for each message cost most of a substrate's time under 100 clients)."""
+        if self.others is not None and time.monotonic() - self.others_at <= OTHERS_TTL:
+            return self.others
+        if self.listing is None:
+            self.listing = asyncio.ensure_future(self._list_others())
+        return await asyncio.shield(self.listing)
+
+    async def _list_others(self) -> list[Any]:
         try:
             copies = [p for p in await self.substrates.copies() if p.id != self.me]
         except DreamError as exc:
             self.log.warning("could not list the other substrates to forward a message: %s", exc)
-            return
+            copies = self.others or []
+        finally:
+            self.listing = None
         self.others, self.others_at = copies, time.monotonic()
+        return copies
+
+    async def _forward(self, topic: Topic, data: bytes, source: str) -> None:
+        copies = await self._other_copies()
+        if not copies:
+            return
         body = {
             "project": topic.project,
             "app": topic.app,
@@ -474,32 +521,22 @@ class PubSub:
         return ""
 
     def subscribe_from(self, project: str, app: str, function: str, branch: str, channel: str) -> str:
-        """Subscribe a function to a channel (here and on the other copies): "" once done, else why not."""
-        channel = channel_name(channel)
+        """Subscribe a function to a channel, in tns (so every copy honours it, across restarts): "" once
+        kept, else why not."""
         try:
-            found = self.wait(self.config(project, branch))
-        except (DreamError, TimeoutError) as exc:
+            return str(self.wait(self._subscribe(project, app, function, branch, channel_name(channel))))
+        except (DreamError, TimeoutError, ServiceError) as exc:
             return f"subscribing failed: {exc}"
+
+    async def _subscribe(self, project: str, app: str, function: str, branch: str, channel: str) -> str:
+        found = await self.config(project, branch)
         if found is None or self.messaging(found[2], app, channel) is None:
             return f"no messaging channel of project `{project}` matches `{channel}`"
-        self._subscribe(Topic(project, app, channel), function)
-        body = {"project": project, "app": app, "channel": channel, "function": function}
-        assert self.loop is not None
-        self.loop.call_soon_threadsafe(lambda: self._background(self._share_subscription(body)))
+        await self._read_subscriptions(project)
+        if await self.subscriptions.add(project, app, channel, function):
+            self.reaches.pop(Topic(project, app, channel), None)
+            self.log.info("function %s of project %s subscribed to channel `%s`", function, project, channel)
         return ""
-
-    def _subscribe(self, topic: Topic, function: str) -> None:
-        self.subscriptions.setdefault(topic, set()).add(function)
-        self.reaches.pop(topic, None)
-
-    async def _share_subscription(self, body: dict[str, str]) -> None:
-        try:
-            copies = [p for p in await self.substrates.copies() if p.id != self.me]
-            await asyncio.gather(
-                *(self.substrates.subscribe(p, body) for p in copies), return_exceptions=True
-            )
-        except DreamError as exc:
-            self.log.warning("could not share a subscription to `%s`: %s", body["channel"], exc)
 
     def websocket_path(self, project: str, app: str, branch: str, channel: str) -> str | None:
         channel = channel_name(channel)
@@ -517,7 +554,6 @@ class PubSub:
         return [
             Route(PUBSUB_PUBLISH, answer(self._publish_route), methods=["POST"]),
             Route(PUBSUB_DELIVER, answer(self._deliver_route), methods=["POST"]),
-            Route(PUBSUB_SUBSCRIBE, answer(self._subscribe_route), methods=["POST"]),
             Route(PUBSUB_TAIL, answer(self._tail_route), methods=["GET"]),
         ]
 
@@ -543,11 +579,6 @@ class PubSub:
             Topic(q["project"], q["app"], channel_name(q["channel"])), self._data(q["data"]), q["source"]
         )
         return {"seq": self.seq}
-
-    async def _subscribe_route(self, request: Request) -> Any:
-        q = await _SUBSCRIBE.read(request)
-        self._subscribe(Topic(q["project"], q["app"], channel_name(q["channel"])), q["function"])
-        return {}
 
     async def _tail_route(self, request: Request) -> Any:
         q = _TAIL.read(request)

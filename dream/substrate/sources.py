@@ -42,6 +42,10 @@ class Sources:
         """The objects stored at `paths`, in their order, in one round trip."""
         return await self.tns.fetch_many(paths)
 
+    async def tns_push(self, path: str, data: Any) -> int:
+        """Store `data` at `path` (a `setSubscriptionChannel` subscription): tns's sequence number."""
+        return await self.tns.push(path, data)
+
     async def tns_lookup(self, prefix: str) -> list[str]:
         """The keys stored under `prefix`."""
         return await self.tns.lookup(prefix)

@@ -82,12 +82,12 @@ class ChannelClient:
 
     def send(self, message: Message) -> None:
         if self.socket is not None and message.source != self.source:
-            self.socket.send(message.data)
+            self.socket.write(message.frame())
 
     def received(self, socket: WebSocket, data: bytes) -> None:
         topic = self.topic
         try:
-            done = self.pubsub.publish_cached(topic.project, topic.app, topic.channel, data, self.source)
+            done = self.pubsub.publish_cached(topic, data, self.source)
         except PublishRefused as exc:
             self._refused(exc)
             return

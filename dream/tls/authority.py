@@ -32,6 +32,18 @@ DOMAIN_DAYS = 90
 RENEW_BEFORE = datetime.timedelta(days=7)
 # Clocks of other programs may run a little behind: certificates start being valid this much earlier.
 BACKDATE = datetime.timedelta(hours=1)
+# What the root and the universes' issuers may do: sign certificates (and revocation lists), nothing else.
+_CA_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    key_cert_sign=True,
+    crl_sign=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    encipher_only=False,
+    decipher_only=False,
+)
 
 
 def _now() -> datetime.datetime:
@@ -90,20 +102,7 @@ class Authority:
         cert = (
             self._builder(subject, key.public_key(), ISSUER_DAYS)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_CA_USAGE, critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
@@ -260,20 +259,7 @@ def _make_root(cert_path: Path, key_path: Path) -> None:
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + datetime.timedelta(days=ROOT_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_CA_USAGE, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )

@@ -23,6 +23,7 @@ import wasmtime
 
 from dream.wasm import abi, errno, hostcall
 from dream.wasm.event import HttpEvent
+from dream.wasm.family import data_call, new_handle, read_text, size_call
 from dream.wasm.guest_memory import guest
 from dream.wasm.scope import current_scope
 
@@ -49,11 +50,8 @@ def new_resolver(caller: Any, id_ptr: int) -> int:
     e = abi.current()
     if e is None:
         return errno.EVENT_NOT_FOUND
-    if e.handles is None:
-        e.handles = {}
-    handle = max(e.handles, default=0) + 1
-    e.handles[handle] = _Resolver()
-    return errno.NONE if guest(caller, e).put_u32(id_ptr, handle) else errno.MEMORY_WRITE_FAILED
+    ok = guest(caller, e).put_u32(id_ptr, new_handle(e, _Resolver()))
+    return errno.NONE if ok else errno.MEMORY_WRITE_FAILED
 
 
 def reroute(caller: Any, resolver_id: int, addr_ptr: int, addr_len: int, net_ptr: int, net_len: int) -> int:
@@ -88,19 +86,22 @@ def _encode(kind: str, answers: list[str]) -> bytes:
     return b"".join(a.encode() + b"\0" for a in answers)
 
 
-def _lookup_size(kind: str) -> Callable[..., int]:
-    def size(caller: Any, resolver_id: int, name_ptr: int, name_len: int, size_ptr: int) -> int:
-        e = abi.current()
-        if e is None:
-            return errno.EVENT_NOT_FOUND
-        g = guest(caller, e)
-        raw = g.read(name_ptr, name_len)
-        if raw is None:
-            return errno.ADDRESS_OUT_OF_MEMORY
-        resolver = _resolver(e, resolver_id)
-        if resolver is None:
-            return RESOLVER_NOT_FOUND
-        name = raw.decode(errors="replace")
+def _asked(caller: Any, e: HttpEvent, resolver_id: int, name_ptr: int, name_len: int) -> tuple[Any, str, int]:
+    """(the resolver, the name asked, errno) of a lookup call."""
+    name = read_text(caller, e, name_ptr, name_len)
+    if name is None:
+        return None, "", errno.ADDRESS_OUT_OF_MEMORY
+    resolver = _resolver(e, resolver_id)
+    return resolver, name, (RESOLVER_NOT_FOUND if resolver is None else errno.NONE)
+
+
+def _answer(kind: str) -> Callable[..., tuple[bytes, int]]:
+    """A lookup's size call: resolves the name, keeps the encoded answer for the data call."""
+
+    def find(caller: Any, e: HttpEvent, resolver_id: int, name_ptr: int, name_len: int) -> tuple[bytes, int]:
+        resolver, name, code = _asked(caller, e, resolver_id, name_ptr, name_len)
+        if code:
+            return b"", code
         scope = current_scope()
         found = (
             scope.services.dns_lookup(scope, kind, name, resolver.server, e.remaining())
@@ -108,31 +109,24 @@ def _lookup_size(kind: str) -> Callable[..., int]:
             else None
         )
         if found is None:
-            return FAILED[kind]
+            return b"", FAILED[kind]
         encoded = resolver.answers[(kind, name)] = _encode(kind, found)
-        return errno.NONE if g.put_u32(size_ptr, len(encoded)) else errno.MEMORY_WRITE_FAILED
+        return encoded, errno.NONE
 
-    return size
+    return find
 
 
-def _lookup_data(kind: str) -> Callable[..., int]:
-    def data(caller: Any, resolver_id: int, name_ptr: int, name_len: int, buf: int) -> int:
-        e = abi.current()
-        if e is None:
-            return errno.EVENT_NOT_FOUND
-        g = guest(caller, e)
-        raw = g.read(name_ptr, name_len)
-        if raw is None:
-            return errno.ADDRESS_OUT_OF_MEMORY
-        resolver = _resolver(e, resolver_id)
-        if resolver is None:
-            return RESOLVER_NOT_FOUND
-        encoded = resolver.answers.pop((kind, raw.decode(errors="replace")), None)
-        if encoded is None:
-            return FAILED["txt"]
-        return errno.NONE if g.write(buf, encoded) else errno.ADDRESS_OUT_OF_MEMORY
+def _kept(kind: str) -> Callable[..., tuple[bytes, int]]:
+    """A lookup's data call: the answer its size call kept (once)."""
 
-    return data
+    def find(caller: Any, e: HttpEvent, resolver_id: int, name_ptr: int, name_len: int) -> tuple[bytes, int]:
+        resolver, name, code = _asked(caller, e, resolver_id, name_ptr, name_len)
+        if code:
+            return b"", code
+        encoded = resolver.answers.pop((kind, name), None)
+        return (b"", FAILED["txt"]) if encoded is None else (encoded, errno.NONE)
+
+    return find
 
 
 _TABLE: list[tuple[str, int, Callable[..., int]]] = [
@@ -141,8 +135,8 @@ _TABLE: list[tuple[str, int, Callable[..., int]]] = [
     ("dnsResetResolver", 1, reset),
 ]
 for _kind, _name in _NAMES.items():
-    _TABLE.append((f"dnsLookup{_name}Size", 4, _lookup_size(_kind)))
-    _TABLE.append((f"dnsLookup{_name}", 4, _lookup_data(_kind)))
+    _TABLE.append((f"dnsLookup{_name}Size", 4, size_call(_answer(_kind))))
+    _TABLE.append((f"dnsLookup{_name}", 4, data_call(_kept(_kind))))
 
 IMPLEMENTED: frozenset[tuple[str, str]] = frozenset((abi.SDK, name) for name, *_ in _TABLE)
 # Lookups wait on the network: a module importing them never runs inline.

@@ -42,6 +42,7 @@ import wasmtime
 
 from dream.wasm import abi, errno, hostcall
 from dream.wasm.event import HttpEvent, canonical_header_key
+from dream.wasm.family import Find, data_call, new_handle, read_text, size_call
 from dream.wasm.guest_memory import Guest, guest
 from dream.wasm.scope import current_scope
 
@@ -113,11 +114,8 @@ def new_client(caller: Any, id_ptr: int) -> int:
     e = abi.current()
     if e is None:
         return errno.EVENT_NOT_FOUND
-    if e.handles is None:
-        e.handles = {}
-    client_id = max(e.handles, default=0) + 1
-    e.handles[client_id] = _Client()
-    return errno.NONE if guest(caller, e).put_u32(id_ptr, client_id) else errno.MEMORY_WRITE_FAILED
+    ok = guest(caller, e).put_u32(id_ptr, new_handle(e, _Client()))
+    return errno.NONE if ok else errno.MEMORY_WRITE_FAILED
 
 
 def new_request(caller: Any, client_id: int, id_ptr: int) -> int:
@@ -226,54 +224,35 @@ def _response_headers(request: _Request) -> dict[str, list[str]] | None:
     return request.response_headers if request.response is not None else None
 
 
-def _header_size(which: Callable[[_Request], dict[str, list[str]] | None]) -> Callable[..., int]:
-    def size(caller: Any, c: int, r: int, key_ptr: int, key_len: int, size_ptr: int) -> int:
-        e, request, code = _lookup(c, r)
-        if e is None or request is None:
-            return code
-        g = guest(caller, e)
-        key = g.read(key_ptr, key_len)
+def _header_values(which: Callable[[_Request], dict[str, list[str]] | None]) -> Find:
+    """The values of one header (NUL-separated) of a request, or of its response."""
+
+    def find(caller: Any, e: HttpEvent, c: int, r: int, key_ptr: int, key_len: int) -> tuple[bytes, int]:
+        _, request, code = _lookup(c, r)
+        if request is None:
+            return b"", code
+        key = read_text(caller, e, key_ptr, key_len)
         if key is None:
-            return errno.ADDRESS_OUT_OF_MEMORY
+            return b"", errno.ADDRESS_OUT_OF_MEMORY
         headers = which(request)
         if headers is None:
-            return errno.NIL_ADDRESS
-        values = headers.get(canonical_header_key(key.decode(errors="replace")), [])
-        return errno.NONE if g.put_u32(size_ptr, len(_nul_list(values))) else errno.MEMORY_WRITE_FAILED
+            return b"", errno.NIL_ADDRESS
+        return _nul_list(headers.get(canonical_header_key(key), [])), errno.NONE
 
-    return size
+    return find
 
 
-def _header_data(which: Callable[[_Request], dict[str, list[str]] | None]) -> Callable[..., int]:
-    def data(caller: Any, c: int, r: int, key_ptr: int, key_len: int, buf: int) -> int:
-        e, request, code = _lookup(c, r)
-        if e is None or request is None:
-            return code
-        g = guest(caller, e)
-        key = g.read(key_ptr, key_len)
-        if key is None:
-            return errno.ADDRESS_OUT_OF_MEMORY
+def _header_keys(which: Callable[[_Request], dict[str, list[str]] | None]) -> Find:
+    """The header names (NUL-separated) of a request, or of its response."""
+
+    def find(caller: Any, e: HttpEvent, c: int, r: int) -> tuple[bytes, int]:
+        _, request, code = _lookup(c, r)
+        if request is None:
+            return b"", code
         headers = which(request)
-        if headers is None:
-            return errno.NIL_ADDRESS
-        values = headers.get(canonical_header_key(key.decode(errors="replace")), [])
-        return errno.NONE if g.write(buf, _nul_list(values)) else errno.ADDRESS_OUT_OF_MEMORY
+        return (b"", errno.NIL_ADDRESS) if headers is None else (_nul_list(list(headers)), errno.NONE)
 
-    return data
-
-
-def _keys_size(which: Callable[[_Request], dict[str, list[str]] | None]) -> Callable[..., int]:
-    def size(caller: Any, c: int, r: int, size_ptr: int) -> int:
-        e, request, code = _lookup(c, r)
-        if e is None or request is None:
-            return code
-        headers = which(request)
-        if headers is None:
-            return errno.NIL_ADDRESS
-        ok = guest(caller, e).put_u32(size_ptr, len(_nul_list(list(headers))))
-        return errno.NONE if ok else errno.MEMORY_WRITE_FAILED
-
-    return size
+    return find
 
 
 def _keys_data(which: Callable[[_Request], dict[str, list[str]] | None]) -> Callable[..., int]:
@@ -452,16 +431,16 @@ _TABLE: list[tuple[str, int, Callable[..., int]]] = [
     ("setHttpRequestHeader", 6, set_header),
     ("addHttpRequestHeader", 6, add_header),
     ("deleteHttpRequestHeader", 4, delete_header),
-    ("getHttpRequestHeaderSize", 5, _header_size(_request_headers)),
-    ("getHttpRequestHeader", 5, _header_data(_request_headers)),
-    ("getHttpRequestHeaderKeysSize", 3, _keys_size(_request_headers)),
+    ("getHttpRequestHeaderSize", 5, size_call(_header_values(_request_headers))),
+    ("getHttpRequestHeader", 5, data_call(_header_values(_request_headers))),
+    ("getHttpRequestHeaderKeysSize", 3, size_call(_header_keys(_request_headers))),
     ("getHttpRequestHeaderKeys", 4, _keys_data(_request_headers)),
     ("doHttpRequest", 2, do_request),
     ("readHttpResponseBody", 5, read_body),
     ("closeHttpResponseBody", 2, close_body),
-    ("getHttpResponseHeaderSize", 5, _header_size(_response_headers)),
-    ("getHttpResponseHeader", 5, _header_data(_response_headers)),
-    ("getHttpResponseHeaderKeysSize", 3, _keys_size(_response_headers)),
+    ("getHttpResponseHeaderSize", 5, size_call(_header_values(_response_headers))),
+    ("getHttpResponseHeader", 5, data_call(_header_values(_response_headers))),
+    ("getHttpResponseHeaderKeysSize", 3, size_call(_header_keys(_response_headers))),
     ("getHttpResponseHeaderKeys", 4, _keys_data(_response_headers)),
 ]
 

@@ -59,6 +59,16 @@ def _state(e: HttpEvent) -> _State:
     return made
 
 
+def _find(table: str, item_id: int, missing: int) -> tuple[HttpEvent | None, Any, int]:
+    """(event, the view or fifo `item_id` of the call, errno): the errno is `missing` when the call has
+    no such item, EVENT_NOT_FOUND outside a call."""
+    e = abi.current()
+    if e is None:
+        return None, None, errno.EVENT_NOT_FOUND
+    found = getattr(_state(e), table).get(item_id)
+    return e, found, (missing if found is None else errno.NONE)
+
+
 def view_new(caller: Any, buf: int, size: int, closer_ptr: int, id_ptr: int) -> int:
     e = abi.current()
     if e is None:
@@ -76,12 +86,9 @@ def view_new(caller: Any, buf: int, size: int, closer_ptr: int, id_ptr: int) -> 
 
 
 def view_open(caller: Any, view_id: int, closer_ptr: int, size_ptr: int) -> int:
-    e = abi.current()
-    if e is None:
-        return errno.EVENT_NOT_FOUND
-    found = _state(e).views.get(view_id)
-    if found is None:
-        return MEMORY_VIEW_NOT_FOUND
+    e, found, code = _find("views", view_id, MEMORY_VIEW_NOT_FOUND)
+    if e is None or code:
+        return code
     g = guest(caller, e)
     if not g.put_u32(size_ptr, found[1]):
         return errno.MEMORY_WRITE_FAILED
@@ -89,12 +96,9 @@ def view_open(caller: Any, view_id: int, closer_ptr: int, size_ptr: int) -> int:
 
 
 def view_read(caller: Any, view_id: int, offset: int, count: int, buf: int, n_ptr: int) -> int:
-    e = abi.current()
-    if e is None:
-        return errno.EVENT_NOT_FOUND
-    found = _state(e).views.get(view_id)
-    if found is None:
-        return MEMORY_VIEW_NOT_FOUND
+    e, found, code = _find("views", view_id, MEMORY_VIEW_NOT_FOUND)
+    if e is None or code:
+        return code
     pointer, size, _ = found
     offset &= 0xFFFFFFFF
     if offset >= size:
@@ -126,23 +130,17 @@ def fifo_new(caller: Any, read_closer: int) -> int:
 
 
 def fifo_push(caller: Any, fifo_id: int, value: int) -> int:
-    e = abi.current()
-    if e is None:
-        return errno.EVENT_NOT_FOUND
-    found = _state(e).fifos.get(fifo_id)
-    if found is None:
-        return FIFO_NOT_FOUND
+    e, found, code = _find("fifos", fifo_id, FIFO_NOT_FOUND)
+    if e is None or code:
+        return code
     found[0].append(value & 0xFF)
     return errno.NONE
 
 
 def fifo_pop(caller: Any, fifo_id: int, byte_ptr: int) -> int:
-    e = abi.current()
-    if e is None:
-        return errno.EVENT_NOT_FOUND
-    found = _state(e).fifos.get(fifo_id)
-    if found is None:
-        return FIFO_NOT_FOUND
+    e, found, code = _find("fifos", fifo_id, FIFO_NOT_FOUND)
+    if e is None or code:
+        return code
     if not found[0]:
         return errno.EOF
     value = found[0].popleft()
@@ -150,12 +148,9 @@ def fifo_pop(caller: Any, fifo_id: int, byte_ptr: int) -> int:
 
 
 def fifo_is_closer(caller: Any, fifo_id: int, bool_ptr: int) -> int:
-    e = abi.current()
-    if e is None:
-        return errno.EVENT_NOT_FOUND
-    found = _state(e).fifos.get(fifo_id)
-    if found is None:
-        return FIFO_NOT_FOUND
+    e, found, code = _find("fifos", fifo_id, FIFO_NOT_FOUND)
+    if e is None or code:
+        return code
     return errno.NONE if guest(caller, e).write(bool_ptr, bytes([found[1]])) else errno.MEMORY_WRITE_FAILED
 
 

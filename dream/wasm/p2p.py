@@ -29,6 +29,7 @@ import wasmtime
 
 from dream.wasm import abi, errno, hostcall
 from dream.wasm.event import P2P_EVENT_TYPE, HttpEvent, P2PCommand
+from dream.wasm.family import data_call, new_handle, read_text, size_call
 from dream.wasm.guest_memory import guest
 from dream.wasm.scope import current_scope
 
@@ -69,19 +70,6 @@ class _Command:
         self.response = b""
 
 
-def _text(caller: Any, e: HttpEvent, ptr: int, n: int) -> str | None:
-    raw = guest(caller, e).read(ptr, n)
-    return None if raw is None else raw.decode(errors="replace")
-
-
-def _handle(e: HttpEvent, value: object) -> int:
-    if e.handles is None:
-        e.handles = {}
-    handle = max(e.handles, default=0) + 1
-    e.handles[handle] = value
-    return handle
-
-
 def _command(e: HttpEvent, command_id: int) -> _Command | None:
     found = e.handles.get(command_id) if e.handles else None
     return found if isinstance(found, _Command) else None
@@ -91,13 +79,13 @@ def new_command(caller: Any, p_ptr: int, p_len: int, c_ptr: int, c_len: int, id_
     e = abi.current()
     if e is None:
         return errno.EVENT_NOT_FOUND
-    protocol, command = _text(caller, e, p_ptr, p_len), _text(caller, e, c_ptr, c_len)
+    protocol, command = read_text(caller, e, p_ptr, p_len), read_text(caller, e, c_ptr, c_len)
     if protocol is None or command is None:
         return errno.ADDRESS_OUT_OF_MEMORY
     scope = current_scope()
     if scope.services is None or not scope.services.p2p_protocol(scope, protocol):
         return P2P_PROTOCOL_NOT_FOUND
-    handle = _handle(e, _Command(protocol, command))
+    handle = new_handle(e, _Command(protocol, command))
     return errno.NONE if guest(caller, e).put_u32(id_ptr, handle) else errno.MEMORY_WRITE_FAILED
 
 
@@ -170,7 +158,7 @@ def discover_size(caller: Any, most: int, ns_timeout: int, id_ptr: int, size_ptr
         return P2P_DISCOVER_FAILED
     encoded = b"".join(struct.pack("<H", len(c)) + c for c in (node_cid(p) for p in peers))
     g = guest(caller, e)
-    if not (g.put_u32(id_ptr, _handle(e, _Discovery(encoded))) and g.put_u32(size_ptr, len(encoded))):
+    if not (g.put_u32(id_ptr, new_handle(e, _Discovery(encoded))) and g.put_u32(size_ptr, len(encoded))):
         return errno.MEMORY_WRITE_FAILED
     return errno.NONE
 
@@ -186,22 +174,12 @@ def discover(caller: Any, discovery_id: int, buf: int) -> int:
 
 
 def _listen(caller: Any, e: HttpEvent, ptr: int, n: int) -> tuple[bytes, int]:
-    protocol = _text(caller, e, ptr, n)
+    protocol = read_text(caller, e, ptr, n)
     if protocol is None:
         return b"", errno.ADDRESS_OUT_OF_MEMORY
     scope = current_scope()
     found = scope.services.p2p_listen(scope, protocol) if scope.services is not None else None
     return (b"", P2P_LISTEN_FAILED) if found is None else (found.encode(), errno.NONE)
-
-
-def listen_size(caller: Any, ptr: int, n: int, size_ptr: int) -> int:
-    e = abi.current()
-    if e is None:
-        return errno.EVENT_NOT_FOUND
-    found, code = _listen(caller, e, ptr, n)
-    if code:
-        return code
-    return errno.NONE if guest(caller, e).put_u32(size_ptr, len(found)) else errno.MEMORY_WRITE_FAILED
 
 
 def listen(caller: Any, ptr: int, n: int, buf: int, size: int) -> int:
@@ -226,24 +204,15 @@ def _p2p(ev: int) -> tuple[HttpEvent | None, P2PCommand | None]:
     return e, e.message
 
 
-def _event_size(part: Callable[[P2PCommand], bytes]) -> Callable[..., int]:
-    def size(caller: Any, ev: int, size_ptr: int) -> int:
-        e, cmd = _p2p(ev)
-        if e is None or cmd is None:
-            return errno.EVENT_NOT_FOUND
-        return errno.NONE if guest(caller, e).put_u32(size_ptr, len(part(cmd))) else errno.MEMORY_WRITE_FAILED
+def _event_part(part: Callable[[P2PCommand], bytes]) -> Callable[..., tuple[bytes, int]]:
+    """The command, data or protocol of the p2p command the call runs for (event `ev`)."""
 
-    return size
+    def find(caller: Any, e: HttpEvent, ev: int) -> tuple[bytes, int]:
+        if ev != 0 or e.kind != P2P_EVENT_TYPE or not isinstance(e.message, P2PCommand):
+            return b"", errno.EVENT_NOT_FOUND
+        return part(e.message), errno.NONE
 
-
-def _event_data(part: Callable[[P2PCommand], bytes]) -> Callable[..., int]:
-    def data(caller: Any, ev: int, buf: int) -> int:
-        e, cmd = _p2p(ev)
-        if e is None or cmd is None:
-            return errno.EVENT_NOT_FOUND
-        return errno.NONE if guest(caller, e).write(buf, part(cmd)) else errno.ADDRESS_OUT_OF_MEMORY
-
-    return data
+    return find
 
 
 def _cid(part: Callable[[P2PCommand], bytes]) -> Callable[..., int]:
@@ -295,14 +264,14 @@ _TABLE: list[tuple[str, int, Callable[..., int]]] = [
     ("readCommandResponse", 3, read_response),
     ("discoverPeersSize", 4, discover_size),
     ("discoverPeers", 2, discover),
-    ("listenToProtocolSize", 3, listen_size),
+    ("listenToProtocolSize", 3, size_call(_listen)),
     ("listenToProtocol", 4, listen),
-    ("getP2PEventCommandSize", 2, _event_size(_command_of)),
-    ("getP2PEventCommand", 2, _event_data(_command_of)),
-    ("getP2PEventDataSize", 2, _event_size(_data_of)),
-    ("getP2PEventData", 2, _event_data(_data_of)),
-    ("getP2PEventProtocolSize", 2, _event_size(_protocol_of)),
-    ("getP2PEventProtocol", 2, _event_data(_protocol_of)),
+    ("getP2PEventCommandSize", 2, size_call(_event_part(_command_of))),
+    ("getP2PEventCommand", 2, data_call(_event_part(_command_of))),
+    ("getP2PEventDataSize", 2, size_call(_event_part(_data_of))),
+    ("getP2PEventData", 2, data_call(_event_part(_data_of))),
+    ("getP2PEventProtocolSize", 2, size_call(_event_part(_protocol_of))),
+    ("getP2PEventProtocol", 2, data_call(_event_part(_protocol_of))),
     ("getP2PEventFrom", 2, _cid(_from)),
     ("getP2PEventTo", 2, _cid(_to)),
     ("writeP2PResponse", 3, write_response),

@@ -21,6 +21,7 @@ import wasmtime
 
 from dream.wasm import abi, errno, hostcall
 from dream.wasm.event import PUBSUB_EVENT_TYPE, HttpEvent
+from dream.wasm.family import data_call, read_text, size_call
 from dream.wasm.guest_memory import guest
 from dream.wasm.scope import current_scope
 
@@ -30,16 +31,11 @@ PUBLISH_FAILED = 21
 GET_WEBSOCKET_URL_FAILED = 38
 
 
-def _text(caller: Any, e: HttpEvent, ptr: int, n: int) -> str | None:
-    raw = guest(caller, e).read(ptr, n)
-    return None if raw is None else raw.decode(errors="replace")
-
-
 def publish(caller: Any, channel_ptr: int, channel_len: int, buf: int, n: int) -> int:
     e = abi.current()
     if e is None:
         return errno.EVENT_NOT_FOUND
-    channel = _text(caller, e, channel_ptr, channel_len)
+    channel = read_text(caller, e, channel_ptr, channel_len)
     data = guest(caller, e).read(buf, n) if n else b""
     if channel is None or data is None:
         return errno.ADDRESS_OUT_OF_MEMORY
@@ -53,7 +49,7 @@ def subscribe(caller: Any, channel_ptr: int, channel_len: int) -> int:
     e = abi.current()
     if e is None:
         return errno.EVENT_NOT_FOUND
-    channel = _text(caller, e, channel_ptr, channel_len)
+    channel = read_text(caller, e, channel_ptr, channel_len)
     if channel is None:
         return errno.ADDRESS_OUT_OF_MEMORY
     scope = current_scope()
@@ -63,7 +59,7 @@ def subscribe(caller: Any, channel_ptr: int, channel_len: int) -> int:
 
 
 def _socket_path(caller: Any, e: HttpEvent, channel_ptr: int, channel_len: int) -> tuple[bytes, int]:
-    channel = _text(caller, e, channel_ptr, channel_len)
+    channel = read_text(caller, e, channel_ptr, channel_len)
     if channel is None:
         return b"", errno.ADDRESS_OUT_OF_MEMORY
     scope = current_scope()
@@ -73,52 +69,15 @@ def _socket_path(caller: Any, e: HttpEvent, channel_ptr: int, channel_len: int) 
     return path.encode(), errno.NONE
 
 
-def websocket_url_size(caller: Any, channel_ptr: int, channel_len: int, size_ptr: int) -> int:
-    e = abi.current()
-    if e is None:
-        return errno.EVENT_NOT_FOUND
-    path, code = _socket_path(caller, e, channel_ptr, channel_len)
-    if code:
-        return code
-    return errno.NONE if guest(caller, e).put_u32(size_ptr, len(path)) else errno.MEMORY_WRITE_FAILED
+def _message_part(part: Callable[[tuple[str, bytes]], bytes]) -> Callable[..., tuple[bytes, int]]:
+    """The data or the channel of the pub-sub message the call runs for (event `ev`)."""
 
+    def find(caller: Any, e: HttpEvent, ev: int) -> tuple[bytes, int]:
+        if ev != 0 or e.kind != PUBSUB_EVENT_TYPE or not isinstance(e.message, tuple):
+            return b"", errno.EVENT_NOT_FOUND
+        return part(e.message), errno.NONE
 
-def websocket_url(caller: Any, channel_ptr: int, channel_len: int, buf: int) -> int:
-    e = abi.current()
-    if e is None:
-        return errno.EVENT_NOT_FOUND
-    path, code = _socket_path(caller, e, channel_ptr, channel_len)
-    if code:
-        return code
-    return errno.NONE if guest(caller, e).write(buf, path) else errno.ADDRESS_OUT_OF_MEMORY
-
-
-def _message(ev: int) -> tuple[HttpEvent | None, tuple[str, bytes] | None]:
-    e = abi.current() if ev == 0 else None
-    if e is None or e.kind != PUBSUB_EVENT_TYPE or not isinstance(e.message, tuple):
-        return e, None
-    return e, e.message
-
-
-def _message_size(part: Callable[[tuple[str, bytes]], bytes]) -> Callable[..., int]:
-    def size(caller: Any, ev: int, size_ptr: int) -> int:
-        e, message = _message(ev)
-        if e is None or message is None:
-            return errno.EVENT_NOT_FOUND
-        ok = guest(caller, e).put_u32(size_ptr, len(part(message)))
-        return errno.NONE if ok else errno.MEMORY_WRITE_FAILED
-
-    return size
-
-
-def _message_data(part: Callable[[tuple[str, bytes]], bytes]) -> Callable[..., int]:
-    def data(caller: Any, ev: int, buf: int) -> int:
-        e, message = _message(ev)
-        if e is None or message is None:
-            return errno.EVENT_NOT_FOUND
-        return errno.NONE if guest(caller, e).write(buf, part(message)) else errno.ADDRESS_OUT_OF_MEMORY
-
-    return data
+    return find
 
 
 def _data(message: tuple[str, bytes]) -> bytes:
@@ -132,12 +91,12 @@ def _channel(message: tuple[str, bytes]) -> bytes:
 _TABLE: list[tuple[str, int, Callable[..., int]]] = [
     ("publishToChannel", 4, publish),
     ("setSubscriptionChannel", 2, subscribe),
-    ("getWebSocketURLSize", 3, websocket_url_size),
-    ("getWebSocketURL", 3, websocket_url),
-    ("getMessageDataSize", 2, _message_size(_data)),
-    ("getMessageData", 2, _message_data(_data)),
-    ("getMessageChannelSize", 2, _message_size(_channel)),
-    ("getMessageChannel", 2, _message_data(_channel)),
+    ("getWebSocketURLSize", 3, size_call(_socket_path)),
+    ("getWebSocketURL", 3, data_call(_socket_path)),
+    ("getMessageDataSize", 2, size_call(_message_part(_data))),
+    ("getMessageData", 2, data_call(_message_part(_data))),
+    ("getMessageChannelSize", 2, size_call(_message_part(_channel))),
+    ("getMessageChannel", 2, data_call(_message_part(_channel))),
 ]
 
 IMPLEMENTED: frozenset[tuple[str, str]] = frozenset((abi.SDK, name) for name, *_ in _TABLE)

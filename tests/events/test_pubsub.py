@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -260,6 +262,38 @@ def test_two_websocket_clients_see_each_other_through_substrates_and_gateway(fan
     ]
 
 
+def test_a_local_channel_keeps_its_messages_on_the_substrate_they_were_published_on(
+    fanout: UniverseHandle,
+) -> None:
+    from websockets.asyncio.client import connect
+
+    path = socket_path(fanout, "near-room")
+    one, other = substrates(fanout)
+
+    async def scenario() -> None:
+        on_one, on_other = (u.replace("http://", "ws://") + path for u in (one, other))
+        async with connect(on_one) as a, connect(on_one) as a2, connect(on_other) as b:
+
+            async def joined() -> bool:  # all three are listening once each gets its substrate's publish
+                publish(one, "near-room", b"here-one")
+                publish(other, "near-room", b"here-two")
+                got = await asyncio.gather(_recv(a), _recv(a2), _recv(b))
+                return got == [b"here-one", b"here-one", b"here-two"]
+
+            assert await joined()
+            await a.send(b"from-a")  # a client on substrate one: its neighbour sees it ...
+            assert await _recv(a2) == b"from-a"
+            await b.send(b"from-b")  # ... and b's stays on substrate two
+            assert publish(one, "near-room", b"one-again").text == "published"
+            assert publish(other, "near-room", b"two-again").text == "published"
+            # each client's next message is its own substrate's: nothing crossed over
+            assert await _recv(a) == b"one-again" and await _recv(a2) == b"one-again"
+            assert await _recv(b) == b"two-again"
+
+    asyncio.run(scenario())
+    assert fanout.client.tail(fanout.name, "near-room", after=0)["messages"]  # kept by the tailed copy
+
+
 def test_an_upgrade_on_a_channel_without_websocket_is_refused_clearly(fanout: UniverseHandle) -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus
@@ -306,6 +340,29 @@ def test_a_websocket_message_over_the_limit_closes_with_1009(fanout: UniverseHan
         return None
 
     assert asyncio.run(scenario()) == 1009
+
+
+def test_a_setsubscriptionchannel_subscription_outlives_a_kill_9_of_the_substrates(
+    fanout: UniverseHandle,
+) -> None:
+    one, other = substrates(fanout)
+    answer = httpx.get(f"{one}/late", params={"channel": "kept"}, headers=HOST, timeout=60)
+    assert (answer.status_code, answer.text) == (200, "subscribed")
+    before = {n["id"]: n for n in fanout.nodes() if n["name"].startswith("substrate@")}
+    for node in before.values():
+        os.kill(node["pid"], signal.SIGKILL)
+
+    def back() -> bool:
+        now = [n for n in fanout.nodes() if n["id"] in before]
+        return all(n["state"] == "up" and n["pid"] not in (None, before[n["id"]]["pid"]) for n in now)
+
+    wait_for(back, "both substrates to be restarted", timeout=90)
+    # Neither restarted copy was told of the subscription: each reads it from tns.
+    for url, data in ((one, "kept-one"), (other, "kept-two")):
+        message = data.encode()
+        wait_for(lambda u=url, m=message: publish(u, "kept", m).status_code == 200, f"{url} to publish")
+        wait_for(lambda d=data: f"late/{d}" in seen(one, "late/"), f"`late` to get {data} after the restart")
+    assert logs(fanout).count("to function `late` of project") >= 2
 
 
 # Last in the module: it changes the project.

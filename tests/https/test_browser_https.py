@@ -17,12 +17,11 @@ import pytest
 
 from dream.settings import repo_root
 from dream.testing.harness import DaemonProcess
+from tests.browser import CHROMEDRIVER, chromium_options, need
 from tests.https.conftest import PROJECT, ROOT, Web
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CERTUTIL = shutil.which("certutil") or "/usr/bin/certutil"
 ARTIFACTS = repo_root() / "test-artifacts" / "browser"
 SITE = "QmHe11oWebsiteSite000000000000000000000000001"
@@ -30,12 +29,7 @@ SITE = "QmHe11oWebsiteSite000000000000000000000000001"
 
 @pytest.fixture(scope="module")
 def browser(dream_daemon: DaemonProcess) -> Iterator[object]:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER, CERTUTIL) if not os.path.exists(p)]
-    if missing:
-        reason = f"{', '.join(missing)} not installed: run scripts/browser (as root)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need(CERTUTIL)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -50,22 +44,7 @@ def browser(dream_daemon: DaemonProcess) -> Iterator[object]:
             check=True,
             timeout=60,
         )
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1000,800",
-            f"--user-data-dir={Path(home) / 'profile'}",
-        ):
-            options.add_argument(flag)
+        options = chromium_options(f"--user-data-dir={Path(home) / 'profile'}")
         service = Service(executable_path=CHROMEDRIVER, env={**os.environ, "HOME": home})
         driver = webdriver.Chrome(service=service, options=options)
         driver.set_page_load_timeout(60)

@@ -5,8 +5,6 @@ network. A screenshot of the page is kept in test-artifacts/browser/."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,11 +15,10 @@ import pytest
 from dream.settings import repo_root
 from dream.testing.harness import DaemonProcess, UniverseHandle
 from dream.testing.plugin import UniverseFactory
+from tests.browser import CHROMEDRIVER, chromium_options, need
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = repo_root() / "test-artifacts" / "browser"
 # A name the browser resolves to 127.0.0.1 by itself: what DNS rebinding gives an attacker's page.
 REBOUND = "rebound.example"
@@ -57,30 +54,11 @@ async function attempt(name, url, options) {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        reason = "chromium and chromedriver are not installed: run scripts/browser (as root)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1",
-        "--window-size=1000,800",
-    ):
-        options.add_argument(flag)
+    options = chromium_options(f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1")
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="dream-chromium-") as profile:
