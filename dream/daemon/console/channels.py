@@ -7,7 +7,7 @@ import base64
 from typing import Any
 
 from dream.clients import Clients
-from dream.daemon.routes.pubsub import _project_id as project_id_of
+from dream.daemon.routes.pubsub import project_id as project_id_of
 from dream.daemon.universe import Universe
 from dream.errors import DreamError
 

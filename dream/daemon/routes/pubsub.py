@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -24,24 +22,15 @@ from dream.clients.auth import AuthClient
 from dream.clients.base import ServiceError
 from dream.clients.substrate import SubstrateClient
 from dream.daemon.inputs import body, text
-from dream.daemon.routes.context import api, universe_of
-from dream.daemon.universe import Universe
+from dream.daemon.routes.context import api, peers_of, universe_of
 from dream.errors import DreamError
 from dream.node.peers import PeerClient
 
 MAX_TAIL_WAIT = 20.0  # seconds one tail call may wait for a message
 
 
-@contextlib.asynccontextmanager
-async def _peers(universe: Universe) -> AsyncIterator[PeerClient]:
-    client = universe.peer_client()
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-async def _project_id(peers: PeerClient, wanted: str) -> str:
+async def project_id(peers: PeerClient, wanted: str) -> str:
+    """The id of the project `wanted` names (a name or an id); the console resolves names the same way."""
     if not wanted:
         return ""
     try:
@@ -63,8 +52,8 @@ async def publish(request: Request) -> Any:
             raise DreamError("field `base64` is not base64; send the message as `text` or base64") from None
     else:
         message = (text(data, "text", default="") or "").encode()
-    async with _peers(universe) as peers:
-        project = await _project_id(peers, text(data, "project", default="") or "")
+    async with peers_of(universe) as peers:
+        project = await project_id(peers, text(data, "project", default="") or "")
         try:
             published = await SubstrateClient(peers).publish(channel, message, project)
         except ServiceError as exc:
@@ -80,8 +69,8 @@ async def tail(request: Request) -> Any:
         wait = min(max(float(q.get("wait", "0")), 0.0), MAX_TAIL_WAIT)
     except ValueError:
         raise DreamError("`after` must be an integer and `wait` a number of seconds") from None
-    async with _peers(universe) as peers:
-        project = await _project_id(peers, q.get("project", ""))
+    async with peers_of(universe) as peers:
+        project = await project_id(peers, q.get("project", ""))
         try:
             found = await SubstrateClient(peers).tail(
                 q.get("channel", ""), project, after, wait, q.get("peer", "")
