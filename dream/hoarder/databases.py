@@ -312,6 +312,20 @@ class DatabaseStore:
                 raise
             db.execute("COMMIT")
 
+    def reset(self) -> None:
+        """Forget every keyspace and the change log (before copying another hoarder's whole)."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("entries", "spaces", "changes"):
+                    db.execute(f"DELETE FROM {table}")
+                db.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
     def replace_space(self, space: str, rows: list[tuple[str, bytes, int]], seq: int) -> None:
         """Make `space` hold exactly `rows` ((key, value, seq)) as of the home's `seq` (a resync)."""
         with self._lock:
@@ -324,14 +338,23 @@ class DatabaseStore:
                     [(space, k, v, s) for k, v, s in rows],
                 )
                 self._recount(space)
-                if self._seq() < seq:
-                    db.execute(
-                        "INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('changes', ?)", (seq,)
-                    )
+                self._advance(seq)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    def advance(self, seq: int) -> None:
+        """Number the next change after `seq` at least (a copy made as of another hoarder's `seq`)."""
+        with self._lock:
+            self._advance(seq)
+
+    def _advance(self, seq: int) -> None:
+        # sqlite_sequence has no key on `name`: update its row, or add it when there is none yet.
+        if self._db.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'changes'").fetchone():
+            self._db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'changes'", (seq,))
+        else:
+            self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?)", (seq,))
 
     def _recount(self, space: str) -> None:
         """The `spaces` row of a space copied from the home: who it belongs to (from its id) and its use."""
@@ -398,14 +421,15 @@ class DatabaseStore:
                 self._db.execute("COMMIT")
         return seq, [(k, bytes(v), s) for k, v, s in rows]
 
-    def changes(self, after: int) -> tuple[int, int, list[Change]]:
-        """(the store's sequence number, the oldest change still logged, changes after `after`)."""
+    def changes(self, after: int, upto: int | None = None) -> tuple[int, int, list[Change]]:
+        """(the store's sequence number, the oldest change still logged, changes after `after`), only
+        those up to `upto` when given (and the sequence number no further)."""
         with self._lock:
-            seq = self._seq()
+            seq = self._seq() if upto is None else min(self._seq(), upto)
             first = self._db.execute("SELECT min(seq) FROM changes").fetchone()[0]
             rows = self._db.execute(
-                "SELECT seq, space, key, value FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, CHANGES_PER_ANSWER),
+                "SELECT seq, space, key, value FROM changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (after, seq, CHANGES_PER_ANSWER),
             ).fetchall()
         found = [Change(s, sp, k, None if v is None else bytes(v)) for s, sp, k, v in rows]
         return seq, int(first if first is not None else seq + 1), found

@@ -9,15 +9,18 @@ p2p API:
   GET  /hoarder/list         → {cids}
 A CID (in a path or `x-cid`) is checked before it names a file: anything else is refused with a 400.
 
-Databases (the key/value keyspaces of functions, `databases.py`; routes in `database_routes.py`; kept by
-the first hoarder, copied by the others, `standby.py`):
+Databases (the key/value keyspaces of functions, `databases.py`; routes in `database_routes.py`; writes
+ordered by one hoarder, the leader, copied by the others, which take over when it is down: `leadership.py`,
+`standby.py`; a write sent to a hoarder that does not lead is answered 409):
   POST /hoarder/db/put?space=&key=&project=&app=&name=&limit=   raw body → {seq}   (400: full)
   POST /hoarder/db/delete?space=&key=     → {seq}
   GET  /hoarder/db/get?space=&key=        → the value (404 when absent)
   GET  /hoarder/db/keys?space=&prefix=    → {keys}
   GET  /hoarder/db/snapshot?space=        → {seq, entries: [[key, base64 value, seq], ...]}
   GET  /hoarder/db/changes?after=&wait=   → {seq, first, changes: [[seq, space, key, base64|null]]}
+  GET  /hoarder/db/changes?after=&wait=&standby=&term=  (a standby's poll) → the same + {term, synced}
   GET  /hoarder/db/spaces?project=        → {spaces: [{space, project, app, name, used, limit, keys}]}
+  GET  /hoarder/db/leader                 → {term, leader, leading, me}
 Storages (files by name and version: their bytes as blobs, their metadata in a keyspace):
   POST /hoarder/storage/add?space=&name=&overwrite=&versioning=&capacity=&project=&app=&storage=
                              raw body → {version, seq, cid, size}   (400: full, or the file exists)
@@ -39,6 +42,7 @@ from dream.clients.base import ServiceError
 from dream.clients.hoarder import HoarderClient, HoarderDatabases
 from dream.hoarder.cid import cid_of, verify
 from dream.hoarder.database_routes import DatabaseRoutes
+from dream.hoarder.leadership import Leadership
 from dream.hoarder.standby import Standby
 from dream.http.answers import answer, reply
 from dream.node import Node
@@ -51,20 +55,28 @@ REPLICAS = 2
 class Service(Node):
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
-        self.databases = DatabaseRoutes(config.root_path / "databases.sqlite", self.log, self._keep_file)
+        config.root_path.mkdir(parents=True, exist_ok=True)
+        self.lead = Leadership(config.root_path / "leadership.json", config.id, config.index, self.log)
+        self.databases = DatabaseRoutes(
+            config.root_path / "databases.sqlite", self.log, self._keep_file, self.lead
+        )
 
     async def on_start(self) -> None:
         self.blobs = self.config.root_path / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
-        # Every hoarder but the databases' home keeps a copy of them (`standby.py`).
-        self.standby = Standby(self.databases, HoarderDatabases(self.peers), self.config.id, self.log)
+        # One hoarder orders the database writes, the others keep copies and may take over (`standby.py`).
+        self.standby = Standby(self.databases, HoarderDatabases(self.peers), self.lead, self.log)
         self.spawn(self.standby.run(), "standby")
 
     async def on_stop(self) -> None:
         self.databases.close()
 
     def health(self) -> dict[str, Any]:
-        return {"blobs": sum(1 for _ in self.blobs.iterdir()), "database_changes_copied": self.standby.copied}
+        return {
+            "blobs": sum(1 for _ in self.blobs.iterdir()),
+            "database_changes_copied": self.standby.copied,
+            "databases": self.lead.view(),
+        }
 
     def p2p_routes(self) -> list[BaseRoute]:
         return [

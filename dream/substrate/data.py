@@ -227,15 +227,25 @@ class Databases:
     async def _follow(self) -> None:
         assert self._positioned is not None
         seq = -1
+        term = -1
         while True:
             try:
                 if seq < 0:
-                    seq = (await self.hoarder.changes(-1, wait=0, timeout=CHANGES_TIMEOUT))["seq"]
-                    self.position = seq
+                    start = await self.hoarder.changes(-1, wait=0, timeout=CHANGES_TIMEOUT)
+                    seq, term = start["seq"], start["term"]
+                    self.position = max(self.position, seq)
                     self._positioned.set()
                 answer = await self.hoarder.changes(seq, wait=CHANGES_WAIT, timeout=CHANGES_TIMEOUT)
             except DreamError:
                 await asyncio.sleep(RETRY)
+                continue
+            if answer["term"] != term:
+                # Another hoarder took over: its log is numbered on from what it holds, which may
+                # be short of this one's (unacknowledged writes were never read here, though);
+                # follow it from its start and read what is held here afresh.
+                self.log.warning("hoarder term %s → %s: following the new leader", term, answer["term"])
+                self._drop()
+                seq = -1
                 continue
             if answer["seq"] < seq or (answer["first"] > seq + 1 and answer["changes"]):
                 # Changes were dropped from the log before this substrate read them (or hoarder
