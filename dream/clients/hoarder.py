@@ -7,12 +7,15 @@ GET /hoarder/blob/{cid}, GET /hoarder/has/{cid}, GET /hoarder/list.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
+from pathlib import Path
 from typing import Any, TypedDict
 
 import httpx
 
 from dream.clients.base import ServiceClient, ServiceError
+from dream.clients.blobs import CHUNK, Spool
 from dream.node.peers import PeerClient, PeerInfo
 
 STASH = "/hoarder/stash"
@@ -22,6 +25,35 @@ HAS = "/hoarder/has/{cid}"
 LIST = "/hoarder/list"
 REPLICA_TIMEOUT = 30.0
 LEADER_TIMEOUT = 1.0  # seconds to ask a hoarder who leads
+
+
+UPLOAD = "/hoarder/upload"
+UPLOAD_PIECE = 1 << 20  # bytes of a file sent per request (a node's HTTP server reads bodies whole)
+
+
+async def sent(peers: PeerClient, peer: PeerInfo, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request's arguments once its `content` is ready for `peer`: a file (a Path) of at most
+    UPLOAD_PIECE bytes is sent whole; a larger one is uploaded first, a piece per request, and the
+    request names the upload (`?upload=<id>`) instead of carrying it."""
+    content = kwargs.get("content")
+    if not isinstance(content, Path):
+        return kwargs
+    if content.stat().st_size <= UPLOAD_PIECE:
+        return {**kwargs, "content": content.read_bytes()}
+    upload = secrets.token_hex(16)
+    offset = 0
+    with open(content, "rb") as fh:
+        while piece := fh.read(UPLOAD_PIECE):
+            params = {"id": upload, "offset": offset}
+            response = await peers.request(
+                peer, "POST", UPLOAD, params=params, content=piece, timeout=REPLICA_TIMEOUT
+            )
+            if response.status_code != 200:
+                said = response.json().get("error", "refused") if response.content else "refused"
+                raise ServiceError("hoarder", "POST", UPLOAD, response.status_code, str(said))
+            offset += len(piece)
+    rest = {k: v for k, v in kwargs.items() if k != "content"}
+    return {**rest, "params": {**(kwargs.get("params") or {}), "upload": upload}}
 
 
 class Stashed(TypedDict):
@@ -41,12 +73,12 @@ class HoarderClient(ServiceClient):
         answer: Stashed = await self._json("POST", STASH, content=data, headers=headers)
         return answer
 
-    async def replica(self, peer: PeerInfo, cid: str, data: bytes) -> bool:
-        """Have the hoarder `peer` keep a copy; whether it took it (one hoarder's call to another)."""
+    async def replica(self, peer: PeerInfo, cid: str, data: bytes | Path) -> bool:
+        """Have the hoarder `peer` keep a copy (of `data`, or of the file at `data`, sent in chunks);
+        whether it took it (one hoarder's call to another)."""
         try:
-            response = await self.peers.request(
-                peer, "POST", REPLICA, content=data, headers={"x-cid": cid}, timeout=REPLICA_TIMEOUT
-            )
+            kwargs = await sent(self.peers, peer, {"content": data, "headers": {"x-cid": cid}})
+            response = await self.peers.request(peer, "POST", REPLICA, timeout=REPLICA_TIMEOUT, **kwargs)
         except httpx.HTTPError as exc:
             raise ServiceError(self.service, "POST", REPLICA, None, f"{peer.id}: {exc}") from None
         return response.status_code == 200
@@ -89,6 +121,8 @@ DB_LEADER = "/hoarder/db/leader"
 STORAGE_ADD = "/hoarder/storage/add"
 STORAGE_DELETE = "/hoarder/storage/delete"
 DB_TIMEOUT = 10.0  # seconds a database read or write may take
+# Seconds without a byte moving before a storage file's upload or download is given up.
+STREAM_TIMEOUT = httpx.Timeout(DB_TIMEOUT, read=DB_TIMEOUT, write=DB_TIMEOUT)
 # Seconds a call keeps looking for the hoarder that orders writes (a takeover takes about 2).
 FAILOVER_WAIT = 8.0
 RETRY = 0.2  # seconds between those looks
@@ -237,6 +271,7 @@ class HoarderDatabases(ServiceClient):
 
     async def _once(self, peer: PeerInfo, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
+            kwargs = await sent(self.peers, peer, kwargs)  # a file is sent afresh to each hoarder tried
             response = await self.peers.request(peer, method, path, **kwargs)
         except httpx.HTTPError as exc:
             # Its address may have changed (a restart): look again before the caller retries.
@@ -317,7 +352,7 @@ class HoarderDatabases(ServiceClient):
         self,
         space: str,
         name: str,
-        data: bytes,
+        data: bytes | Path,
         *,
         overwrite: bool,
         versioning: bool,
@@ -326,7 +361,8 @@ class HoarderDatabases(ServiceClient):
         app: str,
         storage: str,
     ) -> FileAdded:
-        """Keep `data` as a version of storage file `name`; DatabaseRefused when full or it exists."""
+        """Keep `data` (or the file at `data`, sent in chunks) as a version of storage file `name`;
+        DatabaseRefused when full or it exists."""
         params = {
             "space": space,
             "name": name,
@@ -337,7 +373,9 @@ class HoarderDatabases(ServiceClient):
             "app": app,
             "storage": storage,
         }
-        response = await self._at_home("POST", STORAGE_ADD, params=params, content=data, timeout=DB_TIMEOUT)
+        response = await self._at_home(
+            "POST", STORAGE_ADD, params=params, content=data, timeout=STREAM_TIMEOUT
+        )
         answer: FileAdded = self._decode("POST", STORAGE_ADD, response)
         return answer
 
@@ -357,6 +395,25 @@ class HoarderDatabases(ServiceClient):
         if response.status_code != 200:
             self._decode("GET", path, response)
         return bytes(response.content)
+
+    async def fetch_blob(self, cid: str, into: Spool) -> bool:
+        """Write the bytes of `cid` into `into` as they arrive (never whole in memory); False when the
+        database hoarder does not have them."""
+        path = BLOB.format(cid=cid)
+        peer = await self._home()
+        try:
+            async with self.peers.http.stream("GET", peer.p2p_url + path, timeout=STREAM_TIMEOUT) as response:
+                if response.status_code == 404:
+                    return False
+                if response.status_code != 200:
+                    await response.aread()
+                    self._decode("GET", path, response)
+                async for chunk in response.aiter_bytes(CHUNK):
+                    into.write(chunk)
+        except httpx.HTTPError as exc:
+            self._leader = None
+            raise ServiceError(self.service, "GET", path, None, f"{peer.id}: {exc}") from None
+        return True
 
     async def stash(self, data: bytes) -> str:
         """Keep `data` as a blob on the database hoarder (which copies it to another): its CID."""

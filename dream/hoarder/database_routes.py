@@ -80,11 +80,15 @@ def _b64(value: bytes) -> str:
 
 class DatabaseRoutes:
     def __init__(
-        self, path: Path, log: logging.Logger, keep: Callable[[bytes], Awaitable[str]], lead: Leadership
+        self,
+        path: Path,
+        log: logging.Logger,
+        keep: Callable[[Request], Awaitable[tuple[str, int]]],
+        lead: Leadership,
     ) -> None:
         self.path = path
         self.log = log
-        self.keep = keep  # stores a storage file's bytes as a blob: its CID
+        self.keep = keep  # keeps a request's body (a storage file's bytes) as a blob: (CID, size)
         self.lead = lead
         self._store: DatabaseStore | None = None
 
@@ -230,16 +234,15 @@ class DatabaseRoutes:
 
     async def add_file(self, request: Request) -> Any:
         q = _ADD.read(request)
-        data = await request.body()
         if refused := self._not_leader():
             return refused
-        cid = await self.keep(data)
+        cid, size = await self.keep(request)  # in chunks, never whole in memory
         try:
             version, seq = self.store.add_file(
                 q["space"],
                 q["name"],
                 cid,
-                len(data),
+                size,
                 overwrite=q["overwrite"] == "1",
                 versioning=q["versioning"] == "1",
                 capacity=q["capacity"],
@@ -248,9 +251,9 @@ class DatabaseRoutes:
                 storage=q["storage"],
             )
         except DreamError as exc:  # StorageRefused: nothing was recorded
-            self.log.warning("refused a file of %d bytes: %s", len(data), exc)
+            self.log.warning("refused a file of %d bytes: %s", size, exc)
             raise BadInput(str(exc)) from None
-        return await self._written(seq) or {"version": version, "seq": seq, "cid": cid, "size": len(data)}
+        return await self._written(seq) or {"version": version, "seq": seq, "cid": cid, "size": size}
 
     async def delete_file(self, request: Request) -> Any:
         q = _REMOVE.read(request)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import tempfile
 import threading
 from base64 import b64decode
 from collections import OrderedDict
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from dream.clients.blobs import Spool
 from dream.clients.hoarder import GLOBALS, DatabaseRefused, HoarderDatabases, globals_space
 from dream.errors import DreamError
 from dream.substrate.resources import DEFAULT_DATABASE_SIZE, Opened, describe, resolve
@@ -119,6 +121,12 @@ class Databases:
         return {"keyspaces": len(self.replicas), "position": self.position, "waits": self.waits}
 
     # -- from worker threads ---------------------------------------------------------------------------
+
+    def off_loop(self) -> None:
+        """Raise NeedsWorker on the loop (the call reruns on a worker) before work that would block it."""
+        if threading.get_ident() == self._loop_thread:
+            self.waits += 1
+            raise family.NeedsWorker()
 
     def wait(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the substrate's loop and wait for it (from a host call's worker thread)."""
@@ -279,11 +287,12 @@ class Databases:
         if replica is not None:
             replica.apply(written["seq"], key, value)
 
-    async def add_file(self, opened: Opened, name: str, data: bytes, overwrite: bool) -> int:
+    async def add_file(self, opened: Opened, name: str, kept: Path, overwrite: bool) -> int:
+        """Add the file kept here at `kept` (sent to hoarder in chunks) as a version of `name`."""
         added = await self.hoarder.add_file(
             opened.space,
             name,
-            data,
+            kept,
             overwrite=overwrite,
             versioning=opened.versioning,
             capacity=opened.limit,
@@ -291,7 +300,6 @@ class Databases:
             app=opened.app,
             storage=opened.name,
         )
-        self.keep_file(added["cid"], data)
         # The metadata reaches this replica through the change log; wait for it, so that the function
         # reads its own add (and the next request here does too).
         await self._caught_up(added["seq"])
@@ -307,26 +315,35 @@ class Databases:
             while self.position < seq:
                 await self._moved.wait()
 
-    def keep_file(self, cid: str, data: bytes) -> None:
-        if self.files is None or not _CID.fullmatch(cid):
-            return
-        self.files.mkdir(parents=True, exist_ok=True)
-        kept = self.files / cid
-        if not kept.exists():
-            tmp = kept.with_suffix(f".{id(data)}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(kept)
+    def keep_file(self, data: bytes | memoryview) -> Path:
+        """Keep `data` here under its CID (written in chunks): where it is."""
+        files = self.files or Path(tempfile.gettempdir()) / "dream-storage-files"
+        spool = Spool(files)
+        try:
+            spool.write_all(data)
+            kept = files / spool.cid
+            spool.keep(kept)
+        except BaseException:
+            spool.close()
+            raise
+        return kept
 
     async def fetch_file(self, cid: str) -> Path:
-        """Where the bytes of `cid` are kept here (fetched from hoarder the first time)."""
+        """Where the bytes of `cid` are kept here (fetched from hoarder in chunks the first time)."""
         if self.files is None or not _CID.fullmatch(cid):
             raise DreamError(f"{cid} is not a storage file's CID")
         kept = self.files / cid
         if not kept.exists():
-            data = await self.hoarder.blob(cid)
-            if data is None:
-                raise DreamError(f"hoarder does not have the bytes of {cid}")
-            self.keep_file(cid, data)
+            spool = Spool(self.files)
+            try:
+                if not await self.hoarder.fetch_blob(cid, spool):
+                    raise DreamError(f"hoarder does not have the bytes of {cid}")
+                if spool.cid != cid:
+                    raise DreamError(f"hoarder sent bytes whose CID is {spool.cid} for {cid}")
+                spool.keep(kept)
+            except BaseException:
+                spool.close()
+                raise
         return kept
 
     async def delete(self, opened: Opened, key: str) -> None:
@@ -385,15 +402,21 @@ class FunctionData:
             self.log.warning("%s could not open storage `%s`: %s", self._label(), name, exc or "timed out")
             return None
 
-    def add_file(self, space: family.Keyspace, name: str, data: bytes, overwrite: bool) -> tuple[int, int]:
+    def add_file(
+        self, space: family.Keyspace, name: str, data: bytes | memoryview, overwrite: bool
+    ) -> tuple[int, int]:
         assert isinstance(space, Opened)
         try:
-            return 0, self.databases.wait(self.databases.add_file(space, name, data, overwrite))
+            # Written here first (from the guest's memory, in chunks), then sent from the file: the
+            # bytes are never copied whole.
+            self.databases.off_loop()
+            kept = self.databases.keep_file(data)
+            return 0, self.databases.wait(self.databases.add_file(space, name, kept, overwrite))
         except DatabaseRefused as exc:
             self.log.warning(
                 "%s: adding file `%s` (%d bytes) refused: %s", self._label(), name, len(data), exc.message
             )
-        except (DreamError, TimeoutError) as exc:
+        except (DreamError, TimeoutError, OSError) as exc:
             self.log.warning("%s: adding file `%s` failed: %s", self._label(), name, exc or "timed out")
         return 31, 0  # ErrorAddFileFailed
 
@@ -434,7 +457,7 @@ class FunctionData:
         except (DreamError, TimeoutError) as exc:
             self.log.warning("%s: pushing %d bytes of content failed: %s", self._label(), len(data), exc)
             return None
-        self.databases.keep_file(cid, data)
+        self.databases.keep_file(data)
         return cid
 
     def _loaded(self, opened: Opened) -> bool:

@@ -94,8 +94,11 @@ class DataScope(Protocol):
     def open_storage(self, name: str) -> Keyspace | None:
         """The storage `name` resolves to (its keyspace of file metadata), None (logged) when none matches."""
 
-    def add_file(self, space: Keyspace, name: str, data: bytes, overwrite: bool) -> tuple[int, int]:
-        """Keep `data` as a version of file `name`: (0, its version) once durable, else (errno, 0) (logged)."""
+    def add_file(
+        self, space: Keyspace, name: str, data: bytes | memoryview, overwrite: bool
+    ) -> tuple[int, int]:
+        """Keep `data` as a version of file `name`: (0, its version) once durable, else (errno, 0) (logged).
+        `data` may be a view of the guest's memory, valid only during the call."""
 
     def delete_file(self, space: Keyspace, name: str, version: int) -> int:
         """Forget a version of file `name` (0: the latest, -1: all): 0, else an errno (logged)."""

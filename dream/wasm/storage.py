@@ -147,7 +147,7 @@ def add_file(
     g, storage, scope, name, code = _named(caller, storage_id, name_ptr, name_len)
     if code:
         return code
-    data = g.read(buf, size)
+    data = g.view(buf, size)  # in place: a file of any size is not copied whole
     if data is None:
         return errno.ADDRESS_OUT_OF_MEMORY
     code, version = scope.add_file(storage.space, name, data, overwrite == 1)
