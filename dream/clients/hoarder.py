@@ -357,17 +357,20 @@ class HoarderDatabases(ServiceClient):
         overwrite: bool,
         versioning: bool,
         capacity: int,
+        ttl: float = 0.0,
         project: str,
         app: str,
         storage: str,
     ) -> FileAdded:
-        """Keep `data` (or the file at `data`, sent in chunks) as a version of storage file `name`;
-        DatabaseRefused when full or it exists."""
+        """Keep `data` (or the file at `data`, sent in pieces) as a version of storage file `name`
+        (removed `ttl` seconds after, when not 0: a streaming storage's); DatabaseRefused when full or
+        it exists."""
         params = {
             "space": space,
             "name": name,
             "overwrite": int(overwrite),
             "versioning": int(versioning),
+            "ttl": ttl,
             "capacity": capacity,
             "project": project,
             "app": app,

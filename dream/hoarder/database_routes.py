@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from dream.hoarder.databases import DatabaseStore
 
 MAX_WAIT = 30.0  # seconds a `changes` long-poll may be held open
+MAX_TTL = 100 * 365 * 86400.0  # seconds: a streaming storage's ttl (a century is for good)
+TTL_SWEEP = 1.0  # seconds between looks for streaming storages' files past their ttl
 # A key: any text without control characters (the change log and `dream data` print them).
 KEY = Text("a database key", pattern=r"[^\x00-\x1f\x7f]+", example="users/alice", empty=False)
 
@@ -64,6 +67,7 @@ _ADD = Query(
         "overwrite": Field(_FLAG),
         "versioning": Field(_FLAG),
         "capacity": Field(QueryInt(minimum=0)),
+        "ttl": Field(QueryNumber(0, MAX_TTL), 0.0),
         "project": Field(NAME),
         "app": Field(STRING, ""),
         "storage": Field(NAME),
@@ -246,6 +250,7 @@ class DatabaseRoutes:
                 overwrite=q["overwrite"] == "1",
                 versioning=q["versioning"] == "1",
                 capacity=q["capacity"],
+                expires=time.time() + q["ttl"] if q["ttl"] else 0.0,
                 project=q["project"],
                 app=q["app"],
                 storage=q["storage"],
@@ -254,6 +259,24 @@ class DatabaseRoutes:
             self.log.warning("refused a file of %d bytes: %s", size, exc)
             raise BadInput(str(exc)) from None
         return await self._written(seq) or {"version": version, "seq": seq, "cid": cid, "size": size}
+
+    async def sweep(self) -> None:
+        """Remove streaming storages' files past their ttl, every TTL_SWEEP seconds, while this hoarder
+        orders writes (runs until cancelled)."""
+        while True:
+            await asyncio.sleep(TTL_SWEEP)
+            if not self.lead.leading or not self.path.exists():
+                continue
+            for space, name, version in self.store.expired(time.time()):
+                try:
+                    seq = self.store.delete_file(space, name, version, storage=space)
+                except DreamError:
+                    continue  # deleted meanwhile
+                self.log.info(
+                    "removed version %d of file `%s` of %s: past its storage's ttl", version, name, space
+                )
+                if await self._written(seq) is not None:
+                    break  # stepped down: the new leader sweeps
 
     async def delete_file(self, request: Request) -> Any:
         q = _REMOVE.read(request)

@@ -53,6 +53,7 @@ class StorageRefused(DreamError):
 FILE = "/file/"
 SIZE = "/size/"
 VERSION = "/version/"
+EXPIRES = "/expires/"  # a streaming storage's file version → when it is removed (Unix time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,12 +200,14 @@ class DatabaseStore:
         project: str,
         app: str,
         storage: str,
+        expires: float = 0.0,
     ) -> tuple[int, int]:
         """Record `cid` (`size` bytes) as a version of file `name`: (its version, the change's seq).
 
         As upstream: without versioning every file has version 1; with it, a new version is the latest
         + 1, or the latest itself when `overwrite`. A version that exists is replaced only with
-        `overwrite`. StorageRefused past `capacity` (the files' bytes) or when the file exists."""
+        `overwrite`. StorageRefused past `capacity` (the files' bytes) or when the file exists. With
+        `expires` (a Unix time), the version is listed by `expired` from then on."""
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -228,6 +231,8 @@ class DatabaseStore:
                     )
                 self._set(space, f"{FILE}{name}/{version}", cid.encode())
                 self._set(space, f"{SIZE}{name}/{version}", str(size).encode())
+                if expires:
+                    self._set(space, f"{EXPIRES}{name}/{version}", repr(expires).encode())
                 self._set(space, f"{VERSION}{name}", str(max(version, int(latest or 0))).encode())
                 seq = self._seq()
                 db.execute(
@@ -265,6 +270,8 @@ class DatabaseStore:
                 for v in doomed:
                     self._set(space, f"{FILE}{name}/{v}", None)
                     self._set(space, f"{SIZE}{name}/{v}", None)
+                    if self._value(space, f"{EXPIRES}{name}/{v}") is not None:
+                        self._set(space, f"{EXPIRES}{name}/{v}", None)
                 left = [v for v in versions if v not in doomed]
                 self._set(space, f"{VERSION}{name}", str(left[-1]).encode() if left else None)
                 seq = self._seq()
@@ -433,6 +440,20 @@ class DatabaseStore:
             ).fetchall()
         found = [Change(s, sp, k, None if v is None else bytes(v)) for s, sp, k, v in rows]
         return seq, int(first if first is not None else seq + 1), found
+
+    def expired(self, now: float) -> list[tuple[str, str, int]]:
+        """(space, file name, version) of every streaming storage's file whose time ran out by `now`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT space, key FROM entries WHERE substr(key, 1, ?) = ? AND CAST(value AS REAL) <= ?",
+                (len(EXPIRES), EXPIRES, now),
+            ).fetchall()
+        found = []
+        for space, key in rows:
+            name, _, version = key[len(EXPIRES) :].rpartition("/")
+            if name and version.isdigit():
+                found.append((space, name, int(version)))
+        return found
 
     def seq(self) -> int:
         with self._lock:

@@ -72,6 +72,7 @@ class Service(Node):
         # One hoarder orders the database writes, the others keep copies and may take over (`standby.py`).
         self.standby = Standby(self.databases, HoarderDatabases(self.peers), self.lead, self.log)
         self.spawn(self.standby.run(), "standby")
+        self.spawn(self.databases.sweep(), "ttl sweep")
 
     async def on_stop(self) -> None:
         self.databases.close()

@@ -295,6 +295,7 @@ class Databases:
             kept,
             overwrite=overwrite,
             versioning=opened.versioning,
+            ttl=opened.ttl,
             capacity=opened.limit,
             project=opened.project,
             app=opened.app,

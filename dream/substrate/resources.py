@@ -30,6 +30,7 @@ class Opened:
     database: str  # the matching database's (or storage's) name (its file name)
     limit: int
     versioning: bool = False  # storages: each add is a new version
+    ttl: float = 0.0  # streaming storages: seconds a file is kept after it is added (0: for good)
 
 
 def resolve(
@@ -62,6 +63,7 @@ def resolve(
                 str(config.get("name", "")),
                 int(config.get("size") or 0) or default,
                 bool(config.get("versioning")),
+                int(config.get("ttl") or 0) / 1e9 if config.get("type") == "streaming" else 0.0,
             )
             return opened, candidates
     return None, candidates

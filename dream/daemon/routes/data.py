@@ -256,6 +256,7 @@ async def put_file(request: Request) -> Any:
                 _payload(data),
                 overwrite=flag(data, "overwrite"),
                 versioning=opened.versioning,
+                ttl=opened.ttl,
                 capacity=opened.limit,
                 project=project.id,
                 app=opened.app,
