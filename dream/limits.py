@@ -27,6 +27,7 @@ class Limits:
     calls_per_project: int = 16  # calls of one project's functions running at once
     calls_per_function: int = 8  # calls of one function running at once
     queued_per_function: int = 1024  # calls of one function waiting for a slot
+    replicas: int = 256 << 20  # bytes of database keyspaces a substrate holds (least read dropped first)
 
     @classmethod
     def from_others(cls, others: Mapping[str, int]) -> Limits:
@@ -47,7 +48,7 @@ class Limits:
 
 
 NAMES: tuple[str, ...] = tuple(f.name for f in fields(Limits))
-_KINDS = {"timeout": "duration", "memory": "size"}  # every other limit is a count
+_KINDS = {"timeout": "duration", "memory": "size", "replicas": "size"}  # every other limit is a count
 
 
 def parse(service: str, settings: Any) -> dict[str, int]:

@@ -221,20 +221,7 @@ class DatabaseRoutes:
 
     async def spaces(self, request: Request) -> Any:
         q = _PROJECT.read(request)
-        return {
-            "spaces": [
-                {
-                    "space": s.space,
-                    "project": s.project,
-                    "app": s.app,
-                    "name": s.name,
-                    "used": s.used,
-                    "limit": s.limit,
-                    "keys": s.keys,
-                }
-                for s in self.store.spaces(q["project"])
-            ]
-        }
+        return {"spaces": self.store.spaces(q["project"])}
 
     async def add_file(self, request: Request) -> Any:
         q = _ADD.read(request)

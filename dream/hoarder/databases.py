@@ -13,12 +13,13 @@ that would pass it is refused before anything changes (`DatabaseFull`).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from dream.clients.hoarder import DatabaseSpace
 from dream.errors import DreamError
+from dream.node.store import connect
 
 # Entries of the change log kept; a replica further behind than this reloads what it holds.
 CHANGES_KEPT = 10_000
@@ -64,27 +65,13 @@ class Change:
     value: bytes | None  # None: the key was deleted
 
 
-@dataclass(frozen=True, slots=True)
-class Space:
-    space: str
-    project: str
-    app: str
-    name: str
-    used: int
-    limit: int
-    keys: int
-
-
 class DatabaseStore:
     """Every keyspace of the universe's functions, in one SQLite file. Thread-safe (one lock)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = connect(path)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -459,7 +446,7 @@ class DatabaseStore:
         with self._lock:
             return self._seq()
 
-    def spaces(self, project: str = "") -> list[Space]:
+    def spaces(self, project: str = "") -> list[DatabaseSpace]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT s.space, s.project, s.app, s.name, s.used, s.size_limit, "
@@ -467,4 +454,5 @@ class DatabaseStore:
                 "WHERE ? = '' OR s.project = ? ORDER BY s.project, s.app, s.name",
                 (project, project),
             ).fetchall()
-        return [Space(*row) for row in rows]
+        keys = ("space", "project", "app", "name", "used", "limit", "keys")
+        return [DatabaseSpace(**dict(zip(keys, row, strict=True))) for row in rows]  # type: ignore[typeddict-item]

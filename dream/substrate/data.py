@@ -24,6 +24,7 @@ import logging
 import re
 import tempfile
 import threading
+import time
 from base64 import b64decode
 from collections import OrderedDict
 from collections.abc import Coroutine
@@ -49,6 +50,11 @@ CHANGES_TIMEOUT = 30  # seconds before such a long-poll is given up
 RETRY = 0.5  # seconds between tries while hoarder cannot be reached
 PROJECTS_KEPT = 256  # project configs (per commit) kept for resolving names
 NAMES_KEPT = 4096  # resolved names kept (a function may ask for any name)
+REPLICAS_BUDGET = 256 << 20  # the default of the substrate's `replicas` limit (dream.limits)
+
+
+def _size(key: str, value: bytes | None) -> int:
+    return len(key) + (0 if value is None else len(value))
 
 
 def opened_key(resource: Resource, kind: str, name: str) -> tuple[str, str, str, str, str]:
@@ -66,6 +72,8 @@ class Replica:
     loaded: bool = False
     pending: list[tuple[int, str, bytes | None]] = field(default_factory=list)  # while loading
     ready: asyncio.Future[None] | None = None
+    size: int = 0  # bytes of keys and values held (what counts against the `replicas` limit)
+    read: float = 0.0  # monotonic time it was last read (the least recently read is dropped first)
 
     def apply(self, seq: int, key: str, value: bytes | None) -> None:
         if not self.loaded:
@@ -75,6 +83,7 @@ class Replica:
             return
         known = self.entries.get(key)
         if known is None or known[0] < seq:
+            self.size += _size(key, value) - (0 if known is None else _size(key, known[1]))
             self.entries[key] = (seq, value)
 
     def value(self, key: str) -> bytes | None:
@@ -89,8 +98,16 @@ class Databases:
     """Every keyspace this substrate's functions use. Network work runs on the substrate's loop."""
 
     def __init__(
-        self, sources: Sources, hoarder: HoarderDatabases, log: logging.Logger, files: Path | None = None
+        self,
+        sources: Sources,
+        hoarder: HoarderDatabases,
+        log: logging.Logger,
+        files: Path | None = None,
+        *,
+        budget: int = REPLICAS_BUDGET,
     ) -> None:
+        self.budget = budget  # bytes of replicas held here at most (the substrate's `replicas` limit)
+        self.evicted = 0  # replicas dropped to stay within it
         self.files = files  # where storage files' bytes are kept here, by CID (never stale)
         self.sources = sources
         self.hoarder = hoarder
@@ -118,7 +135,14 @@ class Databases:
         return FunctionData(self, resource)
 
     def health(self) -> dict[str, Any]:
-        return {"keyspaces": len(self.replicas), "position": self.position, "waits": self.waits}
+        return {
+            "keyspaces": len(self.replicas),
+            "position": self.position,
+            "waits": self.waits,
+            "held": sum(r.size for r in list(self.replicas.values())),
+            "budget": self.budget,
+            "evicted": self.evicted,
+        }
 
     # -- from worker threads ---------------------------------------------------------------------------
 
@@ -218,11 +242,34 @@ class Databases:
             return
         replica.base = snapshot["seq"]
         replica.entries = {k: (seq, b64decode(v)) for k, v, seq in snapshot["entries"]}
+        replica.size = sum(_size(k, v) for k, (_, v) in replica.entries.items())
+        replica.read = time.monotonic()
         replica.loaded = True
         for seq, key, value in replica.pending:
             replica.apply(seq, key, value)
         replica.pending.clear()
         replica.ready.set_result(None)
+        self._evict(keep=space)
+
+    def _evict(self, keep: str) -> None:
+        """Drop the least recently read replicas (never `keep`, just loaded) until those held fit the
+        budget; a dropped one is loaded again from hoarder when a function next reads it."""
+        loaded = [(r.read, space, r) for space, r in self.replicas.items() if r.loaded and space != keep]
+        kept = self.replicas.get(keep)
+        held = sum(r.size for _, _, r in loaded) + (kept.size if kept is not None else 0)
+        for _, space, replica in sorted(loaded, key=lambda t: t[0]):
+            if held <= self.budget:
+                break
+            del self.replicas[space]
+            held -= replica.size
+            self.evicted += 1
+            self.log.info(
+                "database replica %s dropped (%d bytes): the replicas held passed the %d bytes of the "
+                "`replicas` limit",
+                space,
+                replica.size,
+                self.budget,
+            )
 
     async def _following(self) -> None:
         """Start following hoarder's change log (once), and wait until its position is known: a replica
@@ -278,10 +325,7 @@ class Databases:
             opened.space,
             key,
             value,
-            project=opened.project,
-            app=opened.app,
-            name=opened.name,
-            limit=opened.limit,
+            **opened.put_options(),
         )
         replica = self.replicas.get(opened.space)
         if replica is not None:
@@ -294,12 +338,7 @@ class Databases:
             name,
             kept,
             overwrite=overwrite,
-            versioning=opened.versioning,
-            ttl=opened.ttl,
-            capacity=opened.limit,
-            project=opened.project,
-            app=opened.app,
-            storage=opened.name,
+            **opened.add_options(),
         )
         # The metadata reaches this replica through the change log; wait for it, so that the function
         # reads its own add (and the next request here does too).
@@ -468,6 +507,7 @@ class FunctionData:
     def _replica(self, opened: Opened) -> Replica | None:
         replica = self.databases.replicas.get(opened.space)
         if replica is not None and replica.loaded:
+            replica.read = time.monotonic()
             return replica
         try:  # dropped since it was opened (hoarder's log skipped ahead): read it again
             return self.databases.wait(self.databases.replica(opened.space))

@@ -32,6 +32,21 @@ class Opened:
     versioning: bool = False  # storages: each add is a new version
     ttl: float = 0.0  # streaming storages: seconds a file is kept after it is added (0: for good)
 
+    def put_options(self) -> dict[str, Any]:
+        """Whose keyspace it is and its limit, as hoarder's `put` takes them."""
+        return {"project": self.project, "app": self.app, "name": self.name, "limit": self.limit}
+
+    def add_options(self) -> dict[str, Any]:
+        """How the storage keeps files, as hoarder's `add_file` takes it."""
+        return {
+            "versioning": self.versioning,
+            "ttl": self.ttl,
+            "capacity": self.limit,
+            "project": self.project,
+            "app": self.app,
+            "storage": self.name,
+        }
+
 
 def resolve(
     project: dict[str, Any], project_id: str, app: str | None, kind: str, name: str

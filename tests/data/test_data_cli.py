@@ -50,6 +50,7 @@ def test_data_list_shows_databases_storages_and_keyspaces(
         ("uploads", True),
         ("plain", False),
         ("big", False),
+        ("stream", False),
     }
     assert any(k["name"] == "/logs/cli" and k["keys"] >= 1 for k in found["keyspaces"])
     table = dream(dream_daemon, "data", "list", PROJECT, "-u", data.name)

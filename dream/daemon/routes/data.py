@@ -183,10 +183,7 @@ async def put_value(request: Request) -> Any:
                 opened.space,
                 key,
                 _payload(data),
-                project=project.id,
-                app=opened.app,
-                name=opened.name,
-                limit=opened.limit,
+                **opened.put_options(),
             )
         except DatabaseRefused as exc:
             raise DreamError(exc.message) from None
@@ -255,12 +252,7 @@ async def put_file(request: Request) -> Any:
                 name,
                 _payload(data),
                 overwrite=flag(data, "overwrite"),
-                versioning=opened.versioning,
-                ttl=opened.ttl,
-                capacity=opened.limit,
-                project=project.id,
-                app=opened.app,
-                storage=opened.name,
+                **opened.add_options(),
             )
         except DatabaseRefused as exc:
             raise DreamError(exc.message) from None
