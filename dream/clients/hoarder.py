@@ -418,8 +418,9 @@ class HoarderDatabases(ServiceClient):
             raise ServiceError(self.service, "GET", path, None, f"{peer.id}: {exc}") from None
         return True
 
-    async def stash(self, data: bytes) -> str:
-        """Keep `data` as a blob on the database hoarder (which copies it to another): its CID."""
+    async def stash(self, data: bytes | Path) -> str:
+        """Keep `data` (or the file at `data`, sent in pieces when large) as a blob on the database
+        hoarder (which copies it to another): its CID."""
         response = await self._at_home("POST", STASH, content=data, timeout=DB_TIMEOUT)
         answer: Stashed = self._decode("POST", STASH, response)
         return answer["cid"]

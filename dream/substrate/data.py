@@ -493,11 +493,12 @@ class FunctionData:
 
     def push_content(self, data: bytes) -> str | None:
         try:
-            cid: str = self.databases.wait(self.databases.hoarder.stash(data))
-        except (DreamError, TimeoutError) as exc:
+            self.databases.off_loop()
+            kept = self.databases.keep_file(data)  # then sent from the file, in pieces when large
+            cid: str = self.databases.wait(self.databases.hoarder.stash(kept))
+        except (DreamError, TimeoutError, OSError) as exc:
             self.log.warning("%s: pushing %d bytes of content failed: %s", self._label(), len(data), exc)
             return None
-        self.databases.keep_file(data)
         return cid
 
     def _loaded(self, opened: Opened) -> bool:
