@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
 
 CHANGES_TIMEOUT = 30  # seconds for a whole-log read while catching up
 RETRY = 0.2  # seconds between tries while the leader cannot be reached
+JOIN_WAIT = 5.0  # seconds a starting hoarder keeps asking seer for the other hoarders
 
 
 class Standby:
@@ -43,6 +43,7 @@ class Standby:
         self.last_synced = -LEASE  # monotonic time a synced poll was sent (it may take over until + LEASE)
 
     async def _others(self, *, fresh: bool = True) -> list[PeerInfo]:
+        """The other hoarders seer lists (none when it does not answer)."""
         found = await self.hoarders.peers.discover("hoarder", fresh=fresh)
         return [p for p in found if p.id != self.me]
 
@@ -54,8 +55,15 @@ class Standby:
     async def join(self) -> None:
         """Learn the newest term from the other hoarders, then lead if this hoarder is its leader."""
         others: list[PeerInfo] = []
-        with contextlib.suppress(DreamError):
-            others = await self._others()
+        deadline = time.monotonic() + JOIN_WAIT
+        # Until seer lists this hoarder (it announces itself once started), its listing may be missing
+        # the others: leading on a stale record then could make two leaders.
+        while True:
+            found = await self.hoarders.peers.discover("hoarder", fresh=True)
+            others = [p for p in found if p.id != self.me]
+            if len(others) < len(found) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(RETRY)
         for term, leader in await self._terms(others):
             if term > self.lead.term:
                 self.lead.adopt(term, leader)
