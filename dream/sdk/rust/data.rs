@@ -9,7 +9,7 @@
 //! globals::put("visits", b"1", Scope::Project)?;
 //! ```
 
-use crate::Errno;
+use crate::{check, Errno};
 
 mod sys {
     #[link(wasm_import_module = "taubyte/sdk")]
@@ -26,10 +26,6 @@ mod sys {
         pub fn getGlobalValue(name: *const u8, name_len: u32, application: u32, function: u32, buf: *mut u8) -> u32;
         pub fn putGlobalValue(name: *const u8, name_len: u32, application: u32, function: u32, buf: *const u8, len: u32, cap: u32) -> u32;
     }
-}
-
-fn check(code: u32) -> Result<(), Errno> {
-    if code == 0 { Ok(()) } else { Err(Errno(code)) }
 }
 
 /// Errno the host gives a read once a file has no bytes left.
