@@ -35,7 +35,7 @@ from pathlib import Path
 
 from dream.errors import DreamError
 
-LEASE = 5.0  # seconds a standby stays attached (writes wait for it) after its last poll
+LEASE = 8.0  # seconds a standby stays attached (writes wait for it) after its last poll
 FAILOVER_AFTER = 1.5  # seconds without an answer from the leader before a synced standby takes over
 POLL_WAIT = 0.5  # seconds a standby's long-poll is held: it shows itself to the leader this often
 ASK_TIMEOUT = 1.0  # seconds to ask another hoarder which term it is at
