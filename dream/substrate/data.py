@@ -51,6 +51,8 @@ RETRY = 0.5  # seconds between tries while hoarder cannot be reached
 PROJECTS_KEPT = 256  # project configs (per commit) kept for resolving names
 NAMES_KEPT = 4096  # resolved names kept (a function may ask for any name)
 REPLICAS_BUDGET = 256 << 20  # the default of the substrate's `replicas` limit (dream.limits)
+REPLICA_IDLE = 600.0  # the default of its `replica_idle` limit
+IDLE_SWEEP = 5.0  # seconds between looks for idle replicas at most
 
 
 def _size(key: str, value: bytes | None) -> int:
@@ -105,9 +107,12 @@ class Databases:
         files: Path | None = None,
         *,
         budget: int = REPLICAS_BUDGET,
+        idle: float = REPLICA_IDLE,
     ) -> None:
         self.budget = budget  # bytes of replicas held here at most (the substrate's `replicas` limit)
-        self.evicted = 0  # replicas dropped to stay within it
+        self.idle = idle  # seconds a replica is held without being read (`replica_idle`)
+        self.evicted = 0  # replicas dropped to stay within the budget
+        self.evicted_idle = 0  # replicas dropped for not being read
         self.files = files  # where storage files' bytes are kept here, by CID (never stale)
         self.sources = sources
         self.hoarder = hoarder
@@ -142,6 +147,8 @@ class Databases:
             "held": sum(r.size for r in list(self.replicas.values())),
             "budget": self.budget,
             "evicted": self.evicted,
+            "idle": self.idle,
+            "evicted_idle": self.evicted_idle,
         }
 
     # -- from worker threads ---------------------------------------------------------------------------
@@ -251,6 +258,22 @@ class Databases:
         replica.ready.set_result(None)
         self._evict(keep=space)
 
+    async def _sweep_idle(self) -> None:
+        """Drop the replicas not read for `idle` seconds (runs until the loop ends)."""
+        while True:
+            await asyncio.sleep(min(self.idle / 2, IDLE_SWEEP))
+            now = time.monotonic()
+            for space, replica in list(self.replicas.items()):
+                if replica.loaded and now - replica.read > self.idle:
+                    del self.replicas[space]
+                    self.evicted_idle += 1
+                    self.log.info(
+                        "database replica %s dropped (%d bytes): not read for %gs (the `replica_idle` limit)",
+                        space,
+                        replica.size,
+                        self.idle,
+                    )
+
     def _evict(self, keep: str) -> None:
         """Drop the least recently read replicas (never `keep`, just loaded) until those held fit the
         budget; a dropped one is loaded again from hoarder when a function next reads it."""
@@ -277,6 +300,7 @@ class Databases:
         if self._positioned is None:
             self._positioned = asyncio.Event()
             self._follower = asyncio.ensure_future(self._follow())
+            self._background(self._sweep_idle())
         await asyncio.wait_for(self._positioned.wait(), WAIT_TIMEOUT)
 
     async def _follow(self) -> None:

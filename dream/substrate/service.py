@@ -55,6 +55,7 @@ class Service(Node):
             self.log,
             config.root_path / "storage-files",
             budget=self.limits.replicas,
+            idle=self.limits.replica_idle,
         )
         self.resolver = Resolver(sources, assets, self.limits, self.log, self.databases)
         self.pubsub = PubSub(

@@ -1,12 +1,16 @@
-"""The substrates' `replicas` limit: the database keyspaces a substrate holds stay within it (the least
-recently read are dropped), and a dropped one is read again from hoarder, whole, when next asked for."""
+"""The substrates' `replicas` and `replica_idle` limits: the database keyspaces a substrate holds stay
+within the budget (the least recently read are dropped), one not read for `replica_idle` is dropped, and a
+dropped one is read again from hoarder, whole, when next asked for."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
-from dream.testing.harness import UniverseHandle
-from tests.data.conftest import REPLICAS, kv, substrates
+from dream.testing.harness import UniverseHandle, wait_for
+from tests.data.conftest import REPLICA_IDLE, REPLICAS, kv, substrates
 
 pytestmark = pytest.mark.e2e
 
@@ -47,3 +51,23 @@ def test_replicas_past_the_budget_are_dropped_and_read_again(data: UniverseHandl
     again = substrate_health(data, reader)
     assert again["evicted"] > after["evicted"]
     assert again["held"] <= REPLICAS
+
+
+def test_a_replica_not_read_for_replica_idle_is_dropped_and_read_again(data: UniverseHandle) -> None:
+    from dream.clients.hoarder import space_id
+
+    writer, reader = substrates(data)
+    loaded = time.monotonic()
+    assert kv(writer, "put", "quiet", b"still here", db="/logs/idle").text == "put:0"  # held by the writer
+    assert kv(reader, "get", "quiet", db="/logs/idle").content == b"still here"  # and the reader
+    space = space_id("QmDataKvProject000000000000000000000000000001", None, "/logs/idle")
+    said = f"database replica {space} dropped (15 bytes): not read for 10s (the `replica_idle` limit)"
+
+    def saying() -> int:  # the substrates that dropped it
+        logs = Path(data.client.status()[data.name]["root"]).rglob("substrate*/node.log")
+        return sum(said in p.read_text(errors="replace") for p in logs)
+
+    wait_for(lambda: saying() == 2, "both substrates to drop the idle replica", timeout=REPLICA_IDLE * 4)
+    assert time.monotonic() - loaded >= REPLICA_IDLE  # not before its time
+    assert substrate_health(data, reader)["evicted_idle"] >= 1
+    assert kv(reader, "get", "quiet", db="/logs/idle").content == b"still here"  # loaded again
