@@ -132,16 +132,25 @@ def visible_after(put_url: str, get_url: str, trials: int) -> Timing:
     return Timing("visible", samples)
 
 
+# The options: flag, default (its type is the option's), what it sets.
+OPTIONS: list[tuple[str, float, str]] = [
+    ("--calls", 2000, "timed calls per request"),
+    ("--requests", 5, "requests per function and op"),
+    ("--duration", 5.0, "seconds of wrk per target and round"),
+    ("--rounds", 3, "wrk rounds over the two targets"),
+    ("--connections", 64, "wrk connections"),
+    ("--trials", 50, "puts timed until read elsewhere"),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--calls", type=int, default=2000, help="timed calls per request (default 2000)")
-    parser.add_argument("--requests", type=int, default=5, help="requests per function and op (default 5)")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds of wrk per target and round")
-    parser.add_argument("--rounds", type=int, default=3, help="wrk rounds over the two targets (default 3)")
-    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
-    parser.add_argument("--trials", type=int, default=50, help="puts timed until read elsewhere (default 50)")
+    for flag, default, meaning in OPTIONS:
+        parser.add_argument(
+            flag, type=type(default), default=default, help=f"{meaning} (default {default:g})"
+        )
     args = parser.parse_args()
     exit_on_sigterm()
     serving.HOST = HOST  # the Host header serving.run_wrk sends

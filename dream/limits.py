@@ -27,6 +27,8 @@ class Limits:
     calls_per_project: int = 16  # calls of one project's functions running at once
     calls_per_function: int = 8  # calls of one function running at once
     queued_per_function: int = 1024  # calls of one function waiting for a slot
+    replicas: int = 256 << 20  # bytes of database keyspaces a substrate holds (least read dropped first)
+    replica_idle: float = 600.0  # seconds a database keyspace is held here without being read
 
     @classmethod
     def from_others(cls, others: Mapping[str, int]) -> Limits:
@@ -35,7 +37,7 @@ class Limits:
         for name in NAMES:
             raw = others.get(PREFIX + name)
             if raw is not None:
-                values[name] = int(raw) / 1e9 if name == "timeout" else int(raw)
+                values[name] = int(raw) / 1e9 if _KINDS.get(name) == "duration" else int(raw)
         return cls(**values)
 
     def describe(self) -> str:
@@ -47,7 +49,8 @@ class Limits:
 
 
 NAMES: tuple[str, ...] = tuple(f.name for f in fields(Limits))
-_KINDS = {"timeout": "duration", "memory": "size"}  # every other limit is a count
+# Every other limit is a count.
+_KINDS = {"timeout": "duration", "memory": "size", "replicas": "size", "replica_idle": "duration"}
 
 
 def parse(service: str, settings: Any) -> dict[str, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -60,8 +61,7 @@ def data_list(
 
     with client() as api:
         found = api.data(universe, project, app=app_ref)
-    if as_json:
-        output.dump_json(found)
+    if _json(found, as_json):
         return
     table = Table("kind", "name", "match", "size", "application")
     for kind in ("databases", "storages"):
@@ -99,11 +99,23 @@ def data_keys(
     """The keys of a database (sorted)."""
     with client() as api:
         found = api.data_keys(universe, project, database, prefix=prefix, app=app_ref)
-    if as_json:
-        output.dump_json(found)
+    if _json(found, as_json):
         return
     for key in found:
         output.console.print(key, markup=False)
+
+
+def _json(found: Any, as_json: bool) -> bool:
+    """With --json: print `found` as JSON (and the command is done)."""
+    if as_json:
+        output.dump_json(found)
+    return as_json
+
+
+def _done(done: Any, as_json: bool, said: str) -> None:
+    """What a write did: as JSON with --json, else the sentence `said`."""
+    if not _json(done, as_json):
+        output.success(said)
 
 
 @app.command("get")
@@ -147,10 +159,7 @@ def data_put(
     data = _read_in(value, file)
     with client() as api:
         done = api.data_put(universe, project, database, key, data, app=app_ref)
-    if as_json:
-        output.dump_json(done)
-        return
-    output.success(f"put {len(data)} bytes at `{key}` in {done['database']}")
+    _done(done, as_json, f"put {len(data)} bytes at `{key}` in {done['database']}")
 
 
 @app.command("delete")
@@ -165,10 +174,7 @@ def data_delete(
     """Delete a key (deleting a key that does not exist is no error)."""
     with client() as api:
         done = api.data_delete(universe, project, database, key, app=app_ref)
-    if as_json:
-        output.dump_json(done)
-        return
-    output.success(f"deleted `{key}` from {done['database']}")
+    _done(done, as_json, f"deleted `{key}` from {done['database']}")
 
 
 @app.command("files")
@@ -185,8 +191,7 @@ def data_files(
 
     with client() as api:
         found = api.data_files(universe, project, storage, app=app_ref)
-    if as_json:
-        output.dump_json(found)
+    if _json(found, as_json):
         return
     table = Table("name", "version", "size", "cid")
     for item in found:
@@ -236,7 +241,4 @@ def data_write(
     data = _read_in(None, file)
     with client() as api:
         done = api.data_write(universe, project, storage, name, data, overwrite=overwrite, app=app_ref)
-    if as_json:
-        output.dump_json(done)
-        return
-    output.success(f"stored `{name}` version {done['version']} ({done['size']} bytes, {done['cid']})")
+    _done(done, as_json, f"stored `{name}` version {done['version']} ({done['size']} bytes, {done['cid']})")

@@ -6,12 +6,17 @@ GET /hoarder/blob/{cid}, GET /hoarder/has/{cid}, GET /hoarder/list.
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import time
+from pathlib import Path
 from typing import Any, TypedDict
 
 import httpx
 
 from dream.clients.base import ServiceClient, ServiceError
-from dream.node.peers import PeerInfo
+from dream.clients.blobs import CHUNK, Spool
+from dream.node.peers import PeerClient, PeerInfo
 
 STASH = "/hoarder/stash"
 REPLICA = "/hoarder/replica"
@@ -19,6 +24,36 @@ BLOB = "/hoarder/blob/{cid}"
 HAS = "/hoarder/has/{cid}"
 LIST = "/hoarder/list"
 REPLICA_TIMEOUT = 30.0
+LEADER_TIMEOUT = 1.0  # seconds to ask a hoarder who leads
+
+
+UPLOAD = "/hoarder/upload"
+UPLOAD_PIECE = 1 << 20  # bytes of a file sent per request (a node's HTTP server reads bodies whole)
+
+
+async def sent(peers: PeerClient, peer: PeerInfo, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request's arguments once its `content` is ready for `peer`: a file (a Path) of at most
+    UPLOAD_PIECE bytes is sent whole; a larger one is uploaded first, a piece per request, and the
+    request names the upload (`?upload=<id>`) instead of carrying it."""
+    content = kwargs.get("content")
+    if not isinstance(content, Path):
+        return kwargs
+    if content.stat().st_size <= UPLOAD_PIECE:
+        return {**kwargs, "content": content.read_bytes()}
+    upload = secrets.token_hex(16)
+    offset = 0
+    with open(content, "rb") as fh:
+        while piece := fh.read(UPLOAD_PIECE):
+            params = {"id": upload, "offset": offset}
+            response = await peers.request(
+                peer, "POST", UPLOAD, params=params, content=piece, timeout=REPLICA_TIMEOUT
+            )
+            if response.status_code != 200:
+                said = response.json().get("error", "refused") if response.content else "refused"
+                raise ServiceError("hoarder", "POST", UPLOAD, response.status_code, str(said))
+            offset += len(piece)
+    rest = {k: v for k, v in kwargs.items() if k != "content"}
+    return {**rest, "params": {**(kwargs.get("params") or {}), "upload": upload}}
 
 
 class Stashed(TypedDict):
@@ -38,12 +73,12 @@ class HoarderClient(ServiceClient):
         answer: Stashed = await self._json("POST", STASH, content=data, headers=headers)
         return answer
 
-    async def replica(self, peer: PeerInfo, cid: str, data: bytes) -> bool:
-        """Have the hoarder `peer` keep a copy; whether it took it (one hoarder's call to another)."""
+    async def replica(self, peer: PeerInfo, cid: str, data: bytes | Path) -> bool:
+        """Have the hoarder `peer` keep a copy (of `data`, or of the file at `data`, sent in chunks);
+        whether it took it (one hoarder's call to another)."""
         try:
-            response = await self.peers.request(
-                peer, "POST", REPLICA, content=data, headers={"x-cid": cid}, timeout=REPLICA_TIMEOUT
-            )
+            kwargs = await sent(self.peers, peer, {"content": data, "headers": {"x-cid": cid}})
+            response = await self.peers.request(peer, "POST", REPLICA, timeout=REPLICA_TIMEOUT, **kwargs)
         except httpx.HTTPError as exc:
             raise ServiceError(self.service, "POST", REPLICA, None, f"{peer.id}: {exc}") from None
         return response.status_code == 200
@@ -82,9 +117,16 @@ DB_KEYS = "/hoarder/db/keys"
 DB_SNAPSHOT = "/hoarder/db/snapshot"
 DB_CHANGES = "/hoarder/db/changes"
 DB_SPACES = "/hoarder/db/spaces"
+DB_LEADER = "/hoarder/db/leader"
 STORAGE_ADD = "/hoarder/storage/add"
 STORAGE_DELETE = "/hoarder/storage/delete"
 DB_TIMEOUT = 10.0  # seconds a database read or write may take
+# Seconds without a byte moving before a storage file's upload or download is given up.
+STREAM_TIMEOUT = httpx.Timeout(DB_TIMEOUT, read=DB_TIMEOUT, write=DB_TIMEOUT)
+# Seconds a call keeps looking for the hoarder that orders writes (a takeover takes about 2).
+FAILOVER_WAIT = 8.0
+RETRY = 0.2  # seconds between those looks
+NOT_LEADER = 409  # a hoarder that does not order writes (or stepped down) answers this
 
 
 def space_id(project: str, app: str | None, name: str, kind: str = "db") -> str:
@@ -118,11 +160,25 @@ class DatabaseChanges(TypedDict):
     """Changes after some sequence number: [seq, space, key, base64 value or null (deleted)]s.
 
     `first` is the oldest change still logged: a reader that asked for changes after `first - 2` or
-    earlier missed some and must reload what it holds."""
+    earlier missed some and must reload what it holds. `term` is the answering hoarder's leadership
+    term (a new one: another hoarder took over); `synced`, for a standby, whether it holds every
+    acknowledged write."""
 
     seq: int
     first: int
     changes: list[list[Any]]
+    term: int
+    synced: bool
+
+
+class LeaderView(TypedDict):
+    """A hoarder's view of who orders the database writes: its term, the leader's id ("" when unknown),
+    whether it is the leader itself, and its own id."""
+
+    term: int
+    leader: str
+    leading: bool
+    me: str
 
 
 class DatabaseSpace(TypedDict):
@@ -151,25 +207,75 @@ class DatabaseRefused(ServiceError):
 
 
 class HoarderDatabases(ServiceClient):
-    """The database routes of the universe's database hoarder: the first hoarder (by index), so that
-    every substrate reads and writes the same copy."""
+    """The database routes of the hoarder that orders writes (the leader: the first hoarder, or the one
+    that took over, `dream.hoarder.leadership`), so that every substrate reads and writes the same copy.
+    A call meeting no leader (it is down, or stepped down) looks again for up to FAILOVER_WAIT seconds."""
 
     service = "hoarder"
 
+    def __init__(self, peers: PeerClient) -> None:
+        super().__init__(peers)
+        self._leader: PeerInfo | None = None
+
+    async def leader(self, peer: PeerInfo, *, timeout: float) -> LeaderView | None:
+        """The hoarder `peer`'s view of who leads; None when it does not answer."""
+        try:
+            response = await self.peers.request(peer, "GET", DB_LEADER, timeout=timeout)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        view: LeaderView = response.json()
+        return view
+
     async def _home(self) -> PeerInfo:
+        if self._leader is not None:
+            return self._leader
         found = await self.peers.discover(self.service)
         if not found:
             found = await self.peers.discover(self.service, fresh=True)
         if not found:
             raise ServiceError(self.service, "GET", DB_GET, None, "no hoarder node is running")
-        return min(found, key=lambda p: (p.index, p.id))
+        leader = min(found, key=lambda p: (p.index, p.id))
+        if len(found) > 1:  # ask them: the highest term's leader orders writes
+            views = await asyncio.gather(*(self.leader(p, timeout=LEADER_TIMEOUT) for p in found))
+            known = [v for v in views if v is not None and v["leader"]]
+            if known:
+                newest = max(known, key=lambda v: v["term"])
+                leader = next((p for p in found if p.id == newest["leader"]), leader)
+        self._leader = leader
+        return leader
 
     async def _at_home(self, method: str, path: str, *, at: PeerInfo | None = None, **kwargs: Any) -> Any:
-        peer = at or await self._home()
+        if at is not None:
+            return await self._once(at, method, path, **kwargs)
+        deadline = time.monotonic() + FAILOVER_WAIT
+        while True:
+            try:
+                peer = await self._home()
+                response = await self._once(peer, method, path, **kwargs)
+                if response.status_code != NOT_LEADER:
+                    return response
+                problem = ServiceError(
+                    self.service, method, path, NOT_LEADER, str(response.json().get("error"))
+                )
+            except ServiceError as exc:
+                if isinstance(exc, DatabaseRefused):
+                    raise
+                problem = exc
+            self._leader = None  # look again: another hoarder may lead now
+            if time.monotonic() + RETRY > deadline:
+                raise problem
+            await asyncio.sleep(RETRY)
+            await self.peers.discover(self.service, fresh=True)
+
+    async def _once(self, peer: PeerInfo, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
+            kwargs = await sent(self.peers, peer, kwargs)  # a file is sent afresh to each hoarder tried
             response = await self.peers.request(peer, method, path, **kwargs)
         except httpx.HTTPError as exc:
             # Its address may have changed (a restart): look again before the caller retries.
+            self._leader = None
             await self.peers.discover(self.service, fresh=True)
             raise ServiceError(self.service, method, path, None, f"{peer.id}: {exc}") from None
         if response.status_code == 400:
@@ -209,7 +315,7 @@ class HoarderDatabases(ServiceClient):
         return list(self._decode("GET", DB_KEYS, response)["keys"])
 
     async def home(self) -> PeerInfo:
-        """The hoarder that keeps the databases (the first by index); the others keep copies."""
+        """The hoarder that orders the database writes; the others keep copies."""
         return await self._home()
 
     async def snapshot(self, space: str, *, at: PeerInfo | None = None) -> DatabaseSnapshot:
@@ -218,12 +324,21 @@ class HoarderDatabases(ServiceClient):
         return answer
 
     async def changes(
-        self, after: int, *, wait: float, timeout: float, at: PeerInfo | None = None
+        self,
+        after: int,
+        *,
+        wait: float,
+        timeout: float,
+        at: PeerInfo | None = None,
+        standby: str = "",
+        term: int = 0,
     ) -> DatabaseChanges:
-        """Changes after `after`, waiting up to `wait` seconds for one (a long-poll)."""
-        response = await self._at_home(
-            "GET", DB_CHANGES, at=at, params={"after": after, "wait": wait}, timeout=timeout
-        )
+        """Changes after `after`, waiting up to `wait` seconds for one (a long-poll). A `standby` hoarder
+        (its id, at `term`) reads every committed change and shows the leader what it has applied."""
+        params: dict[str, Any] = {"after": after, "wait": wait}
+        if standby:
+            params |= {"standby": standby, "term": term}
+        response = await self._at_home("GET", DB_CHANGES, at=at, params=params, timeout=timeout)
         answer: DatabaseChanges = self._decode("GET", DB_CHANGES, response)
         return answer
 
@@ -237,27 +352,33 @@ class HoarderDatabases(ServiceClient):
         self,
         space: str,
         name: str,
-        data: bytes,
+        data: bytes | Path,
         *,
         overwrite: bool,
         versioning: bool,
         capacity: int,
+        ttl: float = 0.0,
         project: str,
         app: str,
         storage: str,
     ) -> FileAdded:
-        """Keep `data` as a version of storage file `name`; DatabaseRefused when full or it exists."""
+        """Keep `data` (or the file at `data`, sent in pieces) as a version of storage file `name`
+        (removed `ttl` seconds after, when not 0: a streaming storage's); DatabaseRefused when full or
+        it exists."""
         params = {
             "space": space,
             "name": name,
             "overwrite": int(overwrite),
             "versioning": int(versioning),
+            "ttl": ttl,
             "capacity": capacity,
             "project": project,
             "app": app,
             "storage": storage,
         }
-        response = await self._at_home("POST", STORAGE_ADD, params=params, content=data, timeout=DB_TIMEOUT)
+        response = await self._at_home(
+            "POST", STORAGE_ADD, params=params, content=data, timeout=STREAM_TIMEOUT
+        )
         answer: FileAdded = self._decode("POST", STORAGE_ADD, response)
         return answer
 
@@ -278,8 +399,28 @@ class HoarderDatabases(ServiceClient):
             self._decode("GET", path, response)
         return bytes(response.content)
 
-    async def stash(self, data: bytes) -> str:
-        """Keep `data` as a blob on the database hoarder (which copies it to another): its CID."""
+    async def fetch_blob(self, cid: str, into: Spool) -> bool:
+        """Write the bytes of `cid` into `into` as they arrive (never whole in memory); False when the
+        database hoarder does not have them."""
+        path = BLOB.format(cid=cid)
+        peer = await self._home()
+        try:
+            async with self.peers.http.stream("GET", peer.p2p_url + path, timeout=STREAM_TIMEOUT) as response:
+                if response.status_code == 404:
+                    return False
+                if response.status_code != 200:
+                    await response.aread()
+                    self._decode("GET", path, response)
+                async for chunk in response.aiter_bytes(CHUNK):
+                    into.write(chunk)
+        except httpx.HTTPError as exc:
+            self._leader = None
+            raise ServiceError(self.service, "GET", path, None, f"{peer.id}: {exc}") from None
+        return True
+
+    async def stash(self, data: bytes | Path) -> str:
+        """Keep `data` (or the file at `data`, sent in pieces when large) as a blob on the database
+        hoarder (which copies it to another): its CID."""
         response = await self._at_home("POST", STASH, content=data, timeout=DB_TIMEOUT)
         answer: Stashed = self._decode("POST", STASH, response)
         return answer["cid"]

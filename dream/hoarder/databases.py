@@ -13,12 +13,13 @@ that would pass it is refused before anything changes (`DatabaseFull`).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from dream.clients.hoarder import DatabaseSpace
 from dream.errors import DreamError
+from dream.node.store import connect
 
 # Entries of the change log kept; a replica further behind than this reloads what it holds.
 CHANGES_KEPT = 10_000
@@ -53,6 +54,7 @@ class StorageRefused(DreamError):
 FILE = "/file/"
 SIZE = "/size/"
 VERSION = "/version/"
+EXPIRES = "/expires/"  # a streaming storage's file version → when it is removed (Unix time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,27 +65,13 @@ class Change:
     value: bytes | None  # None: the key was deleted
 
 
-@dataclass(frozen=True, slots=True)
-class Space:
-    space: str
-    project: str
-    app: str
-    name: str
-    used: int
-    limit: int
-    keys: int
-
-
 class DatabaseStore:
     """Every keyspace of the universe's functions, in one SQLite file. Thread-safe (one lock)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = connect(path)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -199,12 +187,14 @@ class DatabaseStore:
         project: str,
         app: str,
         storage: str,
+        expires: float = 0.0,
     ) -> tuple[int, int]:
         """Record `cid` (`size` bytes) as a version of file `name`: (its version, the change's seq).
 
         As upstream: without versioning every file has version 1; with it, a new version is the latest
         + 1, or the latest itself when `overwrite`. A version that exists is replaced only with
-        `overwrite`. StorageRefused past `capacity` (the files' bytes) or when the file exists."""
+        `overwrite`. StorageRefused past `capacity` (the files' bytes) or when the file exists. With
+        `expires` (a Unix time), the version is listed by `expired` from then on."""
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -228,6 +218,8 @@ class DatabaseStore:
                     )
                 self._set(space, f"{FILE}{name}/{version}", cid.encode())
                 self._set(space, f"{SIZE}{name}/{version}", str(size).encode())
+                if expires:
+                    self._set(space, f"{EXPIRES}{name}/{version}", repr(expires).encode())
                 self._set(space, f"{VERSION}{name}", str(max(version, int(latest or 0))).encode())
                 seq = self._seq()
                 db.execute(
@@ -265,6 +257,8 @@ class DatabaseStore:
                 for v in doomed:
                     self._set(space, f"{FILE}{name}/{v}", None)
                     self._set(space, f"{SIZE}{name}/{v}", None)
+                    if self._value(space, f"{EXPIRES}{name}/{v}") is not None:
+                        self._set(space, f"{EXPIRES}{name}/{v}", None)
                 left = [v for v in versions if v not in doomed]
                 self._set(space, f"{VERSION}{name}", str(left[-1]).encode() if left else None)
                 seq = self._seq()
@@ -312,6 +306,20 @@ class DatabaseStore:
                 raise
             db.execute("COMMIT")
 
+    def reset(self) -> None:
+        """Forget every keyspace and the change log (before copying another hoarder's whole)."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("entries", "spaces", "changes"):
+                    db.execute(f"DELETE FROM {table}")
+                db.execute("DELETE FROM sqlite_sequence WHERE name = 'changes'")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
     def replace_space(self, space: str, rows: list[tuple[str, bytes, int]], seq: int) -> None:
         """Make `space` hold exactly `rows` ((key, value, seq)) as of the home's `seq` (a resync)."""
         with self._lock:
@@ -324,14 +332,23 @@ class DatabaseStore:
                     [(space, k, v, s) for k, v, s in rows],
                 )
                 self._recount(space)
-                if self._seq() < seq:
-                    db.execute(
-                        "INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('changes', ?)", (seq,)
-                    )
+                self._advance(seq)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    def advance(self, seq: int) -> None:
+        """Number the next change after `seq` at least (a copy made as of another hoarder's `seq`)."""
+        with self._lock:
+            self._advance(seq)
+
+    def _advance(self, seq: int) -> None:
+        # sqlite_sequence has no key on `name`: update its row, or add it when there is none yet.
+        if self._db.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'changes'").fetchone():
+            self._db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'changes'", (seq,))
+        else:
+            self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?)", (seq,))
 
     def _recount(self, space: str) -> None:
         """The `spaces` row of a space copied from the home: who it belongs to (from its id) and its use."""
@@ -398,23 +415,38 @@ class DatabaseStore:
                 self._db.execute("COMMIT")
         return seq, [(k, bytes(v), s) for k, v, s in rows]
 
-    def changes(self, after: int) -> tuple[int, int, list[Change]]:
-        """(the store's sequence number, the oldest change still logged, changes after `after`)."""
+    def changes(self, after: int, upto: int | None = None) -> tuple[int, int, list[Change]]:
+        """(the store's sequence number, the oldest change still logged, changes after `after`), only
+        those up to `upto` when given (and the sequence number no further)."""
         with self._lock:
-            seq = self._seq()
+            seq = self._seq() if upto is None else min(self._seq(), upto)
             first = self._db.execute("SELECT min(seq) FROM changes").fetchone()[0]
             rows = self._db.execute(
-                "SELECT seq, space, key, value FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, CHANGES_PER_ANSWER),
+                "SELECT seq, space, key, value FROM changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (after, seq, CHANGES_PER_ANSWER),
             ).fetchall()
         found = [Change(s, sp, k, None if v is None else bytes(v)) for s, sp, k, v in rows]
         return seq, int(first if first is not None else seq + 1), found
+
+    def expired(self, now: float) -> list[tuple[str, str, int]]:
+        """(space, file name, version) of every streaming storage's file whose time ran out by `now`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT space, key FROM entries WHERE substr(key, 1, ?) = ? AND CAST(value AS REAL) <= ?",
+                (len(EXPIRES), EXPIRES, now),
+            ).fetchall()
+        found = []
+        for space, key in rows:
+            name, _, version = key[len(EXPIRES) :].rpartition("/")
+            if name and version.isdigit():
+                found.append((space, name, int(version)))
+        return found
 
     def seq(self) -> int:
         with self._lock:
             return self._seq()
 
-    def spaces(self, project: str = "") -> list[Space]:
+    def spaces(self, project: str = "") -> list[DatabaseSpace]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT s.space, s.project, s.app, s.name, s.used, s.size_limit, "
@@ -422,4 +454,5 @@ class DatabaseStore:
                 "WHERE ? = '' OR s.project = ? ORDER BY s.project, s.app, s.name",
                 (project, project),
             ).fetchall()
-        return [Space(*row) for row in rows]
+        keys = ("space", "project", "app", "name", "used", "limit", "keys")
+        return [DatabaseSpace(**dict(zip(keys, row, strict=True))) for row in rows]  # type: ignore[typeddict-item]

@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import tempfile
 import threading
+import time
 from base64 import b64decode
 from collections import OrderedDict
 from collections.abc import Coroutine
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from dream.clients.blobs import Spool
 from dream.clients.hoarder import GLOBALS, DatabaseRefused, HoarderDatabases, globals_space
 from dream.errors import DreamError
 from dream.substrate.resources import DEFAULT_DATABASE_SIZE, Opened, describe, resolve
@@ -47,6 +50,13 @@ CHANGES_TIMEOUT = 30  # seconds before such a long-poll is given up
 RETRY = 0.5  # seconds between tries while hoarder cannot be reached
 PROJECTS_KEPT = 256  # project configs (per commit) kept for resolving names
 NAMES_KEPT = 4096  # resolved names kept (a function may ask for any name)
+REPLICAS_BUDGET = 256 << 20  # the default of the substrate's `replicas` limit (dream.limits)
+REPLICA_IDLE = 600.0  # the default of its `replica_idle` limit
+IDLE_SWEEP = 5.0  # seconds between looks for idle replicas at most
+
+
+def _size(key: str, value: bytes | None) -> int:
+    return len(key) + (0 if value is None else len(value))
 
 
 def opened_key(resource: Resource, kind: str, name: str) -> tuple[str, str, str, str, str]:
@@ -64,6 +74,8 @@ class Replica:
     loaded: bool = False
     pending: list[tuple[int, str, bytes | None]] = field(default_factory=list)  # while loading
     ready: asyncio.Future[None] | None = None
+    size: int = 0  # bytes of keys and values held (what counts against the `replicas` limit)
+    read: float = 0.0  # monotonic time it was last read (the least recently read is dropped first)
 
     def apply(self, seq: int, key: str, value: bytes | None) -> None:
         if not self.loaded:
@@ -73,6 +85,7 @@ class Replica:
             return
         known = self.entries.get(key)
         if known is None or known[0] < seq:
+            self.size += _size(key, value) - (0 if known is None else _size(key, known[1]))
             self.entries[key] = (seq, value)
 
     def value(self, key: str) -> bytes | None:
@@ -87,8 +100,19 @@ class Databases:
     """Every keyspace this substrate's functions use. Network work runs on the substrate's loop."""
 
     def __init__(
-        self, sources: Sources, hoarder: HoarderDatabases, log: logging.Logger, files: Path | None = None
+        self,
+        sources: Sources,
+        hoarder: HoarderDatabases,
+        log: logging.Logger,
+        files: Path | None = None,
+        *,
+        budget: int = REPLICAS_BUDGET,
+        idle: float = REPLICA_IDLE,
     ) -> None:
+        self.budget = budget  # bytes of replicas held here at most (the substrate's `replicas` limit)
+        self.idle = idle  # seconds a replica is held without being read (`replica_idle`)
+        self.evicted = 0  # replicas dropped to stay within the budget
+        self.evicted_idle = 0  # replicas dropped for not being read
         self.files = files  # where storage files' bytes are kept here, by CID (never stale)
         self.sources = sources
         self.hoarder = hoarder
@@ -116,9 +140,24 @@ class Databases:
         return FunctionData(self, resource)
 
     def health(self) -> dict[str, Any]:
-        return {"keyspaces": len(self.replicas), "position": self.position, "waits": self.waits}
+        return {
+            "keyspaces": len(self.replicas),
+            "position": self.position,
+            "waits": self.waits,
+            "held": sum(r.size for r in list(self.replicas.values())),
+            "budget": self.budget,
+            "evicted": self.evicted,
+            "idle": self.idle,
+            "evicted_idle": self.evicted_idle,
+        }
 
     # -- from worker threads ---------------------------------------------------------------------------
+
+    def off_loop(self) -> None:
+        """Raise NeedsWorker on the loop (the call reruns on a worker) before work that would block it."""
+        if threading.get_ident() == self._loop_thread:
+            self.waits += 1
+            raise family.NeedsWorker()
 
     def wait(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the substrate's loop and wait for it (from a host call's worker thread)."""
@@ -210,11 +249,50 @@ class Databases:
             return
         replica.base = snapshot["seq"]
         replica.entries = {k: (seq, b64decode(v)) for k, v, seq in snapshot["entries"]}
+        replica.size = sum(_size(k, v) for k, (_, v) in replica.entries.items())
+        replica.read = time.monotonic()
         replica.loaded = True
         for seq, key, value in replica.pending:
             replica.apply(seq, key, value)
         replica.pending.clear()
         replica.ready.set_result(None)
+        self._evict(keep=space)
+
+    async def _sweep_idle(self) -> None:
+        """Drop the replicas not read for `idle` seconds (runs until the loop ends)."""
+        while True:
+            await asyncio.sleep(min(self.idle / 2, IDLE_SWEEP))
+            now = time.monotonic()
+            for space, replica in list(self.replicas.items()):
+                if replica.loaded and now - replica.read > self.idle:
+                    del self.replicas[space]
+                    self.evicted_idle += 1
+                    self.log.info(
+                        "database replica %s dropped (%d bytes): not read for %gs (the `replica_idle` limit)",
+                        space,
+                        replica.size,
+                        self.idle,
+                    )
+
+    def _evict(self, keep: str) -> None:
+        """Drop the least recently read replicas (never `keep`, just loaded) until those held fit the
+        budget; a dropped one is loaded again from hoarder when a function next reads it."""
+        loaded = [(r.read, space, r) for space, r in self.replicas.items() if r.loaded and space != keep]
+        kept = self.replicas.get(keep)
+        held = sum(r.size for _, _, r in loaded) + (kept.size if kept is not None else 0)
+        for _, space, replica in sorted(loaded, key=lambda t: t[0]):
+            if held <= self.budget:
+                break
+            del self.replicas[space]
+            held -= replica.size
+            self.evicted += 1
+            self.log.info(
+                "database replica %s dropped (%d bytes): the replicas held passed the %d bytes of the "
+                "`replicas` limit",
+                space,
+                replica.size,
+                self.budget,
+            )
 
     async def _following(self) -> None:
         """Start following hoarder's change log (once), and wait until its position is known: a replica
@@ -222,20 +300,31 @@ class Databases:
         if self._positioned is None:
             self._positioned = asyncio.Event()
             self._follower = asyncio.ensure_future(self._follow())
+            self._background(self._sweep_idle())
         await asyncio.wait_for(self._positioned.wait(), WAIT_TIMEOUT)
 
     async def _follow(self) -> None:
         assert self._positioned is not None
         seq = -1
+        term = -1
         while True:
             try:
                 if seq < 0:
-                    seq = (await self.hoarder.changes(-1, wait=0, timeout=CHANGES_TIMEOUT))["seq"]
-                    self.position = seq
+                    start = await self.hoarder.changes(-1, wait=0, timeout=CHANGES_TIMEOUT)
+                    seq, term = start["seq"], start["term"]
+                    self.position = max(self.position, seq)
                     self._positioned.set()
                 answer = await self.hoarder.changes(seq, wait=CHANGES_WAIT, timeout=CHANGES_TIMEOUT)
             except DreamError:
                 await asyncio.sleep(RETRY)
+                continue
+            if answer["term"] != term:
+                # Another hoarder took over: its log is numbered on from what it holds, which may
+                # be short of this one's (unacknowledged writes were never read here, though);
+                # follow it from its start and read what is held here afresh.
+                self.log.warning("hoarder term %s → %s: following the new leader", term, answer["term"])
+                self._drop()
+                seq = -1
                 continue
             if answer["seq"] < seq or (answer["first"] > seq + 1 and answer["changes"]):
                 # Changes were dropped from the log before this substrate read them (or hoarder
@@ -260,28 +349,21 @@ class Databases:
             opened.space,
             key,
             value,
-            project=opened.project,
-            app=opened.app,
-            name=opened.name,
-            limit=opened.limit,
+            **opened.put_options(),
         )
         replica = self.replicas.get(opened.space)
         if replica is not None:
             replica.apply(written["seq"], key, value)
 
-    async def add_file(self, opened: Opened, name: str, data: bytes, overwrite: bool) -> int:
+    async def add_file(self, opened: Opened, name: str, kept: Path, overwrite: bool) -> int:
+        """Add the file kept here at `kept` (sent to hoarder in chunks) as a version of `name`."""
         added = await self.hoarder.add_file(
             opened.space,
             name,
-            data,
+            kept,
             overwrite=overwrite,
-            versioning=opened.versioning,
-            capacity=opened.limit,
-            project=opened.project,
-            app=opened.app,
-            storage=opened.name,
+            **opened.add_options(),
         )
-        self.keep_file(added["cid"], data)
         # The metadata reaches this replica through the change log; wait for it, so that the function
         # reads its own add (and the next request here does too).
         await self._caught_up(added["seq"])
@@ -297,26 +379,35 @@ class Databases:
             while self.position < seq:
                 await self._moved.wait()
 
-    def keep_file(self, cid: str, data: bytes) -> None:
-        if self.files is None or not _CID.fullmatch(cid):
-            return
-        self.files.mkdir(parents=True, exist_ok=True)
-        kept = self.files / cid
-        if not kept.exists():
-            tmp = kept.with_suffix(f".{id(data)}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(kept)
+    def keep_file(self, data: bytes | memoryview) -> Path:
+        """Keep `data` here under its CID (written in chunks): where it is."""
+        files = self.files or Path(tempfile.gettempdir()) / "dream-storage-files"
+        spool = Spool(files)
+        try:
+            spool.write_all(data)
+            kept = files / spool.cid
+            spool.keep(kept)
+        except BaseException:
+            spool.close()
+            raise
+        return kept
 
     async def fetch_file(self, cid: str) -> Path:
-        """Where the bytes of `cid` are kept here (fetched from hoarder the first time)."""
+        """Where the bytes of `cid` are kept here (fetched from hoarder in chunks the first time)."""
         if self.files is None or not _CID.fullmatch(cid):
             raise DreamError(f"{cid} is not a storage file's CID")
         kept = self.files / cid
         if not kept.exists():
-            data = await self.hoarder.blob(cid)
-            if data is None:
-                raise DreamError(f"hoarder does not have the bytes of {cid}")
-            self.keep_file(cid, data)
+            spool = Spool(self.files)
+            try:
+                if not await self.hoarder.fetch_blob(cid, spool):
+                    raise DreamError(f"hoarder does not have the bytes of {cid}")
+                if spool.cid != cid:
+                    raise DreamError(f"hoarder sent bytes whose CID is {spool.cid} for {cid}")
+                spool.keep(kept)
+            except BaseException:
+                spool.close()
+                raise
         return kept
 
     async def delete(self, opened: Opened, key: str) -> None:
@@ -375,15 +466,21 @@ class FunctionData:
             self.log.warning("%s could not open storage `%s`: %s", self._label(), name, exc or "timed out")
             return None
 
-    def add_file(self, space: family.Keyspace, name: str, data: bytes, overwrite: bool) -> tuple[int, int]:
+    def add_file(
+        self, space: family.Keyspace, name: str, data: bytes | memoryview, overwrite: bool
+    ) -> tuple[int, int]:
         assert isinstance(space, Opened)
         try:
-            return 0, self.databases.wait(self.databases.add_file(space, name, data, overwrite))
+            # Written here first (from the guest's memory, in chunks), then sent from the file: the
+            # bytes are never copied whole.
+            self.databases.off_loop()
+            kept = self.databases.keep_file(data)
+            return 0, self.databases.wait(self.databases.add_file(space, name, kept, overwrite))
         except DatabaseRefused as exc:
             self.log.warning(
                 "%s: adding file `%s` (%d bytes) refused: %s", self._label(), name, len(data), exc.message
             )
-        except (DreamError, TimeoutError) as exc:
+        except (DreamError, TimeoutError, OSError) as exc:
             self.log.warning("%s: adding file `%s` failed: %s", self._label(), name, exc or "timed out")
         return 31, 0  # ErrorAddFileFailed
 
@@ -420,11 +517,12 @@ class FunctionData:
 
     def push_content(self, data: bytes) -> str | None:
         try:
-            cid: str = self.databases.wait(self.databases.hoarder.stash(data))
-        except (DreamError, TimeoutError) as exc:
+            self.databases.off_loop()
+            kept = self.databases.keep_file(data)  # then sent from the file, in pieces when large
+            cid: str = self.databases.wait(self.databases.hoarder.stash(kept))
+        except (DreamError, TimeoutError, OSError) as exc:
             self.log.warning("%s: pushing %d bytes of content failed: %s", self._label(), len(data), exc)
             return None
-        self.databases.keep_file(cid, data)
         return cid
 
     def _loaded(self, opened: Opened) -> bool:
@@ -434,6 +532,7 @@ class FunctionData:
     def _replica(self, opened: Opened) -> Replica | None:
         replica = self.databases.replicas.get(opened.space)
         if replica is not None and replica.loaded:
+            replica.read = time.monotonic()
             return replica
         try:  # dropped since it was opened (hoarder's log skipped ahead): read it again
             return self.databases.wait(self.databases.replica(opened.space))

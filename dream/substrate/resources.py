@@ -30,6 +30,22 @@ class Opened:
     database: str  # the matching database's (or storage's) name (its file name)
     limit: int
     versioning: bool = False  # storages: each add is a new version
+    ttl: float = 0.0  # streaming storages: seconds a file is kept after it is added (0: for good)
+
+    def put_options(self) -> dict[str, Any]:
+        """Whose keyspace it is and its limit, as hoarder's `put` takes them."""
+        return {"project": self.project, "app": self.app, "name": self.name, "limit": self.limit}
+
+    def add_options(self) -> dict[str, Any]:
+        """How the storage keeps files, as hoarder's `add_file` takes it."""
+        return {
+            "versioning": self.versioning,
+            "ttl": self.ttl,
+            "capacity": self.limit,
+            "project": self.project,
+            "app": self.app,
+            "storage": self.name,
+        }
 
 
 def resolve(
@@ -62,6 +78,7 @@ def resolve(
                 str(config.get("name", "")),
                 int(config.get("size") or 0) or default,
                 bool(config.get("versioning")),
+                int(config.get("ttl") or 0) / 1e9 if config.get("type") == "streaming" else 0.0,
             )
             return opened, candidates
     return None, candidates

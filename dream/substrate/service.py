@@ -50,7 +50,12 @@ class Service(Node):
         sources = self.sources = Sources(self.peers)
         assets = Assets(sources, config.root_path / "assets")
         self.databases = Databases(
-            sources, HoarderDatabases(self.peers), self.log, config.root_path / "storage-files"
+            sources,
+            HoarderDatabases(self.peers),
+            self.log,
+            config.root_path / "storage-files",
+            budget=self.limits.replicas,
+            idle=self.limits.replica_idle,
         )
         self.resolver = Resolver(sources, assets, self.limits, self.log, self.databases)
         self.pubsub = PubSub(

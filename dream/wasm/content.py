@@ -25,7 +25,7 @@ from typing import Any
 import wasmtime
 
 from dream.wasm import abi, errno, hostcall
-from dream.wasm.database import DataScope, worker_only
+from dream.wasm.database import DataScope, call_input, scope_of, worker_only
 from dream.wasm.guest_memory import guest
 from dream.wasm.storage import ADD_FILE_FAILED, CID_SIZE, CLOSE_FILE_FAILED, cid_bytes
 
@@ -102,17 +102,15 @@ def new_content(caller: Any, id_ptr: int) -> int:
 
 
 def open_cid(caller: Any, id_ptr: int, cid_ptr: int) -> int:
-    e = abi.current()
-    if e is None:
+    e, g, raw = call_input(caller, cid_ptr, CID_SIZE)
+    if e is None or g is None:
         return CID_NOT_FOUND
-    g = guest(caller, e)
-    raw = g.read(cid_ptr, CID_SIZE)
     if raw is None:
         return errno.ADDRESS_OUT_OF_MEMORY
     cid = cid_text(raw)
     if cid is None:
         return INVALID_CID
-    scope: DataScope | None = e.data  # type: ignore[assignment]  # set by the caller of `call`
+    scope = scope_of(e)
     source = scope.open_cid(cid) if scope is not None else None
     if source is None:
         return CID_NOT_FOUND

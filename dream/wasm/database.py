@@ -25,7 +25,7 @@ import wasmtime
 
 from dream.wasm import abi, errno, hostcall
 from dream.wasm.event import HttpEvent
-from dream.wasm.guest_memory import guest
+from dream.wasm.guest_memory import Guest, guest
 
 # go-sdk errno/types.go declaration order
 DATABASE_CREATE_FAILED = 22
@@ -94,8 +94,11 @@ class DataScope(Protocol):
     def open_storage(self, name: str) -> Keyspace | None:
         """The storage `name` resolves to (its keyspace of file metadata), None (logged) when none matches."""
 
-    def add_file(self, space: Keyspace, name: str, data: bytes, overwrite: bool) -> tuple[int, int]:
-        """Keep `data` as a version of file `name`: (0, its version) once durable, else (errno, 0) (logged)."""
+    def add_file(
+        self, space: Keyspace, name: str, data: bytes | memoryview, overwrite: bool
+    ) -> tuple[int, int]:
+        """Keep `data` as a version of file `name`: (0, its version) once durable, else (errno, 0) (logged).
+        `data` may be a view of the guest's memory, valid only during the call."""
 
     def delete_file(self, space: Keyspace, name: str, version: int) -> int:
         """Forget a version of file `name` (0: the latest, -1: all): 0, else an errno (logged)."""
@@ -129,23 +132,41 @@ def _opened(e: HttpEvent, db_id: int) -> _Open | None:
     return found if isinstance(found, _Open) else None
 
 
-def new_database(caller: Any, name_ptr: int, name_len: int, id_ptr: int) -> int:
+def call_input(caller: Any, ptr: int, n: int) -> tuple[HttpEvent | None, Guest | None, bytes | None]:
+    """The running call's event, its guest memory, and the `n` bytes at `ptr` (None where there is none:
+    no call, or bytes outside the guest's memory)."""
     e = abi.current()
     if e is None:
-        return DATABASE_CREATE_FAILED
+        return None, None, None
     g = guest(caller, e)
-    name = g.read(name_ptr, name_len)
+    return e, g, g.read(ptr, n)
+
+
+def scope_of(e: HttpEvent) -> DataScope | None:
+    scope: DataScope | None = e.data  # type: ignore[assignment]  # set by the caller of `call`
+    return scope
+
+
+def new_handle(e: HttpEvent, g: Guest, handle: object, id_ptr: int) -> int:
+    """Hand `handle` (an open database, storage, ...) to the guest: its id, written at `id_ptr`."""
+    if e.handles is None:
+        e.handles = {}
+    handle_id = max(e.handles, default=0) + 1
+    e.handles[handle_id] = handle
+    return errno.NONE if g.put_u32(id_ptr, handle_id) else errno.MEMORY_WRITE_FAILED
+
+
+def new_database(caller: Any, name_ptr: int, name_len: int, id_ptr: int) -> int:
+    e, g, name = call_input(caller, name_ptr, name_len)
+    if e is None or g is None:
+        return DATABASE_CREATE_FAILED
     if name is None:
         return errno.ADDRESS_OUT_OF_MEMORY
-    scope: DataScope | None = e.data  # type: ignore[assignment]  # set by the caller of `call`
+    scope = scope_of(e)
     space = scope.open_database(_text(name)) if scope is not None else None
     if space is None:
         return DATABASE_CREATE_FAILED
-    if e.handles is None:
-        e.handles = {}
-    db_id = max(e.handles, default=0) + 1
-    e.handles[db_id] = _Open(space)
-    return errno.NONE if g.put_u32(id_ptr, db_id) else errno.MEMORY_WRITE_FAILED
+    return new_handle(e, g, _Open(space), id_ptr)
 
 
 def _keyed(caller: Any, db_id: int, key_ptr: int, key_len: int) -> tuple[Any, _Open | None, str, int]:
@@ -170,29 +191,42 @@ def _scope() -> DataScope:
     return scope
 
 
+def _measure(g: Guest, opened: _Open, tag: str, value: bytes | None, size_ptr: int, missing: int) -> int:
+    """A size call: the size of `value` (`missing` when None), kept for the data call that follows."""
+    if value is None:
+        return missing
+    opened.pending = (tag, value)
+    return errno.NONE if g.put_u32(size_ptr, len(value)) else errno.MEMORY_WRITE_FAILED
+
+
+def _deliver(
+    g: Guest, opened: _Open, tag: str, fresh: Callable[[], bytes | None], buf_ptr: int, missing: int
+) -> int:
+    """A data call: what the size call just before measured (so a write in between cannot overflow the
+    guest's buffer), else read afresh (no size call first: the buffer's size is unknown, as upstream's)."""
+    pending, opened.pending = opened.pending, None
+    value = pending[1] if pending is not None and pending[0] == tag else fresh()
+    if value is None:
+        return missing
+    return errno.NONE if g.write(buf_ptr, value) else errno.ADDRESS_OUT_OF_MEMORY
+
+
 def get_size(caller: Any, db_id: int, key_ptr: int, key_len: int, size_ptr: int) -> int:
     g, opened, key, code = _keyed(caller, db_id, key_ptr, key_len)
     if opened is None or code:
         return code
     value = _scope().get(opened.space, key)
-    if value is None:
-        return DATABASE_KEY_NOT_FOUND
-    opened.pending = ("get\0" + key, value)
-    return errno.NONE if g.put_u32(size_ptr, len(value)) else errno.MEMORY_WRITE_FAILED
+    return _measure(g, opened, "get\0" + key, value, size_ptr, DATABASE_KEY_NOT_FOUND)
 
 
 def get(caller: Any, db_id: int, key_ptr: int, key_len: int, buf_ptr: int) -> int:
     g, opened, key, code = _keyed(caller, db_id, key_ptr, key_len)
     if opened is None or code:
         return code
-    pending, opened.pending = opened.pending, None
-    if pending is not None and pending[0] == "get\0" + key:
-        value: bytes | None = pending[1]
-    else:  # no size call first: the guest's buffer size is unknown, as upstream's is
-        value = _scope().get(opened.space, key)
-    if value is None:
-        return DATABASE_KEY_NOT_FOUND
-    return errno.NONE if g.write(buf_ptr, value) else errno.ADDRESS_OUT_OF_MEMORY
+    space = opened.space
+    return _deliver(
+        g, opened, "get\0" + key, lambda: _scope().get(space, key), buf_ptr, DATABASE_KEY_NOT_FOUND
+    )
 
 
 def put(caller: Any, db_id: int, key_ptr: int, key_len: int, buf_ptr: int, buf_len: int) -> int:
@@ -216,31 +250,27 @@ def _nul_list(keys: list[str]) -> bytes:
     return b"".join(k.encode() + b"\0" for k in keys)
 
 
+def _listed(space: Keyspace, prefix: str) -> bytes | None:
+    keys = _scope().keys(space, prefix)
+    return None if keys is None else _nul_list(keys)
+
+
 def list_size(caller: Any, db_id: int, prefix_ptr: int, prefix_len: int, size_ptr: int) -> int:
     g, opened, prefix, code = _keyed(caller, db_id, prefix_ptr, prefix_len)
     if opened is None or code:
         return code
-    keys = _scope().keys(opened.space, prefix)
-    if keys is None:
-        return DATABASE_LIST_FAILED
-    listed = _nul_list(keys)
-    opened.pending = ("list\0" + prefix, listed)
-    return errno.NONE if g.put_u32(size_ptr, len(listed)) else errno.MEMORY_WRITE_FAILED
+    listed = _listed(opened.space, prefix)
+    return _measure(g, opened, "list\0" + prefix, listed, size_ptr, DATABASE_LIST_FAILED)
 
 
 def list_keys(caller: Any, db_id: int, prefix_ptr: int, prefix_len: int, buf_ptr: int) -> int:
     g, opened, prefix, code = _keyed(caller, db_id, prefix_ptr, prefix_len)
     if opened is None or code:
         return code
-    pending, opened.pending = opened.pending, None
-    if pending is not None and pending[0] == "list\0" + prefix:
-        listed = pending[1]
-    else:
-        keys = _scope().keys(opened.space, prefix)
-        if keys is None:
-            return DATABASE_LIST_FAILED
-        listed = _nul_list(keys)
-    return errno.NONE if g.write(buf_ptr, listed) else errno.ADDRESS_OUT_OF_MEMORY
+    space = opened.space
+    return _deliver(
+        g, opened, "list\0" + prefix, lambda: _listed(space, prefix), buf_ptr, DATABASE_LIST_FAILED
+    )
 
 
 def close(caller: Any, db_id: int) -> int:

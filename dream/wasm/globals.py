@@ -26,24 +26,24 @@ from dream.wasm.database import (
     DATABASE_PUT_FAILED,
     DataScope,
     Keyspace,
+    call_input,
+    scope_of,
     worker_only,
 )
 from dream.wasm.event import clean_path
-from dream.wasm.guest_memory import Guest, guest
+from dream.wasm.guest_memory import Guest
 
 
 def _open(
     caller: Any, name_ptr: int, name_len: int, application: int, function: int
 ) -> tuple[Guest | None, DataScope | None, Keyspace | None, str, int]:
     """(guest memory, scope, the globals keyspace, the value's key, errno) of a globals call."""
-    e = abi.current()
-    if e is None:
+    e, g, name = call_input(caller, name_ptr, name_len)
+    if e is None or g is None:
         return None, None, None, "", DATABASE_CREATE_FAILED
-    g = guest(caller, e)
-    name = g.read(name_ptr, name_len)
     if name is None:
         return g, None, None, "", errno.ADDRESS_OUT_OF_MEMORY
-    scope: DataScope | None = e.data  # type: ignore[assignment]  # set by the caller of `call`
+    scope = scope_of(e)
     space = scope.open_globals() if scope is not None else None
     if scope is None or space is None:
         return g, None, None, "", DATABASE_CREATE_FAILED
@@ -52,30 +52,33 @@ def _open(
     return g, scope, space, key, errno.NONE
 
 
-def value_size(
-    caller: Any, name_ptr: int, name_len: int, application: int, function: int, size_ptr: int
+def _size(
+    caller: Any, name_ptr: int, name_len: int, application: int, function: int, size_ptr: int, *, create: bool
 ) -> int:
+    """The size of a value; one that does not exist is created empty with `create`, else errno 29."""
     g, scope, space, key, code = _open(caller, name_ptr, name_len, application, function)
     if code or g is None or scope is None or space is None:
         return code
     value = scope.get(space, key)
     if value is None:
-        return DATABASE_KEY_NOT_FOUND
+        if not create:
+            return DATABASE_KEY_NOT_FOUND
+        if scope.put(space, key, b""):
+            return DATABASE_PUT_FAILED
+        value = b""
     return errno.NONE if g.put_u32(size_ptr, len(value)) else errno.MEMORY_WRITE_FAILED
+
+
+def value_size(
+    caller: Any, name_ptr: int, name_len: int, application: int, function: int, size_ptr: int
+) -> int:
+    return _size(caller, name_ptr, name_len, application, function, size_ptr, create=False)
 
 
 def value_size_or_create(
     caller: Any, name_ptr: int, name_len: int, application: int, function: int, size_ptr: int
 ) -> int:
-    g, scope, space, key, code = _open(caller, name_ptr, name_len, application, function)
-    if code or g is None or scope is None or space is None:
-        return code
-    value = scope.get(space, key)
-    if value is None:
-        if scope.put(space, key, b""):
-            return DATABASE_PUT_FAILED
-        value = b""
-    return errno.NONE if g.put_u32(size_ptr, len(value)) else errno.MEMORY_WRITE_FAILED
+    return _size(caller, name_ptr, name_len, application, function, size_ptr, create=True)
 
 
 def value(caller: Any, name_ptr: int, name_len: int, application: int, function: int, buf_ptr: int) -> int:

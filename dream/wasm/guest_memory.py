@@ -143,6 +143,14 @@ class Guest:
             return None
         return self._view[ptr:end].tobytes()
 
+    def view(self, ptr: int, n: int) -> memoryview | None:
+        """The guest's bytes in place (no copy), valid while the host call runs; None when out of bounds."""
+        ptr &= _MASK
+        end = ptr + (n & _MASK)
+        if end > len(self._view) and not self._grown(end):
+            return None
+        return self._view[ptr:end]
+
     def write(self, ptr: int, data: bytes) -> bool:
         ptr &= _MASK
         end = ptr + len(data)

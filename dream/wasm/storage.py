@@ -26,7 +26,15 @@ from typing import Any, BinaryIO
 import wasmtime
 
 from dream.wasm import abi, errno, hostcall
-from dream.wasm.database import DATABASE_CREATE_FAILED, DataScope, Keyspace, worker_only
+from dream.wasm.database import (
+    DATABASE_CREATE_FAILED,
+    DataScope,
+    Keyspace,
+    call_input,
+    new_handle,
+    scope_of,
+    worker_only,
+)
 from dream.wasm.event import HttpEvent
 from dream.wasm.guest_memory import Guest, guest
 
@@ -62,29 +70,18 @@ class _Storage:
         self.files.clear()
 
 
-def _scope(e: HttpEvent) -> DataScope | None:
-    scope: DataScope | None = e.data  # type: ignore[assignment]  # set by the caller of `call`
-    return scope
-
-
 def _new(caller: Any, name_ptr: int, name_len: int, id_ptr: int, *, existing: bool) -> int:
-    e = abi.current()
     failed = STORAGE_NOT_FOUND if existing else DATABASE_CREATE_FAILED  # upstream's codes
-    if e is None:
+    e, g, name = call_input(caller, name_ptr, name_len)
+    if e is None or g is None:
         return failed
-    g = guest(caller, e)
-    name = g.read(name_ptr, name_len)
     if name is None:
         return errno.ADDRESS_OUT_OF_MEMORY
-    scope = _scope(e)
+    scope = scope_of(e)
     space = scope.open_storage(name.decode(errors="replace")) if scope is not None else None
     if space is None:
         return failed
-    if e.handles is None:
-        e.handles = {}
-    storage_id = max(e.handles, default=0) + 1
-    e.handles[storage_id] = _Storage(space)
-    return errno.NONE if g.put_u32(id_ptr, storage_id) else errno.MEMORY_WRITE_FAILED
+    return new_handle(e, g, _Storage(space), id_ptr)
 
 
 def new(caller: Any, name_ptr: int, name_len: int, id_ptr: int) -> int:
@@ -100,7 +97,7 @@ def _opened(storage_id: int) -> tuple[HttpEvent | None, _Storage | None, DataSco
     found = e.handles.get(storage_id) if e is not None and e.handles else None
     if e is None or not isinstance(found, _Storage):
         return e, None, None
-    return e, found, _scope(e)
+    return e, found, scope_of(e)
 
 
 def _named(caller: Any, storage_id: int, name_ptr: int, name_len: int) -> tuple[Any, Any, Any, str, int]:
@@ -147,7 +144,7 @@ def add_file(
     g, storage, scope, name, code = _named(caller, storage_id, name_ptr, name_len)
     if code:
         return code
-    data = g.read(buf, size)
+    data = g.view(buf, size)  # in place: a file of any size is not copied whole
     if data is None:
         return errno.ADDRESS_OUT_OF_MEMORY
     code, version = scope.add_file(storage.space, name, data, overwrite == 1)

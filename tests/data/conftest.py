@@ -14,8 +14,15 @@ from dream.testing.harness import UniverseHandle
 
 KV = Path(__file__).parent / "projects" / "kv"
 HOST = {"host": "kv.data.com"}
+REPLICAS = 1 << 20  # the substrates' `replicas` limit here: small, so that the tests reach it
+REPLICA_IDLE = 10.0  # and their `replica_idle`
 SHAPE = {
-    "Services": {"tns": {}, "hoarder": {}, "seer": {}, "substrate": {"Others": {"copies": 2}}},
+    "Services": {
+        "tns": {},
+        "hoarder": {},
+        "seer": {},
+        "substrate": {"Others": {"copies": 2}, "Limits": {"replicas": "1MiB", "replica_idle": "10s"}},
+    },
     "Simples": {},
 }
 

@@ -46,7 +46,12 @@ def test_data_list_shows_databases_storages_and_keyspaces(
         ("logs", "^/logs/[a-z]+$", True, 0, None),
         ("orders", "/users", False, 100000, "QmDataKvAppShop000000000000000000000000000001"),
     }
-    assert {(s["name"], s["versioning"]) for s in found["storages"]} == {("uploads", True), ("plain", False)}
+    assert {(s["name"], s["versioning"]) for s in found["storages"]} == {
+        ("uploads", True),
+        ("plain", False),
+        ("big", False),
+        ("stream", False),
+    }
     assert any(k["name"] == "/logs/cli" and k["keys"] >= 1 for k in found["keyspaces"])
     table = dream(dream_daemon, "data", "list", PROJECT, "-u", data.name)
     assert (

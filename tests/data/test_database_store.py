@@ -35,8 +35,8 @@ def test_put_get_keys_delete_and_the_change_log(tmp_path: Path) -> None:
     store.close()
     again = DatabaseStore(tmp_path / "db.sqlite")  # durable across a reopen
     assert again.get("sp", "a/2") == b"two" and again.seq() == s4
-    [space] = [s for s in again.spaces() if s.space == "sp"]
-    assert (space.used, space.keys) == (len("a/2") + 3, 1)
+    [space] = [s for s in again.spaces() if s["space"] == "sp"]
+    assert (space["used"], space["keys"]) == (len("a/2") + 3, 1)
 
 
 def test_the_size_limit_counts_keys_and_values_and_refuses_without_losing_anything(tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_a_standby_applies_the_home_s_changes_with_their_numbers_and_can_resync(
     standby.apply(changes)  # twice: nothing changes
     assert standby.seq() == home.seq() and standby.keys("P/-/db:/users") == ["b"]
     assert standby.get("P/globals", "/uint32/x") == b"\0\0\0\1"
-    assert {(s.space, s.project, s.app, s.name, s.used) for s in standby.spaces()} == {
+    assert {(s["space"], s["project"], s["app"], s["name"], s["used"]) for s in standby.spaces()} == {
         ("P/-/db:/users", "P", "", "/users", 2),
         ("P/globals", "P", "", "globals", len("/uint32/x") + 4),
     }

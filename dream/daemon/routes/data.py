@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,6 +171,17 @@ async def get_value(request: Request) -> Any:
         return {"database": opened.name, "key": key, **_shown(value)}
 
 
+@contextlib.contextmanager
+def _refused() -> Iterator[None]:
+    """Hoarder's refusal of a write (full, exists, unreachable) as the sentence the API answers."""
+    try:
+        yield
+    except DatabaseRefused as exc:
+        raise DreamError(exc.message) from None
+    except ServiceError as exc:
+        raise DreamError(str(exc)) from None
+
+
 async def put_value(request: Request) -> Any:
     data = await body(request)
     async with _project(request, text(data, "app")) as project:
@@ -178,18 +189,8 @@ async def put_value(request: Request) -> Any:
             project, "databases", text(data, "database", required="send `database`, e.g. /users") or ""
         )
         key = text(data, "key", required="send the `key` to put") or ""
-        try:
-            written = await project.hoarder.put(
-                opened.space,
-                key,
-                _payload(data),
-                project=project.id,
-                app=opened.app,
-                name=opened.name,
-                limit=opened.limit,
-            )
-        except DatabaseRefused as exc:
-            raise DreamError(exc.message) from None
+        with _refused():
+            written = await project.hoarder.put(opened.space, key, _payload(data), **opened.put_options())
         return {"database": opened.name, "key": key, "seq": written["seq"]}
 
 
@@ -249,22 +250,11 @@ async def put_file(request: Request) -> Any:
             project, "storages", text(data, "storage", required="send `storage`, e.g. /uploads") or ""
         )
         name = text(data, "name", required="send the file's `name`") or ""
-        try:
+        overwrite = flag(data, "overwrite")
+        with _refused():
             added = await project.hoarder.add_file(
-                opened.space,
-                name,
-                _payload(data),
-                overwrite=flag(data, "overwrite"),
-                versioning=opened.versioning,
-                capacity=opened.limit,
-                project=project.id,
-                app=opened.app,
-                storage=opened.name,
+                opened.space, name, _payload(data), overwrite=overwrite, **opened.add_options()
             )
-        except DatabaseRefused as exc:
-            raise DreamError(exc.message) from None
-        except ServiceError as exc:
-            raise DreamError(str(exc)) from None
         return {
             "storage": opened.name,
             "name": name,

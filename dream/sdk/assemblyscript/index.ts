@@ -20,6 +20,7 @@ declare function eventHttpHeaderAdd(ev: u32, key: usize, keyLen: u32, val: usize
 @external("taubyte/sdk", "eventHttpWrite") declare function eventHttpWrite(ev: u32, buf: usize, size: u32, n: usize): u32;
 
 export * from "./events";
+export * from "./data";
 
 // Scratch slot for the host's u32 out-parameters.
 const OUT: usize = memory.data(8);

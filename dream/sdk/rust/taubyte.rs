@@ -8,6 +8,8 @@
 
 /// Pub-sub and the HTTP client (`events.rs`).
 pub mod events;
+/// Storages and globals (`data.rs`).
+pub mod data;
 
 /// Raw host imports (module `taubyte/sdk`); results are errno codes, 0 = success.
 pub mod sys {

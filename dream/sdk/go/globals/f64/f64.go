@@ -11,28 +11,22 @@ import (
 // Float64 is a float64 global value.
 type Float64 internal.Value[float64]
 
-func new(name string, scope ...internal.Option) *internal.Base[float64] {
-	return &internal.Base[float64]{
-		Name:  name,
-		Key:   "float64",
-		Scope: scope,
-		ToBase: func(b []byte) (float64, error) {
-			return math.Float64frombits(binary.BigEndian.Uint64(b)), nil
-		},
-		ToBytes: func(v float64) ([]byte, error) {
-			return binary.BigEndian.AppendUint64(nil, math.Float64bits(v)), nil
-		},
-	}
+var codec = internal.Codec[float64]{
+	Key: "float64",
+	ToBase: func(b []byte) (float64, error) {
+		return math.Float64frombits(binary.BigEndian.Uint64(b)), nil
+	},
+	ToBytes: func(v float64) ([]byte, error) {
+		return binary.BigEndian.AppendUint64(nil, math.Float64bits(v)), nil
+	},
 }
 
 // Get reads the value stored as name (an error, and the zero value, when there is none).
 func Get(name string, scope ...internal.Option) (Float64, error) {
-	v := new(name, scope...)
-	return v, v.Get()
+	return internal.Get(codec, name, scope)
 }
 
 // GetOrCreate reads the value stored as name, creating it (zero) when there is none.
 func GetOrCreate(name string, scope ...internal.Option) (Float64, error) {
-	v := new(name, scope...)
-	return v, v.GetOrCreate()
+	return internal.GetOrCreate(codec, name, scope)
 }

@@ -122,3 +122,26 @@ type Value[T any] interface {
 	Value() T
 	Set(v T) error
 }
+
+// Codec is how one type of global value is stored: Key names the type in the stored path.
+type Codec[T any] struct {
+	Key     string
+	ToBase  func([]byte) (T, error)
+	ToBytes func(T) ([]byte, error)
+}
+
+func (c Codec[T]) base(name string, scope []Option) *Base[T] {
+	return &Base[T]{Name: name, Key: c.Key, ToBase: c.ToBase, ToBytes: c.ToBytes, Scope: scope}
+}
+
+// Get reads the value of type T stored as name (an error, and the zero value, when there is none).
+func Get[T any](c Codec[T], name string, scope []Option) (*Base[T], error) {
+	b := c.base(name, scope)
+	return b, b.Get()
+}
+
+// GetOrCreate reads the value of type T stored as name, creating it (zero) when there is none.
+func GetOrCreate[T any](c Codec[T], name string, scope []Option) (*Base[T], error) {
+	b := c.base(name, scope)
+	return b, b.GetOrCreate()
+}

@@ -8,28 +8,22 @@ import (
 // String is a string global value.
 type String internal.Value[string]
 
-func new(name string, scope ...internal.Option) *internal.Base[string] {
-	return &internal.Base[string]{
-		Name:  name,
-		Key:   "string",
-		Scope: scope,
-		ToBase: func(b []byte) (string, error) {
-			return string(b), nil
-		},
-		ToBytes: func(v string) ([]byte, error) {
-			return []byte(v), nil
-		},
-	}
+var codec = internal.Codec[string]{
+	Key: "string",
+	ToBase: func(b []byte) (string, error) {
+		return string(b), nil
+	},
+	ToBytes: func(v string) ([]byte, error) {
+		return []byte(v), nil
+	},
 }
 
 // Get reads the value stored as name (an error, and the zero value, when there is none).
 func Get(name string, scope ...internal.Option) (String, error) {
-	v := new(name, scope...)
-	return v, v.Get()
+	return internal.Get(codec, name, scope)
 }
 
 // GetOrCreate reads the value stored as name, creating it (zero) when there is none.
 func GetOrCreate(name string, scope ...internal.Option) (String, error) {
-	v := new(name, scope...)
-	return v, v.GetOrCreate()
+	return internal.GetOrCreate(codec, name, scope)
 }

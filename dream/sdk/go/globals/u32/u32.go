@@ -10,28 +10,22 @@ import (
 // Uint32 is a uint32 global value.
 type Uint32 internal.Value[uint32]
 
-func new(name string, scope ...internal.Option) *internal.Base[uint32] {
-	return &internal.Base[uint32]{
-		Name:  name,
-		Key:   "uint32",
-		Scope: scope,
-		ToBase: func(b []byte) (uint32, error) {
-			return binary.BigEndian.Uint32(b), nil
-		},
-		ToBytes: func(v uint32) ([]byte, error) {
-			return binary.BigEndian.AppendUint32(nil, v), nil
-		},
-	}
+var codec = internal.Codec[uint32]{
+	Key: "uint32",
+	ToBase: func(b []byte) (uint32, error) {
+		return binary.BigEndian.Uint32(b), nil
+	},
+	ToBytes: func(v uint32) ([]byte, error) {
+		return binary.BigEndian.AppendUint32(nil, v), nil
+	},
 }
 
 // Get reads the value stored as name (an error, and the zero value, when there is none).
 func Get(name string, scope ...internal.Option) (Uint32, error) {
-	v := new(name, scope...)
-	return v, v.Get()
+	return internal.Get(codec, name, scope)
 }
 
 // GetOrCreate reads the value stored as name, creating it (zero) when there is none.
 func GetOrCreate(name string, scope ...internal.Option) (Uint32, error) {
-	v := new(name, scope...)
-	return v, v.GetOrCreate()
+	return internal.GetOrCreate(codec, name, scope)
 }

@@ -10,28 +10,22 @@ import (
 // Uint64 is a uint64 global value.
 type Uint64 internal.Value[uint64]
 
-func new(name string, scope ...internal.Option) *internal.Base[uint64] {
-	return &internal.Base[uint64]{
-		Name:  name,
-		Key:   "uint64",
-		Scope: scope,
-		ToBase: func(b []byte) (uint64, error) {
-			return binary.BigEndian.Uint64(b), nil
-		},
-		ToBytes: func(v uint64) ([]byte, error) {
-			return binary.BigEndian.AppendUint64(nil, v), nil
-		},
-	}
+var codec = internal.Codec[uint64]{
+	Key: "uint64",
+	ToBase: func(b []byte) (uint64, error) {
+		return binary.BigEndian.Uint64(b), nil
+	},
+	ToBytes: func(v uint64) ([]byte, error) {
+		return binary.BigEndian.AppendUint64(nil, v), nil
+	},
 }
 
 // Get reads the value stored as name (an error, and the zero value, when there is none).
 func Get(name string, scope ...internal.Option) (Uint64, error) {
-	v := new(name, scope...)
-	return v, v.Get()
+	return internal.Get(codec, name, scope)
 }
 
 // GetOrCreate reads the value stored as name, creating it (zero) when there is none.
 func GetOrCreate(name string, scope ...internal.Option) (Uint64, error) {
-	v := new(name, scope...)
-	return v, v.GetOrCreate()
+	return internal.GetOrCreate(codec, name, scope)
 }

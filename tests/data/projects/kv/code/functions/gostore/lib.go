@@ -1,6 +1,8 @@
 package lib
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
@@ -12,7 +14,8 @@ import (
 )
 
 // POST /gostore?storage=<name>&op=<add|read|versions|files|cid|current|delete|deleteall|size>&name=<file>
-// &version=<n>&overwrite=1: add stores the request body; read answers the file's bytes, read 7 at a time.
+// &version=<n>&overwrite=1&size=<n>: add stores the request body; read answers the file's bytes, read 7 at
+// a time; fill adds a file of `size` bytes made here; sum answers the size and sha-256 of a file.
 //
 //export gostore
 func gostore(e event.Event) uint32 {
@@ -26,6 +29,7 @@ func gostore(e event.Event) uint32 {
 	name, _ := q.Get("name")
 	versionText, _ := q.Get("version")
 	overwrite, _ := q.Get("overwrite")
+	sizeText, _ := q.Get("size")
 	version, _ := strconv.ParseInt(versionText, 10, 64)
 
 	s, err := storage.New(which)
@@ -63,6 +67,38 @@ func gostore(e event.Event) uint32 {
 		if err := f.Close(); err != nil {
 			return fail(h, err)
 		}
+	case "fill": // a file of `size` bytes made here (byte i is i*7 mod 251), added in one call
+		size, _ := strconv.Atoi(sizeText)
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i * 7 % 251)
+		}
+		v, err := file.Add(data, overwrite == "1")
+		if err != nil {
+			return fail(h, err)
+		}
+		h.Write([]byte(fmt.Sprint("version ", v)))
+	case "sum": // the sha-256 of the file's bytes, read a MiB at a time
+		f, err := file.Version(uint32(version)).GetFile()
+		if err != nil {
+			return fail(h, err)
+		}
+		digest := sha256.New()
+		chunk := make([]byte, 1<<20)
+		total := 0
+		for {
+			n, err := f.Read(chunk)
+			digest.Write(chunk[:n])
+			total += n
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fail(h, err)
+			}
+		}
+		f.Close()
+		h.Write([]byte(fmt.Sprint(total, " ", hex.EncodeToString(digest.Sum(nil)))))
 	case "versions":
 		versions, err := file.Versions()
 		if err != nil {

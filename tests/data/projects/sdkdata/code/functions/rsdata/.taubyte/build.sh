@@ -1,0 +1,8 @@
+#!/bin/bash
+
+. /utils/wasm.sh
+
+build "${FILENAME}"
+ret=$?
+echo -n $ret > /out/ret-code
+exit $ret
