@@ -6,13 +6,16 @@ In one run, on loopback, with wrk (64 connections, `--latency`), in 3 rounds of 
              write per read; no framework, no routing), started here in a subprocess;
   bare       a starlette app answering PONG on uvicorn with the settings nodes' uvicorn servers use
              (httptools, uvloop, one process, no access log), started here in a subprocess;
-  substrate  the sample project's WAT `ping` on the only substrate of a universe of its own;
+  substrate  the sample project's WAT `ping` on the only substrate of a universe of its own (the request
+             inspector on, as by default);
+  uninspected  the same on a second daemon's universe whose nodes keep no inspector records
+             (`DREAM_INSPECT=0`): substrate/uninspected is the inspector's cost (goal: ≥ 0.95);
   gateway    the same request through that universe's gateway (so it always reaches that substrate);
   busy       `ping` on the substrate while 16 calls of the sample's infinite loop (`/spin`, 1 s timeout)
              are in flight all along (16 client threads, each asking again as soon as it is answered).
 Prints each run, then per target the median round (req/s, p50, p99) and the ratios substrate/floor
-(goal: ≥ 0.3), gateway/substrate (goal: ≥ 0.7), substrate/bare (goal: ≥ 0.6) and busy/substrate (goal:
-≥ 0.5), and p99/p50 of the substrate and the gateway (goal: ≤ 3).
+(goal: ≥ 0.3), gateway/substrate (goal: ≥ 0.7), substrate/bare (goal: ≥ 0.6), busy/substrate (goal:
+≥ 0.5) and substrate/uninspected (goal: ≥ 0.95), and p99/p50 of the substrate and the gateway (goal: ≤ 3).
 Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and stops all it started, even
 on failure. Other load on the machine skews the figures: the load average is printed first.
 
@@ -41,6 +44,7 @@ import httpx
 
 from dream.daemon.ports import free_port
 from dream.errors import DreamError
+from dream.http.records import ENV as INSPECT_ENV
 from dream.settings import CACHE_ENV
 from dream.testing.harness import DaemonProcess
 
@@ -59,6 +63,7 @@ RATIOS = (
     ("gateway", "substrate", 0.7),
     ("substrate", "bare", 0.6),
     ("busy", "substrate", 0.5),
+    ("substrate", "uninspected", 0.95),  # the request inspector's cost: at most 5 % fewer req/s
 )
 TAIL_GOAL = 3.0  # p99 at most 3 times p50 under 64 connections
 SLOW_CALLS = 16  # calls of the infinite loop in flight during the `busy` target
@@ -154,10 +159,10 @@ def ensure_wrk() -> str:
 
 
 def warn_if_busy() -> None:
-    load = os.getloadavg()[0]
-    cores = os.cpu_count() or 1
-    print(f"{cores} cores, load average {load:.2f}", flush=True)
-    if load > 0.5 * cores:
+    """Print the cores and the load averages (1, 5, 15 minutes, as `uptime`); warn when others use the CPU."""
+    loads, cores = os.getloadavg(), os.cpu_count() or 1
+    print(f"{cores} cores, load average {', '.join(f'{x:.2f}' for x in loads)}", flush=True)
+    if loads[0] > 0.5 * cores:
         print("warning: other processes are using the CPU; these figures will be low and noisy", flush=True)
 
 
@@ -245,12 +250,26 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
+def start_with(daemon: DaemonProcess, env: dict[str, str]) -> None:
+    """Start `daemon` with `env` added to this process's environment (its nodes inherit it)."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        daemon.start()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def print_table(results: list[Result]) -> None:
     by = {r.name: r for r in results}
     print()
-    print(f"{'target':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  errors")
+    print(f"{'target':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  errors")
     for r in results:
-        print(f"{r.name:<10} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}  {r.errors or '-'}")
+        print(f"{r.name:<12} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}  {r.errors or '-'}")
     print()
     for top, bottom, goal in RATIOS:
         ratio = by[top].rps / by[bottom].rps
@@ -334,6 +353,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
         os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
+        uninspected = DaemonProcess(Path(tmp) / "home-uninspected")
         servers: list[subprocess.Popen[bytes]] = []
         try:
             ports = {"bare": free_port(), "floor": free_port()}
@@ -345,18 +365,24 @@ def main() -> None:
                         start_new_session=True,
                     )
                 )
-            daemon.start()
+            start_with(daemon, {INSPECT_ENV: "1"})
             with daemon.client() as client:
                 client.new_universe(UNIVERSE, SHAPE)
                 client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
                 substrate = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"
                 gateway = f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"
                 spin = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/spin"
+            start_with(uninspected, {INSPECT_ENV: "0"})  # its nodes keep no records
+            with uninspected.client() as client:
+                client.new_universe(UNIVERSE, SHAPE)
+                client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
+                plain = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"
             targets = [
                 ("floor", f"http://127.0.0.1:{ports['floor']}/ping"),
                 ("bare", f"http://127.0.0.1:{ports['bare']}/ping"),
                 ("substrate", substrate),
                 ("gateway", gateway),
+                ("uninspected", plain),
             ]
             for name, url in targets:
                 wait_for_pong(url, timeout=30, what=f"the {name} target")
@@ -373,6 +399,7 @@ def main() -> None:
             for server in servers:
                 stop_process(server)
             daemon.stop()
+            uninspected.stop()
     print_table(medians(rounds))
 
 

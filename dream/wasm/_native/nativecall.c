@@ -106,6 +106,7 @@ typedef struct request {
 } request_t;
 
 static __thread request_t *current;
+static PyObject *host_name_objects[H_COUNT]; /* the names as interned str, for the inspector's counts */
 static PyObject *s_method, *s_host, *s_path, *s_kind, *s_resp_body, *s_status, *s_ctx, *s_host_calls,
     *s_measure, *s_used_memory, *s_wasm_ns, *s_instantiate_ns, *s_pages, *s_memory;
 
@@ -408,15 +409,12 @@ static int add_counts(request_t *req, PyObject *counts) {
     for (int i = 0; i < H_COUNT; i++) {
         if (req->counts[i] == 0)
             continue;
-        PyObject *name = PyUnicode_FromString(host_names[i]);
-        if (name == NULL)
-            return -1;
+        PyObject *name = host_name_objects[i];
         PyObject *had = PyDict_GetItemWithError(counts, name);
         long long total = (had != NULL ? PyLong_AsLongLong(had) : 0) + req->counts[i];
         PyObject *value = PyLong_FromLongLong(total);
         int rc = value != NULL ? PyDict_SetItem(counts, name, value) : -1;
         Py_XDECREF(value);
-        Py_DECREF(name);
         if (rc < 0)
             return -1;
     }
@@ -540,11 +538,11 @@ static PyObject *py_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto failed;
 
     if (counts != NULL) { /* the request inspector's figures */
+        long long size = req.has_memory ? (long long)memory_data_size(ctx, req.memory.bytes + extern_of)
+                                        : memory_size(ctx, &instance);
         if (set_int(event, s_wasm_ns, ended - instantiated_at) < 0 ||
             set_int(event, s_instantiate_ns, instantiated_at - began) < 0 ||
-            set_int(event, s_pages, (memory_size(ctx, &instance) > 0 ? memory_size(ctx, &instance) : 0) / 65536) <
-                0 ||
-            add_counts(&req, counts) < 0)
+            set_int(event, s_pages, (size > 0 ? size : 0) / 65536) < 0 || add_counts(&req, counts) < 0)
             goto done;
     }
     if (measure) {
@@ -627,6 +625,11 @@ PyMODINIT_FUNC PyInit__nativecall(void) {
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].text);
         if (*names[i].slot == NULL)
+            return NULL;
+    }
+    for (int i = 0; i < H_COUNT; i++) {
+        host_name_objects[i] = PyUnicode_InternFromString(host_names[i]);
+        if (host_name_objects[i] == NULL)
             return NULL;
     }
     return PyModule_Create(&module);
