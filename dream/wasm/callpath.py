@@ -263,10 +263,11 @@ class NativePath(RawPath):
     title = "native C calls"
 
     def __init__(self) -> None:
-        from dream.wasm import native
+        from dream.wasm import native, rawcall
 
         super().__init__()
         self._native, self._why = native.load()
+        self._error_at, self._trap_at = rawcall.error_at, rawcall.trap_at
         self._names = frozenset(self._native.names()) if self._native is not None else frozenset()
 
     def problem(self) -> str | None:
@@ -330,10 +331,7 @@ class NativePath(RawPath):
         event: Any,
         control: interrupt.CallControl | None,
     ) -> None:
-        from dream.wasm import rawcall
-
-        assert self._native is not None
-        failed = self._native.run(
+        failed = self._native.run(  # type: ignore[union-attr]
             engine,
             pre,
             init,
@@ -352,7 +350,7 @@ class NativePath(RawPath):
         what, at, instantiated, used = failed
         if what == _MISSING_EXPORT:
             raise KeyError((init if instantiated and init else export).decode())
-        error = rawcall.error_at(at) if what == _ERROR else rawcall.trap_at(at)
+        error = self._error_at(at) if what == _ERROR else self._trap_at(at)
         raise CallFailed(error, instantiated=instantiated, used=used if used >= 0 else None)
 
 

@@ -15,6 +15,10 @@ from tests.substrate.conftest import MB, get, wat
 #  host buffer too small, path into a bigger buffer, code 99, unknown id, body out of memory, count
 #  pointer out of memory, flush of an unknown id, flush, code -1, code 203, body at a negative pointer)
 EDGES = bytes([77, 1, 12, 2, 3, 2, 0, 5, 1, 3, 12, 1, 0, 5, 0, 3])
+# eventHttpHeaderAdd: a usual header (added, canonical, trimmed), a name with a space (dropped), a NUL in
+# the value (dropped), a Content-Length that is not a number (dropped) and one that is, CR LF in a value
+# (kept on one line), a UTF-8 value (kept), an unknown id, a name out of memory, an empty name (dropped).
+HEADER_EDGES = bytes([0, 5, 5, 5, 0, 0, 0, 1, 3, 5])
 
 pytestmark = pytest.mark.skipif(native.load()[0] is None, reason=native.load()[1] or "no native extension")
 
@@ -30,7 +34,13 @@ def _call(path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, export: st
 def test_c_host_calls_answer_as_the_python_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     answers = {path: _call(path, tmp_path, monkeypatch) for path in ("native", "raw", "plain")}
     native_answer = answers["native"]
-    assert native_answer.body[:16] == EDGES
+    assert native_answer.body[:26] == EDGES + HEADER_EDGES
+    assert native_answer.headers[:4] == [
+        ("X-My-Header", "a value"),
+        ("Content-Length", "12"),
+        ("X-My-Header", "line  break"),
+        ("X-My-Header", "café"),
+    ]
     assert native_answer.status == 203  # set in C before the redirect (Python): the first one stays
     assert native_answer.body.endswith(b"/a/b")
     assert dict(native_answer.headers)["Location"] == "/elsewhere"
@@ -48,6 +58,7 @@ def test_the_inspector_counts_c_host_calls(tmp_path: Path, monkeypatch: pytest.M
     answer = _call("native", tmp_path, monkeypatch)
     assert answer.host_calls is not None
     assert answer.host_calls["eventHttpWrite"] == 5
+    assert answer.host_calls["eventHttpHeaderAdd"] == 10
     assert answer.host_calls["eventHttpRedirect"] == 1  # a Python host call, counted as before
     assert answer.host_calls["getEventType"] == 1
     assert answer.instantiate_ns > 0 and answer.wasm_ns > 0 and answer.pages == 1

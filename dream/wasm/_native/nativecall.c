@@ -86,13 +86,14 @@ enum {
     H_RET_CODE,
     H_WRITE,
     H_FLUSH,
+    H_HEADER_ADD,
     H_COUNT
 };
 
 static const char *const host_names[H_COUNT] = {
     "getEventType",          "getHttpEventMethodSize", "getHttpEventMethod", "getHttpEventHostSize",
     "getHttpEventHost",      "getHttpEventPathSize",   "getHttpEventPath",   "eventHttpRetCode",
-    "eventHttpWrite",        "eventHttpFlush",
+    "eventHttpWrite",        "eventHttpFlush",         "eventHttpHeaderAdd",
 };
 
 typedef struct request {
@@ -107,6 +108,7 @@ typedef struct request {
 
 static __thread request_t *current;
 static PyObject *host_name_objects[H_COUNT]; /* the names as interned str, for the inspector's counts */
+static PyObject *s_add_header, *s_resp_headers;
 static PyObject *s_method, *s_host, *s_path, *s_kind, *s_resp_body, *s_status, *s_ctx, *s_host_calls,
     *s_measure, *s_used_memory, *s_wasm_ns, *s_instantiate_ns, *s_pages, *s_memory;
 
@@ -238,6 +240,72 @@ static int32_t write_body(void *caller, request_t *req, uint32_t buf, uint32_t s
     return put_u32(caller, req, n_ptr, size) ? E_NONE : E_MEMORY_WRITE_FAILED;
 }
 
+/* RFC 9110 token characters (event.py _TOKEN_CHARS). */
+static bool is_token(unsigned char c) {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* eventHttpHeaderAdd: the usual header (a token name, a value of printable ASCII) is appended here,
+ * canonical as Go writes it; anything else goes to HttpEvent.add_header, which checks it as Go's
+ * net/http would (event.check_header) and logs what it dropped or rewrote. */
+static int32_t header_add(void *caller, request_t *req, uint32_t key_ptr, uint32_t key_len, uint32_t val_ptr,
+                          uint32_t val_len) {
+    uint8_t *key = guest_span(caller, req, key_ptr, key_len);
+    uint8_t *value = guest_span(caller, req, val_ptr, val_len);
+    if (key == NULL || value == NULL)
+        return E_ADDRESS_OUT_OF_MEMORY;
+    char name[256];
+    bool usual = key_len > 0 && key_len < sizeof name;
+    for (uint32_t i = 0; usual && i < key_len; i++) {
+        usual = is_token(key[i]);
+        /* Go's CanonicalMIMEHeaderKey: upper case after the start and after each '-', lower elsewhere. */
+        unsigned char c = key[i];
+        bool upper = i == 0 || key[i - 1] == '-';
+        if (upper && c >= 'a' && c <= 'z')
+            c = (unsigned char)(c - 32);
+        else if (!upper && c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c + 32);
+        name[i] = (char)c;
+    }
+    for (uint32_t i = 0; usual && i < val_len; i++)
+        usual = value[i] >= 0x20 && value[i] < 0x7f;
+    if (usual && key_len == 14 && memcmp(name, "Content-Length", 14) == 0)
+        usual = false; /* its value must be a number: checked in Python */
+    int32_t out = E_NONE;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    if (usual) {
+        uint32_t start = 0, end = val_len; /* spaces at both ends go (str.strip(" ")) */
+        while (start < end && value[start] == ' ')
+            start++;
+        while (end > start && value[end - 1] == ' ')
+            end--;
+        PyObject *headers = PyObject_GetAttr(req->event, s_resp_headers);
+        PyObject *pair = Py_BuildValue("(s#s#)", name, (Py_ssize_t)key_len, (const char *)value + start,
+                                       (Py_ssize_t)(end - start));
+        if (headers == NULL || pair == NULL || !PyList_Check(headers) || PyList_Append(headers, pair) < 0)
+            out = E_HTTP_WRITE;
+        Py_XDECREF(pair);
+        Py_XDECREF(headers);
+    } else {
+        PyObject *k = PyUnicode_DecodeUTF8((const char *)key, key_len, "replace");
+        PyObject *v = PyUnicode_DecodeUTF8((const char *)value, val_len, "replace");
+        PyObject *result = k != NULL && v != NULL ? PyObject_CallMethodObjArgs(req->event, s_add_header, k, v, NULL)
+                                                  : NULL;
+        out = result != NULL && PyLong_Check(result) ? (int32_t)PyLong_AsLong(result) : E_HTTP_WRITE;
+        Py_XDECREF(result);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(req->event); /* logged, as a Python host call's failure is */
+        out = E_HTTP_WRITE;
+    }
+    PyGILState_Release(gil);
+    return out;
+}
+
 static void *host_call(void *env, void *caller, val_raw_t *args, size_t nargs) {
     int which = (int)(intptr_t)env;
     request_t *req = current;
@@ -270,6 +338,11 @@ static void *host_call(void *env, void *caller, val_raw_t *args, size_t nargs) {
         break;
     case H_WRITE:
         out = found ? write_body(caller, req, (uint32_t)args[1].i32, (uint32_t)args[2].i32, (uint32_t)args[3].i32)
+                    : E_EVENT_NOT_FOUND;
+        break;
+    case H_HEADER_ADD:
+        out = found ? header_add(caller, req, (uint32_t)args[1].i32, (uint32_t)args[2].i32, (uint32_t)args[3].i32,
+                                 (uint32_t)args[4].i32)
                     : E_EVENT_NOT_FOUND;
         break;
     case H_FLUSH: /* the response is buffered until the export returns */
@@ -620,7 +693,8 @@ PyMODINIT_FUNC PyInit__nativecall(void) {
         {&s_kind, "kind"},           {&s_resp_body, "resp_body"}, {&s_status, "status"},
         {&s_ctx, "ctx"},             {&s_host_calls, "host_calls"}, {&s_measure, "measure"},
         {&s_used_memory, "used_memory"}, {&s_wasm_ns, "wasm_ns"}, {&s_instantiate_ns, "instantiate_ns"},
-        {&s_pages, "pages"},         {&s_memory, "memory"},
+        {&s_pages, "pages"},         {&s_memory, "memory"},     {&s_add_header, "add_header"},
+        {&s_resp_headers, "resp_headers"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].text);
