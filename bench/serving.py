@@ -19,7 +19,10 @@ Prints each run, then per target the median round (req/s, p50, p99) and the rati
 Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and stops all it started, even
 on failure. Other load on the machine skews the figures: the load average is printed first.
 
-Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connections 64]
+With `--compare-path raw` (or object, plain) a third daemon's substrate calls wasm on that path, in the
+same rounds, and substrate/substrate-raw is printed: the default (native) path against it.
+
+Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connections 64] [--compare-path raw]
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from dream.errors import DreamError
 from dream.http.records import ENV as INSPECT_ENV
 from dream.settings import CACHE_ENV
 from dream.testing.harness import DaemonProcess
+from dream.wasm.callpath import ENV as CALL_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 HELLO = ROOT / "fixtures" / "projects" / "hello"
@@ -275,6 +279,9 @@ def print_table(results: list[Result]) -> None:
         ratio = by[top].rps / by[bottom].rps
         verdict = "met" if ratio >= goal else "MISSED"
         print(f"{top}/{bottom}: {ratio:.2f} (goal ≥ {goal}: {verdict})")
+    for name in by:
+        if name.startswith("substrate-"):  # --compare-path: the default path against that one
+            print(f"substrate/{name}: {by['substrate'].rps / by[name].rps:.2f}")
     for r in results:
         if r.name not in ("substrate", "gateway"):  # the goal is dream's; the others are references
             continue
@@ -337,6 +344,11 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the three targets (default 3)")
+    parser.add_argument(
+        "--compare-path",
+        choices=("raw", "object", "plain"),
+        help="also serve from a substrate forced onto this wasm call path (DREAM_WASM_CALL), in the same rounds",
+    )
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess modes
     parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -350,10 +362,14 @@ def main() -> None:
     wrk = ensure_wrk()
     warn_if_busy()
     rounds: list[list[Result]] = []
+    # Substrates of daemons of their own, beside the main one: (target, environment of their nodes).
+    others = [("uninspected", {INSPECT_ENV: "0"})]  # its nodes keep no inspector records
+    if args.compare_path:
+        others.append((f"substrate-{args.compare_path}", {INSPECT_ENV: "1", CALL_ENV: args.compare_path}))
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
         os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
-        uninspected = DaemonProcess(Path(tmp) / "home-uninspected")
+        daemons = [daemon] + [DaemonProcess(Path(tmp) / f"home-{name}") for name, _ in others]
         servers: list[subprocess.Popen[bytes]] = []
         try:
             ports = {"bare": free_port(), "floor": free_port()}
@@ -372,18 +388,18 @@ def main() -> None:
                 substrate = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"
                 gateway = f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"
                 spin = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/spin"
-            start_with(uninspected, {INSPECT_ENV: "0"})  # its nodes keep no records
-            with uninspected.client() as client:
-                client.new_universe(UNIVERSE, SHAPE)
-                client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
-                plain = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"
             targets = [
                 ("floor", f"http://127.0.0.1:{ports['floor']}/ping"),
                 ("bare", f"http://127.0.0.1:{ports['bare']}/ping"),
                 ("substrate", substrate),
                 ("gateway", gateway),
-                ("uninspected", plain),
             ]
+            for (name, env), other in zip(others, daemons[1:], strict=True):
+                start_with(other, env)
+                with other.client() as client:
+                    client.new_universe(UNIVERSE, SHAPE)
+                    client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
+                    targets.append((name, f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"))
             for name, url in targets:
                 wait_for_pong(url, timeout=30, what=f"the {name} target")
                 warm_up(wrk, name, url, args)
@@ -398,8 +414,8 @@ def main() -> None:
         finally:
             for server in servers:
                 stop_process(server)
-            daemon.stop()
-            uninspected.stop()
+            for each in daemons:
+                each.stop()
     print_table(medians(rounds))
 
 
