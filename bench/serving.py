@@ -80,6 +80,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: str
+    cpu_us: float = 0.0  # CPU of the process that answers, per request (0: not measured)
 
 
 # -- the bare app (runs in a subprocess: `serving.py --bare PORT`) ------------------------------------
@@ -227,20 +228,42 @@ def warm_up(wrk: str, name: str, url: str, args: argparse.Namespace) -> None:
     run_wrk(wrk, name, url, duration=min(2.0, max(args.duration / 5, 1.0)), connections=args.connections)
 
 
-def measure(wrk: str, name: str, url: str, args: argparse.Namespace) -> Result:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process `pid` so far (0 without one)."""
+    if not pid:
+        return 0.0
+    import psutil  # a test extra: only the bench needs it
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def measure(wrk: str, name: str, url: str, args: argparse.Namespace, pid: int | None = None) -> Result:
+    """One wrk run; with `pid`, also that process's CPU per request (steadier than req/s when the
+    machine is shared: time others take is not counted)."""
+    before = cpu_seconds(pid)
     result = run_wrk(wrk, name, url, duration=args.duration, connections=args.connections)
+    if pid and result.rps:
+        result.cpu_us = (cpu_seconds(pid) - before) / (result.rps * max(1, round(args.duration))) * 1e6
+    cpu = f", {result.cpu_us:.1f} µs CPU per request" if result.cpu_us else ""
     print(
-        f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms", flush=True
+        f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms{cpu}",
+        flush=True,
     )
     return result
 
 
 def medians(rounds: list[list[Result]]) -> list[Result]:
-    """Per target, the round with the median req/s (its latencies come with it)."""
+    """Per target, the round with the median req/s (its latencies come with it), with the median CPU
+    per request over the rounds."""
     out = []
     for runs in zip(*rounds, strict=True):
         ordered = sorted(runs, key=lambda r: r.rps)
-        out.append(ordered[len(ordered) // 2])
+        middle = ordered[len(ordered) // 2]
+        cpus = sorted(r.cpu_us for r in runs)
+        out.append(
+            Result(middle.name, middle.rps, middle.p50_ms, middle.p99_ms, middle.errors, cpus[len(cpus) // 2])
+        )
     return out
 
 
@@ -271,9 +294,10 @@ def start_with(daemon: DaemonProcess, env: dict[str, str]) -> None:
 def print_table(results: list[Result]) -> None:
     by = {r.name: r for r in results}
     print()
-    print(f"{'target':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  errors")
+    print(f"{'target':<13} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'µs CPU/req':>10}  errors")
     for r in results:
-        print(f"{r.name:<12} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}  {r.errors or '-'}")
+        cpu = f"{r.cpu_us:.1f}" if r.cpu_us else "-"
+        print(f"{r.name:<13} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {cpu:>10}  {r.errors or '-'}")
     print()
     for top, bottom, goal in RATIOS:
         ratio = by[top].rps / by[bottom].rps
@@ -282,6 +306,9 @@ def print_table(results: list[Result]) -> None:
     for name in by:
         if name.startswith("substrate-"):  # --compare-path: the default path against that one
             print(f"substrate/{name}: {by['substrate'].rps / by[name].rps:.2f}")
+    for top, bottom in (("substrate", "floor"), ("substrate", "uninspected")):
+        if by[top].cpu_us and by[bottom].cpu_us:
+            print(f"CPU per request {top}/{bottom}: {by[top].cpu_us / by[bottom].cpu_us:.2f}")
     for r in results:
         if r.name not in ("substrate", "gateway"):  # the goal is dream's; the others are references
             continue
@@ -373,6 +400,7 @@ def main() -> None:
         servers: list[subprocess.Popen[bytes]] = []
         try:
             ports = {"bare": free_port(), "floor": free_port()}
+            pids: dict[str, int] = {}
             for mode, port in ports.items():
                 servers.append(
                     subprocess.Popen(
@@ -381,6 +409,7 @@ def main() -> None:
                         start_new_session=True,
                     )
                 )
+                pids[mode] = servers[-1].pid
             start_with(daemon, {INSPECT_ENV: "1"})
             with daemon.client() as client:
                 client.new_universe(UNIVERSE, SHAPE)
@@ -388,6 +417,8 @@ def main() -> None:
                 substrate = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"
                 gateway = f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"
                 spin = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/spin"
+                pids["substrate"] = int(client.node(UNIVERSE, "substrate")["pid"])
+                pids["gateway"] = int(client.node(UNIVERSE, "gateway")["pid"])
             targets = [
                 ("floor", f"http://127.0.0.1:{ports['floor']}/ping"),
                 ("bare", f"http://127.0.0.1:{ports['bare']}/ping"),
@@ -400,6 +431,7 @@ def main() -> None:
                     client.new_universe(UNIVERSE, SHAPE)
                     client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
                     targets.append((name, f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"))
+                    pids[name] = int(client.node(UNIVERSE, "substrate")["pid"])
             for name, url in targets:
                 wait_for_pong(url, timeout=30, what=f"the {name} target")
                 warm_up(wrk, name, url, args)
@@ -407,7 +439,7 @@ def main() -> None:
             # affects every target alike, and the medians compare like with like.
             for index in range(args.rounds):
                 print(f"round {index + 1} of {args.rounds}", flush=True)
-                runs = [measure(wrk, name, url, args) for name, url in targets]
+                runs = [measure(wrk, name, url, args, pids.get(name)) for name, url in targets]
                 rounds.append([*runs, measure_busy(wrk, substrate, spin, args)])
         except DreamError as exc:
             raise SystemExit(f"benchmark failed: {exc}") from None
