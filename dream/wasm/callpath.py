@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import wasmtime
@@ -84,21 +84,10 @@ class CallPath:
         """What this wasmtime-py lacks for the path (None: nothing it can check before a call)."""
         return None
 
-    def define(
-        self,
-        linker: wasmtime.Linker,
-        module: str,
-        name: str,
-        params: tuple[str, ...],
-        has_result: bool,
-        fn: Callable[..., Any],
-        *,
-        takes_caller: bool = True,
-    ) -> None:
-        """Define host function `module.name` (i32/i64 `params`, an optional i32 result) in `linker`."""
-        hostcall.define(
-            linker, module, name, params, has_result, fn, takes_caller=takes_caller, raw=self.raw_callbacks
-        )
+    def define(self, linker: wasmtime.Linker, *spec: Any, takes_caller: bool = True) -> None:
+        """Define a host function in `linker`: `spec` is `hostcall.define`'s (module, name, i32/i64
+        params, whether it has an i32 result, the implementation)."""
+        hostcall.define(linker, *spec, takes_caller=takes_caller, raw=self.raw_callbacks)
 
     def signature(self, ty: wasmtime.FuncType, name: bytes = b"") -> fastcall.Signature:
         return fastcall.Signature(ty, name, fast=False)
@@ -164,10 +153,20 @@ class CallPath:
         sig: fastcall.Signature,
         args: tuple[int, ...],
     ) -> None:
-        func = instance.exports(store)[export]
+        self._invoke(store, self._export(store, instance, export), sig, args)
+
+    @staticmethod
+    def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> wasmtime.Func:
+        func = instance.exports(store)[name]
         if not isinstance(func, wasmtime.Func):
-            raise wasmtime.WasmtimeError(f"export `{export}` is not a function")
-        func(store, *args)
+            raise wasmtime.WasmtimeError(f"export `{name}` is not a function")
+        return func
+
+    @staticmethod
+    def _invoke(
+        store: wasmtime.Store, func: wasmtime.Func, sig: fastcall.Signature, args: Sequence[fastcall.Number]
+    ) -> object:
+        return func(store, *args)
 
 
 class PlainPath(CallPath):
@@ -194,15 +193,9 @@ class ObjectPath(CallPath):
     def signature(self, ty: wasmtime.FuncType, name: bytes = b"") -> fastcall.Signature:
         return fastcall.Signature(ty, name)
 
-    def _call(
-        self,
-        store: wasmtime.Store,
-        instance: wasmtime.Instance,
-        export: str,
-        sig: fastcall.Signature,
-        args: tuple[int, ...],
-    ) -> None:
-        fastcall.call(store, fastcall.export_func(store, instance, export), sig, args)
+    # Calls through wasmtime-py's typed ffi bindings, looked up by name alone.
+    _export = staticmethod(fastcall.export_func)
+    _invoke = staticmethod(fastcall.call)
 
 
 class RawPath(ObjectPath):
@@ -275,19 +268,10 @@ class NativePath(RawPath):
             return self._why
         return super().problem()
 
-    def define(
-        self,
-        linker: wasmtime.Linker,
-        module: str,
-        name: str,
-        params: tuple[str, ...],
-        has_result: bool,
-        fn: Callable[..., Any],
-        *,
-        takes_caller: bool = True,
-    ) -> None:
+    def define(self, linker: wasmtime.Linker, *spec: Any, takes_caller: bool = True) -> None:
+        module, name, params, has_result, _fn = spec
         if module != hostcall.SDK or name not in self._names:
-            super().define(linker, module, name, params, has_result, fn, takes_caller=takes_caller)
+            super().define(linker, *spec, takes_caller=takes_caller)
             return
         assert self._native is not None
         ty = hostcall.functype(params, has_result)

@@ -144,25 +144,16 @@ def _raw_callback(
         log.exception("host function %s.%s failed", module, name)
         return failed
 
-    if has_result and takes_caller and counting:
-        # The usual shape, with the inspector's count inline (a wrapper would cost a Python call more).
-        tally = _tally
+    if has_result and takes_caller:
+        # The usual shape, with the inspector's count inline when counting (a wrapper would cost a
+        # Python call more).
+        tally = _tally if counting else None
 
         def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
-            counts = tally.counts
-            if counts is not None:
-                counts[name] = counts.get(name, 0) + 1
-            raw = buffer_at(vals)
-            try:
-                out = fn(caller, *unpack(raw))
-            except Exception:
-                out = failure()
-            put(raw, 0, out if out is not None else failed)
-            return 0  # no trap
-
-    elif has_result and takes_caller:
-
-        def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
+            if tally is not None:
+                counts = tally.counts
+                if counts is not None:
+                    counts[name] = counts.get(name, 0) + 1
             raw = buffer_at(vals)
             try:
                 out = fn(caller, *unpack(raw))
