@@ -290,31 +290,17 @@ class NativePath(RawPath):
             )
         return functools.partial(self._bound, CallPath.plan(self, linked, sig))
 
-    def _bound(
-        self,
-        run: Run,
-        memory_limit: int,
-        ticks: int,
-        wasi: wasmtime.WasiConfig | None,
-        event: Any,
-        control: interrupt.CallControl | None,
-    ) -> None:
+    def _bound(self, run: Run, *call: Any) -> None:
+        """`run(*call)` (a `Run`'s arguments: memory limit, ticks, WASI, event, control) with the C host
+        calls answering for its event."""
         assert self._native is not None
-        self._native.bound(event, lambda: run(memory_limit, ticks, wasi, event, control))
+        self._native.bound(call[3], lambda: run(*call))
 
     def _call_native(
-        self,
-        engine: int,
-        pre: int,
-        init: bytes | None,
-        export: bytes,
-        nresults: int,
-        memory_limit: int,
-        ticks: int,
-        wasi: wasmtime.WasiConfig | None,
-        event: Any,
-        control: interrupt.CallControl | None,
+        self, engine: int, pre: int, init: bytes | None, export: bytes, nresults: int, *call: Any
     ) -> None:
+        """One call in C: the planned part (addresses, export names), then a `Run`'s arguments."""
+        memory_limit, ticks, wasi, event, control = call
         failed = self._native.run(  # type: ignore[union-attr]
             engine,
             pre,
