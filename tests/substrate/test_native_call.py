@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import wasmtime
 
 from dream.wasm import HttpResponse, WasmHost, WasmMemoryLimit, WasmTimeout, WasmTrap, hostcall, native
 from dream.wasm.callpath import ENV
@@ -76,3 +77,29 @@ def test_limits_hold_on_the_native_path(tmp_path: Path, monkeypatch: pytest.Monk
             traps.call("divzero", get(), timeout=1, memory_limit=MB)
         # Each request has a fresh instance: the call after the failures answers as ever.
         assert traps.call("ok", get(), timeout=1, memory_limit=MB).body == b"ok"
+
+
+# An export returning a reference is not a plain-number signature: the native path calls it through the
+# object path, with its C host calls told which event they answer for.
+_REF_RESULT = """(module
+  (import "taubyte/sdk" "eventHttpWrite" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "taubyte/sdk" "eventHttpRetCode" (func $ret (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "PONG")
+  (func (export "ping") (param $ev i32) (result funcref)
+    (drop (call $write (local.get $ev) (i32.const 16) (i32.const 4) (i32.const 64)))
+    (drop (call $ret (local.get $ev) (i32.const 202)))
+    (ref.null func)))"""
+
+
+def test_a_call_the_object_path_makes_still_reaches_the_c_host_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, "native")
+    with WasmHost(tmp_path) as host:
+        module = host.load("ref", wasmtime.wat2wasm(_REF_RESULT), name="functions/ref")
+        for _ in range(2):  # the event is bound for each call, and unbound after
+            answer = module.call("ping", get(), timeout=5, memory_limit=16 * MB)
+            assert (answer.status, answer.body) == (202, b"PONG")
+        planned = module._plans["ping"]
+        assert getattr(planned, "func", None).__name__ == "_bound"  # type: ignore[union-attr]
