@@ -6,17 +6,23 @@ In one run, on loopback, with wrk (64 connections, `--latency`), in 3 rounds of 
              write per read; no framework, no routing), started here in a subprocess;
   bare       a starlette app answering PONG on uvicorn with the settings nodes' uvicorn servers use
              (httptools, uvloop, one process, no access log), started here in a subprocess;
-  substrate  the sample project's WAT `ping` on the only substrate of a universe of its own;
+  substrate  the sample project's WAT `ping` on the only substrate of a universe of its own (the request
+             inspector on, as by default);
+  uninspected  the same on a second daemon's universe whose nodes keep no inspector records
+             (`DREAM_INSPECT=0`): substrate/uninspected is the inspector's cost (goal: ≥ 0.95);
   gateway    the same request through that universe's gateway (so it always reaches that substrate);
   busy       `ping` on the substrate while 16 calls of the sample's infinite loop (`/spin`, 1 s timeout)
              are in flight all along (16 client threads, each asking again as soon as it is answered).
 Prints each run, then per target the median round (req/s, p50, p99) and the ratios substrate/floor
-(goal: ≥ 0.3), gateway/substrate (goal: ≥ 0.7), substrate/bare (goal: ≥ 0.6) and busy/substrate (goal:
-≥ 0.5), and p99/p50 of the substrate and the gateway (goal: ≤ 3).
+(goal: ≥ 0.3), gateway/substrate (goal: ≥ 0.7), substrate/bare (goal: ≥ 0.6), busy/substrate (goal:
+≥ 0.5) and substrate/uninspected (goal: ≥ 0.95), and p99/p50 of the substrate and the gateway (goal: ≤ 3).
 Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and stops all it started, even
 on failure. Other load on the machine skews the figures: the load average is printed first.
 
-Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connections 64]
+With `--compare-path raw` (or object, plain) a third daemon's substrate calls wasm on that path, in the
+same rounds, and substrate/substrate-raw is printed: the default (native) path against it.
+
+Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connections 64] [--compare-path raw]
 """
 
 from __future__ import annotations
@@ -41,8 +47,10 @@ import httpx
 
 from dream.daemon.ports import free_port
 from dream.errors import DreamError
+from dream.http.records import ENV as INSPECT_ENV
 from dream.settings import CACHE_ENV
 from dream.testing.harness import DaemonProcess
+from dream.wasm.callpath import ENV as CALL_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 HELLO = ROOT / "fixtures" / "projects" / "hello"
@@ -59,6 +67,7 @@ RATIOS = (
     ("gateway", "substrate", 0.7),
     ("substrate", "bare", 0.6),
     ("busy", "substrate", 0.5),
+    ("substrate", "uninspected", 0.95),  # the request inspector's cost: at most 5 % fewer req/s
 )
 TAIL_GOAL = 3.0  # p99 at most 3 times p50 under 64 connections
 SLOW_CALLS = 16  # calls of the infinite loop in flight during the `busy` target
@@ -71,6 +80,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: str
+    cpu_us: float = 0.0  # CPU of the process that answers, per request (0: not measured)
 
 
 # -- the bare app (runs in a subprocess: `serving.py --bare PORT`) ------------------------------------
@@ -154,10 +164,10 @@ def ensure_wrk() -> str:
 
 
 def warn_if_busy() -> None:
-    load = os.getloadavg()[0]
-    cores = os.cpu_count() or 1
-    print(f"{cores} cores, load average {load:.2f}", flush=True)
-    if load > 0.5 * cores:
+    """Print the cores and the load averages (1, 5, 15 minutes, as `uptime`); warn when others use the CPU."""
+    loads, cores = os.getloadavg(), os.cpu_count() or 1
+    print(f"{cores} cores, load average {', '.join(f'{x:.2f}' for x in loads)}", flush=True)
+    if loads[0] > 0.5 * cores:
         print("warning: other processes are using the CPU; these figures will be low and noisy", flush=True)
 
 
@@ -218,20 +228,42 @@ def warm_up(wrk: str, name: str, url: str, args: argparse.Namespace) -> None:
     run_wrk(wrk, name, url, duration=min(2.0, max(args.duration / 5, 1.0)), connections=args.connections)
 
 
-def measure(wrk: str, name: str, url: str, args: argparse.Namespace) -> Result:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process `pid` so far (0 without one)."""
+    if not pid:
+        return 0.0
+    import psutil  # a test extra: only the bench needs it
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def measure(wrk: str, name: str, url: str, args: argparse.Namespace, pid: int | None = None) -> Result:
+    """One wrk run; with `pid`, also that process's CPU per request (steadier than req/s when the
+    machine is shared: time others take is not counted)."""
+    before = cpu_seconds(pid)
     result = run_wrk(wrk, name, url, duration=args.duration, connections=args.connections)
+    if pid and result.rps:
+        result.cpu_us = (cpu_seconds(pid) - before) / (result.rps * max(1, round(args.duration))) * 1e6
+    cpu = f", {result.cpu_us:.1f} µs CPU per request" if result.cpu_us else ""
     print(
-        f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms", flush=True
+        f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms{cpu}",
+        flush=True,
     )
     return result
 
 
 def medians(rounds: list[list[Result]]) -> list[Result]:
-    """Per target, the round with the median req/s (its latencies come with it)."""
+    """Per target, the round with the median req/s (its latencies come with it), with the median CPU
+    per request over the rounds."""
     out = []
     for runs in zip(*rounds, strict=True):
         ordered = sorted(runs, key=lambda r: r.rps)
-        out.append(ordered[len(ordered) // 2])
+        middle = ordered[len(ordered) // 2]
+        cpus = sorted(r.cpu_us for r in runs)
+        out.append(
+            Result(middle.name, middle.rps, middle.p50_ms, middle.p99_ms, middle.errors, cpus[len(cpus) // 2])
+        )
     return out
 
 
@@ -245,17 +277,38 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
+def start_with(daemon: DaemonProcess, env: dict[str, str]) -> None:
+    """Start `daemon` with `env` added to this process's environment (its nodes inherit it)."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        daemon.start()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def print_table(results: list[Result]) -> None:
     by = {r.name: r for r in results}
     print()
-    print(f"{'target':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  errors")
+    print(f"{'target':<13} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'µs CPU/req':>10}  errors")
     for r in results:
-        print(f"{r.name:<10} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}  {r.errors or '-'}")
+        cpu = f"{r.cpu_us:.1f}" if r.cpu_us else "-"
+        print(f"{r.name:<13} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {cpu:>10}  {r.errors or '-'}")
     print()
     for top, bottom, goal in RATIOS:
         ratio = by[top].rps / by[bottom].rps
         verdict = "met" if ratio >= goal else "MISSED"
         print(f"{top}/{bottom}: {ratio:.2f} (goal ≥ {goal}: {verdict})")
+    for name in by:
+        if name.startswith("substrate-"):  # --compare-path: the default path against that one
+            print(f"substrate/{name}: {by['substrate'].rps / by[name].rps:.2f}")
+    for top, bottom in (("substrate", "floor"), ("substrate", "uninspected")):
+        if by[top].cpu_us and by[bottom].cpu_us:
+            print(f"CPU per request {top}/{bottom}: {by[top].cpu_us / by[bottom].cpu_us:.2f}")
     for r in results:
         if r.name not in ("substrate", "gateway"):  # the goal is dream's; the others are references
             continue
@@ -318,6 +371,11 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the three targets (default 3)")
+    parser.add_argument(
+        "--compare-path",
+        choices=("raw", "object", "plain"),
+        help="also serve from a substrate forced onto this wasm call path (DREAM_WASM_CALL), in the same rounds",
+    )
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess modes
     parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -331,12 +389,18 @@ def main() -> None:
     wrk = ensure_wrk()
     warn_if_busy()
     rounds: list[list[Result]] = []
+    # Substrates of daemons of their own, beside the main one: (target, environment of their nodes).
+    others = [("uninspected", {INSPECT_ENV: "0"})]  # its nodes keep no inspector records
+    if args.compare_path:
+        others.append((f"substrate-{args.compare_path}", {INSPECT_ENV: "1", CALL_ENV: args.compare_path}))
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
         os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
+        daemons = [daemon] + [DaemonProcess(Path(tmp) / f"home-{name}") for name, _ in others]
         servers: list[subprocess.Popen[bytes]] = []
         try:
             ports = {"bare": free_port(), "floor": free_port()}
+            pids: dict[str, int] = {}
             for mode, port in ports.items():
                 servers.append(
                     subprocess.Popen(
@@ -345,19 +409,29 @@ def main() -> None:
                         start_new_session=True,
                     )
                 )
-            daemon.start()
+                pids[mode] = servers[-1].pid
+            start_with(daemon, {INSPECT_ENV: "1"})
             with daemon.client() as client:
                 client.new_universe(UNIVERSE, SHAPE)
                 client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
                 substrate = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"
                 gateway = f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"
                 spin = f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/spin"
+                pids["substrate"] = int(client.node(UNIVERSE, "substrate")["pid"])
+                pids["gateway"] = int(client.node(UNIVERSE, "gateway")["pid"])
             targets = [
                 ("floor", f"http://127.0.0.1:{ports['floor']}/ping"),
                 ("bare", f"http://127.0.0.1:{ports['bare']}/ping"),
                 ("substrate", substrate),
                 ("gateway", gateway),
             ]
+            for (name, env), other in zip(others, daemons[1:], strict=True):
+                start_with(other, env)
+                with other.client() as client:
+                    client.new_universe(UNIVERSE, SHAPE)
+                    client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
+                    targets.append((name, f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"))
+                    pids[name] = int(client.node(UNIVERSE, "substrate")["pid"])
             for name, url in targets:
                 wait_for_pong(url, timeout=30, what=f"the {name} target")
                 warm_up(wrk, name, url, args)
@@ -365,14 +439,15 @@ def main() -> None:
             # affects every target alike, and the medians compare like with like.
             for index in range(args.rounds):
                 print(f"round {index + 1} of {args.rounds}", flush=True)
-                runs = [measure(wrk, name, url, args) for name, url in targets]
+                runs = [measure(wrk, name, url, args, pids.get(name)) for name, url in targets]
                 rounds.append([*runs, measure_busy(wrk, substrate, spin, args)])
         except DreamError as exc:
             raise SystemExit(f"benchmark failed: {exc}") from None
         finally:
             for server in servers:
                 stop_process(server)
-            daemon.stop()
+            for each in daemons:
+                each.stop()
     print_table(medians(rounds))
 
 

@@ -55,6 +55,10 @@ REFUSAL_LINGER = 2.0  # seconds a refused connection's input is still read (and 
 # Headers that frame the message: the server writes its own.
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+# The status line and header fields of recent answers, by (status, *headers), for those with no framing
+# field and nothing unsafe: checked and joined once (a function answers with the same head each time).
+_HEADS: dict[tuple[Any, ...], bytes] = {}
+HEADS_KEPT = 256
 
 
 def _shown(name: bytes) -> str:
@@ -652,21 +656,33 @@ class Connection(asyncio.Protocol):
         keep = request.keep_alive and not self.closing and not self.server.should_exit
         head_only = request.method == "HEAD"
         length: bytes | None = None
-        head = [status_line(status)]
-        for key, value in headers:
-            name = key.lower()
-            if name in _FRAMING:
-                if name == b"connection" and b"close" in value.lower():
-                    keep = False
-                elif name == b"content-length" and head_only:
-                    length = value  # a HEAD answer says how long the GET body would be
-                continue
-            head += [key, b": ", value, b"\r\n"]
-        if headers and unsafe_fields(head):
-            safe = safe_fields(headers, request)
-            if len(safe) < len(headers):
-                self.respond(request, status, safe, body)
-                return
+        key: tuple[Any, ...] | None = (status, *headers)
+        try:
+            fields = _HEADS.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a header given as a list, not a tuple: answered, not kept
+            key = fields = None
+        if fields is not None:
+            head = [fields]
+        else:
+            head = [status_line(status)]
+            framing = False
+            for name, value in headers:
+                low = name.lower()
+                if low in _FRAMING:
+                    framing = True
+                    if low == b"connection" and b"close" in value.lower():
+                        keep = False
+                    elif low == b"content-length" and head_only:
+                        length = value  # a HEAD answer says how long the GET body would be
+                    continue
+                head += [name, b": ", value, b"\r\n"]
+            if headers and unsafe_fields(head):
+                safe = safe_fields(headers, request)
+                if len(safe) < len(headers):
+                    self.respond(request, status, safe, body)
+                    return
+            if key is not None and not framing and len(_HEADS) < HEADS_KEPT:
+                _HEADS[key] = b"".join(head)
         if status not in (204, 304):
             head += [b"content-length: ", length or str(len(body)).encode(), b"\r\n"]
         if not keep:

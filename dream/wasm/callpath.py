@@ -1,5 +1,9 @@
-"""How a request's instance is made and called, and how host functions are reached: three ways, one interface.
+"""How a request's instance is made and called, and how host functions are reached: four ways, one interface.
 
+- `native` (`NativePath`): the compiled extension (`native`, `_native/nativecall.c`) runs a request's
+  whole call in C, and the HTTP event host calls every function makes (event type, method, host, path,
+  status, body writes) are C callbacks; the other host functions are the raw path's. Needs the
+  extension built by `scripts/setup-venv`; without it the raw path is used, saying why.
 - `raw` (`RawPath`): raw C calls on plain addresses (`rawcall`) and host functions as unchecked C
   callbacks reading wasmtime's raw value array (`hostcall`). The fastest; it relies on C struct layouts
   (`wasmtime_val_raw_t`, `wasmtime_extern_t`) and private wasmtime-py attributes (`_ffi`,
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import wasmtime
@@ -29,7 +33,9 @@ from dream.wasm import fastcall, hostcall, interrupt
 # One planned call: run(memory_limit, ticks, wasi, event, control); raises CallFailed.
 Run = Callable[[int, int, "wasmtime.WasiConfig | None", Any, "interrupt.CallControl | None"], None]
 
-ENV = "DREAM_WASM_CALL"  # raw | object | plain | auto (unset): the best path that passes its self-test
+ENV = (
+    "DREAM_WASM_CALL"  # native | raw | object | plain | auto (unset): the best path that passes its self-test
+)
 
 
 class CallFailed(Exception):
@@ -78,21 +84,10 @@ class CallPath:
         """What this wasmtime-py lacks for the path (None: nothing it can check before a call)."""
         return None
 
-    def define(
-        self,
-        linker: wasmtime.Linker,
-        module: str,
-        name: str,
-        params: tuple[str, ...],
-        has_result: bool,
-        fn: Callable[..., Any],
-        *,
-        takes_caller: bool = True,
-    ) -> None:
-        """Define host function `module.name` (i32/i64 `params`, an optional i32 result) in `linker`."""
-        hostcall.define(
-            linker, module, name, params, has_result, fn, takes_caller=takes_caller, raw=self.raw_callbacks
-        )
+    def define(self, linker: wasmtime.Linker, *spec: Any, takes_caller: bool = True) -> None:
+        """Define a host function in `linker`: `spec` is `hostcall.define`'s (module, name, i32/i64
+        params, whether it has an i32 result, the implementation)."""
+        hostcall.define(linker, *spec, takes_caller=takes_caller, raw=self.raw_callbacks)
 
     def signature(self, ty: wasmtime.FuncType, name: bytes = b"") -> fastcall.Signature:
         return fastcall.Signature(ty, name, fast=False)
@@ -158,10 +153,20 @@ class CallPath:
         sig: fastcall.Signature,
         args: tuple[int, ...],
     ) -> None:
-        func = instance.exports(store)[export]
+        self._invoke(store, self._export(store, instance, export), sig, args)
+
+    @staticmethod
+    def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> wasmtime.Func:
+        func = instance.exports(store)[name]
         if not isinstance(func, wasmtime.Func):
-            raise wasmtime.WasmtimeError(f"export `{export}` is not a function")
-        func(store, *args)
+            raise wasmtime.WasmtimeError(f"export `{name}` is not a function")
+        return func
+
+    @staticmethod
+    def _invoke(
+        store: wasmtime.Store, func: wasmtime.Func, sig: fastcall.Signature, args: Sequence[fastcall.Number]
+    ) -> object:
+        return func(store, *args)
 
 
 class PlainPath(CallPath):
@@ -188,15 +193,9 @@ class ObjectPath(CallPath):
     def signature(self, ty: wasmtime.FuncType, name: bytes = b"") -> fastcall.Signature:
         return fastcall.Signature(ty, name)
 
-    def _call(
-        self,
-        store: wasmtime.Store,
-        instance: wasmtime.Instance,
-        export: str,
-        sig: fastcall.Signature,
-        args: tuple[int, ...],
-    ) -> None:
-        fastcall.call(store, fastcall.export_func(store, instance, export), sig, args)
+    # Calls through wasmtime-py's typed ffi bindings, looked up by name alone.
+    _export = staticmethod(fastcall.export_func)
+    _invoke = staticmethod(fastcall.call)
 
 
 class RawPath(ObjectPath):
@@ -248,8 +247,94 @@ class RawPath(ObjectPath):
         return super().plan(linked, sig)
 
 
-PATHS: dict[str, type[CallPath]] = {"raw": RawPath, "object": ObjectPath, "plain": PlainPath}
-BEST_FIRST = ("raw", "object", "plain")
+class NativePath(RawPath):
+    """The raw path with each fast call made in C (`native`) and the HTTP event's hot host calls as C
+    callbacks. Calls the raw path would hand to the object path go there too, with the C host calls
+    told which event they answer for."""
+
+    name = "native"
+    title = "native C calls"
+
+    def __init__(self) -> None:
+        from dream.wasm import native, rawcall
+
+        super().__init__()
+        self._native, self._why = native.load()
+        self._error_at, self._trap_at = rawcall.error_at, rawcall.trap_at
+        self._names = frozenset(self._native.names()) if self._native is not None else frozenset()
+
+    def problem(self) -> str | None:
+        if self._native is None:
+            return self._why
+        return super().problem()
+
+    def define(self, linker: wasmtime.Linker, *spec: Any, takes_caller: bool = True) -> None:
+        module, name, params, has_result, _fn = spec
+        if module != hostcall.SDK or name not in self._names:
+            super().define(linker, *spec, takes_caller=takes_caller)
+            return
+        assert self._native is not None
+        ty = hostcall.functype(params, has_result)
+        hostcall.raise_error(self._native.define(address(linker.ptr()), name.encode(), address(ty.ptr())))
+
+    def plan(self, linked: Linked, sig: fastcall.Signature) -> Run:
+        init = linked.init_sig
+        if sig.fast and sig.nresults <= _MAX_RESULTS and (init is None or (init.fast and init.nparams == 0)):
+            return functools.partial(
+                self._call_native,
+                linked.engine_address,
+                linked.pre_address,
+                linked.init_name,
+                sig.name,
+                sig.nresults,
+            )
+        return functools.partial(self._bound, CallPath.plan(self, linked, sig))
+
+    def _bound(self, run: Run, *call: Any) -> None:
+        """`run(*call)` (a `Run`'s arguments: memory limit, ticks, WASI, event, control) with the C host
+        calls answering for its event."""
+        assert self._native is not None
+        self._native.bound(call[3], lambda: run(*call))
+
+    def _call_native(
+        self, engine: int, pre: int, init: bytes | None, export: bytes, nresults: int, *call: Any
+    ) -> None:
+        """One call in C: the planned part (addresses, export names), then a `Run`'s arguments."""
+        memory_limit, ticks, wasi, event, control = call
+        failed = self._native.run(  # type: ignore[union-attr]
+            engine,
+            pre,
+            init,
+            export,
+            nresults,
+            memory_limit,
+            ticks,
+            address(wasi._consume()) if wasi is not None else None,
+            event,
+            control,
+            interrupt.arm,
+            interrupt.disarm,
+        )
+        if failed is None:
+            return
+        what, at, instantiated, used = failed
+        if what == _MISSING_EXPORT:
+            raise KeyError((init if instantiated and init else export).decode())
+        error = self._error_at(at) if what == _ERROR else self._trap_at(at)
+        raise CallFailed(error, instantiated=instantiated, used=used if used >= 0 else None)
+
+
+# What a failed native call hands back (nativecall.c `run`), and the most results it takes.
+_ERROR, _TRAP, _MISSING_EXPORT = 1, 2, 3
+_MAX_RESULTS = 4
+
+PATHS: dict[str, type[CallPath]] = {
+    "native": NativePath,
+    "raw": RawPath,
+    "object": ObjectPath,
+    "plain": PlainPath,
+}
+BEST_FIRST = ("native", "raw", "object", "plain")
 
 
 def _memory_size(store: wasmtime.Store, instance: wasmtime.Instance | None) -> int | None:

@@ -54,6 +54,7 @@ try:
 except (ImportError, AttributeError):  # pragma: no cover - depends on the installed wasmtime-py
     RAW = False
 
+SDK = "taubyte/sdk"  # the host module of the Taubyte host calls
 _KINDS = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
 _FORMATS = {"i32": "i12x", "i64": "q8x"}  # each argument sits at the start of a 16-byte slot
 # ctypes callbacks must outlive every linker and store that can call them: keep them for the process.
@@ -143,25 +144,16 @@ def _raw_callback(
         log.exception("host function %s.%s failed", module, name)
         return failed
 
-    if has_result and takes_caller and counting:
-        # The usual shape, with the inspector's count inline (a wrapper would cost a Python call more).
-        tally = _tally
+    if has_result and takes_caller:
+        # The usual shape, with the inspector's count inline when counting (a wrapper would cost a
+        # Python call more).
+        tally = _tally if counting else None
 
         def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
-            counts = tally.counts
-            if counts is not None:
-                counts[name] = counts.get(name, 0) + 1
-            raw = buffer_at(vals)
-            try:
-                out = fn(caller, *unpack(raw))
-            except Exception:
-                out = failure()
-            put(raw, 0, out if out is not None else failed)
-            return 0  # no trap
-
-    elif has_result and takes_caller:
-
-        def callback(_env: int | None, caller: int, vals: int, _count: int) -> int:
+            if tally is not None:
+                counts = tally.counts
+                if counts is not None:
+                    counts[name] = counts.get(name, 0) + 1
             raw = buffer_at(vals)
             try:
                 out = fn(caller, *unpack(raw))
@@ -214,7 +206,7 @@ def define(
     caller is a `wasmtime_caller_t` address with `raw` (an unchecked C callback; needs `RAW`), else a
     `wasmtime.Caller` (wasmtime-py's trampoline). Exceptions it raises are logged and turned into errno 5.
     """
-    ty = wasmtime.FuncType([_KINDS[p]() for p in params], [wasmtime.ValType.i32()] if has_result else [])
+    ty = functype(params, has_result)
     key = (module, name, fn, _counting)
     if not (raw and RAW):
         counted = _counted(name, fn) if _counting else fn
@@ -237,5 +229,15 @@ def define(
         None,
         _NO_FINALIZER,
     )
+    raise_error(error)
+
+
+def functype(params: tuple[str, ...], has_result: bool) -> wasmtime.FuncType:
+    """The type of a host function with i32/i64 `params` and an optional i32 result."""
+    return wasmtime.FuncType([_KINDS[p]() for p in params], [wasmtime.ValType.i32()] if has_result else [])
+
+
+def raise_error(error: int | None) -> None:
+    """Raise the `wasmtime_error_t` at address `error` (the caller's to free) as wasmtime-py's exception."""
     if error:
         raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, _error_t))

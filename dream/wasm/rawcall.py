@@ -154,14 +154,14 @@ def run(
         if wasi is not None:
             error = _set_wasi(ctx, ctypes.cast(wasi._consume(), _VP))
             if error:
-                raise CallFailed(_error(error), instantiated=False, used=None)
+                raise CallFailed(error_at(error), instantiated=False, used=None)
         scratch.trap.value = None
         began = _clock()
         error = _instantiate(pre, ctx, scratch.instance_at, scratch.trap_at)
         instantiated_at = _clock()
         if error or scratch.trap.value:
             raise CallFailed(
-                _error(error) if error else _trap(scratch.trap.value), instantiated=False, used=None
+                error_at(error) if error else trap_at(scratch.trap.value), instantiated=False, used=None
             )
         instantiated = True
         if init is not None:
@@ -206,9 +206,9 @@ def _invoke(ctx: int, scratch: _Scratch, name: bytes, nslots: int) -> None:
     scratch.trap.value = None
     error = _call(ctx, scratch.func_at, scratch.slots_at, nslots, scratch.trap_at)
     if error:
-        raise CallFailed(_error(error), instantiated=True, used=None)
+        raise CallFailed(error_at(error), instantiated=True, used=None)
     if scratch.trap.value:
-        raise CallFailed(_trap(scratch.trap.value), instantiated=True, used=None)
+        raise CallFailed(trap_at(scratch.trap.value), instantiated=True, used=None)
 
 
 def _used_memory(ctx: int, instance: Any) -> int | None:
@@ -221,9 +221,9 @@ def _used_memory(ctx: int, instance: Any) -> int | None:
     return None
 
 
-def _error(pointer: Any) -> wasmtime.WasmtimeError:
+def error_at(pointer: Any) -> wasmtime.WasmtimeError:
     return wasmtime.WasmtimeError._from_ptr(ctypes.cast(pointer, _error_p))
 
 
-def _trap(pointer: Any) -> wasmtime.Trap:
+def trap_at(pointer: Any) -> wasmtime.Trap:
     return wasmtime.Trap._from_ptr(ctypes.cast(pointer, _trap_p))

@@ -1,5 +1,5 @@
 """The wasm call path: each one forced by DREAM_WASM_CALL is the one used, and a wasmtime-py whose private
-layout changed falls back to plain wasmtime-py with one start-up line, never a crash."""
+layout changed (or a missing native extension) falls back with one start-up line, never a crash."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from dream.wasm.callpath import ENV
 from dream.wasm.selftest import CallPathError
 from tests.substrate.conftest import get, wat
 
-PATHS = ("raw", "object", "plain")
+PATHS = ("native", "raw", "object", "plain")
+TITLES = {"raw": "raw C calls", "object": "object API fast path", "plain": "plain wasmtime-py"}
 
 
 @pytest.mark.parametrize("name", PATHS)
@@ -31,20 +32,23 @@ def test_a_forced_path_is_the_one_calls_take(
         assert (response.status, response.body) == (200, b"PONG")
         # What the module was linked for and how its export is called follow the path.
         assert module._path is host.call_path
-        assert (module._linked.pre_address != 0) is (name == "raw")
+        assert (module._linked.pre_address != 0) is (name in ("native", "raw"))
         assert (getattr(module._plans["ping"], "func", None) is rawcall.run) is (name == "raw")
+        planned = getattr(module._plans["ping"], "func", None)
+        assert (getattr(planned, "__name__", "") == "_call_native") is (name == "native")
 
 
-def test_auto_takes_the_raw_path_with_this_wasmtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_takes_the_native_path_when_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # scripts/setup-venv builds the extension: with this wasmtime, the best path is the native one.
     monkeypatch.setenv(ENV, "auto")
     with WasmHost(tmp_path) as host:
-        assert host.call_path.name == "raw"
+        assert host.call_path.name == "native"
 
 
 def test_an_unknown_path_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, "fast")
     with pytest.raises(
-        CallPathError, match=r"DREAM_WASM_CALL='fast' is not a wasm call path; use one of raw"
+        CallPathError, match=r"DREAM_WASM_CALL='fast' is not a wasm call path; use one of native, raw"
     ):
         WasmHost(tmp_path)
 
@@ -107,6 +111,10 @@ class Wider(ctypes.Union):
     _fields_ = [("i32", ctypes.c_int32), ("pad", ctypes.c_uint8 * 32)]
 wasmtime._ffi.wasmtime_val_raw_t = Wider
 """
+# The native extension is not there (not built, or built for another Python): the raw path serves.
+_NO_NATIVE = """
+sys.modules["dream.wasm._nativecall"] = None
+"""
 # No private bindings at all: `from wasmtime import _ffi` fails.
 _NO_FFI = """
 del wasmtime._ffi
@@ -117,8 +125,13 @@ sys.modules["wasmtime._ffi"] = None
 @pytest.mark.parametrize(
     ("breakage", "path", "reasons"),
     [
+        (
+            _NO_NATIVE,
+            "raw",
+            ["native C calls unavailable", "the compiled extension does not load", "setup-venv"],
+        ),
         (_NO_CONSUME, "object", ["raw C calls unavailable", "wasmtime.WasiConfig._consume is missing"]),
-        (_WIDER_VAL_RAW, "object", ["wasmtime_val_raw_t is 32 bytes, not the 16 the raw calls expect"]),
+        (_WIDER_VAL_RAW, "object", ["native C calls unavailable", "wasmtime's structs changed size"]),
         (_NO_FROM_RAW, "plain", ["raw C calls unavailable", "object API fast path unavailable", "_from_raw"]),
         (
             _NO_FFI,
@@ -126,7 +139,7 @@ sys.modules["wasmtime._ffi"] = None
             ["raw C calls unavailable", "object API fast path unavailable", "wasmtime._ffi lacks"],
         ),
     ],
-    ids=["no-WasiConfig._consume", "wider-val_raw", "no-Func._from_raw", "no-_ffi"],
+    ids=["no-native-extension", "no-WasiConfig._consume", "wider-val_raw", "no-Func._from_raw", "no-_ffi"],
 )
 def test_a_changed_wasmtime_falls_back_with_one_line(breakage: str, path: str, reasons: list[str]) -> None:
     done = _run(breakage)
@@ -136,10 +149,7 @@ def test_a_changed_wasmtime_falls_back_with_one_line(breakage: str, path: str, r
         line for line in done.stderr.splitlines() if line.startswith("WARNING dream.wasm: wasm calls:")
     ]
     assert len(warnings) == 1, done.stderr
-    assert (
-        f"wasm calls: {'object API fast path' if path == 'object' else 'plain wasmtime-py'}, the fallback"
-        in (warnings[0])
-    )
+    assert f"wasm calls: {TITLES[path]}, the fallback" in (warnings[0])
     for reason in reasons:
         assert reason in warnings[0]
 

@@ -1,0 +1,120 @@
+"""The compiled per-request layer (`_native/nativecall.c`): building it, and loading it for the native path.
+
+`scripts/setup-venv` builds it (`python -m dream.wasm.native build`) with the system C compiler and
+Python's headers into `dream/wasm/_nativecall<EXT_SUFFIX>`; nothing else is needed (no PyPI build
+dependency). A failed build does not fail the install: the extension is then missing, and the wasm host
+calls through the raw call path (pure Python over ctypes), saying why in its start-up line.
+
+`load()` imports it and hands it the libwasmtime wasmtime-py loaded, with the struct sizes it relies on;
+it answers why not when it cannot (not built, built for another Python, a changed wasmtime).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import importlib.machinery
+import sys
+from pathlib import Path
+from types import ModuleType
+
+HERE = Path(__file__).resolve().parent
+SOURCE = HERE / "_native" / "nativecall.c"
+NAME = "_nativecall"
+BUILD_HINT = "build it with `scripts/setup-venv` (it needs gcc and Python's headers, e.g. apt-get install gcc python3-dev)"
+
+_loaded: tuple[ModuleType | None, str] | None = None
+
+
+def target() -> Path:
+    """Where the built extension goes: beside this module, with this Python's extension suffix."""
+    return HERE / (NAME + importlib.machinery.EXTENSION_SUFFIXES[0])
+
+
+def build() -> str | None:
+    """Compile the extension; None when built, else why not (one sentence)."""
+    import shutil  # the build's own imports: a node only loads what was built
+    import subprocess
+    import sysconfig
+
+    compiler = shutil.which(str(sysconfig.get_config_var("CC") or "cc").split()[0]) or shutil.which("gcc")
+    if compiler is None:
+        return "no C compiler found (install gcc)"
+    include = sysconfig.get_paths()["include"]
+    if not (Path(include) / "Python.h").is_file():
+        return f"Python.h is not in {include} (install Python's headers, e.g. python3-dev)"
+    out = target()
+    partial = out.with_suffix(".partial")
+    command = [
+        compiler,
+        "-O2",
+        "-fPIC",
+        "-shared",
+        "-std=c11",
+        "-Wall",
+        f"-I{include}",
+        str(SOURCE),
+        "-o",
+        str(partial),
+        "-ldl",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        return f"{' '.join(command)} failed:\n{done.stderr.strip()}"
+    partial.replace(out)  # a running process keeps the file it opened
+    return None
+
+
+def load() -> tuple[ModuleType | None, str]:
+    """(the extension, "") once it is ready to call, else (None, why not); decided once per process."""
+    global _loaded
+    if _loaded is None:
+        _loaded = _load()
+    return _loaded
+
+
+def _load() -> tuple[ModuleType | None, str]:
+    try:
+        module = importlib.import_module(f"dream.wasm.{NAME}")
+    except ImportError as exc:
+        if not target().is_file():
+            return None, f"the compiled extension dream/wasm/{target().name} is not built; {BUILD_HINT}"
+        return None, f"the compiled extension does not load ({exc}); {BUILD_HINT}"
+    try:
+        from wasmtime import _ffi
+
+        extern = _ffi.wasmtime_extern_t
+        module.init(
+            _ffi.dll._name,
+            ctypes.sizeof(extern),
+            extern.of.offset,
+            ctypes.sizeof(_ffi.wasmtime_instance_t),
+            ctypes.sizeof(_ffi.wasmtime_val_raw_t),
+            _ffi.WASMTIME_EXTERN_FUNC.value,
+            _ffi.WASMTIME_EXTERN_MEMORY.value,
+        )
+    except (ImportError, AttributeError) as exc:
+        return None, f"the compiled extension cannot use this wasmtime-py: {exc}"
+    return module, ""
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["build"]:
+        print("usage: python -m dream.wasm.native build", file=sys.stderr)
+        return 2
+    problem = build()
+    if problem is not None:
+        print(
+            f"dream: the native call extension was not built: {problem}\n"
+            "dream: wasm calls will use the raw call path (pure Python, slower); rerun scripts/setup-venv once "
+            "gcc and Python's headers are installed",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"dream: built the native call extension ({target().name})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
