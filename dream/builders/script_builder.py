@@ -38,6 +38,7 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps keep artefacts byte-identic
 ARTIFACT_COMPRESSLEVEL = 1
 ZIG_LANGS = frozenset({"c", "zig"})
 PRIVATE_ZIG_CACHE = ".zig-private-cache"
+ZIG_RENAME_FAILED = "failed to rename compilation results"
 ZIG_RETRY_NOTE = (
     "note: zig needed something dream's warm-up did not compile (other targets or flags), and a build "
     "only reads the shared zig cache; running the step again with a zig cache of its own (slower: zig "
@@ -180,10 +181,11 @@ class ScriptBuilder:
 
     def _zig_cache_refused(self, sandbox: Sandbox | None, output: list[str]) -> bool:
         """Whether zig failed to add an entry to the layered shared cache: zig moves each new entry in as a
-        directory, and an overlay made without privileges refuses to rename directories (EXDEV)."""
+        directory, and an overlay made without privileges refuses to rename directories (EXDEV), or onto
+        an entry that is already there (a manifest another toolchain copy rewrote: zig says FileSystem)."""
         if self.lang not in ZIG_LANGS or sandbox is None or not sandbox.layered:
             return False
-        return any("CrossDevice" in line for line in output)
+        return any("CrossDevice" in line or ZIG_RENAME_FAILED in line for line in output)
 
     def _step_script(self, src: Path, step: str) -> str | None:
         for folder in STEP_DIRS:
