@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -12,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dream.clients.blobs import cid_of_digest
 from dream.testing.data import ProjectData
 from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
-from tests.data.conftest import HOST, kv, shopkv, substrates
+from tests.data.conftest import HOST, Peak, kv, shopkv, substrates
 
 pytestmark = pytest.mark.e2e
 
@@ -134,6 +136,45 @@ def test_cli_files_in_storages(data: UniverseHandle, dream_daemon: DaemonProcess
         data.name,
     )
     assert first.returncode == 0 and out.read_bytes() == source.read_bytes()
+
+
+BIG = 32 * 1024 * 1024  # a large file for the `/big` storage (it holds 100MB)
+
+
+def test_cli_streams_a_large_file_through_the_daemon_without_holding_it(
+    data: UniverseHandle, dream_daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    source = tmp_path / "large.bin"
+    block = hashlib.sha256(b"large").digest() * (1 << 15)  # 1 MiB of varied bytes
+    with open(source, "wb") as fh:
+        for n in range(BIG // len(block)):
+            fh.write(bytes([n]) + block[1:])
+    assert dream_daemon.process is not None
+    # Warm the daemon's routes up first, so its peak measures the file alone.
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"warm")
+    assert (
+        dream(dream_daemon, "data", "write", PROJECT, "/big", "warm", str(small), "-u", data.name).returncode
+        == 0
+    )
+    assert dream(dream_daemon, "data", "read", PROJECT, "/big", "warm", "-u", data.name).stdout == b"warm"
+    peak = Peak(dream_daemon.process.pid)
+    written = dream(
+        dream_daemon, "data", "write", PROJECT, "/big", "large", str(source), "-u", data.name, "--json"
+    )
+    assert written.returncode == 0, written.stderr
+    done = json.loads(written.stdout)
+    assert done["size"] == BIG and done["cid"] == cid_of_digest(hashlib.sha256(source.read_bytes()).digest())
+    out = tmp_path / "back.bin"
+    read = dream(dream_daemon, "data", "read", PROJECT, "/big", "large", "-o", str(out), "-u", data.name)
+    assert read.returncode == 0, read.stderr
+    assert f"({BIG} bytes) to {out}".encode() in read.stdout
+    assert out.read_bytes() == source.read_bytes()
+    growth = peak.growth()
+    print("daemon peak memory growth, MiB:", round(growth / 2**20, 1))
+    assert growth < BIG, growth  # chunks only: two copies (base64 JSON, then the bytes) would be far more
+    piped = dream(dream_daemon, "data", "read", PROJECT, "/big", "large", "-u", data.name)
+    assert piped.returncode == 0 and piped.stdout == source.read_bytes()
 
 
 def test_cli_bad_input_says_what_and_how_to_fix(data: UniverseHandle, dream_daemon: DaemonProcess) -> None:
