@@ -299,11 +299,11 @@ class DreamClient:
         overwrite: bool = False,
         app: str | None = None,
     ) -> dict[str, Any]:
-        payload = {
-            **_only(storage=storage, name=name, app=app, base64=_encoded(data)),
-            "overwrite": overwrite,
-        }
-        return dict(self._call("POST", f"/data/{universe}/{project}/file", json=payload))
+        """Store `data` as a storage file: {storage, name, version, cid, size}."""
+        import io
+
+        source = io.BytesIO(data)
+        return self.data_write_stream(universe, project, storage, name, source, overwrite=overwrite, app=app)
 
     def data_write_stream(
         self,
