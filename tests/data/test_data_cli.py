@@ -177,6 +177,7 @@ def test_cli_streams_a_large_file_through_the_daemon_without_holding_it(
     assert growth < BIG, growth  # chunks only: two copies (base64 JSON, then the bytes) would be far more
     piped = dream(dream_daemon, "data", "read", PROJECT, "/bulk", "large", "-u", data.name)
     assert piped.returncode == 0 and piped.stdout == source.read_bytes()
+    assert not list((dream_daemon.home / "data-spool").iterdir())  # nothing left on the way
 
 
 def test_file_routes_json_and_streamed_refuse_bad_input(

@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import FileResponse
+from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from dream.clients.auth import AuthClient
 from dream.clients.base import ServiceError
-from dream.clients.blobs import Spool
+from dream.clients.blobs import CHUNK, Spool
 from dream.clients.hoarder import DatabaseRefused, HoarderDatabases
 from dream.clients.tns import TnsClient
 from dream.daemon.inputs import body, flag, text
@@ -270,13 +269,21 @@ async def get_file_bytes(request: Request) -> Any:
             spool.close()
             raise DreamError(f"hoarder does not have the bytes of `{name}` ({cid})")
         path = spool.finish()
-        headers = {"x-dream-storage": storage, "x-dream-version": str(version), "x-dream-cid": cid}
-        return FileResponse(
-            path,
-            media_type="application/octet-stream",
-            headers=headers,
-            background=BackgroundTask(path.unlink, missing_ok=True),
-        )
+        kept = open(path, "rb")  # noqa: SIM115 (closed once sent)
+        path.unlink()  # gone from the folder now: nothing is left behind, even by a client that hangs up
+
+        def chunks() -> Iterator[bytes]:  # read in starlette's thread pool, a chunk at a time
+            with kept:
+                while chunk := kept.read(CHUNK):
+                    yield chunk
+
+        headers = {
+            "x-dream-storage": storage,
+            "x-dream-version": str(version),
+            "x-dream-cid": cid,
+            "content-length": str(spool.size),
+        }
+        return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
 
 
 async def _add_file(
