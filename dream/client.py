@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from dream.api_token import read_token
 from dream.errors import DaemonNotRunning, DreamError
@@ -16,6 +17,13 @@ if TYPE_CHECKING:
 
 # Fixtures may build projects: give them time, like upstream's CLI (300 s).
 DEFAULT_TIMEOUT = 300.0
+STREAM_CHUNK = 1 << 20  # bytes of a storage file read and sent (or received and written) at a time
+
+
+class Writable(Protocol):
+    """Where a streamed storage file goes: a file open for writing, stdout's buffer, ..."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 class DreamClient:
@@ -74,15 +82,29 @@ class DreamClient:
         if self._client is not None:
             self._client.close()
 
-    def _call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        content: Iterator[bytes] | None = None,
+    ) -> Any:
         import httpx
 
         try:
-            response = self._http.request(method, path, json=json, params=params, headers=self._headers())
+            response = self._http.request(
+                method, path, json=json, params=params, content=content, headers=self._headers()
+            )
         except httpx.ConnectError:
             raise DaemonNotRunning(self.not_running()) from None
         except httpx.TimeoutException:
             raise DreamError(f"the daemon at {self.url} did not answer {method} {path} in time") from None
+        return self._answer(method, path, response)
+
+    @staticmethod
+    def _answer(method: str, path: str, response: httpx.Response) -> Any:
+        """The JSON of the daemon's answer; its error (or an HTTP error status) as a DreamError."""
         try:
             data = response.json()
         except ValueError:
@@ -277,11 +299,72 @@ class DreamClient:
         overwrite: bool = False,
         app: str | None = None,
     ) -> dict[str, Any]:
-        payload = {
-            **_only(storage=storage, name=name, app=app, base64=_encoded(data)),
-            "overwrite": overwrite,
+        """Store `data` as a storage file: {storage, name, version, cid, size}."""
+        import io
+
+        source = io.BytesIO(data)
+        return self.data_write_stream(universe, project, storage, name, source, overwrite=overwrite, app=app)
+
+    def data_write_stream(
+        self,
+        universe: str,
+        project: str,
+        storage: str,
+        name: str,
+        source: BinaryIO,
+        *,
+        overwrite: bool = False,
+        app: str | None = None,
+    ) -> dict[str, Any]:
+        """Store what `source` (a file open for reading) holds, sent in chunks as it is read, never whole:
+        {storage, name, version, cid, size}."""
+
+        def chunks() -> Iterator[bytes]:
+            while chunk := source.read(STREAM_CHUNK):
+                yield chunk
+
+        params = _only(storage=storage, name=name, app=app, overwrite="1" if overwrite else "0")
+        path = f"/data/{universe}/{project}/file/bytes"
+        return dict(self._call("POST", path, params=params, content=chunks()))
+
+    def data_read_stream(
+        self,
+        universe: str,
+        project: str,
+        storage: str,
+        name: str,
+        into: Writable,
+        *,
+        version: int = 0,
+        app: str | None = None,
+    ) -> dict[str, Any]:
+        """Write a storage file's version (0: the latest) into `into` as it arrives, never whole in memory:
+        {storage, name, version, cid, size}."""
+        import httpx
+
+        params = _only(storage=storage, name=name, version=str(version), app=app)
+        path = f"/data/{universe}/{project}/file/bytes"
+        try:
+            with self._http.stream("GET", path, params=params, headers=self._headers()) as response:
+                if response.status_code != 200:
+                    response.read()
+                    self._answer("GET", path, response)
+                size = 0
+                for chunk in response.iter_bytes(STREAM_CHUNK):
+                    into.write(chunk)
+                    size += len(chunk)
+                found = response.headers
+        except httpx.ConnectError:
+            raise DaemonNotRunning(self.not_running()) from None
+        except httpx.TimeoutException:
+            raise DreamError(f"the daemon at {self.url} did not answer GET {path} in time") from None
+        return {
+            "storage": found.get("x-dream-storage", storage),
+            "name": name,
+            "version": int(found.get("x-dream-version", version)),
+            "cid": found.get("x-dream-cid", ""),
+            "size": size,
         }
-        return dict(self._call("POST", f"/data/{universe}/{project}/file", json=payload))
 
     # -- pub-sub -------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import typer
 
@@ -210,18 +210,46 @@ def data_read(
     app_ref: str = AppOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """A storage file's bytes (its latest version, or --version)."""
+    """A storage file's bytes (its latest version, or --version), streamed: a file of any size."""
     with client() as api:
-        found = api.data_read(universe, project, storage, name, version=version, app=app_ref)
-    if as_json:
-        found.pop("data")
-        output.dump_json(found)
-        return
-    if out is not None:
-        out.write_bytes(found["data"])
-        output.success(f"wrote version {found['version']} of `{name}` ({found['size']} bytes) to {out}")
-        return
-    _write_out(found["data"])
+        if as_json:  # the bytes inside JSON: for small files
+            found = api.data_read(universe, project, storage, name, version=version, app=app_ref)
+            found.pop("data")
+            output.dump_json(found)
+            return
+        if out is None:
+            sys.stdout.flush()
+            ending = _Ending(sys.stdout.buffer)
+            api.data_read_stream(universe, project, storage, name, ending, version=version, app=app_ref)
+            if sys.stdout.isatty() and ending.last not in (b"", b"\n"):
+                sys.stdout.buffer.write(b"\n")
+            sys.stdout.buffer.flush()
+            return
+        try:
+            with open(out, "wb") as into:
+                found = api.data_read_stream(
+                    universe, project, storage, name, into, version=version, app=app_ref
+                )
+        except OSError as exc:
+            raise DreamError(f"cannot write {out}: {exc.strerror}") from None
+        except DreamError:
+            out.unlink(missing_ok=True)  # no half-written file left behind
+            raise
+    output.success(f"wrote version {found['version']} of `{name}` ({found['size']} bytes) to {out}")
+
+
+class _Ending:
+    """A binary stream that remembers the last byte written (a terminal gets a newline after a file
+    that does not end with one)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.last = b""
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self.last = data[-1:]
+        return self.stream.write(data)
 
 
 @app.command("write")
@@ -237,8 +265,20 @@ def data_write(
     app_ref: str = AppOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Store a file in a storage (a new version when the storage has versioning)."""
-    data = _read_in(None, file)
+    """Store a file in a storage (a new version when the storage has versioning), streamed: a file of any
+    size up to the storage's limit."""
     with client() as api:
-        done = api.data_write(universe, project, storage, name, data, overwrite=overwrite, app=app_ref)
+        if str(file) == "-":
+            done = api.data_write_stream(
+                universe, project, storage, name, sys.stdin.buffer, overwrite=overwrite, app=app_ref
+            )
+        else:
+            try:
+                source = open(file, "rb")  # noqa: SIM115 (closed below)
+            except OSError as exc:
+                raise DreamError(f"cannot read {file}: {exc.strerror}") from None
+            with source:
+                done = api.data_write_stream(
+                    universe, project, storage, name, source, overwrite=overwrite, app=app_ref
+                )
     _done(done, as_json, f"stored `{name}` version {done['version']} ({done['size']} bytes, {done['cid']})")

@@ -54,6 +54,11 @@ class Spool:
         else:
             self.path.replace(target)
 
+    def finish(self) -> Path:
+        """The received bytes as the file at `path` (the caller removes it once read)."""
+        self._file.close()
+        return self.path
+
     def close(self) -> None:
         """Drop what was received (a refused or failed blob)."""
         self._file.close()

@@ -60,7 +60,7 @@ _PROJECT = Query({"project": Field(STRING, "")})
 # A storage file's name: one path segment (the SDK's ListFiles splits `/file/<name>/<version>` on `/`).
 FILE_NAME = Text("a file name", pattern=r"[^/\x00-\x1f\x7f]+", example="avatar.png", empty=False)
 _FLAG = Text("0 or 1", pattern=r"[01]", example="1", empty=False)
-_ADD = Query(
+STORAGE_ADD = Query(
     {
         "space": Field(NAME),
         "name": Field(FILE_NAME),
@@ -224,7 +224,7 @@ class DatabaseRoutes:
         return {"spaces": self.store.spaces(q["project"])}
 
     async def add_file(self, request: Request) -> Any:
-        q = _ADD.read(request)
+        q = STORAGE_ADD.read(request)
         if refused := self._not_leader():
             return refused
         cid, size = await self.keep(request)  # in chunks, never whole in memory

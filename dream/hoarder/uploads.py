@@ -42,16 +42,17 @@ class Uploads:
         self._expire()
         data = await request.body()
         spool = self._open[q["id"]][0] if q["id"] in self._open else None
-        if spool is None:
-            spool = Spool(self.directory)
-        size = spool.size
-        if q["offset"] + len(data) == size and q["offset"] != size:
+        size = spool.size if spool is not None else 0
+        if spool is not None and q["offset"] + len(data) == size and q["offset"] != size:
             pass  # this piece was received before (a retry): taken as it is
         elif q["offset"] != size:
+            # No file is opened for a refused piece: an unknown upload's stray piece leaves nothing behind.
             raise BadInput(
                 f"upload {q['id']} is at byte {size}, not {q['offset']}: send the piece from {size}"
             )
         else:
+            if spool is None:
+                spool = Spool(self.directory)
             spool.write(data)
         self._open[q["id"]] = (spool, time.monotonic())
         return {"size": spool.size}

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -392,6 +394,17 @@ class Databases:
             raise
         return kept
 
+    def keep_copy(self, source: Path, cid: str) -> None:
+        """Keep a copy of the file `source` here as the bytes of `cid` (copied in chunks by the kernel)."""
+        if self.files is None or not _CID.fullmatch(cid) or (self.files / cid).exists():
+            return
+        copy = self.files / f".{os.getpid()}.{cid}.tmp"
+        try:
+            shutil.copyfile(source, copy)
+            copy.replace(self.files / cid)
+        finally:
+            copy.unlink(missing_ok=True)
+
     async def fetch_file(self, cid: str) -> Path:
         """Where the bytes of `cid` are kept here (fetched from hoarder in chunks the first time)."""
         if self.files is None or not _CID.fullmatch(cid):
@@ -515,13 +528,16 @@ class FunctionData:
             self.log.info("%s: opening content %s failed: %s", self._label(), cid, exc)
             return None
 
-    def push_content(self, data: bytes) -> str | None:
+    def content_directory(self) -> Path:
+        return self.databases.files or Path(tempfile.gettempdir()) / "dream-storage-files"
+
+    def push_content(self, source: Path) -> str | None:
         try:
             self.databases.off_loop()
-            kept = self.databases.keep_file(data)  # then sent from the file, in pieces when large
-            cid: str = self.databases.wait(self.databases.hoarder.stash(kept))
+            cid: str = self.databases.wait(self.databases.hoarder.stash(source))  # in pieces when large
+            self.databases.keep_copy(source, cid)  # an open by this CID here reads it without a fetch
         except (DreamError, TimeoutError, OSError) as exc:
-            self.log.warning("%s: pushing %d bytes of content failed: %s", self._label(), len(data), exc)
+            self.log.warning("%s: pushing content %s failed: %s", self._label(), source.name, exc)
             return None
         return cid
 

@@ -11,15 +11,18 @@ content addressed by CID, outside any storage.
     contentCloseFile(id)                              → errno   (96 for an id never handed out)
 
 CIDs cross as their binary form in a 64-byte buffer, as the SDK's codec writes them. A content is a
-temporary file of this call (in memory up to `CONTENT_IN_MEMORY`, then on disk), at most `CONTENT_MAX`
-bytes; it is gone when the call ends, unless pushed.
+temporary file of this call, on disk from its first byte (beside the substrate's storage files): writes
+go to it as they come, reads and seeks read it, and a push sends it to hoarder in pieces, so a content of
+any size up to `CONTENT_MAX` bytes is never held in memory. It is gone when the call ends (pushed or not).
 """
 
 from __future__ import annotations
 
 import base64
+import shutil
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import wasmtime
@@ -36,17 +39,18 @@ INVALID_WHENCE = 98
 SEEKING_FILE = 99
 CID_NOT_FOUND = 100
 CONTENT_MAX = 64 * 1024 * 1024  # bytes a content may hold (a write past it fails with 95)
-CONTENT_IN_MEMORY = 1024 * 1024  # bytes a content keeps in memory before it moves to a temporary file
+OPEN_CHUNK = 1 << 20  # bytes copied at a time when content is opened by CID
 
 
 class _Content:
     __slots__ = ("cid", "closed", "file")
 
-    def __init__(self, cid: str | None) -> None:
+    def __init__(self, cid: str | None, directory: Path) -> None:
         self.cid = cid
         self.closed = False
-        # Open for the rest of the call (closed by contentCloseFile, or when the call ends).
-        self.file: Any = tempfile.SpooledTemporaryFile(max_size=CONTENT_IN_MEMORY)  # noqa: SIM115
+        directory.mkdir(parents=True, exist_ok=True)
+        # Open for the rest of the call (closed, and removed, by contentCloseFile or when the call ends).
+        self.file: Any = tempfile.NamedTemporaryFile(dir=directory, prefix=".content-", suffix=".tmp")  # noqa: SIM115
 
     def close(self) -> None:
         self.closed = True
@@ -79,6 +83,12 @@ def cid_text(raw: bytes) -> str | None:
     return "b" + base64.b32encode(raw[: at + length]).decode().lower().rstrip("=")
 
 
+def _directory(e: Any) -> Path:
+    """Where the call's contents are written: the substrate's, else the system's temporary folder."""
+    scope: DataScope | None = e.data
+    return scope.content_directory() if scope is not None else Path(tempfile.gettempdir())
+
+
 def _new_id(e: Any, content: _Content) -> int:
     if e.handles is None:
         e.handles = {}
@@ -97,7 +107,11 @@ def new_content(caller: Any, id_ptr: int) -> int:
     e = abi.current()
     if e is None:
         return 94  # ErrorCreatingNewFile
-    content_id = _new_id(e, _Content(None))
+    try:
+        content = _Content(None, _directory(e))
+    except OSError:
+        return 94  # ErrorCreatingNewFile
+    content_id = _new_id(e, content)
     return errno.NONE if guest(caller, e).put_u32(id_ptr, content_id) else errno.MEMORY_WRITE_FAILED
 
 
@@ -114,10 +128,16 @@ def open_cid(caller: Any, id_ptr: int, cid_ptr: int) -> int:
     source = scope.open_cid(cid) if scope is not None else None
     if source is None:
         return CID_NOT_FOUND
-    content = _Content(cid)
     with source:
-        while chunk := source.read(1 << 16):
-            content.file.write(chunk)
+        try:
+            content = _Content(cid, _directory(e))
+        except OSError:
+            return CID_NOT_FOUND
+        try:
+            shutil.copyfileobj(source, content.file, OPEN_CHUNK)
+        except OSError:
+            content.close()
+            return CID_NOT_FOUND
     content.file.seek(0)
     content_id = _new_id(e, content)
     return errno.NONE if g.put_u32(id_ptr, content_id) else errno.MEMORY_WRITE_FAILED
@@ -133,7 +153,10 @@ def write(caller: Any, content_id: int, buf: int, size: int, n_ptr: int) -> int:
         return errno.ADDRESS_OUT_OF_MEMORY
     if content.closed or content.file.tell() + len(data) > CONTENT_MAX:
         return WRITING_FILE
-    content.file.write(data)
+    try:
+        content.file.write(data)
+    except OSError:  # the disk is full
+        return WRITING_FILE
     return errno.NONE if g.put_u32(n_ptr, len(data)) else errno.MEMORY_WRITE_FAILED
 
 
@@ -189,8 +212,8 @@ def push(caller: Any, content_id: int, cid_ptr: int) -> int:
     scope: DataScope | None = e.data
     if content.closed or scope is None:
         return ADD_FILE_FAILED
-    content.file.seek(0)
-    cid = scope.push_content(content.file.read())
+    content.file.flush()  # the push reads the file by its name
+    cid = scope.push_content(Path(content.file.name))
     if cid is None:
         return ADD_FILE_FAILED
     return errno.NONE if guest(caller, e).write(cid_ptr, cid_bytes(cid)) else errno.ADDRESS_OUT_OF_MEMORY

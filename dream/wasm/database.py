@@ -19,6 +19,7 @@ so a write landing between the two can never make the host write past the guest'
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import wasmtime
@@ -109,8 +110,12 @@ class DataScope(Protocol):
     def open_cid(self, cid: str) -> BinaryIO | None:
         """The bytes hoarder keeps as `cid` (content, outside any storage); None when it has none."""
 
-    def push_content(self, data: bytes) -> str | None:
-        """Keep `data` in hoarder: its CID, None (logged) when that failed."""
+    def content_directory(self) -> Path:
+        """Where the contents a function writes are kept while it writes them (on disk, not in memory)."""
+
+    def push_content(self, source: Path) -> str | None:
+        """Keep the bytes of the file `source` in hoarder (sent in pieces): their CID, None (logged) when
+        that failed."""
 
 
 class _Open:

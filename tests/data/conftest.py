@@ -58,3 +58,22 @@ def shopkv(url: str, op: str, key: str = "", value: bytes = b"", db: str = "/use
     return httpx.post(
         f"{url}/shopkv", params={"db": db, "op": op, "k": key}, content=value, headers=APP_HOST, timeout=30
     )
+
+
+def _status(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} for process {pid}")
+
+
+class Peak:
+    """The growth of a process's peak resident memory from now (the kernel's high-water mark, reset)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        self.start = _status(self.pid, "VmRSS")
+
+    def growth(self) -> int:
+        return _status(self.pid, "VmHWM") - self.start

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -12,9 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dream.api_token import read_token
+from dream.clients.blobs import cid_of_digest
 from dream.testing.data import ProjectData
 from dream.testing.harness import DaemonProcess, UniverseHandle, wait_for
-from tests.data.conftest import HOST, kv, shopkv, substrates
+from tests.data.conftest import HOST, Peak, kv, shopkv, substrates
 
 pytestmark = pytest.mark.e2e
 
@@ -50,6 +53,7 @@ def test_data_list_shows_databases_storages_and_keyspaces(
         ("uploads", True),
         ("plain", False),
         ("big", False),
+        ("bulk", False),
         ("stream", False),
     }
     assert any(k["name"] == "/logs/cli" and k["keys"] >= 1 for k in found["keyspaces"])
@@ -134,6 +138,82 @@ def test_cli_files_in_storages(data: UniverseHandle, dream_daemon: DaemonProcess
         data.name,
     )
     assert first.returncode == 0 and out.read_bytes() == source.read_bytes()
+
+
+BIG = 32 * 1024 * 1024  # a large file for the `/bulk` storage (it holds 64MB)
+
+
+def test_cli_streams_a_large_file_through_the_daemon_without_holding_it(
+    data: UniverseHandle, dream_daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    source = tmp_path / "large.bin"
+    block = hashlib.sha256(b"large").digest() * (1 << 15)  # 1 MiB of varied bytes
+    with open(source, "wb") as fh:
+        for n in range(BIG // len(block)):
+            fh.write(bytes([n]) + block[1:])
+    assert dream_daemon.process is not None
+    # Warm the daemon's routes up first, so its peak measures the file alone.
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"warm")
+    assert (
+        dream(dream_daemon, "data", "write", PROJECT, "/bulk", "warm", str(small), "-u", data.name).returncode
+        == 0
+    )
+    assert dream(dream_daemon, "data", "read", PROJECT, "/bulk", "warm", "-u", data.name).stdout == b"warm"
+    peak = Peak(dream_daemon.process.pid)
+    written = dream(
+        dream_daemon, "data", "write", PROJECT, "/bulk", "large", str(source), "-u", data.name, "--json"
+    )
+    assert written.returncode == 0, written.stderr
+    done = json.loads(written.stdout)
+    assert done["size"] == BIG and done["cid"] == cid_of_digest(hashlib.sha256(source.read_bytes()).digest())
+    out = tmp_path / "back.bin"
+    read = dream(dream_daemon, "data", "read", PROJECT, "/bulk", "large", "-o", str(out), "-u", data.name)
+    assert read.returncode == 0, read.stderr
+    assert f"({BIG} bytes) to {out}".encode() in read.stdout
+    assert out.read_bytes() == source.read_bytes()
+    growth = peak.growth()
+    print("daemon peak memory growth, MiB:", round(growth / 2**20, 1))
+    assert growth < BIG, growth  # chunks only: two copies (base64 JSON, then the bytes) would be far more
+    piped = dream(dream_daemon, "data", "read", PROJECT, "/bulk", "large", "-u", data.name)
+    assert piped.returncode == 0 and piped.stdout == source.read_bytes()
+    assert not list((dream_daemon.home / "data-spool").iterdir())  # nothing left on the way
+
+
+def test_file_routes_json_and_streamed_refuse_bad_input(
+    data: UniverseHandle, dream_daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    api = httpx.Client(
+        base_url=f"{dream_daemon.url}/data/{data.name}/{PROJECT}",
+        headers={"authorization": f"Bearer {read_token(dream_daemon.home)}"},
+        timeout=60,
+    )
+    with api:
+        as_json = {"storage": "/plain", "name": "json.txt", "text": "in JSON"}
+        assert api.post("/file", json=as_json).json()["size"] == 7
+        bad = api.post("/file", json={**as_json, "text": None, "base64": "not base64!"})
+        assert bad.status_code == 400 and "`base64` is not base64 text" in bad.json()["error"]
+        query = {"storage": "/plain", "name": "raw.bin"}
+        maybe = api.post("/file/bytes", params={**query, "overwrite": "maybe"}, content=b"x")
+        assert maybe.status_code == 400 and maybe.json()["error"] == "`overwrite` must be 1 or 0, got `maybe`"
+        nowhere = api.post("/file/bytes", params={**query, "storage": "/nowhere"}, content=b"x")
+        assert "no storage of project `kv` matches `/nowhere`" in nowhere.json()["error"]
+        assert api.post("/file/bytes", params=query, content=b"raw").json()["size"] == 3
+        back = api.get("/file/bytes", params=query)
+        assert back.content == b"raw" and back.headers["x-dream-storage"] == "/plain"
+        missing = api.get("/file/bytes", params={**query, "name": "never"})
+        assert missing.status_code == 400 and "has no file `never`" in missing.json()["error"]
+    big = tmp_path / "past-the-limit.bin"
+    big.write_bytes(b"z" * 20_000)  # `/uploads` holds 10KB
+    full = dream(dream_daemon, "data", "write", PROJECT, "/uploads", "too-big", str(big), "-u", data.name)
+    assert full.returncode == 1 and b"is full" in full.stderr
+    out = tmp_path / "never.bin"
+    gone = dream(dream_daemon, "data", "read", PROJECT, "/plain", "never", "-o", str(out), "-u", data.name)
+    assert gone.returncode == 1 and b"has no file `never`" in gone.stderr and not out.exists()
+    unreadable = dream(
+        dream_daemon, "data", "write", PROJECT, "/plain", "x", str(tmp_path / "nope"), "-u", data.name
+    )
+    assert unreadable.returncode == 1 and b"cannot read" in unreadable.stderr
 
 
 def test_cli_bad_input_says_what_and_how_to_fix(data: UniverseHandle, dream_daemon: DaemonProcess) -> None:

@@ -310,13 +310,15 @@ def test_content_by_cid_with_the_go_sdk(data: UniverseHandle) -> None:
     from dream.hoarder.cid import cid_of
 
     one, other = substrates(data)
-    body = os.urandom(3000)
+    body = os.urandom(3 * 1024 * 1024 + 5)  # written in pieces of 100000 bytes, pushed in 1 MiB pieces
     pushed = store(one, "push", data=body)
     assert pushed.status_code == 200, pushed.text
     refused, cid = pushed.text.split("\n")
     assert refused == "seeking content failed with: invalid whence"  # whence 7: 98
     assert cid == cid_of(body)  # the CIDv1 hoarder names blobs by
     assert store(other, "open", cid).content == body  # from hoarder, on the other substrate
+    root = Path(data.client.status()[data.name]["root"])
+    assert not list(root.rglob(".content-*")), "a content's file outlived its call"
     missing = store(one, "open", cid_of(b"never stored"))
     assert (missing.status_code, missing.text.endswith("cid not found")) == (500, True)  # 100
 

@@ -4,7 +4,6 @@ chunks: it reads back byte for byte, and no node's peak memory grows by anything
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 
 from dream.clients.blobs import cid_of_digest
 from dream.testing.harness import UniverseHandle
-from tests.data.conftest import HOST, substrates
+from tests.data.conftest import HOST, Peak, substrates
 
 pytestmark = pytest.mark.e2e
 
@@ -32,25 +31,6 @@ def pattern_digest(size: int) -> bytes:
     return digest.digest()
 
 
-def _status(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no {field} for process {pid}")
-
-
-class Peak:
-    """The growth of a process's peak resident memory from now (the kernel's high-water mark, reset)."""
-
-    def __init__(self, node: dict[str, Any]) -> None:
-        self.pid = node["pid"]
-        Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        self.start = _status(self.pid, "VmRSS")
-
-    def growth(self) -> int:
-        return _status(self.pid, "VmHWM") - self.start
-
-
 def test_a_file_near_the_limit_streams_through_without_copies_in_memory(data: UniverseHandle) -> None:
     one, other = substrates(data)
     nodes = sorted(data.nodes(), key=lambda n: n["name"])
@@ -63,7 +43,7 @@ def test_a_file_near_the_limit_streams_through_without_copies_in_memory(data: Un
     # A first small file warms both substrates up (the function loaded, the storage opened).
     assert store(one, op="fill", name="warm", size=1000).text == "version 1"
     assert store(other, op="sum", name="warm").text.startswith("1000 ")
-    peaks = [Peak(writer), Peak(reader), Peak(hoarder)]
+    peaks = [Peak(writer["pid"]), Peak(reader["pid"]), Peak(hoarder["pid"])]
     added = store(one, op="fill", name="big", size=SIZE)
     assert added.text == "version 1", added.text
     summed = store(other, op="sum", name="big")  # read on the other substrate: fetched from hoarder

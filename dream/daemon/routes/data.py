@@ -8,6 +8,13 @@
     GET    /data/{universe}/{project}/files?storage=&app=          {storage, files: [{name, version, cid, size}]}
     GET    /data/{universe}/{project}/file?storage=&name=&version=&app=   {name, version, cid, size, text, base64}
     POST   /data/{universe}/{project}/file    {storage, name, text | base64, overwrite?, app?}   → {version, cid}
+    GET    /data/{universe}/{project}/file/bytes?storage=&name=&version=&app=   the file's bytes, streamed
+           (headers x-dream-version, x-dream-cid)
+    POST   /data/{universe}/{project}/file/bytes?storage=&name=&overwrite=&app=   raw body (the file,
+           streamed) → {storage, name, version, cid, size}
+
+The `/file/bytes` routes carry a file of any size up to the storage's limit in chunks: the daemon spools
+it to a file under its home and sends it to hoarder a piece at a time, never holding it whole.
 
 `project` is a project's name or id; `database` and `storage` are names as a function asks for them
 (`/users`): they resolve as in a function of the project (or of application `app`, a name or id), to
@@ -21,13 +28,16 @@ import binascii
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from dream.clients.auth import AuthClient
 from dream.clients.base import ServiceError
+from dream.clients.blobs import CHUNK, Spool
 from dream.clients.hoarder import DatabaseRefused, HoarderDatabases
 from dream.clients.tns import TnsClient
 from dream.daemon.inputs import body, flag, text
@@ -38,6 +48,7 @@ from dream.substrate.resources import Opened, describe, resolve
 from dream.tcc import tns_keys
 
 FILE, SIZE, VERSION = "/file/", "/size/", "/version/"
+SPOOL = "data-spool"  # the folder of the daemon's home where streamed files wait on their way
 
 
 @dataclass
@@ -216,31 +227,79 @@ async def files(request: Request) -> Any:
         return {"storage": opened.name, "files": listed}
 
 
+async def _located(request: Request, project: ProjectData) -> tuple[str, int, str]:
+    """The storage, version and CID of the file the query names (its latest version unless `version`)."""
+    opened = _open(project, "storages", _required(request, "storage"))
+    name = _required(request, "name")
+    version = request.query_params.get("version") or "0"
+    if not version.isdigit():
+        raise DreamError(f"`version` must be a version number (0: the latest), got `{version}`")
+    if version == "0":
+        latest = await project.hoarder.get(opened.space, f"{VERSION}{name}")
+        version = (latest or b"").decode()
+    cid = await project.hoarder.get(opened.space, f"{FILE}{name}/{version}") if version else None
+    if cid is None:
+        raise DreamError(
+            f"storage `{opened.name}` of project `{project.name}` has no file `{name}` at that version"
+        )
+    return opened.name, int(version), cid.decode()
+
+
 async def get_file(request: Request) -> Any:
     async with _project(request, request.query_params.get("app")) as project:
-        opened = _open(project, "storages", _required(request, "storage"))
-        name = _required(request, "name")
-        version = request.query_params.get("version") or "0"
-        if not version.isdigit():
-            raise DreamError(f"`version` must be a version number (0: the latest), got `{version}`")
-        if version == "0":
-            latest = await project.hoarder.get(opened.space, f"{VERSION}{name}")
-            version = (latest or b"").decode()
-        cid = await project.hoarder.get(opened.space, f"{FILE}{name}/{version}") if version else None
-        if cid is None:
-            raise DreamError(
-                f"storage `{opened.name}` of project `{project.name}` has no file `{name}` at that version"
-            )
-        data = await project.hoarder.blob(cid.decode())
+        storage, version, cid = await _located(request, project)
+        name = request.query_params["name"]
+        data = await project.hoarder.blob(cid)
         if data is None:
-            raise DreamError(f"hoarder does not have the bytes of `{name}` ({cid.decode()})")
-        return {
-            "storage": opened.name,
-            "name": name,
-            "version": int(version),
-            "cid": cid.decode(),
-            **_shown(data),
+            raise DreamError(f"hoarder does not have the bytes of `{name}` ({cid})")
+        return {"storage": storage, "name": name, "version": version, "cid": cid, **_shown(data)}
+
+
+async def get_file_bytes(request: Request) -> Any:
+    async with _project(request, request.query_params.get("app")) as project:
+        storage, version, cid = await _located(request, project)
+        name = request.query_params["name"]
+        spool = Spool(multiverse(request).home / SPOOL)
+        try:
+            found = await project.hoarder.fetch_blob(cid, spool)
+        except BaseException:
+            spool.close()
+            raise
+        if not found:
+            spool.close()
+            raise DreamError(f"hoarder does not have the bytes of `{name}` ({cid})")
+        path = spool.finish()
+        kept = open(path, "rb")  # noqa: SIM115 (closed once sent)
+        path.unlink()  # gone from the folder now: nothing is left behind, even by a client that hangs up
+
+        def chunks() -> Iterator[bytes]:  # read in starlette's thread pool, a chunk at a time
+            with kept:
+                while chunk := kept.read(CHUNK):
+                    yield chunk
+
+        headers = {
+            "x-dream-storage": storage,
+            "x-dream-version": str(version),
+            "x-dream-cid": cid,
+            "content-length": str(spool.size),
         }
+        return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+
+
+async def _add_file(
+    project: ProjectData, opened: Opened, name: str, data: bytes | Path, overwrite: bool
+) -> dict[str, Any]:
+    with _refused():
+        added = await project.hoarder.add_file(
+            opened.space, name, data, overwrite=overwrite, **opened.add_options()
+        )
+    return {
+        "storage": opened.name,
+        "name": name,
+        "version": added["version"],
+        "cid": added["cid"],
+        "size": added["size"],
+    }
 
 
 async def put_file(request: Request) -> Any:
@@ -250,18 +309,24 @@ async def put_file(request: Request) -> Any:
             project, "storages", text(data, "storage", required="send `storage`, e.g. /uploads") or ""
         )
         name = text(data, "name", required="send the file's `name`") or ""
-        overwrite = flag(data, "overwrite")
-        with _refused():
-            added = await project.hoarder.add_file(
-                opened.space, name, _payload(data), overwrite=overwrite, **opened.add_options()
-            )
-        return {
-            "storage": opened.name,
-            "name": name,
-            "version": added["version"],
-            "cid": added["cid"],
-            "size": added["size"],
-        }
+        return await _add_file(project, opened, name, _payload(data), flag(data, "overwrite"))
+
+
+async def put_file_bytes(request: Request) -> Any:
+    overwrite = request.query_params.get("overwrite", "0")
+    if overwrite not in ("0", "1", "true", "false"):
+        raise DreamError(f"`overwrite` must be 1 or 0, got `{overwrite}`")
+    async with _project(request, request.query_params.get("app")) as project:
+        opened = _open(project, "storages", _required(request, "storage"))
+        name = _required(request, "name")
+        spool = Spool(multiverse(request).home / SPOOL)
+        try:
+            async for chunk in request.stream():  # chunk by chunk to disk: never whole in memory
+                spool.write(chunk)
+            path = spool.finish()
+            return await _add_file(project, opened, name, path, overwrite in ("1", "true"))
+        finally:
+            spool.close()
 
 
 def routes() -> list[Route]:
@@ -274,4 +339,6 @@ def routes() -> list[Route]:
         Route("/data/{universe}/{project}/files", api(files)),
         Route("/data/{universe}/{project}/file", api(get_file)),
         Route("/data/{universe}/{project}/file", api(put_file), methods=["POST"]),
+        Route("/data/{universe}/{project}/file/bytes", api(get_file_bytes)),
+        Route("/data/{universe}/{project}/file/bytes", api(put_file_bytes), methods=["POST"]),
     ]

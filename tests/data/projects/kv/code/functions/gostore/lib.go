@@ -137,14 +137,20 @@ func gostore(e event.Event) uint32 {
 			return fail(h, err)
 		}
 		h.Write([]byte("deleted"))
-	case "push": // new content: write the body, read it back, push it; answers its CID
+	case "push": // new content: write the body in pieces, read it back, push it; answers its CID
 		c, err := storage.Create()
 		if err != nil {
 			return fail(h, err)
 		}
 		data, _ := io.ReadAll(h.Body())
-		if _, err := c.Write(data); err != nil {
-			return fail(h, err)
+		for at := 0; at < len(data); at += 100000 {
+			end := at + 100000
+			if end > len(data) {
+				end = len(data)
+			}
+			if _, err := c.Write(data[at:end]); err != nil {
+				return fail(h, err)
+			}
 		}
 		if _, err := c.Seek(0, 0); err != nil {
 			return fail(h, err)
