@@ -74,6 +74,7 @@ def build_app(multiverse: Multiverse, *, on_shutdown: Callable[[], None]) -> Sta
     if not reserve.keep():
         log.warning("no room for the %s disk reserve in %s", reserve.size, multiverse.home)
     failures = Failures(multiverse.home, reserve)
+    data.clear_spool(multiverse.home)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return error(f"no route {request.method} {request.url.path}", 404)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,11 @@ from dream.tcc import tns_keys
 
 FILE, SIZE, VERSION = "/file/", "/size/", "/version/"
 SPOOL = "data-spool"  # the folder of the daemon's home where streamed files wait on their way
+
+
+def clear_spool(home: Path) -> None:
+    """Drop what a daemon that died in mid-transfer left in the spool: no request can finish it now."""
+    shutil.rmtree(home / SPOOL, ignore_errors=True)
 
 
 @dataclass
