@@ -316,6 +316,30 @@ class UpstreamPool:
             conn.give_up(waiter)
             raise
 
+    def send_idle(
+        self, host: str, port: int, method: str, target: bytes, headers: Headers, body: bytes = b""
+    ) -> tuple[_Connection, asyncio.Future[Response]] | None:
+        """Send one request on an idle kept-alive connection, with no coroutine: the connection and the
+        future of its response (as `request` would give it), or None when no idle connection took it
+        (nothing was sent). No stale-connection retry here: on `UpstreamDropped` the caller decides
+        (`dropped_early`); a caller that stops waiting calls `conn.give_up(future)`."""
+        idle = self._idle.get((host, port))
+        if not idle or self._closed:
+            return None
+        data = _serialize(method, target, headers, body)
+        head = method == "HEAD"
+        while idle:
+            conn = idle.pop()
+            waiter = conn.send(data, head)
+            if waiter is not None:
+                return conn, waiter
+        return None
+
+    def dropped_early(self, conn: _Connection, method: str) -> bool:
+        """Whether a request that `conn` dropped may be sent again: the stale-connection case `request`
+        retries (no byte came, the method may run twice, the close came at once)."""
+        return not conn.received and method in IDEMPOTENT and self.loop.time() - conn.sent_at <= STALE_WINDOW
+
     def idle(self, host: str, port: int) -> int:
         return len(self._idle.get((host, port), ()))
 
