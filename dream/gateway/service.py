@@ -39,6 +39,7 @@ from dream.http.hosts import routed_host
 from dream.http.message import Headers, Request
 from dream.http.records import VIA, make_ring, read_params
 from dream.http.upstream import (
+    Reply,
     UpstreamConnectError,
     UpstreamDropped,
     UpstreamError,
@@ -46,6 +47,7 @@ from dream.http.upstream import (
     UpstreamProtocolError,
     UpstreamTimeout,
 )
+from dream.http.upstream import Response as UpstreamResponse
 from dream.node import Node
 from dream.node.peers import PeerInfo
 
@@ -434,19 +436,21 @@ class Service(Node):
         target_bytes = request.raw_path
         if request.query:
             target_bytes += b"?" + request.query
-        sent = self.pool.send_idle("127.0.0.1", target.port, method, target_bytes, headers, request.body)
-        if sent is None:
+        relay = Relay(self, request, route[1], target, target_bytes, headers, seq)
+        relay.upstream = self.pool.send_idle(
+            "127.0.0.1", target.port, method, target_bytes, headers, request.body, relay.reply
+        )
+        if relay.upstream is None:
             return None  # nothing was sent: the ASGI path connects
         if ring is not None:
             ring.seq = seq
         self.inflight[target.id] = self.inflight.get(target.id, 0) + 1
-        return Relay(self, route[1], target, sent, target_bytes, headers, seq)
+        return relay
 
     def _record(self, relay: Relay, status: int, size: int, peer: bytes) -> None:
         ring = self.ring
         if ring is not None:
             request = relay.request
-            assert request is not None
             ring.records.append(
                 (
                     relay.seq,
@@ -496,8 +500,8 @@ class Relay:
     __slots__ = (
         "began",
         "connection",
-        "future",
         "headers",
+        "reply",
         "request",
         "seq",
         "service",
@@ -511,61 +515,64 @@ class Relay:
     def __init__(
         self,
         service: Service,
+        request: Request,
         targets: list[Target],
         target: Target,
-        sent: tuple[Any, asyncio.Future[tuple[int, Headers, bytes]]],
         target_bytes: bytes,
         headers: Headers,
         seq: int,
     ) -> None:
         self.began = _clock()
         self.service = service
+        self.request = request
         self.targets = targets
         self.target = target
-        self.upstream, self.future = sent
         self.target_bytes = target_bytes
         self.headers = headers
         self.seq = seq
+        self.reply = Reply(self._done)
+        self.upstream: Any = None  # the upstream connection it was sent on
         self.connection: Connection | None = None
-        self.request: Request | None = None
         self.task: asyncio.Task[None] | None = None
 
     def attach(self, connection: Connection, request: Request) -> None:
-        self.connection = connection
-        self.request = request
-        self.future.add_done_callback(self._done)
+        self.connection = connection  # before any reply: that comes with a later read
 
     def cancel(self) -> None:
         """The client went away: drop the upstream connection (the substrate then stops the call)."""
         if self.task is not None:
             self.task.cancel()
             return
-        if not self.future.done():
-            self.future.remove_done_callback(self._done)
-            self.upstream.give_up(self.future)
+        if not self.reply.finished:
+            self.reply.finished = True
+            self.upstream.give_up(self.reply)
             self.service.inflight[self.target.id] -= 1
             self.service._record(self, 502, 0, b"")
 
-    def _done(self, future: asyncio.Future[tuple[int, Headers, bytes]]) -> None:
+    def _done(self, response: UpstreamResponse | None, error: UpstreamError | None) -> None:
+        """The upstream's answer or error, called from its connection's callbacks."""
+        try:
+            self._relay(response, error)
+        except Exception as exc:  # never leave the client waiting
+            self.service.log.exception("relaying %s %s failed", self.request.method, self.request.path)
+            self._answer(*_own(502, f"gateway failed to relay the answer: {exc}"))
+
+    def _relay(self, response: UpstreamResponse | None, error: UpstreamError | None) -> None:
         connection, request, target = self.connection, self.request, self.target
-        assert connection is not None and request is not None
+        assert connection is not None
         service = self.service
         service.inflight[target.id] -= 1
-        error = future.exception() if not future.cancelled() else UpstreamDropped("the request was cancelled")
-        if error is None:
-            status, upstream, answer = future.result()
+        if response is not None:
+            status, upstream, answer = response
             out = _relayed(upstream, request.method, target.header)
             service._record(self, status, len(answer), target.header)
             connection.answer_later(request, status, out, answer)
             return
-        go_on: Any = None
+        assert error is not None
         if isinstance(error, UpstreamDropped) and service.pool.dropped_early(self.upstream, request.method):
             # A stale kept-alive connection the substrate closed as the request went: once more on a new
             # one, as `UpstreamPool.request` does it.
             go_on = self._go_on(target, None, "")
-        elif not isinstance(error, UpstreamError):
-            self._answer(*_own(502, f"substrate {target.id} failed: {error}"))
-            return
         else:
             failure = _failure(error, target.id, request.method)
             if failure is not None:
@@ -577,7 +584,6 @@ class Relay:
 
     async def _go_on(self, target: Target | None, tried: set[str] | None, last_error: str) -> None:
         request = self.request
-        assert request is not None
         try:
             answer = await self.service._forward(
                 self.targets,
@@ -595,7 +601,7 @@ class Relay:
         self._answer(*answer)
 
     def _answer(self, status: int, headers: Headers, body: bytes, peer: bytes) -> None:
-        assert self.connection is not None and self.request is not None
+        assert self.connection is not None
         self.service._record(self, status, len(body), peer)
         self.connection.answer_later(self.request, status, headers, body)
 
