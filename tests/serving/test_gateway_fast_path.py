@@ -21,6 +21,7 @@ from tests.serving.test_gateway_proxy import (
     HOST,
     OK,
     RawServer,
+    answering,
     gateway,
     named_echo_app,
     read_request,
@@ -101,11 +102,8 @@ def test_a_client_that_leaves_drops_the_relayed_request_upstream(run, tmp_path: 
         closed = asyncio.Event()
 
         async def hang_on_second(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(reader)
-            writer.write(OK)
-            await writer.drain()
-            await read_request(reader)  # the second request: never answered
-            await reader.read()  # until the gateway drops the connection
+            # The first request is answered; the second never is: read until the gateway drops it.
+            await answering(OK)(reader, writer)
             closed.set()
 
         async with (
