@@ -26,6 +26,7 @@ from tests.serving.test_gateway_proxy import (
     named_echo_app,
     read_request,
     run,  # noqa: F401  (the fixture)
+    stop_serving,
     uvicorn_server,
 )
 
@@ -49,11 +50,7 @@ async def served(app: Service, *, fast: bool) -> AsyncIterator[tuple[HttpServer,
         ) as client:
             yield server, client
     finally:
-        server.should_exit = True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(6):
-                await task
-        sock.close()
+        await stop_serving(server, task, sock)
 
 
 def relayed(server: HttpServer) -> bool:
