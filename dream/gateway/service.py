@@ -12,7 +12,11 @@ function's doing: that request gets a 502, the substrate stays in use.
 
 The HTTP port is a raw ASGI app, not starlette: every request is proxied, and the gateway's own cost
 per request has to stay well under the substrate's. Candidates are cached per (Host, path, method) for
-MATCH_TTL; in-flight counts and down marks are read per request.
+MATCH_TTL; in-flight counts and down marks are read per request. A request whose route is cached and
+whose best substrate has an idle connection takes the fast path (`fast_http`): sent from the HTTP
+parser's callback and answered from the upstream's (`Relay`), with no task, no ASGI messages and the
+substrate's headers relayed as parsed; anything else, and any failure that may go on to another
+substrate, takes the ASGI path's logic (`_forward`), so both keep the same checks and failover.
 """
 
 from __future__ import annotations
@@ -30,23 +34,29 @@ from dream.clients.base import ServiceError
 from dream.clients.substrate import SubstrateClient
 from dream.errors import DreamError
 from dream.gateway.websocket import Relays
-from dream.http.asgi import FRAMING, read_body
+from dream.http.asgi import BODYLESS, FRAMING, read_body
 from dream.http.hosts import routed_host
+from dream.http.message import Headers, Request
 from dream.http.records import VIA, make_ring, read_params
 from dream.http.upstream import (
+    Reply,
     UpstreamConnectError,
     UpstreamDropped,
+    UpstreamError,
     UpstreamPool,
     UpstreamProtocolError,
     UpstreamTimeout,
 )
+from dream.http.upstream import Response as UpstreamResponse
 from dream.node import Node
 from dream.node.peers import PeerInfo
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
+    from starlette.requests import Request as StarletteRequest
     from starlette.responses import Response
     from starlette.routing import BaseRoute
+
+    from dream.http.server import Connection
 
 MATCH_TTL = 2.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -270,7 +280,7 @@ class Service(Node):
 
         return [Route("/gateway/requests", self.requests, methods=["GET"])]
 
-    async def requests(self, request: Request) -> Response:
+    async def requests(self, request: StarletteRequest) -> Response:
         """p2p `GET /gateway/requests?after=&limit=` → the inspector's records of this gateway."""
         from starlette.responses import JSONResponse
 
@@ -296,20 +306,10 @@ class Service(Node):
             return
         began = _clock()
         ring.seq = seq = ring.seq + 1
-        answer: list[Any] = [502, 0, b""]  # status, body bytes, the substrate that answered
-
-        async def sending(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                answer[0] = message["status"]
-                headers = message["headers"]
-                if headers and headers[-1][0] == b"x-substrate-peer":
-                    answer[2] = headers[-1][1]
-            else:
-                answer[1] += len(message.get("body", b""))
-            await send(message)
-
+        # What the record needs comes back from `_proxy` (no wrapper around `send` on every message).
+        answer: tuple[int, int, bytes] = (502, 0, b"")  # status, body bytes, the substrate that answered
         try:
-            await self._proxy(scope, receive, sending, self.via_prefix + b"%d" % seq)
+            answer = await self._proxy(scope, receive, send, self.via_prefix + b"%d" % seq)
         finally:
             ring.records.append(
                 (
@@ -325,46 +325,66 @@ class Service(Node):
                 )
             )
 
-    async def _proxy(self, scope: dict[str, Any], receive: Any, send: Any, via: bytes | None) -> None:
+    async def _proxy(
+        self, scope: dict[str, Any], receive: Any, send: Any, via: bytes | None
+    ) -> tuple[int, int, bytes]:
+        """Forward one request; (status, body bytes, the answering substrate's id) for the record."""
         method: str = scope["method"]
-        host = b""
-        framed = False
-        headers = []
-        for name, value in scope["headers"]:
-            if name in REQUEST_DROP:
-                if name in FRAMING:
-                    framed = True
-                continue
-            if name == b"host":
-                host = value
-            headers.append((name, value))
-        if not host:
-            headers.append((b"host", b"127.0.0.1"))  # an HTTP/1.0 client; HTTP/1.1 needs one upstream
+        host, framed, headers = _forwarded(scope["headers"])
         if via is not None:
             headers.append((VIA, via))  # last: the substrate looks there
         path: str = scope["path"]
         if path.startswith(ACME_CHALLENGE):  # ACME http-01: answered here, from auth
-            await self._acme_challenge(path[len(ACME_CHALLENGE) :], send)
-            return
-        try:
-            targets = await self._targets((host, path, method), time.monotonic())
-        except DreamError as exc:
-            await _plain(send, 502, f"gateway cannot find substrates: {exc}")
-            return
+            return await self._acme_challenge(path[len(ACME_CHALLENGE) :], send)
+        key = (host, path, method)
+        now = time.monotonic()
+        route = self.routes.get(key)
+        if route is not None and now < route[0]:
+            targets = route[1]  # the usual case: no coroutine to look it up
+        else:
+            try:
+                targets = await self._targets(key, now)
+            except DreamError as exc:
+                return await _plain(send, 502, f"gateway cannot find substrates: {exc}")
         target = self._pick(targets, None)
         if target is None:
-            await _plain(send, 502, self._none_live())
-            return
-        body = await read_body(receive, method, framed)
-        if body is None:  # the client went away
-            return
+            return await _plain(send, 502, self._none_live())
+        body = b""  # a GET or HEAD without a length has no body to wait for
+        if framed or method not in BODYLESS:
+            read = await read_body(receive, method, framed)
+            if read is None:  # the client went away
+                return (502, 0, b"")  # recorded as before: nothing was answered
+            body = read
         target_bytes = scope.get("raw_path") or path.encode()
         query = scope["query_string"]
         if query:
             target_bytes += b"?" + query
+        status, out, answer, peer = await self._forward(
+            targets, target, None, "", method, target_bytes, headers, body
+        )
+        if peer:
+            if method != "HEAD" and status >= 200 and status not in (204, 304):
+                out.insert(-1, (b"content-length", b"%d" % len(answer)))
+        else:
+            out.append((b"content-length", b"%d" % len(answer)))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": answer})
+        return status, len(answer), peer
+
+    async def _forward(
+        self,
+        targets: list[Target],
+        target: Target | None,
+        tried: set[str] | None,
+        last_error: str,
+        method: str,
+        target_bytes: bytes,
+        headers: Headers,
+        body: bytes,
+    ) -> tuple[int, Headers, bytes, bytes]:
+        """Send the request to `target`, then to the next ones while failing over is safe; the answer as
+        (status, headers without framing, body, the answering substrate's id: b"" for the gateway's own)."""
         inflight = self.inflight
-        tried: set[str] | None = None
-        last_error = ""
         while target is not None:
             peer_id = target.id
             inflight[peer_id] = inflight.get(peer_id, 0) + 1
@@ -380,50 +400,80 @@ class Service(Node):
                 last_error = f"{peer_id}: {exc}"
                 target = self._pick(targets, tried)
                 continue
-            except UpstreamProtocolError as exc:
-                # One function's answer, not the substrate's state: this request fails, no other.
-                await _plain(
-                    send, 502, f"substrate {peer_id} answered with a response that is not valid HTTP: {exc}"
-                )
-                return
-            except UpstreamDropped as exc:
-                # The substrate had the request: it may have run. Only a method that may run twice goes on.
-                if method not in IDEMPOTENT:
-                    await _plain(send, 502, f"substrate {peer_id} dropped the request: {exc}")
-                    return
+            except UpstreamError as exc:
+                failure = _failure(exc, peer_id, method)
+                if failure is not None:
+                    return failure
                 tried = self._next_after(tried, peer_id)
                 last_error = f"{peer_id}: {exc}"
                 target = self._pick(targets, tried)
                 continue
-            except UpstreamTimeout as exc:
-                # Slow is not down: the function is still running there.
-                await _plain(send, 504, f"substrate {peer_id} did not answer: {exc}")
-                return
             finally:
                 inflight[peer_id] -= 1
-            out = [(name, value) for name, value in upstream if name not in RESPONSE_DROP]
-            if method == "HEAD":
-                # No body came, but the length of the one a GET would get is the substrate's to tell.
-                out += [(name, value) for name, value in upstream if name == b"content-length"]
-            elif status >= 200 and status not in (204, 304):
-                out.append((b"content-length", b"%d" % len(answer)))
-            out.append((b"x-substrate-peer", target.header))
-            await send({"type": "http.response.start", "status": status, "headers": out})
-            await send({"type": "http.response.body", "body": answer})
-            return
-        await _plain(send, 502, f"every substrate failed: {last_error}")
+            return status, _relayed(upstream, method, target.header), answer, target.header
+        return _own(502, f"every substrate failed: {last_error}")
 
-    async def _acme_challenge(self, token: str, send: Any) -> None:
+    # -- the fast path: no task, no ASGI -------------------------------------------------------------
+
+    def fast_http(self, request: Request) -> Relay | None:
+        """A request whose route is cached and whose best substrate has an idle connection: sent from the
+        HTTP parser's callback, answered from the upstream's (`Relay`). Anything else (first requests,
+        ACME challenges, no idle connection) takes the ASGI path; failures go on from there (`Relay`).
+        The node runtime turns this off while a chaos fault is set on the port, as for the substrate."""
+        method = request.method
+        host, _, headers = _forwarded(request.headers)
+        route = self.routes.get((host, request.path, method))
+        if route is None or time.monotonic() >= route[0]:
+            return None
+        target = self._pick(route[1], None)
+        if target is None:
+            return None
+        ring = self.ring
+        seq = 0
+        if ring is not None:
+            seq = ring.seq + 1
+            headers.append((VIA, self.via_prefix + b"%d" % seq))  # last: the substrate looks there
+        target_bytes = request.raw_path
+        if request.query:
+            target_bytes += b"?" + request.query
+        relay = Relay(self, request, route[1], target, target_bytes, headers, seq)
+        relay.upstream = self.pool.send_idle(
+            "127.0.0.1", target.port, method, target_bytes, headers, request.body, relay.reply
+        )
+        if relay.upstream is None:
+            return None  # nothing was sent: the ASGI path connects
+        if ring is not None:
+            ring.seq = seq
+        self.inflight[target.id] = self.inflight.get(target.id, 0) + 1
+        return relay
+
+    def _record(self, relay: Relay, status: int, size: int, peer: bytes) -> None:
+        ring = self.ring
+        if ring is not None:
+            request = relay.request
+            ring.records.append(
+                (
+                    relay.seq,
+                    _clock(),
+                    request.method,
+                    _host_of(request.headers),
+                    request.path,
+                    status,
+                    _clock() - relay.began,
+                    size,
+                    peer,
+                )
+            )
+
+    async def _acme_challenge(self, token: str, send: Any) -> tuple[int, int, bytes]:
         """The key authorization auth's ACME server expects for `token` (RFC 8555 http-01)."""
         try:
             found = await AuthClient(self.peers).acme_key_authorization(token)
         except ServiceError as exc:
-            await _plain(send, 502, f"gateway cannot ask auth for the ACME challenge: {exc}")
-            return
+            return await _plain(send, 502, f"gateway cannot ask auth for the ACME challenge: {exc}")
         if found is None:
-            await _plain(send, 404, f"no ACME challenge {token[:64]!r} is pending")
-            return
-        await _plain(send, 200, found)
+            return await _plain(send, 404, f"no ACME challenge {token[:64]!r} is pending")
+        return await _plain(send, 200, found)
 
     @staticmethod
     def _next_after(tried: set[str] | None, peer_id: str) -> set[str]:
@@ -441,6 +491,168 @@ class Service(Node):
                 f"{PROBE_EVERY:g}s and used again as soon as it accepts one: retry in a moment"
             )
         return "no substrate is running in this universe"
+
+
+class Relay:
+    """One request the fast path sent upstream: answered from the response future's callback, with no
+    task. A failure that may go on (a dropped idempotent request) goes on in a task, as `_forward`."""
+
+    __slots__ = (
+        "began",
+        "connection",
+        "headers",
+        "reply",
+        "request",
+        "seq",
+        "service",
+        "target",
+        "target_bytes",
+        "targets",
+        "task",
+        "upstream",
+    )
+
+    def __init__(
+        self,
+        service: Service,
+        request: Request,
+        targets: list[Target],
+        target: Target,
+        target_bytes: bytes,
+        headers: Headers,
+        seq: int,
+    ) -> None:
+        self.began = _clock()
+        self.service = service
+        self.request = request
+        self.targets = targets
+        self.target = target
+        self.target_bytes = target_bytes
+        self.headers = headers
+        self.seq = seq
+        self.reply = Reply(self._done)
+        self.upstream: Any = None  # the upstream connection it was sent on
+        self.connection: Connection | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def attach(self, connection: Connection, request: Request) -> None:
+        self.connection = connection  # before any reply: that comes with a later read
+
+    def cancel(self) -> None:
+        """The client went away: drop the upstream connection (the substrate then stops the call)."""
+        if self.task is not None:
+            self.task.cancel()
+            return
+        if not self.reply.finished:
+            self.reply.finished = True
+            self.upstream.give_up(self.reply)
+            self.service.inflight[self.target.id] -= 1
+            self.service._record(self, 502, 0, b"")
+
+    def _done(self, response: UpstreamResponse | None, error: UpstreamError | None) -> None:
+        """The upstream's answer or error, called from its connection's callbacks."""
+        try:
+            self._relay(response, error)
+        except Exception as exc:  # never leave the client waiting
+            self.service.log.exception("relaying %s %s failed", self.request.method, self.request.path)
+            self._answer(*_own(502, f"gateway failed to relay the answer: {exc}"))
+
+    def _relay(self, response: UpstreamResponse | None, error: UpstreamError | None) -> None:
+        connection, request, target = self.connection, self.request, self.target
+        assert connection is not None
+        service = self.service
+        service.inflight[target.id] -= 1
+        if response is not None:
+            status, upstream, answer = response
+            out = _relayed(upstream, request.method, target.header)
+            service._record(self, status, len(answer), target.header)
+            connection.answer_later(request, status, out, answer)
+            return
+        assert error is not None
+        if isinstance(error, UpstreamDropped) and service.pool.dropped_early(self.upstream, request.method):
+            # A stale kept-alive connection the substrate closed as the request went: once more on a new
+            # one, as `UpstreamPool.request` does it.
+            go_on = self._go_on(target, None, "")
+        else:
+            failure = _failure(error, target.id, request.method)
+            if failure is not None:
+                self._answer(*failure)
+                return
+            tried = {target.id}  # a dropped request that may run again: on the next substrate
+            go_on = self._go_on(service._pick(self.targets, tried), tried, f"{target.id}: {error}")
+        self.task = asyncio.get_running_loop().create_task(go_on)
+
+    async def _go_on(self, target: Target | None, tried: set[str] | None, last_error: str) -> None:
+        request = self.request
+        try:
+            answer = await self.service._forward(
+                self.targets,
+                target,
+                tried,
+                last_error,
+                request.method,
+                self.target_bytes,
+                self.headers,
+                request.body,
+            )
+        except asyncio.CancelledError:
+            self.service._record(self, 502, 0, b"")
+            raise
+        self._answer(*answer)
+
+    def _answer(self, status: int, headers: Headers, body: bytes, peer: bytes) -> None:
+        assert self.connection is not None
+        self.service._record(self, status, len(body), peer)
+        self.connection.answer_later(self.request, status, headers, body)
+
+
+def _forwarded(headers: Headers) -> tuple[bytes, bool, Headers]:
+    """The client's request headers as they go upstream: (Host, whether a body is framed, headers)."""
+    host = b""
+    framed = False
+    out = []
+    for name, value in headers:
+        if name in REQUEST_DROP:
+            if name in FRAMING:
+                framed = True
+            continue
+        if name == b"host":
+            host = value
+        out.append((name, value))
+    if not host:
+        out.append((b"host", b"127.0.0.1"))  # an HTTP/1.0 client; HTTP/1.1 needs one upstream
+    return host, framed, out
+
+
+def _relayed(upstream: Headers, method: str, peer: bytes) -> Headers:
+    """A substrate's response headers as the client gets them (the server frames the body itself)."""
+    out = [(name, value) for name, value in upstream if name not in RESPONSE_DROP]
+    if method == "HEAD":
+        # No body came, but the length of the one a GET would get is the substrate's to tell.
+        out += [(name, value) for name, value in upstream if name == b"content-length"]
+    out.append((b"x-substrate-peer", peer))
+    return out
+
+
+def _failure(error: UpstreamError, peer_id: str, method: str) -> tuple[int, Headers, bytes, bytes] | None:
+    """The answer to a request `peer_id` failed on, or None when it may go to another substrate."""
+    if isinstance(error, UpstreamProtocolError):
+        # One function's answer, not the substrate's state: this request fails, no other.
+        return _own(502, f"substrate {peer_id} answered with a response that is not valid HTTP: {error}")
+    if isinstance(error, UpstreamDropped):
+        # The substrate had the request: it may have run. Only a method that may run twice goes on.
+        if method not in IDEMPOTENT:
+            return _own(502, f"substrate {peer_id} dropped the request: {error}")
+        return None
+    if isinstance(error, UpstreamTimeout):
+        # Slow is not down: the function is still running there.
+        return _own(504, f"substrate {peer_id} did not answer: {error}")
+    return None
+
+
+def _own(status: int, text: str) -> tuple[int, Headers, bytes, bytes]:
+    """The gateway's own answer (no substrate's): plain text, without framing."""
+    return status, [(b"content-type", b"text/plain; charset=utf-8")], text.encode(), b""
 
 
 def _host_of(headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -462,8 +674,10 @@ async def _accepts(port: int) -> bool:
     return True
 
 
-async def _plain(send: Any, status: int, text: str) -> None:
+async def _plain(send: Any, status: int, text: str) -> tuple[int, int, bytes]:
+    """Answer the gateway's own error; (status, body bytes, b"": no substrate answered) for the record."""
     body = text.encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+    return status, len(body), b""

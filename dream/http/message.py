@@ -7,6 +7,10 @@ import logging
 import re
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from dream.http.server import Connection
 
 log = logging.getLogger("dream.http")
 
@@ -81,5 +85,16 @@ class Request:
         return None
 
 
-# A fast handler answers (status, headers, body) or None to leave the request to the ASGI app.
-FastHandler = Callable[[Request], Answer | None]
+class Later(Protocol):
+    """A fast handler's answer that comes later (a proxy waiting for its upstream), with no task: the
+    server holds the connection's next requests, `attach`es it, and the handler then ends the request
+    with `Connection.answer_later` (or hands it to the ASGI app with `Connection.to_app`)."""
+
+    def attach(self, connection: Connection, request: Request) -> None: ...
+
+    def cancel(self) -> None:
+        """The client went away first (servers with `cancel_on_disconnect`): stop the work."""
+
+
+# A fast handler answers (status, headers, body), a `Later`, or None to leave the request to the ASGI app.
+FastHandler = Callable[[Request], Answer | Later | None]

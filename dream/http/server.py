@@ -3,7 +3,8 @@
 uvicorn runs every request as an ASGI task and writes each response in two system calls (head, then
 body); for a wasm function answering in 25 us that is most of the cost of a request. This server
 parses with httptools like uvicorn, but a service may answer a request synchronously, straight from
-the parser callback (`fast`): no task, no ASGI messages, one write. Everything else goes to an ASGI
+the parser callback (`fast`): no task, no ASGI messages, one write; or later, from a callback
+(`Later`: a proxy's answer, `Connection.answer_later`). Everything else goes to an ASGI
 app, one request at a time per connection, in order (pipelined requests wait their turn). Whole
 answers are held until the loop has answered every request it read in that pass, then written, one
 write per connection (`HttpServer.hold`).
@@ -37,7 +38,15 @@ from urllib.parse import unquote
 import httptools
 
 from dream.http.exchange import Exchange
-from dream.http.message import FastHandler, Headers, Request, safe_fields, status_line, unsafe_fields
+from dream.http.message import (
+    FastHandler,
+    Headers,
+    Later,
+    Request,
+    safe_fields,
+    status_line,
+    unsafe_fields,
+)
 from dream.http.tls import Certificates, TlsProtocol
 from dream.http.websocket import Upgrade, WebSocket, handshake_problem
 
@@ -210,6 +219,7 @@ class Connection(asyncio.Protocol):
         "host",
         "in_head",
         "last_active",
+        "later",
         "length",
         "linger_until",
         "local",
@@ -270,6 +280,7 @@ class Connection(asyncio.Protocol):
         self.waiting: collections.deque[Request] = collections.deque()
         self.busy = False  # an ASGI request is running
         self.task: asyncio.Task[None] | None = None
+        self.later: Later | None = None  # a fast answer still to come
         self.exchange: Exchange | None = None
         self.closing = False
         self.gone = False  # connection_lost has run
@@ -324,6 +335,10 @@ class Connection(asyncio.Protocol):
             self.exchange.end()
             if self.server.cancel_on_disconnect and self.task is not None and not self.exchange.finished:
                 self.task.cancel()
+        if self.later is not None:
+            later, self.later = self.later, None
+            if self.server.cancel_on_disconnect:
+                later.cancel()
         self.writable.set()
 
     def pause_writing(self) -> None:
@@ -641,9 +656,30 @@ class Connection(asyncio.Protocol):
                 log.exception("fast handler failed on %s %s", request.method, request.path)
                 answer = (500, _TEXT, b"Internal Server Error")
             if answer is not None:
-                self.respond(request, *answer)
+                if type(answer) is tuple:
+                    self.respond(request, *answer)
+                    return
+                # Answered later, from a callback: the requests after it wait as for the ASGI app.
+                self.busy = True
+                self.later = answer  # type: ignore[assignment]
+                answer.attach(self, request)  # type: ignore[union-attr]
                 return
         self.busy = True
+        self.task = asyncio.get_running_loop().create_task(self._run_app(request))
+
+    def answer_later(self, request: Request, status: int, headers: Headers, body: bytes) -> None:
+        """The answer of a `Later` fast answer: written as any other, then the next requests go on."""
+        if self.later is None:
+            return  # the client went away meanwhile
+        self.later = None
+        self.respond(request, status, headers, body)
+        self._next()
+
+    def to_app(self, request: Request) -> None:
+        """A `Later` fast answer gives its request to the ASGI app after all."""
+        if self.later is None:
+            return
+        self.later = None
         self.task = asyncio.get_running_loop().create_task(self._run_app(request))
 
     def respond(self, request: Request, status: int, headers: Headers, body: bytes) -> None:

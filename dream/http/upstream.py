@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpResponseParser
@@ -68,6 +69,31 @@ class _Unasked(Exception):
     """Raised from the parser's callback when a second response starts where one was asked for."""
 
 
+class Reply:
+    """What `UpstreamPool.send_idle` answers through instead of a future: `done(response, None)` or
+    `done(None, error)`, called at once from the connection's callbacks (no future, no loop pass)."""
+
+    __slots__ = ("finished", "on_done")
+
+    def __init__(self, on_done: Callable[[Response | None, UpstreamError | None], None]) -> None:
+        self.on_done = on_done
+        self.finished = False
+
+    def done(self) -> bool:
+        return self.finished
+
+    def set_result(self, response: Response) -> None:
+        self.finished = True
+        self.on_done(response, None)
+
+    def set_exception(self, error: UpstreamError) -> None:
+        self.finished = True
+        self.on_done(None, error)
+
+
+Waiter = asyncio.Future[Response] | Reply
+
+
 class _Connection(asyncio.Protocol):
     """One upstream connection, carrying one request at a time."""
 
@@ -96,7 +122,7 @@ class _Connection(asyncio.Protocol):
         self.loop = pool.loop
         self.transport: Any = None
         self.parser = HttpResponseParser(self)
-        self.waiter: asyncio.Future[Response] | None = None
+        self.waiter: Waiter | None = None
         self.status = 0
         self.headers: Headers = []
         self.body: list[bytes] = []
@@ -110,12 +136,12 @@ class _Connection(asyncio.Protocol):
 
     # -- the pool's side -------------------------------------------------------------------------
 
-    def send(self, data: bytes, head: bool) -> asyncio.Future[Response] | None:
+    def send(self, data: bytes, head: bool, reply: Reply | None = None) -> Waiter | None:
         """Write one request; None when the connection is known to be gone and nothing was written."""
         transport = self.transport
         if self.closed or transport.is_closing():
             return None
-        self.waiter = waiter = self.loop.create_future()
+        self.waiter = waiter = reply if reply is not None else self.loop.create_future()
         self.head = head
         self.status = 0
         self.received = False
@@ -132,7 +158,7 @@ class _Connection(asyncio.Protocol):
         self.pool._watch(self)
         return waiter
 
-    def give_up(self, waiter: asyncio.Future[Response]) -> None:
+    def give_up(self, waiter: Waiter) -> None:
         """The caller stopped waiting (cancelled): a response half-read leaves the stream unusable."""
         if self.waiter is waiter:
             self.waiter = None
@@ -289,7 +315,7 @@ class UpstreamPool:
         while idle:
             conn = idle.pop()
             waiter = conn.send(data, head)
-            if waiter is None:
+            if not isinstance(waiter, asyncio.Future):
                 continue  # closed while idle; nothing was written, so any method may go elsewhere
             try:
                 return await waiter
@@ -308,13 +334,36 @@ class UpstreamPool:
             break
         conn = await self._connect(key)
         waiter = conn.send(data, head)
-        if waiter is None:  # nothing was sent: as good as refused
+        if not isinstance(waiter, asyncio.Future):  # nothing was sent: as good as refused
             raise UpstreamConnectError(f"{host}:{port} closed a new connection before the request")
         try:
             return await waiter
         except BaseException:
             conn.give_up(waiter)
             raise
+
+    def send_idle(
+        self, host: str, port: int, method: str, target: bytes, headers: Headers, body: bytes, reply: Reply
+    ) -> _Connection | None:
+        """Send one request on an idle kept-alive connection, with no coroutine: its response (or error,
+        as `request` would raise it) goes to `reply`. The connection, or None when no idle connection
+        took it (nothing was sent). No stale-connection retry here: on `UpstreamDropped` the caller
+        decides (`dropped_early`); a caller that stops waiting calls `conn.give_up(reply)`."""
+        idle = self._idle.get((host, port))
+        if not idle or self._closed:
+            return None
+        data = _serialize(method, target, headers, body)
+        head = method == "HEAD"
+        while idle:
+            conn = idle.pop()
+            if conn.send(data, head, reply) is not None:
+                return conn
+        return None
+
+    def dropped_early(self, conn: _Connection, method: str) -> bool:
+        """Whether a request that `conn` dropped may be sent again: the stale-connection case `request`
+        retries (no byte came, the method may run twice, the close came at once)."""
+        return not conn.received and method in IDEMPOTENT and self.loop.time() - conn.sent_at <= STALE_WINDOW
 
     def idle(self, host: str, port: int) -> int:
         return len(self._idle.get((host, port), ()))

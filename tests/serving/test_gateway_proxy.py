@@ -428,11 +428,16 @@ async def uvicorn_server(keep_alive: float = 30, app: Any = echo_app) -> AsyncIt
         assert server.started
         yield sock.getsockname()[1]
     finally:
-        server.should_exit = True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5):
-                await task
-        sock.close()
+        await stop_serving(server, task, sock)
+
+
+async def stop_serving(server: Any, task: asyncio.Task[None], sock: socket.socket) -> None:
+    """Stop a server that watches `should_exit` (uvicorn's, dream's): wait 5 s at most, close its socket."""
+    server.should_exit = True
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            await task
+    sock.close()
 
 
 def test_concurrent_requests_share_a_bounded_number_of_connections(run) -> None:  # type: ignore[no-untyped-def]
