@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +12,16 @@ from dream.builders.paths import package_parent, tool_cache_dir, tools_dir
 from dream.builders.toolchains import go_toolchain, node_path, zig_toolchain
 
 SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
+
+
+@functools.cache
+def zig_cache_name() -> str:
+    """The zig cache's folder, one per zig installation: entries one installation made (another virtualenv
+    on the machine) are not valid for the next, which then compiles them again and cannot move its own
+    over them in a build's layered cache, so a shared folder broke C and Zig builds."""
+    chain = zig_toolchain()
+    where = chain.path.resolve() if chain.path is not None else None
+    return "zig-" + hashlib.sha256(f"{chain.version} {where}".encode()).hexdigest()[:12]
 
 
 def _path_dirs() -> list[str]:
@@ -61,8 +73,8 @@ def step_env(work: Path, src: Path, out: Path, variables: Mapping[str, str] | No
         "GOMODCACHE": str(cache / "go-mod"),
         "GOPATH": str(cache / "gopath"),
         # Zig builds wasi-libc once into the global cache; the local cache would default to cwd.
-        "ZIG_GLOBAL_CACHE_DIR": str(cache / "zig"),
-        "ZIG_LOCAL_CACHE_DIR": str(cache / "zig"),
+        "ZIG_GLOBAL_CACHE_DIR": str(cache / zig_cache_name()),
+        "ZIG_LOCAL_CACHE_DIR": str(cache / zig_cache_name()),
         "npm_config_cache": str(cache / "npm"),
     }
     for key, value in (variables or {}).items():

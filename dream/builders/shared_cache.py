@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from dream.builders.env import step_env
+from dream.builders.env import step_env, zig_cache_name
 from dream.builders.languages import WARM_SOURCES, CompileError, sdk_digest
 from dream.builders.paths import tool_cache_dir
 from dream.builders.runner import run_step
@@ -45,7 +45,10 @@ def _marker(lang: str) -> Path:
 def warm_key(lang: str) -> str:
     chain = FINDERS["zig" if lang == "c" else lang]()
     where = chain.path.resolve() if chain.path is not None else None
-    return f"{chain.name} {chain.version} at {where} sdk {sdk_digest(lang)[:16]}"
+    # The cache folder is in the key: a warm-up into another folder (zig's was once one for every
+    # installation) warms nothing here.
+    folder = f" cache {zig_cache_name()}" if lang in ("c", "zig") else ""
+    return f"{chain.name} {chain.version} at {where} sdk {sdk_digest(lang)[:16]}{folder}"
 
 
 def is_warm(lang: str) -> bool:
