@@ -37,7 +37,7 @@ from dream.gateway.websocket import Relays
 from dream.http.asgi import BODYLESS, FRAMING, read_body
 from dream.http.hosts import routed_host
 from dream.http.message import Headers, Request
-from dream.http.records import VIA, make_ring, read_params
+from dream.http.records import VIA, make_ring, records_answer
 from dream.http.upstream import (
     Reply,
     UpstreamConnectError,
@@ -282,18 +282,7 @@ class Service(Node):
 
     async def requests(self, request: StarletteRequest) -> Response:
         """p2p `GET /gateway/requests?after=&limit=` → the inspector's records of this gateway."""
-        from starlette.responses import JSONResponse
-
-        if self.ring is None:
-            return JSONResponse(
-                {"code": 409, "error": "the request inspector is off on this node (DREAM_INSPECT=0)"},
-                status_code=409,
-            )
-        try:
-            after, limit = read_params(request.query_params)
-        except ValueError as exc:
-            return JSONResponse({"code": 400, "error": str(exc)}, status_code=400)
-        return JSONResponse(self.ring.answer(after, limit, self.config.id))
+        return records_answer(self.ring, request.query_params, self.config.id)
 
     # -- serving -------------------------------------------------------------------------------------
 

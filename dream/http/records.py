@@ -14,7 +14,10 @@ import os
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
 
 ENV = "DREAM_INSPECT"
 RING_ENV = "DREAM_INSPECT_RING"
@@ -128,3 +131,19 @@ def read_params(query: Mapping[str, str]) -> tuple[int, int]:
             raise ValueError(f"`{name}` must not be negative, not {given!r}")
         values.append(value)
     return values[0], min(values[1], READ_LIMIT)
+
+
+def records_answer(ring: RequestRing | None, query: Mapping[str, str], node: str) -> Response:
+    """A node's answer to p2p `GET /<service>/requests?after=&limit=`: its records, 409 when its inspector
+    is off, 400 with the sentence for a bad query."""
+    from starlette.responses import JSONResponse
+
+    from dream.http.answers import reply
+
+    if ring is None:
+        return reply(409, "the request inspector is off on this node (DREAM_INSPECT=0)")
+    try:
+        after, limit = read_params(query)
+    except ValueError as exc:
+        return reply(400, str(exc))
+    return JSONResponse(ring.answer(after, limit, node))

@@ -26,7 +26,7 @@ from dream.errors import DreamError
 from dream.http.hosts import routed_host
 from dream.http.message import Answer
 from dream.http.message import Request as HttpServerRequest
-from dream.http.records import make_ring, read_params, via_of
+from dream.http.records import make_ring, records_answer, via_of
 from dream.node.runtime import NOT_ROUTED
 from dream.substrate.events import (
     event_from_scope,
@@ -229,16 +229,7 @@ class Front:
 
     async def requests(self, request: Request) -> Response:
         """p2p `GET /substrate/requests?after=&limit=` → the inspector's records of this substrate."""
-        if self.ring is None:
-            return JSONResponse(
-                {"code": 409, "error": "the request inspector is off on this node (DREAM_INSPECT=0)"},
-                status_code=409,
-            )
-        try:
-            after, limit = read_params(request.query_params)
-        except ValueError as exc:
-            return JSONResponse({"code": 400, "error": str(exc)}, status_code=400)
-        return JSONResponse(self.ring.answer(after, limit, self.node))
+        return records_answer(self.ring, request.query_params, self.node)
 
     def _answer(self, result: HttpResponse) -> Answer:
         # No content-length: the HTTP server sets it (and drops framing headers a function adds).
