@@ -16,6 +16,7 @@ import httpx
 
 from dream.gateway.service import Service
 from dream.http.server import HttpServer
+from dream.http.upstream import STALE_WINDOW
 from dream.testing.harness import until
 from tests.serving.test_gateway_proxy import (
     HOST,
@@ -139,7 +140,7 @@ def test_a_dropped_relayed_request_fails_over_only_when_idempotent(run, tmp_path
                     await writer.drain()
                     continue
                 if b"/late" in key:
-                    await asyncio.sleep(1.2)  # past the window of a stale kept-alive connection
+                    await asyncio.sleep(STALE_WINDOW + 0.2)  # the drop comes past a stale connection's window
                 return
 
         async with uvicorn_server(app=named_echo_app) as port, RawServer(first_ok_then_drop) as dropping:
