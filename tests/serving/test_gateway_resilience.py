@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import psutil
 import pytest
 
 from dream.clients.substrate import MATCH
@@ -236,6 +237,19 @@ class Watcher:
         self.thread.join(timeout=60)
 
 
+@contextlib.contextmanager
+def replacement_held(node_pid: int) -> Iterator[None]:
+    """The zygote that forks a node's replacement stopped (SIGSTOP) until the block ends, so the node's
+    death leaves its port closed for as long as the block takes."""
+    zygote = psutil.Process(node_pid).ppid()
+    assert zygote not in (0, 1, os.getpid()), f"node {node_pid} is not a child of a zygote (parent {zygote})"
+    os.kill(zygote, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(zygote, signal.SIGCONT)
+
+
 def test_a_restarted_substrate_is_used_again_as_soon_as_it_listens(
     universe: UniverseHandle, gateway: httpx.Client
 ) -> None:
@@ -245,9 +259,10 @@ def test_a_restarted_substrate_is_used_again_as_soon_as_it_listens(
     # While the substrate is down, a request finds it refusing and marks it down for DOWN_FOR, and a
     # request after that marks it again: the last mark before it is back is known from the answers.
     # Were the gateway to wait for the mark to run out, nothing would be served before that mark +
-    # DOWN_FOR. A restart is judged when the substrate serves again well before that (within JUDGED):
-    # a mark's age then is random, so up to 4 deaths are tried (the daemon leaves a node down after
-    # more than 5 in 30 s).
+    # DOWN_FOR. A restart is judged when the substrate serves again well before that (within JUDGED).
+    # The replacement is held until the gateway has found the port refusing: on a quiet machine it
+    # listened again before any request came. Up to 4 deaths are tried (the daemon leaves a node down
+    # after more than 5 in 30 s).
     for _ in range(4):
         node = wait_for(
             lambda: (n := universe.node("substrate"))["alive"] and pong(port) and n,
@@ -255,14 +270,14 @@ def test_a_restarted_substrate_is_used_again_as_soon_as_it_listens(
             timeout=30,
         )
         with Watcher(universe.port("gateway")) as watcher:
-            os.kill(int(node["pid"]), signal.SIGKILL)
-            # Refused, or already a new process: a restart can listen again before a poll sees the gap
-            # (the poll then waits in the new listener's backlog and gets its answer).
-            wait_for(
-                lambda pid=node["pid"]: not pong(port) or universe.node("substrate")["pid"] != pid,
-                "the killed substrate to stop answering or be replaced",
-                every=0.005,
-            )
+            with replacement_held(int(node["pid"])):
+                os.kill(int(node["pid"]), signal.SIGKILL)
+                wait_for(lambda: not pong(port), "the killed substrate to stop answering", every=0.005)
+                wait_for(
+                    lambda: watcher.last_mark() is not None,
+                    "the gateway to find the substrate refusing",
+                    every=0.005,
+                )
             wait_for(lambda: pong(port), "the restarted substrate to answer", timeout=60, every=0.005)
             back = time.monotonic()
         marked = watcher.last_mark()
