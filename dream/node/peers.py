@@ -30,6 +30,10 @@ from dream.node.validate import BOOLEAN, NAME, PORT, Body, Field, Integer, MapOf
 PEER_TTL_SECONDS = 5.0
 HEARTBEAT_SECONDS = 1.0
 DISCOVERY_CACHE_SECONDS = 1.0
+# How long a registry has to list the peers; a fresh look (asked again because the first found no node
+# of a service) waits longer, for a registry slowed down by a loaded machine.
+DISCOVERY_TIMEOUT = 2.0
+FRESH_DISCOVERY_TIMEOUT = 10.0
 
 log = logging.getLogger("dream.peers")
 
@@ -200,10 +204,14 @@ class PeerClient:
         cached = self._cache.get(name)
         if cached and not fresh and time.monotonic() - cached[0] < DISCOVERY_CACHE_SECONDS:
             return cached[1]
+        return await self._ask_registries(name, FRESH_DISCOVERY_TIMEOUT if fresh else DISCOVERY_TIMEOUT) or []
+
+    async def _ask_registries(self, name: str | None, timeout: float) -> list[PeerInfo] | None:
+        """The first answer of a registry; None when none of them answered within `timeout`."""
         params = {"name": name} if name else {}
         for url in self.registries:
             try:
-                response = await self.http.get(f"{url}/peers", params=params, timeout=2.0)
+                response = await self.http.get(f"{url}/peers", params=params, timeout=timeout)
             except httpx.HTTPError:
                 continue
             if response.status_code != 200:
@@ -212,7 +220,7 @@ class PeerClient:
             self._learn_registries(peers)
             self._cache[name] = (time.monotonic(), peers)
             return peers
-        return []
+        return None
 
     def _learn_registries(self, peers: list[PeerInfo]) -> None:
         # A seer injected after this node started becomes a registry too.
@@ -238,7 +246,14 @@ class PeerClient:
         """Call `path` on some node running `service`, failing over to the others."""
         peers = await self.discover(service)
         if not peers:
-            peers = await self.discover(service, fresh=True)
+            found = await self._ask_registries(service, FRESH_DISCOVERY_TIMEOUT)
+            if found is None and self.registries:
+                raise DreamError(
+                    f"no registry of universe `{self.universe}` answered within {FRESH_DISCOVERY_TIMEOUT:g}s "
+                    f"when asked for its `{service}` nodes (asked {', '.join(self.registries)}); "
+                    "is its seer (or the daemon) running?"
+                )
+            peers = found or []
         if not peers:
             raise DreamError(f"no `{service}` node is running in universe `{self.universe}`")
         random.shuffle(peers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import socket
 from typing import Any
 
 import pytest
@@ -106,4 +107,27 @@ def test_a_service_no_node_runs_is_a_service_error_without_a_status() -> None:
     assert raised.value.status is None and raised.value.service == "tns"
     assert str(raised.value) == (
         "no `tns` node is running in universe `nowhere` (tns POST /tns/fetch: no answer)"
+    )
+
+
+def test_a_registry_that_does_not_answer_is_named_rather_than_taken_for_no_node() -> None:
+    with socket.socket() as closed:  # a port nothing listens on: refused at once
+        closed.bind(("127.0.0.1", 0))
+        registry = f"http://127.0.0.1:{closed.getsockname()[1]}"
+
+    async def ask() -> None:
+        peers = PeerClient(
+            secret=b"k" * 32, peer="test", universe_id="u", universe="u1", registries=[registry]
+        )
+        try:
+            await Clients(peers).hoarder.stash(b"data")
+        finally:
+            await peers.close()
+
+    with pytest.raises(ServiceError) as raised:
+        asyncio.run(ask())
+    assert raised.value.status is None and raised.value.service == "hoarder"
+    assert str(raised.value).startswith(
+        f"no registry of universe `u1` answered within 10s when asked for its `hoarder` nodes (asked {registry}); "
+        "is its seer (or the daemon) running?"
     )
