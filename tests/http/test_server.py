@@ -59,10 +59,10 @@ async def not_found(scope: Any, receive: Any, send: Any) -> None:
 class Served:
     """An HttpServer on a free 127.0.0.1 port, in a thread running its own event loop."""
 
-    def __init__(self, loop: str, *, keep_alive: float = 30.0) -> None:
+    def __init__(self, loop: str, *, keep_alive: float = 30.0, **limits: Any) -> None:
         self.fast: Fast | None = None
         self.app: App = not_found
-        self.server = HttpServer(self._app, fast=self._fast, keep_alive=keep_alive)
+        self.server = HttpServer(self._app, fast=self._fast, keep_alive=keep_alive, **limits)
         self.loop_kind = loop
         self.loop_errors: list[dict[str, Any]] = []
         self.failure: BaseException | None = None
