@@ -21,9 +21,12 @@ Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and sto
 on failure. Other load on the machine skews the figures: the load average is printed first.
 
 With `--compare-path raw` (or object, plain) a third daemon's substrate calls wasm on that path, in the
-same rounds, and substrate/substrate-raw is printed: the default (native) path against it.
+same rounds, and substrate/substrate-raw is printed: the default (native) path against it. With
+`--compare-parser` another's nodes parse every request head with httptools (`DREAM_HTTP_PARSER=python`):
+substrate/substrate-pyparse is the C head parser against that.
 
 Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connections 64] [--compare-path raw]
+       [--compare-parser]
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import httpx
 
 from dream.daemon.ports import free_port
 from dream.errors import DreamError
+from dream.http.headparse import ENV as PARSER_ENV
 from dream.http.records import ENV as INSPECT_ENV
 from dream.settings import CACHE_ENV
 from dream.testing.harness import DaemonProcess
@@ -377,6 +381,11 @@ def main() -> None:
         choices=("raw", "object", "plain"),
         help="also serve from a substrate forced onto this wasm call path (DREAM_WASM_CALL), in the same rounds",
     )
+    parser.add_argument(
+        "--compare-parser",
+        action="store_true",
+        help=f"also serve from a substrate parsing every request head with httptools ({PARSER_ENV}=python)",
+    )
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess modes
     parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -394,6 +403,8 @@ def main() -> None:
     others = [("inspected", {INSPECT_ENV: "1"}), ("uninspected", {INSPECT_ENV: "0"})]
     if args.compare_path:
         others.append((f"substrate-{args.compare_path}", {INSPECT_ENV: "1", CALL_ENV: args.compare_path}))
+    if args.compare_parser:
+        others.append(("substrate-pyparse", {INSPECT_ENV: "1", PARSER_ENV: "python"}))
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
         os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
