@@ -1,10 +1,12 @@
-"""The usual request head parsed in one C call (`_native/headparse.c`), or why not.
+"""The usual request head, and the usual upstream response, parsed in one C call (`_native/headparse.c`).
 
-Built by `scripts/setup-venv` (`python -m dream.wasm.native build`). The HTTP server gives it each read
-that holds one whole head and nothing else; it answers a `Request`, or None for any head not plainly of
-the usual shape, which httptools then parses as before (with every limit and refusal). Without the
-extension, or with `DREAM_HTTP_PARSER=python`, every head goes through httptools' callbacks; the server
-says which in one log line.
+Built by `scripts/setup-venv` (`python -m dream.wasm.native build`). The HTTP server gives `parse` each
+read that holds one whole head and nothing else; it answers a `Request`, or None for any head not plainly
+of the usual shape, which httptools then parses as before (with every limit and refusal). The upstream
+pool (`dream.http.upstream`) gives `parse_response` the first read of a response: one whole response with
+a Content-Length and nothing after it comes back as (status, headers, body), anything else goes to
+httptools. Without the extension, or with `DREAM_HTTP_PARSER=python`, everything goes through httptools'
+callbacks; the first server or pool to ask says which in one log line.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib
 import logging
 import os
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 log = logging.getLogger("dream.http")
@@ -20,21 +23,34 @@ log = logging.getLogger("dream.http")
 ENV = "DREAM_HTTP_PARSER"  # python: parse every head with httptools' callbacks, even with the extension built
 
 Parse = Callable[[bytes, Any, int, int, int], Any]
-_loaded: tuple[Parse | None, str] | None = None
+ParseResponse = Callable[[bytes], tuple[int, list[tuple[bytes, bytes]], bytes] | None]
+_loaded: tuple[ModuleType | None, str] | None = None
 
 
-def load() -> tuple[Parse | None, str]:
-    """(the C `parse`, "") when it is in use, else (None, why not); decided once per process."""
+def parser() -> Parse | None:
+    """The C request head parser, when in use."""
+    module = load()[0]
+    return module.parse if module is not None else None
+
+
+def response_parser() -> ParseResponse | None:
+    """The C upstream response parser, when in use."""
+    module = load()[0]
+    return module.parse_response if module is not None else None
+
+
+def load() -> tuple[ModuleType | None, str]:
+    """(the extension, "") when it is in use, else (None, why not); decided once per process."""
     global _loaded
     if _loaded is None:
         _loaded = _load()
-        parse, why = _loaded
-        if parse is None:
+        module, why = _loaded
+        if module is None:
             log.info("HTTP request heads are parsed in Python: %s", why)
     return _loaded
 
 
-def _load() -> tuple[Parse | None, str]:
+def _load() -> tuple[ModuleType | None, str]:
     if os.environ.get(ENV, "").strip().lower() == "python":
         return None, f"{ENV}=python"
     try:
@@ -44,5 +60,4 @@ def _load() -> tuple[Parse | None, str]:
             f"the head parser extension is not built ({exc}); build it with scripts/setup-venv "
             "(it needs gcc and Python's headers)"
         )
-    parse: Parse = module.parse
-    return parse, ""
+    return module, ""

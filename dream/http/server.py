@@ -134,7 +134,7 @@ class HttpServer:
         self.connections: set[Connection] = set()
         self.unflushed: list[Connection] = []  # connections holding answers until this loop pass ends
         # The usual head parsed in one C call (None: every head goes through httptools' callbacks).
-        self.parse_head = headparse.load()[0]
+        self.parse_head = headparse.parser()
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def hold(self, connection: Connection) -> None:

@@ -58,8 +58,10 @@ static int set(PyObject *request, PyObject *name, PyObject *value) {
     return rc;
 }
 
-/* The headers, or NULL with no error set when the head is not of the usual shape. */
-static PyObject *header_fields(const char *at, const char *end, long max_header_line, long max_headers) {
+/* The headers, or NULL with no error set when the head is not of the usual shape. A request's head may
+ * not hold a framing field; a response's (`length` not NULL) must hold one Content-Length, given there. */
+static PyObject *header_fields(const char *at, const char *end, long max_header_line, long max_headers,
+                               long long *length) {
     PyObject *headers = PyList_New(0);
     if (headers == NULL)
         return NULL;
@@ -95,9 +97,19 @@ static PyObject *header_fields(const char *at, const char *end, long max_header_
             char c = name[i];
             low[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
         }
-        if (framing(low, name_len))
+        if (length != NULL && is_named(low, name_len, "content-length")) {
+            if (*length >= 0 || value_len == 0 || value_len > 15)
+                goto unusual;
+            long long n = 0;
+            for (Py_ssize_t i = 0; i < value_len; i++) {
+                if (value[i] < '0' || value[i] > '9')
+                    goto unusual;
+                n = n * 10 + (value[i] - '0');
+            }
+            *length = n;
+        } else if (framing(low, name_len))
             goto unusual;
-        if (is_named(low, name_len, "host")) {
+        else if (length == NULL && is_named(low, name_len, "host")) {
             if (host)
                 goto unusual; /* two Host fields: refused by the Python path */
             host = true;
@@ -156,7 +168,7 @@ static PyObject *py_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
         Py_RETURN_NONE;
     at += 11;
 
-    PyObject *headers = header_fields(at, end + 2, max_header_line, max_headers);
+    PyObject *headers = header_fields(at, end + 2, max_header_line, max_headers, NULL);
     if (headers == NULL)
         return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     const char *query = memchr(target, '?', (size_t)target_len);
@@ -179,9 +191,54 @@ static PyObject *py_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return request; /* body b"", HTTP/1.1, keep-alive: a new Request's own values */
 }
 
+/* parse_response(data) -> (status, headers, body), or None: `data` is exactly one whole response of the
+ * usual shape (`HTTP/1.1 SSS reason CRLF`, a status from 200 to 599, header lines as a request's, one
+ * Content-Length and no other framing field, then that many bytes of body and nothing after them), which
+ * keeps the connection alive. Anything else (a HEAD's answer, a 1xx, chunks, a close, a body still to
+ * come) is None: the caller's httptools parser takes it. */
+static PyObject *py_parse_response(PyObject *self, PyObject *data) {
+    if (!PyBytes_Check(data))
+        return PyErr_Format(PyExc_TypeError, "parse_response(): the data is bytes");
+    const char *start = PyBytes_AS_STRING(data);
+    Py_ssize_t size = PyBytes_GET_SIZE(data);
+    if (size < 19 || memcmp(start, "HTTP/1.1 ", 9) != 0 || start[9] < '2' || start[9] > '5' ||
+        start[10] < '0' || start[10] > '9' || start[11] < '0' || start[11] > '9' || start[12] != ' ')
+        Py_RETURN_NONE;
+    int status = (start[9] - '0') * 100 + (start[10] - '0') * 10 + (start[11] - '0');
+    const char *at = start + 13;
+    const char *end = start + size;
+    while (at < end && *at >= 0x20 && *at < 0x7f)
+        at++; /* the reason phrase */
+    if (end - at < 4 || at[0] != '\r' || at[1] != '\n')
+        Py_RETURN_NONE;
+    at += 2;
+    const char *blank = NULL;
+    for (const char *p = at - 2; p + 4 <= end; p++) {
+        if (p[0] == '\r' && p[1] == '\n' && p[2] == '\r' && p[3] == '\n') {
+            blank = p + 2;
+            break;
+        }
+    }
+    if (blank == NULL)
+        Py_RETURN_NONE;
+    long long length = -1;
+    PyObject *headers = header_fields(at, blank + 2, 1L << 30, 1L << 30, &length);
+    if (headers == NULL)
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    const char *body = blank + 2;
+    if (length < 0 || (long long)(end - body) != length || status == 204 || status == 304) {
+        Py_DECREF(headers);
+        Py_RETURN_NONE;
+    }
+    PyObject *out = Py_BuildValue("(iNy#)", status, headers, body, (Py_ssize_t)length);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
     {"parse", (PyCFunction)(void (*)(void))py_parse, METH_FASTCALL,
      "parse(head, Request, max_request_line, max_header_line, max_headers) -> a Request, or None: see the C source"},
+    {"parse_response", py_parse_response, METH_O,
+     "parse_response(data) -> (status, headers, body), or None: see the C source"},
     {NULL, NULL, 0, NULL},
 };
 
