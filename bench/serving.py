@@ -299,10 +299,10 @@ def start_with(daemon: DaemonProcess, env: dict[str, str]) -> None:
 def print_table(results: list[Result]) -> None:
     by = {r.name: r for r in results}
     print()
-    print(f"{'target':<13} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'µs CPU/req':>10}  errors")
+    print(f"{'target':<17} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'µs CPU/req':>10}  errors")
     for r in results:
         cpu = f"{r.cpu_us:.1f}" if r.cpu_us else "-"
-        print(f"{r.name:<13} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {cpu:>10}  {r.errors or '-'}")
+        print(f"{r.name:<17} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {cpu:>10}  {r.errors or '-'}")
     print()
     for top, bottom, goal in RATIOS:
         ratio = by[top].rps / by[bottom].rps
@@ -311,7 +311,16 @@ def print_table(results: list[Result]) -> None:
     for name in by:
         if name.startswith("substrate-"):  # --compare-path: the default path against that one
             print(f"substrate/{name}: {by['substrate'].rps / by[name].rps:.2f}")
-    for top, bottom in (("substrate", "floor"), ("inspected", "uninspected")):
+    if "gateway-pyparse" in by:
+        print(f"gateway/gateway-pyparse: {by['gateway'].rps / by['gateway-pyparse'].rps:.2f}")
+    for top, bottom in (
+        ("substrate", "floor"),
+        ("inspected", "uninspected"),
+        ("substrate", "substrate-pyparse"),
+        ("gateway", "gateway-pyparse"),
+    ):
+        if top not in by or bottom not in by:
+            continue
         if by[top].cpu_us and by[bottom].cpu_us:
             print(f"CPU per request {top}/{bottom}: {by[top].cpu_us / by[bottom].cpu_us:.2f}")
     for r in results:
@@ -444,6 +453,13 @@ def main() -> None:
                     client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
                     targets.append((name, f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"))
                     pids[name] = int(client.node(UNIVERSE, "substrate")["pid"])
+                    if (
+                        name == "substrate-pyparse"
+                    ):  # the gateway parses too: requests, and the answers it relays
+                        targets.append(
+                            ("gateway-pyparse", f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping")
+                        )
+                        pids["gateway-pyparse"] = int(client.node(UNIVERSE, "gateway")["pid"])
             for name, url in targets:
                 wait_for_pong(url, timeout=30, what=f"the {name} target")
                 warm_up(wrk, name, url, args)
