@@ -18,7 +18,7 @@ import pytest
 
 from dream.http import headparse
 from dream.http.message import Answer, Request
-from tests.http.test_server import Raw, Served
+from tests.http.test_server import Raw, Served, stopped_after
 
 if headparse.load()[0] is None:
     pytest.skip(f"the head parser extension is not in use: {headparse.load()[1]}", allow_module_level=True)
@@ -78,43 +78,44 @@ class Pair:
 
 @pytest.fixture(scope="module", params=["uvloop", "asyncio"])
 def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
-    pair = Pair(request.param)
-    try:
-        yield pair
-    finally:
-        pair.stop()
+    yield from stopped_after(Pair(request.param))
 
 
 def head(*lines: str, request_line: str = "GET /ping HTTP/1.1") -> bytes:
     return ("\r\n".join([request_line, *lines]) + "\r\n\r\n").encode("latin-1")
 
 
+def line(request_line: str) -> bytes:
+    """A head with this request line and one Host field."""
+    return head("Host: a", request_line=request_line)
+
+
 TAKEN = {
     "plain": head("Host: hello.computers.com"),
     "wrk's": head("Host: a:8080", "User-Agent: wrk", "Accept: */*"),
     "no header": head(),
-    "query": head("Host: a", request_line="GET /a/b?x=1&y=2 HTTP/1.1"),
-    "empty query": head("Host: a", request_line="GET /? HTTP/1.1"),
-    "two question marks": head("Host: a", request_line="GET /a?b?c HTTP/1.1"),
-    "sub-delims in the path": head("Host: a", request_line="GET /a:b@c!$&'()*+,=~-._ HTTP/1.1"),
+    "query": line("GET /a/b?x=1&y=2 HTTP/1.1"),
+    "empty query": line("GET /? HTTP/1.1"),
+    "two question marks": line("GET /a?b?c HTTP/1.1"),
+    "sub-delims in the path": line("GET /a:b@c!$&'()*+,=~-._ HTTP/1.1"),
     "names in any case": head("HOST: a", "X-Mixed-Case: Value", "x-lower: v"),
     "spaces before a value": head("Host:    a", "X-A:b"),
     "empty value": head("Host: a", "X-Empty:"),
-    "HEAD": head("Host: a", request_line="HEAD /h HTTP/1.1"),
-    "POST without a body": head("Host: a", request_line="POST /p HTTP/1.1"),
-    "PUT": head("Host: a", request_line="PUT /p HTTP/1.1"),
-    "PATCH": head("Host: a", request_line="PATCH /p HTTP/1.1"),
-    "DELETE": head("Host: a", request_line="DELETE /p HTTP/1.1"),
-    "OPTIONS": head("Host: a", request_line="OPTIONS /p HTTP/1.1"),
+    "HEAD": line("HEAD /h HTTP/1.1"),
+    "POST without a body": line("POST /p HTTP/1.1"),
+    "PUT": line("PUT /p HTTP/1.1"),
+    "PATCH": line("PATCH /p HTTP/1.1"),
+    "DELETE": line("DELETE /p HTTP/1.1"),
+    "OPTIONS": line("OPTIONS /p HTTP/1.1"),
     "max_headers fields": head(*[f"X-{i}: v" for i in range(6)]),
     "a field at max_header_line": head("Host: a", "X-Long: " + "v" * (48 - len("x-long"))),
     "a request line at max_request_line": head(request_line="GET /" + "a" * (64 - 4) + " HTTP/1.1"),
 }
 
 LEFT = {
-    "percent-encoded path": head("Host: a", request_line="GET /a%20b HTTP/1.1"),
-    "fragment": head("Host: a", request_line="GET /a#frag HTTP/1.1"),
-    "HTTP/1.0": head("Host: a", request_line="GET / HTTP/1.0"),
+    "percent-encoded path": line("GET /a%20b HTTP/1.1"),
+    "fragment": line("GET /a#frag HTTP/1.1"),
+    "HTTP/1.0": line("GET / HTTP/1.0"),
     "HTTP/1.0 keep-alive": head("Host: a", "Connection: keep-alive", request_line="GET / HTTP/1.0"),
     "Connection: close": head("Host: a", "Connection: close"),
     "Content-Length: 0": head("Host: a", "Content-Length: 0", request_line="POST /p HTTP/1.1"),
@@ -134,18 +135,18 @@ LEFT = {
     "a NUL in a value": head("Host: a", "X-Nul: a\x00b"),
     "a DEL in a value": head("Host: a", "X-Del: a\x7fb"),
     "a bad name": head("Host: a", "X(bad): v"),
-    "lower-case method": head("Host: a", request_line="get / HTTP/1.1"),
-    "CONNECT": head("Host: a", request_line="CONNECT a:443 HTTP/1.1"),
-    "TRACE": head("Host: a", request_line="TRACE / HTTP/1.1"),
-    "unknown method": head("Host: a", request_line="BREW /pot HTTP/1.1"),
-    "network-path target": head("Host: a", request_line="GET //evil/x HTTP/1.1"),
-    "absolute-form target": head("Host: a", request_line="GET http://a/b HTTP/1.1"),
-    "asterisk target": head("Host: a", request_line="OPTIONS * HTTP/1.1"),
-    "a quote in the target": head("Host: a", request_line='GET /a"b HTTP/1.1'),
-    "a bracket in the target": head("Host: a", request_line="GET /a[1] HTTP/1.1"),
-    "two spaces in the request line": head("Host: a", request_line="GET  / HTTP/1.1"),
-    "HTTP/2.0": head("Host: a", request_line="GET / HTTP/2.0"),
-    "no version": head("Host: a", request_line="GET /"),
+    "lower-case method": line("get / HTTP/1.1"),
+    "CONNECT": line("CONNECT a:443 HTTP/1.1"),
+    "TRACE": line("TRACE / HTTP/1.1"),
+    "unknown method": line("BREW /pot HTTP/1.1"),
+    "network-path target": line("GET //evil/x HTTP/1.1"),
+    "absolute-form target": line("GET http://a/b HTTP/1.1"),
+    "asterisk target": line("OPTIONS * HTTP/1.1"),
+    "a quote in the target": line('GET /a"b HTTP/1.1'),
+    "a bracket in the target": line("GET /a[1] HTTP/1.1"),
+    "two spaces in the request line": line("GET  / HTTP/1.1"),
+    "HTTP/2.0": line("GET / HTTP/2.0"),
+    "no version": line("GET /"),
     "bare LF line ends": b"GET / HTTP/1.1\nHost: a\n\n",
     "a bare CR inside the head": b"GET / HTTP/1.1\r\nHost: a\r\n\rX: b\r\n\r\n",
     "one field over max_headers": head(*[f"X-{i}: v" for i in range(7)]),
@@ -175,18 +176,16 @@ def test_pipelined_and_split_heads_keep_their_order(pair: Pair) -> None:
     # connection and in order.
     for served in (pair.c, pair.python):
         with Raw(served.port) as raw:
-            raw.send(head("Host: a", request_line="GET /one HTTP/1.1"))
+            raw.send(line("GET /one HTTP/1.1"))
             assert json.loads(raw.read().body)["path"] == "/one"
-            raw.send(
-                head("Host: a", request_line="GET /two HTTP/1.1") + head(request_line="GET /three HTTP/1.1")
-            )
+            raw.send(line("GET /two HTTP/1.1") + head(request_line="GET /three HTTP/1.1"))
             assert json.loads(raw.read().body)["path"] == "/two"
             assert json.loads(raw.read().body)["path"] == "/three"
-            whole = head("Host: a", request_line="GET /four HTTP/1.1")
+            whole = line("GET /four HTTP/1.1")
             raw.send(whole[:10])
             raw.send(whole[10:])
             assert json.loads(raw.read().body)["path"] == "/four"
-            raw.send(head("Host: a", request_line="GET /five HTTP/1.1"))
+            raw.send(line("GET /five HTTP/1.1"))
             assert json.loads(raw.read().body)["path"] == "/five"
 
 
