@@ -11,6 +11,8 @@ path answered it.
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -192,3 +194,18 @@ def test_pipelined_and_split_heads_keep_their_order(pair: Pair) -> None:
 def test_the_switch_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(headparse.ENV, "python")
     assert headparse._load() == (None, "DREAM_HTTP_PARSER=python")
+
+
+def test_without_the_extension_every_head_goes_to_httptools_and_it_says_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(headparse.ENV, raising=False)
+    monkeypatch.setitem(sys.modules, "dream.http._headparse", None)  # as when it was never built
+    monkeypatch.setattr(headparse, "_loaded", None)
+    with caplog.at_level(logging.WARNING, logger="dream.http"):
+        assert headparse.parser() is None and headparse.response_parser() is None
+    assert (
+        "HTTP heads are parsed by httptools alone (slower): the head parser extension is not built"
+        in caplog.text
+    )
+    assert "build it with scripts/setup-venv" in caplog.text
