@@ -110,30 +110,39 @@ def _load() -> tuple[ModuleType | None, str]:
     return module, ""
 
 
+# Each extension: (what it is, its source and target, what happens without it).
+EXTENSIONS = (
+    (
+        "native call extension",
+        lambda: (SOURCE, target()),
+        "wasm calls will use the raw call path (pure Python, slower)",
+    ),
+    (
+        "HTTP head parser extension",
+        lambda: (HEAD_PARSER, head_parser_target()),
+        "HTTP servers will parse every head with httptools' callbacks (slower)",
+    ),
+)
+
+
 def main(argv: list[str]) -> int:
     if argv != ["build"]:
         print("usage: python -m dream.wasm.native build", file=sys.stderr)
         return 2
-    problem = build()
-    if problem is not None:
+    failed = 0
+    for what, paths, without in EXTENSIONS:  # each on its own: one failing leaves the other built
+        source, out = paths()
+        problem = build(source, out)
+        if problem is None:
+            print(f"dream: built the {what} ({out.name})")
+            continue
+        failed = 1
         print(
-            f"dream: the native call extension was not built: {problem}\n"
-            "dream: wasm calls will use the raw call path (pure Python, slower); rerun scripts/setup-venv once "
-            "gcc and Python's headers are installed",
+            f"dream: the {what} was not built: {problem}\n"
+            f"dream: {without}; rerun scripts/setup-venv once gcc and Python's headers are installed",
             file=sys.stderr,
         )
-        return 1
-    print(f"dream: built the native call extension ({target().name})")
-    problem = build(HEAD_PARSER, head_parser_target())
-    if problem is not None:
-        print(
-            f"dream: the HTTP head parser extension was not built: {problem}\n"
-            "dream: HTTP servers will parse every request head with httptools' callbacks (slower)",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"dream: built the HTTP head parser extension ({head_parser_target().name})")
-    return 0
+    return failed
 
 
 if __name__ == "__main__":
