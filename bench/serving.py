@@ -21,9 +21,12 @@ Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and sto
 on failure. Other load on the machine skews the figures: the load average is printed first.
 
 With `--compare-path raw` (or object, plain) a third daemon's substrate calls wasm on that path, in the
-same rounds, and substrate/substrate-raw is printed: the default (native) path against it.
+same rounds, and substrate/substrate-raw is printed: the default (native) path against it. With
+`--compare-parser` another's nodes parse every request head with httptools (`DREAM_HTTP_PARSER=python`):
+substrate/substrate-pyparse is the C head parser against that.
 
 Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connections 64] [--compare-path raw]
+       [--compare-parser]
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import httpx
 
 from dream.daemon.ports import free_port
 from dream.errors import DreamError
+from dream.http.headparse import ENV as PARSER_ENV
 from dream.http.records import ENV as INSPECT_ENV
 from dream.settings import CACHE_ENV
 from dream.testing.harness import DaemonProcess
@@ -295,10 +299,10 @@ def start_with(daemon: DaemonProcess, env: dict[str, str]) -> None:
 def print_table(results: list[Result]) -> None:
     by = {r.name: r for r in results}
     print()
-    print(f"{'target':<13} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'µs CPU/req':>10}  errors")
+    print(f"{'target':<17} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'µs CPU/req':>10}  errors")
     for r in results:
         cpu = f"{r.cpu_us:.1f}" if r.cpu_us else "-"
-        print(f"{r.name:<13} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {cpu:>10}  {r.errors or '-'}")
+        print(f"{r.name:<17} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {cpu:>10}  {r.errors or '-'}")
     print()
     for top, bottom, goal in RATIOS:
         ratio = by[top].rps / by[bottom].rps
@@ -307,7 +311,16 @@ def print_table(results: list[Result]) -> None:
     for name in by:
         if name.startswith("substrate-"):  # --compare-path: the default path against that one
             print(f"substrate/{name}: {by['substrate'].rps / by[name].rps:.2f}")
-    for top, bottom in (("substrate", "floor"), ("inspected", "uninspected")):
+    if "gateway-pyparse" in by:
+        print(f"gateway/gateway-pyparse: {by['gateway'].rps / by['gateway-pyparse'].rps:.2f}")
+    for top, bottom in (
+        ("substrate", "floor"),
+        ("inspected", "uninspected"),
+        ("substrate", "substrate-pyparse"),
+        ("gateway", "gateway-pyparse"),
+    ):
+        if top not in by or bottom not in by:
+            continue
         if by[top].cpu_us and by[bottom].cpu_us:
             print(f"CPU per request {top}/{bottom}: {by[top].cpu_us / by[bottom].cpu_us:.2f}")
     for r in results:
@@ -377,6 +390,11 @@ def main() -> None:
         choices=("raw", "object", "plain"),
         help="also serve from a substrate forced onto this wasm call path (DREAM_WASM_CALL), in the same rounds",
     )
+    parser.add_argument(
+        "--compare-parser",
+        action="store_true",
+        help=f"also serve from a substrate parsing every request head with httptools ({PARSER_ENV}=python)",
+    )
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess modes
     parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -394,6 +412,8 @@ def main() -> None:
     others = [("inspected", {INSPECT_ENV: "1"}), ("uninspected", {INSPECT_ENV: "0"})]
     if args.compare_path:
         others.append((f"substrate-{args.compare_path}", {INSPECT_ENV: "1", CALL_ENV: args.compare_path}))
+    if args.compare_parser:
+        others.append(("substrate-pyparse", {INSPECT_ENV: "1", PARSER_ENV: "python"}))
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
         os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
@@ -433,6 +453,13 @@ def main() -> None:
                     client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
                     targets.append((name, f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"))
                     pids[name] = int(client.node(UNIVERSE, "substrate")["pid"])
+                    if (
+                        name == "substrate-pyparse"
+                    ):  # the gateway parses too: requests, and the answers it relays
+                        targets.append(
+                            ("gateway-pyparse", f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping")
+                        )
+                        pids["gateway-pyparse"] = int(client.node(UNIVERSE, "gateway")["pid"])
             for name, url in targets:
                 wait_for_pong(url, timeout=30, what=f"the {name} target")
                 warm_up(wrk, name, url, args)

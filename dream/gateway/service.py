@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -135,6 +136,10 @@ class Service(Node):
         self.websocket_upgrade = Relays(self._live_substrates, self.log).upgrade
         self.ring = make_ring(RECORD_FIELDS)  # None when DREAM_INSPECT=0
         self.via_prefix = self.config.id.encode() + b" "
+        # As the substrate does: what start-up made lives as long as the node, so a full collection (made
+        # frequent by the inspector's ring, which keeps records alive across many requests) scans only
+        # what requests made, and pauses the relay for less.
+        gc.freeze()
 
     async def _live_substrates(self) -> list[PeerInfo]:
         return [

@@ -37,6 +37,7 @@ from urllib.parse import unquote
 
 import httptools
 
+from dream.http import headparse
 from dream.http.exchange import Exchange
 from dream.http.message import (
     FastHandler,
@@ -132,6 +133,8 @@ class HttpServer:
         self.should_exit = False
         self.connections: set[Connection] = set()
         self.unflushed: list[Connection] = []  # connections holding answers until this loop pass ends
+        # The usual head parsed in one C call (None: every head goes through httptools' callbacks).
+        self.parse_head = headparse.parser()
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def hold(self, connection: Connection) -> None:
@@ -226,6 +229,7 @@ class Connection(asyncio.Protocol):
         "max_head",
         "max_header_line",
         "max_headers",
+        "parse_head",
         "parser",
         "refusal",
         "reject",
@@ -254,6 +258,7 @@ class Connection(asyncio.Protocol):
         self.url_room = server.max_request_line - 16
         self.max_headers = server.max_headers
         self.max_header_line = server.max_header_line
+        self.parse_head = server.parse_head
         self.transport: Any = None
         self.parser = httptools.HttpRequestParser(self)
         self.request = Request()
@@ -361,6 +366,8 @@ class Connection(asyncio.Protocol):
         if self.in_head and not self.head_size and data.find(b"\r\n\r\n") + 4 == n <= self.max_head:
             # The usual read: one whole head (of a request with no body), and nothing after it: within
             # `max_head`, and parsed whole here, so there is no partial head to count or time.
+            if self.parse_head is not None and self._usual_head(data):
+                return
             try:
                 self.parser.feed_data(data)
             except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -391,6 +398,23 @@ class Connection(asyncio.Protocol):
             if not self._feed(data if start == 0 and stop == n else memoryview(data)[start:stop]):
                 return
             start = stop
+
+    def _usual_head(self, data: bytes) -> bool:
+        """A head of the usual shape (`dream.http.headparse`), parsed in one C call and answered as
+        `on_message_complete` answers; False leaves it to httptools."""
+        assert self.parse_head is not None
+        request = self.parse_head(
+            data, Request, self.server.max_request_line, self.max_header_line, self.max_headers
+        )
+        if request is None:
+            return False
+        self.request = request  # a body-less, kept-alive HTTP/1.1 request: nothing more to check
+        if self.busy or self.waiting:
+            self.waiting.append(request)
+            self.transport.pause_reading()
+        else:
+            self._dispatch(request)
+        return True
 
     def _head_end(self, data: bytes, start: int) -> int:
         """Where the head being read ends in `data` (just past its blank line), or -1."""
@@ -698,6 +722,13 @@ class Connection(asyncio.Protocol):
         except TypeError:  # a header given as a list, not a tuple: answered, not kept
             key = fields = None
         if fields is not None:
+            if keep and not head_only and request.http_version == "1.1" and status != 204 and status != 304:
+                # The usual answer (a kept head, a body, the connection kept): one formatting, no list.
+                if not self.held:
+                    self.server.hold(self)
+                self.held.append(b"%bcontent-length: %d\r\n\r\n%b" % (fields, len(body), body))
+                self.last_active = time.monotonic()
+                return
             head = [fields]
         else:
             head = [status_line(status)]

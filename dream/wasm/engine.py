@@ -68,8 +68,7 @@ class EpochTicker:
 
     def __init__(self, engine: wasmtime.Engine) -> None:
         self._engine = engine
-        self._active = 0
-        self._lock = threading.Lock()
+        self._running: list[None] = []  # one item per call running
         self._busy = threading.Event()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wasm-epoch-ticker", daemon=True)
@@ -92,21 +91,23 @@ class EpochTicker:
             due += TICK_SECONDS * (missed if late <= MAX_CATCH_UP else late)
             for _ in range(1 + missed):
                 self._engine.increment_epoch()
-            with self._lock:
-                # Sleep again only once no call is running; `exit` does not clear, so a stream of short
-                # calls costs no Event traffic.
-                if self._active == 0:
-                    self._busy.clear()
+            # Sleep again only once no call is running; `exit` does not clear, so a stream of short
+            # calls costs no Event traffic. Cleared first, then checked: a call entering meanwhile
+            # either saw the flag clear (and set it) or is seen here (and it is set again).
+            if not self._running:
+                self._busy.clear()
+                if self._running:
+                    self._busy.set()
 
     def enter(self) -> None:
-        with self._lock:
-            self._active += 1
-            if not self._busy.is_set():
-                self._busy.set()
+        # No lock: list.append and list.pop are atomic, and a call's own thread is the one that
+        # pops for it (an inline call costs two lock round trips less).
+        self._running.append(None)
+        if not self._busy.is_set():
+            self._busy.set()
 
     def exit(self) -> None:
-        with self._lock:
-            self._active -= 1
+        self._running.pop()
 
     @property
     def stopped(self) -> bool:

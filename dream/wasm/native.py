@@ -3,7 +3,10 @@
 `scripts/setup-venv` builds it (`python -m dream.wasm.native build`) with the system C compiler and
 Python's headers into `dream/wasm/_nativecall<EXT_SUFFIX>`; nothing else is needed (no PyPI build
 dependency). A failed build does not fail the install: the extension is then missing, and the wasm host
-calls through the raw call path (pure Python over ctypes), saying why in its start-up line.
+calls through the raw call path (pure Python over ctypes), saying why in its start-up line. The same
+command builds the HTTP server's head parser (`dream/http/_native/headparse.c` into
+`dream/http/_headparse<EXT_SUFFIX>`, see `dream.http.headparse`), which has the same fallback: without it
+every head goes through httptools' callbacks.
 
 `load()` imports it and hands it the libwasmtime wasmtime-py loaded, with the struct sizes it relies on;
 it answers why not when it cannot (not built, built for another Python, a changed wasmtime).
@@ -26,13 +29,21 @@ BUILD_HINT = "build it with `scripts/setup-venv` (it needs gcc and Python's head
 _loaded: tuple[ModuleType | None, str] | None = None
 
 
+HEAD_PARSER = HERE.parent / "http" / "_native" / "headparse.c"
+
+
 def target() -> Path:
     """Where the built extension goes: beside this module, with this Python's extension suffix."""
     return HERE / (NAME + importlib.machinery.EXTENSION_SUFFIXES[0])
 
 
-def build() -> str | None:
-    """Compile the extension; None when built, else why not (one sentence)."""
+def head_parser_target() -> Path:
+    """Where the HTTP server's head parser goes: beside `dream.http.headparse`."""
+    return HEAD_PARSER.parent.parent / ("_headparse" + importlib.machinery.EXTENSION_SUFFIXES[0])
+
+
+def build(source: Path | None = None, out: Path | None = None) -> str | None:
+    """Compile the extension (or the C `source` into `out`); None when built, else why not (one sentence)."""
     import shutil  # the build's own imports: a node only loads what was built
     import subprocess
     import sysconfig
@@ -43,7 +54,7 @@ def build() -> str | None:
     include = sysconfig.get_paths()["include"]
     if not (Path(include) / "Python.h").is_file():
         return f"Python.h is not in {include} (install Python's headers, e.g. python3-dev)"
-    out = target()
+    out = out or target()
     partial = out.with_suffix(".partial")
     command = [
         compiler,
@@ -53,7 +64,7 @@ def build() -> str | None:
         "-std=c11",
         "-Wall",
         f"-I{include}",
-        str(SOURCE),
+        str(source or SOURCE),
         "-o",
         str(partial),
         "-ldl",
@@ -99,21 +110,39 @@ def _load() -> tuple[ModuleType | None, str]:
     return module, ""
 
 
+# Each extension: (what it is, its source and target, what happens without it).
+EXTENSIONS = (
+    (
+        "native call extension",
+        lambda: (SOURCE, target()),
+        "wasm calls will use the raw call path (pure Python, slower)",
+    ),
+    (
+        "HTTP head parser extension",
+        lambda: (HEAD_PARSER, head_parser_target()),
+        "HTTP servers will parse every head with httptools' callbacks (slower)",
+    ),
+)
+
+
 def main(argv: list[str]) -> int:
     if argv != ["build"]:
         print("usage: python -m dream.wasm.native build", file=sys.stderr)
         return 2
-    problem = build()
-    if problem is not None:
+    failed = 0
+    for what, paths, without in EXTENSIONS:  # each on its own: one failing leaves the other built
+        source, out = paths()
+        problem = build(source, out)
+        if problem is None:
+            print(f"dream: built the {what} ({out.name})")
+            continue
+        failed = 1
         print(
-            f"dream: the native call extension was not built: {problem}\n"
-            "dream: wasm calls will use the raw call path (pure Python, slower); rerun scripts/setup-venv once "
-            "gcc and Python's headers are installed",
+            f"dream: the {what} was not built: {problem}\n"
+            f"dream: {without}; rerun scripts/setup-venv once gcc and Python's headers are installed",
             file=sys.stderr,
         )
-        return 1
-    print(f"dream: built the native call extension ({target().name})")
-    return 0
+    return failed
 
 
 if __name__ == "__main__":

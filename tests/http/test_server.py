@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import pytest
@@ -59,10 +59,10 @@ async def not_found(scope: Any, receive: Any, send: Any) -> None:
 class Served:
     """An HttpServer on a free 127.0.0.1 port, in a thread running its own event loop."""
 
-    def __init__(self, loop: str, *, keep_alive: float = 30.0) -> None:
+    def __init__(self, loop: str, *, keep_alive: float = 30.0, **limits: Any) -> None:
         self.fast: Fast | None = None
         self.app: App = not_found
-        self.server = HttpServer(self._app, fast=self._fast, keep_alive=keep_alive)
+        self.server = HttpServer(self._app, fast=self._fast, keep_alive=keep_alive, **limits)
         self.loop_kind = loop
         self.loop_errors: list[dict[str, Any]] = []
         self.failure: BaseException | None = None
@@ -223,13 +223,24 @@ async def slow_app(scope: Any, receive: Any, send: Any) -> None:
 # -- fixtures ------------------------------------------------------------------------------------------
 
 
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+Running = TypeVar("Running", bound=Stoppable)
+
+
+def stopped_after(running: Running) -> Iterator[Running]:
+    """A fixture's body: `running` for the test(s), stopped after them even when they fail."""
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture(scope="module", params=["uvloop", "asyncio"])
 def shared(request: pytest.FixtureRequest) -> Iterator[Served]:
-    served = Served(request.param)
-    try:
-        yield served
-    finally:
-        served.stop()
+    yield from stopped_after(Served(request.param))
 
 
 @pytest.fixture

@@ -41,3 +41,6 @@ def test_the_command_exits_non_zero_with_a_message_when_it_cannot_build(tmp_path
     assert done.returncode == 1
     assert "the native call extension was not built: no C compiler found" in done.stderr
     assert "wasm calls will use the raw call path" in done.stderr
+    # The HTTP head parser is tried on its own, and says what happens without it.
+    assert "the HTTP head parser extension was not built: no C compiler found" in done.stderr
+    assert "HTTP servers will parse every head with httptools' callbacks" in done.stderr
