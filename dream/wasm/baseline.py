@@ -63,15 +63,15 @@ def available() -> bool:
     return hasattr(ffi, "wasmtime_config_strategy_set")
 
 
-def make_baseline_engine(settings: str) -> wasmtime.Engine:
-    """An engine like the optimizing one described by `settings` (epoch interruption, the same memory
-    layout), compiling with Winch."""
+def make_baseline_engine(*, pooling: bool) -> wasmtime.Engine:
+    """An engine like the optimizing one (epoch interruption, the same memory layout: `pooling` when
+    that one got the pooling allocator), compiling with Winch."""
     cfg = wasmtime.Config()
     cfg.epoch_interruption = True
     from wasmtime import _ffi as ffi
 
     ffi.wasmtime_config_strategy_set(cfg.ptr(), WINCH)
-    if "pooling=1" in settings.split(";"):
+    if pooling:
         _pooling(cfg)  # the same allocator, so code compiled for it has the same memory bounds
     return wasmtime.Engine(cfg)
 
@@ -79,8 +79,8 @@ def make_baseline_engine(settings: str) -> wasmtime.Engine:
 class BaselineRuntime:
     """The baseline engine of a host, its share of the module cache and its epoch ticker."""
 
-    def __init__(self, directory: Path, settings: str) -> None:
-        self.engine = make_baseline_engine(settings)
+    def __init__(self, directory: Path, settings: str, *, pooling: bool) -> None:
+        self.engine = make_baseline_engine(pooling=pooling)
         self.cache = ModuleCache(self.engine, directory, baseline_settings(settings))
         self.ticker = EpochTicker(self.engine)
 
