@@ -1,4 +1,4 @@
-"""Runs one step script with /bin/sh: streamed output, a hard time limit, the whole process group killed
+"""Runs one step script with /bin/sh (or one command: `run_command`): streamed output, a hard time limit, the whole process group killed
 (also when the build is cancelled). `wrap` puts the command in the sandbox (sandbox.Sandbox.command): its
 processes then live in their own pid namespace, which dies with bwrap (--die-with-parent)."""
 
@@ -36,7 +36,22 @@ def run_step(
     cancel: threading.Event | None = None,
     wrap: Wrap | None = None,
 ) -> StepRun:
-    command, command_env = ["/bin/sh", str(script)], dict(env)
+    return run_command(
+        ["/bin/sh", str(script)], cwd=cwd, env=env, timeout=timeout, on_line=on_line, cancel=cancel, wrap=wrap
+    )
+
+
+def run_command(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    on_line: Callable[[str], None],
+    cancel: threading.Event | None = None,
+    wrap: Wrap | None = None,
+) -> StepRun:
+    command, command_env = list(argv), dict(env)
     if wrap is not None:
         command, command_env = wrap(command, env)
     proc = subprocess.Popen(
