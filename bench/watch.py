@@ -33,11 +33,17 @@ from dream.testing.harness import DaemonProcess
 SOURCE = {"wat": "main.wat", "go": "ping.go"}
 
 
+# Between two looks at the answer. Every 2 ms, the requests and the substrate's answers took a core's
+# share from the very build and compile being timed (~0.3 s of a Go save on 2 cores); 10 ms costs at
+# most 10 ms of precision.
+POLL_SECONDS = 0.01
+
+
 def wait_answer(web: httpx.Client, word: str, deadline: float) -> None:
     while web.get("/ping").text != word:
         if time.monotonic() > deadline:
             raise SystemExit(f"the function never answered {word}")
-        time.sleep(0.002)
+        time.sleep(POLL_SECONDS)
 
 
 class Watched:
