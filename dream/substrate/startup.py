@@ -1,7 +1,8 @@
 """The substrate's start-up resolve: a substrate that starts in a universe already serving projects (a
 snapshot loaded, a kept universe started again, a fork for a test) resolves the hosts tns routes and
 loads their functions' compiled modules as soon as it runs, so the first request finds them ready
-instead of paying three tns round trips and the module's load.
+instead of paying three tns round trips and the module's load. Only builds already compiled on this
+machine are loaded (monkey compiles each build it publishes; a snapshot load compiles what it lacks).
 
 It runs in the background: the node is ready without waiting for it, and a request that comes first
 shares the lookups in flight (`Resolver.table` and `Modules.get` make each once). A fresh universe has
@@ -52,8 +53,14 @@ async def resolve_published(resolver: Resolver) -> int:
             await asyncio.sleep(RETRY)
     hosts = hosts_of(keys)
     tables = await asyncio.gather(*(resolver.table(host) for host in hosts), return_exceptions=True)
+    # Only builds this machine has compiled (a load from its cache, milliseconds): one that needs a
+    # download and a compile waits for its first request, as before, instead of a start paying for all.
     functions = [
-        resource for table in tables if isinstance(table, RouteTable) for resource in table.functions
+        resource
+        for table in tables
+        if isinstance(table, RouteTable)
+        for resource in table.functions
+        if resource.asset is not None and resolver.modules.compiled(resource.asset)
     ]
     loaded = await asyncio.gather(*(resolver.function(f) for f in functions), return_exceptions=True)
     ready = sum(1 for outcome in loaded if not isinstance(outcome, BaseException))
