@@ -224,6 +224,8 @@ class ScriptBuilder:
             return prepare_go_module(dirs["src"], dirs["out"] / f"{name}.wasm", work, staged_go_sdk())
         except CompileError as exc:
             return exc
+        except (OSError, ValueError) as exc:  # a source file that is not UTF-8 text, say
+            return CompileError(f"cannot prepare the Go module: {exc}")
 
     def _zig_cache_refused(self, sandbox: Sandbox | None, output: list[str]) -> bool:
         """Whether zig failed to add an entry to the layered shared cache: zig moves each new entry in as a

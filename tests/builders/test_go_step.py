@@ -86,6 +86,10 @@ def test_the_direct_step_reports_errors_as_the_script_did(tmp_path: Path) -> Non
     assert "ping.go:" in result.error and "undefined: zero" in result.error, result.error
     assert "error: go exited with code 1" in result.error
     assert "dream-build-" not in result.error
+    (src / "ping.go").write_bytes(b"package lib\n// \xff\xfe not UTF-8\n")
+    result, _ = build(src, tmp_path)
+    assert not result.ok and result.error is not None
+    assert "cannot prepare the Go module" in result.error and "utf-8" in result.error, result.error
     empty = tmp_path / "empty"
     shutil.copytree(PING_PONG / "go" / ".taubyte", empty / ".taubyte")
     result, _ = build(empty, tmp_path)
