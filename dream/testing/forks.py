@@ -7,7 +7,7 @@ its fork did not finish meanwhile. A pre-started fork is the same fresh universe
 (a test never gets one another test used); one made from a snapshot saved again since is thrown away.
 
 `FORKS_AHEAD` (pytest ini `dream_forks_ahead`, 0 turns it off) forks are kept ready per snapshot and
-`only`; the last test's goes unused and is killed with the others when the session ends.
+`only`; the last test's goes unused and is killed when the test module ends.
 """
 
 from __future__ import annotations

@@ -147,11 +147,12 @@ def _fork_reaper(dream_daemon: DaemonProcess) -> Iterator[Callable[[str], None]]
         client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def _fork_pool(
     dream_daemon: DaemonProcess, _fork_reaper: Callable[[str], None], pytestconfig: pytest.Config
 ) -> Iterator[ForkPool]:
-    """Forks started ahead of the tests that ask for them (`dream.testing.forks`)."""
+    """Forks started ahead of the tests that ask for them (`dream.testing.forks`); one pool per test
+    module, so a fork started ahead and left unused does not outlive its module."""
     ahead = str(pytestconfig.getini(FORKS_AHEAD_INI)).strip()
     if not ahead.isdigit():
         raise pytest.UsageError(f"ini {FORKS_AHEAD_INI} = {ahead!r}: give a whole number (0: no forks ahead)")
