@@ -18,7 +18,7 @@ from dream.builders.blocked import explain
 from dream.builders.env import step_env
 from dream.builders.languages import CompileError, prepare_go_module, staged_go_sdk
 from dream.builders.paths import tool_cache_dir
-from dream.builders.runner import StepRun, run_command, run_step
+from dream.builders.runner import StepRun, run_step
 from dream.builders.sandbox import (
     OPT_OUT_WARNING,
     Sandbox,
@@ -153,21 +153,9 @@ class ScriptBuilder:
                 if isinstance(direct, CompileError):  # what the step's compile would have printed
                     relay(f"error: {direct}")
                     run = StepRun(1, [])
-                elif direct is not None:
-                    run = run_command(
-                        direct,
-                        cwd=dirs["src"],
-                        env=env,
-                        timeout=deadline - time.monotonic(),
-                        on_line=relay,
-                        cancel=cancel,
-                        wrap=wrap,
-                    )
-                    if run.returncode:
-                        relay(f"error: go exited with code {run.returncode}")
                 else:
                     run = run_step(
-                        path,
+                        path if direct is None else direct,
                         cwd=dirs["src"],
                         env=env,
                         timeout=deadline - time.monotonic(),
@@ -175,6 +163,8 @@ class ScriptBuilder:
                         cancel=cancel,
                         wrap=wrap,
                     )
+                    if direct is not None and run.returncode:
+                        relay(f"error: go exited with code {run.returncode}")
                 if run.returncode and self._zig_cache_refused(sandbox, run.output):
                     emit(ZIG_RETRY_NOTE)
                     private = str(work / PRIVATE_ZIG_CACHE)
