@@ -95,3 +95,12 @@ def test_the_direct_step_reports_errors_as_the_script_did(tmp_path: Path) -> Non
     result, _ = build(empty, tmp_path)
     assert not result.ok and result.error is not None
     assert "no Go files at the top level" in result.error and "exit code 1" in result.error
+
+
+def test_go_builds_collect_garbage_late_unless_the_project_says(tmp_path: Path) -> None:
+    from dream.builders.env import GO_GC, GO_MEMORY_TARGET, step_env
+
+    env = step_env(tmp_path, tmp_path / "src", tmp_path / "out")
+    assert (env["GOGC"], env["GOMEMLIMIT"]) == (GO_GC, GO_MEMORY_TARGET) == ("off", "512MiB")
+    mine = step_env(tmp_path, tmp_path / "src", tmp_path / "out", {"GOGC": "100", "GOMEMLIMIT": "1GiB"})
+    assert (mine["GOGC"], mine["GOMEMLIMIT"]) == ("100", "1GiB")
