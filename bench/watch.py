@@ -2,14 +2,16 @@
 
 A daemon with a `pipeline` universe, a project per language, its first deploy, then `dream watch` on it.
 Each round rewrites the function's answer (a new 4-letter word: a new build, never a build-cache hit)
-and times from the write until the substrate answers the new word. Toolchains are warmed first.
-A second daemon with `DREAM_WASM_COMPILER=optimizing` watches a Go project too, and its saves alternate
-with the first daemon's: the baseline compiler against the optimizing one, under the same load.
+and times from the write until the substrate answers the new word, and the CPU the daemon spent on it
+(its own and its build processes': the build, the compile for the substrates). Toolchains are warmed
+first. With DREAM_BENCH_BASE (bench/base.py), a daemon of that checkout watches its own two projects,
+its saves interleaved with this tree's, so both are measured under the same load.
 Usage: .venv/bin/python bench/watch.py [rounds]   (goals: WAT <= 0.3 s, Go <= 1 s)
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import statistics
@@ -22,20 +24,26 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from base import base_tree, load_average
 from counts import count_arg
 
 from dream.builders.toolchains import warm
 from dream.testing.harness import DaemonProcess
-from dream.wasm.baseline import COMPILER_SETTING
 
 SOURCE = {"wat": "main.wat", "go": "ping.go"}
+
+
+# Between two looks at the answer. Every 2 ms, the requests and the substrate's answers took a core's
+# share from the very build and compile being timed (~0.3 s of a Go save on 2 cores); 10 ms costs at
+# most 10 ms of precision.
+POLL_SECONDS = 0.01
 
 
 def wait_answer(web: httpx.Client, word: str, deadline: float) -> None:
     while web.get("/ping").text != word:
         if time.monotonic() > deadline:
             raise SystemExit(f"the function never answered {word}")
-        time.sleep(0.002)
+        time.sleep(POLL_SECONDS)
 
 
 class Watched:
@@ -62,6 +70,7 @@ class Watched:
         for line in self.watcher.stdout:
             if "save a file to deploy it" in line:
                 break
+        self.daemon = daemon
         self.web = httpx.Client(
             base_url=f"http://127.0.0.1:{client.port('bench', 'substrate')}",
             headers={"host": project["fqdn"]},
@@ -70,14 +79,15 @@ class Watched:
         wait_answer(self.web, "PONG", time.monotonic() + 60)
         self.previous = "PONG"
 
-    def save(self, word: str) -> float:
-        """Seconds from writing `word` as the new answer until it is served."""
+    def save(self, word: str) -> tuple[float, float]:
+        """Seconds from writing `word` as the new answer until it is served, and the daemon's CPU seconds."""
         text = self.source.read_text().replace(f'"{self.previous}"', f'"{word}"')
+        cpu = daemon_cpu(self.daemon)
         started = time.monotonic()
         self.source.write_text(text)
         wait_answer(self.web, word, started + 120)
         self.previous = word
-        return time.monotonic() - started
+        return time.monotonic() - started, daemon_cpu(self.daemon) - cpu
 
     def stop(self) -> None:
         self.web.close()
@@ -85,19 +95,17 @@ class Watched:
         self.watcher.wait(timeout=10)
 
 
+def daemon_cpu(daemon: DaemonProcess) -> float:
+    """CPU seconds of the daemon and of the children it waited for (build steps), from /proc."""
+    assert daemon.process is not None
+    fields = Path(f"/proc/{daemon.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+
+
 @contextmanager
-def daemon_with(home: Path, **env: str) -> Iterator[DaemonProcess]:
-    """A daemon with a `pipeline` universe, started with `env` added to this process's environment."""
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        daemon = DaemonProcess(home).start()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def daemon_with(home: Path, tree: Path | None = None) -> Iterator[DaemonProcess]:
+    """A daemon (of the checkout `tree`, else this one) with a `pipeline` universe."""
+    daemon = DaemonProcess(home, tree=tree).start()
     try:
         daemon.client().new_universe("bench", shape="pipeline")
         yield daemon
@@ -105,35 +113,39 @@ def daemon_with(home: Path, **env: str) -> Iterator[DaemonProcess]:
         daemon.stop()
 
 
-def line(label: str, times: list[float]) -> str:
-    return f"{label:24} {statistics.median(times):>7.3f} s {min(times):>7.3f} s {max(times):>7.3f} s"
+def line(label: str, times: list[float], cpu: list[float]) -> str:
+    return (
+        f"{label:24} {statistics.median(times):>7.3f} s {min(times):>7.3f} s {max(times):>7.3f} s"
+        f" {statistics.median(cpu):>9.3f} s"
+    )
 
 
 def main() -> None:
     rounds = count_arg("rounds", 5)
+    base = base_tree()
     for name in SOURCE:
         warm(name, log=lambda line: None)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        daemon_with(Path(tmp) / "home") as daemon,
-        daemon_with(Path(tmp) / "optimizing", **{COMPILER_SETTING: "optimizing"}) as optimizing,
-    ):
-        watched = {
-            "wat": Watched(daemon, Path(tmp), "wat"),
-            "go": Watched(daemon, Path(tmp), "go"),
-            "go, optimizing compiler": Watched(optimizing, Path(tmp) / "optimizing", "go"),
-        }
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        daemon = stack.enter_context(daemon_with(tmp / "home"))
+        watched = {lang: Watched(daemon, tmp, lang) for lang in SOURCE}
+        if base is not None:
+            old = stack.enter_context(daemon_with(tmp / "base", base))
+            watched |= {f"{lang}, base {base.name}": Watched(old, tmp / "base", lang) for lang in SOURCE}
+        for project in watched.values():
+            stack.callback(project.stop)
         times: dict[str, list[float]] = {label: [] for label in watched}
-        try:
-            for i in range(rounds):  # interleaved: each round of each is measured under the same load
-                for label, project in watched.items():
-                    times[label].append(project.save(f"W{i:03d}"))
-        finally:
-            for project in watched.values():
-                project.stop()
-    print(f"{'template':24} {'median':>9} {'best':>9} {'worst':>9}   (save → new answer)")
+        cpu: dict[str, list[float]] = {label: [] for label in watched}
+        print(f"load average before: {load_average()}")
+        for i in range(rounds):  # interleaved: each round of each is measured under the same load
+            for label, project in watched.items():
+                took, spent = project.save(f"W{i:03d}")
+                times[label].append(took)
+                cpu[label].append(spent)
+        print(f"load average after: {load_average()}")
+    print(f"{'template':24} {'median':>9} {'best':>9} {'worst':>9} {'daemon CPU':>11}   (save → new answer)")
     for label, measured in times.items():
-        print(line(label, measured))
+        print(line(label, measured, cpu[label]))
     print("goals: WAT <= 0.3 s, Go <= 1 s")
 
 

@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from dream.builders.base import BuildResult, LogFn
@@ -47,9 +48,11 @@ def build_function(
     log: LogFn = print,
     timeout: float = 300,
     cancel: threading.Event | None = None,
+    on_wasm: Callable[[bytes], None] | None = None,
 ) -> BuildResult:
     """Build `src_dir` per its `.taubyte/config.yaml`; identical inputs return the cached artefact.
-    Setting `cancel` stops a build in progress (it then fails, and nothing is cached)."""
+    Setting `cancel` stops a build in progress (it then fails, and nothing is cached). `on_wasm` gets a
+    function's module as soon as it is built, before it is zipped (not on a cache hit)."""
     start = time.monotonic()
     src = Path(src_dir).resolve()
     if not src.is_dir():
@@ -87,7 +90,9 @@ def build_function(
         return hit
     staging = Path(cache_dir) / "tmp" / f"{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        result = builder.build(src, staging, config=config, log=log, timeout=timeout, cancel=cancel)
+        result = builder.build(
+            src, staging, config=config, log=log, timeout=timeout, cancel=cancel, on_wasm=on_wasm
+        )
         if not result.ok:
             return result
         (staging / LOG_FILE).write_text(result.log)

@@ -1,6 +1,7 @@
-"""Runs one step script with /bin/sh: streamed output, a hard time limit, the whole process group killed
-(also when the build is cancelled). `wrap` puts the command in the sandbox (sandbox.Sandbox.command): its
-processes then live in their own pid namespace, which dies with bwrap (--die-with-parent)."""
+"""Runs one step script with /bin/sh (or one command): streamed output, a hard time limit, the whole
+process group killed (also when the build is cancelled). `wrap` puts the command in the sandbox
+(sandbox.Sandbox.command): its processes then live in their own pid namespace, which dies with bwrap
+(--die-with-parent)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class StepRun:
 
 
 def run_step(
-    script: Path,
+    script: Path | list[str],
     *,
     cwd: Path,
     env: Mapping[str, str],
@@ -36,7 +37,9 @@ def run_step(
     cancel: threading.Event | None = None,
     wrap: Wrap | None = None,
 ) -> StepRun:
-    command, command_env = ["/bin/sh", str(script)], dict(env)
+    """Run a step script with /bin/sh, or a command given as its argv (a list)."""
+    argv = script if isinstance(script, list) else ["/bin/sh", str(script)]
+    command, command_env = list(argv), dict(env)
     if wrap is not None:
         command, command_env = wrap(command, env)
     proc = subprocess.Popen(

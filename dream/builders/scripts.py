@@ -40,3 +40,16 @@ def wasm_utils(lang: str, image: str) -> str:
         + f'    "$DREAM_PYTHON" -m dream.builders.step {shlex.quote(lang)} "$name"\n'
         "}\n"
     )
+
+
+def _commands(script: str) -> list[str]:
+    """A step script's commands: no shebang, comments, blank lines or indentation."""
+    kept = (line.strip() for line in script.splitlines())
+    return [line for line in kept if line and not line.startswith("#")]
+
+
+def is_standard_wasm_step(script: str) -> bool:
+    """Whether a step script (before remapping) only calls `build "${FILENAME}"` and reports its exit
+    code, as the templates' `.taubyte/build.sh` and dream's default step do: dream may then run the
+    compiler itself, in the same sandbox, without the shell and Python the script would start."""
+    return _commands(script) == _commands(DEFAULT_WASM_STEP)

@@ -6,6 +6,8 @@ Each step talks to tns and hoarder through their clients (`dream.clients`) and w
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -111,14 +113,26 @@ async def build_and_publish(
     baseline: bool = False,
 ) -> str:
     """Build one resource, stash its artefact and point its asset key at the CID; DreamError on failure.
-    Setting `cancel` stops the build; a cancelled build is not published. `baseline`: compile it for
+    Setting `cancel` stops a build; a cancelled build is not published. `baseline`: compile it for
     the substrates with the fast baseline compiler (a working-copy save), not the optimizing one."""
     from dream.builders import build_function
-    from dream.wasm.precompile import precompile
+    from dream.wasm.precompile import Compiled, compile_module
 
     if not target.directory.is_dir():
         raise DreamError(f"{target.label} has no code: expected the directory {target.directory}")
     log(f"building {target.label}")
+    loop = asyncio.get_running_loop()
+    compiling: list[concurrent.futures.Future[Compiled]] = []
+
+    def compile_soon(wasm: bytes) -> None:
+        # Called by the build as soon as the module exists: it compiles for the substrates on another
+        # thread while the build zips it and the artefact is stored (each is ~0.2-1 s for Go).
+        compiling.append(
+            asyncio.run_coroutine_threadsafe(
+                asyncio.to_thread(compile_module, wasm, target.label, baseline=baseline), loop
+            )
+        )
+
     result = await asyncio.to_thread(
         build_function,
         target.directory,
@@ -126,24 +140,39 @@ async def build_and_publish(
         log=log,
         timeout=BUILD_TIMEOUT,
         cancel=cancel,
+        on_wasm=compile_soon,
     )
     if not result.ok or result.artifact is None:
+        if compiling:
+            await _settled(compiling[0])
         raise DreamError(f"{target.label} failed to build: {result.error}")
+    if result.wasm is not None and not compiling:  # a build-cache hit: nothing compiled it yet
+        compile_soon(result.wasm.read_bytes())
     data = result.artifact.read_bytes()
-    cid = (await clients.hoarder.stash(data))["cid"]
-    if result.wasm is not None:
-        # Compile now, into the machine's AOT cache the substrates load from: the first request after the
+    try:
+        cid = (await clients.hoarder.stash(data))["cid"]
+    except BaseException:
+        if compiling:
+            await _settled(compiling[0])
+        raise
+    if compiling:
+        # Compiled into the machine's AOT cache the substrates load from: the first request after the
         # deploy then finds a compiled module instead of paying a compile (over a second for Go), and a
         # module no substrate could load fails its build rather than its first request. (A failed build
         # leaves its stashed bytes unreferenced: nothing points at them.)
-        took = await asyncio.to_thread(
-            precompile, result.wasm.read_bytes(), target.label, cid, baseline=baseline
-        )
+        compiled = await asyncio.wrap_future(compiling[0])
+        compiled.name_build(cid)
         how = " (baseline compiler)" if baseline else ""
-        log(f"compiled {target.label} for the substrates{how} in {took:.2f}s")
+        log(f"compiled {target.label} for the substrates{how} in {compiled.seconds:.2f}s")
     if cancel is not None and cancel.is_set():
         raise DreamError(f"{target.label} was built, but the job was cancelled: it is not published")
     await clients.tns.publish_assets(project_id, branch, {target.id: cid})
     how = "from the build cache" if result.cached else f"in {result.duration:.2f}s"
     log(f"built {target.label} {how}: {len(data)} bytes, cid {cid}")
     return cid
+
+
+async def _settled(future: concurrent.futures.Future[Any]) -> None:
+    """Wait for a compile whose build failed, so none outlives its job; its outcome is not wanted."""
+    with contextlib.suppress(Exception):
+        await asyncio.wrap_future(future)

@@ -22,7 +22,7 @@ from dream.clients.hoarder import HoarderDatabases
 from dream.clients.substrate import SubstrateClient
 from dream.limits import Limits
 from dream.node import Node
-from dream.substrate import stages
+from dream.substrate import stages, startup
 from dream.substrate.assets import Assets
 from dream.substrate.data import Databases
 from dream.substrate.front import Front
@@ -98,6 +98,8 @@ class Service(Node):
         self.events.start(asyncio.get_running_loop(), self.config.ports["http"])
         self.pubsub.start(asyncio.get_running_loop())
         self.spawn(self.resolver.follow(), "follow-tns")
+        # What tns already routes (a loaded snapshot, a kept universe) is resolved before it is asked for.
+        self.spawn(startup.resolve_published(self.resolver), "startup-resolve")
         # What start-up made lives as long as the node: out of the cyclic collector's way, a full
         # collection scans only what requests made (the request inspector's ring keeps each record
         # alive across a few hundred requests, which promotes them and makes full collections frequent).

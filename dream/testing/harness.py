@@ -33,10 +33,14 @@ def cache_env(cache: Path) -> dict[str, str]:
 
 class DaemonProcess:
     """`python -m dream.daemon` on a free port with its own DREAM_HOME and build cache (`cache`, by
-    default `<home>/cache`): tests never read or fill the machine's build cache."""
+    default `<home>/cache`): tests never read or fill the machine's build cache. `tree`: run dream from
+    that checkout instead of this one (a benchmark's A/B against an earlier commit)."""
 
-    def __init__(self, home: Path, *, port: int | None = None, cache: Path | None = None) -> None:
+    def __init__(
+        self, home: Path, *, port: int | None = None, cache: Path | None = None, tree: Path | None = None
+    ) -> None:
         self.home = home
+        self.tree = tree
         self.cache = cache or home / "cache"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,6 +57,7 @@ class DaemonProcess:
             PORT_ENV: str(self.port),
             HOME_ENV: str(self.home),
             **cache_env(self.cache),
+            **({"PYTHONPATH": str(self.tree)} if self.tree is not None else {}),
         }
 
     def start(self, *args: str, timeout: float = 60.0) -> DaemonProcess:
@@ -65,6 +70,7 @@ class DaemonProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                cwd=self.tree,  # `-m` looks in the working directory first
             )
         deadline = time.monotonic() + timeout
         with self.client() as client:

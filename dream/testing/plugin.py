@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +33,7 @@ import pytest
 
 from dream.testing.chaos import Chaos
 from dream.testing.data import ProjectData
+from dream.testing.forks import FORKS_AHEAD, FORKS_AHEAD_INI, ForkPool
 from dream.testing.harness import DaemonProcess, UniverseHandle
 from dream.testing.project import DeployedProject, deploy
 
@@ -45,6 +45,11 @@ UniverseFactory = Callable[..., UniverseHandle]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("dream_shape", "universe shape for the dream_universe fixture", default="default")
+    parser.addini(
+        FORKS_AHEAD_INI,
+        "forks fork_universe starts ahead per snapshot, for the tests that will ask (0: none)",
+        default=str(FORKS_AHEAD),
+    )
 
 
 def _worker() -> str:
@@ -142,20 +147,39 @@ def _fork_reaper(dream_daemon: DaemonProcess) -> Iterator[Callable[[str], None]]
         client.close()
 
 
+@pytest.fixture(scope="module")
+def _fork_pool(
+    dream_daemon: DaemonProcess, _fork_reaper: Callable[[str], None], pytestconfig: pytest.Config
+) -> Iterator[ForkPool]:
+    """Forks started ahead of the tests that ask for them (`dream.testing.forks`); one pool per test
+    module, so a fork started ahead and left unused does not outlive its module."""
+    ahead = str(pytestconfig.getini(FORKS_AHEAD_INI)).strip()
+    if not ahead.isdigit():
+        raise pytest.UsageError(f"ini {FORKS_AHEAD_INI} = {ahead!r}: give a whole number (0: no forks ahead)")
+    pool = ForkPool(dream_daemon, _fork_reaper, int(ahead))
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 @pytest.fixture
 def fork_universe(
-    dream_daemon: DaemonProcess, _fork_reaper: Callable[[str], None]
+    dream_daemon: DaemonProcess, _fork_reaper: Callable[[str], None], _fork_pool: ForkPool
 ) -> Iterator[Callable[..., UniverseHandle]]:
     """`fork(snapshot, name=None, only=None)` → a fresh universe started from a snapshot (`dream snapshot
     save`), with the snapshot's projects already serving; each is killed, and its folder removed, after
     the test (on a thread of its own: the next test does not wait for it). `only` starts just the nodes
-    a test needs, e.g. `FORK_SERVING` to call functions."""
+    a test needs, e.g. `FORK_SERVING` to call functions. Without a `name`, the fork may be one started
+    ahead while an earlier test ran (`dream.testing.forks`)."""
     client = dream_daemon.client()
     made: list[UniverseHandle] = []
 
     def fork(snapshot: str, name: str | None = None, only: Sequence[str] | None = None) -> UniverseHandle:
-        name = name or f"fork-{uuid.uuid4().hex[:10]}"
-        client.snapshot_load(snapshot, name, only=list(only) if only else None)
+        if name is None:
+            name = _fork_pool.take(snapshot, only)
+        else:
+            _fork_pool.load(snapshot, only, name, client)
         handle = UniverseHandle(client, name)
         made.append(handle)
         return handle

@@ -35,6 +35,9 @@ from dream.settings import cache_home
 
 log = logging.getLogger("dream.wasm")
 
+# Cranelift's level for the baseline engine's trampolines (`dream.wasm.baseline`): part of its tag.
+TRAMPOLINE_OPT_LEVEL = "none"
+
 
 def wasmtime_version() -> str:
     try:
@@ -45,7 +48,7 @@ def wasmtime_version() -> str:
 
 def baseline_settings(settings: str) -> str:
     """The settings of the baseline engine (`dream.wasm.baseline`) beside an engine with `settings`."""
-    return f"strategy=winch;{settings}"
+    return f"strategy=winch;trampoline_opt_level={TRAMPOLINE_OPT_LEVEL};{settings}"
 
 
 def tag_for(settings: str) -> str:

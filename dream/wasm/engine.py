@@ -48,15 +48,15 @@ def _pooling(cfg: wasmtime.Config) -> bool:
     return True
 
 
-def make_engine(*, pooling: bool) -> tuple[wasmtime.Engine, str]:
-    """An Engine with epoch interruption, and a string describing every setting that affects
-    compiled code (part of the AOT cache key)."""
+def make_engine(*, pooling: bool) -> tuple[wasmtime.Engine, str, bool]:
+    """An Engine with epoch interruption, a string describing every setting that affects
+    compiled code (part of the AOT cache key), and whether it got the pooling allocator."""
     cfg = wasmtime.Config()
     cfg.epoch_interruption = True
     cfg.cranelift_opt_level = "speed"
     pooled = pooling and _pooling(cfg)
     settings = f"epoch_interruption=1;cranelift_opt_level=speed;pooling={int(pooled)}"
-    return wasmtime.Engine(cfg), settings
+    return wasmtime.Engine(cfg), settings, pooled
 
 
 class EpochTicker:

@@ -105,7 +105,7 @@ class WasmHost:
         self, cache_dir: Path | None = None, *, capture_output: bool = False, pooling: bool = True
     ) -> None:
         compiler_setting()  # a wrong DREAM_WASM_COMPILER stops the host at its start, not at a load
-        self.engine, settings = make_engine(pooling=pooling)
+        self.engine, settings, self.pooled = make_engine(pooling=pooling)
         # How calls are made (raw C calls, object API, plain wasmtime-py): chosen by a self-test once
         # per process, or forced by DREAM_WASM_CALL (a forced path that fails raises CallPathError).
         self.call_path: CallPath = selftest.choose(self.engine)
@@ -128,7 +128,7 @@ class WasmHost:
     def baseline(self) -> BaselineRuntime:
         """The engine for builds compiled by the baseline compiler (`dream.wasm.baseline`)."""
         if self._baseline is None:
-            self._baseline = BaselineRuntime(self.cache.directory, self.cache.settings)
+            self._baseline = BaselineRuntime(self.cache.directory, self.cache.settings, pooling=self.pooled)
         return self._baseline
 
     @property

@@ -25,6 +25,17 @@ def test_a_baseline_module_keeps_the_timeout_and_the_memory_limit(tmp_path: Path
         assert ping.call("ping", get(), timeout=1, memory_limit=MB).body == b"PONG"
 
 
+@pytest.mark.parametrize("pooling", [True, False])
+def test_the_baseline_engine_allocates_as_the_optimizing_one(tmp_path: Path, pooling: bool) -> None:
+    with WasmHost(tmp_path, pooling=pooling) as host:
+        assert host.pooled is pooling  # the host says, rather than its settings string being read back
+        ping = host.load("ping", wat("ping"), name="functions/ping", baseline=True)
+        assert ping.baseline and ping.call("ping", get(), timeout=1, memory_limit=MB).body == b"PONG"
+        traps = host.load("traps", wat("traps"), name="functions/traps", baseline=True)
+        with pytest.raises(WasmMemoryLimit):
+            traps.call("hog", get(), timeout=2, memory_limit=10 * MB)
+
+
 def test_a_baseline_build_loads_by_its_cid_and_optimized_code_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

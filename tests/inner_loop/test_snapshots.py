@@ -16,6 +16,9 @@ import pytest
 
 from dream.errors import DreamError
 from dream.gitrun import run as git_run
+from dream.substrate.startup import STARTUP_HOSTS, hosts_of
+from dream.tcc.tns_keys import http_links_key
+from dream.testing.forks import ForkPool
 from dream.testing.harness import DaemonProcess, UniverseHandle, git, wait_for
 from dream.testing.plugin import FORK_SERVING, UniverseFactory
 from tests.inner_loop.cli import dream
@@ -168,3 +171,63 @@ def test_bad_names_and_missing_snapshots(origin: Origin, dream_daemon: DaemonPro
     assert "twice" not in [s["name"] for s in client.snapshots()]
     gone = dream("snapshot", "rm", "twice", env=dream_daemon.env)
     assert gone.returncode == 1 and "no snapshot `twice`" in gone.stderr
+
+
+def test_forks_started_ahead(origin: Origin, dream_daemon: DaemonProcess) -> None:
+    client = origin.universe.client
+    client.snapshot_save("origin", "ahead")
+    before = set(client.universes())
+    reaped: list[str] = []
+    pool = ForkPool(dream_daemon, reaped.append, ahead=1)
+    try:
+        first = pool.take("ahead", FORK_SERVING)
+        # One more is made while "the test" runs, and it is the next test's fork.
+        wait_for(lambda: len(set(client.universes()) - before) == 2, "a fork to be started ahead", timeout=60)
+        ahead = (set(client.universes()) - before - {first}).pop()
+        second = pool.take("ahead", FORK_SERVING)
+        assert second == ahead != first
+        wanted = answer(origin.universe, origin.fqdn)  # what the origin serves (an earlier test pushed)
+        assert answer(UniverseHandle(client, second), origin.fqdn) == wanted
+        # Saved again: the fork started ahead holds the old state, so it is thrown away, not handed out.
+        wait_for(lambda: len(pool.ready[("ahead", FORK_SERVING)]) == 1, "the next fork to be asked for")
+        pool.ready[("ahead", FORK_SERVING)][0][1].result(timeout=60)
+        stale = (set(client.universes()) - before - {first, second}).pop()
+        client.snapshot_save("origin", "ahead")
+        third = pool.take("ahead", FORK_SERVING)
+        assert third not in (first, second, stale) and reaped == [stale]
+    finally:
+        pool.close()
+        for name in set(client.universes()) - before:
+            client.kill_universe(name)
+    assert len(reaped) == 2  # the last fork made ahead, unused, is killed when the pool closes
+    none_ahead = ForkPool(dream_daemon, reaped.append, ahead=0)
+    try:
+        only = none_ahead.take("ahead", FORK_SERVING)
+        assert set(client.universes()) - before == {only}  # nothing started ahead
+    finally:
+        none_ahead.close()
+        client.kill_universe(only)
+    with pytest.raises(ValueError, match="dream_forks_ahead = -1: give 0"):
+        ForkPool(dream_daemon, reaped.append, ahead=-1)
+
+
+def test_a_loaded_substrate_resolves_its_functions_before_the_first_request(
+    origin: Origin, fork_universe: Callable[..., UniverseHandle]
+) -> None:
+    origin.universe.client.snapshot_save("origin", "resolved-ahead")
+    fork = fork_universe("resolved-ahead", only=FORK_SERVING)
+    # No request yet: the substrate read what tns routes at its start and loaded the function.
+    health = wait_for(
+        lambda: (h := fork.health("substrate"))["modules"] >= 1 and h,
+        "the substrate to load the snapshot's function at its start",
+        timeout=30,
+    )
+    assert health["hosts"] >= 1 and health["served"] == 0
+    assert answer(fork, origin.fqdn) == answer(origin.universe, origin.fqdn)
+
+
+def test_start_up_resolve_takes_the_first_hosts_only() -> None:
+    keys = [http_links_key("functions", f"h{i}.example.com") for i in range(STARTUP_HOSTS + 5)]
+    hosts = hosts_of([*keys, "http/functions/not-a-links-key", *keys])
+    assert len(hosts) == STARTUP_HOSTS and hosts[0] == "h0.example.com"
+    assert hosts[-1] == f"h{STARTUP_HOSTS - 1}.example.com"
