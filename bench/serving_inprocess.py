@@ -69,9 +69,9 @@ def main() -> None:
     runner_module.INLINE_SLICE = runner_module.SLOW_INLINE = 1.0
     with tempfile.TemporaryDirectory() as tmp, WasmHost(Path(tmp)) as host:
         module = host.load("ping", wasmtime.wat2wasm(PING.read_text()), name="functions/ping")
-        resource = Resource("functions", "ping", "bench", "main", "", None, {"name": "ping"})
+        resource = Resource("functions", "ping", "bench", "main", "", None, {"name": "ping", "call": "ping"})
         ready = ReadyFunction.of(resource, module)
-        ready.export, ready.inline = "ping", True
+        ready.inline = True
         front = Front.__new__(Front)  # only its fast path: no resolver, no tns
         front.ready, front.runner, front.ring, front.served = (
             {(HOST, "GET", "/ping"): ready},

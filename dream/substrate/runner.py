@@ -34,6 +34,7 @@ from dream.wasm.errors import WasmCancelled, WasmNeedsWorker, WasmTimeout, forma
 from dream.wasm.interrupt import CallControl
 
 if TYPE_CHECKING:
+    from dream.wasm.callpath import Serve, Served
     from dream.wasm.database import DataScope
     from dream.wasm.event import Trigger
     from dream.wasm.host import FunctionModule
@@ -80,6 +81,8 @@ class ReadyFunction:
     name: str = ""
     data: DataScope | None = None  # what its database host calls reach (functions that import them)
     scope: FunctionScope | None = None  # what its event host calls reach (self, HTTP client, pub-sub)
+    # How an HTTP request runs in one C call with no HttpEvent (`FunctionModule.server`); None: `call`.
+    serve: Serve | None = None
 
     @classmethod
     def of(cls, resource: Resource, module: FunctionModule, limits: Limits | None = None) -> ReadyFunction:
@@ -99,16 +102,18 @@ class ReadyFunction:
                 format_seconds(timeout),
                 SERVICE,
             )
+        export = str(config.get("call") or "")
         return cls(
             resource,
             module,
-            str(config.get("call") or ""),
+            export,
             timeout,
             memory,
             asked,
             key=(resource.project, resource.id),
             project=resource.project,
             name=resource.name,
+            serve=module.server(export),
         )
 
 
@@ -160,13 +165,34 @@ class Runner:
             fn.inline, fn.streak = False, -NEEDS_WORKER_BACKOFF
             self.rerun += 1
             return None
-        if time.perf_counter() - started <= SLOW_INLINE:
-            fn.streak = 0
-        else:
-            fn.streak += 1
-            if fn.streak >= SLOW_STREAK:
-                fn.inline, fn.streak = False, 0
+        _timed_inline(fn, started)
         return result
+
+    def serve_inline(
+        self, fn: ReadyFunction, serve: Serve, method: bytes, host: bytes, path: bytes
+    ) -> tuple[Served, dict[str, int] | None] | None:
+        """`run_inline` for a function whose HTTP calls take one C call (`fn.serve`): the answer as the
+        HTTP server writes it and the host calls made; None if it does not run inline (any more)."""
+        if not fn.inline or not self.admission.memory_free(fn):
+            return None
+        started = time.perf_counter()
+        try:
+            served = fn.module.serve(
+                serve,
+                fn.export,
+                method,
+                host,
+                path,
+                timeout=min(fn.timeout, INLINE_SLICE),
+                memory_limit=fn.memory,
+            )
+        except WasmTimeout:
+            if fn.timeout <= INLINE_SLICE:
+                raise
+            fn.inline, fn.streak = False, 0
+            return None
+        _timed_inline(fn, started)
+        return served
 
     async def run(
         self,
@@ -260,6 +286,17 @@ class Runner:
             "stopped": self.stopped,
             "rerun": self.rerun,
         }
+
+
+def _timed_inline(fn: ReadyFunction, started: float) -> None:
+    """Count an inline call that took longer than SLOW_INLINE; SLOW_STREAK in a row move the function
+    to the workers."""
+    if time.perf_counter() - started <= SLOW_INLINE:
+        fn.streak = 0
+    else:
+        fn.streak += 1
+        if fn.streak >= SLOW_STREAK:
+            fn.inline, fn.streak = False, 0
 
 
 def _settle(future: asyncio.Future[None]) -> None:

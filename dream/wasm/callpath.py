@@ -33,6 +33,14 @@ from dream.wasm import fastcall, hostcall, interrupt
 # One planned call: run(memory_limit, ticks, wasi, event, control); raises CallFailed.
 Run = Callable[[int, int, "wasmtime.WasiConfig | None", Any, "interrupt.CallControl | None"], None]
 
+# An HTTP answer made in one C call (`NativePath.plan_serve`): (status, headers as the server writes
+# them, body, instantiate ns, wasm ns, linear memory pages, response header problems).
+Served = tuple[int, list[tuple[bytes, bytes]], bytes, int, int, int, int]
+# serve(memory_limit, ticks, method, host, path, host-call counts or None) -> Served; raises CallFailed.
+Serve = Callable[[int, int, bytes, bytes, bytes, "dict[str, int] | None"], Served]
+# odd(name, value, log it) -> (errno, the (bytes, bytes) field to send or None, dropped or rewritten).
+OddHeader = Callable[[str, str, bool], tuple[int, "tuple[bytes, bytes] | None", bool]]
+
 ENV = (
     "DREAM_WASM_CALL"  # native | raw | object | plain | auto (unset): the best path that passes its self-test
 )
@@ -89,8 +97,14 @@ class CallPath:
         params, whether it has an i32 result, the implementation)."""
         hostcall.define(linker, *spec, takes_caller=takes_caller, raw=self.raw_callbacks)
 
+    native_host_calls: frozenset[str] = frozenset()  # taubyte/sdk host calls done in C on this path
+
     def signature(self, ty: wasmtime.FuncType, name: bytes = b"") -> fastcall.Signature:
         return fastcall.Signature(ty, name, fast=False)
+
+    def plan_serve(self, linked: Linked, sig: fastcall.Signature, odd: OddHeader) -> Serve | None:
+        """An HTTP request's call in one C call (`NativePath`); None: this path calls through `plan`."""
+        return None
 
     def link(
         self, engine: wasmtime.Engine, pre: wasmtime.InstancePre, init: str | None, init_ty: Any
@@ -262,6 +276,7 @@ class NativePath(RawPath):
         self._native, self._why = native.load()
         self._error_at, self._trap_at = rawcall.error_at, rawcall.trap_at
         self._names = frozenset(self._native.names()) if self._native is not None else frozenset()
+        self.native_host_calls = self._names
 
     def problem(self) -> str | None:
         if self._native is None:
@@ -290,6 +305,56 @@ class NativePath(RawPath):
             )
         return functools.partial(self._bound, CallPath.plan(self, linked, sig))
 
+    def plan_serve(self, linked: Linked, sig: fastcall.Signature, odd: OddHeader) -> Serve | None:
+        """How to answer an HTTP request with the export of `linked` in one C call and no HttpEvent
+        (`nativecall.c` `serve`), or None when its signature needs the other ways. Only for a module
+        whose every import is one of the C host calls (the caller checks). A `Serve` is called as
+        `serve(memory_limit, ticks, method, host, path, counts)`; `odd` checks a header C does not."""
+        init = linked.init_sig
+        if self._native is None or not (
+            sig.fast and sig.nresults <= _MAX_RESULTS and (init is None or (init.fast and init.nparams == 0))
+        ):
+            return None
+        return functools.partial(
+            self._serve_native,
+            self._native.serve,
+            linked.engine_address,
+            linked.pre_address,
+            linked.init_name,
+            sig.name,
+            sig.nresults,
+            odd,
+        )
+
+    def _serve_native(
+        self,
+        serve: Any,
+        engine: int,
+        pre: int,
+        init: bytes | None,
+        export: bytes,
+        nresults: int,
+        odd: OddHeader,
+        memory_limit: int,
+        ticks: int,
+        method: bytes,
+        host: bytes,
+        path: bytes,
+        counts: dict[str, int] | None,
+    ) -> Served:
+        out = serve(engine, pre, init, export, nresults, memory_limit, ticks, method, host, path, counts, odd)
+        if len(out) == 4:
+            self._raise_failed(out, init, export)
+        return out
+
+    def _raise_failed(self, failed: tuple[int, int, bool, int], init: bytes | None, export: bytes) -> None:
+        """Raise what a failed native call (`run`'s or `serve`'s failure tuple) stands for."""
+        what, at, instantiated, used = failed
+        if what == _MISSING_EXPORT:
+            raise KeyError((init if instantiated and init else export).decode())
+        error = self._error_at(at) if what == _ERROR else self._trap_at(at)
+        raise CallFailed(error, instantiated=instantiated, used=used if used >= 0 else None)
+
     def _bound(self, run: Run, *call: Any) -> None:
         """`run(*call)` (a `Run`'s arguments: memory limit, ticks, WASI, event, control) with the C host
         calls answering for its event."""
@@ -315,13 +380,8 @@ class NativePath(RawPath):
             interrupt.arm,
             interrupt.disarm,
         )
-        if failed is None:
-            return
-        what, at, instantiated, used = failed
-        if what == _MISSING_EXPORT:
-            raise KeyError((init if instantiated and init else export).decode())
-        error = self._error_at(at) if what == _ERROR else self._trap_at(at)
-        raise CallFailed(error, instantiated=instantiated, used=used if used >= 0 else None)
+        if failed is not None:
+            self._raise_failed(failed, init, export)
 
 
 # What a failed native call hands back (nativecall.c `run`), and the most results it takes.

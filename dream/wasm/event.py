@@ -323,11 +323,7 @@ class HttpEvent:
 
     def response(self) -> HttpResponse:
         if self._problems > 1:
-            log.warning(
-                "%s: %d response header problems in one call (the first is logged above)",
-                self.label,
-                self._problems,
-            )
+            header_problems(self.label, self._problems)
         return HttpResponse(
             status=self.status if self.status is not None else 200,
             headers=list(self.resp_headers),
@@ -338,6 +334,24 @@ class HttpEvent:
             host_calls=self.host_calls,
             memory=self.used_memory,
         )
+
+
+def header_problems(label: str, problems: int) -> None:
+    """The line closing a call that dropped or rewrote more than one response header."""
+    log.warning("%s: %d response header problems in one call (the first is logged above)", label, problems)
+
+
+def odd_header(label: str, key: str, value: str, first: bool) -> tuple[int, tuple[bytes, bytes] | None, bool]:
+    """`eventHttpHeaderAdd` of a call with no HttpEvent (`nativecall.c` `serve`), for a header its C
+    check does not pass: (errno, the field as the HTTP server writes it or None, whether it was dropped
+    or rewritten). Checked as `HttpEvent.add_header` does; the problem is logged when `first` (one line
+    per call, as `HttpEvent._report`)."""
+    name, value, problem = check_header(key, value)
+    if problem and first:
+        log.warning("%s: %s", label, problem)
+    if not name:
+        return errno.HTTP_WRITE, None, bool(problem)
+    return errno.NONE, (name.encode("latin-1", "replace"), value.encode("latin-1", "replace")), bool(problem)
 
 
 def _status_text(code: int) -> str:

@@ -12,6 +12,7 @@ starts (`selftest`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -46,7 +47,7 @@ from dream.wasm import storage as storages
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.baseline import BaselineRuntime, compiler_setting, wants_baseline
 from dream.wasm.cache import ModuleCache, default_directory
-from dream.wasm.callpath import CallFailed, CallPath, Run
+from dream.wasm.callpath import CallFailed, CallPath, Run, Serve, Served
 from dream.wasm.database import DataScope
 from dream.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
 from dream.wasm.errors import (
@@ -60,7 +61,15 @@ from dream.wasm.errors import (
     format_bytes,
     format_seconds,
 )
-from dream.wasm.event import P2P_EVENT_TYPE, PUBSUB_EVENT_TYPE, HttpEvent, P2PCommand, Trigger
+from dream.wasm.event import (
+    P2P_EVENT_TYPE,
+    PUBSUB_EVENT_TYPE,
+    HttpEvent,
+    P2PCommand,
+    Trigger,
+    header_problems,
+    odd_header,
+)
 from dream.wasm.scope import FunctionScope
 from dream.wasm.types import HttpRequest, HttpResponse
 
@@ -240,6 +249,7 @@ class FunctionModule:
         self.may_block = False
         # Whether it imports a data family (databases, globals, storages): its calls get its `DataScope`.
         self.uses_data = False
+        self._imports: set[tuple[str, str]] = set()  # (module, name) of each import
         self._check_imports(module)
         self.exports: dict[str, wasmtime.FuncType] = {}
         for exp in module.exports:
@@ -272,6 +282,7 @@ class FunctionModule:
         left_out: list[str] = []
         for imp in module.imports:
             where = f"{imp.module}.{imp.name}"
+            self._imports.add((imp.module, imp.name or ""))
             if (imp.module, imp.name) in abi.BLOCKING or (imp.module, imp.name) in EVENT_BLOCKING:
                 self.may_block = True
             if retired.family(imp.module, imp.name or ""):
@@ -430,6 +441,52 @@ class FunctionModule:
             if output is not None:
                 output.finish(self.name)
         return event.response()
+
+    def server(self, export: str) -> Serve | None:
+        """How `serve` answers an HTTP request with `export` in one C call, or None when its calls need
+        `call`: on the native path, for a module with no WASI and no import but the HTTP event host calls
+        done in C (what they read and write never needs an HttpEvent), and a valid export."""
+        native = self._path.native_host_calls
+        if self.uses_wasi or self.may_block or self.uses_data or self.unsupported_imports:
+            return None
+        if any(module != hostcall.SDK or name not in native for module, name in self._imports):
+            return None
+        try:
+            sig = self._signature(export)
+        except WasmLoadError:
+            return None  # `call` raises it with its message
+        return self._path.plan_serve(self._linked, sig, functools.partial(odd_header, self.name))
+
+    def serve(
+        self,
+        serve: Serve,
+        export: str,
+        method: bytes,
+        host: bytes,
+        path: bytes,
+        *,
+        timeout: float,
+        memory_limit: int,
+    ) -> tuple[Served, dict[str, int] | None]:
+        """`call` for an HTTP request through `server(export)`'s plan, without its HttpEvent: the
+        answer as the HTTP server writes it and the host calls made (None when nothing counts them).
+        The same fresh store and instance, memory limit and epoch deadline as `call`; raises what it
+        raises (WasmTimeout, WasmMemoryLimit, WasmTrap)."""
+        if self.host.stopped:
+            raise WasmError(f"cannot call {self.name}: the wasm host has been stopped", "host stopped")
+        counts: dict[str, int] | None = {} if hostcall.counting() else None
+        self.ticker.enter()
+        try:
+            served = serve(memory_limit, math.ceil(timeout / TICK_SECONDS) + 1, method, host, path, counts)
+        except CallFailed as exc:
+            raise self._failure(
+                exc.error, export, timeout, memory_limit, exc.instantiated, exc.used, ""
+            ) from None
+        finally:
+            self.ticker.exit()
+        if served[6] > 1:
+            header_problems(self.name, served[6])
+        return served, counts
 
     def _label(self, export: str) -> str:
         label = f"function `{self.short_name}`"

@@ -97,13 +97,18 @@ static const char *const host_names[H_COUNT] = {
 };
 
 typedef struct request {
-    PyObject *event;     /* the HttpEvent (borrowed: the caller holds it) */
+    PyObject *event;     /* the HttpEvent (borrowed: the caller holds it); NULL for a call made by `serve` */
     PyObject *values[3]; /* method, host, path: bytes (owned) */
     PyObject *body;      /* the event's resp_body bytearray (owned), NULL when it has none */
     int32_t kind;        /* what getEventType answers */
     bool has_memory;
     extern_t memory; /* the instance's exported memory, found on first use */
     uint32_t counts[H_COUNT];
+    /* A call made by `serve` keeps its answer here rather than in an HttpEvent. */
+    int32_t status;     /* the first valid code (0: none yet) */
+    PyObject *headers;  /* list of (bytes, bytes) pairs (owned) */
+    PyObject *odd;      /* callable for a header the C check does not pass (borrowed) */
+    int problems;       /* headers it dropped or rewrote */
 } request_t;
 
 static __thread request_t *current;
@@ -146,6 +151,7 @@ static void clear_request(request_t *req) {
     for (int i = 0; i < 3; i++)
         Py_CLEAR(req->values[i]);
     Py_CLEAR(req->body);
+    Py_CLEAR(req->headers);
 }
 
 /* -- guest memory, bounds-checked -------------------------------------------------------------------- */
@@ -195,6 +201,11 @@ static int32_t value_data(void *caller, request_t *req, int which, uint32_t buf,
 static int32_t ret_code(request_t *req, int32_t code) {
     if (code < 100 || code > 999)
         return E_HTTP_WRITE;
+    if (req->event == NULL) {
+        if (req->status == 0)
+            req->status = code;
+        return E_NONE;
+    }
     /* The first valid code wins (event.HttpEvent.ret_code): the Python host calls share the field. */
     int32_t out = E_NONE;
     PyGILState_STATE gil = PyGILState_Ensure();
@@ -247,6 +258,26 @@ static bool is_token(unsigned char c) {
     return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
+/* A header of a `serve` call that the C check does not pass: `odd(name, value, first)` checks it as
+ * event.check_header does and answers (errno, the (bytes, bytes) pair to send or None, whether it was
+ * dropped or rewritten); `first` says whether to log it (one line per call). Called with the GIL. */
+static int32_t odd_header(request_t *req, PyObject *k, PyObject *v) {
+    if (k == NULL || v == NULL)
+        return E_HTTP_WRITE;
+    PyObject *result = PyObject_CallFunctionObjArgs(req->odd, k, v, req->problems == 0 ? Py_True : Py_False, NULL);
+    int32_t out = E_HTTP_WRITE;
+    if (result != NULL && PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 3) {
+        PyObject *pair = PyTuple_GET_ITEM(result, 1);
+        out = (int32_t)PyLong_AsLong(PyTuple_GET_ITEM(result, 0));
+        if (PyObject_IsTrue(PyTuple_GET_ITEM(result, 2)) == 1)
+            req->problems++;
+        if (pair != Py_None && PyList_Append(req->headers, pair) < 0)
+            out = E_HTTP_WRITE;
+    }
+    Py_XDECREF(result);
+    return out;
+}
+
 /* eventHttpHeaderAdd: the usual header (a token name, a value of printable ASCII) is appended here,
  * canonical as Go writes it; anything else goes to HttpEvent.add_header, which checks it as Go's
  * net/http would (event.check_header) and logs what it dropped or rewrote. */
@@ -281,9 +312,10 @@ static int32_t header_add(void *caller, request_t *req, uint32_t key_ptr, uint32
             start++;
         while (end > start && value[end - 1] == ' ')
             end--;
-        PyObject *headers = PyObject_GetAttr(req->event, s_resp_headers);
-        PyObject *pair = Py_BuildValue("(s#s#)", name, (Py_ssize_t)key_len, (const char *)value + start,
-                                       (Py_ssize_t)(end - start));
+        PyObject *headers = req->event == NULL ? Py_XNewRef(req->headers) : PyObject_GetAttr(req->event, s_resp_headers);
+        /* `serve` answers with bytes, as the HTTP server writes them (the value is plain ASCII). */
+        PyObject *pair = Py_BuildValue(req->event == NULL ? "(y#y#)" : "(s#s#)", name, (Py_ssize_t)key_len,
+                                       (const char *)value + start, (Py_ssize_t)(end - start));
         if (headers == NULL || pair == NULL || !PyList_Check(headers) || PyList_Append(headers, pair) < 0)
             out = E_HTTP_WRITE;
         Py_XDECREF(pair);
@@ -291,10 +323,15 @@ static int32_t header_add(void *caller, request_t *req, uint32_t key_ptr, uint32
     } else {
         PyObject *k = PyUnicode_DecodeUTF8((const char *)key, key_len, "replace");
         PyObject *v = PyUnicode_DecodeUTF8((const char *)value, val_len, "replace");
-        PyObject *result = k != NULL && v != NULL ? PyObject_CallMethodObjArgs(req->event, s_add_header, k, v, NULL)
-                                                  : NULL;
-        out = result != NULL && PyLong_Check(result) ? (int32_t)PyLong_AsLong(result) : E_HTTP_WRITE;
-        Py_XDECREF(result);
+        if (req->event == NULL) {
+            out = odd_header(req, k, v);
+        } else {
+            PyObject *result = k != NULL && v != NULL
+                                   ? PyObject_CallMethodObjArgs(req->event, s_add_header, k, v, NULL)
+                                   : NULL;
+            out = result != NULL && PyLong_Check(result) ? (int32_t)PyLong_AsLong(result) : E_HTTP_WRITE;
+            Py_XDECREF(result);
+        }
         Py_XDECREF(k);
         Py_XDECREF(v);
     }
@@ -494,6 +531,53 @@ static int add_counts(request_t *req, PyObject *counts) {
     return 0;
 }
 
+/* Instantiate `pre` in `ctx`, run `init` (if any) and call `export` with event id 0: 0 when it returned,
+ * else what failed (1 error, 2 trap, 3 missing export) with the error or trap in *failure / *trap.
+ * times: began, instantiated, ended (ns). Runs without the GIL. */
+static int guest_call(void *pre, void *ctx, instance_t *instance, PyObject *init, PyObject *export, size_t nslots,
+                      void **failure, void **trap, bool *instantiated, int64_t times[3]) {
+    int what = 0;
+    extern_t item;
+    val_raw_t slots[4];
+    times[0] = now_ns();
+    *failure = instantiate(pre, ctx, instance, trap);
+    times[1] = now_ns();
+    if (*failure != NULL || *trap != NULL) {
+        what = *failure != NULL ? 1 : 2;
+    } else {
+        *instantiated = true;
+        if (init != Py_None) {
+            if (export_get(ctx, instance, PyBytes_AS_STRING(init), (size_t)PyBytes_GET_SIZE(init), &item) &&
+                item.bytes[0] == kind_func) {
+                *failure = call_unchecked(ctx, item.bytes + extern_of, slots, 0, trap);
+                int status = -1;
+                /* Go-style commands leave _start through proc_exit(0): that is a normal start-up. */
+                if (*failure != NULL && error_exit_status(*failure, &status) && status == 0) {
+                    error_delete(*failure);
+                    *failure = NULL;
+                }
+                if (*failure != NULL || *trap != NULL)
+                    what = *failure != NULL ? 1 : 2;
+            } else {
+                what = 3;
+            }
+        }
+        if (what == 0) {
+            if (export_get(ctx, instance, PyBytes_AS_STRING(export), (size_t)PyBytes_GET_SIZE(export), &item) &&
+                item.bytes[0] == kind_func) {
+                memset(slots, 0, sizeof slots); /* the event id: 0 */
+                *failure = call_unchecked(ctx, item.bytes + extern_of, slots, nslots, trap);
+                if (*failure != NULL || *trap != NULL)
+                    what = *failure != NULL ? 1 : 2;
+            } else {
+                what = 3;
+            }
+        }
+    }
+    times[2] = now_ns();
+    return what;
+}
+
 /* run(engine, pre, init, export, nresults, memory_limit, ticks, wasi, event, control, arm, disarm)
  * -> None, or (what, address, instantiated, used) when the call failed: what 1 = a wasmtime_error_t,
  * 2 = a wasm_trap_t (both now the caller's to free), 3 = the export is missing (address 0).
@@ -562,48 +646,12 @@ static PyObject *py_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
 
     current = &req;
-    int64_t began, instantiated_at, ended;
-    extern_t item;
-    val_raw_t slots[4];
+    int64_t times[3];
     void *trap = NULL;
     Py_BEGIN_ALLOW_THREADS;
-    began = now_ns();
-    failure = instantiate(pre, ctx, &instance, &trap);
-    instantiated_at = now_ns();
-    if (failure != NULL || trap != NULL) {
-        what = failure != NULL ? 1 : 2;
-    } else {
-        instantiated = true;
-        if (init != Py_None) {
-            if (export_get(ctx, &instance, PyBytes_AS_STRING(init), (size_t)PyBytes_GET_SIZE(init), &item) &&
-                item.bytes[0] == kind_func) {
-                failure = call_unchecked(ctx, item.bytes + extern_of, slots, 0, &trap);
-                int status = -1;
-                /* Go-style commands leave _start through proc_exit(0): that is a normal start-up. */
-                if (failure != NULL && error_exit_status(failure, &status) && status == 0) {
-                    error_delete(failure);
-                    failure = NULL;
-                }
-                if (failure != NULL || trap != NULL)
-                    what = failure != NULL ? 1 : 2;
-            } else {
-                what = 3;
-            }
-        }
-        if (what == 0) {
-            if (export_get(ctx, &instance, PyBytes_AS_STRING(export), (size_t)PyBytes_GET_SIZE(export), &item) &&
-                item.bytes[0] == kind_func) {
-                memset(slots, 0, sizeof slots); /* the event id: 0 */
-                failure = call_unchecked(ctx, item.bytes + extern_of, slots, nslots, &trap);
-                if (failure != NULL || trap != NULL)
-                    what = failure != NULL ? 1 : 2;
-            } else {
-                what = 3;
-            }
-        }
-    }
-    ended = now_ns();
+    what = guest_call(pre, ctx, &instance, init, export, nslots, &failure, &trap, &instantiated, times);
     Py_END_ALLOW_THREADS;
+    int64_t began = times[0], instantiated_at = times[1], ended = times[2];
     current = outer;
     if (trap != NULL)
         failure = trap;
@@ -651,6 +699,96 @@ done:
     return result;
 }
 
+/* serve(engine, pre, init, export, nresults, memory_limit, ticks, method, host, path, counts, odd)
+ * -> (status, headers, body, instantiate_ns, wasm_ns, pages, problems), or run()'s failure tuple.
+ * One HTTP request's call with no HttpEvent, for a module whose every import is one of the C host calls
+ * here (no WASI, no Python host call): method, host and path are the request's bytes, the answer comes
+ * back as the HTTP server writes it (status 200 when the guest set none, headers as (bytes, bytes)
+ * pairs, the body as bytes). counts: a dict the host calls made are added to (the request inspector's),
+ * or None; pages is then the linear memory's size at the end (0 without counts). odd: see odd_header. */
+static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 12)
+        return PyErr_Format(PyExc_TypeError, "serve() takes 12 arguments (%zd given)", nargs);
+    if (!ready)
+        return PyErr_Format(PyExc_RuntimeError, "nativecall.init() was not called");
+    void *engine = PyLong_AsVoidPtr(args[0]);
+    void *pre = PyLong_AsVoidPtr(args[1]);
+    PyObject *init = args[2], *export = args[3];
+    long nresults = PyLong_AsLong(args[4]);
+    long long memory_limit = PyLong_AsLongLong(args[5]);
+    unsigned long long ticks = PyLong_AsUnsignedLongLong(args[6]);
+    PyObject *counts = args[10] == Py_None ? NULL : args[10];
+    if (PyErr_Occurred())
+        return NULL;
+    if (!PyBytes_Check(export) || (init != Py_None && !PyBytes_Check(init)))
+        return PyErr_Format(PyExc_TypeError, "serve(): init and export are names as bytes");
+    for (int i = 0; i < 3; i++)
+        if (!PyBytes_Check(args[7 + i]))
+            return PyErr_Format(PyExc_TypeError, "serve(): method, host and path are bytes");
+    if (counts != NULL && !PyDict_Check(counts))
+        return PyErr_Format(PyExc_TypeError, "serve(): counts is a dict or None");
+    size_t nslots = nresults > 1 ? (size_t)nresults : 1;
+    if (nslots > 4)
+        return PyErr_Format(PyExc_ValueError, "export returns %ld values; at most 4 are supported", nresults);
+
+    request_t req;
+    memset(&req, 0, sizeof req);
+    req.kind = 1; /* HTTP */
+    req.odd = args[11];
+    for (int i = 0; i < 3; i++)
+        req.values[i] = Py_NewRef(args[7 + i]);
+    req.body = PyByteArray_FromStringAndSize(NULL, 0);
+    req.headers = PyList_New(0);
+    if (req.body == NULL || req.headers == NULL) {
+        clear_request(&req);
+        return NULL;
+    }
+
+    PyObject *result = NULL;
+    void *failure = NULL, *trap = NULL;
+    bool instantiated = false;
+    instance_t instance;
+    memset(&instance, 0, sizeof instance);
+    void *store = store_new(engine, NULL, NULL);
+    void *ctx = store_context(store);
+    store_limiter(store, memory_limit, -1, -1, -1, -1);
+    set_deadline(ctx, ticks);
+    request_t *outer = current;
+    current = &req;
+    int64_t times[3];
+    int what;
+    Py_BEGIN_ALLOW_THREADS;
+    what = guest_call(pre, ctx, &instance, init, export, nslots, &failure, &trap, &instantiated, times);
+    Py_END_ALLOW_THREADS;
+    current = outer;
+    if (trap != NULL)
+        failure = trap;
+    if (what != 0) {
+        long long used = instantiated ? memory_size(ctx, &instance) : -1;
+        if (counts != NULL && add_counts(&req, counts) < 0)
+            PyErr_Clear();
+        result = Py_BuildValue("(iKOL)", what, (unsigned long long)(uintptr_t)(what == 3 ? NULL : failure),
+                               instantiated ? Py_True : Py_False, used);
+    } else {
+        long long pages = 0;
+        if (counts != NULL) { /* the request inspector's figures */
+            long long size = req.has_memory ? (long long)memory_data_size(ctx, req.memory.bytes + extern_of)
+                                            : memory_size(ctx, &instance);
+            pages = (size > 0 ? size : 0) / 65536;
+        }
+        PyObject *body = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(req.body), PyByteArray_GET_SIZE(req.body));
+        if (body != NULL && (counts == NULL || add_counts(&req, counts) == 0))
+            result = Py_BuildValue("(iONLLLi)", req.status != 0 ? req.status : 200, req.headers, body,
+                                   (long long)(times[1] - times[0]), (long long)(times[2] - times[1]), pages,
+                                   req.problems);
+        else
+            Py_XDECREF(body);
+    }
+    store_delete(store);
+    clear_request(&req);
+    return result;
+}
+
 /* bound(event, fn): fn() with the C host calls answering for `event` (calls made another way). */
 static PyObject *py_bound(PyObject *self, PyObject *args) {
     PyObject *event, *fn;
@@ -678,6 +816,7 @@ static PyMethodDef methods[] = {
     {"names", py_names, METH_NOARGS, "The taubyte/sdk host calls implemented here."},
     {"define", py_define, METH_VARARGS, "define(linker, name, functype) -> error address (0: defined)"},
     {"run", (PyCFunction)(void (*)(void))py_run, METH_FASTCALL, "One request's call; see the C source."},
+    {"serve", (PyCFunction)(void (*)(void))py_serve, METH_FASTCALL, "One HTTP request's call, no HttpEvent; see the C source."},
     {"bound", py_bound, METH_VARARGS, "bound(event, fn): fn() with the C host calls answering for event"},
     {NULL, NULL, 0, NULL},
 };
