@@ -36,8 +36,9 @@ Run = Callable[[int, int, "wasmtime.WasiConfig | None", Any, "interrupt.CallCont
 # An HTTP answer made in one C call (`NativePath.plan_serve`): (status, headers as the server writes
 # them, body, instantiate ns, wasm ns, linear memory pages, response header problems).
 Served = tuple[int, list[tuple[bytes, bytes]], bytes, int, int, int, int]
-# serve(memory_limit, ticks, method, host, path, host-call counts or None) -> Served; raises CallFailed.
-Serve = Callable[[int, int, bytes, bytes, bytes, "dict[str, int] | None"], Served]
+# serve(memory_limit, ticks, method, host, path, host-call counts or None) -> Served, or when the call
+# failed the 4-tuple `NativePath.raise_failed` raises from.
+Serve = Callable[[int, int, bytes, bytes, bytes, "dict[str, int] | None"], Any]
 # odd(name, value, log it) -> (errno, the (bytes, bytes) field to send or None, dropped or rewritten).
 OddHeader = Callable[[str, str, bool], tuple[int, "tuple[bytes, bytes] | None", bool]]
 
@@ -315,8 +316,8 @@ class NativePath(RawPath):
             sig.fast and sig.nresults <= _MAX_RESULTS and (init is None or (init.fast and init.nparams == 0))
         ):
             return None
+        # The C function itself: a request adds (memory_limit, ticks, method, host, path, counts).
         return functools.partial(
-            self._serve_native,
             self._native.serve,
             linked.engine_address,
             linked.pre_address,
@@ -326,28 +327,7 @@ class NativePath(RawPath):
             odd,
         )
 
-    def _serve_native(
-        self,
-        serve: Any,
-        engine: int,
-        pre: int,
-        init: bytes | None,
-        export: bytes,
-        nresults: int,
-        odd: OddHeader,
-        memory_limit: int,
-        ticks: int,
-        method: bytes,
-        host: bytes,
-        path: bytes,
-        counts: dict[str, int] | None,
-    ) -> Served:
-        out = serve(engine, pre, init, export, nresults, memory_limit, ticks, method, host, path, counts, odd)
-        if len(out) == 4:
-            self._raise_failed(out, init, export)
-        return out
-
-    def _raise_failed(self, failed: tuple[int, int, bool, int], init: bytes | None, export: bytes) -> None:
+    def raise_failed(self, failed: tuple[int, int, bool, int], init: bytes | None, export: bytes) -> None:
         """Raise what a failed native call (`run`'s or `serve`'s failure tuple) stands for."""
         what, at, instantiated, used = failed
         if what == _MISSING_EXPORT:
@@ -381,7 +361,7 @@ class NativePath(RawPath):
             interrupt.disarm,
         )
         if failed is not None:
-            self._raise_failed(failed, init, export)
+            self.raise_failed(failed, init, export)
 
 
 # What a failed native call hands back (nativecall.c `run`), and the most results it takes.

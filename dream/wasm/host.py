@@ -47,7 +47,7 @@ from dream.wasm import storage as storages
 from dream.wasm.artifact import holds_wasm, is_zip, wasm_from_artifact
 from dream.wasm.baseline import BaselineRuntime, compiler_setting, wants_baseline
 from dream.wasm.cache import ModuleCache, default_directory
-from dream.wasm.callpath import CallFailed, CallPath, Run, Serve, Served
+from dream.wasm.callpath import CallFailed, CallPath, NativePath, Run, Serve, Served
 from dream.wasm.database import DataScope
 from dream.wasm.engine import TICK_SECONDS, EpochTicker, make_engine
 from dream.wasm.errors import (
@@ -478,6 +478,9 @@ class FunctionModule:
         self.ticker.enter()
         try:
             served = serve(memory_limit, math.ceil(timeout / TICK_SECONDS) + 1, method, host, path, counts)
+            if len(served) == 4:  # it failed: (what, error or trap, instantiated, memory used)
+                assert isinstance(self._path, NativePath)  # the only path that plans a `Serve`
+                self._path.raise_failed(served, self._linked.init_name, export.encode())
         except CallFailed as exc:
             raise self._failure(
                 exc.error, export, timeout, memory_limit, exc.instantiated, exc.used, ""

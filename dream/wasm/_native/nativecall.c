@@ -699,7 +699,7 @@ done:
     return result;
 }
 
-/* serve(engine, pre, init, export, nresults, memory_limit, ticks, method, host, path, counts, odd)
+/* serve(engine, pre, init, export, nresults, odd, memory_limit, ticks, method, host, path, counts)
  * -> (status, headers, body, instantiate_ns, wasm_ns, pages, problems), or run()'s failure tuple.
  * One HTTP request's call with no HttpEvent, for a module whose every import is one of the C host calls
  * here (no WASI, no Python host call): method, host and path are the request's bytes, the answer comes
@@ -715,15 +715,15 @@ static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t narg
     void *pre = PyLong_AsVoidPtr(args[1]);
     PyObject *init = args[2], *export = args[3];
     long nresults = PyLong_AsLong(args[4]);
-    long long memory_limit = PyLong_AsLongLong(args[5]);
-    unsigned long long ticks = PyLong_AsUnsignedLongLong(args[6]);
-    PyObject *counts = args[10] == Py_None ? NULL : args[10];
+    long long memory_limit = PyLong_AsLongLong(args[6]);
+    unsigned long long ticks = PyLong_AsUnsignedLongLong(args[7]);
+    PyObject *counts = args[11] == Py_None ? NULL : args[11];
     if (PyErr_Occurred())
         return NULL;
     if (!PyBytes_Check(export) || (init != Py_None && !PyBytes_Check(init)))
         return PyErr_Format(PyExc_TypeError, "serve(): init and export are names as bytes");
     for (int i = 0; i < 3; i++)
-        if (!PyBytes_Check(args[7 + i]))
+        if (!PyBytes_Check(args[8 + i]))
             return PyErr_Format(PyExc_TypeError, "serve(): method, host and path are bytes");
     if (counts != NULL && !PyDict_Check(counts))
         return PyErr_Format(PyExc_TypeError, "serve(): counts is a dict or None");
@@ -734,9 +734,9 @@ static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t narg
     request_t req;
     memset(&req, 0, sizeof req);
     req.kind = 1; /* HTTP */
-    req.odd = args[11];
+    req.odd = args[5];
     for (int i = 0; i < 3; i++)
-        req.values[i] = Py_NewRef(args[7 + i]);
+        req.values[i] = Py_NewRef(args[8 + i]);
     req.body = PyByteArray_FromStringAndSize(NULL, 0);
     req.headers = PyList_New(0);
     if (req.body == NULL || req.headers == NULL) {
