@@ -72,6 +72,7 @@ class EpochTicker:
         # When (time.perf_counter()) it last made up for ticks it missed at once: a call running then
         # may have been stopped for time the machine, not its guest, took (`Runner` reruns it inline).
         self.caught_up = 0.0
+        self.halted = False  # `stopped`, as a plain attribute: read before every call
         self._busy = threading.Event()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wasm-epoch-ticker", daemon=True)
@@ -116,13 +117,14 @@ class EpochTicker:
 
     @property
     def stopped(self) -> bool:
-        return self._stopped.is_set()
+        return self.halted
 
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
 
     def stop(self) -> None:
+        self.halted = True
         self._stopped.set()
         self._busy.set()
         self._thread.join(timeout=5)

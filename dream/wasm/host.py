@@ -472,7 +472,7 @@ class FunctionModule:
         answer as the HTTP server writes it and the host calls made (None when nothing counts them).
         The same fresh store and instance, memory limit and epoch deadline as `call`; raises what it
         raises (WasmTimeout, WasmMemoryLimit, WasmTrap)."""
-        if self.host.stopped:
+        if self.host.ticker.halted:  # `host.stopped`, without its two property calls
             raise WasmError(f"cannot call {self.name}: the wasm host has been stopped", "host stopped")
         counts: dict[str, int] | None = {} if hostcall.counting() else None
         self.ticker.enter()
