@@ -225,6 +225,18 @@ def install() -> None:
     # The native path does all of it in one C call (store, instance, guest, its C host calls); host
     # calls it leaves to Python are timed as `host calls` inside it.
     _wrap(callpath.NativePath, "_call_native", "wasm call (C)")
+    # A request answered in one C call (`FunctionModule.serve`): the Python around it, and the C call
+    # itself (its plan is made per function, so the plan is what gets wrapped).
+    _wrap(runner.Runner, "serve_inline", "call set-up")
+    _wrap(host.FunctionModule, "serve", "call set-up")
+    plan_serve = callpath.NativePath.plan_serve
+
+    @functools.wraps(plan_serve)
+    def timed_plan(self: Any, *args: Any) -> Any:
+        serve = plan_serve(self, *args)
+        return None if serve is None else timed("wasm call (C)", serve)
+
+    callpath.NativePath.plan_serve = timed_plan  # type: ignore[method-assign,assignment]
     _wrap(front.Front, "_answer", "answer")
     _wrap(server.Connection, "respond", "answer")
     _wrap(server.Connection, "flush", "write")
