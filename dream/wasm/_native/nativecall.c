@@ -578,30 +578,59 @@ static int guest_call(void *pre, void *ctx, instance_t *instance, PyObject *init
     return what;
 }
 
+/* What run() and serve() take first: the planned part of a call (addresses, export names, results). */
+typedef struct plan {
+    void *engine, *pre;
+    PyObject *init, *export; /* bytes; init may be None */
+    size_t nslots;           /* value slots the export's call needs */
+} plan_t;
+
+/* The plan of a `what` call from its first five arguments; -1 with an exception set when it is wrong. */
+static int plan_of(const char *what, PyObject *const *args, Py_ssize_t nargs, plan_t *plan) {
+    if (nargs != 12) {
+        PyErr_Format(PyExc_TypeError, "%s() takes 12 arguments (%zd given)", what, nargs);
+        return -1;
+    }
+    if (!ready) {
+        PyErr_Format(PyExc_RuntimeError, "nativecall.init() was not called");
+        return -1;
+    }
+    plan->engine = PyLong_AsVoidPtr(args[0]);
+    plan->pre = PyLong_AsVoidPtr(args[1]);
+    plan->init = args[2];
+    plan->export = args[3];
+    long nresults = PyLong_AsLong(args[4]);
+    if (PyErr_Occurred())
+        return -1;
+    if (!PyBytes_Check(plan->export) || (plan->init != Py_None && !PyBytes_Check(plan->init))) {
+        PyErr_Format(PyExc_TypeError, "%s(): init and export are names as bytes", what);
+        return -1;
+    }
+    plan->nslots = nresults > 1 ? (size_t)nresults : 1;
+    if (plan->nslots > 4) {
+        PyErr_Format(PyExc_ValueError, "export returns %ld values; at most 4 are supported", nresults);
+        return -1;
+    }
+    return 0;
+}
+
 /* run(engine, pre, init, export, nresults, memory_limit, ticks, wasi, event, control, arm, disarm)
  * -> None, or (what, address, instantiated, used) when the call failed: what 1 = a wasmtime_error_t,
  * 2 = a wasm_trap_t (both now the caller's to free), 3 = the export is missing (address 0).
  * used: bytes of linear memory when it failed (-1: unknown). */
 static PyObject *py_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 12)
-        return PyErr_Format(PyExc_TypeError, "run() takes 12 arguments (%zd given)", nargs);
-    if (!ready)
-        return PyErr_Format(PyExc_RuntimeError, "nativecall.init() was not called");
-    void *engine = PyLong_AsVoidPtr(args[0]);
-    void *pre = PyLong_AsVoidPtr(args[1]);
-    PyObject *init = args[2], *export = args[3];
-    long nresults = PyLong_AsLong(args[4]);
+    plan_t plan;
+    if (plan_of("run", args, nargs, &plan) < 0)
+        return NULL;
+    void *engine = plan.engine, *pre = plan.pre;
+    PyObject *init = plan.init, *export = plan.export;
+    size_t nslots = plan.nslots;
     long long memory_limit = PyLong_AsLongLong(args[5]);
     unsigned long long ticks = PyLong_AsUnsignedLongLong(args[6]);
     void *wasi = args[7] == Py_None ? NULL : PyLong_AsVoidPtr(args[7]);
     PyObject *event = args[8], *control = args[9], *arm = args[10], *disarm = args[11];
     if (PyErr_Occurred())
         return NULL;
-    if (!PyBytes_Check(export) || (init != Py_None && !PyBytes_Check(init)))
-        return PyErr_Format(PyExc_TypeError, "run(): init and export are names as bytes");
-    size_t nslots = nresults > 1 ? (size_t)nresults : 1;
-    if (nslots > 4)
-        return PyErr_Format(PyExc_ValueError, "export returns %ld values; at most 4 are supported", nresults);
 
     request_t req;
     if (fill_request(&req, event) < 0)
@@ -707,29 +736,19 @@ done:
  * pairs, the body as bytes). counts: a dict the host calls made are added to (the request inspector's),
  * or None; pages is then the linear memory's size at the end (0 without counts). odd: see odd_header. */
 static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 12)
-        return PyErr_Format(PyExc_TypeError, "serve() takes 12 arguments (%zd given)", nargs);
-    if (!ready)
-        return PyErr_Format(PyExc_RuntimeError, "nativecall.init() was not called");
-    void *engine = PyLong_AsVoidPtr(args[0]);
-    void *pre = PyLong_AsVoidPtr(args[1]);
-    PyObject *init = args[2], *export = args[3];
-    long nresults = PyLong_AsLong(args[4]);
+    plan_t plan;
+    if (plan_of("serve", args, nargs, &plan) < 0)
+        return NULL;
     long long memory_limit = PyLong_AsLongLong(args[6]);
     unsigned long long ticks = PyLong_AsUnsignedLongLong(args[7]);
     PyObject *counts = args[11] == Py_None ? NULL : args[11];
     if (PyErr_Occurred())
         return NULL;
-    if (!PyBytes_Check(export) || (init != Py_None && !PyBytes_Check(init)))
-        return PyErr_Format(PyExc_TypeError, "serve(): init and export are names as bytes");
     for (int i = 0; i < 3; i++)
         if (!PyBytes_Check(args[8 + i]))
             return PyErr_Format(PyExc_TypeError, "serve(): method, host and path are bytes");
     if (counts != NULL && !PyDict_Check(counts))
         return PyErr_Format(PyExc_TypeError, "serve(): counts is a dict or None");
-    size_t nslots = nresults > 1 ? (size_t)nresults : 1;
-    if (nslots > 4)
-        return PyErr_Format(PyExc_ValueError, "export returns %ld values; at most 4 are supported", nresults);
 
     request_t req;
     memset(&req, 0, sizeof req);
@@ -749,7 +768,7 @@ static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t narg
     bool instantiated = false;
     instance_t instance;
     memset(&instance, 0, sizeof instance);
-    void *store = store_new(engine, NULL, NULL);
+    void *store = store_new(plan.engine, NULL, NULL);
     void *ctx = store_context(store);
     store_limiter(store, memory_limit, -1, -1, -1, -1);
     set_deadline(ctx, ticks);
@@ -758,7 +777,7 @@ static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t narg
     int64_t times[3];
     int what;
     Py_BEGIN_ALLOW_THREADS;
-    what = guest_call(pre, ctx, &instance, init, export, nslots, &failure, &trap, &instantiated, times);
+    what = guest_call(plan.pre, ctx, &instance, plan.init, plan.export, plan.nslots, &failure, &trap, &instantiated, times);
     Py_END_ALLOW_THREADS;
     current = outer;
     if (trap != NULL)
