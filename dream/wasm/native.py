@@ -15,6 +15,7 @@ import ctypes
 import importlib
 import importlib.machinery
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -97,6 +98,18 @@ def _load() -> tuple[ModuleType | None, str]:
     except (ImportError, AttributeError) as exc:
         return None, f"the compiled extension cannot use this wasmtime-py: {exc}"
     return module, ""
+
+
+def recorder() -> Callable[..., None] | None:
+    """The extension's `record(ring, ready, request, status, result, began)`: the request inspector's
+    record of a call (`dream.substrate.front.Front._record`) made in C; None when it is not built. It
+    needs no wasmtime (no `load()`)."""
+    try:
+        module = importlib.import_module(f"dream.wasm.{NAME}")
+    except ImportError:
+        return None
+    record: Callable[..., None] | None = getattr(module, "record", None)
+    return record
 
 
 def main(argv: list[str]) -> int:
