@@ -500,21 +500,15 @@ static PyObject *r_seq, *r_records, *r_append, *r_method, *r_host, *r_path, *r_b
     *r_instantiate_ns, *r_wasm_ns, *r_pages, *r_host_calls, *r_name, *r_project, *r_via, *r_empty;
 
 static int record_names(void) {
-    struct {
-        PyObject **slot;
-        const char *text;
-    } names[] = {
-        {&r_seq, "seq"},       {&r_records, "records"},       {&r_append, "append"},
-        {&r_method, "method"}, {&r_host, "host"},             {&r_path, "path"},
-        {&r_body, "body"},     {&r_raw_headers, "raw_headers"}, {&r_instantiate_ns, "instantiate_ns"},
-        {&r_wasm_ns, "wasm_ns"}, {&r_pages, "pages"},         {&r_host_calls, "host_calls"},
-        {&r_name, "name"},     {&r_project, "project"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        *names[i].slot = PyUnicode_InternFromString(names[i].text);
-        if (*names[i].slot == NULL)
+    PyObject **const slots[] = {&r_seq,    &r_records,          &r_append,    &r_method,     &r_host,
+                                &r_path,   &r_body,             &r_raw_headers, &r_instantiate_ns,
+                                &r_wasm_ns, &r_pages,           &r_host_calls, &r_name,      &r_project};
+    const char *const texts[] = {"seq",  "records", "append",     "method",         "host",
+                                 "path", "body",    "raw_headers", "instantiate_ns", "wasm_ns",
+                                 "pages", "host_calls", "name",   "project"};
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
+        if ((*slots[i] = PyUnicode_InternFromString(texts[i])) == NULL)
             return -1;
-    }
     r_via = PyBytes_FromString("x-dream-gateway"); /* dream.http.records.VIA */
     r_empty = PyBytes_FromStringAndSize(NULL, 0);
     return r_via != NULL && r_empty != NULL ? 0 : -1;
