@@ -53,7 +53,7 @@ def test_the_record_made_in_c_is_the_record_python_makes() -> None:
     through = [(b"host", b"h.example"), (b"x-dream-gateway", b"gw1 7"), (b"content-length", b"3")]
     calls = [
         (HttpRequest("POST", "h.example", "/p", raw_headers=through, body=b"abc"), 201),
-        (HttpRequest("GET", "h.example:80", "/q", raw_headers=[(b"x-dream-gateway", b"gw1 8")]), 200),
+        (HttpRequest("GET", "h.example:80", "/q", raw_headers=[[b"x-dream-gateway", b"gw1 8"]]), 200),  # type: ignore[list-item]
         (HttpRequest("GET", "h.example", "/", raw_headers=[(b"host", b"h.example")]), 500),
     ]
     kept = []

@@ -520,13 +520,18 @@ static PyObject *record_via(PyObject *headers) {
     if (headers != NULL && PyList_Check(headers)) {
         Py_ssize_t n = PyList_GET_SIZE(headers);
         for (Py_ssize_t i = n - 1; i >= 0 && i >= n - 2; i--) {
-            PyObject *pair = PyList_GET_ITEM(headers, i);
+            PyObject *pair = PyList_GET_ITEM(headers, i), *name = NULL, *value = NULL;
             if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2) {
-                int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(pair, 0), r_via, Py_EQ);
+                name = PyTuple_GET_ITEM(pair, 0), value = PyTuple_GET_ITEM(pair, 1);
+            } else if (PyList_Check(pair) && PyList_GET_SIZE(pair) == 2) { /* an ASGI server's [name, value] */
+                name = PyList_GET_ITEM(pair, 0), value = PyList_GET_ITEM(pair, 1);
+            }
+            if (name != NULL) {
+                int same = PyObject_RichCompareBool(name, r_via, Py_EQ);
                 if (same < 0)
                     return NULL;
                 if (same)
-                    return Py_NewRef(PyTuple_GET_ITEM(pair, 1));
+                    return Py_NewRef(value);
             }
         }
     }
