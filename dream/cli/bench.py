@@ -100,6 +100,8 @@ def bench(
     summary = result.summary()
     if as_json:
         output.dump_json({"target": label, **summary})
+        if not summary["requests"]:
+            raise DreamError(f"no request to {label} was answered in {seconds:g}s")
         return
     from rich.table import Table
 

@@ -1,6 +1,9 @@
 """A bounded HTTP/1.1 load run: `connections` kept-alive connections, each sending its next request as
 soon as the previous answer is in, for `duration` seconds. What `dream bench` measures with.
 
+One request is sent and answered first, outside the timed run: a function's first call loads its module,
+which is not what a load run measures (its time is reported apart, `first_ms`).
+
 Responses are parsed with httptools (the parser dream's server uses); latencies are kept per request.
 """
 
@@ -18,6 +21,7 @@ from dream.errors import DreamError
 MAX_CONNECTIONS = 256  # connections one run may open
 MAX_DURATION = 300.0  # seconds one run may last
 CONNECT_TIMEOUT = 5.0
+FIRST_ANSWER_TIMEOUT = 30.0  # seconds the first request (before the timed run) may take to be answered
 
 
 @dataclass
@@ -59,6 +63,7 @@ class LoadResult:
     latencies: array[float] = field(default_factory=lambda: array("d"))  # seconds, one per answer
     statuses: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)  # connection problems by kind
+    first: float = 0.0  # seconds the first request took, before the timed run
 
     @property
     def requests(self) -> int:
@@ -83,6 +88,7 @@ class LoadResult:
             round(sum(self.latencies) / len(self.latencies) * 1000, 3) if self.latencies else 0.0
         )
         return {
+            "first_ms": round(self.first * 1000, 3),
             "connections": self.connections,
             "duration": round(self.duration, 3),
             "requests": self.requests,
@@ -178,6 +184,33 @@ async def _keep_loading(target: Target, request: bytes, result: LoadResult, dead
             return
 
 
+async def _first_answer(target: Target, request: bytes) -> float:
+    """Send one request and wait for its answer: how long it took. DreamError when none came."""
+    first = LoadResult(connections=1, duration=0.0)
+    protocol: _Connection | None = None
+    where = f"http://{target.host}:{target.port}{target.path}"
+    try:
+        async with asyncio.timeout(FIRST_ANSWER_TIMEOUT):
+            _, protocol = await asyncio.get_running_loop().create_connection(
+                lambda: _Connection(request, first, 0.0), target.host, target.port
+            )
+            await protocol.closed  # a deadline already past: it closes after one answer
+    except TimeoutError:
+        raise DreamError(
+            f"{target.method} {where} was not answered within {FIRST_ANSWER_TIMEOUT:g}s, so it was not "
+            "loaded; check that it answers once (curl), then run the bench again"
+        ) from None
+    except OSError as exc:
+        raise DreamError(f"cannot connect to {where}: {exc.strerror or exc}; is it running?") from None
+    finally:
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
+    if not first.latencies:
+        why = ", ".join(first.errors) or "the connection was closed"
+        raise DreamError(f"{target.method} {where} gave no answer to a first request ({why})")
+    return first.latencies[0]
+
+
 def check_run(connections: int, duration: float) -> None:
     if not 1 <= connections <= MAX_CONNECTIONS:
         raise DreamError(f"--connections is between 1 and {MAX_CONNECTIONS}, not {connections}")
@@ -192,6 +225,7 @@ def run_load(target: Target, *, connections: int, duration: float) -> LoadResult
     request = target.request()
 
     async def main() -> None:
+        result.first = await _first_answer(target, request)
         started = time.perf_counter()
         deadline = started + duration
         await asyncio.gather(*(_keep_loading(target, request, result, deadline) for _ in range(connections)))

@@ -30,8 +30,8 @@ from dream.node.validate import BOOLEAN, NAME, PORT, Body, Field, Integer, MapOf
 PEER_TTL_SECONDS = 5.0
 HEARTBEAT_SECONDS = 1.0
 DISCOVERY_CACHE_SECONDS = 1.0
-# How long a registry has to list the peers; a fresh look (asked again because the first found no node
-# of a service) waits longer, for a registry slowed down by a loaded machine.
+# How long a registry has to list the peers; a call that found no node of its service asks once more
+# and waits longer, for a registry slowed down by a loaded machine, before it fails.
 DISCOVERY_TIMEOUT = 2.0
 FRESH_DISCOVERY_TIMEOUT = 10.0
 
@@ -204,7 +204,7 @@ class PeerClient:
         cached = self._cache.get(name)
         if cached and not fresh and time.monotonic() - cached[0] < DISCOVERY_CACHE_SECONDS:
             return cached[1]
-        return await self._ask_registries(name, FRESH_DISCOVERY_TIMEOUT if fresh else DISCOVERY_TIMEOUT) or []
+        return await self._ask_registries(name, DISCOVERY_TIMEOUT) or []
 
     async def _ask_registries(self, name: str | None, timeout: float) -> list[PeerInfo] | None:
         """The first answer of a registry; None when none of them answered within `timeout`."""

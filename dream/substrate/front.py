@@ -13,6 +13,7 @@ Three ways in, fastest first:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ from dream.substrate.runner import ReadyFunction, Runner
 from dream.substrate.website import Websites
 from dream.wasm.errors import WasmCancelled, WasmError, WasmLoadError
 from dream.wasm.interrupt import CallControl
+from dream.wasm.native import recorder
 from dream.wasm.types import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -82,6 +84,10 @@ class Front:
         self.log = log
         self.served = 0
         self.ring = make_ring(RECORD_FIELDS)  # None when DREAM_INSPECT=0
+        record = recorder()
+        if self.ring is not None and record is not None:
+            # The same record made in C: no Python frame, no attribute lookups in the interpreter.
+            self._record = functools.partial(record, self.ring)  # type: ignore[method-assign]
         self.node = ""  # this substrate's node id, named in its records' answers
         self.routed = Starlette(
             routes=[Route("/{path:path}", self.serve, methods=METHODS)], exception_handlers=NOT_ROUTED
@@ -148,7 +154,8 @@ class Front:
         self, ready: ReadyFunction, request: HttpRequest, status: int, result: HttpResponse | None, began: int
     ) -> None:
         """Keep the inspector's record of a call (a tuple of RECORD_FIELDS; `time` is the clock's ns,
-        made a wall-clock time when read)."""
+        made a wall-clock time when read). The compiled extension's `record` does the same in C and
+        replaces this when it is built (`dream.wasm.native.recorder`)."""
         ring = self.ring
         assert ring is not None
         headers = request.raw_headers

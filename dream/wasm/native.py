@@ -18,6 +18,7 @@ import ctypes
 import importlib
 import importlib.machinery
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -123,6 +124,18 @@ EXTENSIONS = (
         "HTTP servers will parse every head with httptools' callbacks (slower)",
     ),
 )
+
+
+def recorder() -> Callable[..., None] | None:
+    """The extension's `record(ring, ready, request, status, result, began)`: the request inspector's
+    record of a call (`dream.substrate.front.Front._record`) made in C; None when it is not built. It
+    needs no wasmtime (no `load()`)."""
+    try:
+        module = importlib.import_module(f"dream.wasm.{NAME}")
+    except ImportError:
+        return None
+    record: Callable[..., None] | None = getattr(module, "record", None)
+    return record
 
 
 def main(argv: list[str]) -> int:

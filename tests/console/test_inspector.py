@@ -37,6 +37,56 @@ def test_the_ring_keeps_exactly_its_size() -> None:
     assert len(ring.after(0, limit=3)) == 3
 
 
+def test_the_record_made_in_c_is_the_record_python_makes() -> None:
+    """The compiled extension's `record` (what a substrate uses when it is built) keeps every field
+    `Front._record` keeps, alike: a call through a gateway, one straight in, and a failed one."""
+    from dream.substrate.front import RECORD_FIELDS, Front, _clock
+    from dream.substrate.routing import Resource
+    from dream.substrate.runner import ReadyFunction
+    from dream.wasm.native import recorder
+    from dream.wasm.types import HttpRequest, HttpResponse
+
+    record = recorder()
+    assert record is not None, "the native call extension is not built: run scripts/setup-venv"
+    resource = Resource("functions", "fn1", "proj1", "main", "c0", None, {"name": "ping"})
+    ready = ReadyFunction(resource, None, "ping", 1.0, 1 << 20, project="proj1", name="ping")  # type: ignore[arg-type]
+    through = [(b"host", b"h.example"), (b"x-dream-gateway", b"gw1 7"), (b"content-length", b"3")]
+    calls = [
+        (HttpRequest("POST", "h.example", "/p", raw_headers=through, body=b"abc"), 201),
+        (HttpRequest("GET", "h.example:80", "/q", raw_headers=[[b"x-dream-gateway", b"gw1 8"]]), 200),  # type: ignore[list-item]
+        (HttpRequest("GET", "h.example", "/", raw_headers=[(b"host", b"h.example")]), 500),
+    ]
+    kept = []
+    for made_in_c in (False, True):
+        front = object.__new__(Front)  # only its ring: what `_record` and its readers use
+        front.ring = RequestRing(RECORD_FIELDS)
+        for request, status in calls:
+            result = (
+                None if status == 500 else HttpResponse(status, [], b"PONG", 5, 9, 2, {"eventHttpWrite": 1})
+            )
+            began = _clock()
+            if made_in_c:
+                record(front.ring, ready, request, status, result, began)
+            else:
+                front._record(ready, request, status, result, began)
+        assert front.ring.seq == 3
+        kept.append(front.ring.after())
+    python, native = kept
+    for theirs, ours in zip(python, native, strict=True):
+        assert theirs.keys() == ours.keys() == set(RECORD_FIELDS)
+        assert ours["total_ns"] > 0 and abs(ours["time"] - theirs["time"]) < 60
+        assert {**ours, "time": 0, "total_ns": 0} == {**theirs, "time": 0, "total_ns": 0}
+    assert [r["via"] for r in native] == ["gw1 7", "gw1 8", ""]
+    assert [r["seq"] for r in native] == [1, 2, 3] and native[0]["bytes_in"] == 3
+    assert (native[0]["wasm_ns"], native[0]["pages"], native[0]["host_calls"]) == (
+        9,
+        2,
+        {"eventHttpWrite": 1},
+    )
+    assert (native[2]["status"], native[2]["host_calls"], native[2]["bytes_out"]) == (500, None, 0)
+    assert (native[2]["function"], native[2]["project"]) == ("ping", "proj1")
+
+
 def test_read_params_refuse_what_is_not_a_number() -> None:
     assert read_params({}) == (0, 1000)
     assert read_params({"after": "5", "limit": "99999"}) == (5, 1000)

@@ -614,6 +614,136 @@ static int plan_of(const char *what, PyObject *const *args, Py_ssize_t nargs, pl
     return 0;
 }
 
+/* -- the request inspector's record of a call, made in C (dream.substrate.front) ---------------------- */
+
+static PyObject *r_seq, *r_records, *r_append, *r_method, *r_host, *r_path, *r_body, *r_raw_headers,
+    *r_instantiate_ns, *r_wasm_ns, *r_pages, *r_host_calls, *r_name, *r_project, *r_via, *r_empty;
+
+static int record_names(void) {
+    PyObject **const slots[] = {&r_seq,    &r_records,          &r_append,    &r_method,     &r_host,
+                                &r_path,   &r_body,             &r_raw_headers, &r_instantiate_ns,
+                                &r_wasm_ns, &r_pages,           &r_host_calls, &r_name,      &r_project};
+    const char *const texts[] = {"seq",  "records", "append",     "method",         "host",
+                                 "path", "body",    "raw_headers", "instantiate_ns", "wasm_ns",
+                                 "pages", "host_calls", "name",   "project"};
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
+        if ((*slots[i] = PyUnicode_InternFromString(texts[i])) == NULL)
+            return -1;
+    r_via = PyBytes_FromString("x-dream-gateway"); /* dream.http.records.VIA */
+    r_empty = PyBytes_FromStringAndSize(NULL, 0);
+    return r_via != NULL && r_empty != NULL ? 0 : -1;
+}
+
+/* The value of the x-dream-gateway header where a gateway puts it (last, or before content-length);
+ * b"" when it is not there (dream.http.records.via_of). New reference. */
+static PyObject *record_via(PyObject *headers) {
+    if (headers != NULL && PyList_Check(headers)) {
+        Py_ssize_t n = PyList_GET_SIZE(headers);
+        for (Py_ssize_t i = n - 1; i >= 0 && i >= n - 2; i--) {
+            PyObject *pair = PyList_GET_ITEM(headers, i), *name = NULL, *value = NULL;
+            if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2) {
+                name = PyTuple_GET_ITEM(pair, 0), value = PyTuple_GET_ITEM(pair, 1);
+            } else if (PyList_Check(pair) && PyList_GET_SIZE(pair) == 2) { /* an ASGI server's [name, value] */
+                name = PyList_GET_ITEM(pair, 0), value = PyList_GET_ITEM(pair, 1);
+            }
+            if (name != NULL) {
+                int same = PyObject_RichCompareBool(name, r_via, Py_EQ);
+                if (same < 0)
+                    return NULL;
+                if (same)
+                    return Py_NewRef(value);
+            }
+        }
+    }
+    return Py_NewRef(r_empty);
+}
+
+/* The length of obj.<name> (a bytes-like body) as an int; NULL on error. */
+static PyObject *record_len(PyObject *obj, PyObject *name) {
+    PyObject *body = PyObject_GetAttr(obj, name);
+    if (body == NULL)
+        return NULL;
+    Py_ssize_t size = PyObject_Length(body);
+    Py_DECREF(body);
+    return size < 0 ? NULL : PyLong_FromSsize_t(size);
+}
+
+/* record(ring, ready, request, status, result, began) -> None: appends the call's record to ring.records,
+ * numbered ring.seq + 1: the tuple of dream.substrate.front.RECORD_FIELDS (seq, time, method, host, path,
+ * status, total_ns, instantiate_ns, wasm_ns, pages, host_calls, bytes_in, bytes_out, function, project,
+ * via). `began` and `time` are CLOCK_MONOTONIC ns, the clock of Python's time.perf_counter_ns on Linux.
+ * result None: a call that failed (no figures, no body out). */
+static PyObject *py_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6)
+        return PyErr_Format(PyExc_TypeError, "record() takes 6 arguments (%zd given)", nargs);
+    PyObject *ring = args[0], *ready = args[1], *request = args[2], *status = args[3], *result = args[4];
+    long long began = PyLong_AsLongLong(args[5]);
+    if (began == -1 && PyErr_Occurred())
+        return NULL;
+    int64_t now = now_ns();
+    PyObject *fields[16] = {NULL};
+    PyObject *seq_had = PyObject_GetAttr(ring, r_seq);
+    if (seq_had == NULL)
+        return NULL;
+    long long seq = PyLong_AsLongLong(seq_had) + 1;
+    Py_DECREF(seq_had);
+    if (PyErr_Occurred())
+        return NULL;
+    fields[0] = PyLong_FromLongLong(seq);
+    fields[1] = PyLong_FromLongLong(now);
+    fields[2] = PyObject_GetAttr(request, r_method);
+    fields[3] = PyObject_GetAttr(request, r_host);
+    fields[4] = PyObject_GetAttr(request, r_path);
+    fields[5] = Py_NewRef(status);
+    fields[6] = PyLong_FromLongLong(now - began);
+    if (result == Py_None) {
+        fields[7] = PyLong_FromLong(0);
+        fields[8] = PyLong_FromLong(0);
+        fields[9] = PyLong_FromLong(0);
+        fields[10] = Py_NewRef(Py_None);
+        fields[12] = PyLong_FromLong(0);
+    } else {
+        fields[7] = PyObject_GetAttr(result, r_instantiate_ns);
+        fields[8] = PyObject_GetAttr(result, r_wasm_ns);
+        fields[9] = PyObject_GetAttr(result, r_pages);
+        fields[10] = PyObject_GetAttr(result, r_host_calls);
+        fields[12] = record_len(result, r_body);
+    }
+    fields[11] = record_len(request, r_body);
+    fields[13] = PyObject_GetAttr(ready, r_name);
+    fields[14] = PyObject_GetAttr(ready, r_project);
+    PyObject *headers = PyObject_GetAttr(request, r_raw_headers);
+    fields[15] = headers != NULL ? record_via(headers) : NULL;
+    Py_XDECREF(headers);
+    PyObject *record = NULL;
+    for (int i = 0; i < 16; i++) {
+        if (fields[i] == NULL) {
+            for (int j = 0; j < 16; j++)
+                Py_XDECREF(fields[j]);
+            return NULL;
+        }
+    }
+    record = PyTuple_New(16);
+    if (record == NULL) {
+        for (int j = 0; j < 16; j++)
+            Py_DECREF(fields[j]);
+        return NULL;
+    }
+    for (int i = 0; i < 16; i++)
+        PyTuple_SET_ITEM(record, i, fields[i]); /* steals */
+    PyObject *number = PyLong_FromLongLong(seq);
+    int rc = number != NULL ? PyObject_SetAttr(ring, r_seq, number) : -1;
+    Py_XDECREF(number);
+    PyObject *records = rc == 0 ? PyObject_GetAttr(ring, r_records) : NULL;
+    PyObject *done = records != NULL ? PyObject_CallMethodOneArg(records, r_append, record) : NULL;
+    Py_XDECREF(records);
+    Py_DECREF(record);
+    if (done == NULL)
+        return NULL;
+    Py_DECREF(done);
+    Py_RETURN_NONE;
+}
+
 /* run(engine, pre, init, export, nresults, memory_limit, ticks, wasi, event, control, arm, disarm)
  * -> None, or (what, address, instantiated, used) when the call failed: what 1 = a wasmtime_error_t,
  * 2 = a wasm_trap_t (both now the caller's to free), 3 = the export is missing (address 0).
@@ -837,6 +967,7 @@ static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))py_run, METH_FASTCALL, "One request's call; see the C source."},
     {"serve", (PyCFunction)(void (*)(void))py_serve, METH_FASTCALL, "One HTTP request's call, no HttpEvent; see the C source."},
     {"bound", py_bound, METH_VARARGS, "bound(event, fn): fn() with the C host calls answering for event"},
+    {"record", (PyCFunction)(void (*)(void))py_record, METH_FASTCALL, "The inspector's record of a call; see the C source."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -864,5 +995,7 @@ PyMODINIT_FUNC PyInit__nativecall(void) {
         if (host_name_objects[i] == NULL)
             return NULL;
     }
+    if (record_names() < 0)
+        return NULL;
     return PyModule_Create(&module);
 }
