@@ -211,7 +211,9 @@ class ScriptBuilder:
             return None
         name = env.get("FILENAME") or "main"
         try:
-            return prepare_go_module(dirs["src"], dirs["out"] / f"{name}.wasm", work, staged_go_sdk())
+            return prepare_go_module(
+                dirs["src"], dirs["out"] / f"{name}.wasm", work, staged_go_sdk(), env.get("GOFLAGS")
+            )
         except CompileError as exc:
             return exc
         except (OSError, ValueError) as exc:  # a source file that is not UTF-8 text, say

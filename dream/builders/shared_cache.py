@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from dream.builders.env import step_env, zig_cache_name
-from dream.builders.languages import WARM_SOURCES, CompileError, sdk_digest
+from dream.builders.languages import GO_WHOLE_SDK_WARM_TAG, WARM_SOURCES, CompileError, sdk_digest
 from dream.builders.paths import tool_cache_dir
 from dream.builders.runner import run_step
 from dream.builders.sandbox import current_sandbox
@@ -118,7 +118,12 @@ def _warm(
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             (src / name).write_text(text)
         script = work / "warm.sh"
-        script.write_text(f'exec "$DREAM_PYTHON" -m dream.builders.step {lang} warm\n')
+        step = f'"$DREAM_PYTHON" -m dream.builders.step {lang} warm'
+        if lang == "go":
+            # The warm-up source never names Url, so it builds the SDK without net/url (what most
+            # functions get); a second run with a tag of its own builds the whole SDK (what the others get).
+            step = f'{step} && GOFLAGS="$GOFLAGS -tags={GO_WHOLE_SDK_WARM_TAG}" {step}'
+        script.write_text(f"exec {step}\n" if lang != "go" else f"{step}\n")
         lines: list[str] = []
 
         def wrap(argv: list[str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:

@@ -35,8 +35,10 @@ from dream.settings import cache_home
 
 log = logging.getLogger("dream.wasm")
 
-# Cranelift's level for the baseline engine's trampolines (`dream.wasm.baseline`): part of its tag.
+# Cranelift's level and register allocator for the baseline engine's trampolines
+# (`dream.wasm.baseline`): part of its tag.
 TRAMPOLINE_OPT_LEVEL = "none"
+TRAMPOLINE_REGALLOC = "single_pass"
 
 
 def wasmtime_version() -> str:
@@ -48,7 +50,10 @@ def wasmtime_version() -> str:
 
 def baseline_settings(settings: str) -> str:
     """The settings of the baseline engine (`dream.wasm.baseline`) beside an engine with `settings`."""
-    return f"strategy=winch;trampoline_opt_level={TRAMPOLINE_OPT_LEVEL};{settings}"
+    return (
+        f"strategy=winch;trampoline_opt_level={TRAMPOLINE_OPT_LEVEL};"
+        f"trampoline_regalloc={TRAMPOLINE_REGALLOC};{settings}"
+    )
 
 
 def tag_for(settings: str) -> str:

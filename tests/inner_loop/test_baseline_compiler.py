@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from dream.builders import build_function
 from dream.wasm import WasmHost, WasmMemoryLimit, WasmTimeout
 from dream.wasm import precompile as precompiling
 from dream.wasm.baseline import COMPILER_SETTING, compiler_setting, wants_baseline
+from tests.builders.test_builders import PING_PONG, require_toolchain
 from tests.substrate.conftest import MB, get, wat
 
 
@@ -59,6 +61,20 @@ def test_a_baseline_build_loads_by_its_cid_and_optimized_code_wins(
         substrate.cache.put("bafkreisaved", optimized.cache_path)
         again = substrate.load_cid("bafkreisaved", name="functions/ping")
         assert again is not None and not again.baseline
+
+
+@pytest.mark.language
+def test_a_go_function_answers_on_the_baseline_engine(tmp_path: Path) -> None:
+    """Go puts every function in its table, so a Go module has a trampoline per function: those the
+    baseline engine compiles with Cranelift's single-pass register allocator (`TRAMPOLINE_REGALLOC`)."""
+    require_toolchain("go")
+    built = build_function(PING_PONG / "go", cache_dir=tmp_path / "build", log=lambda line: None)
+    assert built.ok and built.wasm is not None, built.log
+    with WasmHost(tmp_path / "wasm") as host:
+        ping = host.load("go-ping", built.wasm.read_bytes(), name="functions/ping", baseline=True)
+        assert ping.baseline
+        for _ in range(3):  # the trampolines in and out of the guest, over and again
+            assert ping.call("ping", get(), timeout=5, memory_limit=64 * MB).body == b"PONG"
 
 
 def test_the_compiler_setting_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,17 +6,17 @@
 package database
 
 import (
-	"fmt"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 // Database is an opened database (a handle valid for the rest of the call).
 type Database uint32
 
 func fail(what string, code uint32) error {
-	return fmt.Errorf("%s failed with: %w", what, errno.Error(code))
+	return wrap.Error(what+" failed with", errno.Error(code))
 }
 
 // New opens the database that `name` matches.

@@ -3,12 +3,12 @@
 package dns
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 // Resolver is a resolver handle (valid for the rest of the call).
@@ -34,7 +34,7 @@ type DefaultResolver interface {
 func NewResolver() (DefaultResolver, error) {
 	var id uint32
 	if code := dnsNewResolver(&id); code != 0 {
-		return nil, fmt.Errorf("creating a new resolver failed with: %w", errno.Error(code))
+		return nil, wrap.Error("creating a new resolver failed with", errno.Error(code))
 	}
 	return Resolver(id), nil
 }
@@ -42,7 +42,7 @@ func NewResolver() (DefaultResolver, error) {
 // Reroute sends the resolver's lookups to address ("host:port") over network ("udp" or "tcp").
 func (r Resolver) Reroute(address, network string) error {
 	if code := dnsRerouteResolver(uint32(r), address, network); code != 0 {
-		return fmt.Errorf("rerouting the resolver failed with: %w", errno.Error(code))
+		return wrap.Error("rerouting the resolver failed with", errno.Error(code))
 	}
 	return nil
 }
@@ -50,7 +50,7 @@ func (r Resolver) Reroute(address, network string) error {
 // Reset makes the resolver the default one again.
 func (r Resolver) Reset() error {
 	if code := dnsResetResolver(uint32(r)); code != 0 {
-		return fmt.Errorf("resetting the resolver failed with: %w", errno.Error(code))
+		return wrap.Error("resetting the resolver failed with", errno.Error(code))
 	}
 	return nil
 }
@@ -58,14 +58,14 @@ func (r Resolver) Reset() error {
 func (r Resolver) lookup(what, name string, size func(uint32, string, *uint32) uint32, data func(uint32, string, unsafe.Pointer) uint32) ([]byte, error) {
 	var n uint32
 	if code := size(uint32(r), name, &n); code != 0 {
-		return nil, fmt.Errorf("%s lookup of %s failed with: %w", what, name, errno.Error(code))
+		return nil, wrap.Error(what+" lookup of "+name+" failed with", errno.Error(code))
 	}
 	if n == 0 {
 		return nil, nil
 	}
 	buf := make([]byte, n)
 	if code := data(uint32(r), name, unsafe.Pointer(&buf[0])); code != 0 {
-		return nil, fmt.Errorf("%s lookup of %s failed with: %w", what, name, errno.Error(code))
+		return nil, wrap.Error(what+" lookup of "+name+" failed with", errno.Error(code))
 	}
 	return buf, nil
 }
@@ -110,7 +110,7 @@ func (r Resolver) LookupMX(fqdn string) ([]*MxResp, error) {
 		}
 		pref, err := strconv.ParseUint(parts[1], 10, 16)
 		if err != nil {
-			return nil, fmt.Errorf("parsing MX record %q failed: %w", item, err)
+			return nil, wrap.Error("parsing MX record "+strconv.Quote(item)+" failed", err)
 		}
 		out = append(out, &MxResp{Host: parts[0], Pref: uint16(pref)})
 	}

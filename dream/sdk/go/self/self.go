@@ -3,23 +3,23 @@
 package self
 
 import (
-	"fmt"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 func value(what string, size func(*uint32) uint32, data func(unsafe.Pointer) uint32) (string, error) {
 	var n uint32
 	if code := size(&n); code != 0 {
-		return "", fmt.Errorf("getting the %s size failed with: %w", what, errno.Error(code))
+		return "", wrap.Error("getting the "+what+" size failed with", errno.Error(code))
 	}
 	if n == 0 {
 		return "", nil
 	}
 	buf := make([]byte, n)
 	if code := data(unsafe.Pointer(&buf[0])); code != 0 {
-		return "", fmt.Errorf("getting the %s failed with: %w", what, errno.Error(code))
+		return "", wrap.Error("getting the "+what+" failed with", errno.Error(code))
 	}
 	return string(buf), nil
 }

@@ -9,13 +9,13 @@ package storage
 import (
 	"encoding/base32"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 // CidBufferSize is the size of the buffer a CID is written into.
@@ -64,7 +64,7 @@ func (c Cid) String() string { return "b" + base32Lower.EncodeToString(c.raw) }
 func (c Cid) Bytes() []byte { return c.raw }
 
 func fail(what string, code uint32) error {
-	return fmt.Errorf("%s failed with: %w", what, errno.Error(code))
+	return wrap.Error(what+" failed with", errno.Error(code))
 }
 
 func ptr(b []byte) unsafe.Pointer {

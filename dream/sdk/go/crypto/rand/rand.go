@@ -2,11 +2,11 @@
 package rand
 
 import (
-	"fmt"
 	"io"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 //go:wasmimport taubyte/sdk cryptoRead
@@ -23,7 +23,7 @@ func (reader) Read(p []byte) (int, error) {
 	}
 	var n uint64
 	if code := cryptoRead(unsafe.Pointer(&p[0]), uint32(len(p)), &n); code != 0 {
-		return 0, fmt.Errorf("reading failed with: %w", errno.Error(code))
+		return 0, wrap.Error("reading failed with", errno.Error(code))
 	}
 	return int(n), nil
 }

@@ -3,11 +3,11 @@
 package internal
 
 import (
-	"fmt"
 	"path"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 // Instance is the scope of a value: Application and Function are 1 when the value belongs to them.
@@ -28,7 +28,7 @@ func instance(scope ...Option) *Instance {
 }
 
 func fail(what, name string, code uint32) error {
-	return fmt.Errorf("%s `%s` failed with: %w", what, name, errno.Error(code))
+	return wrap.Error(what+" `"+name+"` failed with", errno.Error(code))
 }
 
 func (i *Instance) read(name string, size uint32) ([]byte, error) {

@@ -11,12 +11,14 @@
 package client
 
 import (
-	"fmt"
+	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 // HttpClient is a client handle (valid for the rest of the call).
@@ -62,7 +64,7 @@ const (
 var methodNames = []string{"", "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT"}
 
 func fail(what string, code uint32) error {
-	return fmt.Errorf("%s failed with: %w", what, errno.Error(code))
+	return wrap.Error(what+" failed with", errno.Error(code))
 }
 
 func ptr(b []byte) unsafe.Pointer {
@@ -143,7 +145,7 @@ func (m *HttpRequestMethod) Set(method string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown HTTP method %q", method)
+	return errors.New("unknown HTTP method " + strconv.Quote(method))
 }
 
 // Get returns the method.
@@ -153,7 +155,7 @@ func (m *HttpRequestMethod) Get() (string, error) {
 		return "", fail("getting HTTP request method", code)
 	}
 	if method == 0 || int(method) >= len(methodNames) {
-		return "", fmt.Errorf("unknown HTTP method %d", method)
+		return "", errors.New("unknown HTTP method " + strconv.FormatUint(uint64(method), 10))
 	}
 	return methodNames[method], nil
 }

@@ -2,11 +2,11 @@
 package fifo
 
 import (
-	"fmt"
 	"io"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 //go:wasmimport taubyte/sdk fifoNew
@@ -39,7 +39,7 @@ func New(readCloser bool) Fifo {
 // Push adds a byte.
 func (f Fifo) Push(b byte) error {
 	if code := fifoPush(uint32(f), uint32(b)); code != 0 {
-		return fmt.Errorf("fifo push failed with: %w", errno.Error(code))
+		return wrap.Error("fifo push failed with", errno.Error(code))
 	}
 	return nil
 }
@@ -52,7 +52,7 @@ func (f Fifo) Pop() (byte, error) {
 		return 0, io.EOF
 	}
 	if code != 0 {
-		return 0, fmt.Errorf("fifo pop failed with: %w", errno.Error(code))
+		return 0, wrap.Error("fifo pop failed with", errno.Error(code))
 	}
 	return b, nil
 }
@@ -61,7 +61,7 @@ func (f Fifo) Pop() (byte, error) {
 func (f Fifo) IsCloser() (bool, error) {
 	var b byte
 	if code := fifoIsCloser(uint32(f), unsafe.Pointer(&b)); code != 0 {
-		return false, fmt.Errorf("fifo isCloser failed with: %w", errno.Error(code))
+		return false, wrap.Error("fifo isCloser failed with", errno.Error(code))
 	}
 	return b == 1, nil
 }

@@ -5,11 +5,12 @@
 package memoryView
 
 import (
-	"fmt"
 	"io"
+	"strconv"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 //go:wasmimport taubyte/sdk memoryViewNew
@@ -36,7 +37,7 @@ func New(data []byte, closable bool) (uint32, error) {
 	}
 	var id uint32
 	if code := memoryViewNew(ptr, uint32(len(data)), unsafe.Pointer(&flag), &id); code != 0 {
-		return 0, fmt.Errorf("new memory view failed with: %w", errno.Error(code))
+		return 0, wrap.Error("new memory view failed with", errno.Error(code))
 	}
 	return id, nil
 }
@@ -54,7 +55,7 @@ func Open(id uint32) (*Reader, error) {
 	var flag byte
 	var size uint32
 	if code := memoryViewOpen(id, unsafe.Pointer(&flag), &size); code != 0 {
-		return nil, fmt.Errorf("opening memory view %d failed with: %w", id, errno.Error(code))
+		return nil, wrap.Error("opening memory view "+strconv.FormatUint(uint64(id), 10)+" failed with", errno.Error(code))
 	}
 	return &Reader{id: id, size: size, closable: flag == 1}, nil
 }
@@ -74,7 +75,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	var n uint32
 	if code := memoryViewRead(r.id, r.offset, uint32(len(p)), unsafe.Pointer(&p[0]), &n); code != 0 {
-		return 0, fmt.Errorf("reading memory view %d failed with: %w", r.id, errno.Error(code))
+		return 0, wrap.Error("reading memory view "+strconv.FormatUint(uint64(r.id), 10)+" failed with", errno.Error(code))
 	}
 	r.offset += n
 	return int(n), nil

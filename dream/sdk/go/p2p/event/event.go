@@ -2,10 +2,10 @@
 package event
 
 import (
-	"fmt"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 	"github.com/taubyte/go-sdk/p2p/node"
 )
 
@@ -15,14 +15,14 @@ type Event uint32
 func (e Event) value(what string, size func(uint32, *uint32) uint32, data func(uint32, unsafe.Pointer) uint32) ([]byte, error) {
 	var n uint32
 	if code := size(uint32(e), &n); code != 0 {
-		return nil, fmt.Errorf("getting the %s size failed with: %w", what, errno.Error(code))
+		return nil, wrap.Error("getting the "+what+" size failed with", errno.Error(code))
 	}
 	if n == 0 {
 		return nil, nil
 	}
 	buf := make([]byte, n)
 	if code := data(uint32(e), unsafe.Pointer(&buf[0])); code != 0 {
-		return nil, fmt.Errorf("getting the %s failed with: %w", what, errno.Error(code))
+		return nil, wrap.Error("getting the "+what+" failed with", errno.Error(code))
 	}
 	return buf, nil
 }
@@ -47,7 +47,7 @@ func (e Event) Protocol() (string, error) {
 func (e Event) peer(what string, get func(uint32, unsafe.Pointer) uint32) (node.Peer, error) {
 	buf := make([]byte, 64)
 	if code := get(uint32(e), unsafe.Pointer(&buf[0])); code != 0 {
-		return nil, fmt.Errorf("getting the %s failed with: %w", what, errno.Error(code))
+		return nil, wrap.Error("getting the "+what+" failed with", errno.Error(code))
 	}
 	return node.Peer(buf), nil
 }
@@ -65,7 +65,7 @@ func (e Event) Write(data []byte) error {
 		p = unsafe.Pointer(&data[0])
 	}
 	if code := writeP2PResponse(uint32(e), p, uint32(len(data))); code != 0 {
-		return fmt.Errorf("writing the p2p response failed with: %w", errno.Error(code))
+		return wrap.Error("writing the p2p response failed with", errno.Error(code))
 	}
 	return nil
 }

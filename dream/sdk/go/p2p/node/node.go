@@ -10,13 +10,12 @@
 package node
 
 import (
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"time"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 // Service is a p2p protocol of the project.
@@ -35,11 +34,11 @@ func (p Peer) String() string {
 	if len(p) > 4 && int(p[3]) <= len(p)-4 {
 		return string(p[4 : 4+int(p[3])])
 	}
-	return fmt.Sprintf("%x", []byte(p))
+	return wrap.Hex(p)
 }
 
 func fail(what string, code uint32) error {
-	return fmt.Errorf("%s failed with: %w", what, errno.Error(code))
+	return wrap.Error(what+" failed with", errno.Error(code))
 }
 
 // New is the service with `protocol`.
@@ -126,7 +125,7 @@ func Discover(max uint32, timeout time.Duration) ([]Peer, error) {
 	}
 	var peers []Peer
 	for len(buf) >= 2 {
-		n := int(binary.LittleEndian.Uint16(buf))
+		n := int(buf[0]) | int(buf[1])<<8 // little-endian; encoding/binary would link reflect in
 		if len(buf) < 2+n {
 			break
 		}

@@ -3,10 +3,10 @@ package event
 
 import (
 	"errors"
-	"fmt"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 	"github.com/taubyte/go-sdk/pubsub/node"
 )
 
@@ -17,14 +17,14 @@ type Event uint32
 func (e Event) Data() ([]byte, error) {
 	var size uint32
 	if code := getMessageDataSize(uint32(e), &size); code != 0 {
-		return nil, fmt.Errorf("getting the message's data size failed with: %w", errno.Error(code))
+		return nil, wrap.Error("getting the message's data size failed with", errno.Error(code))
 	}
 	if size == 0 {
 		return nil, nil
 	}
 	data := make([]byte, size)
 	if code := getMessageData(uint32(e), unsafe.Pointer(&data[0])); code != 0 {
-		return nil, fmt.Errorf("getting the message's data failed with: %w", errno.Error(code))
+		return nil, wrap.Error("getting the message's data failed with", errno.Error(code))
 	}
 	return data, nil
 }
@@ -33,14 +33,14 @@ func (e Event) Data() ([]byte, error) {
 func (e Event) Channel() (*node.ChannelObject, error) {
 	var size uint32
 	if code := getMessageChannelSize(uint32(e), &size); code != 0 {
-		return nil, fmt.Errorf("getting the message's channel size failed with: %w", errno.Error(code))
+		return nil, wrap.Error("getting the message's channel size failed with", errno.Error(code))
 	}
 	if size == 0 {
 		return nil, errors.New("got an empty channel")
 	}
 	name := make([]byte, size)
 	if code := getMessageChannel(uint32(e), unsafe.Pointer(&name[0])); code != 0 {
-		return nil, fmt.Errorf("getting the message's channel failed with: %w", errno.Error(code))
+		return nil, wrap.Error("getting the message's channel failed with", errno.Error(code))
 	}
 	return node.Channel(string(name))
 }

@@ -8,11 +8,10 @@ package node
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
 	"unsafe"
 
 	"github.com/taubyte/go-sdk/errno"
+	"github.com/taubyte/go-sdk/internal/wrap"
 )
 
 // ChannelObject is a channel of the function's project.
@@ -41,7 +40,7 @@ func (c *ChannelObject) Publish(data []byte) error {
 		ptr = unsafe.Pointer(&data[0])
 	}
 	if code := publishToChannel(c.name, ptr, uint32(len(data))); code != 0 {
-		return fmt.Errorf("publishing to channel `%s` failed with: %w", c.name, errno.Error(code))
+		return wrap.Error("publishing to channel `"+c.name+"` failed with", errno.Error(code))
 	}
 	return nil
 }
@@ -49,26 +48,10 @@ func (c *ChannelObject) Publish(data []byte) error {
 // Subscribe makes the calling function a subscriber of the channel too.
 func (c *ChannelObject) Subscribe() error {
 	if code := setSubscriptionChannel(c.name); code != 0 {
-		return fmt.Errorf("subscribing to channel `%s` failed with: %w", c.name, errno.Error(code))
+		return wrap.Error("subscribing to channel `"+c.name+"` failed with", errno.Error(code))
 	}
 	return nil
 }
 
 // WebSocket is the channel's websocket side.
 func (c *ChannelObject) WebSocket() WebSocket { return WebSocket{c.name} }
-
-// Url is the path websocket clients of the channel connect to (relative to the function's host).
-func (ws WebSocket) Url() (url.URL, error) {
-	var size uint32
-	if code := getWebSocketURLSize(ws.name, &size); code != 0 {
-		return url.URL{}, fmt.Errorf("getting the websocket url of `%s` failed with: %w", ws.name, errno.Error(code))
-	}
-	if size == 0 {
-		return url.URL{}, nil
-	}
-	buf := make([]byte, size)
-	if code := getWebSocketURL(ws.name, unsafe.Pointer(&buf[0])); code != 0 {
-		return url.URL{}, fmt.Errorf("getting the websocket url of `%s` failed with: %w", ws.name, errno.Error(code))
-	}
-	return url.URL{Path: string(buf)}, nil
-}
