@@ -668,9 +668,18 @@ static PyObject *record_len(PyObject *obj, PyObject *name) {
     return size < 0 ? NULL : PyLong_FromSsize_t(size);
 }
 
-/* Append the record whose fields 2..15 are in `fields` (new references, NULL where making one failed) to
- * ring.records, numbered ring.seq + 1 (fields 0 and 1: seq and `now`). Takes the references. */
-static PyObject *keep_record(PyObject *ring, PyObject *fields[16], int64_t now) {
+/* Append the record whose fields 2..10 and 12 are in `fields` (new references, NULL where making one
+ * failed) to ring.records, numbered ring.seq + 1: fields 0 and 1 are seq and `now`, 11 the request's body
+ * length, 13 and 14 the function's name and project, 15 the gateway's header of request.<headers_name>.
+ * Takes the references. */
+static PyObject *keep_record(PyObject *ring, PyObject *ready, PyObject *request, PyObject *headers_name,
+                             PyObject *fields[16], int64_t now) {
+    fields[11] = record_len(request, r_body);
+    fields[13] = PyObject_GetAttr(ready, r_name);
+    fields[14] = PyObject_GetAttr(ready, r_project);
+    PyObject *headers = PyObject_GetAttr(request, headers_name);
+    fields[15] = headers != NULL ? record_via(headers) : NULL;
+    Py_XDECREF(headers);
     PyObject *seq_had = PyObject_GetAttr(ring, r_seq);
     long long seq = seq_had != NULL ? PyLong_AsLongLong(seq_had) + 1 : 0;
     Py_XDECREF(seq_had);
@@ -734,13 +743,7 @@ static PyObject *py_record(PyObject *self, PyObject *const *args, Py_ssize_t nar
         fields[10] = PyObject_GetAttr(result, r_host_calls);
         fields[12] = record_len(result, r_body);
     }
-    fields[11] = record_len(request, r_body);
-    fields[13] = PyObject_GetAttr(ready, r_name);
-    fields[14] = PyObject_GetAttr(ready, r_project);
-    PyObject *headers = PyObject_GetAttr(request, r_raw_headers);
-    fields[15] = headers != NULL ? record_via(headers) : NULL;
-    Py_XDECREF(headers);
-    return keep_record(ring, fields, now);
+    return keep_record(ring, ready, request, r_raw_headers, fields, now);
 }
 
 /* record_served(ring, ready, request, host, served, counts, began) -> None: record()'s record of a call
@@ -769,15 +772,9 @@ static PyObject *py_record_served(PyObject *self, PyObject *const *args, Py_ssiz
     fields[8] = Py_NewRef(PyTuple_GET_ITEM(served, 4));
     fields[9] = Py_NewRef(PyTuple_GET_ITEM(served, 5));
     fields[10] = Py_NewRef(args[5]);
-    fields[11] = record_len(request, r_body);
     Py_ssize_t out = PyObject_Length(PyTuple_GET_ITEM(served, 2));
     fields[12] = out >= 0 ? PyLong_FromSsize_t(out) : NULL;
-    fields[13] = PyObject_GetAttr(ready, r_name);
-    fields[14] = PyObject_GetAttr(ready, r_project);
-    PyObject *headers = PyObject_GetAttr(request, r_headers);
-    fields[15] = headers != NULL ? record_via(headers) : NULL;
-    Py_XDECREF(headers);
-    return keep_record(ring, fields, now);
+    return keep_record(ring, ready, request, r_headers, fields, now);
 }
 
 /* run(engine, pre, init, export, nresults, memory_limit, ticks, wasi, event, control, arm, disarm)
