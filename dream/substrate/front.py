@@ -47,7 +47,7 @@ from dream.wasm.native import recorder
 from dream.wasm.types import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
-    from dream.wasm.callpath import Serve
+    from dream.wasm.callpath import Serve, Served
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # The request inspector's record of a function call (`dream.http.records`); times in ns, bytes of body.
@@ -84,10 +84,12 @@ class Front:
         self.log = log
         self.served = 0
         self.ring = make_ring(RECORD_FIELDS)  # None when DREAM_INSPECT=0
-        record = recorder()
-        if self.ring is not None and record is not None:
-            # The same record made in C: no Python frame, no attribute lookups in the interpreter.
+        made_in_c = recorder()
+        if self.ring is not None and made_in_c is not None:
+            # The same records made in C: no Python frame, no attribute lookups in the interpreter.
+            record, record_served = made_in_c
             self._record = functools.partial(record, self.ring)  # type: ignore[method-assign]
+            self._record_served = functools.partial(record_served, self.ring)  # type: ignore[method-assign]
         self.node = ""  # this substrate's node id, named in its records' answers
         self.routed = Starlette(
             routes=[Route("/{path:path}", self.serve, methods=METHODS)], exception_handlers=NOT_ROUTED
@@ -142,13 +144,12 @@ class Front:
             return answer
         if served is None:  # it has just moved to a worker thread: the ASGI path runs it there
             return None
-        (status, headers, body, instantiate_ns, wasm_ns, pages, _), counts = served
+        out, counts = served
         if self.ring is not None:
-            # The record takes the figures, status and body; the headers are already bytes.
-            figures = HttpResponse(status, [], body, instantiate_ns, wasm_ns, pages, counts)
-            self._record(ready, _event(request, raw_host), status, figures, began)
+            # From what is at hand: no HttpRequest or HttpResponse is made for the record.
+            self._record_served(ready, request, raw_host, out, counts, began)
         self.served += 1
-        return status, headers, body
+        return out[0], out[1], out[2]
 
     def _record(
         self, ready: ReadyFunction, request: HttpRequest, status: int, result: HttpResponse | None, began: int
@@ -171,6 +172,26 @@ class Front:
                 len(result.body), ready.name, ready.project,
                 via_of(headers))  # fmt: skip
         ring.records.append(record)
+
+    def _record_served(
+        self,
+        ready: ReadyFunction,
+        request: HttpServerRequest,
+        raw_host: bytes,
+        served: Served,
+        counts: dict[str, int] | None,
+        began: int,
+    ) -> None:
+        """`_record` of a call `serve` answered (`_served`), from the parsed request, the raw Host header
+        and serve()'s result: the same record, with no HttpRequest or HttpResponse made for it. The
+        compiled extension's `record_served` does the same in C and replaces this when it is built."""
+        ring = self.ring
+        assert ring is not None
+        ring.seq = seq = ring.seq + 1
+        now = _clock()
+        ring.records.append((seq, now, request.method, raw_host.decode("latin-1"), request.path, served[0],
+            now - began, served[3], served[4], served[5], counts, len(request.body), len(served[2]),
+            ready.name, ready.project, via_of(request.headers)))  # fmt: skip
 
     async def asgi(self, scope: Any, receive: Any, send: Any) -> None:
         """The http port past `fast_http`. A request for a (host, method, path) that already ran a

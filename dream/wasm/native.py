@@ -126,16 +126,20 @@ EXTENSIONS = (
 )
 
 
-def recorder() -> Callable[..., None] | None:
-    """The extension's `record(ring, ready, request, status, result, began)`: the request inspector's
-    record of a call (`dream.substrate.front.Front._record`) made in C; None when it is not built. It
-    needs no wasmtime (no `load()`)."""
+def recorder() -> tuple[Callable[..., None], Callable[..., None]] | None:
+    """The extension's `record(ring, ready, request, status, result, began)` and
+    `record_served(ring, ready, request, host, served, counts, began)`: the request inspector's records of
+    a call (`dream.substrate.front.Front._record` and `_record_served`) made in C; None when it is not
+    built. They need no wasmtime (no `load()`)."""
     try:
         module = importlib.import_module(f"dream.wasm.{NAME}")
     except ImportError:
         return None
-    record: Callable[..., None] | None = getattr(module, "record", None)
-    return record
+    record = getattr(module, "record", None)
+    record_served = getattr(module, "record_served", None)
+    if record is None or record_served is None:  # built from an older source
+        return None
+    return record, record_served
 
 
 def main(argv: list[str]) -> int:

@@ -46,8 +46,9 @@ def test_the_record_made_in_c_is_the_record_python_makes() -> None:
     from dream.wasm.native import recorder
     from dream.wasm.types import HttpRequest, HttpResponse
 
-    record = recorder()
-    assert record is not None, "the native call extension is not built: run scripts/setup-venv"
+    made_in_c = recorder()
+    assert made_in_c is not None, "the native call extension is not built: run scripts/setup-venv"
+    record = made_in_c[0]
     resource = Resource("functions", "fn1", "proj1", "main", "c0", None, {"name": "ping"})
     ready = ReadyFunction(resource, None, "ping", 1.0, 1 << 20, project="proj1", name="ping")  # type: ignore[arg-type]
     through = [(b"host", b"h.example"), (b"x-dream-gateway", b"gw1 7"), (b"content-length", b"3")]
@@ -85,6 +86,63 @@ def test_the_record_made_in_c_is_the_record_python_makes() -> None:
     )
     assert (native[2]["status"], native[2]["host_calls"], native[2]["bytes_out"]) == (500, None, 0)
     assert (native[2]["function"], native[2]["project"]) == ("ping", "proj1")
+
+
+def test_the_record_of_a_served_call_is_the_record_of_its_event() -> None:
+    """On the substrate's one-C-call path (`Front._served`) the record is made from the parsed request and
+    serve()'s result, in C (`record_served`) or in Python (`Front._record_served`): both keep what
+    `_record` keeps of the same call given its HttpRequest and HttpResponse, field for field."""
+    from dream.http.message import Request as HttpServerRequest
+    from dream.substrate.front import RECORD_FIELDS, Front, _clock, _event
+    from dream.substrate.routing import Resource
+    from dream.substrate.runner import ReadyFunction
+    from dream.wasm.native import recorder
+    from dream.wasm.types import HttpResponse
+
+    made_in_c = recorder()
+    assert made_in_c is not None, "the native call extension is not built: run scripts/setup-venv"
+    record_served = made_in_c[1]
+    resource = Resource("functions", "fn1", "proj1", "main", "c0", None, {"name": "ping"})
+    ready = ReadyFunction(resource, None, "ping", 1.0, 1 << 20, project="proj1", name="ping")  # type: ignore[arg-type]
+    calls = []
+    for method, raw_host, path, headers, body, counts in (
+        ("POST", b"h.example", "/p", [(b"x-dream-gateway", b"gw1 7"), (b"content-length", b"3")], b"abc",
+         {"eventHttpWrite": 1}),
+        ("GET", b"h.\xe9xample:80", "/q", [(b"host", b"h.\xe9xample:80")], b"", None),
+        ("GET", b"h.example", "/", [(b"x-dream-gateway", b"gw2 1")], b"", {}),
+    ):  # fmt: skip
+        request = HttpServerRequest()
+        request.method, request.path, request.headers, request.body = method, path, headers, body
+        served = (201, [(b"x", b"y")], b"PONG!", 5, 9, 2, 0)
+        calls.append((request, raw_host, served, counts))
+    kept = []
+    for way in ("event", "python", "c"):
+        front = object.__new__(Front)  # only its ring: what the records and their readers use
+        front.ring = RequestRing(RECORD_FIELDS)
+        for request, raw_host, served, counts in calls:
+            began = _clock()
+            if way == "event":  # the record as `_record` makes it from the call's objects
+                figures = HttpResponse(served[0], [], served[2], served[3], served[4], served[5], counts)
+                front._record(ready, _event(request, raw_host), served[0], figures, began)
+            elif way == "python":
+                front._record_served(ready, request, raw_host, served, counts, began)
+            else:
+                record_served(front.ring, ready, request, raw_host, served, counts, began)
+        assert front.ring.seq == 3
+        kept.append(front.ring.after())
+    event, python, native = kept
+    for theirs in (event, python):
+        for a, b in zip(theirs, native, strict=True):
+            assert a.keys() == b.keys() == set(RECORD_FIELDS)
+            assert b["total_ns"] > 0 and abs(b["time"] - a["time"]) < 60
+            assert {**a, "time": 0, "total_ns": 0} == {**b, "time": 0, "total_ns": 0}
+    assert [r["via"] for r in native] == ["gw1 7", "", "gw2 1"]
+    assert [r["host"] for r in native] == ["h.example", "h.\xe9xample:80", "h.example"]
+    assert (native[0]["bytes_in"], native[0]["bytes_out"], native[0]["status"]) == (3, 5, 201)
+    assert [r["host_calls"] for r in native] == [{"eventHttpWrite": 1}, None, {}]
+    with pytest.raises(TypeError, match="serve\\(\\)'s 7-tuple"):
+        record_served(front.ring, ready, calls[0][0], b"h", (200,), None, began)
+    assert front.ring.seq == 3  # nothing was kept of the bad call
 
 
 def test_read_params_refuse_what_is_not_a_number() -> None:

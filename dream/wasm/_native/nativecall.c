@@ -617,15 +617,15 @@ static int plan_of(const char *what, PyObject *const *args, Py_ssize_t nargs, pl
 /* -- the request inspector's record of a call, made in C (dream.substrate.front) ---------------------- */
 
 static PyObject *r_seq, *r_records, *r_append, *r_method, *r_host, *r_path, *r_body, *r_raw_headers,
-    *r_instantiate_ns, *r_wasm_ns, *r_pages, *r_host_calls, *r_name, *r_project, *r_via, *r_empty;
+    *r_instantiate_ns, *r_wasm_ns, *r_pages, *r_host_calls, *r_name, *r_project, *r_headers, *r_via, *r_empty;
 
 static int record_names(void) {
     PyObject **const slots[] = {&r_seq,    &r_records,          &r_append,    &r_method,     &r_host,
                                 &r_path,   &r_body,             &r_raw_headers, &r_instantiate_ns,
-                                &r_wasm_ns, &r_pages,           &r_host_calls, &r_name,      &r_project};
+                                &r_wasm_ns, &r_pages,           &r_host_calls, &r_name,      &r_project, &r_headers};
     const char *const texts[] = {"seq",  "records", "append",     "method",         "host",
                                  "path", "body",    "raw_headers", "instantiate_ns", "wasm_ns",
-                                 "pages", "host_calls", "name",   "project"};
+                                 "pages", "host_calls", "name",   "project", "headers"};
     for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
         if ((*slots[i] = PyUnicode_InternFromString(texts[i])) == NULL)
             return -1;
@@ -668,6 +668,49 @@ static PyObject *record_len(PyObject *obj, PyObject *name) {
     return size < 0 ? NULL : PyLong_FromSsize_t(size);
 }
 
+/* Append the record whose fields 2..10 and 12 are in `fields` (new references, NULL where making one
+ * failed) to ring.records, numbered ring.seq + 1: fields 0 and 1 are seq and `now`, 11 the request's body
+ * length, 13 and 14 the function's name and project, 15 the gateway's header of request.<headers_name>.
+ * Takes the references. */
+static PyObject *keep_record(PyObject *ring, PyObject *ready, PyObject *request, PyObject *headers_name,
+                             PyObject *fields[16], int64_t now) {
+    fields[11] = record_len(request, r_body);
+    fields[13] = PyObject_GetAttr(ready, r_name);
+    fields[14] = PyObject_GetAttr(ready, r_project);
+    PyObject *headers = PyObject_GetAttr(request, headers_name);
+    fields[15] = headers != NULL ? record_via(headers) : NULL;
+    Py_XDECREF(headers);
+    PyObject *seq_had = PyObject_GetAttr(ring, r_seq);
+    long long seq = seq_had != NULL ? PyLong_AsLongLong(seq_had) + 1 : 0;
+    Py_XDECREF(seq_had);
+    if (seq_had != NULL && !PyErr_Occurred()) {
+        fields[0] = PyLong_FromLongLong(seq);
+        fields[1] = PyLong_FromLongLong(now);
+    }
+    PyObject *record = NULL;
+    bool complete = true;
+    for (int i = 0; i < 16; i++)
+        complete = complete && fields[i] != NULL;
+    if (complete)
+        record = PyTuple_New(16);
+    if (record == NULL) {
+        for (int j = 0; j < 16; j++)
+            Py_XDECREF(fields[j]);
+        return NULL;
+    }
+    for (int i = 0; i < 16; i++)
+        PyTuple_SET_ITEM(record, i, fields[i]); /* steals */
+    int rc = PyObject_SetAttr(ring, r_seq, fields[0]);
+    PyObject *records = rc == 0 ? PyObject_GetAttr(ring, r_records) : NULL;
+    PyObject *done = records != NULL ? PyObject_CallMethodOneArg(records, r_append, record) : NULL;
+    Py_XDECREF(records);
+    Py_DECREF(record);
+    if (done == NULL)
+        return NULL;
+    Py_DECREF(done);
+    Py_RETURN_NONE;
+}
+
 /* record(ring, ready, request, status, result, began) -> None: appends the call's record to ring.records,
  * numbered ring.seq + 1: the tuple of dream.substrate.front.RECORD_FIELDS (seq, time, method, host, path,
  * status, total_ns, instantiate_ns, wasm_ns, pages, host_calls, bytes_in, bytes_out, function, project,
@@ -682,15 +725,6 @@ static PyObject *py_record(PyObject *self, PyObject *const *args, Py_ssize_t nar
         return NULL;
     int64_t now = now_ns();
     PyObject *fields[16] = {NULL};
-    PyObject *seq_had = PyObject_GetAttr(ring, r_seq);
-    if (seq_had == NULL)
-        return NULL;
-    long long seq = PyLong_AsLongLong(seq_had) + 1;
-    Py_DECREF(seq_had);
-    if (PyErr_Occurred())
-        return NULL;
-    fields[0] = PyLong_FromLongLong(seq);
-    fields[1] = PyLong_FromLongLong(now);
     fields[2] = PyObject_GetAttr(request, r_method);
     fields[3] = PyObject_GetAttr(request, r_host);
     fields[4] = PyObject_GetAttr(request, r_path);
@@ -709,39 +743,38 @@ static PyObject *py_record(PyObject *self, PyObject *const *args, Py_ssize_t nar
         fields[10] = PyObject_GetAttr(result, r_host_calls);
         fields[12] = record_len(result, r_body);
     }
-    fields[11] = record_len(request, r_body);
-    fields[13] = PyObject_GetAttr(ready, r_name);
-    fields[14] = PyObject_GetAttr(ready, r_project);
-    PyObject *headers = PyObject_GetAttr(request, r_raw_headers);
-    fields[15] = headers != NULL ? record_via(headers) : NULL;
-    Py_XDECREF(headers);
-    PyObject *record = NULL;
-    for (int i = 0; i < 16; i++) {
-        if (fields[i] == NULL) {
-            for (int j = 0; j < 16; j++)
-                Py_XDECREF(fields[j]);
-            return NULL;
-        }
-    }
-    record = PyTuple_New(16);
-    if (record == NULL) {
-        for (int j = 0; j < 16; j++)
-            Py_DECREF(fields[j]);
+    return keep_record(ring, ready, request, r_raw_headers, fields, now);
+}
+
+/* record_served(ring, ready, request, host, served, counts, began) -> None: record()'s record of a call
+ * serve() answered, from what the substrate's fast path already holds, with no HttpEvent or HttpResponse
+ * made for it: request is the HTTP server's parsed request (method and path str, body bytes, headers as
+ * received), host the raw Host header (bytes, kept as latin-1 text like the event's), served serve()'s
+ * result tuple (status, headers, body, instantiate_ns, wasm_ns, pages, problems), counts its host calls
+ * (dict or None). The Python twin is dream.substrate.front.Front._record_served. */
+static PyObject *py_record_served(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 7)
+        return PyErr_Format(PyExc_TypeError, "record_served() takes 7 arguments (%zd given)", nargs);
+    PyObject *ring = args[0], *ready = args[1], *request = args[2], *host = args[3], *served = args[4];
+    long long began = PyLong_AsLongLong(args[6]);
+    if (began == -1 && PyErr_Occurred())
         return NULL;
-    }
-    for (int i = 0; i < 16; i++)
-        PyTuple_SET_ITEM(record, i, fields[i]); /* steals */
-    PyObject *number = PyLong_FromLongLong(seq);
-    int rc = number != NULL ? PyObject_SetAttr(ring, r_seq, number) : -1;
-    Py_XDECREF(number);
-    PyObject *records = rc == 0 ? PyObject_GetAttr(ring, r_records) : NULL;
-    PyObject *done = records != NULL ? PyObject_CallMethodOneArg(records, r_append, record) : NULL;
-    Py_XDECREF(records);
-    Py_DECREF(record);
-    if (done == NULL)
-        return NULL;
-    Py_DECREF(done);
-    Py_RETURN_NONE;
+    if (!PyBytes_Check(host) || !PyTuple_Check(served) || PyTuple_GET_SIZE(served) != 7)
+        return PyErr_Format(PyExc_TypeError, "record_served(): host is bytes and served serve()'s 7-tuple");
+    int64_t now = now_ns();
+    PyObject *fields[16] = {NULL};
+    fields[2] = PyObject_GetAttr(request, r_method);
+    fields[3] = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(host), PyBytes_GET_SIZE(host), NULL);
+    fields[4] = PyObject_GetAttr(request, r_path);
+    fields[5] = Py_NewRef(PyTuple_GET_ITEM(served, 0));
+    fields[6] = PyLong_FromLongLong(now - began);
+    fields[7] = Py_NewRef(PyTuple_GET_ITEM(served, 3));
+    fields[8] = Py_NewRef(PyTuple_GET_ITEM(served, 4));
+    fields[9] = Py_NewRef(PyTuple_GET_ITEM(served, 5));
+    fields[10] = Py_NewRef(args[5]);
+    Py_ssize_t out = PyObject_Length(PyTuple_GET_ITEM(served, 2));
+    fields[12] = out >= 0 ? PyLong_FromSsize_t(out) : NULL;
+    return keep_record(ring, ready, request, r_headers, fields, now);
 }
 
 /* run(engine, pre, init, export, nresults, memory_limit, ticks, wasi, event, control, arm, disarm)
@@ -968,6 +1001,7 @@ static PyMethodDef methods[] = {
     {"serve", (PyCFunction)(void (*)(void))py_serve, METH_FASTCALL, "One HTTP request's call, no HttpEvent; see the C source."},
     {"bound", py_bound, METH_VARARGS, "bound(event, fn): fn() with the C host calls answering for event"},
     {"record", (PyCFunction)(void (*)(void))py_record, METH_FASTCALL, "The inspector's record of a call; see the C source."},
+    {"record_served", (PyCFunction)(void (*)(void))py_record_served, METH_FASTCALL, "The inspector's record of a serve() call; see the C source."},
     {NULL, NULL, 0, NULL},
 };
 
