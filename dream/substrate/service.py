@@ -110,6 +110,12 @@ class Service(Node):
         self.runner.close()
         self.host.stop()
 
+    def _inline(self) -> dict[str, int]:
+        """Routes whose function runs inline now, and of those, the ones answered in one C call
+        (counted here, when asked: nothing is counted per request)."""
+        ready = [fn for fn in self.front.ready.values() if fn.inline]
+        return {"routes": len(ready), "one_c_call": sum(fn.serve is not None for fn in ready)}
+
     def health(self) -> dict[str, Any]:
         return {
             "served": self.front.served,
@@ -117,6 +123,7 @@ class Service(Node):
             "hosts": len(self.resolver.routes),
             # worker calls: running, queued, memory_reserved, stopped; inline calls rerun on a worker
             "calls": self.runner.health(),
+            "inline": self._inline(),
             "wasm_call": self.host.call_path.name,  # raw, object or plain (DREAM_WASM_CALL)
             "databases": self.databases.health(),
             "pubsub": {**self.pubsub.health(), "websockets": self.sockets.open},
