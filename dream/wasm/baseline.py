@@ -33,6 +33,10 @@ COMPILERS = ("auto", "baseline", "optimizing")
 WINCH = 2  # wasmtime_strategy_t: WASMTIME_STRATEGY_WINCH (wasmtime-py's `Config.strategy` lacks it)
 # wasmtime_regalloc_algorithm_t (wasmtime-py has no setter of its own).
 REGALLOC_ALGORITHMS = {"backtracking": 0, "single_pass": 1}
+# One thread per compile: wasmtime's parallel compile spent ~20% more CPU on a Go module (262 ms
+# against 212 ms) for no shorter wall time on 2 busy cores, where the save's zip, stash and other
+# processes want the second core anyway.
+PARALLEL_COMPILATION = False
 
 
 def compiler_setting() -> str:
@@ -75,6 +79,7 @@ def make_baseline_engine(*, pooling: bool) -> wasmtime.Engine:
     # Cranelift still compiles the trampolines between the host and Winch's code (a third of a Go
     # module's compile): glue that gains nothing from optimizing, compiled ~20% faster without.
     cfg.cranelift_opt_level = TRAMPOLINE_OPT_LEVEL
+    cfg.parallel_compilation = PARALLEL_COMPILATION
     from wasmtime import _ffi as ffi
 
     ffi.wasmtime_config_strategy_set(cfg.ptr(), WINCH)
