@@ -26,8 +26,10 @@ from dream.errors import DreamError
 from dream.settings import DEFAULT_UNIVERSE
 
 # watchfiles groups the events of a burst: it waits STEP ms for more after each one, for at most
-# DEBOUNCE ms in all (an editor's save is several events: write, rename, chmod).
-WATCH_STEP_MS = 50
+# DEBOUNCE ms in all (an editor's save is several events: write, rename, chmod, within a millisecond
+# or two). It looks every STEP ms, so a save reaches the daemon 1-2 steps after it happened: 20 ms
+# (30 ms on average, against 70 ms at 50 ms).
+WATCH_STEP_MS = 20
 WATCH_DEBOUNCE_MS = 400
 READY_TIMEOUT_MS = 200  # how soon the watcher says it is running (and then how often it looks around)
 WATCHED = ("config", "code", "websites", "libraries")  # the working copies of a project
