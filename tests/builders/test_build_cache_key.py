@@ -78,3 +78,26 @@ def test_a_changed_builder_does_not_reuse_the_artefact_of_the_old_one(tmp_path: 
     step.write_text(step.read_text() + "# a change in how a step runs\n")
     rebuilt = build_with(changed, src, cache)
     assert not rebuilt["cached"], "a builder whose code changed reused an artefact built by the old code"
+
+
+def test_the_sdk_digest_follows_every_change_of_its_files(tmp_path: Path) -> None:
+    """The SDK's digest is kept between builds while its files stay as they are: an edit, a new file or
+    a removed one gives a new digest (a new staged copy, new build-cache keys)."""
+    from dream.builders.languages import _tree_digest, sdk_dir
+
+    sdk = tmp_path / "go"
+    shutil.copytree(sdk_dir() / "go", sdk)
+    first = _tree_digest(sdk)
+    assert _tree_digest(sdk) == first
+    errno = sdk / "errno" / "errno.go"
+    text = errno.read_text()
+    errno.write_text(text.replace("package errno", "package errno // edited", 1))
+    edited = _tree_digest(sdk)
+    assert edited != first
+    errno.write_text(text)
+    os.utime(errno, ns=(1, 1))  # the old contents at another time: the same digest as at first
+    assert _tree_digest(sdk) == first
+    (sdk / "errno" / "more.go").write_text("package errno\n")
+    assert _tree_digest(sdk) not in (first, edited)
+    (sdk / "errno" / "more.go").unlink()
+    assert _tree_digest(sdk) == first
