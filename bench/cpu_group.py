@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 
 # Where a cgroup2 hierarchy is mounted: a unified-only system, or the `unified` part of a hybrid one.
 CGROUP2_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified"))
+EMPTY_WAIT = 10.0  # seconds a stopped daemon's last processes get to leave the group before it is removed
 
 
 class CpuGroup:
@@ -51,8 +53,11 @@ class CpuGroup:
         raise RuntimeError(f"{self.path}/cpu.stat has no usage_usec")
 
     def remove(self) -> None:
-        """Remove the group once its processes are gone (a group still holding some is left)."""
-        with contextlib.suppress(OSError):
+        """Remove the group once its processes are gone (waiting a little for the last ones to exit)."""
+        deadline = time.monotonic() + EMPTY_WAIT
+        while (self.path / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(OSError):  # still in use: left for the system to clean
             self.path.rmdir()
 
 
