@@ -287,10 +287,10 @@ class ScriptBuilder:
         if wasm is None:
             return fail(f"the build of {src} wrote no main.wasm (or artifact.wasm) into /out")
         main = dest / "main.wasm"
-        shutil.copyfile(wasm, main)
-        data = main.read_bytes()
+        data = wasm.read_bytes()
         if on_wasm is not None:
-            on_wasm(data)
+            on_wasm(data)  # first: the compile for the substrates runs while the rest is written
+        main.write_bytes(data)
         with zipfile.ZipFile(artifact, "w", zipfile.ZIP_DEFLATED) as archive:
             _add(archive, "main.wasm", data)
         emit(f"success: main.wasm {main.stat().st_size} bytes in {time.monotonic() - start:.2f}s")
