@@ -108,16 +108,34 @@ async def deploy_change(
     branch: str,
 ) -> Outcome:
     """Redo what the `changed` files of the project at `root` belong to, and only that."""
+    clients = Clients(peers)
+    outcome = Outcome(project=project_id, branch=branch)
+    # Where to try what is built: asked for now and awaited once needed, not one more round trip first.
+    substrates = asyncio.ensure_future(peers.discover("substrate"))
+    try:
+        return await _redo(clients, outcome, root, changed, substrates, universe, project_id, branch)
+    finally:
+        substrates.cancel()
+        if substrates.done() and not substrates.cancelled():
+            substrates.exception()  # seen: a failed look-up only costs the URLs
+
+
+async def _redo(
+    clients: Clients,
+    outcome: Outcome,
+    root: Path,
+    changed: list[Path],
+    substrates: asyncio.Future[list[Any]],
+    universe: str,
+    project_id: str,
+    branch: str,
+) -> Outcome:
     from dream.monkey import pipeline
     from dream.tcc.errors import CompileError, ConfigError
 
-    clients = Clients(peers)
-    outcome = Outcome(project=project_id, branch=branch)
     config_dir, code_dir = root / CONFIG_DIR, root / CODE_DIR
     config_changed = any(_under(path, config_dir) for path in changed)
     rest = [path for path in changed if not _under(path, config_dir)]
-    substrates = [p for p in await peers.discover("substrate") if "http" in p.ports]
-    port = substrates[0].ports["http"] if substrates else None
     if config_changed:
         started = time.monotonic()
         commit = f"working-copy-{time.time_ns()}"  # a commit of its own, as each push has
@@ -184,10 +202,19 @@ async def deploy_change(
                 "id": target.id,
                 "cid": cid,
                 "seconds": round(time.monotonic() - started, 4),
-                "urls": _urls(obj, kind, target.id, port),
+                "urls": _urls(obj, kind, target.id, await _http_port(substrates)),
             }
         )
     return outcome
+
+
+async def _http_port(substrates: asyncio.Future[list[Any]]) -> int | None:
+    """The HTTP port of the first substrate found (None when none serves HTTP or none was found)."""
+    try:
+        serving = [peer for peer in await substrates if "http" in peer.ports]
+    except DreamError:
+        return None
+    return int(serving[0].ports["http"]) if serving else None
 
 
 def project_root(path: str, remembered: dict[str, Any] | None) -> Path:
