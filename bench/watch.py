@@ -68,6 +68,7 @@ class Watched:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            cwd=daemon.tree,  # `-m` looks in the working directory first: the base's own `dream watch`
         )
         assert self.watcher.stdout is not None
         for line in self.watcher.stdout:
