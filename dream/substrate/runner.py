@@ -50,7 +50,13 @@ SLOW_INLINE = 0.002  # inline calls taking longer than this...
 SLOW_STREAK = 3
 # Worker calls are judged by CPU time: waiting for the GIL under load says nothing about the function.
 QUICK_CPU = 0.0003  # worker calls using less CPU than this...
-QUICK_STREAK = 20  # ...this many times in a row make a function run inline
+QUICK_STREAK = 20  # ...this many times, less SLOW_WORKER_COST per slower one, make a function run inline
+# Quick calls a slower worker call takes off the streak: a function moves inline while fewer than one call
+# in SLOW_WORKER_COST + 1 is slower. CPU time is no proof either: the first call after the process waited
+# (for a request, or for a core) finds the caches cold and uses 3-10x the CPU of the next (a raw-path
+# ping: ~350 against ~110 us), so a rule of QUICK_STREAK quick calls in a row kept a function called in
+# bursts of under QUICK_STREAK on the workers for good.
+SLOW_WORKER_COST = 4
 # Quick worker calls (beyond QUICK_STREAK) a function that had to wait for its data inline needs before
 # it runs inline again: one that writes on most calls then rarely pays for a given-up inline attempt.
 NEEDS_WORKER_BACKOFF = 200
@@ -262,7 +268,7 @@ class Runner:
         except BaseException:
             fn.streak = 0
             raise
-        fn.streak = fn.streak + 1 if cpu < QUICK_CPU else 0
+        _timed_worker(fn, cpu)
         if fn.streak >= QUICK_STREAK and not fn.module.may_block:
             fn.inline, fn.streak = True, 0
         return result
@@ -314,6 +320,16 @@ def _timed_inline(fn: ReadyFunction, started: float) -> None:
         fn.streak += 1
         if fn.streak >= SLOW_STREAK:
             fn.inline, fn.streak = False, 0
+
+
+def _timed_worker(fn: ReadyFunction, cpu: float) -> None:
+    """Count a worker call towards its function's streak: one quick call more, or a slower one takes
+    SLOW_WORKER_COST off it (not below nothing; a function backing off after `WasmNeedsWorker` keeps its
+    debt)."""
+    if cpu < QUICK_CPU:
+        fn.streak += 1
+    elif fn.streak > 0:
+        fn.streak = max(0, fn.streak - SLOW_WORKER_COST)
 
 
 def _settle(future: asyncio.Future[None]) -> None:
