@@ -83,6 +83,7 @@ def _increment_keeping_gil(engine: wasmtime.Engine) -> Callable[[], None]:
 
 
 def _stop_every() -> int:
+    """`STOP_ENV` as ticks (0: unset); ValueError for anything but a whole number >= 1."""
     text = os.environ.get(STOP_ENV, "").strip()
     if not text:
         return 0

@@ -78,7 +78,7 @@ with tempfile.TemporaryDirectory() as tmp, WasmHost(Path(tmp)) as host:
 
 
 def _stopped_or_ended(pid: int) -> str | None:
-    """ "stopped" (by a signal), "ended", or None while the process runs."""
+    """Whether the process is "stopped" (by a signal) or has "ended"; None while it runs."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
@@ -87,7 +87,8 @@ def _stopped_or_ended(pid: int) -> str | None:
 
 
 def test_a_call_stopped_by_the_machine_runs_again_inline() -> None:
-    # One tick in three at which a call runs: the rerun that follows a stop is never stopped itself.
+    # One tick in three at which a call runs: two ticks at least come between a stop and the next, so
+    # the rerun that follows a stop (~0.2 ms) is not the next one's.
     env = {**os.environ, STOP_ENV: "3"}
     loop = subprocess.Popen(
         [sys.executable, "-c", LOOP, GUEST],
