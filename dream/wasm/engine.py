@@ -140,7 +140,7 @@ class EpochTicker:
                 self.catching_up = False
             else:
                 self._increment()
-            if self._stop_every and self._running:
+            if self._stop_every and self._running and not missed:
                 self._stop_process()
             # Sleep again only once no call is running; `exit` does not clear, so a stream of short
             # calls costs no Event traffic. Cleared first, then checked: a call entering meanwhile
@@ -152,7 +152,8 @@ class EpochTicker:
 
     def _stop_process(self) -> None:
         """`STOP_ENV` (tests only): stop this process (SIGSTOP) at one tick in `_stop_every` at which a
-        call is running. This thread holds the GIL here, so the call's thread is in a C call that
+        call is running (of those that were on time: the one that catches up after a stop leaves the
+        call's thread a tick to be stopped at its deadline). This thread holds the GIL here, so the call's thread is in a C call that
         released it: instantiating or running the guest (or waiting to take the GIL back). Whoever
         continues the process (SIGCONT) decides how long it had no CPU; the ticker then catches up."""
         self._ticks += 1

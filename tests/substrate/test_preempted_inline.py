@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
+from dream.substrate.runner import PREEMPTED_RERUNS
 from dream.testing.harness import wait_for
 from dream.wasm.engine import STOP_ENV, EpochTicker
 
@@ -86,42 +87,71 @@ def _stopped_or_ended(pid: int) -> str | None:
     return "stopped" if state == "T" else "ended" if state in ("Z", "X") else None
 
 
-def test_a_call_stopped_by_the_machine_runs_again_inline() -> None:
-    # One tick in three at which a call runs: two ticks at least come between a stop and the next, so
-    # the rerun that follows a stop (~0.2 ms) is not the next one's.
-    env = {**os.environ, STOP_ENV: "3"}
-    loop = subprocess.Popen(
-        [sys.executable, "-c", LOOP, GUEST],
+def _stopped_in_calls(loop: str, guest: str, every: int) -> tuple[list[str], int]:
+    """Run `loop` (given `guest`) in a process whose ticker stops it at one tick in `every` at which a
+    call runs, continuing it 50 ms later each time, until it ends: (what it printed last, the stops)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", loop, guest],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[2],
-        env=env,
+        env={**os.environ, STOP_ENV: str(every)},
     )
     stops = 0
     try:
-        assert loop.stdout is not None
-        assert loop.stdout.readline().strip() == "ready"
-        while loop.poll() is None:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        while process.poll() is None:
             stopped = wait_for(
-                lambda: _stopped_or_ended(loop.pid),
+                lambda: _stopped_or_ended(process.pid),
                 "the loop to stop itself in a call, or to end",
                 timeout=60,
             )
             if stopped != "stopped":
                 break
             time.sleep(0.05)  # the time the process has no CPU: five epoch ticks
-            os.kill(loop.pid, signal.SIGCONT)
+            os.kill(process.pid, signal.SIGCONT)
             stops += 1
-        out, _ = loop.communicate(timeout=60)
+        out, _ = process.communicate(timeout=60)
     finally:
-        if loop.poll() is None:
-            os.kill(loop.pid, signal.SIGCONT)
-            loop.kill()
-            loop.wait()
-    inline, preempted = out.split()
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+            process.kill()
+            process.wait()
+    return out.split(), stops
+
+
+def test_a_call_stopped_by_the_machine_runs_again_inline() -> None:
+    # One tick in three at which a call runs: two ticks at least come between a stop and the next, so
+    # the rerun that follows a stop (~0.2 ms) is not the next one's.
+    (inline, preempted), stops = _stopped_in_calls(LOOP, GUEST, 3)
     assert inline == "True", f"the function left the inline path after {preempted} reruns ({stops} stops)"
     # Some may have been the machine's own stops (counted alike), and a rerun may be stopped too.
     assert int(preempted) >= RERUNS
+
+
+# A guest that never returns, called once inline: every attempt is stopped by the machine (the ticker
+# stops the process at every tick at which a call runs), so it is rerun PREEMPTED_RERUNS times, then
+# moves to the workers like any busy guest.
+BUSY = """(module (memory (export "memory") 1)
+  (func (export "ping") (param $ev i32) (result i32) (loop $forever (br $forever)) (i32.const 0)))
+"""
+BUSY_LOOP = (
+    LOOP[: LOOP.index("    end = time.monotonic()")]
+    + """    if fn.serve is not None:
+        answer = runner.serve_inline(fn, fn.serve, b"GET", b"example.com", b"/ping")
+    else:
+        answer = runner.run_inline(fn, request)
+    print(answer is None, fn.inline, runner.preempted, flush=True)
+    runner.close()
+"""
+)
+
+
+def test_a_busy_call_stopped_by_the_machine_is_rerun_a_bounded_number_of_times() -> None:
+    (moved, inline, preempted), stops = _stopped_in_calls(BUSY_LOOP, BUSY, 1)
+    assert (moved, inline) == ("True", "False")
+    assert int(preempted) == PREEMPTED_RERUNS, f"{preempted} reruns after {stops} stops"
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "often"])
