@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from dream.limits import MAX_CALLS, MIN_MEMORY, SERVICE, Limits
 from dream.substrate.admission import Admission
 from dream.substrate.routing import Resource
+from dream.wasm.engine import TICK_SECONDS
 from dream.wasm.errors import WasmCancelled, WasmNeedsWorker, WasmTimeout, format_seconds
 from dream.wasm.interrupt import CallControl
 
@@ -44,13 +45,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("dream.substrate")
 
 INLINE_SLICE = 0.02  # seconds an inline call may run before it is moved to a worker thread
+# An inline call stopped this long after its slice was not stopped by its guest: a busy guest is stopped
+# at the tick after the slice's last (two ticks: one for the slice's rounding up, one for a late tick).
+LATE_STOP = 2 * TICK_SECONDS
+# Times in a row an inline call stopped by time the machine took runs again inline (`Runner._preempted`):
+# a load burst can stop the rerun too (seen at load average 8 on 2 cores), and a guest that is busy is
+# stopped as often, so this bounds what such a guest costs the event loop, once, to this many slices more.
+PREEMPTED_RERUNS = 3
 SLOW_INLINE = 0.002  # inline calls taking longer than this...
 # ...this many times in a row send the function back to the workers. One slow call proves nothing: on a
 # loaded machine the OS preempts the loop's thread for milliseconds in the middle of quick calls.
 SLOW_STREAK = 3
 # Worker calls are judged by CPU time: waiting for the GIL under load says nothing about the function.
 QUICK_CPU = 0.0003  # worker calls using less CPU than this...
-QUICK_STREAK = 20  # ...this many times in a row make a function run inline
+QUICK_STREAK = 20  # ...this many times, less SLOW_WORKER_COST per slower one, make a function run inline
+# Quick calls a slower worker call takes off the streak: a function moves inline while fewer than one call
+# in SLOW_WORKER_COST + 1 is slower. CPU time is no proof either: the first call after the process waited
+# (for a request, or for a core) finds the caches cold and uses 3-10x the CPU of the next (a raw-path
+# ping: ~350 against ~110 us), so a rule of QUICK_STREAK quick calls in a row kept a function called in
+# bursts of under QUICK_STREAK on the workers for good.
+SLOW_WORKER_COST = 4
 # Quick worker calls (beyond QUICK_STREAK) a function that had to wait for its data inline needs before
 # it runs inline again: one that writes on most calls then rarely pays for a given-up inline attempt.
 NEEDS_WORKER_BACKOFF = 200
@@ -138,10 +152,16 @@ class Runner:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def run_inline(
-        self, fn: ReadyFunction, request: HttpRequest, message: Trigger | None = None, *, again: bool = True
+        self,
+        fn: ReadyFunction,
+        request: HttpRequest,
+        message: Trigger | None = None,
+        *,
+        again: int = PREEMPTED_RERUNS,
     ) -> HttpResponse | None:
         """Run on this thread if the function runs inline; None if it does not (any more): use `run`.
-        A call stopped at its slice by time the machine took (`_preempted`) runs `again`, once."""
+        A call stopped at its slice by time the machine took (`_preempted`) runs again, `again` times
+        at most."""
         if not fn.inline or not self.admission.memory_free(fn):
             return None
         # Wall time: an inline call runs on the event loop's thread, which nothing else uses meanwhile.
@@ -158,7 +178,7 @@ class Runner:
             )
         except WasmTimeout:
             if again and self._preempted(fn, started):
-                return self.run_inline(fn, request, message, again=False)
+                return self.run_inline(fn, request, message, again=again - 1)
             if fn.timeout <= INLINE_SLICE:
                 raise
             fn.inline, fn.streak = False, 0
@@ -173,7 +193,14 @@ class Runner:
         return result
 
     def serve_inline(
-        self, fn: ReadyFunction, serve: Serve, method: bytes, host: bytes, path: bytes, *, again: bool = True
+        self,
+        fn: ReadyFunction,
+        serve: Serve,
+        method: bytes,
+        host: bytes,
+        path: bytes,
+        *,
+        again: int = PREEMPTED_RERUNS,
     ) -> tuple[Served, dict[str, int] | None] | None:
         """`run_inline` for a function whose HTTP calls take one C call (`fn.serve`): the answer as the
         HTTP server writes it and the host calls made; None if it does not run inline (any more)."""
@@ -192,7 +219,7 @@ class Runner:
             )
         except WasmTimeout:
             if again and self._preempted(fn, started):
-                return self.serve_inline(fn, serve, method, host, path, again=False)
+                return self.serve_inline(fn, serve, method, host, path, again=again - 1)
             if fn.timeout <= INLINE_SLICE:
                 raise
             fn.inline, fn.streak = False, 0
@@ -203,9 +230,16 @@ class Runner:
     def _preempted(self, fn: ReadyFunction, started: float) -> bool:
         """Whether an inline call stopped at its slice was stopped by time the machine took: the epoch
         ticker made up for ticks it had missed while the call ran (the process had no CPU for at least
-        two ticks: 13 calls in 200,000 of a loop of inline calls at load average 25 on 2 cores). Rerun, a fresh instance changes
-        nothing but duplicate log lines; a guest that is busy is stopped again and moves to a worker."""
-        if fn.module.ticker.caught_up < started:
+        two ticks: 13 calls in 200,000 of a loop of inline calls at load average 25 on 2 cores), or the
+        call was stopped later than its slice and a tick can explain (`LATE_STOP`: its thread had no
+        CPU while the ticker kept time). Rerun, a fresh instance changes nothing but duplicate log
+        lines; a guest that is busy is stopped again and moves to a worker."""
+        ticker = fn.module.ticker
+        if (
+            ticker.caught_up < started
+            and not ticker.catching_up
+            and time.perf_counter() - started < min(fn.timeout, INLINE_SLICE) + LATE_STOP
+        ):
             return False
         self.preempted += 1
         return True
@@ -262,7 +296,7 @@ class Runner:
         except BaseException:
             fn.streak = 0
             raise
-        fn.streak = fn.streak + 1 if cpu < QUICK_CPU else 0
+        _timed_worker(fn, cpu)
         if fn.streak >= QUICK_STREAK and not fn.module.may_block:
             fn.inline, fn.streak = True, 0
         return result
@@ -314,6 +348,16 @@ def _timed_inline(fn: ReadyFunction, started: float) -> None:
         fn.streak += 1
         if fn.streak >= SLOW_STREAK:
             fn.inline, fn.streak = False, 0
+
+
+def _timed_worker(fn: ReadyFunction, cpu: float) -> None:
+    """Count a worker call towards its function's streak: one quick call more, or a slower one takes
+    SLOW_WORKER_COST off it (not below nothing; a function backing off after `WasmNeedsWorker` keeps its
+    debt)."""
+    if cpu < QUICK_CPU:
+        fn.streak += 1
+    elif fn.streak > 0:
+        fn.streak = max(0, fn.streak - SLOW_WORKER_COST)
 
 
 def _settle(future: asyncio.Future[None]) -> None:

@@ -373,8 +373,8 @@ def test_an_inline_call_that_must_write_is_rerun_on_a_worker_not_failed(data: Un
     params = {"db": "/logs/inline", "op": "get", "k": "strict"}
 
     def put_rerun() -> bool:
-        # Quick reads until the function runs inline on the event loop (runner.QUICK_STREAK quick calls
-        # in a row: on a loaded machine a slow one starts the count again), then a put. A put cannot be
+        # Quick reads until the function runs inline on the event loop (runner.QUICK_STREAK quick calls,
+        # a slower one taking runner.SLOW_WORKER_COST off the count), then a put. A put cannot be
         # made inline: the call is given up at the put (which fails there, and this function then
         # traps) and rerun on a worker, where the put succeeds: the client sees only that.
         with httpx.Client(headers=HOST, timeout=30) as client:

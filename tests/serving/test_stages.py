@@ -44,19 +44,14 @@ def test_every_stage_of_an_inline_call_is_timed(timed_universe: UniverseHandle) 
         pytest.skip(
             f"the stage breakdown is the native and raw paths'; this substrate calls through `{path}`"
         )
-    if path == "raw":
-        # Known problem, open: with every stage timed, a substrate on the raw path often never moves the
-        # ping function inline (no streak of QUICK_STREAK quick worker calls in 120 s), though one call
-        # measures ~80 µs of CPU in a process of its own; until that is found, the raw path's breakdown is
-        # shown by bench/serving_stages.py, not here.
-        pytest.skip("the raw path's inline breakdown: a known open problem (see the comment)")
     url = f"http://127.0.0.1:{timed_universe.port('substrate')}/ping"
     with httpx.Client(headers=HOST) as client:
 
         def runs_inline() -> bool:
-            # Calls run on worker threads until enough in a row were quick (runner.QUICK_STREAK, judged
-            # by CPU time: on a loaded machine a slow one starts the count again), then inline, from the
-            # HTTP parser's callback (the substrate's health counts the routes that run inline).
+            # Calls run on worker threads until enough were quick (runner.QUICK_STREAK, judged by CPU
+            # time; the first call after each health probe finds cold caches and is often slower, which
+            # costs the count runner.SLOW_WORKER_COST calls), then inline, from the HTTP parser's
+            # callback (the substrate's health counts the routes that run inline).
             for _ in range(QUICK_STREAK):
                 assert client.get(url).text == "PONG"
             return bool(timed_universe.health("substrate")["inline"]["routes"])

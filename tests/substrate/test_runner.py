@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 
 import pytest
+import wasmtime
 
 from dream.substrate import runner as runner_module
 from dream.substrate.routing import Resource
 from dream.substrate.runner import QUICK_STREAK, ReadyFunction, Runner
-from dream.wasm import FunctionModule, WasmTimeout
+from dream.wasm import FunctionModule, WasmHost, WasmTimeout
 from tests.substrate.conftest import MB, get
 
 SLEEPER = """(module
@@ -21,6 +22,22 @@ SLEEPER = """(module
   (func (export "ping") (param $ev i32) (result i32)
     (drop (call $ret (local.get $ev) (i32.const 200))) (i32.const 0)))
 """
+
+# GET: a quick call. Any other method: the same and a busy loop of SPINS rounds (well over QUICK_CPU).
+NOW_AND_THEN = """(module
+  (import "taubyte/sdk" "getHttpEventMethodSize" (func $methodSize (param i32 i32) (result i32)))
+  (import "taubyte/sdk" "eventHttpRetCode" (func $ret (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "ping") (param $ev i32) (result i32)
+    (local $i i32)
+    (drop (call $methodSize (local.get $ev) (i32.const 64)))
+    (if (i32.ne (i32.load (i32.const 64)) (i32.const 3))
+      (then (loop $busy
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $busy (i32.lt_u (local.get $i) (i32.const SPINS))))))
+    (drop (call $ret (local.get $ev) (i32.const 200))) (i32.const 0)))
+"""
+SPINS = 20_000_000  # ~10 ms of CPU or more
 
 
 def ready(module: FunctionModule, export: str, *, timeout_ns: int = 2_000_000_000) -> ReadyFunction:
@@ -115,5 +132,33 @@ def test_a_function_that_can_wait_never_runs_inline(host) -> None:  # type: igno
 
         asyncio.run(calls())
         assert not fn.inline and runner.run_inline(fn, get()) is None
+    finally:
+        runner.close()
+
+
+@pytest.mark.parametrize(("every", "moves"), [(QUICK_STREAK, True), (3, False)])
+def test_a_slower_worker_call_now_and_then_costs_the_streak_a_few_calls(
+    host: WasmHost, monkeypatch: pytest.MonkeyPatch, every: int, moves: bool
+) -> None:
+    # A call found cold caches (after a pause between requests) used 3-10x its usual CPU: one of them
+    # in each QUICK_STREAK calls must not keep a function on the workers for good, and a function slow
+    # on one call in three must stay there. Quick is raised tenfold, as above: the rule is tested.
+    monkeypatch.setattr(runner_module, "QUICK_CPU", runner_module.QUICK_CPU * 10)
+    wasm = wasmtime.wat2wasm(NOW_AND_THEN.replace("SPINS", str(SPINS)))
+    fn = ready(host.load("now-and-then", wasm, name="functions/now-and-then"), "ping")
+    runner = Runner(workers=2)
+    try:
+
+        async def calls() -> int:
+            for count in range(1, 6 * QUICK_STREAK):
+                slow = count % every == 0
+                assert (await runner.run(fn, get(method="POST" if slow else "GET"))).status == 200
+                if fn.inline:
+                    return count
+            return -1
+
+        inline_after = asyncio.run(calls())
+        assert (inline_after > 0) == moves, (inline_after, fn.streak)
+        assert moves or fn.streak < QUICK_STREAK
     finally:
         runner.close()
