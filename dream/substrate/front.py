@@ -101,12 +101,17 @@ class Front:
     def keep_records(self, *, native: SlotsFactory | None = None) -> None:
         """Make this substrate's ring (None when DREAM_INSPECT=0) and bind its record functions: with
         the native extension's `Ring` (`native`), fixed-size records written in C with no Python object
-        made per request (`Ring.served`, `Ring.record`); else `_record`/`_record_served` in Python."""
+        made per request (`Ring.served`, `Ring.record`), and `count_sink` the ring, where a call answered
+        in one C call leaves its counts (`hostcall.count_calls`); else `_record`/`_record_served` in
+        Python."""
+        self.count_sink: object | None = None
         if native is not None:
             self.ring = make_slot_ring(RECORD_FIELDS, native)
             if self.ring is not None:
                 self._record = self.ring.slots.record  # type: ignore[method-assign,assignment]
                 self._record_served = self.ring.slots.served  # type: ignore[method-assign,assignment]
+                # A call answered in one C call leaves its host-call counts in the ring, not in a dict.
+                self.count_sink = self.ring.slots
         else:
             self.ring = make_ring(RECORD_FIELDS, TEXT_BYTES)
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -172,6 +173,47 @@ def test_the_record_of_a_served_call_is_the_record_of_its_event() -> None:
         request.path = 7
         front._record_served(ready, request, raw_host, _served_calls()[0][2], None, _clock())
     assert front.ring.seq == 3  # nothing was kept of the bad calls
+
+
+def test_a_served_call_leaves_its_counts_in_the_native_ring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the native ring as the host-call counts' sink (what a substrate with it sets), a call answered
+    in one C call makes no dict of counts: its record has the counts a dict would have had."""
+    import wasmtime
+
+    from dream.substrate.front import _clock
+    from dream.wasm import WasmHost, hostcall, native
+    from dream.wasm.callpath import ENV as CALL_PATH_ENV
+
+    if native.load()[0] is None:
+        pytest.skip(native.load()[1])
+    monkeypatch.setenv(CALL_PATH_ENV, "native")
+    front = _front(True)
+    ready = _ready()
+    request, host, _, _ = _served_calls()[0]
+    ping = Path(__file__).parents[1] / "substrate" / "wat" / "ping.wat"
+    with WasmHost(tmp_path) as wasm:
+        module = wasm.load("ping", wasmtime.wat2wasm(ping.read_text()), name="functions/ping")
+        serve = module.server("ping")
+        assert serve is not None
+        given = []
+        for sink in (None, front.count_sink, front.count_sink):
+            hostcall.count_calls(True, sink)
+            try:
+                served, counts = module.serve(
+                    serve, "ping", b"GET", host, b"/ping", timeout=5, memory_limit=1 << 24
+                )
+            finally:
+                hostcall.count_calls(False)
+            given.append(counts)
+            front._record_served(ready, request, host, served, counts, _clock())
+    assert isinstance(given[0], dict) and given[1] is given[2] is front.count_sink
+    by_dict, *by_ring = front.ring.after()
+    assert len(by_dict["host_calls"]) == 6 and by_dict["pages"] >= 1 and by_dict["bytes_out"] == 4
+    for record in by_ring:
+        assert list(record["host_calls"].items()) == list(by_dict["host_calls"].items())
+        assert (record["pages"], record["status"], record["bytes_out"]) == (by_dict["pages"], 200, 4)
 
 
 def test_a_long_text_is_cut_at_its_limit_alike_in_c_and_in_python() -> None:

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 /* -- the wasmtime C API, as far as used (opaque pointers; structs as sized buffers) ---------------- */
@@ -732,13 +733,24 @@ done:
     return result;
 }
 
+/* The host calls a `serve` call made, into `counts`: a dict (added to it), or the inspector's Ring (kept
+ * for this thread's next Ring.served, which records them: no dict made per request). */
+static int served_counts(request_t *req, PyObject *counts) {
+    if (!Py_IS_TYPE(counts, &ring_type))
+        return add_counts(req, counts);
+    memcpy(last_served.counts, req->counts, sizeof last_served.counts);
+    last_served.set = true;
+    return 0;
+}
+
 /* serve(engine, pre, init, export, nresults, odd, memory_limit, ticks, method, host, path, counts)
  * -> (status, headers, body, instantiate_ns, wasm_ns, pages, problems), or run()'s failure tuple.
  * One HTTP request's call with no HttpEvent, for a module whose every import is one of the C host calls
  * here (no WASI, no Python host call): method, host and path are the request's bytes, the answer comes
  * back as the HTTP server writes it (status 200 when the guest set none, headers as (bytes, bytes)
  * pairs, the body as bytes). counts: a dict the host calls made are added to (the request inspector's),
- * or None; pages is then the linear memory's size at the end (0 without counts). odd: see odd_header. */
+ * the inspector's Ring (see served_counts), or None; pages is then the linear memory's size at the end (0
+ * without counts). odd: see odd_header. */
 static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     plan_t plan;
     if (plan_of("serve", args, nargs, &plan) < 0)
@@ -751,8 +763,8 @@ static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t narg
     for (int i = 0; i < 3; i++)
         if (!PyBytes_Check(args[8 + i]))
             return PyErr_Format(PyExc_TypeError, "serve(): method, host and path are bytes");
-    if (counts != NULL && !PyDict_Check(counts))
-        return PyErr_Format(PyExc_TypeError, "serve(): counts is a dict or None");
+    if (counts != NULL && !PyDict_Check(counts) && !Py_IS_TYPE(counts, &ring_type))
+        return PyErr_Format(PyExc_TypeError, "serve(): counts is a dict, the inspector's Ring or None");
 
     request_t req;
     memset(&req, 0, sizeof req);
@@ -788,7 +800,7 @@ static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t narg
         failure = trap;
     if (what != 0) {
         long long used = instantiated ? memory_size(ctx, &instance) : -1;
-        if (counts != NULL && add_counts(&req, counts) < 0)
+        if (counts != NULL && served_counts(&req, counts) < 0)
             PyErr_Clear();
         result = Py_BuildValue("(iKOL)", what, (unsigned long long)(uintptr_t)(what == 3 ? NULL : failure),
                                instantiated ? Py_True : Py_False, used);
@@ -800,7 +812,7 @@ static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t narg
             pages = (size > 0 ? size : 0) / 65536;
         }
         PyObject *body = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(req.body), PyByteArray_GET_SIZE(req.body));
-        if (body != NULL && (counts == NULL || add_counts(&req, counts) == 0))
+        if (body != NULL && (counts == NULL || served_counts(&req, counts) == 0))
             result = Py_BuildValue("(iONLLLi)", req.status != 0 ? req.status : 200, req.headers, body,
                                    (long long)(times[1] - times[0]), (long long)(times[2] - times[1]), pages,
                                    req.problems);

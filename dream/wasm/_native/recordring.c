@@ -15,13 +15,16 @@ enum { T_METHOD, T_HOST, T_PATH, T_VIA, T_COUNT };
 
 typedef struct slot {
     uint64_t seq; /* 0: never filled */
-    int64_t time, status, total_ns, instantiate_ns, wasm_ns, pages, bytes_in, bytes_out;
+    int64_t time, total_ns, instantiate_ns, wasm_ns, bytes_in, bytes_out;
+    int32_t status;
+    uint32_t pages;
     PyObject *function, *project; /* owned */
     PyObject *calls;              /* host_calls as given, when `counts` cannot say it exactly (owned) */
-    int counted;                  /* host_calls: 0 None, 1 `counts` (in H_* order, zeros left out), 2 `calls` */
     uint32_t counts[H_COUNT];
-    uint32_t len[T_COUNT];
-    /* then the texts: T_COUNT buffers, at ring->at[i], of ring->cap[i] bytes */
+    uint16_t len[T_COUNT];
+    uint8_t counted; /* host_calls: 0 None, 1 `counts` (in H_* order, zeros left out), 2 `calls` */
+    /* then the texts, one after the other (method, host, path, via): `len` bytes of each, at most
+     * ring->cap of it. Packed, a usual record (a short host and path) fits three cache lines. */
 } slot_t;
 
 typedef struct {
@@ -29,8 +32,10 @@ typedef struct {
     unsigned char *slots;
     size_t size, slot_bytes;
     uint64_t seq; /* the last record's number (records are numbered from 1) */
-    size_t at[T_COUNT], cap[T_COUNT];
+    size_t cap[T_COUNT];
 } ring_t;
+
+static PyTypeObject ring_type;
 
 /* One record's values on their way to a slot. Texts point into `owner[i]` (a new reference). */
 typedef struct entry {
@@ -43,6 +48,13 @@ typedef struct entry {
     bool latin1[T_COUNT]; /* bytes, shown as latin-1 text (the raw Host header, the gateway's header) */
     PyObject *owner[T_COUNT];
 } entry_t;
+
+/* The host calls of this thread's last call serve() answered with a Ring as its counts (nativecall.c
+ * served_counts): the next Ring.served given a Ring as its counts takes them. */
+static __thread struct {
+    bool set;
+    uint32_t counts[H_COUNT];
+} last_served;
 
 static PyObject *r_method, *r_host, *r_path, *r_body, *r_headers, *r_raw_headers, *r_instantiate_ns, *r_wasm_ns,
     *r_pages, *r_host_calls, *r_name, *r_project, *r_via, *r_empty;
@@ -143,11 +155,20 @@ static int entry_len(PyObject *body, int64_t *out) {
     return 0;
 }
 
-/* host_calls: None, or a dict whose names are the C host calls' in their H_* order (what a call counted in
- * C makes) kept as C counts, or any other dict kept as it is (a call with host calls made in Python). */
+/* host_calls: None; a Ring: the counts serve() left for this thread (last_served); a dict whose names are
+ * the C host calls' in their H_* order (what a call counted in C makes) kept as C counts; any other dict
+ * kept as it is (a call with host calls made in Python). */
 static void entry_counts(entry_t *e, PyObject *counts) {
     if (counts == Py_None)
         return;
+    if (Py_IS_TYPE(counts, &ring_type)) {
+        if (last_served.set) {
+            e->counted = 1;
+            memcpy(e->counts, last_served.counts, sizeof e->counts);
+            last_served.set = false;
+        }
+        return;
+    }
     e->counted = 1;
     bool exact = PyDict_Check(counts);
     Py_ssize_t pos = 0;
@@ -187,7 +208,7 @@ static slot_t *ring_slot(ring_t *ring, uint64_t seq) {
 
 /* Copy `n` bytes of text into a buffer of `cap` (>= 4) bytes as UTF-8 (latin-1 bytes are converted);
  * a text that does not fit keeps its longest whole-character start that leaves room for the mark. */
-static uint32_t put_text(char *out, size_t cap, const char *data, Py_ssize_t n, bool latin1) {
+static uint16_t put_text(char *out, size_t cap, const char *data, Py_ssize_t n, bool latin1) {
     size_t need = (size_t)n, len = 0;
     if (latin1)
         for (Py_ssize_t i = 0; i < n; i++)
@@ -215,7 +236,7 @@ static uint32_t put_text(char *out, size_t cap, const char *data, Py_ssize_t n, 
         memcpy(out + len, ELLIPSIS, sizeof ELLIPSIS - 1);
         len += sizeof ELLIPSIS - 1;
     }
-    return (uint32_t)len;
+    return (uint16_t)len;
 }
 
 /* Write the entry into the next slot, numbered ring->seq + 1; takes the entry's references. */
@@ -225,21 +246,24 @@ static void ring_keep(ring_t *ring, entry_t *e) {
     PyObject *gone[3] = {slot->function, slot->project, slot->calls};
     slot->seq = seq;
     slot->time = e->time;
-    slot->status = e->status;
+    slot->status = (int32_t)e->status;
     slot->total_ns = e->total_ns;
     slot->instantiate_ns = e->instantiate_ns;
     slot->wasm_ns = e->wasm_ns;
-    slot->pages = e->pages;
+    slot->pages = (uint32_t)e->pages;
     slot->bytes_in = e->bytes_in;
     slot->bytes_out = e->bytes_out;
     slot->function = e->function;
     slot->project = e->project;
     slot->calls = e->calls;
     e->function = e->project = e->calls = NULL;
-    slot->counted = e->counted;
+    slot->counted = (uint8_t)e->counted;
     memcpy(slot->counts, e->counts, sizeof slot->counts);
-    for (int i = 0; i < T_COUNT; i++)
-        slot->len[i] = put_text((char *)slot + ring->at[i], ring->cap[i], e->text[i], e->n[i], e->latin1[i]);
+    char *texts = (char *)(slot + 1);
+    for (int i = 0; i < T_COUNT; i++) {
+        slot->len[i] = put_text(texts, ring->cap[i], e->text[i], e->n[i], e->latin1[i]);
+        texts += slot->len[i];
+    }
     ring->seq = seq;
     entry_clear(e);
     for (int i = 0; i < 3; i++) /* last: freeing what the slot held runs no code that reads the ring */
@@ -336,7 +360,7 @@ failed:
 
 /* A slot's record as the tuple dream.http.records reads: (seq, time, method, host, path, status,
  * total_ns, instantiate_ns, wasm_ns, pages, host_calls, bytes_in, bytes_out, function, project, via). */
-static PyObject *slot_record(ring_t *ring, const slot_t *slot) {
+static PyObject *slot_record(const slot_t *slot) {
     PyObject *calls;
     if (slot->counted == 2) {
         calls = Py_NewRef(slot->calls);
@@ -355,11 +379,15 @@ static PyObject *slot_record(ring_t *ring, const slot_t *slot) {
     }
     if (calls == NULL)
         return NULL;
-    const char *texts = (const char *)slot;
-#define TEXT(i) PyUnicode_DecodeUTF8(texts + ring->at[i], (Py_ssize_t)slot->len[i], "surrogatepass")
-    return Py_BuildValue("(KLNNNLLLLLNLLOON)", (unsigned long long)slot->seq, (long long)slot->time, TEXT(T_METHOD),
-                         TEXT(T_HOST), TEXT(T_PATH), (long long)slot->status, (long long)slot->total_ns,
-                         (long long)slot->instantiate_ns, (long long)slot->wasm_ns, (long long)slot->pages, calls,
+    const char *at[T_COUNT], *texts = (const char *)(slot + 1);
+    for (int i = 0; i < T_COUNT; i++) {
+        at[i] = texts;
+        texts += slot->len[i];
+    }
+#define TEXT(i) PyUnicode_DecodeUTF8(at[i], (Py_ssize_t)slot->len[i], "surrogatepass")
+    return Py_BuildValue("(KLNNNiLLLkNLLOON)", (unsigned long long)slot->seq, (long long)slot->time, TEXT(T_METHOD),
+                         TEXT(T_HOST), TEXT(T_PATH), (int)slot->status, (long long)slot->total_ns,
+                         (long long)slot->instantiate_ns, (long long)slot->wasm_ns, (unsigned long)slot->pages, calls,
                          (long long)slot->bytes_in, (long long)slot->bytes_out, slot->function, slot->project,
                          TEXT(T_VIA));
 #undef TEXT
@@ -396,7 +424,7 @@ static PyObject *ring_read(ring_t *ring, PyObject *args) {
         Py_INCREF(copy->function);
         Py_INCREF(copy->project);
         Py_XINCREF(copy->calls);
-        PyObject *record = slot_record(ring, copy);
+        PyObject *record = slot_record(copy);
         Py_DECREF(copy->function);
         Py_DECREF(copy->project);
         Py_XDECREF(copy->calls);
@@ -422,31 +450,28 @@ static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) 
     if (size < 1)
         return PyErr_Format(PyExc_ValueError, "a ring holds at least one record, not %zd", size);
     size_t at = sizeof(slot_t);
-    size_t offsets[T_COUNT];
     for (int i = 0; i < T_COUNT; i++) {
-        if (caps[i] < 4 || caps[i] > (1 << 20))
-            return PyErr_Format(PyExc_ValueError, "a record's text holds 4 to %d bytes, not %zd", 1 << 20, caps[i]);
-        offsets[i] = at;
+        if (caps[i] < 4 || caps[i] > UINT16_MAX)
+            return PyErr_Format(PyExc_ValueError, "a record's text holds 4 to %d bytes, not %zd", UINT16_MAX, caps[i]);
         at += (size_t)caps[i];
     }
-    size_t slot_bytes = (at + 7) & ~(size_t)7;
+    size_t slot_bytes = (at + 63) & ~(size_t)63; /* each slot starts a cache line */
     if ((size_t)size > SIZE_MAX / slot_bytes)
         return PyErr_NoMemory();
     ring_t *ring = (ring_t *)type->tp_alloc(type, 0);
     if (ring == NULL)
         return NULL;
-    /* calloc: a large ring's pages are the kernel's zero pages until records reach them. */
-    ring->slots = calloc((size_t)size, slot_bytes);
-    if (ring->slots == NULL) {
+    /* The kernel's zeroed pages, page-aligned: a large ring costs no memory until records reach it. */
+    void *slots = mmap(NULL, (size_t)size * slot_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (slots == MAP_FAILED) {
         Py_DECREF(ring);
         return PyErr_Format(PyExc_MemoryError, "cannot allocate a ring of %zd records of %zu bytes", size, slot_bytes);
     }
+    ring->slots = slots;
     ring->size = (size_t)size;
     ring->slot_bytes = slot_bytes;
-    for (int i = 0; i < T_COUNT; i++) {
-        ring->at[i] = offsets[i];
+    for (int i = 0; i < T_COUNT; i++)
         ring->cap[i] = (size_t)caps[i];
-    }
     return (PyObject *)ring;
 }
 
@@ -458,7 +483,7 @@ static void ring_dealloc(ring_t *ring) {
             Py_XDECREF(slot->project);
             Py_XDECREF(slot->calls);
         }
-        free(ring->slots);
+        munmap(ring->slots, ring->size * ring->slot_bytes);
     }
     Py_TYPE(ring)->tp_free((PyObject *)ring);
 }
