@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import socket
@@ -45,6 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 # The tree whose `dream` is measured: this one, or (in a child process of an A/B run) the base.
 TREE_ENV = "DREAM_BENCH_TREE"
+RESULT_ENV = "DREAM_BENCH_RESULT"  # where a child of an A/B run writes its figures (JSON)
 sys.path.insert(0, str(ROOT))
 if os.environ.get(TREE_ENV):
     sys.path.insert(0, os.environ[TREE_ENV])
@@ -273,12 +275,31 @@ def _ab(args: argparse.Namespace, base: Path) -> None:
          "--connections", str(args.connections)] if args.switch else []
     )  # fmt: skip
     trees = {"this tree": "", f"base ({base})": str(base)}
-    for index in range(args.rounds):
-        for name in list(trees) if index % 2 == 0 else list(trees)[::-1]:
-            print(f"round {index + 1}, {name}:", flush=True)
-            env = {**os.environ, TREE_ENV: trees[name]}
-            env.pop("DREAM_BENCH_BASE", None)
-            subprocess.run([sys.executable, __file__, *mode, *extra], env=env, check=True)
+    kept: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        for index in range(args.rounds):
+            for name in list(trees) if index % 2 == 0 else list(trees)[::-1]:
+                print(f"round {index + 1}, {name}:", flush=True)
+                out = Path(tmp) / f"{index}-{len(kept[name])}-{bool(trees[name])}.json"
+                env = {**os.environ, TREE_ENV: trees[name], RESULT_ENV: str(out)}
+                env.pop("DREAM_BENCH_BASE", None)
+                subprocess.run([sys.executable, __file__, *mode, *extra], env=env, check=True)
+                kept[name].append(json.loads(out.read_text()))
+    print()
+    for name, results in kept.items():
+        ratios = ", ".join(f"{r['ratio']:.3f}" for r in results)
+        print(
+            f"{name}: on/off {statistics.median(r['ratio'] for r in results):.3f} (median of {ratios}); "
+            f"CPU/request on {statistics.median(r['on'] for r in results):.2f} µs, "
+            f"off {statistics.median(r['off'] for r in results):.2f} µs",
+            flush=True,
+        )
+
+
+def _keep(result: dict[str, Any]) -> None:
+    """A child of an A/B run hands its figures to its parent through RESULT_ENV's file."""
+    if os.environ.get(RESULT_ENV):
+        Path(os.environ[RESULT_ENV]).write_text(json.dumps(result))
 
 
 def main() -> None:
@@ -309,10 +330,11 @@ def main() -> None:
         _ab(args, base)
         return
     if args.switch:
-        switch_cpu(args.duration or 60.0, args.window, args.period, args.connections)
+        _keep(switch_cpu(args.duration or 60.0, args.window, args.period, args.connections))
         return
     if args.fast_path:
-        fast_path_cpu()
+        best = fast_path_cpu()
+        _keep({**best, "ratio": best["on"] / best["off"]})
         return
     from dream.http.records import ENV
 

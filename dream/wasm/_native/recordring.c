@@ -99,6 +99,38 @@ static PyObject *record_via(PyObject *headers) {
     return Py_NewRef(r_empty);
 }
 
+/* A slot attribute (`__slots__`, as the parsed request and ReadyFunction have) read at its offset: the
+ * generic lookup is most of what a record costs in C otherwise. Found once per type and call site, used
+ * while the type is unchanged (its version tag); any other object goes through PyObject_GetAttr. */
+typedef struct member_at {
+    PyTypeObject *type; /* owned */
+    unsigned int version;
+    Py_ssize_t offset;
+} member_at_t;
+
+static member_at_t at_method, at_path, at_body, at_headers, at_raw_headers, at_name, at_project;
+
+static PyObject *attr(PyObject *obj, PyObject *name, member_at_t *at) {
+    PyTypeObject *type = Py_TYPE(obj);
+    if (type == at->type && type->tp_version_tag == at->version) {
+        PyObject *value = *(PyObject **)((char *)obj + at->offset);
+        if (value != NULL)
+            return Py_NewRef(value);
+    } else if (type->tp_getattro == PyObject_GenericGetAttr &&
+               PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        PyObject *found = _PyType_Lookup(type, name); /* borrowed */
+        if (found != NULL && Py_IS_TYPE(found, &PyMemberDescr_Type)) {
+            PyMemberDef *member = ((PyMemberDescrObject *)found)->d_member;
+            if (member->type == T_OBJECT_EX) {
+                Py_XSETREF(at->type, (PyTypeObject *)Py_NewRef(type));
+                at->version = type->tp_version_tag;
+                at->offset = member->offset;
+            }
+        }
+    }
+    return PyObject_GetAttr(obj, name);
+}
+
 /* entry->text[which] from `value` (a new reference the entry takes): str as UTF-8 (surrogates passed
  * through), bytes as latin-1. -1 with TypeError for anything else. */
 static int entry_text(entry_t *e, int which, PyObject *value) {
@@ -134,10 +166,13 @@ static int entry_text(entry_t *e, int which, PyObject *value) {
 static int entry_int(PyObject *value, int64_t *out, bool owned) {
     if (value == NULL)
         return -1;
-    long long n = PyLong_AsLongLong(value);
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(value, &overflow); /* no byte-array detour for big values */
     if (owned)
         Py_DECREF(value);
-    if (n == -1 && PyErr_Occurred())
+    if (overflow != 0)
+        PyErr_SetString(PyExc_OverflowError, "a record's number does not fit 64 bits");
+    if ((n == -1 || overflow != 0) && PyErr_Occurred())
         return -1;
     *out = n;
     return 0;
@@ -273,11 +308,11 @@ static void ring_keep(ring_t *ring, entry_t *e) {
 /* The function's name and project, the request's body length and its gateway header: what both ways
  * of recording read from the same objects. */
 static int entry_common(entry_t *e, PyObject *ready, PyObject *request, PyObject *headers_name) {
-    e->function = PyObject_GetAttr(ready, r_name);
-    e->project = PyObject_GetAttr(ready, r_project);
-    if (e->function == NULL || e->project == NULL || entry_len(PyObject_GetAttr(request, r_body), &e->bytes_in) < 0)
+    e->function = attr(ready, r_name, &at_name);
+    e->project = attr(ready, r_project, &at_project);
+    if (e->function == NULL || e->project == NULL || entry_len(attr(request, r_body, &at_body), &e->bytes_in) < 0)
         return -1;
-    PyObject *headers = PyObject_GetAttr(request, headers_name);
+    PyObject *headers = attr(request, headers_name, headers_name == r_headers ? &at_headers : &at_raw_headers);
     if (headers == NULL)
         return -1;
     PyObject *via = record_via(headers);
@@ -304,8 +339,8 @@ static PyObject *ring_served(ring_t *ring, PyObject *const *args, Py_ssize_t nar
         return NULL;
     e.time = now_ns();
     e.total_ns = e.time - began;
-    if (entry_text(&e, T_METHOD, PyObject_GetAttr(request, r_method)) < 0 ||
-        entry_text(&e, T_HOST, Py_NewRef(host)) < 0 || entry_text(&e, T_PATH, PyObject_GetAttr(request, r_path)) < 0 ||
+    if (entry_text(&e, T_METHOD, attr(request, r_method, &at_method)) < 0 ||
+        entry_text(&e, T_HOST, Py_NewRef(host)) < 0 || entry_text(&e, T_PATH, attr(request, r_path, &at_path)) < 0 ||
         entry_int(PyTuple_GET_ITEM(served, 0), &e.status, false) < 0 ||
         entry_int(PyTuple_GET_ITEM(served, 3), &e.instantiate_ns, false) < 0 ||
         entry_int(PyTuple_GET_ITEM(served, 4), &e.wasm_ns, false) < 0 ||
@@ -334,9 +369,9 @@ static PyObject *ring_record(ring_t *ring, PyObject *const *args, Py_ssize_t nar
         return NULL;
     e.time = now_ns();
     e.total_ns = e.time - began;
-    if (entry_text(&e, T_METHOD, PyObject_GetAttr(request, r_method)) < 0 ||
+    if (entry_text(&e, T_METHOD, attr(request, r_method, &at_method)) < 0 ||
         entry_text(&e, T_HOST, PyObject_GetAttr(request, r_host)) < 0 ||
-        entry_text(&e, T_PATH, PyObject_GetAttr(request, r_path)) < 0 || entry_int(args[2], &e.status, false) < 0 ||
+        entry_text(&e, T_PATH, attr(request, r_path, &at_path)) < 0 || entry_int(args[2], &e.status, false) < 0 ||
         entry_common(&e, ready, request, r_raw_headers) < 0)
         goto failed;
     if (result != Py_None) {
