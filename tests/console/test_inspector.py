@@ -250,6 +250,30 @@ def test_a_long_text_is_cut_at_its_limit_alike_in_c_and_in_python() -> None:
     assert clip("a\u20acc", 5) == "a\u20acc" and clip("a\u20accd", 5) == "a" + CUT  # never half a character
 
 
+@pytest.mark.parametrize(
+    ("field", "most"), [("method", METHOD_BYTES), ("host", HOST_BYTES), ("via", VIA_BYTES)]
+)
+def test_each_text_is_kept_whole_up_to_its_limit(field: str, most: int) -> None:
+    from dream.substrate.front import _clock
+
+    ready = _ready()
+    request, host, served, counts = _served_calls()[0]
+    for native in (False, True):
+        front = _front(native)
+        for size in (most, most + 1):
+            text = "x" * (size - 2) + "\u00e9"  # é: two bytes of UTF-8 (one of latin-1) at the end
+            if field == "method":
+                request.method = text
+            elif field == "host":
+                host = text.encode("latin-1")
+            else:
+                request.headers = [(b"x-dream-gateway", text.encode("latin-1"))]
+            front._record_served(ready, request, host, served, counts, _clock())
+        whole, cut = (r[field] for r in front.ring.after())
+        assert whole == "x" * (most - 2) + "\u00e9"
+        assert cut == "x" * (most - 3) + CUT and len(cut.encode()) == most
+
+
 def test_the_native_ring_wraps_around_keeping_the_newest() -> None:
     from dream.substrate.front import _clock
     from dream.wasm.native import record_ring
