@@ -320,6 +320,20 @@ static int entry_common(entry_t *e, PyObject *ready, PyObject *request, PyObject
     return entry_text(e, T_VIA, via);
 }
 
+/* What both ways of recording start with: the clock's reading and the time since `began`, and the
+ * request's method, host (`host`, a new reference the entry takes) and path. */
+static int entry_begin(entry_t *e, PyObject *began, PyObject *request, PyObject *host) {
+    memset(e, 0, sizeof *e);
+    int64_t since;
+    if (entry_text(e, T_HOST, host) < 0 || entry_int(began, &since, false) < 0)
+        return -1;
+    e->time = now_ns();
+    e->total_ns = e->time - since;
+    if (entry_text(e, T_METHOD, attr(request, r_method, &at_method)) < 0)
+        return -1;
+    return entry_text(e, T_PATH, attr(request, r_path, &at_path));
+}
+
 /* Ring.served(ready, request, host, served, counts, began) -> None: the record of a call serve() answered
  * (dream.substrate.front.Front._served), from what the fast path holds: request is the HTTP server's
  * parsed request (method and path str, body bytes, headers as received), host the raw Host header
@@ -333,14 +347,7 @@ static PyObject *ring_served(ring_t *ring, PyObject *const *args, Py_ssize_t nar
     if (!PyBytes_Check(host) || !PyTuple_Check(served) || PyTuple_GET_SIZE(served) != 7)
         return PyErr_Format(PyExc_TypeError, "served(): host is bytes and served serve()'s 7-tuple");
     entry_t e;
-    memset(&e, 0, sizeof e);
-    int64_t began;
-    if (entry_int(args[5], &began, false) < 0)
-        return NULL;
-    e.time = now_ns();
-    e.total_ns = e.time - began;
-    if (entry_text(&e, T_METHOD, attr(request, r_method, &at_method)) < 0 ||
-        entry_text(&e, T_HOST, Py_NewRef(host)) < 0 || entry_text(&e, T_PATH, attr(request, r_path, &at_path)) < 0 ||
+    if (entry_begin(&e, args[5], request, Py_NewRef(host)) < 0 ||
         entry_int(PyTuple_GET_ITEM(served, 0), &e.status, false) < 0 ||
         entry_int(PyTuple_GET_ITEM(served, 3), &e.instantiate_ns, false) < 0 ||
         entry_int(PyTuple_GET_ITEM(served, 4), &e.wasm_ns, false) < 0 ||
@@ -363,16 +370,8 @@ static PyObject *ring_record(ring_t *ring, PyObject *const *args, Py_ssize_t nar
         return PyErr_Format(PyExc_TypeError, "record() takes 5 arguments (%zd given)", nargs);
     PyObject *ready = args[0], *request = args[1], *result = args[3];
     entry_t e;
-    memset(&e, 0, sizeof e);
-    int64_t began;
-    if (entry_int(args[4], &began, false) < 0)
-        return NULL;
-    e.time = now_ns();
-    e.total_ns = e.time - began;
-    if (entry_text(&e, T_METHOD, attr(request, r_method, &at_method)) < 0 ||
-        entry_text(&e, T_HOST, PyObject_GetAttr(request, r_host)) < 0 ||
-        entry_text(&e, T_PATH, attr(request, r_path, &at_path)) < 0 || entry_int(args[2], &e.status, false) < 0 ||
-        entry_common(&e, ready, request, r_raw_headers) < 0)
+    if (entry_begin(&e, args[4], request, PyObject_GetAttr(request, r_host)) < 0 ||
+        entry_int(args[2], &e.status, false) < 0 || entry_common(&e, ready, request, r_raw_headers) < 0)
         goto failed;
     if (result != Py_None) {
         PyObject *counts = PyObject_GetAttr(result, r_host_calls);
