@@ -10,6 +10,7 @@ Three ways, the steadiest first:
   state give the CPU per request on and off; printed per window of `--window` seconds, then the median
   window's ratio (goal: ≤ 1.05, i.e. at most 5 % fewer requests per second for a CPU-bound substrate).
   Both states share the process, its heap, its caches and the machine's load, which two processes don't.
+  `--control` leaves the inspector off in both states: the ratio the method shows when nothing changes.
 - `--fast-path`: `Front.fast_http` itself in this process, with the inspector off and on (no HTTP, no
   socket), interleaved rounds; the best round of each.
 - neither: two daemons, each with a universe of one substrate and one gateway serving the sample
@@ -22,7 +23,7 @@ the extension is built). With `DREAM_BENCH_BASE` set to a checkout of an earlier
 `bench/base.py`; its C extensions built), each round runs once with this tree and once with that one,
 alternately, each in a process of its own, and both are printed.
 
-Usage: .venv/bin/python bench/inspector.py --switch [--duration 60] [--window 10] [--connections 16]
+Usage: .venv/bin/python bench/inspector.py --switch [--duration 60] [--window 10] [--connections 16] [--control]
        .venv/bin/python bench/inspector.py --fast-path
        .venv/bin/python bench/inspector.py [--duration 4] [--rounds 3] [--connections 16]
 """
@@ -172,9 +173,12 @@ def fast_path_cpu(rounds: int = 15, count: int = 4000) -> dict[str, float]:
     return best
 
 
-def switch_cpu(duration: float, window: float, period: float, connections: int) -> dict[str, Any]:
+def switch_cpu(
+    duration: float, window: float, period: float, connections: int, control: bool = False
+) -> dict[str, Any]:
     """One serving path under wrk, its inspector switched every `period` s: per window of `window` s, the
-    CPU per request in each state; the windows' ratios and their median."""
+    CPU per request in each state; the windows' ratios and their median. `control`: the inspector stays
+    off in both states (what the method itself shows when nothing changes: about 1.00)."""
     import asyncio
     import gc
 
@@ -209,7 +213,7 @@ def switch_cpu(duration: float, window: float, period: float, connections: int) 
             sums = {True: [0.0, 0], False: [0.0, 0]}
             window_began = time.monotonic()
             cpu, served = time.process_time(), front.served
-            _switch(front, ring, on)
+            _switch(front, ring, on and not control)
             while load.returncode is None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(load.wait()), period)
@@ -217,7 +221,7 @@ def switch_cpu(duration: float, window: float, period: float, connections: int) 
                 sums[on][0] += now_cpu - cpu
                 sums[on][1] += now_served - served
                 on = not on
-                _switch(front, ring, on)
+                _switch(front, ring, on and not control)
                 cpu, served = time.process_time(), front.served
                 if time.monotonic() - window_began >= window or load.returncode is not None:
                     if sums[True][1] and sums[False][1]:
@@ -258,7 +262,8 @@ def switch_cpu(duration: float, window: float, period: float, connections: int) 
         "load": load_average(),
     }
     print(
-        f"inspector switched every {period} s under wrk ({result['ring']}): median window on/off "
+        f"inspector switched every {period} s under wrk ({result['ring']}{', control: off in both' if control else ''}): "
+        f"median window on/off "
         f"{result['ratio']:.3f} (windows {result['ratios'][0]:.3f} to {result['ratios'][1]:.3f}, "
         f"{len(windows)} of {window:g} s); CPU/request on {result['on']:.2f} µs, off {result['off']:.2f} µs "
         f"(load {result['load']})",
@@ -272,7 +277,7 @@ def _ab(args: argparse.Namespace, base: Path) -> None:
     mode = ["--switch"] if args.switch else ["--fast-path"]
     extra = (
         ["--duration", str(args.duration or 60.0), "--window", str(args.window), "--period", str(args.period),
-         "--connections", str(args.connections)] if args.switch else []
+         "--connections", str(args.connections), *(["--control"] if args.control else [])] if args.switch else []
     )  # fmt: skip
     trees = {"this tree": "", f"base ({base})": str(base)}
     kept: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
@@ -323,6 +328,9 @@ def main() -> None:
     parser.add_argument(
         "--period", type=float, default=0.25, help="--switch: seconds per state (default 0.25)"
     )
+    parser.add_argument(
+        "--control", action="store_true", help="--switch with the inspector off in both states (about 1.00)"
+    )
     args = parser.parse_args()
     warn_if_busy()
     base = base_tree()
@@ -330,7 +338,7 @@ def main() -> None:
         _ab(args, base)
         return
     if args.switch:
-        _keep(switch_cpu(args.duration or 60.0, args.window, args.period, args.connections))
+        _keep(switch_cpu(args.duration or 60.0, args.window, args.period, args.connections, args.control))
         return
     if args.fast_path:
         best = fast_path_cpu()
