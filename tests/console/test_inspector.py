@@ -295,6 +295,27 @@ def test_the_native_ring_wraps_around_keeping_the_newest() -> None:
     assert [r[0] for r in ring.slots.read(0, 2)] == [11, 12]
     assert ring.slots.read(12, 100) == [] and ring.slots.read(0, 0) == []
     assert ring.size == 5 and ring.seq == 12
+    with pytest.raises(ValueError, match="a ring holds at least one record, not 0"):
+        native(0, METHOD_BYTES, HOST_BYTES, PATH_BYTES, VIA_BYTES)
+    with pytest.raises(ValueError, match="a record's text holds 4 to 65535 bytes, not 3"):
+        native(5, 3, HOST_BYTES, PATH_BYTES, VIA_BYTES)
+
+
+def test_a_path_with_a_lone_surrogate_is_kept_as_it_was() -> None:
+    """A path str that is not valid UTF-8 (a lone surrogate) goes through the C ring unchanged, as it goes
+    through the Python one."""
+    from dream.substrate.front import _clock
+
+    ready = _ready()
+    request, host, served, counts = _served_calls()[0]
+    request.path = "/a\udcff" + "b" * PATH_BYTES
+    kept = []
+    for native in (False, True):
+        front = _front(native)
+        front._record_served(ready, request, host, served, counts, _clock())
+        kept.append(front.ring.after())
+    _alike(*kept)
+    assert kept[1][0]["path"] == clip(request.path, PATH_BYTES) and kept[1][0]["path"].startswith("/a\udcffb")
 
 
 def test_reads_while_serving_see_whole_records() -> None:
