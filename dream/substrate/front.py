@@ -13,7 +13,6 @@ Three ways in, fastest first:
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,16 @@ from dream.errors import DreamError
 from dream.http.hosts import routed_host
 from dream.http.message import Answer
 from dream.http.message import Request as HttpServerRequest
-from dream.http.records import make_ring, records_answer, via_of
+from dream.http.records import (
+    TEXT_BYTES,
+    RequestRing,
+    SlotRing,
+    SlotsFactory,
+    make_ring,
+    make_slot_ring,
+    records_answer,
+    via_of,
+)
 from dream.node.runtime import NOT_ROUTED
 from dream.substrate.events import (
     event_from_scope,
@@ -43,7 +51,7 @@ from dream.substrate.runner import ReadyFunction, Runner
 from dream.substrate.website import Websites
 from dream.wasm.errors import WasmCancelled, WasmError, WasmLoadError
 from dream.wasm.interrupt import CallControl
-from dream.wasm.native import recorder
+from dream.wasm.native import record_ring
 from dream.wasm.types import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
@@ -83,17 +91,29 @@ class Front:
         self.universe = universe
         self.log = log
         self.served = 0
-        self.ring = make_ring(RECORD_FIELDS)  # None when DREAM_INSPECT=0
-        made_in_c = recorder()
-        if self.ring is not None and made_in_c is not None:
-            # The same records made in C: no Python frame, no attribute lookups in the interpreter.
-            record, record_served = made_in_c
-            self._record = functools.partial(record, self.ring)  # type: ignore[method-assign]
-            self._record_served = functools.partial(record_served, self.ring)  # type: ignore[method-assign]
+        self.ring: RequestRing | SlotRing | None = None
+        self.keep_records(native=record_ring())
         self.node = ""  # this substrate's node id, named in its records' answers
         self.routed = Starlette(
             routes=[Route("/{path:path}", self.serve, methods=METHODS)], exception_handlers=NOT_ROUTED
         )
+
+    def keep_records(self, *, native: SlotsFactory | None = None) -> None:
+        """Make this substrate's ring (None when DREAM_INSPECT=0) and bind its record functions: with
+        the native extension's `Ring` (`native`), fixed-size records written in C with no Python object
+        made per request (`Ring.served`, `Ring.record`), and `count_sink` the ring, where a call answered
+        in one C call leaves its counts (`hostcall.count_calls`); else `_record`/`_record_served` in
+        Python."""
+        self.count_sink: object | None = None
+        if native is not None:
+            self.ring = make_slot_ring(RECORD_FIELDS, native)
+            if self.ring is not None:
+                self._record = self.ring.slots.record  # type: ignore[method-assign,assignment]
+                self._record_served = self.ring.slots.served  # type: ignore[method-assign,assignment]
+                # A call answered in one C call leaves its host-call counts in the ring, not in a dict.
+                self.count_sink = self.ring.slots
+        else:
+            self.ring = make_ring(RECORD_FIELDS, TEXT_BYTES)
 
     def _ready_for(
         self, headers: list[tuple[bytes, bytes]], method: str, path: str
@@ -155,10 +175,10 @@ class Front:
         self, ready: ReadyFunction, request: HttpRequest, status: int, result: HttpResponse | None, began: int
     ) -> None:
         """Keep the inspector's record of a call (a tuple of RECORD_FIELDS; `time` is the clock's ns,
-        made a wall-clock time when read). The compiled extension's `record` does the same in C and
-        replaces this when it is built (`dream.wasm.native.recorder`)."""
+        made a wall-clock time when read). The compiled extension's `Ring.record` does the same in C and
+        replaces this when it is built (`keep_records`)."""
         ring = self.ring
-        assert ring is not None
+        assert isinstance(ring, RequestRing)
         headers = request.raw_headers
         ring.seq = seq = ring.seq + 1
         now = _clock()
@@ -184,9 +204,9 @@ class Front:
     ) -> None:
         """`_record` of a call `serve` answered (`_served`), from the parsed request, the raw Host header
         and serve()'s result: the same record, with no HttpRequest or HttpResponse made for it. The
-        compiled extension's `record_served` does the same in C and replaces this when it is built."""
+        compiled extension's `Ring.served` does the same in C and replaces this when it is built."""
         ring = self.ring
-        assert ring is not None
+        assert isinstance(ring, RequestRing)
         ring.seq = seq = ring.seq + 1
         now = _clock()
         ring.records.append((seq, now, request.method, raw_host.decode("latin-1"), request.path, served[0],

@@ -89,7 +89,7 @@ class Service(Node):
         from dream.wasm.host import WasmHost
 
         # The request inspector's host-call counts and call figures, only with the inspector on.
-        hostcall.count_calls(self.front.ring is not None)
+        hostcall.count_calls(self.front.ring is not None, self.front.count_sink)
 
         self.host: WasmHost = WasmHost()  # the machine's module cache, which monkey fills
         self.log.info("serving limits: %s", self.limits.describe())

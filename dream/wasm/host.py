@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import wasmtime
 
@@ -467,14 +468,15 @@ class FunctionModule:
         *,
         timeout: float,
         memory_limit: int,
-    ) -> tuple[Served, dict[str, int] | None]:
+    ) -> tuple[Served, Any]:
         """`call` for an HTTP request through `server(export)`'s plan, without its HttpEvent: the
-        answer as the HTTP server writes it and the host calls made (None when nothing counts them).
+        answer as the HTTP server writes it and the host calls made (None when nothing counts them; the
+        native ring of records when it takes them, `hostcall.count_calls`).
         The same fresh store and instance, memory limit and epoch deadline as `call`; raises what it
         raises (WasmTimeout, WasmMemoryLimit, WasmTrap)."""
         if self.host.ticker.halted:  # `host.stopped`, without its two property calls
             raise WasmError(f"cannot call {self.name}: the wasm host has been stopped", "host stopped")
-        counts: dict[str, int] | None = {} if hostcall.counting() else None
+        counts = hostcall.serve_counts()  # a dict, the inspector's native ring, or None
         self.ticker.enter()
         try:
             served = serve(memory_limit, math.ceil(timeout / TICK_SECONDS) + 1, method, host, path, counts)

@@ -71,17 +71,29 @@ class _Tally(threading.local):
 
 _tally = _Tally()
 _counting = False
+_sink: object | None = None
 
 
-def count_calls(on: bool) -> None:
+def count_calls(on: bool, sink: object | None = None) -> None:
     """Count host calls in the host functions defined from now on (the substrate turns it on when its
-    request inspector is on, before it makes its WasmHost)."""
-    global _counting
+    request inspector is on, before it makes its WasmHost). `sink`: where a call answered in one C call
+    leaves its counts instead of in a new dict (`serve_counts`): the substrate's native ring of records,
+    which its record of the call takes them from."""
+    global _counting, _sink
     _counting = on
+    _sink = sink if on else None
 
 
 def counting() -> bool:
     return _counting
+
+
+def serve_counts() -> Any:
+    """What `FunctionModule.serve` hands the C serve() for the call's host-call counts: None when not
+    counting, else the sink (`count_calls`), else a new dict."""
+    if not _counting:
+        return None
+    return {} if _sink is None else _sink
 
 
 def tally_begin() -> dict[str, int]:

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "_native" / "nativecall.c"
@@ -126,20 +127,16 @@ EXTENSIONS = (
 )
 
 
-def recorder() -> tuple[Callable[..., None], Callable[..., None]] | None:
-    """The extension's `record(ring, ready, request, status, result, began)` and
-    `record_served(ring, ready, request, host, served, counts, began)`: the request inspector's records of
-    a call (`dream.substrate.front.Front._record` and `_record_served`) made in C; None when it is not
-    built. They need no wasmtime (no `load()`)."""
+def record_ring() -> Callable[[int, int, int, int, int], Any] | None:
+    """The extension's `Ring(size, method_bytes, host_bytes, path_bytes, via_bytes)`: the request
+    inspector's ring of fixed-size records in C (`_native/recordring.c`), which a substrate fills per
+    request with its `served` and `record` (`dream.substrate.front.Front._record_served`, `_record`);
+    None when it is not built. It needs no wasmtime (no `load()`)."""
     try:
         module = importlib.import_module(f"dream.wasm.{NAME}")
     except ImportError:
         return None
-    record = getattr(module, "record", None)
-    record_served = getattr(module, "record_served", None)
-    if record is None or record_served is None:  # built from an older source
-        return None
-    return record, record_served
+    return getattr(module, "Ring", None)  # None: built from an older source
 
 
 def main(argv: list[str]) -> int:

@@ -16,10 +16,12 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 /* -- the wasmtime C API, as far as used (opaque pointers; structs as sized buffers) ---------------- */
@@ -614,168 +616,9 @@ static int plan_of(const char *what, PyObject *const *args, Py_ssize_t nargs, pl
     return 0;
 }
 
-/* -- the request inspector's record of a call, made in C (dream.substrate.front) ---------------------- */
+/* -- the request inspector's records, made in C (dream.substrate.front) ------------------------------ */
 
-static PyObject *r_seq, *r_records, *r_append, *r_method, *r_host, *r_path, *r_body, *r_raw_headers,
-    *r_instantiate_ns, *r_wasm_ns, *r_pages, *r_host_calls, *r_name, *r_project, *r_headers, *r_via, *r_empty;
-
-static int record_names(void) {
-    PyObject **const slots[] = {&r_seq,    &r_records,          &r_append,    &r_method,     &r_host,
-                                &r_path,   &r_body,             &r_raw_headers, &r_instantiate_ns,
-                                &r_wasm_ns, &r_pages,           &r_host_calls, &r_name,      &r_project, &r_headers};
-    const char *const texts[] = {"seq",  "records", "append",     "method",         "host",
-                                 "path", "body",    "raw_headers", "instantiate_ns", "wasm_ns",
-                                 "pages", "host_calls", "name",   "project", "headers"};
-    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
-        if ((*slots[i] = PyUnicode_InternFromString(texts[i])) == NULL)
-            return -1;
-    r_via = PyBytes_FromString("x-dream-gateway"); /* dream.http.records.VIA */
-    r_empty = PyBytes_FromStringAndSize(NULL, 0);
-    return r_via != NULL && r_empty != NULL ? 0 : -1;
-}
-
-/* The value of the x-dream-gateway header where a gateway puts it (last, or before content-length);
- * b"" when it is not there (dream.http.records.via_of). New reference. */
-static PyObject *record_via(PyObject *headers) {
-    if (headers != NULL && PyList_Check(headers)) {
-        Py_ssize_t n = PyList_GET_SIZE(headers);
-        for (Py_ssize_t i = n - 1; i >= 0 && i >= n - 2; i--) {
-            PyObject *pair = PyList_GET_ITEM(headers, i), *name = NULL, *value = NULL;
-            if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2) {
-                name = PyTuple_GET_ITEM(pair, 0), value = PyTuple_GET_ITEM(pair, 1);
-            } else if (PyList_Check(pair) && PyList_GET_SIZE(pair) == 2) { /* an ASGI server's [name, value] */
-                name = PyList_GET_ITEM(pair, 0), value = PyList_GET_ITEM(pair, 1);
-            }
-            if (name != NULL) {
-                int same = PyObject_RichCompareBool(name, r_via, Py_EQ);
-                if (same < 0)
-                    return NULL;
-                if (same)
-                    return Py_NewRef(value);
-            }
-        }
-    }
-    return Py_NewRef(r_empty);
-}
-
-/* The length of obj.<name> (a bytes-like body) as an int; NULL on error. */
-static PyObject *record_len(PyObject *obj, PyObject *name) {
-    PyObject *body = PyObject_GetAttr(obj, name);
-    if (body == NULL)
-        return NULL;
-    Py_ssize_t size = PyObject_Length(body);
-    Py_DECREF(body);
-    return size < 0 ? NULL : PyLong_FromSsize_t(size);
-}
-
-/* Append the record whose fields 2..10 and 12 are in `fields` (new references, NULL where making one
- * failed) to ring.records, numbered ring.seq + 1: fields 0 and 1 are seq and `now`, 11 the request's body
- * length, 13 and 14 the function's name and project, 15 the gateway's header of request.<headers_name>.
- * Takes the references. */
-static PyObject *keep_record(PyObject *ring, PyObject *ready, PyObject *request, PyObject *headers_name,
-                             PyObject *fields[16], int64_t now) {
-    fields[11] = record_len(request, r_body);
-    fields[13] = PyObject_GetAttr(ready, r_name);
-    fields[14] = PyObject_GetAttr(ready, r_project);
-    PyObject *headers = PyObject_GetAttr(request, headers_name);
-    fields[15] = headers != NULL ? record_via(headers) : NULL;
-    Py_XDECREF(headers);
-    PyObject *seq_had = PyObject_GetAttr(ring, r_seq);
-    long long seq = seq_had != NULL ? PyLong_AsLongLong(seq_had) + 1 : 0;
-    Py_XDECREF(seq_had);
-    if (seq_had != NULL && !PyErr_Occurred()) {
-        fields[0] = PyLong_FromLongLong(seq);
-        fields[1] = PyLong_FromLongLong(now);
-    }
-    PyObject *record = NULL;
-    bool complete = true;
-    for (int i = 0; i < 16; i++)
-        complete = complete && fields[i] != NULL;
-    if (complete)
-        record = PyTuple_New(16);
-    if (record == NULL) {
-        for (int j = 0; j < 16; j++)
-            Py_XDECREF(fields[j]);
-        return NULL;
-    }
-    for (int i = 0; i < 16; i++)
-        PyTuple_SET_ITEM(record, i, fields[i]); /* steals */
-    int rc = PyObject_SetAttr(ring, r_seq, fields[0]);
-    PyObject *records = rc == 0 ? PyObject_GetAttr(ring, r_records) : NULL;
-    PyObject *done = records != NULL ? PyObject_CallMethodOneArg(records, r_append, record) : NULL;
-    Py_XDECREF(records);
-    Py_DECREF(record);
-    if (done == NULL)
-        return NULL;
-    Py_DECREF(done);
-    Py_RETURN_NONE;
-}
-
-/* record(ring, ready, request, status, result, began) -> None: appends the call's record to ring.records,
- * numbered ring.seq + 1: the tuple of dream.substrate.front.RECORD_FIELDS (seq, time, method, host, path,
- * status, total_ns, instantiate_ns, wasm_ns, pages, host_calls, bytes_in, bytes_out, function, project,
- * via). `began` and `time` are CLOCK_MONOTONIC ns, the clock of Python's time.perf_counter_ns on Linux.
- * result None: a call that failed (no figures, no body out). */
-static PyObject *py_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 6)
-        return PyErr_Format(PyExc_TypeError, "record() takes 6 arguments (%zd given)", nargs);
-    PyObject *ring = args[0], *ready = args[1], *request = args[2], *status = args[3], *result = args[4];
-    long long began = PyLong_AsLongLong(args[5]);
-    if (began == -1 && PyErr_Occurred())
-        return NULL;
-    int64_t now = now_ns();
-    PyObject *fields[16] = {NULL};
-    fields[2] = PyObject_GetAttr(request, r_method);
-    fields[3] = PyObject_GetAttr(request, r_host);
-    fields[4] = PyObject_GetAttr(request, r_path);
-    fields[5] = Py_NewRef(status);
-    fields[6] = PyLong_FromLongLong(now - began);
-    if (result == Py_None) {
-        fields[7] = PyLong_FromLong(0);
-        fields[8] = PyLong_FromLong(0);
-        fields[9] = PyLong_FromLong(0);
-        fields[10] = Py_NewRef(Py_None);
-        fields[12] = PyLong_FromLong(0);
-    } else {
-        fields[7] = PyObject_GetAttr(result, r_instantiate_ns);
-        fields[8] = PyObject_GetAttr(result, r_wasm_ns);
-        fields[9] = PyObject_GetAttr(result, r_pages);
-        fields[10] = PyObject_GetAttr(result, r_host_calls);
-        fields[12] = record_len(result, r_body);
-    }
-    return keep_record(ring, ready, request, r_raw_headers, fields, now);
-}
-
-/* record_served(ring, ready, request, host, served, counts, began) -> None: record()'s record of a call
- * serve() answered, from what the substrate's fast path already holds, with no HttpEvent or HttpResponse
- * made for it: request is the HTTP server's parsed request (method and path str, body bytes, headers as
- * received), host the raw Host header (bytes, kept as latin-1 text like the event's), served serve()'s
- * result tuple (status, headers, body, instantiate_ns, wasm_ns, pages, problems), counts its host calls
- * (dict or None). The Python twin is dream.substrate.front.Front._record_served. */
-static PyObject *py_record_served(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 7)
-        return PyErr_Format(PyExc_TypeError, "record_served() takes 7 arguments (%zd given)", nargs);
-    PyObject *ring = args[0], *ready = args[1], *request = args[2], *host = args[3], *served = args[4];
-    long long began = PyLong_AsLongLong(args[6]);
-    if (began == -1 && PyErr_Occurred())
-        return NULL;
-    if (!PyBytes_Check(host) || !PyTuple_Check(served) || PyTuple_GET_SIZE(served) != 7)
-        return PyErr_Format(PyExc_TypeError, "record_served(): host is bytes and served serve()'s 7-tuple");
-    int64_t now = now_ns();
-    PyObject *fields[16] = {NULL};
-    fields[2] = PyObject_GetAttr(request, r_method);
-    fields[3] = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(host), PyBytes_GET_SIZE(host), NULL);
-    fields[4] = PyObject_GetAttr(request, r_path);
-    fields[5] = Py_NewRef(PyTuple_GET_ITEM(served, 0));
-    fields[6] = PyLong_FromLongLong(now - began);
-    fields[7] = Py_NewRef(PyTuple_GET_ITEM(served, 3));
-    fields[8] = Py_NewRef(PyTuple_GET_ITEM(served, 4));
-    fields[9] = Py_NewRef(PyTuple_GET_ITEM(served, 5));
-    fields[10] = Py_NewRef(args[5]);
-    Py_ssize_t out = PyObject_Length(PyTuple_GET_ITEM(served, 2));
-    fields[12] = out >= 0 ? PyLong_FromSsize_t(out) : NULL;
-    return keep_record(ring, ready, request, r_headers, fields, now);
-}
+#include "recordring.c"
 
 /* run(engine, pre, init, export, nresults, memory_limit, ticks, wasi, event, control, arm, disarm)
  * -> None, or (what, address, instantiated, used) when the call failed: what 1 = a wasmtime_error_t,
@@ -891,13 +734,24 @@ done:
     return result;
 }
 
+/* The host calls a `serve` call made, into `counts`: a dict (added to it), or the inspector's Ring (kept
+ * for this thread's next Ring.served, which records them: no dict made per request). */
+static int served_counts(request_t *req, PyObject *counts) {
+    if (!Py_IS_TYPE(counts, &ring_type))
+        return add_counts(req, counts);
+    memcpy(last_served.counts, req->counts, sizeof last_served.counts);
+    last_served.set = true;
+    return 0;
+}
+
 /* serve(engine, pre, init, export, nresults, odd, memory_limit, ticks, method, host, path, counts)
  * -> (status, headers, body, instantiate_ns, wasm_ns, pages, problems), or run()'s failure tuple.
  * One HTTP request's call with no HttpEvent, for a module whose every import is one of the C host calls
  * here (no WASI, no Python host call): method, host and path are the request's bytes, the answer comes
  * back as the HTTP server writes it (status 200 when the guest set none, headers as (bytes, bytes)
  * pairs, the body as bytes). counts: a dict the host calls made are added to (the request inspector's),
- * or None; pages is then the linear memory's size at the end (0 without counts). odd: see odd_header. */
+ * the inspector's Ring (see served_counts), or None; pages is then the linear memory's size at the end (0
+ * without counts). odd: see odd_header. */
 static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     plan_t plan;
     if (plan_of("serve", args, nargs, &plan) < 0)
@@ -910,8 +764,8 @@ static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t narg
     for (int i = 0; i < 3; i++)
         if (!PyBytes_Check(args[8 + i]))
             return PyErr_Format(PyExc_TypeError, "serve(): method, host and path are bytes");
-    if (counts != NULL && !PyDict_Check(counts))
-        return PyErr_Format(PyExc_TypeError, "serve(): counts is a dict or None");
+    if (counts != NULL && !PyDict_Check(counts) && !Py_IS_TYPE(counts, &ring_type))
+        return PyErr_Format(PyExc_TypeError, "serve(): counts is a dict, the inspector's Ring or None");
 
     request_t req;
     memset(&req, 0, sizeof req);
@@ -947,7 +801,7 @@ static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t narg
         failure = trap;
     if (what != 0) {
         long long used = instantiated ? memory_size(ctx, &instance) : -1;
-        if (counts != NULL && add_counts(&req, counts) < 0)
+        if (counts != NULL && served_counts(&req, counts) < 0)
             PyErr_Clear();
         result = Py_BuildValue("(iKOL)", what, (unsigned long long)(uintptr_t)(what == 3 ? NULL : failure),
                                instantiated ? Py_True : Py_False, used);
@@ -959,7 +813,7 @@ static PyObject *py_serve(PyObject *self, PyObject *const *args, Py_ssize_t narg
             pages = (size > 0 ? size : 0) / 65536;
         }
         PyObject *body = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(req.body), PyByteArray_GET_SIZE(req.body));
-        if (body != NULL && (counts == NULL || add_counts(&req, counts) == 0))
+        if (body != NULL && (counts == NULL || served_counts(&req, counts) == 0))
             result = Py_BuildValue("(iONLLLi)", req.status != 0 ? req.status : 200, req.headers, body,
                                    (long long)(times[1] - times[0]), (long long)(times[2] - times[1]), pages,
                                    req.problems);
@@ -1000,8 +854,6 @@ static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))py_run, METH_FASTCALL, "One request's call; see the C source."},
     {"serve", (PyCFunction)(void (*)(void))py_serve, METH_FASTCALL, "One HTTP request's call, no HttpEvent; see the C source."},
     {"bound", py_bound, METH_VARARGS, "bound(event, fn): fn() with the C host calls answering for event"},
-    {"record", (PyCFunction)(void (*)(void))py_record, METH_FASTCALL, "The inspector's record of a call; see the C source."},
-    {"record_served", (PyCFunction)(void (*)(void))py_record_served, METH_FASTCALL, "The inspector's record of a serve() call; see the C source."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1029,7 +881,10 @@ PyMODINIT_FUNC PyInit__nativecall(void) {
         if (host_name_objects[i] == NULL)
             return NULL;
     }
-    if (record_names() < 0)
+    if (record_names() < 0 || PyType_Ready(&ring_type) < 0)
         return NULL;
-    return PyModule_Create(&module);
+    PyObject *made = PyModule_Create(&module);
+    if (made != NULL && PyModule_AddObjectRef(made, "Ring", (PyObject *)&ring_type) < 0)
+        Py_CLEAR(made);
+    return made;
 }
