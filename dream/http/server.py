@@ -53,6 +53,10 @@ from dream.http.websocket import Upgrade, WebSocket, handshake_problem
 
 log = logging.getLogger("dream.http")
 
+# A proxy's relay of the usual request (`HttpServer`'s `relay`): given the connection and a read holding
+# one whole head and nothing else, it answers a `Later` once the request went on, or None to leave it here.
+Relay = Callable[["Connection", bytes], Later | None]
+
 MAX_BODY = 64 * 1024 * 1024
 # Limits on the head of a request; each is also an `HttpServer` argument (docs/security.md, "HTTP limits").
 MAX_REQUEST_LINE = 8 * 1024  # bytes of method and target together: longer is a 414
@@ -99,6 +103,7 @@ class HttpServer:
         linger: float = REFUSAL_LINGER,
         tls: Certificates | None = None,
         upgrade: Upgrade | None = None,
+        relay: Relay | None = None,
     ) -> None:
         limits = {
             "keep_alive": keep_alive,
@@ -116,6 +121,9 @@ class HttpServer:
         self.app = app
         self.fast = fast
         self.upgrade = upgrade  # takes websocket upgrades (None: they are refused with 501)
+        # Takes a whole usual head before it is parsed here (a proxy relaying it in C), with `fast`: off
+        # whenever `fast` is (a chaos fault on the port).
+        self.relay = relay
         self.keep_alive = keep_alive
         # A proxy has nothing to answer once its client is gone: its request task is cancelled, which
         # drops the upstream connection, so the server behind it stops the work too.
@@ -366,6 +374,13 @@ class Connection(asyncio.Protocol):
         if self.in_head and not self.head_size and data.find(b"\r\n\r\n") + 4 == n <= self.max_head:
             # The usual read: one whole head (of a request with no body), and nothing after it: within
             # `max_head`, and parsed whole here, so there is no partial head to count or time.
+            relay = self.server.relay
+            if relay is not None and self.idle and self.server.fast is not None:
+                later = relay(self, data)
+                if later is not None:  # went upstream; answered later, as a `fast` handler's `Later`
+                    self.busy = True
+                    self.later = later
+                    return
             if self.parse_head is not None and self._usual_head(data):
                 return
             try:

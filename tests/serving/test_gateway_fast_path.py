@@ -1,4 +1,4 @@
-"""The gateway's fast path (`Service.fast_http` and `Relay`) behind the real HTTP server: a request with a
+"""The gateway's fast path (the C relay when in use, `Service.fast_http` and `Relay`) behind the real HTTP server: a request with a
 cached route and an idle upstream connection is relayed from the parser's callback, with no task, and
 answers exactly as the ASGI path does; a client that leaves drops the upstream connection; a dropped
 request fails over only when it may run twice."""
@@ -41,7 +41,14 @@ async def served(app: Service, *, fast: bool) -> AsyncIterator[tuple[HttpServer,
     sock.bind((HOST, 0))
     sock.listen()
     sock.setblocking(False)
-    server = HttpServer(app, fast=app.fast_http if fast else None, cancel_on_disconnect=True)
+    # The relay in C too when it is in use (DREAM_GATEWAY_RELAY=python turns it off): it stands before the
+    # fast path and leaves it whatever it does not take.
+    server = HttpServer(
+        app,
+        fast=app.fast_http if fast else None,
+        relay=app.http_relay if fast else None,
+        cancel_on_disconnect=True,
+    )
     task = asyncio.create_task(server.serve([sock]))
     try:
         await until(lambda: server.started or task.done(), "the server to start", timeout=5)
