@@ -16,12 +16,11 @@ gateway says which in one log line when it starts.
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
 from http import HTTPStatus
 from types import ModuleType
 
+from dream.http.headparse import optional_extension
 from dream.http.message import status_line
 
 log = logging.getLogger("dream.gateway")
@@ -35,7 +34,7 @@ STATUS_LINES = {status.value: status_line(status.value) for status in HTTPStatus
 
 def load() -> tuple[ModuleType | None, str]:
     """(the extension, "") when it is in use, else (None, why not); said in one log line."""
-    module, why = _load()
+    module, why = optional_extension(ENV, "dream.http._relay", "the relay extension")
     if module is None:
         # Forced: said quietly. Missing: a warning, as the other extensions' are.
         say = log.info if why.startswith(ENV) else log.warning
@@ -43,16 +42,3 @@ def load() -> tuple[ModuleType | None, str]:
     else:
         log.info("the gateway relays the usual request in C (%s=python relays in Python)", ENV)
     return module, why
-
-
-def _load() -> tuple[ModuleType | None, str]:
-    if os.environ.get(ENV, "").strip().lower() == "python":
-        return None, f"{ENV}=python"
-    try:
-        module = importlib.import_module("dream.http._relay")
-    except ImportError as exc:
-        return None, (
-            f"the relay extension is not built ({exc}); build it with scripts/setup-venv "
-            "(it needs gcc and Python's headers)"
-        )
-    return module, ""

@@ -234,7 +234,7 @@ class Node:
                     if protocol == "https"
                     else None,
                     upgrade=self.websocket_upgrade,
-                    relay=self.http_relay,
+                    relay=self.http_relay if protocol == "http" else None,  # TLS: the Python way
                 )
                 self._fast_servers.append(server)
             else:

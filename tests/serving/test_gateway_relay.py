@@ -6,23 +6,21 @@ records; a client that leaves, a substrate that drops a request or answers too l
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from dream.gateway import relay as c_relay
 from dream.gateway.service import Service
-from dream.http.server import MAX_BODY, HttpServer
+from dream.http.server import MAX_BODY
 from dream.testing.harness import until
+from tests.serving.test_gateway_fast_path import serving
 from tests.serving.test_gateway_proxy import (
     HOST,
+    Handler,
     RawServer,
     gateway,
     run,  # noqa: F401  (the fixture)
-    stop_serving,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -31,27 +29,6 @@ pytestmark = pytest.mark.skipif(
 
 FQDN = b"hello.computers.com"
 MODES = ("asgi", "python", "c")
-
-
-@contextlib.asynccontextmanager
-async def served(app: Service, mode: str) -> AsyncIterator[tuple[HttpServer, int]]:
-    """The gateway on a real HttpServer: the ASGI path only, with the Python fast path, or with the relay."""
-    sock = socket.socket()
-    sock.bind((HOST, 0))
-    sock.listen()
-    sock.setblocking(False)
-    server = HttpServer(
-        app,
-        fast=app.fast_http if mode != "asgi" else None,
-        relay=app.http_relay if mode == "c" else None,
-        cancel_on_disconnect=True,
-    )
-    task = asyncio.create_task(server.serve([sock]))
-    try:
-        await until(lambda: server.started or task.done(), "the server to start", timeout=5)
-        yield server, sock.getsockname()[1]
-    finally:
-        await stop_serving(server, task, sock)
 
 
 async def scripted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -178,7 +155,7 @@ def test_the_relay_answers_as_the_python_paths_do(run, tmp_path: Path) -> None: 
     async def answers(upstream: int, mode: str) -> tuple[list[list[bytes]], list[tuple[object, ...]], int]:
         async with (
             gateway(tmp_path / mode, {"peer-a": (upstream, True, True)}) as app,
-            served(app, mode) as (_, port),
+            serving(app, mode) as (_, port),
         ):
             found = []
             # Each request three times: the first of each route finds it on the ASGI path.
@@ -216,25 +193,32 @@ def test_the_relay_answers_as_the_python_paths_do(run, tmp_path: Path) -> None: 
     run(scenario)
 
 
+def first_answered(gone: asyncio.Event) -> Handler:
+    """A substrate that answers the first request it gets (on any connection) and no later one: it reads
+    until the gateway drops the connection, then sets `gone`."""
+    answered: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            answered.append(await reader.readuntil(b"\r\n\r\n"))
+            if len(answered) > 1:
+                break
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+        await reader.read()
+        gone.set()
+
+    return handler
+
+
 def test_a_client_that_leaves_drops_the_relayed_request(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     async def scenario() -> None:
         gone = asyncio.Event()
-        answered: list[bytes] = []
-
-        async def hang_after_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while True:
-                answered.append(await reader.readuntil(b"\r\n\r\n"))
-                if len(answered) > 1:
-                    break
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                await writer.drain()
-            await reader.read()  # the second request is never answered: read until the gateway drops it
-            gone.set()
 
         async with (
-            RawServer(hang_after_first) as upstream,
+            RawServer(first_answered(gone)) as upstream,
             gateway(tmp_path, {"one": (upstream.port, True, True)}) as app,
-            served(app, "c") as (_, port),
+            serving(app, "c") as (_, port),
         ):
             assert (await exchange(port, usual(b"/hang"), 1))[0].endswith(b"ok")  # caches the route
             await relay_ready(app, upstream.port)
@@ -278,7 +262,7 @@ def test_a_request_the_substrate_drops_fails_over_only_when_it_may_run_twice(run
 
         async with RawServer(ok) as alive, RawServer(first_then_drop) as dropping:
             substrates = {"dropping": (dropping.port, True, True), "alive": (alive.port, True, False)}
-            async with gateway(tmp_path, substrates) as app, served(app, "c") as (_, port):
+            async with gateway(tmp_path, substrates) as app, serving(app, "c") as (_, port):
                 for method in (b"GET", b"POST"):
                     first = await exchange(port, usual(b"/x", method=method), 1)
                     assert first[0].endswith(b"weak")
@@ -298,22 +282,10 @@ def test_a_request_the_substrate_drops_fails_over_only_when_it_may_run_twice(run
 
 def test_a_relayed_request_answered_too_late_is_a_504(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     async def scenario() -> None:
-        answered: list[bytes] = []
-
-        async def slow_after_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            # The first request (on any connection) is answered, later ones never are.
-            while True:
-                answered.append(await reader.readuntil(b"\r\n\r\n"))
-                if len(answered) > 1:
-                    break
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                await writer.drain()
-            await reader.read()
-
         async with (
-            RawServer(slow_after_first) as upstream,
+            RawServer(first_answered(asyncio.Event())) as upstream,
             gateway(tmp_path, {"slow": (upstream.port, True, True)}) as app,
-            served(app, "c") as (_, port),
+            serving(app, "c") as (_, port),
         ):
             app.pool.read_timeout = 0.2
             assert (await exchange(port, usual(b"/s"), 1))[0].endswith(b"ok")

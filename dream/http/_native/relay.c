@@ -221,13 +221,7 @@ static void relay_dealloc(RelayObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* A header field of the head being taken. */
-typedef struct {
-    const char *name, *value;
-    Py_ssize_t name_len, value_len;
-} Field;
-
-#define MAX_FIELDS 128
+#define MAX_FIELDS 128 /* more header fields in a head or an answer: not the usual one */
 
 /* The fields a request drops on its way upstream that the usual head may hold (`REQUEST_DROP`). */
 static bool dropped_on_the_way(const char *low, Py_ssize_t n) {
@@ -309,76 +303,42 @@ static PyObject *relay_take(RelayObject *self, PyObject *const *args, Py_ssize_t
     if (size < 4 || memcmp(start + size - 4, "\r\n\r\n", 4) != 0)
         Py_RETURN_NONE;
     const char *end = start + size - 2; /* the blank line's CRLF */
-
-    /* The request line, as `headparse.c` takes it; HEAD is left to the Python path. */
-    const char *space = memchr(start, ' ', (size_t)(size < 8 ? size : 8));
-    if (space == NULL)
-        Py_RETURN_NONE;
-    int method = -1;
-    for (int i = 0; i < 7; i++)
-        if (i != 1 && is_named(start, space - start, method_names[i]))
-            method = i;
-    if (method < 0)
-        Py_RETURN_NONE;
-    const char *target = space + 1, *at = target;
-    while (at < end && target_char[(unsigned char)*at])
-        at++;
-    Py_ssize_t target_len = at - target;
-    if (target_len == 0 || target[0] != '/' || (target_len > 1 && target[1] == '/'))
-        Py_RETURN_NONE;
     long url_room = attr_long(connection, s_url_room);
     long max_header_line = attr_long(connection, s_max_header_line);
     long max_headers = attr_long(connection, s_max_headers);
     if (PyErr_Occurred())
         return NULL;
-    if ((space - start) + target_len > url_room + 16)
-        Py_RETURN_NONE; /* over max_request_line: refused by the Python path */
-    if (end - at < 10 || memcmp(at, " HTTP/1.1\r\n", 11) != 0)
-        Py_RETURN_NONE;
-    at += 11;
 
-    /* The header fields. */
+    /* The request line, as `headparse.c` takes it (within max_request_line); HEAD is left to Python. */
+    int method;
+    const char *target;
+    Py_ssize_t target_len;
+    const char *at = request_line(start, size, end, url_room + 16, &method, &target, &target_len);
+    if (at == NULL || method == 1)
+        Py_RETURN_NONE;
+    const char *space = target - 1;
+
+    /* The header fields, within the server's limits (over one: refused by the Python path). */
     Field fields[MAX_FIELDS];
-    int count = 0;
+    int count = 0, seen = 0;
     const char *host = NULL;
     Py_ssize_t host_len = 0;
-    char low[256];
+    char low[NAME_ROOM];
     while (at < end) {
-        const char *name = at;
-        while (at < end && token[(unsigned char)*at])
-            at++;
-        Py_ssize_t name_len = at - name;
-        if (name_len == 0 || name_len >= (Py_ssize_t)sizeof low || at >= end || *at != ':')
+        Field f;
+        at = next_field(at, end + 2, &f, low);
+        if (at == NULL || ++seen > max_headers || count >= MAX_FIELDS || f.name_len + f.value_len > max_header_line)
             Py_RETURN_NONE;
-        at++;
-        while (at < end && *at == ' ')
-            at++;
-        const char *value = at;
-        while (at < end && *at >= 0x20 && *at < 0x7f)
-            at++;
-        Py_ssize_t value_len = at - value;
-        if (at + 1 >= end + 2 || at[0] != '\r' || at[1] != '\n')
+        if (framing(low, f.name_len))
             Py_RETURN_NONE;
-        if (value_len > 0 && value[value_len - 1] == ' ')
-            Py_RETURN_NONE;
-        at += 2;
-        if (count >= max_headers || count >= MAX_FIELDS || name_len + value_len > max_header_line)
-            Py_RETURN_NONE;
-        for (Py_ssize_t i = 0; i < name_len; i++) {
-            char c = name[i];
-            low[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-        }
-        if (framing(low, name_len))
-            Py_RETURN_NONE;
-        if (is_named(low, name_len, "host")) {
+        if (is_named(low, f.name_len, "host")) {
             if (host != NULL)
                 Py_RETURN_NONE;
-            host = value;
-            host_len = value_len;
+            host = f.value;
+            host_len = f.value_len;
         }
-        if (dropped_on_the_way(low, name_len))
-            continue;
-        fields[count++] = (Field){name, value, name_len, value_len};
+        if (!dropped_on_the_way(low, f.name_len))
+            fields[count++] = f;
     }
 
     /* The route, cached by the Python path per (Host, path, method). */
@@ -771,75 +731,32 @@ static bool not_relayed(const char *low, Py_ssize_t n) {
 
 /* `parse_response`'s usual shape (`headparse.c`): false for anything else. */
 static bool usual_answer(const char *start, Py_ssize_t size, Answer *a) {
-    if (size < 19 || memcmp(start, "HTTP/1.1 ", 9) != 0 || start[9] < '2' || start[9] > '5' || start[10] < '0' ||
-        start[10] > '9' || start[11] < '0' || start[11] > '9' || start[12] != ' ')
+    const char *body;
+    const char *at = status_line(start, size, &a->status, &body);
+    if (at == NULL || a->status == 204 || a->status == 304)
         return false;
-    a->status = (start[9] - '0') * 100 + (start[10] - '0') * 10 + (start[11] - '0');
-    if (a->status == 204 || a->status == 304)
-        return false;
-    const char *at = start + 13, *end = start + size;
-    while (at < end && *at >= 0x20 && *at < 0x7f)
-        at++;
-    if (end - at < 4 || at[0] != '\r' || at[1] != '\n')
-        return false;
-    at += 2;
     long long length = -1;
-    char low[256];
+    char low[NAME_ROOM];
     a->count = 0;
-    for (;;) {
-        if (end - at < 2)
+    while (at < body - 2) {
+        Field f;
+        at = next_field(at, body, &f, low);
+        if (at == NULL)
             return false;
-        if (at[0] == '\r') {
-            if (at[1] != '\n')
+        if (is_named(low, f.name_len, "content-length")) {
+            if (length >= 0 || (length = length_of(&f)) < 0)
                 return false;
-            at += 2;
-            break;
-        }
-        const char *name = at;
-        while (at < end && token[(unsigned char)*at])
-            at++;
-        Py_ssize_t name_len = at - name;
-        if (name_len == 0 || name_len >= (Py_ssize_t)sizeof low || at >= end || *at != ':')
+        } else if (framing(low, f.name_len))
             return false;
-        at++;
-        while (at < end && *at == ' ')
-            at++;
-        const char *value = at;
-        while (at < end && *at >= 0x20 && *at < 0x7f)
-            at++;
-        Py_ssize_t value_len = at - value;
-        if (end - at < 2 || at[0] != '\r' || at[1] != '\n')
-            return false;
-        if (value_len > 0 && value[value_len - 1] == ' ')
-            return false;
-        at += 2;
-        for (Py_ssize_t i = 0; i < name_len; i++) {
-            char c = name[i];
-            low[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-        }
-        if (is_named(low, name_len, "content-length")) {
-            if (length >= 0 || value_len == 0 || value_len > 15)
+        else if (!not_relayed(low, f.name_len)) {
+            if (a->count >= MAX_FIELDS)
                 return false;
-            long long n = 0;
-            for (Py_ssize_t i = 0; i < value_len; i++) {
-                if (value[i] < '0' || value[i] > '9')
-                    return false;
-                n = n * 10 + (value[i] - '0');
-            }
-            length = n;
-            continue;
+            a->fields[a->count++] = f;
         }
-        if (framing(low, name_len))
-            return false;
-        if (not_relayed(low, name_len))
-            continue;
-        if (a->count >= MAX_FIELDS)
-            return false;
-        a->fields[a->count++] = (Field){name, value, name_len, value_len};
     }
-    if (length < 0 || (long long)(end - at) != length)
+    if (at != body - 2 || length < 0 || (long long)(start + size - body) != length)
         return false;
-    a->body = at;
+    a->body = body;
     a->body_len = (Py_ssize_t)length;
     return true;
 }
@@ -1146,15 +1063,7 @@ static PyMethodDef relay_module_methods[] = {
 static struct PyModuleDef relay_module = {PyModuleDef_HEAD_INIT, "_relay", NULL, -1, relay_module_methods};
 
 PyMODINIT_FUNC PyInit__relay(void) {
-    struct {
-        PyObject **slot;
-        const char *text;
-    } names[] = {
-        {&s_method, "method"},
-        {&s_path, "path"},
-        {&s_raw_path, "raw_path"},
-        {&s_query, "query"},
-        {&s_headers, "headers"},
+    static const Name names[] = {
         {&s_later, "later"},
         {&s_busy, "busy"},
         {&s_held, "held"},
@@ -1192,20 +1101,11 @@ PyMODINIT_FUNC PyInit__relay(void) {
         {&k_lost, "lost"},
         {&k_error, "error"},
     };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        *names[i].slot = PyUnicode_InternFromString(names[i].text);
-        if (*names[i].slot == NULL)
-            return NULL;
-    }
-    for (int i = 0; i < 7; i++) {
-        methods[i] = PyUnicode_InternFromString(method_names[i]);
-        if (methods[i] == NULL)
-            return NULL;
-    }
+    if (set_up() < 0 || intern_all(names, sizeof names / sizeof names[0]) < 0)
+        return NULL;
     empty_bytes = PyBytes_FromStringAndSize("", 0);
     if (empty_bytes == NULL)
         return NULL;
-    tables();
     if (PyType_Ready(&RelayType) < 0 || PyType_Ready(&UpstreamType) < 0 || PyType_Ready(&PendingType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&relay_module);
