@@ -53,8 +53,10 @@ from dream.http.websocket import Upgrade, WebSocket, handshake_problem
 
 log = logging.getLogger("dream.http")
 
-# A proxy's relay of the usual request (`HttpServer`'s `relay`): given the connection and a read holding
-# one whole head and nothing else, it answers a `Later` once the request went on, or None to leave it here.
+# A proxy's relay of the usual request (`HttpServer`'s `relay`), given each read first: when the read is
+# one whole head and nothing else, on a connection between requests (as `data_received` would parse it at
+# once and `_dispatch` it) and the fast path on, it may send the request on, make the connection wait for
+# its `Later` (`busy`, `later`, `last_active`) and answer that; None leaves the read to the server.
 Relay = Callable[["Connection", bytes], Later | None]
 
 MAX_BODY = 64 * 1024 * 1024
@@ -121,8 +123,8 @@ class HttpServer:
         self.app = app
         self.fast = fast
         self.upgrade = upgrade  # takes websocket upgrades (None: they are refused with 501)
-        # Takes a whole usual head before it is parsed here (a proxy relaying it in C), with `fast`: off
-        # whenever `fast` is (a chaos fault on the port).
+        # Takes a whole usual head before it is parsed here (a proxy relaying it in C), with `fast`: it
+        # looks at `fast` and takes nothing while that is off (a chaos fault on the port).
         self.relay = relay
         self.keep_alive = keep_alive
         # A proxy has nothing to answer once its client is gone: its request task is cancelled, which
@@ -361,6 +363,9 @@ class Connection(asyncio.Protocol):
         self.writable.set()
 
     def data_received(self, data: bytes) -> None:
+        relay = self.server.relay
+        if relay is not None and relay(self, data) is not None:
+            return  # the usual request, gone upstream: answered later, as a `fast` handler's `Later`
         if self.socket is not None:
             self.socket.receive(data)
             return
@@ -374,13 +379,6 @@ class Connection(asyncio.Protocol):
         if self.in_head and not self.head_size and data.find(b"\r\n\r\n") + 4 == n <= self.max_head:
             # The usual read: one whole head (of a request with no body), and nothing after it: within
             # `max_head`, and parsed whole here, so there is no partial head to count or time.
-            relay = self.server.relay
-            if relay is not None and self.idle and self.server.fast is not None:
-                later = relay(self, data)
-                if later is not None:  # went upstream; answered later, as a `fast` handler's `Later`
-                    self.busy = True
-                    self.later = later
-                    return
             if self.parse_head is not None and self._usual_head(data):
                 return
             try:

@@ -26,8 +26,8 @@
 
 #include <time.h>
 
-static PyObject *s_later, *s_busy, *s_held, *s_server, *s_waiting, *s_refusal, *s_ended, *s_head_size,
-    *s_last_active, *s_transport, *s_closing, *s_should_exit, *s_unflushed, *s_hold, *s_next, *s_write,
+static PyObject *s_socket, *s_in_head, *s_max_head, *s_fast, *s_loop, *s_call_soon, *s_flush, *s_join, *s_later, *s_busy, *s_held, *s_server, *s_waiting, *s_refusal, *s_ended, *s_head_size,
+    *s_last_active, *s_transport, *s_closing, *s_should_exit, *s_next, *s_write,
     *s_is_closing, *s_abort, *s_close, *s_append, *s_seq, *s_records, *s_id, *s_port, *s_score, *s_header,
     *s_url_room, *s_max_header_line, *s_max_headers, *s_sweeper, *s_watch, *s_busy_set, *k_data,
     *k_answer, *k_lost, *k_error, *empty_bytes;
@@ -72,6 +72,8 @@ struct RelayObject {
     PyObject_HEAD
     PyObject *routes, *inflight, *down, *ring, *records, *via_prefix, *status_lines, *idle, *fallback,
         *want, *pool, *busy;
+    PyObject *unflushed, *loop, *flush; /* connections holding answers till the loop pass ends, as the
+                                           server's `hold`; the loop and this relay's `_flush` */
     double down_for;
     Py_ssize_t max_idle;
     long long taken; /* requests relayed here so far, for tests and diagnostics */
@@ -183,11 +185,15 @@ static int relay_init(RelayObject *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     PyObject *idle = PyDict_New();
-    if (idle == NULL) {
+    PyObject *unflushed = PyList_New(0);
+    if (idle == NULL || unflushed == NULL) {
+        Py_XDECREF(idle);
+        Py_XDECREF(unflushed);
         Py_DECREF(busy);
         Py_DECREF(records);
         return -1;
     }
+    Py_XSETREF(self->unflushed, unflushed);
     Py_XSETREF(self->routes, Py_NewRef(routes));
     Py_XSETREF(self->inflight, Py_NewRef(inflight));
     Py_XSETREF(self->down, Py_NewRef(down));
@@ -218,6 +224,9 @@ static void relay_dealloc(RelayObject *self) {
     Py_XDECREF(self->want);
     Py_XDECREF(self->pool);
     Py_XDECREF(self->busy);
+    Py_XDECREF(self->unflushed);
+    Py_XDECREF(self->loop);
+    Py_XDECREF(self->flush);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -236,6 +245,62 @@ static long attr_long(PyObject *obj, PyObject *name) {
     long n = PyLong_AsLong(value);
     Py_DECREF(value);
     return n;
+}
+
+static int is_true_attr(PyObject *obj, PyObject *name) {
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL)
+        return -1;
+    int rc = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static int is_none_attr(PyObject *obj, PyObject *name) {
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL)
+        return -1;
+    Py_DECREF(value);
+    return value == Py_None;
+}
+
+/* Whether the client connection reads the next head with nothing in hand, as `Connection.data_received`
+ * would parse a whole head of `size` bytes at once: not a websocket, not ended, between requests (no head
+ * begun, none running or waiting), within max_head, the server's fast path on (off while a chaos fault
+ * is set), the transport open. -1 on error. */
+static int usual_state(PyObject *connection, Py_ssize_t size) {
+    int ok = is_none_attr(connection, s_socket);
+    if (ok == 1)
+        ok = !is_true_attr(connection, s_ended);
+    if (ok == 1)
+        ok = is_true_attr(connection, s_in_head);
+    if (ok == 1)
+        ok = !is_true_attr(connection, s_head_size);
+    if (ok == 1)
+        ok = !is_true_attr(connection, s_busy);
+    if (ok == 1) {
+        long max_head = attr_long(connection, s_max_head);
+        ok = max_head < 0 ? -1 : size <= max_head;
+    }
+    if (ok == 1) {
+        PyObject *waiting = PyObject_GetAttr(connection, s_waiting);
+        Py_ssize_t queued = waiting != NULL ? PyObject_Size(waiting) : -1;
+        Py_XDECREF(waiting);
+        ok = queued < 0 ? -1 : queued == 0;
+    }
+    if (ok == 1) {
+        PyObject *server = PyObject_GetAttr(connection, s_server);
+        ok = server != NULL ? !is_none_attr(server, s_fast) : -1;
+        Py_XDECREF(server);
+    }
+    if (ok == 1) {
+        PyObject *transport = PyObject_GetAttr(connection, s_transport);
+        PyObject *closing = transport != NULL ? PyObject_CallMethodNoArgs(transport, s_is_closing) : NULL;
+        ok = closing != NULL ? !PyObject_IsTrue(closing) : -1;
+        Py_XDECREF(closing);
+        Py_XDECREF(transport);
+    }
+    return PyErr_Occurred() ? -1 : ok;
 }
 
 /* The best live target of a route, as `Service._pick` chooses it (borrowed), or NULL (with or without an
@@ -302,6 +367,12 @@ static PyObject *relay_take(RelayObject *self, PyObject *const *args, Py_ssize_t
     Py_ssize_t size = PyBytes_GET_SIZE(data);
     if (size < 4 || memcmp(start + size - 4, "\r\n\r\n", 4) != 0)
         Py_RETURN_NONE;
+    for (const char *p = start; p + 4 < start + size; p++)
+        if (p[0] == '\r' && p[1] == '\n' && p[2] == '\r' && p[3] == '\n')
+            Py_RETURN_NONE; /* a blank line before the last: more than one head, or a body */
+    int state = usual_state(connection, size);
+    if (state <= 0)
+        return state < 0 ? NULL : Py_NewRef(Py_None);
     const char *end = start + size - 2; /* the blank line's CRLF */
     long url_room = attr_long(connection, s_url_room);
     long max_header_line = attr_long(connection, s_max_header_line);
@@ -507,6 +578,14 @@ static PyObject *relay_take(RelayObject *self, PyObject *const *args, Py_ssize_t
     upstream->sent_at = monotonic();
     result = (PyObject *)p;
     self->taken++;
+    /* The connection waits for this answer as for a fast handler's `Later` (`Connection._dispatch`). */
+    PyObject *now = PyFloat_FromDouble(monotonic());
+    int set = now != NULL && PyObject_SetAttr(connection, s_busy, Py_True) == 0 &&
+              PyObject_SetAttr(connection, s_later, result) == 0 &&
+              PyObject_SetAttr(connection, s_last_active, now) == 0;
+    Py_XDECREF(now);
+    if (!set)
+        goto chosen_done;
     if (self->ring != Py_None) {
         seq_obj = PyLong_FromLongLong(seq);
         if (seq_obj == NULL || PyObject_SetAttr(self->ring, s_seq, seq_obj) < 0)
@@ -584,12 +663,15 @@ static PyObject *relay_idle(RelayObject *self, PyObject *port) {
     return PyLong_FromSsize_t(idle != NULL ? PyList_GET_SIZE(idle) : 0);
 }
 
+static PyObject *relay_flush(RelayObject *self, PyObject *unused);
+
 static PyMethodDef relay_methods[] = {
     {"take", (PyCFunction)(void (*)(void))relay_take, METH_FASTCALL,
      "take(connection, head) -> a Pending when the request went upstream, else None"},
     {"upstream", (PyCFunction)relay_upstream, METH_O, "upstream(port) -> a new upstream connection's protocol"},
     {"close", (PyCFunction)relay_close, METH_NOARGS, "close the idle upstream connections; take no more"},
     {"idle", (PyCFunction)relay_idle, METH_O, "idle(port) -> idle upstream connections to that port"},
+    {"_flush", (PyCFunction)relay_flush, METH_NOARGS, "write the answers held in this loop pass"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -816,15 +898,6 @@ static PyObject *client_answer(RelayObject *relay, Answer *a, PyObject *peer) {
     return answer;
 }
 
-static int is_true_attr(PyObject *obj, PyObject *name) {
-    PyObject *value = PyObject_GetAttr(obj, name);
-    if (value == NULL)
-        return -1;
-    int rc = PyObject_IsTrue(value);
-    Py_DECREF(value);
-    return rc;
-}
-
 /* Whether the connection is in the state the usual answer is written in: the pending request its only
  * one, its transport open, no graceful stop under way. -1 on error. */
 static int usual_connection(PyObject *connection, PyObject *server, PendingObject *p) {
@@ -852,9 +925,69 @@ static int usual_connection(PyObject *connection, PyObject *server, PendingObjec
     return gone < 0 ? -1 : !gone;
 }
 
+/* The server's `hold` for the relay's answers: the connection's answers are written once the loop pass
+ * ends, by `_flush`, which writes as `Connection.flush` does (whichever of it and the server's runs
+ * first writes all the connection holds, in order). */
+static int hold(RelayObject *relay, PyObject *server, PyObject *connection) {
+    if (PyList_GET_SIZE(relay->unflushed) == 0) {
+        if (relay->loop == NULL) {
+            relay->loop = PyObject_GetAttr(server, s_loop);
+            relay->flush = relay->loop != NULL ? PyObject_GetAttr((PyObject *)relay, s_flush) : NULL;
+            if (relay->flush == NULL) {
+                Py_CLEAR(relay->loop);
+                return -1;
+            }
+        }
+        PyObject *done = PyObject_CallMethodOneArg(relay->loop, s_call_soon, relay->flush);
+        if (done == NULL)
+            return -1;
+        Py_DECREF(done);
+    }
+    return PyList_Append(relay->unflushed, connection);
+}
+
+static PyObject *relay_flush(RelayObject *self, PyObject *unused) {
+    PyObject *connections = self->unflushed;
+    self->unflushed = PyList_New(0);
+    if (self->unflushed == NULL) {
+        self->unflushed = connections;
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(connections); i++) {
+        PyObject *connection = PyList_GET_ITEM(connections, i);
+        PyObject *held = PyObject_GetAttr(connection, s_held);
+        if (held == NULL || !PyList_Check(held) || PyList_GET_SIZE(held) == 0) {
+            Py_XDECREF(held);
+            PyErr_Clear();
+            continue;
+        }
+        PyObject *fresh = PyList_New(0);
+        PyObject *transport = PyObject_GetAttr(connection, s_transport);
+        PyObject *closing = transport != NULL ? PyObject_CallMethodNoArgs(transport, s_is_closing) : NULL;
+        PyObject *data = NULL, *done = NULL;
+        if (fresh != NULL && PyObject_SetAttr(connection, s_held, fresh) == 0 && closing != NULL &&
+            !PyObject_IsTrue(closing)) {
+            data = PyList_GET_SIZE(held) == 1 ? Py_NewRef(PyList_GET_ITEM(held, 0))
+                                               : PyObject_CallMethodOneArg(empty_bytes, s_join, held);
+            if (data != NULL)
+                done = PyObject_CallMethodOneArg(transport, s_write, data);
+        }
+        if (PyErr_Occurred())
+            PyErr_WriteUnraisable(connection);
+        Py_XDECREF(done);
+        Py_XDECREF(data);
+        Py_XDECREF(closing);
+        Py_XDECREF(transport);
+        Py_XDECREF(fresh);
+        Py_DECREF(held);
+    }
+    Py_DECREF(connections);
+    Py_RETURN_NONE;
+}
+
 /* Write the answer as the server holds answers (`HttpServer.hold`), then let the connection go on as
  * `Connection.answer_later` and `_next` do. */
-static int answer_client(PyObject *connection, PyObject *server, PyObject *answer) {
+static int answer_client(RelayObject *relay, PyObject *connection, PyObject *server, PyObject *answer) {
     if (PyObject_SetAttr(connection, s_later, Py_None) < 0)
         return -1;
     PyObject *held = PyObject_GetAttr(connection, s_held);
@@ -865,13 +998,9 @@ static int answer_client(PyObject *connection, PyObject *server, PyObject *answe
         PyErr_SetString(PyExc_TypeError, "Connection.held is a list");
         return -1;
     }
-    if (PyList_GET_SIZE(held) == 0) {
-        PyObject *done = PyObject_CallMethodOneArg(server, s_hold, connection);
-        if (done == NULL) {
-            Py_DECREF(held);
-            return -1;
-        }
-        Py_DECREF(done);
+    if (PyList_GET_SIZE(held) == 0 && hold(relay, server, connection) < 0) {
+        Py_DECREF(held);
+        return -1;
     }
     int rc = PyList_Append(held, answer);
     Py_DECREF(held);
@@ -954,7 +1083,7 @@ static PyObject *upstream_data_received(UpstreamObject *u, PyObject *data) {
         p->finished = 1;
         PyObject *answer = client_answer(u->relay, &a, p->peer);
         if (answer == NULL || add_inflight(u->relay, p->target_id, -1) < 0 ||
-            record(p, a.status, a.body_len, p->peer) < 0 || answer_client(connection, server, answer) < 0)
+            record(p, a.status, a.body_len, p->peer) < 0 || answer_client(u->relay, connection, server, answer) < 0)
             PyErr_WriteUnraisable(connection);
         Py_XDECREF(answer);
         pending_clear(p);
@@ -1064,6 +1193,14 @@ static struct PyModuleDef relay_module = {PyModuleDef_HEAD_INIT, "_relay", NULL,
 
 PyMODINIT_FUNC PyInit__relay(void) {
     static const Name names[] = {
+        {&s_socket, "socket"},
+        {&s_in_head, "in_head"},
+        {&s_max_head, "max_head"},
+        {&s_fast, "fast"},
+        {&s_loop, "loop"},
+        {&s_call_soon, "call_soon"},
+        {&s_flush, "_flush"},
+        {&s_join, "join"},
         {&s_later, "later"},
         {&s_busy, "busy"},
         {&s_held, "held"},
@@ -1076,8 +1213,6 @@ PyMODINIT_FUNC PyInit__relay(void) {
         {&s_transport, "transport"},
         {&s_closing, "closing"},
         {&s_should_exit, "should_exit"},
-        {&s_unflushed, "unflushed"},
-        {&s_hold, "hold"},
         {&s_next, "_next"},
         {&s_write, "write"},
         {&s_is_closing, "is_closing"},
