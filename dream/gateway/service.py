@@ -496,6 +496,16 @@ class Service(Node):
         the usual shape, `arg` its first bytes: the Python pool's parser takes the connection over),
         "answer" (a usual answer, `arg`, for a connection in an unusual state), "lost" (the connection
         closed before a whole answer; `arg` the exception or None), "error" (`arg`, the pool's timeout)."""
+        try:
+            self._take_over(kind, pending, upstream, arg)
+        except Exception:  # never leave the client waiting
+            self.log.exception("carrying on a request the relay sent failed (%s)", kind)
+            connection = pending.connection
+            if connection is not None and connection.later is pending:
+                connection.later = None
+                connection.close()
+
+    def _take_over(self, kind: str, pending: Any, upstream: Any, arg: Any) -> None:
         request = self.relay_module.parse(pending.head, Request, 1 << 30, 1 << 30, 1 << 30)
         _, _, headers = _forwarded(request.headers)
         if self.ring is not None:

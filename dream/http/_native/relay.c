@@ -149,6 +149,10 @@ static void forget(UpstreamObject *u) {
 /* The service's Python path takes the request on from here. */
 static void fall_back(PyObject *kind, PendingObject *p, UpstreamObject *u, PyObject *arg) {
     p->finished = 1;
+    if (p->relay->fallback == NULL) { /* the service is gone */
+        pending_clear(p);
+        return;
+    }
     PyObject *done = PyObject_CallFunctionObjArgs(p->relay->fallback, kind, (PyObject *)p, (PyObject *)u,
                                                   arg != NULL ? arg : Py_None, NULL);
     if (done == NULL)
@@ -211,22 +215,50 @@ static int relay_init(RelayObject *self, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
+/* The relay holds its service's bound methods, and the service holds the relay: a cycle the collector
+ * ends once the service is gone (tests make and drop many). */
+static int relay_traverse(RelayObject *self, visitproc visit, void *arg) {
+    Py_VISIT(self->routes);
+    Py_VISIT(self->inflight);
+    Py_VISIT(self->down);
+    Py_VISIT(self->ring);
+    Py_VISIT(self->records);
+    Py_VISIT(self->via_prefix);
+    Py_VISIT(self->status_lines);
+    Py_VISIT(self->idle);
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->want);
+    Py_VISIT(self->pool);
+    Py_VISIT(self->busy);
+    Py_VISIT(self->unflushed);
+    Py_VISIT(self->loop);
+    Py_VISIT(self->flush);
+    return 0;
+}
+
+static int relay_clear(RelayObject *self) {
+    Py_CLEAR(self->routes);
+    Py_CLEAR(self->inflight);
+    Py_CLEAR(self->down);
+    Py_CLEAR(self->ring);
+    Py_CLEAR(self->records);
+    Py_CLEAR(self->via_prefix);
+    Py_CLEAR(self->status_lines);
+    Py_CLEAR(self->idle);
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->want);
+    Py_CLEAR(self->pool);
+    Py_CLEAR(self->busy);
+    Py_CLEAR(self->unflushed);
+    Py_CLEAR(self->loop);
+    Py_CLEAR(self->flush);
+    self->closed = 1;
+    return 0;
+}
+
 static void relay_dealloc(RelayObject *self) {
-    Py_XDECREF(self->routes);
-    Py_XDECREF(self->inflight);
-    Py_XDECREF(self->down);
-    Py_XDECREF(self->ring);
-    Py_XDECREF(self->records);
-    Py_XDECREF(self->via_prefix);
-    Py_XDECREF(self->status_lines);
-    Py_XDECREF(self->idle);
-    Py_XDECREF(self->fallback);
-    Py_XDECREF(self->want);
-    Py_XDECREF(self->pool);
-    Py_XDECREF(self->busy);
-    Py_XDECREF(self->unflushed);
-    Py_XDECREF(self->loop);
-    Py_XDECREF(self->flush);
+    PyObject_GC_UnTrack(self);
+    relay_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -684,7 +716,9 @@ static PyTypeObject RelayType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dream.http._relay.Relay",
     .tp_basicsize = sizeof(RelayObject),
     .tp_dealloc = (destructor)relay_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)relay_traverse,
+    .tp_clear = (inquiry)relay_clear,
     .tp_doc = "The gateway's usual request relayed in C: see the C source.",
     .tp_methods = relay_methods,
     .tp_members = relay_members,
