@@ -6,6 +6,8 @@ records; a client that leaves, a substrate that drops a request or answers too l
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ from tests.serving.test_gateway_proxy import (
     run,  # noqa: F401  (the fixture)
 )
 
-pytestmark = pytest.mark.skipif(
+needs_relay = pytest.mark.skipif(
     c_relay.load()[0] is None, reason=f"the relay extension is not in use: {c_relay.load()[1]}"
 )
 
@@ -151,6 +153,7 @@ async def relay_ready(app: Service, port: int) -> None:
     await until(lambda: app.relay.idle(port) > 0, "the relay to open a connection", timeout=5)
 
 
+@needs_relay
 def test_the_relay_answers_as_the_python_paths_do(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     async def answers(upstream: int, mode: str) -> tuple[list[list[bytes]], list[tuple[object, ...]], int]:
         async with (
@@ -211,6 +214,7 @@ def first_answered(gone: asyncio.Event) -> Handler:
     return handler
 
 
+@needs_relay
 def test_a_client_that_leaves_drops_the_relayed_request(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     async def scenario() -> None:
         gone = asyncio.Event()
@@ -236,6 +240,7 @@ def test_a_client_that_leaves_drops_the_relayed_request(run, tmp_path: Path) -> 
     run(scenario)
 
 
+@needs_relay
 def test_a_request_the_substrate_drops_fails_over_only_when_it_may_run_twice(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     async def scenario() -> None:
         async def ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -280,6 +285,7 @@ def test_a_request_the_substrate_drops_fails_over_only_when_it_may_run_twice(run
     run(scenario)
 
 
+@needs_relay
 def test_a_relayed_request_answered_too_late_is_a_504(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     async def scenario() -> None:
         async with (
@@ -298,3 +304,28 @@ def test_a_relayed_request_answered_too_late_is_a_504(run, tmp_path: Path) -> No
             assert app.inflight == {"slow": 0}
 
     run(scenario)
+
+
+def test_the_relay_is_off_when_forced_or_not_built(
+    run,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def relay_of_a_gateway() -> None:
+        async with gateway(tmp_path, {"peer-a": (1, True, True)}) as app:
+            assert app.relay is None and app.http_relay is None
+
+    caplog.set_level(logging.INFO, logger="dream.gateway")
+    monkeypatch.setenv(c_relay.ENV, "python")
+    assert c_relay.load() == (None, f"{c_relay.ENV}=python")
+    run(relay_of_a_gateway)
+    assert "the gateway relays every request in Python (slower): DREAM_GATEWAY_RELAY=python" in caplog.text
+    caplog.clear()
+    monkeypatch.delenv(c_relay.ENV)
+    monkeypatch.setitem(sys.modules, "dream.http._relay", None)  # as when it was never built
+    assert c_relay.load()[0] is None
+    run(relay_of_a_gateway)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings and "the relay extension is not built" in warnings[0].getMessage()
+    assert "build it with scripts/setup-venv" in warnings[0].getMessage()
