@@ -318,31 +318,21 @@ static bool dropped_on_the_way(const char *low, Py_ssize_t n) {
            is_named(low, n, "x-dream-gateway");
 }
 
-static long attr_long(SlotCache *cache, PyObject *obj, PyObject *name) {
+enum { AS_LONG, AS_TRUTH, AS_NONE };
+
+/* An attribute as a whole number, as a truth value, or whether it is None; -1 on error. */
+static long attr_as(SlotCache *cache, PyObject *obj, PyObject *name, int as) {
     PyObject *value = slot_get(cache, obj, name);
     if (value == NULL)
         return -1;
-    long n = PyLong_AsLong(value);
+    long n = as == AS_LONG ? PyLong_AsLong(value) : as == AS_NONE ? value == Py_None : PyObject_IsTrue(value);
     Py_DECREF(value);
     return n;
 }
 
-static int is_true_attr(SlotCache *cache, PyObject *obj, PyObject *name) {
-    PyObject *value = slot_get(cache, obj, name);
-    if (value == NULL)
-        return -1;
-    int rc = PyObject_IsTrue(value);
-    Py_DECREF(value);
-    return rc;
-}
-
-static int is_none_attr(SlotCache *cache, PyObject *obj, PyObject *name) {
-    PyObject *value = slot_get(cache, obj, name);
-    if (value == NULL)
-        return -1;
-    Py_DECREF(value);
-    return value == Py_None;
-}
+#define attr_long(cache, obj, name) attr_as(cache, obj, name, AS_LONG)
+#define is_true_attr(cache, obj, name) ((int)attr_as(cache, obj, name, AS_TRUTH))
+#define is_none_attr(cache, obj, name) ((int)attr_as(cache, obj, name, AS_NONE))
 
 /* Whether the client connection reads the next head with nothing in hand, as `Connection.data_received`
  * would parse a whole head of `size` bytes at once: not a websocket, not ended, between requests (no head
