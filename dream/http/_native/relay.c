@@ -437,12 +437,14 @@ static PyObject *relay_take(RelayObject *self, PyObject *const *args, Py_ssize_t
     Py_ssize_t size = PyBytes_GET_SIZE(data);
     if (size < 4 || memcmp(start + size - 4, "\r\n\r\n", 4) != 0)
         Py_RETURN_NONE;
-    for (const char *p = start; p + 4 < start + size; p++)
-        if (p[0] == '\r' && p[1] == '\n' && p[2] == '\r' && p[3] == '\n')
-            Py_RETURN_NONE; /* a blank line before the last: more than one head, or a body */
-    int state = usual_state(connection, size);
+    int state = usual_state(connection, size); /* first: it bounds the size (max_head) */
     if (state <= 0)
         return state < 0 ? NULL : Py_NewRef(Py_None);
+    const char *last = start + size - 4;
+    for (const char *p = memchr(start, '\r', (size_t)(last - start)); p != NULL && p < last;
+         p = memchr(p + 1, '\r', (size_t)(last - p - 1)))
+        if (p[1] == '\n' && p[2] == '\r' && p[3] == '\n')
+            Py_RETURN_NONE; /* a blank line before the last: more than one head, or a body */
     const char *end = start + size - 2; /* the blank line's CRLF */
     long url_room = attr_long(&c_url_room, connection, s_url_room);
     long max_header_line = attr_long(&c_max_header_line, connection, s_max_header_line);
