@@ -95,6 +95,7 @@ REQUESTS: list[tuple[str, bytes, int]] = [
     ("no host", b"GET /ok HTTP/1.1\r\nx-a: b\r\n\r\n", 1),
     ("post without a body", usual(b"/ok", method=b"POST"), 1),
     ("post with a body", usual(b"/ok", b"Content-Length: 3\r\n", method=b"POST") + b"abc", 1),
+    ("a body that is a blank line", usual(b"/ok", b"Content-Length: 4\r\n", method=b"POST") + b"\r\n\r\n", 1),
     ("put without a body", usual(b"/ok", method=b"PUT"), 1),
     ("delete", usual(b"/ok", method=b"DELETE"), 1),
     ("head", usual(b"/ok", method=b"HEAD"), 1),
