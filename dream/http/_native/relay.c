@@ -2,17 +2,18 @@
  * written to an idle kept-alive upstream connection, the answer parsed and written back, all without the
  * Python layer (`dream.gateway.relay` sets it up; `dream.gateway.service` holds every rule).
  *
- * `Relay.take(connection, data)`: `data` is one whole request head and nothing after it, read by the HTTP
- * server's `Connection` (`dream.http.server`) while it has no request in hand. It answers a `Pending` (the
- * server's `Later`) when the request went upstream, or None when anything is unusual: a head not of the
- * usual shape (`headparse.c`'s, minus HEAD), a route not cached or expired, no live substrate, no idle
- * upstream connection of the relay's own (it then asks the service for one: `want(port)`). None changes
- * nothing: the server goes on with its Python path.
+ * `Relay.take(connection, data)`: the HTTP server's `Connection` (`dream.http.server`) gives it each read
+ * first. When the read is one whole request head and nothing after it, on a connection between requests
+ * with the server's fast path on, and the request is the usual one, it sends it upstream, makes the
+ * connection wait as for a fast handler's `Later` and answers the `Pending`; else None, having changed
+ * nothing: the server goes on with its Python path. Unusual: a head not of the usual shape
+ * (`headparse.c`'s, minus HEAD), a route not cached or expired, no live substrate, no idle upstream
+ * connection of the relay's own (it then asks the service for one: `want(port)`).
  *
  * `Upstream` is the asyncio protocol of the relay's upstream connections (opened by the service). Its
  * `data_received` takes the usual answer, one whole HTTP/1.1 response with one Content-Length and no
  * other framing field in one read, and writes the client's answer as the server's `respond` would (the
- * same head, held until the loop pass ends with the connection's other answers), makes the inspector's
+ * same head, held until the loop pass ends as the server holds answers: `_flush`), makes the inspector's
  * record (the same tuple as the Python path's) and frees the connection for the next request. Anything
  * else goes to the service's `fallback(kind, pending, upstream, arg)`, which carries on with the Python
  * path's objects and code: "data" (an answer not of the usual shape: the connection is handed to the
