@@ -23,10 +23,12 @@ on failure. Other load on the machine skews the figures: the load average is pri
 With `--compare-path raw` (or object, plain) a third daemon's substrate calls wasm on that path, in the
 same rounds, and substrate/substrate-raw is printed: the default (native) path against it. With
 `--compare-parser` another's nodes parse every request head with httptools (`DREAM_HTTP_PARSER=python`):
-substrate/substrate-pyparse is the C head parser against that.
+substrate/substrate-pyparse is the C head parser against that. With `--compare-relay` another's gateway
+relays every request in Python (`DREAM_GATEWAY_RELAY=python`): gateway/gateway-pyrelay is the C relay
+against that, in req/s and in the gateway's own CPU per request.
 
 Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connections 64] [--compare-path raw]
-       [--compare-parser]
+       [--compare-parser] [--compare-relay]
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ import httpx
 
 from dream.daemon.ports import free_port
 from dream.errors import DreamError
+from dream.gateway.relay import ENV as RELAY_ENV
 from dream.http.headparse import ENV as PARSER_ENV
 from dream.http.records import ENV as INSPECT_ENV
 from dream.settings import CACHE_ENV
@@ -311,13 +314,18 @@ def print_table(results: list[Result]) -> None:
     for name in by:
         if name.startswith("substrate-"):  # --compare-path: the default path against that one
             print(f"substrate/{name}: {by['substrate'].rps / by[name].rps:.2f}")
-    if "gateway-pyparse" in by:
-        print(f"gateway/gateway-pyparse: {by['gateway'].rps / by['gateway-pyparse'].rps:.2f}")
+    for other in ("gateway-pyparse", "gateway-pyrelay"):
+        if other in by:
+            print(f"gateway/{other}: {by['gateway'].rps / by[other].rps:.2f}")
+    if "gateway-pyrelay" in by:  # the Python relay's own ratio, in the same rounds
+        ratio = by["gateway-pyrelay"].rps / by["substrate-pyrelay"].rps
+        print(f"gateway-pyrelay/substrate-pyrelay: {ratio:.2f}")
     for top, bottom in (
         ("substrate", "floor"),
         ("inspected", "uninspected"),
         ("substrate", "substrate-pyparse"),
         ("gateway", "gateway-pyparse"),
+        ("gateway", "gateway-pyrelay"),
     ):
         if top not in by or bottom not in by:
             continue
@@ -395,6 +403,11 @@ def main() -> None:
         action="store_true",
         help=f"also serve from a substrate parsing every request head with httptools ({PARSER_ENV}=python)",
     )
+    parser.add_argument(
+        "--compare-relay",
+        action="store_true",
+        help=f"also serve through a gateway relaying every request in Python ({RELAY_ENV}=python)",
+    )
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess modes
     parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -414,6 +427,8 @@ def main() -> None:
         others.append((f"substrate-{args.compare_path}", {INSPECT_ENV: "1", CALL_ENV: args.compare_path}))
     if args.compare_parser:
         others.append(("substrate-pyparse", {INSPECT_ENV: "1", PARSER_ENV: "python"}))
+    if args.compare_relay:
+        others.append(("substrate-pyrelay", {INSPECT_ENV: "1", RELAY_ENV: "python"}))
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
         os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
@@ -453,13 +468,11 @@ def main() -> None:
                     client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
                     targets.append((name, f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"))
                     pids[name] = int(client.node(UNIVERSE, "substrate")["pid"])
-                    if (
-                        name == "substrate-pyparse"
-                    ):  # the gateway parses too: requests, and the answers it relays
-                        targets.append(
-                            ("gateway-pyparse", f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping")
-                        )
-                        pids["gateway-pyparse"] = int(client.node(UNIVERSE, "gateway")["pid"])
+                    # The gateway parses too (requests, and the answers it relays), or relays in Python.
+                    if name in ("substrate-pyparse", "substrate-pyrelay"):
+                        through = name.replace("substrate", "gateway")
+                        targets.append((through, f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"))
+                        pids[through] = int(client.node(UNIVERSE, "gateway")["pid"])
             for name, url in targets:
                 wait_for_pong(url, timeout=30, what=f"the {name} target")
                 warm_up(wrk, name, url, args)

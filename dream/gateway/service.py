@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from dream.clients.auth import AuthClient
 from dream.clients.base import ServiceError
 from dream.clients.substrate import SubstrateClient
 from dream.errors import DreamError
+from dream.gateway import relay as c_relay
 from dream.gateway.websocket import Relays
 from dream.http.asgi import BODYLESS, FRAMING, read_body
 from dream.http.hosts import routed_host
@@ -136,6 +138,27 @@ class Service(Node):
         self.websocket_upgrade = Relays(self._live_substrates, self.log).upgrade
         self.ring = make_ring(RECORD_FIELDS)  # None when DREAM_INSPECT=0
         self.via_prefix = self.config.id.encode() + b" "
+        # The usual request relayed in C (`dream.gateway.relay`), reading the caches above: None when off.
+        self.relay: Any = None
+        self.relay_opening: dict[int, int] = {}  # port → the relay's connections being opened to it
+        self.relay_tasks: set[asyncio.Task[None]] = set()
+        module, _ = c_relay.load()
+        if module is not None:
+            self.relay = module.Relay(
+                routes=self.routes,
+                inflight=self.inflight,
+                down=self.down,
+                ring=self.ring,
+                via_prefix=self.via_prefix,
+                status_lines=c_relay.STATUS_LINES,
+                fallback=self._carry_on,
+                want=self._want_upstream,
+                pool=self.pool,
+                down_for=DOWN_FOR,
+                max_idle=self.pool.max_idle_per_host,
+            )
+            self.relay_module = module
+            self.http_relay = self.relay.take
         # As the substrate does: what start-up made lives as long as the node, so a full collection (made
         # frequent by the inspector's ring, which keeps records alive across many requests) scans only
         # what requests made, and pauses the relay for less.
@@ -147,9 +170,11 @@ class Service(Node):
         ]
 
     async def on_stop(self) -> None:
-        for probe in list(self.probes.values()):
-            probe.cancel()
-        await asyncio.gather(*self.probes.values(), return_exceptions=True)
+        if self.relay is not None:
+            self.relay.close()
+        for task in [*self.probes.values(), *self.relay_tasks]:
+            task.cancel()
+        await asyncio.gather(*self.probes.values(), *self.relay_tasks, return_exceptions=True)
         await self.pool.close()
 
     def health(self) -> dict[str, Any]:
@@ -248,12 +273,16 @@ class Service(Node):
             if now - since < DOWN_FOR:
                 expires = min(expires, since + DOWN_FOR)
         if len(self.routes) >= ROUTES_KEPT:
-            self.routes = {k: r for k, r in self.routes.items() if r[0] > now}
+            # In place: the relay reads this very dict.
+            for gone in [k for k, r in self.routes.items() if r[0] <= now]:
+                del self.routes[gone]
             self.matches = {k: m for k, m in self.matches.items() if now - m[0] < MATCH_TTL}
         route = (expires, targets)
         if targets:
             # None found is not kept: the next request asks again, as soon as a registry answers.
             self.routes[key] = route
+            if self.relay is not None and not self.relay.idle(targets[0].port):
+                self._want_upstream(targets[0].port)  # so that the next request finds one
         return route
 
     def _pick(self, targets: list[Target], tried: set[str] | None) -> Target | None:
@@ -459,6 +488,80 @@ class Service(Node):
                 )
             )
 
+    # -- the relay in C: where it stops, the Python path goes on ---------------------------------------
+
+    def _carry_on(self, kind: str, pending: Any, upstream: Any, arg: Any) -> None:
+        """The C relay stopped short of the usual answer of `pending` (`dream.gateway.relay`): a `Relay`
+        takes the request on from there, as if the fast path had sent it. `kind`: "data" (an answer not of
+        the usual shape, `arg` its first bytes: the Python pool's parser takes the connection over),
+        "answer" (a usual answer, `arg`, for a connection in an unusual state), "lost" (the connection
+        closed before a whole answer; `arg` the exception or None), "error" (`arg`, the pool's timeout)."""
+        try:
+            self._take_over(kind, pending, upstream, arg)
+        except Exception:  # never leave the client waiting
+            self.log.exception("carrying on a request the relay sent failed (%s)", kind)
+            connection = pending.connection
+            if connection is not None and connection.later is pending:
+                connection.later = None
+                connection.close()
+
+    def _take_over(self, kind: str, pending: Any, upstream: Any, arg: Any) -> None:
+        request = self.relay_module.parse(pending.head, Request, 1 << 30, 1 << 30, 1 << 30)
+        _, _, headers = _forwarded(request.headers)
+        if self.ring is not None:
+            headers.append((VIA, self.via_prefix + b"%d" % pending.seq))
+        target_bytes = request.raw_path + (b"?" + request.query if request.query else b"")
+        relay = Relay(self, request, pending.targets, pending.target, target_bytes, headers, pending.seq)
+        relay.began = pending.began
+        connection = pending.connection
+        relay.connection = connection
+        if connection.later is not pending:  # the client went away meanwhile
+            self.inflight[pending.target.id] -= 1
+            self._record(relay, 502, 0, b"")
+            return
+        connection.later = relay
+        if kind == "data":
+            relay.upstream = self.pool.adopt(upstream.transport, upstream.port, relay.reply, upstream.sent_at)
+            relay.upstream.data_received(arg)
+            return
+        relay.reply.finished = True  # answered here, not through the reply
+        relay.upstream = _Sent(upstream.received, upstream.sent_at)
+        if kind == "answer":
+            relay._done(self.relay_module.parse_response(arg), None)
+            return
+        if kind == "lost":
+            reason = f": {arg}" if arg else ""
+            arg = UpstreamDropped(
+                f"127.0.0.1:{upstream.port} closed the connection before a whole response{reason}"
+            )
+        relay._done(None, arg)
+
+    def _want_upstream(self, port: int) -> None:
+        """The relay found no idle connection of its own to `port`: open one for the next request (the
+        one at hand goes the Python way)."""
+        opening = self.relay_opening.get(port, 0)
+        if opening >= c_relay.OPENING:
+            return
+        self.relay_opening[port] = opening + 1
+        task = asyncio.get_running_loop().create_task(self._open_upstream(port))
+        self.relay_tasks.add(task)
+        task.add_done_callback(self.relay_tasks.discard)
+
+    async def _open_upstream(self, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(lambda: self.relay.upstream(port), "127.0.0.1", port),
+                self.pool.connect_timeout,
+            )
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # small requests and answers must not wait for Nagle
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, TimeoutError):
+            pass  # the Python path's own connect says why (and marks the substrate down when refused)
+        finally:
+            self.relay_opening[port] -= 1
+
     async def _acme_challenge(self, token: str, send: Any) -> tuple[int, int, bytes]:
         """The key authorization auth's ACME server expects for `token` (RFC 8555 http-01)."""
         try:
@@ -598,6 +701,14 @@ class Relay:
         assert self.connection is not None
         self.service._record(self, status, len(body), peer)
         self.connection.answer_later(self.request, status, headers, body)
+
+
+@dataclass(slots=True)
+class _Sent:
+    """What `UpstreamPool.dropped_early` reads of a request the C relay sent."""
+
+    received: bool
+    sent_at: float  # time.monotonic()
 
 
 def _forwarded(headers: Headers) -> tuple[bytes, bool, Headers]:

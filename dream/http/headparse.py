@@ -53,13 +53,18 @@ def load() -> tuple[ModuleType | None, str]:
 
 
 def _load() -> tuple[ModuleType | None, str]:
-    if os.environ.get(ENV, "").strip().lower() == "python":
-        return None, f"{ENV}=python"
+    return optional_extension(ENV, "dream.http._headparse", "the head parser extension")
+
+
+def optional_extension(env: str, name: str, what: str) -> tuple[ModuleType | None, str]:
+    """(the compiled module `name`, "") unless `env`=python turns it off or it is not built: then
+    (None, why not), the sentence a start-up log line gives."""
+    if os.environ.get(env, "").strip().lower() == "python":
+        return None, f"{env}=python"
     try:
-        module = importlib.import_module("dream.http._headparse")
+        module = importlib.import_module(name)
     except ImportError as exc:
         return None, (
-            f"the head parser extension is not built ({exc}); build it with scripts/setup-venv "
-            "(it needs gcc and Python's headers)"
+            f"{what} is not built ({exc}); build it with scripts/setup-venv (it needs gcc and Python's headers)"
         )
     return module, ""

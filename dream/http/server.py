@@ -53,6 +53,12 @@ from dream.http.websocket import Upgrade, WebSocket, handshake_problem
 
 log = logging.getLogger("dream.http")
 
+# A proxy's relay of the usual request (`HttpServer`'s `relay`), given each read first: when the read is
+# one whole head and nothing else, on a connection between requests (as `data_received` would parse it at
+# once and `_dispatch` it) and the fast path on, it may send the request on, make the connection wait for
+# its `Later` (`busy`, `later`, `last_active`) and answer that; None leaves the read to the server.
+Relay = Callable[["Connection", bytes], Later | None]
+
 MAX_BODY = 64 * 1024 * 1024
 # Limits on the head of a request; each is also an `HttpServer` argument (docs/security.md, "HTTP limits").
 MAX_REQUEST_LINE = 8 * 1024  # bytes of method and target together: longer is a 414
@@ -99,6 +105,7 @@ class HttpServer:
         linger: float = REFUSAL_LINGER,
         tls: Certificates | None = None,
         upgrade: Upgrade | None = None,
+        relay: Relay | None = None,
     ) -> None:
         limits = {
             "keep_alive": keep_alive,
@@ -116,6 +123,9 @@ class HttpServer:
         self.app = app
         self.fast = fast
         self.upgrade = upgrade  # takes websocket upgrades (None: they are refused with 501)
+        # Takes a whole usual head before it is parsed here (a proxy relaying it in C), with `fast`: it
+        # looks at `fast` and takes nothing while that is off (a chaos fault on the port).
+        self.relay = relay
         self.keep_alive = keep_alive
         # A proxy has nothing to answer once its client is gone: its request task is cancelled, which
         # drops the upstream connection, so the server behind it stops the work too.
@@ -353,6 +363,9 @@ class Connection(asyncio.Protocol):
         self.writable.set()
 
     def data_received(self, data: bytes) -> None:
+        relay = self.server.relay
+        if relay is not None and relay(self, data) is not None:
+            return  # the usual request, gone upstream: answered later, as a `fast` handler's `Later`
         if self.socket is not None:
             self.socket.receive(data)
             return

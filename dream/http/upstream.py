@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpResponseParser
 
@@ -95,6 +96,16 @@ class Reply:
 Waiter = asyncio.Future[Response] | Reply
 
 
+class Sent(Protocol):
+    """What `UpstreamPool.dropped_early` reads of a connection a request went on."""
+
+    @property
+    def received(self) -> bool: ...  # a byte of the answer came
+
+    @property
+    def sent_at(self) -> float: ...  # time.monotonic() when the request went
+
+
 class _Connection(asyncio.Protocol):
     """One upstream connection, carrying one request at a time."""
 
@@ -155,7 +166,7 @@ class _Connection(asyncio.Protocol):
             # The first send failed (the peer was gone): the kernel took none of the request.
             self.waiter = None
             return None
-        self.sent_at = self.loop.time()
+        self.sent_at = time.monotonic()  # the C relay's clock too (`dream.gateway.relay`)
         self.progress = True
         self.quiet = 0
         self.pool._watch(self)
@@ -340,7 +351,7 @@ class UpstreamPool:
                 if (
                     conn.received
                     or method not in IDEMPOTENT
-                    or self.loop.time() - conn.sent_at > STALE_WINDOW
+                    or time.monotonic() - conn.sent_at > STALE_WINDOW
                 ):
                     raise
             except BaseException:
@@ -375,10 +386,23 @@ class UpstreamPool:
                 return conn
         return None
 
-    def dropped_early(self, conn: _Connection, method: str) -> bool:
+    def dropped_early(self, conn: Sent, method: str) -> bool:
         """Whether a request that `conn` dropped may be sent again: the stale-connection case `request`
         retries (no byte came, the method may run twice, the close came at once)."""
-        return not conn.received and method in IDEMPOTENT and self.loop.time() - conn.sent_at <= STALE_WINDOW
+        return not conn.received and method in IDEMPOTENT and time.monotonic() - conn.sent_at <= STALE_WINDOW
+
+    def adopt(self, transport: Any, port: int, reply: Reply, sent_at: float) -> _Connection:
+        """A connection to 127.0.0.1:`port` another client (the gateway's C relay) sent a request on, whose
+        answer is not of the shape that client reads: this pool's from now on, its answer (fed by the
+        caller) going to `reply`, then kept or closed as any other."""
+        conn = _Connection(self, ("127.0.0.1", port))
+        conn.transport = transport
+        transport.set_protocol(conn)
+        conn.waiter = reply
+        conn.sent_at = sent_at
+        conn.progress = True
+        self._watch(conn)
+        return conn
 
     def idle(self, host: str, port: int) -> int:
         return len(self._idle.get((host, port), ()))

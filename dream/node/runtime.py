@@ -105,6 +105,9 @@ class Node:
 
     # With `own_http_server`: takes websocket upgrades (`dream.http.websocket.Upgrade`); None refuses them.
     websocket_upgrade: Any = None
+    # With `own_http_server`: relays the usual request in C before the server parses it (`HttpServer`'s
+    # `relay`); None: every request goes through `fast_http` or `http_app`.
+    http_relay: Any = None
 
     def fast_http(self, request: Any) -> Any:
         """With `own_http_server`: answer a public request synchronously, as (status, headers, body), or
@@ -231,6 +234,7 @@ class Node:
                     if protocol == "https"
                     else None,
                     upgrade=self.websocket_upgrade,
+                    relay=self.http_relay if protocol == "http" else None,  # TLS: the Python way
                 )
                 self._fast_servers.append(server)
             else:

@@ -6,7 +6,8 @@ dependency). A failed build does not fail the install: the extension is then mis
 calls through the raw call path (pure Python over ctypes), saying why in its start-up line. The same
 command builds the HTTP server's head parser (`dream/http/_native/headparse.c` into
 `dream/http/_headparse<EXT_SUFFIX>`, see `dream.http.headparse`), which has the same fallback: without it
-every head goes through httptools' callbacks.
+every head goes through httptools' callbacks; and the gateway's relay (`dream/http/_native/relay.c` into
+`dream/http/_relay<EXT_SUFFIX>`, see `dream.gateway.relay`): without it the gateway relays in Python.
 
 `load()` imports it and hands it the libwasmtime wasmtime-py loaded, with the struct sizes it relies on;
 it answers why not when it cannot (not built, built for another Python, a changed wasmtime).
@@ -42,6 +43,14 @@ def target() -> Path:
 def head_parser_target() -> Path:
     """Where the HTTP server's head parser goes: beside `dream.http.headparse`."""
     return HEAD_PARSER.parent.parent / ("_headparse" + importlib.machinery.EXTENSION_SUFFIXES[0])
+
+
+RELAY = HERE.parent / "http" / "_native" / "relay.c"
+
+
+def relay_target() -> Path:
+    """Where the gateway's relay goes (`dream.gateway.relay` loads it)."""
+    return RELAY.parent.parent / ("_relay" + importlib.machinery.EXTENSION_SUFFIXES[0])
 
 
 def build(source: Path | None = None, out: Path | None = None) -> str | None:
@@ -123,6 +132,11 @@ EXTENSIONS = (
         "HTTP head parser extension",
         lambda: (HEAD_PARSER, head_parser_target()),
         "HTTP servers will parse every head with httptools' callbacks (slower)",
+    ),
+    (
+        "gateway relay extension",
+        lambda: (RELAY, relay_target()),
+        "the gateway will relay every request in Python (slower)",
     ),
 )
 

@@ -1,4 +1,4 @@
-"""The gateway's fast path (`Service.fast_http` and `Relay`) behind the real HTTP server: a request with a
+"""The gateway's fast path (the C relay when in use, `Service.fast_http` and `Relay`) behind the real HTTP server: a request with a
 cached route and an idle upstream connection is relayed from the parser's callback, with no task, and
 answers exactly as the ASGI path does; a client that leaves drops the upstream connection; a dropped
 request fails over only when it may run twice."""
@@ -35,23 +35,38 @@ FQDN = "hello.computers.com"
 
 
 @contextlib.asynccontextmanager
-async def served(app: Service, *, fast: bool) -> AsyncIterator[tuple[HttpServer, httpx.AsyncClient]]:
-    """The gateway on a real HttpServer (with or without its fast path) and a keep-alive client."""
+async def serving(app: Service, mode: str) -> AsyncIterator[tuple[HttpServer, int]]:
+    """The gateway on a real HttpServer and its port: the ASGI path only ("asgi"), with the Python fast
+    path ("python"), or with the relay in C before it too when it is in use ("c")."""
     sock = socket.socket()
     sock.bind((HOST, 0))
     sock.listen()
     sock.setblocking(False)
-    server = HttpServer(app, fast=app.fast_http if fast else None, cancel_on_disconnect=True)
+    server = HttpServer(
+        app,
+        fast=app.fast_http if mode != "asgi" else None,
+        relay=app.http_relay if mode == "c" else None,
+        cancel_on_disconnect=True,
+    )
     task = asyncio.create_task(server.serve([sock]))
     try:
         await until(lambda: server.started or task.done(), "the server to start", timeout=5)
-        url = f"http://{HOST}:{sock.getsockname()[1]}"
-        async with httpx.AsyncClient(
-            base_url=url, headers={"host": FQDN}, timeout=5, trust_env=False
-        ) as client:
-            yield server, client
+        yield server, sock.getsockname()[1]
     finally:
         await stop_serving(server, task, sock)
+
+
+@contextlib.asynccontextmanager
+async def served(app: Service, *, fast: bool) -> AsyncIterator[tuple[HttpServer, httpx.AsyncClient]]:
+    """The gateway with or without its fast paths (the relay in C, when in use, stands before the Python
+    one and leaves it whatever it does not take), and a keep-alive client."""
+    async with (
+        serving(app, "c" if fast else "asgi") as (server, port),
+        httpx.AsyncClient(
+            base_url=f"http://{HOST}:{port}", headers={"host": FQDN}, timeout=5, trust_env=False
+        ) as client,
+    ):
+        yield server, client
 
 
 def relayed(server: HttpServer) -> bool:

@@ -58,6 +58,109 @@ static int set(PyObject *request, PyObject *name, PyObject *value) {
     return rc;
 }
 
+/* One header field of a head. */
+typedef struct {
+    const char *name, *value;
+    Py_ssize_t name_len, value_len;
+} Field;
+
+#define NAME_ROOM 256 /* a longer name is not of the usual shape */
+
+/* The header line at `at` of the usual shape (a token name, optional spaces, a value of visible ASCII
+ * and spaces with none at its end, CRLF; `end` is past the head's blank line) into `f`, its name lower
+ * case into `low` (NAME_ROOM bytes): the position after it, or NULL. */
+static const char *next_field(const char *at, const char *end, Field *f, char *low) {
+    const char *name = at;
+    while (at < end && token[(unsigned char)*at])
+        at++;
+    Py_ssize_t name_len = at - name;
+    if (name_len == 0 || name_len >= NAME_ROOM || at >= end || *at != ':')
+        return NULL;
+    at++;
+    while (at < end && *at == ' ')
+        at++;
+    const char *value = at;
+    while (at < end && *at >= 0x20 && *at < 0x7f)
+        at++;
+    Py_ssize_t value_len = at - value;
+    if (at + 1 >= end || at[0] != '\r' || at[1] != '\n')
+        return NULL; /* a tab, obs-text, a control character or a bare LF */
+    if (value_len > 0 && value[value_len - 1] == ' ')
+        return NULL;
+    for (Py_ssize_t i = 0; i < name_len; i++) {
+        char c = name[i];
+        low[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    *f = (Field){name, value, name_len, value_len};
+    return at + 2;
+}
+
+/* A Content-Length value of the usual shape (1 to 15 digits), or -1. */
+static long long length_of(const Field *f) {
+    if (f->value_len == 0 || f->value_len > 15)
+        return -1;
+    long long n = 0;
+    for (Py_ssize_t i = 0; i < f->value_len; i++) {
+        if (f->value[i] < '0' || f->value[i] > '9')
+            return -1;
+        n = n * 10 + (f->value[i] - '0');
+    }
+    return n;
+}
+
+/* The usual request line (`METHOD SP TARGET SP HTTP/1.1 CRLF`, see above) at the start of `data`, whose
+ * blank line starts at `end`: the method's index, the target, and the position after the line; NULL
+ * when it is not of the usual shape. */
+static const char *request_line(const char *data, Py_ssize_t size, const char *end, long max_request_line,
+                                int *method, const char **target_at, Py_ssize_t *target_size) {
+    const char *space = memchr(data, ' ', (size_t)(size < 8 ? size : 8));
+    if (space == NULL)
+        return NULL;
+    *method = -1;
+    for (int i = 0; i < 7; i++)
+        if (is_named(data, space - data, method_names[i]))
+            *method = i;
+    if (*method < 0)
+        return NULL;
+    const char *target = space + 1;
+    const char *at = target;
+    while (at < end && target_char[(unsigned char)*at])
+        at++;
+    Py_ssize_t target_len = at - target;
+    if (target_len == 0 || target[0] != '/' || (target_len > 1 && target[1] == '/'))
+        return NULL; /* not origin form (or one a URL parser reads as a network path) */
+    if ((space - data) + target_len > max_request_line)
+        return NULL;
+    if (end - at < 10 || memcmp(at, " HTTP/1.1\r\n", 11) != 0)
+        return NULL;
+    *target_at = target;
+    *target_size = target_len;
+    return at + 11;
+}
+
+/* The usual status line (`HTTP/1.1 SSS reason CRLF`, a status from 200 to 599) and the end of the head
+ * (past its blank line): the position after the status line, or NULL. */
+static const char *status_line(const char *start, Py_ssize_t size, int *status, const char **head_end) {
+    if (size < 19 || memcmp(start, "HTTP/1.1 ", 9) != 0 || start[9] < '2' || start[9] > '5' ||
+        start[10] < '0' || start[10] > '9' || start[11] < '0' || start[11] > '9' || start[12] != ' ')
+        return NULL;
+    *status = (start[9] - '0') * 100 + (start[10] - '0') * 10 + (start[11] - '0');
+    const char *at = start + 13;
+    const char *end = start + size;
+    while (at < end && *at >= 0x20 && *at < 0x7f)
+        at++; /* the reason phrase */
+    if (end - at < 4 || at[0] != '\r' || at[1] != '\n')
+        return NULL;
+    at += 2;
+    for (const char *p = at - 2; p + 4 <= end; p++) {
+        if (p[0] == '\r' && p[1] == '\n' && p[2] == '\r' && p[3] == '\n') {
+            *head_end = p + 4;
+            return at;
+        }
+    }
+    return NULL;
+}
+
 /* The headers, or NULL with no error set when the head is not of the usual shape. A request's head may
  * not hold a framing field; a response's (`length` not NULL) must hold one Content-Length, given there. */
 static PyObject *header_fields(const char *at, const char *end, long max_header_line, long max_headers,
@@ -66,55 +169,30 @@ static PyObject *header_fields(const char *at, const char *end, long max_header_
     if (headers == NULL)
         return NULL;
     bool host = false;
-    char low[256];
+    char low[NAME_ROOM];
+    Field f;
     while (at < end) {
         if (at[0] == '\r') {
             if (at + 2 != end || at[1] != '\n')
                 goto unusual;
             break; /* the blank line, the head's last */
         }
-        const char *name = at;
-        while (at < end && token[(unsigned char)*at])
-            at++;
-        Py_ssize_t name_len = at - name;
-        if (name_len == 0 || name_len >= (Py_ssize_t)sizeof low || at >= end || *at != ':')
+        at = next_field(at, end, &f, low);
+        if (at == NULL)
             goto unusual;
-        at++;
-        while (at < end && *at == ' ')
-            at++;
-        const char *value = at;
-        while (at < end && *at >= 0x20 && *at < 0x7f)
-            at++;
-        Py_ssize_t value_len = at - value;
-        if (at + 1 >= end || at[0] != '\r' || at[1] != '\n')
-            goto unusual; /* a tab, obs-text, a control character or a bare LF */
-        if (value_len > 0 && value[value_len - 1] == ' ')
-            goto unusual;
-        at += 2;
-        if (PyList_GET_SIZE(headers) >= max_headers || name_len + value_len > max_header_line)
+        if (PyList_GET_SIZE(headers) >= max_headers || f.name_len + f.value_len > max_header_line)
             goto unusual; /* over a limit: refused by the Python path, with its message */
-        for (Py_ssize_t i = 0; i < name_len; i++) {
-            char c = name[i];
-            low[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-        }
-        if (length != NULL && is_named(low, name_len, "content-length")) {
-            if (*length >= 0 || value_len == 0 || value_len > 15)
+        if (length != NULL && is_named(low, f.name_len, "content-length")) {
+            if (*length >= 0 || (*length = length_of(&f)) < 0)
                 goto unusual;
-            long long n = 0;
-            for (Py_ssize_t i = 0; i < value_len; i++) {
-                if (value[i] < '0' || value[i] > '9')
-                    goto unusual;
-                n = n * 10 + (value[i] - '0');
-            }
-            *length = n;
-        } else if (framing(low, name_len))
+        } else if (framing(low, f.name_len))
             goto unusual;
-        else if (length == NULL && is_named(low, name_len, "host")) {
+        else if (length == NULL && is_named(low, f.name_len, "host")) {
             if (host)
                 goto unusual; /* two Host fields: refused by the Python path */
             host = true;
         }
-        PyObject *pair = Py_BuildValue("(y#y#)", low, name_len, value, value_len);
+        PyObject *pair = Py_BuildValue("(y#y#)", low, f.name_len, f.value, f.value_len);
         if (pair == NULL || PyList_Append(headers, pair) < 0) {
             Py_XDECREF(pair);
             Py_DECREF(headers);
@@ -144,29 +222,12 @@ static PyObject *py_parse(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (size < 4 || memcmp(data + size - 4, "\r\n\r\n", 4) != 0)
         Py_RETURN_NONE;
     const char *end = data + size - 2; /* the blank line's CRLF */
-
-    /* The request line. */
-    const char *space = memchr(data, ' ', (size_t)(size < 8 ? size : 8));
-    if (space == NULL)
+    int method;
+    const char *target;
+    Py_ssize_t target_len;
+    const char *at = request_line(data, size, end, max_request_line, &method, &target, &target_len);
+    if (at == NULL)
         Py_RETURN_NONE;
-    int method = -1;
-    for (int i = 0; i < 7; i++)
-        if (is_named(data, space - data, method_names[i]))
-            method = i;
-    if (method < 0)
-        Py_RETURN_NONE;
-    const char *target = space + 1;
-    const char *at = target;
-    while (at < end && target_char[(unsigned char)*at])
-        at++;
-    Py_ssize_t target_len = at - target;
-    if (target_len == 0 || target[0] != '/' || (target_len > 1 && target[1] == '/'))
-        Py_RETURN_NONE; /* not origin form (or one a URL parser reads as a network path) */
-    if ((space - data) + target_len > max_request_line)
-        Py_RETURN_NONE;
-    if (end - at < 10 || memcmp(at, " HTTP/1.1\r\n", 11) != 0)
-        Py_RETURN_NONE;
-    at += 11;
 
     PyObject *headers = header_fields(at, end + 2, max_header_line, max_headers, NULL);
     if (headers == NULL)
@@ -201,31 +262,16 @@ static PyObject *py_parse_response(PyObject *self, PyObject *data) {
         return PyErr_Format(PyExc_TypeError, "parse_response(): the data is bytes");
     const char *start = PyBytes_AS_STRING(data);
     Py_ssize_t size = PyBytes_GET_SIZE(data);
-    if (size < 19 || memcmp(start, "HTTP/1.1 ", 9) != 0 || start[9] < '2' || start[9] > '5' ||
-        start[10] < '0' || start[10] > '9' || start[11] < '0' || start[11] > '9' || start[12] != ' ')
-        Py_RETURN_NONE;
-    int status = (start[9] - '0') * 100 + (start[10] - '0') * 10 + (start[11] - '0');
-    const char *at = start + 13;
     const char *end = start + size;
-    while (at < end && *at >= 0x20 && *at < 0x7f)
-        at++; /* the reason phrase */
-    if (end - at < 4 || at[0] != '\r' || at[1] != '\n')
-        Py_RETURN_NONE;
-    at += 2;
-    const char *blank = NULL;
-    for (const char *p = at - 2; p + 4 <= end; p++) {
-        if (p[0] == '\r' && p[1] == '\n' && p[2] == '\r' && p[3] == '\n') {
-            blank = p + 2;
-            break;
-        }
-    }
-    if (blank == NULL)
+    int status;
+    const char *body;
+    const char *at = status_line(start, size, &status, &body);
+    if (at == NULL)
         Py_RETURN_NONE;
     long long length = -1;
-    PyObject *headers = header_fields(at, blank + 2, 1L << 30, 1L << 30, &length);
+    PyObject *headers = header_fields(at, body, 1L << 30, 1L << 30, &length);
     if (headers == NULL)
         return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
-    const char *body = blank + 2;
     if (length < 0 || (long long)(end - body) != length || status == 204 || status == 304) {
         Py_DECREF(headers);
         Py_RETURN_NONE;
@@ -244,24 +290,40 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_headparse", NULL, -1, module_methods};
 
-PyMODINIT_FUNC PyInit__headparse(void) {
-    struct {
-        PyObject **slot;
-        const char *text;
-    } names[] = {
+/* A name to intern once, into its slot. */
+typedef struct {
+    PyObject **slot;
+    const char *text;
+} Name;
+
+static int intern_all(const Name *names, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        *names[i].slot = PyUnicode_InternFromString(names[i].text);
+        if (*names[i].slot == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* What the parsers need: the names they set, the methods, the character tables (-1 on error). */
+static int set_up(void) {
+    static const Name names[] = {
         {&s_method, "method"},   {&s_path, "path"}, {&s_raw_path, "raw_path"}, {&s_query, "query"},
         {&s_headers, "headers"},
     };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        *names[i].slot = PyUnicode_InternFromString(names[i].text);
-        if (*names[i].slot == NULL)
-            return NULL;
-    }
+    if (intern_all(names, sizeof names / sizeof names[0]) < 0)
+        return -1;
     for (int i = 0; i < 7; i++) {
         methods[i] = PyUnicode_InternFromString(method_names[i]);
         if (methods[i] == NULL)
-            return NULL;
+            return -1;
     }
     tables();
+    return 0;
+}
+
+PyMODINIT_FUNC PyInit__headparse(void) {
+    if (set_up() < 0)
+        return NULL;
     return PyModule_Create(&module);
 }
