@@ -22,9 +22,7 @@ substrate, takes the ASGI path's logic (`_forward`), so both keep the same check
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,6 +34,7 @@ from dream.clients.base import ServiceError
 from dream.clients.substrate import SubstrateClient
 from dream.errors import DreamError
 from dream.gateway import relay as c_relay
+from dream.gateway import upstreams
 from dream.gateway.websocket import Relays
 from dream.http.asgi import BODYLESS, FRAMING, read_body
 from dream.http.hosts import routed_host
@@ -49,6 +48,8 @@ from dream.http.upstream import (
     UpstreamPool,
     UpstreamProtocolError,
     UpstreamTimeout,
+    connect,
+    where,
 )
 from dream.http.upstream import Response as UpstreamResponse
 from dream.node import Node
@@ -110,9 +111,10 @@ class Target:
     """A candidate as the hot path uses it: what to connect to and what to say, computed once."""
 
     id: str
-    port: int
+    port: int  # its HTTP port: names the substrate to the pool and the relay even on a Unix socket
     score: tuple[int, int]  # (match, warm); in-flight counts are read per request
     header: bytes  # the x-substrate-peer value
+    host: str  # 127.0.0.1, or the Unix socket's path (`dream.gateway.upstreams`)
 
 
 Route = tuple[float, list[Target]]  # (expires, targets by score, best first)
@@ -141,6 +143,8 @@ class Service(Node):
         # The usual request relayed in C (`dream.gateway.relay`), reading the caches above: None when off.
         self.relay: Any = None
         self.relay_opening: dict[int, int] = {}  # port → the relay's connections being opened to it
+        self.to_sockets = upstreams.use_sockets()  # False: DREAM_GATEWAY_UPSTREAM=tcp
+        self.hosts: dict[int, str] = {}  # a substrate's port → the host to connect to (its last route's)
         self.relay_tasks: set[asyncio.Task[None]] = set()
         module, _ = c_relay.load()
         if module is not None:
@@ -187,7 +191,7 @@ class Service(Node):
     def _is_down(self, peer_id: str) -> bool:
         return time.monotonic() - self.down.get(peer_id, -DOWN_FOR) < DOWN_FOR
 
-    def _mark_down(self, peer_id: str, port: int, why: str) -> None:
+    def _mark_down(self, peer_id: str, host: str, port: int, why: str) -> None:
         """`peer_id` refused a connection: leave it out until its port accepts one (DOWN_FOR at most)."""
         if not self._is_down(peer_id):
             self.log.warning(
@@ -195,13 +199,13 @@ class Service(Node):
             )
         self.down[peer_id] = time.monotonic()
         if peer_id not in self.probes:
-            self.probes[peer_id] = asyncio.get_running_loop().create_task(self._probe(peer_id, port))
+            self.probes[peer_id] = asyncio.get_running_loop().create_task(self._probe(peer_id, host, port))
 
-    async def _probe(self, peer_id: str, port: int) -> None:
+    async def _probe(self, peer_id: str, host: str, port: int) -> None:
         try:
             while self._is_down(peer_id):
                 await asyncio.sleep(PROBE_EVERY)
-                if await _accepts(port):
+                if await upstreams.accepts(host, port, PROBE_TIMEOUT):
                     self.down.pop(peer_id, None)
                     # Routes resolved while it was down left it out: resolve them again.
                     self.routes.clear()
@@ -262,9 +266,17 @@ class Service(Node):
         host = routed_host(host_header)  # the substrates route `<fqdn>.localhost` as `<fqdn>` too
         found = await self.candidates(host, path, method)
         targets = [
-            Target(c.peer.id, c.peer.ports["http"], (int(c.match), int(c.warm)), c.peer.id.encode())
+            Target(
+                c.peer.id,
+                c.peer.ports["http"],
+                (int(c.match), int(c.warm)),
+                c.peer.id.encode(),
+                upstreams.host_of(c.peer, self.to_sockets),
+            )
             for c in found
         ]
+        for target in targets:
+            self.hosts[target.port] = target.host
         targets.sort(key=lambda t: t.score, reverse=True)
         now = time.monotonic()
         expires = now + MATCH_TTL
@@ -413,12 +425,12 @@ class Service(Node):
             inflight[peer_id] = inflight.get(peer_id, 0) + 1
             try:
                 status, upstream, answer = await self.pool.request(
-                    "127.0.0.1", target.port, method, target_bytes, headers, body
+                    target.host, target.port, method, target_bytes, headers, body
                 )
             except UpstreamConnectError as exc:
                 # Nothing was sent: any method may go to the next substrate.
                 if exc.refused:
-                    self._mark_down(peer_id, target.port, str(exc))
+                    self._mark_down(peer_id, target.host, target.port, str(exc))
                 tried = self._next_after(tried, peer_id)
                 last_error = f"{peer_id}: {exc}"
                 target = self._pick(targets, tried)
@@ -461,7 +473,7 @@ class Service(Node):
             target_bytes += b"?" + request.query
         relay = Relay(self, request, route[1], target, target_bytes, headers, seq)
         relay.upstream = self.pool.send_idle(
-            "127.0.0.1", target.port, method, target_bytes, headers, request.body, relay.reply
+            target.host, target.port, method, target_bytes, headers, request.body, relay.reply
         )
         if relay.upstream is None:
             return None  # nothing was sent: the ASGI path connects
@@ -521,7 +533,10 @@ class Service(Node):
             return
         connection.later = relay
         if kind == "data":
-            relay.upstream = self.pool.adopt(upstream.transport, upstream.port, relay.reply, upstream.sent_at)
+            host = self._host(upstream.port)
+            relay.upstream = self.pool.adopt(
+                upstream.transport, host, upstream.port, relay.reply, upstream.sent_at
+            )
             relay.upstream.data_received(arg)
             return
         relay.reply.finished = True  # answered here, not through the reply
@@ -532,7 +547,8 @@ class Service(Node):
         if kind == "lost":
             reason = f": {arg}" if arg else ""
             arg = UpstreamDropped(
-                f"127.0.0.1:{upstream.port} closed the connection before a whole response{reason}"
+                f"{where(self._host(upstream.port), upstream.port)} closed the connection before a whole "
+                f"response{reason}"
             )
         relay._done(None, arg)
 
@@ -550,17 +566,18 @@ class Service(Node):
     async def _open_upstream(self, port: int) -> None:
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await asyncio.wait_for(
-                loop.create_connection(lambda: self.relay.upstream(port), "127.0.0.1", port),
+            await asyncio.wait_for(
+                connect(loop, lambda: self.relay.upstream(port), self._host(port), port),
                 self.pool.connect_timeout,
             )
-            sock = transport.get_extra_info("socket")
-            if sock is not None:  # small requests and answers must not wait for Nagle
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, TimeoutError):
             pass  # the Python path's own connect says why (and marks the substrate down when refused)
         finally:
             self.relay_opening[port] -= 1
+
+    def _host(self, port: int) -> str:
+        """Where the substrate on `port` is reached (its Unix socket or loopback), as its route said."""
+        return self.hosts.get(port, upstreams.LOOPBACK)
 
     async def _acme_challenge(self, token: str, send: Any) -> tuple[int, int, bytes]:
         """The key authorization auth's ACME server expects for `token` (RFC 8555 http-01)."""
@@ -765,18 +782,6 @@ def _host_of(headers: list[tuple[bytes, bytes]]) -> bytes:
         if name == b"host":
             return value
     return b""
-
-
-async def _accepts(port: int) -> bool:
-    """Whether something accepts a TCP connection on the loopback port (closed again at once)."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), PROBE_TIMEOUT)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
 
 
 async def _plain(send: Any, status: int, text: str) -> tuple[int, int, bytes]:

@@ -165,13 +165,16 @@ class HttpServer:
     async def serve(self, sockets: list[socket.socket]) -> None:
         loop = self.loop = asyncio.get_running_loop()
         tls = self.tls
-        if tls is None:
-            servers = [await loop.create_server(lambda: Connection(self), sock=sock) for sock in sockets]
-        else:
-            servers = [
-                await loop.create_server(lambda: TlsProtocol(Connection(self), tls), sock=sock)
-                for sock in sockets
-            ]
+        protocol: Callable[[], asyncio.BaseProtocol] = (
+            (lambda: Connection(self)) if tls is None else (lambda: TlsProtocol(Connection(self), tls))
+        )
+        servers = [
+            # A Unix socket serves the same protocol (a peer on this machine: `Node.http_socket`).
+            await (loop.create_unix_server if sock.family == socket.AF_UNIX else loop.create_server)(
+                protocol, sock=sock
+            )
+            for sock in sockets
+        ]
         self.started = True
         try:
             while not self.should_exit:
@@ -336,8 +339,9 @@ class Connection(asyncio.Protocol):
         self.server.connections.add(self)
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
-        self.client = (str(peer[0]), int(peer[1])) if peer else None
-        self.local = (str(local[0]), int(local[1])) if local else None
+        # On a Unix socket the peer has no address ("") and the local one is a path: neither is a pair.
+        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+        self.local = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)

@@ -6,6 +6,9 @@ loopback reverse proxy needs. The caller frames nothing itself: it passes the re
 hop-by-hop ones (`connection`, `content-length`, `transfer-encoding`, ...) and already validated, as an
 HTTP server's parser hands them over; the pool adds `content-length` when there is a body.
 
+An upstream is (host, port) on TCP, or (path, port) when `host` is a Unix socket path (it starts with
+"/"): the same HTTP for less kernel work per write and read; `port` then only names the upstream.
+
 Errors: `UpstreamConnectError` (nothing was sent; `refused` when nothing listens), `UpstreamDropped`
 (the connection ended after the request was sent, before a whole response), `UpstreamProtocolError` (a
 kind of `UpstreamDropped`: the answer is not HTTP the parser accepts), `UpstreamTimeout` (no byte of the
@@ -304,7 +307,7 @@ class _Connection(asyncio.Protocol):
         return any(n == b"connection" and v.lower() == b"keep-alive" for n, v in self.headers)
 
     def _where(self) -> str:
-        return f"{self.key[0]}:{self.key[1]}"
+        return where(*self.key)
 
 
 class UpstreamPool:
@@ -361,7 +364,7 @@ class UpstreamPool:
         conn = await self._connect(key)
         waiter = conn.send(data, head)
         if not isinstance(waiter, asyncio.Future):  # nothing was sent: as good as refused
-            raise UpstreamConnectError(f"{host}:{port} closed a new connection before the request")
+            raise UpstreamConnectError(f"{where(host, port)} closed a new connection before the request")
         try:
             return await waiter
         except BaseException:
@@ -391,11 +394,11 @@ class UpstreamPool:
         retries (no byte came, the method may run twice, the close came at once)."""
         return not conn.received and method in IDEMPOTENT and time.monotonic() - conn.sent_at <= STALE_WINDOW
 
-    def adopt(self, transport: Any, port: int, reply: Reply, sent_at: float) -> _Connection:
-        """A connection to 127.0.0.1:`port` another client (the gateway's C relay) sent a request on, whose
+    def adopt(self, transport: Any, host: str, port: int, reply: Reply, sent_at: float) -> _Connection:
+        """A connection to (`host`, `port`) another client (the gateway's C relay) sent a request on, whose
         answer is not of the shape that client reads: this pool's from now on, its answer (fed by the
         caller) going to `reply`, then kept or closed as any other."""
-        conn = _Connection(self, ("127.0.0.1", port))
+        conn = _Connection(self, (host, port))
         conn.transport = transport
         transport.set_protocol(conn)
         conn.waiter = reply
@@ -432,23 +435,18 @@ class UpstreamPool:
         host, port = key
         try:
             _, conn = await asyncio.wait_for(
-                self.loop.create_connection(lambda: _Connection(self, key), host, port),
-                self.connect_timeout,
+                connect(self.loop, lambda: _Connection(self, key), host, port), self.connect_timeout
             )
         except TimeoutError:
             raise UpstreamConnectError(
-                f"cannot connect to {host}:{port}: no answer within {self.connect_timeout:g}s"
+                f"cannot connect to {where(host, port)}: no answer within {self.connect_timeout:g}s"
             ) from None
         except OSError as exc:
             # The system's words for the errno: uvloop and asyncio phrase the same refusal differently.
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise UpstreamConnectError(
-                f"cannot connect to {host}:{port}: {reason}", refused=isinstance(exc, ConnectionRefusedError)
+                f"cannot connect to {where(host, port)}: {reason}", refused=refused(exc)
             ) from None
-        sock = conn.transport.get_extra_info("socket")
-        if sock is not None:
-            # Small requests and answers on a kept-alive connection must not wait for Nagle.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.opened += 1
         return conn
 
@@ -491,6 +489,36 @@ class UpstreamPool:
                 )
         if self._busy:
             self._sweeper = self.loop.call_later(self.read_timeout / SWEEPS, self._sweep)
+
+
+async def connect(
+    loop: asyncio.AbstractEventLoop, protocol: Callable[[], Any], host: str, port: int
+) -> tuple[Any, Any]:
+    """(transport, protocol) of a new connection to (host, port): a Unix socket when `host` is a path."""
+    if is_unix(host):
+        return await loop.create_unix_connection(protocol, host)
+    transport, made = await loop.create_connection(protocol, host, port)
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # Small requests and answers on a kept-alive connection must not wait for Nagle.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return transport, made
+
+
+def is_unix(host: str) -> bool:
+    """Whether an upstream's `host` is a Unix socket path rather than an IP address."""
+    return host.startswith("/")
+
+
+def where(host: str, port: int) -> str:
+    """An upstream as messages name it: host:port, or the Unix socket's path."""
+    return host if is_unix(host) else f"{host}:{port}"
+
+
+def refused(exc: OSError) -> bool:
+    """Whether a failed connect means nothing listens there: refused, or (a Unix socket) no such path,
+    which a stopped node leaves behind once it removed its socket."""
+    return isinstance(exc, (ConnectionRefusedError, FileNotFoundError))
 
 
 def _serialize(method: str, target: bytes, headers: Headers, body: bytes) -> bytes:

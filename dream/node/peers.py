@@ -24,7 +24,7 @@ from dream.errors import DreamError
 from dream.http.answers import answer
 from dream.node.config import NodeConfig
 from dream.node.security import UniverseAuth
-from dream.node.validate import BOOLEAN, NAME, PORT, Body, Field, Integer, MapOf, OneOf
+from dream.node.validate import BOOLEAN, NAME, PORT, STRING, Body, Field, Integer, MapOf, OneOf
 
 # A peer silent for this long is gone (heartbeats come every HEARTBEAT_SECONDS).
 PEER_TTL_SECONDS = 5.0
@@ -48,6 +48,7 @@ ANNOUNCE = Body(
         "ports": MapOf(PORT),
         "universe": NAME,
         "registry": Field(BOOLEAN, False),
+        "sockets": Field(MapOf(STRING), {}),
     }
 )
 
@@ -68,6 +69,9 @@ class PeerInfo:
     ports: dict[str, int]
     universe: str
     registry: bool = False  # keeps a peer registry others can announce to
+    # Unix socket paths serving some of `ports` too, by the same name ({"http": ".../http.sock"}): peers
+    # on this machine may connect there instead (cheaper than loopback TCP). Absent in older announces.
+    sockets: dict[str, str] = field(default_factory=dict)
     seen: float = field(default=0.0)
 
     @property
@@ -83,10 +87,17 @@ class PeerInfo:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PeerInfo:
         known = {k: data[k] for k in ("id", "name", "kind", "index", "pid", "ports", "universe") if k in data}
-        return cls(**known, registry=bool(data.get("registry", False)))
+        sockets = data.get("sockets")
+        return cls(
+            **known,
+            registry=bool(data.get("registry", False)),
+            sockets=dict(sockets) if isinstance(sockets, dict) else {},
+        )
 
     @classmethod
-    def of(cls, config: NodeConfig, *, pid: int, registry: bool) -> PeerInfo:
+    def of(
+        cls, config: NodeConfig, *, pid: int, registry: bool, sockets: dict[str, str] | None = None
+    ) -> PeerInfo:
         return cls(
             id=config.id,
             name=config.name,
@@ -96,6 +107,7 @@ class PeerInfo:
             ports=dict(config.ports),
             universe=config.universe,
             registry=registry,
+            sockets=dict(sockets or {}),
         )
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 class Service(Node):
     fast_loop = True
     own_http_server = True
+    http_socket = True  # the gateway relays to it on a Unix socket (`dream.node.runtime.HTTP_SOCKET`)
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)

@@ -47,6 +47,9 @@ def peer_from_body(data: dict[str, Any]) -> PeerInfo:
     for protocol, port in data["ports"].items():
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise DreamError(f"announce: port `{protocol}` must be a number 0-65535, got {json_type(port)}")
+    sockets = data.get("sockets", {})
+    if not isinstance(sockets, dict) or not all(isinstance(path, str) for path in sockets.values()):
+        raise DreamError(f"announce: `sockets` must be a JSON object of paths, got {json_type(sockets)}")
     if "registry" in data and not isinstance(data["registry"], bool):
         raise DreamError(f"announce: `registry` must be true or false, got {json_type(data['registry'])}")
     return PeerInfo.from_dict(data)
