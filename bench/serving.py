@@ -25,10 +25,12 @@ same rounds, and substrate/substrate-raw is printed: the default (native) path a
 `--compare-parser` another's nodes parse every request head with httptools (`DREAM_HTTP_PARSER=python`):
 substrate/substrate-pyparse is the C head parser against that. With `--compare-relay` another's gateway
 relays every request in Python (`DREAM_GATEWAY_RELAY=python`): gateway/gateway-pyrelay is the C relay
-against that, in req/s and in the gateway's own CPU per request.
+against that, in req/s and in the gateway's own CPU per request. With `--compare-upstream` another's
+gateway reaches its substrate on loopback TCP rather than its Unix socket (`DREAM_GATEWAY_UPSTREAM=tcp`):
+gateway/gateway-tcphop is the Unix socket hop against that.
 
 Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connections 64] [--compare-path raw]
-       [--compare-parser] [--compare-relay]
+       [--compare-parser] [--compare-relay] [--compare-upstream]
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ import httpx
 from dream.daemon.ports import free_port
 from dream.errors import DreamError
 from dream.gateway.relay import ENV as RELAY_ENV
+from dream.gateway.upstreams import ENV as UPSTREAM_ENV
 from dream.http.headparse import ENV as PARSER_ENV
 from dream.http.records import ENV as INSPECT_ENV
 from dream.settings import CACHE_ENV
@@ -314,18 +317,20 @@ def print_table(results: list[Result]) -> None:
     for name in by:
         if name.startswith("substrate-"):  # --compare-path: the default path against that one
             print(f"substrate/{name}: {by['substrate'].rps / by[name].rps:.2f}")
-    for other in ("gateway-pyparse", "gateway-pyrelay"):
+    for other in ("gateway-pyparse", "gateway-pyrelay", "gateway-tcphop"):
         if other in by:
             print(f"gateway/{other}: {by['gateway'].rps / by[other].rps:.2f}")
-    if "gateway-pyrelay" in by:  # the Python relay's own ratio, in the same rounds
-        ratio = by["gateway-pyrelay"].rps / by["substrate-pyrelay"].rps
-        print(f"gateway-pyrelay/substrate-pyrelay: {ratio:.2f}")
+    for other in ("pyrelay", "tcphop"):  # that gateway's own ratio, in the same rounds
+        if f"gateway-{other}" in by:
+            ratio = by[f"gateway-{other}"].rps / by[f"substrate-{other}"].rps
+            print(f"gateway-{other}/substrate-{other}: {ratio:.2f}")
     for top, bottom in (
         ("substrate", "floor"),
         ("inspected", "uninspected"),
         ("substrate", "substrate-pyparse"),
         ("gateway", "gateway-pyparse"),
         ("gateway", "gateway-pyrelay"),
+        ("gateway", "gateway-tcphop"),
     ):
         if top not in by or bottom not in by:
             continue
@@ -408,6 +413,11 @@ def main() -> None:
         action="store_true",
         help=f"also serve through a gateway relaying every request in Python ({RELAY_ENV}=python)",
     )
+    parser.add_argument(
+        "--compare-upstream",
+        action="store_true",
+        help=f"also serve through a gateway reaching its substrate on loopback TCP ({UPSTREAM_ENV}=tcp)",
+    )
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess modes
     parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -429,6 +439,8 @@ def main() -> None:
         others.append(("substrate-pyparse", {INSPECT_ENV: "1", PARSER_ENV: "python"}))
     if args.compare_relay:
         others.append(("substrate-pyrelay", {INSPECT_ENV: "1", RELAY_ENV: "python"}))
+    if args.compare_upstream:
+        others.append(("substrate-tcphop", {INSPECT_ENV: "1", UPSTREAM_ENV: "tcp"}))
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
         os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
@@ -468,8 +480,9 @@ def main() -> None:
                     client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
                     targets.append((name, f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"))
                     pids[name] = int(client.node(UNIVERSE, "substrate")["pid"])
-                    # The gateway parses too (requests, and the answers it relays), or relays in Python.
-                    if name in ("substrate-pyparse", "substrate-pyrelay"):
+                    # The gateway parses too (requests, and the answers it relays), relays in Python, or
+                    # reaches the substrate on loopback TCP.
+                    if name in ("substrate-pyparse", "substrate-pyrelay", "substrate-tcphop"):
                         through = name.replace("substrate", "gateway")
                         targets.append((through, f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"))
                         pids[through] = int(client.node(UNIVERSE, "gateway")["pid"])
