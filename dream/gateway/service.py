@@ -547,8 +547,7 @@ class Service(Node):
         if kind == "lost":
             reason = f": {arg}" if arg else ""
             arg = UpstreamDropped(
-                f"{where(self._host(upstream.port), upstream.port)} closed the connection before a whole "
-                f"response{reason}"
+                f"{upstream._where()} closed the connection before a whole response{reason}"
             )
         relay._done(None, arg)
 
@@ -566,8 +565,9 @@ class Service(Node):
     async def _open_upstream(self, port: int) -> None:
         loop = asyncio.get_running_loop()
         try:
+            host = self._host(port)
             await asyncio.wait_for(
-                connect(loop, lambda: self.relay.upstream(port), self._host(port), port),
+                connect(loop, lambda: self.relay.upstream(port, where(host, port)), host, port),
                 self.pool.connect_timeout,
             )
         except (OSError, TimeoutError):

@@ -102,6 +102,7 @@ typedef struct {
     RelayObject *relay;
     PyObject *transport;
     PyObject *port;
+    PyObject *where; /* how messages name the upstream: host:port, or a Unix socket's path */
     PendingObject *pending;
     char closed, received, progress;
     int quiet;
@@ -694,13 +695,17 @@ done:
     return result;
 }
 
-static PyObject *relay_upstream(RelayObject *self, PyObject *port) {
+static PyObject *relay_upstream(RelayObject *self, PyObject *args) {
+    PyObject *port, *where = NULL;
+    if (!PyArg_ParseTuple(args, "O|U", &port, &where))
+        return NULL;
     UpstreamObject *u = PyObject_New(UpstreamObject, &UpstreamType);
     if (u == NULL)
         return NULL;
     u->relay = (RelayObject *)Py_NewRef(self);
     u->transport = NULL;
     u->port = Py_NewRef(port);
+    u->where = Py_XNewRef(where);
     u->pending = NULL;
     u->closed = u->received = u->progress = 0;
     u->quiet = 0;
@@ -741,7 +746,8 @@ static PyObject *relay_flush(RelayObject *self, PyObject *unused);
 static PyMethodDef relay_methods[] = {
     {"take", (PyCFunction)(void (*)(void))relay_take, METH_FASTCALL,
      "take(connection, head) -> a Pending when the request went upstream, else None"},
-    {"upstream", (PyCFunction)relay_upstream, METH_O, "upstream(port) -> a new upstream connection's protocol"},
+    {"upstream", (PyCFunction)relay_upstream, METH_VARARGS,
+     "upstream(port[, where]) -> a new upstream connection's protocol (`where` names it in messages)"},
     {"close", (PyCFunction)relay_close, METH_NOARGS, "close the idle upstream connections; take no more"},
     {"idle", (PyCFunction)relay_idle, METH_O, "idle(port) -> idle upstream connections to that port"},
     {"_flush", (PyCFunction)relay_flush, METH_NOARGS, "write the answers held in this loop pass"},
@@ -841,6 +847,7 @@ static void upstream_dealloc(UpstreamObject *u) {
     Py_XDECREF(u->relay);
     Py_XDECREF(u->transport);
     Py_XDECREF(u->port);
+    Py_XDECREF(u->where);
     Py_XDECREF(u->pending);
     PyObject_Free(u);
 }
@@ -1211,6 +1218,8 @@ static PyObject *upstream_fail(UpstreamObject *u, PyObject *error) {
 }
 
 static PyObject *upstream_where(UpstreamObject *u, PyObject *unused) {
+    if (u->where != NULL)
+        return Py_NewRef(u->where);
     return PyUnicode_FromFormat("127.0.0.1:%S", u->port);
 }
 
