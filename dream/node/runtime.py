@@ -364,14 +364,7 @@ def bind_tcp(port: int) -> socket.socket:
     # with Nagle on every request after the first on a kept-alive connection waits ~40 ms.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
-    sock.listen(1024)
-    sock.set_inheritable(False)
-    return sock
+    return _listening(sock, ("127.0.0.1", port), f"127.0.0.1:{port}")
 
 
 def bind_unix(path: str) -> socket.socket:
@@ -379,12 +372,15 @@ def bind_unix(path: str) -> socket.socket:
     without its stop is replaced (nothing listens on it any more)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    return _listening(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), path, path)
+
+
+def _listening(sock: socket.socket, address: Any, shown: str) -> socket.socket:
     try:
-        sock.bind(path)
+        sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"cannot listen on {path}: {exc.strerror}") from None
+        raise OSError(exc.errno, f"cannot listen on {shown}: {exc.strerror}") from None
     sock.listen(1024)
     sock.set_inheritable(False)
     return sock

@@ -14,25 +14,14 @@ import pytest
 
 from dream.daemon.routes.registry import peer_from_body
 from dream.errors import DreamError
-from dream.node.config import NodeConfig
 from dream.node.peers import ANNOUNCE
 from dream.node.runtime import HTTP_SOCKET, MAX_SOCKET_PATH, Node
+from tests.serving.test_gateway_proxy import node_config
 
 
 def node_in(root: Path) -> Node:
     root.mkdir(parents=True, exist_ok=True)
-    config = NodeConfig(
-        universe="u",
-        universe_id="id",
-        key="00" * 32,
-        kind="service",
-        name="substrate",
-        index=0,
-        id="substrate-peer",
-        root=str(root),
-        ports={"http": 0, "p2p": 0},
-    )
-    return Node(config)
+    return Node(node_config("substrate", root))
 
 
 def root_for(tmp_path: Path, length: int) -> Path:

@@ -502,20 +502,24 @@ class FakePeers:
         pass
 
 
-@contextlib.asynccontextmanager
-async def gateway(tmp_path: Path, substrates: dict[str, tuple[int, bool, bool]]) -> AsyncIterator[Service]:
-    config = NodeConfig(
+def node_config(name: str, root: Path) -> NodeConfig:
+    """The config of a node of service `name` run in this process, its directory `root`."""
+    return NodeConfig(
         universe="universe",
         universe_id="id",
         key="00" * 32,
         kind="service",
-        name="gateway",
+        name=name,
         index=0,
-        id="gateway-peer",
-        root=str(tmp_path),
+        id=f"{name}-peer",
+        root=str(root),
         ports={"http": 0, "p2p": 0},
     )
-    service = Service(config)
+
+
+@contextlib.asynccontextmanager
+async def gateway(tmp_path: Path, substrates: dict[str, tuple[int, bool, bool]]) -> AsyncIterator[Service]:
+    service = Service(node_config("gateway", tmp_path))
     await service.peers.close()
     service.peers = FakePeers(substrates)  # type: ignore[assignment]
     await service.on_start()
