@@ -1,6 +1,6 @@
 """A node's http port on a Unix socket too (`Node.http_socket`): bound in the node's directory up to the
 system's path limit (MAX_SOCKET_PATH), TCP only past it with a log line; a socket a dead node left
-behind is replaced; the announce names it and the registries take it."""
+behind is replaced, and a stop removes it; the announce names it and the registries take it."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_the_socket_is_bound_up_to_the_limit_and_tcp_only_past_it(
     asyncio.run(scenario())
 
 
-def test_a_socket_left_behind_is_replaced(tmp_path: Path) -> None:
+def test_a_socket_left_behind_is_replaced_and_a_stop_removes_it(tmp_path: Path) -> None:
     async def scenario() -> None:
         node = node_in(tmp_path / "n")
         left = socket.socket(socket.AF_UNIX)
@@ -69,7 +69,8 @@ def test_a_socket_left_behind_is_replaced(tmp_path: Path) -> None:
         with socket.socket(socket.AF_UNIX) as client:
             client.connect(node.unix_sockets["http"])  # the new one accepts
         sock.close()
-        await node.peers.close()
+        await node._shutdown()  # a stop removes it: a gateway then finds no such path (a down mark)
+        assert not os.path.exists(node.unix_sockets["http"])
 
     asyncio.run(scenario())
 
