@@ -117,6 +117,9 @@ def _copy_tree(root: Path, into: Path) -> None:
             target.symlink_to(os.readlink(path))
         elif path.is_dir():
             target.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            # A node's Unix socket (a substrate's `http.sock`) is made again by the node that serves it.
+            continue
         elif path.name in SKIPPED or path.name.endswith((f"{SQLITE_SUFFIX}-wal", f"{SQLITE_SUFFIX}-shm")):
             continue
         elif path.suffix == SQLITE_SUFFIX:
