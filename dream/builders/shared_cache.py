@@ -44,7 +44,13 @@ def _marker(lang: str) -> Path:
 
 def warm_key(lang: str) -> str:
     chain = FINDERS["zig" if lang == "c" else lang]()
-    where = chain.path.resolve() if chain.path is not None else None
+    where = str(chain.path.resolve()) if chain.path is not None else "nowhere"
+    # The toolchain's file identity too: a toolchain installed again at the same path (a new venv in the
+    # same place) has new files, and zig's cache manifests name its library files by inode and time, so
+    # entries the old installation compiled miss for the new one, which a build cannot write back.
+    with contextlib.suppress(OSError):
+        st = os.stat(where)
+        where += f" ({st.st_ino}:{st.st_mtime_ns})"
     # The cache folder is in the key: a warm-up into another folder (zig's was once one for every
     # installation) warms nothing here.
     folder = f" cache {zig_cache_name()}" if lang in ("c", "zig") else ""
