@@ -15,6 +15,7 @@ import pytest
 from dream.gateway import relay as c_relay
 from dream.gateway.service import Service
 from dream.http.server import MAX_BODY
+from dream.http.upstream import STALE_WINDOW
 from dream.testing.harness import until
 from tests.serving.test_gateway_fast_path import serving
 from tests.serving.test_gateway_proxy import (
@@ -61,7 +62,7 @@ async def scripted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
         elif path == b"/split":  # the head, then the body in a later read
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")
             await writer.drain()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # the server's pace, the subject: the body comes in a later read
             writer.write(b"later")
         elif path == b"/close":
             writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
@@ -263,7 +264,7 @@ def test_a_request_the_substrate_drops_fails_over_only_when_it_may_run_twice(run
                     writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nweak")
                     await writer.drain()
                     continue
-                await asyncio.sleep(1.2)
+                await asyncio.sleep(STALE_WINDOW + 0.2)  # the drop comes past a stale connection's window
                 return
 
         async with RawServer(ok) as alive, RawServer(first_then_drop) as dropping:
