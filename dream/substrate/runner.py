@@ -176,12 +176,9 @@ class Runner:
                 scope=fn.scope,
                 message=message,
             )
-        except WasmTimeout:
-            if again and self._preempted(fn, started):
+        except WasmTimeout as exc:
+            if self._rerun_inline(fn, started, again, exc):
                 return self.run_inline(fn, request, message, again=again - 1)
-            if fn.timeout <= INLINE_SLICE:
-                raise
-            fn.inline, fn.streak = False, 0
             return None
         except WasmNeedsWorker:
             # It had to wait for its data (a write, a keyspace to load): nothing happened yet, so it
@@ -217,15 +214,23 @@ class Runner:
                 timeout=min(fn.timeout, INLINE_SLICE),
                 memory_limit=fn.memory,
             )
-        except WasmTimeout:
-            if again and self._preempted(fn, started):
+        except WasmTimeout as exc:
+            if self._rerun_inline(fn, started, again, exc):
                 return self.serve_inline(fn, serve, method, host, path, again=again - 1)
-            if fn.timeout <= INLINE_SLICE:
-                raise
-            fn.inline, fn.streak = False, 0
             return None
         _timed_inline(fn, started)
         return served
+
+    def _rerun_inline(self, fn: ReadyFunction, started: float, again: int, stopped: WasmTimeout) -> bool:
+        """After an inline call was stopped at its slice (`stopped`): True to run it again (stopped by
+        time the machine took, `again` reruns left); False when it moves to the workers (its own timeout
+        is longer than the slice); `stopped` raised when the slice was its own timeout."""
+        if again and self._preempted(fn, started):
+            return True
+        if fn.timeout <= INLINE_SLICE:
+            raise stopped
+        fn.inline, fn.streak = False, 0
+        return False
 
     def _preempted(self, fn: ReadyFunction, started: float) -> bool:
         """Whether an inline call stopped at its slice was stopped by time the machine took: the epoch
