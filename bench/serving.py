@@ -12,6 +12,11 @@ In one run, on loopback, with wrk (64 connections, `--latency`), in 3 rounds of 
              the inspector: on, and off (`DREAM_INSPECT=0`); inspected/uninspected is the inspector's
              cost (goal: ≥ 0.95). Neither serves the gateway or the slow calls, which would set them apart;
   gateway    the same request through that universe's gateway (so it always reaches that substrate);
+  relay-floor  the same request through the least a relay process can be (bench/relay_floor.c, built
+             here with the system C compiler): one epoll thread copying bytes between each client and a
+             connection of its own to the substrate, over the same Unix socket the gateway uses, with no
+             parsing, routing or records. relay-floor/substrate is what any process in between allows on
+             this machine; gateway/relay-floor is the share of that the gateway keeps;
   busy       `ping` on the substrate while 16 calls of the sample's infinite loop (`/spin`, 1 s timeout)
              are in flight all along (16 client threads, each asking again as soon as it is answered).
 Prints each run, then per target the median round (req/s, p50, p99) and the ratios substrate/floor
@@ -64,6 +69,7 @@ from dream.testing.harness import DaemonProcess
 from dream.wasm.callpath import ENV as CALL_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
+RELAY_FLOOR_SOURCE = Path(__file__).with_name("relay_floor.c")
 HELLO = ROOT / "fixtures" / "projects" / "hello"
 HOST = "hello.computers.com"
 UNIVERSE = "benchserving"
@@ -152,6 +158,52 @@ def serve_floor(port: int) -> None:
         await server.serve_forever()
 
     uvloop.run(serve())
+
+
+# -- the relay floor (a C program: bench/relay_floor.c) -----------------------------------------------
+
+
+def build_relay_floor(into: Path) -> Path | None:
+    """bench/relay_floor.c built with the system C compiler (the one scripts/install builds dream's
+    extensions with); None, with the reason printed, when it cannot be."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        print("no C compiler (cc): the relay floor is left out", flush=True)
+        return None
+    binary = into / "relay_floor"
+    out = subprocess.run(
+        [compiler, "-O2", "-o", str(binary), str(RELAY_FLOOR_SOURCE)], capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        print(
+            f"cannot build {RELAY_FLOOR_SOURCE.name}: the relay floor is left out\n{out.stderr}", flush=True
+        )
+        return None
+    return binary
+
+
+def http_socket_of(pid: int) -> str | None:
+    """The Unix socket process `pid` listens on for HTTP (a substrate's `http.sock`), or None: the
+    listening sockets of /proc/net/unix whose inode is one of the process's open files."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        # Num RefCount Protocol Flags Type St Inode Path; flags 00010000: listening
+        if (
+            len(fields) == 8
+            and fields[3] == "00010000"
+            and fields[6] in inodes
+            and fields[7].endswith(".sock")
+        ):
+            return fields[7]
+    return None
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -324,8 +376,13 @@ def print_table(results: list[Result]) -> None:
         if f"gateway-{other}" in by:
             ratio = by[f"gateway-{other}"].rps / by[f"substrate-{other}"].rps
             print(f"gateway-{other}/substrate-{other}: {ratio:.2f}")
+    if "relay-floor" in by:
+        # What any process between client and substrate allows here, and the gateway's share of it.
+        print(f"relay-floor/substrate: {by['relay-floor'].rps / by['substrate'].rps:.2f}")
+        print(f"gateway/relay-floor: {by['gateway'].rps / by['relay-floor'].rps:.2f}")
     for top, bottom in (
         ("substrate", "floor"),
+        ("gateway", "relay-floor"),
         ("inspected", "uninspected"),
         ("substrate", "substrate-pyparse"),
         ("gateway", "gateway-pyparse"),
@@ -473,6 +530,18 @@ def main() -> None:
                 ("substrate", substrate),
                 ("gateway", gateway),
             ]
+            relay_floor = build_relay_floor(Path(tmp))
+            # The same hop as the gateway's: the substrate's Unix socket (its TCP port if it has none).
+            hop = http_socket_of(pids["substrate"]) or substrate.split(":")[-1].split("/")[0]
+            if relay_floor is not None:
+                port = free_port()
+                servers.append(
+                    subprocess.Popen(
+                        [str(relay_floor), str(port), hop], stdin=subprocess.DEVNULL, start_new_session=True
+                    )
+                )
+                pids["relay-floor"] = servers[-1].pid
+                targets.append(("relay-floor", f"http://127.0.0.1:{port}/ping"))
             for (name, env), other in zip(others, daemons[1:], strict=True):
                 start_with(other, env)
                 with other.client() as client:

@@ -39,6 +39,20 @@ static double monotonic(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* `n` (≥ 0) in decimal at `out`; the number of digits. printf's format parsing costs more than the
+ * request's whole header copy. */
+static int put_decimal(char *out, long long n) {
+    char digits[24];
+    int len = 0;
+    do {
+        digits[len++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    for (int i = 0; i < len; i++)
+        out[i] = digits[len - 1 - i];
+    return len;
+}
+
 /* time.perf_counter_ns(): the clock of the inspector's records. */
 static long long clock_ns(void) {
     struct timespec ts;
@@ -153,10 +167,19 @@ static int record(PendingObject *p, int status, Py_ssize_t size, PyObject *peer)
     if (relay->records == Py_None)
         return 0;
     long long now = clock_ns();
-    PyObject *rec = Py_BuildValue("(LLOOOinnO)", p->seq, now, p->method, p->host, p->path, status,
-                                  (Py_ssize_t)(now - p->began), size, peer);
+    PyObject *rec = PyTuple_New(9);
     if (rec == NULL)
         return -1;
+    PyObject *numbers[] = {PyLong_FromLongLong(p->seq), PyLong_FromLongLong(now), PyLong_FromLong(status),
+                           PyLong_FromLongLong(now - p->began), PyLong_FromSsize_t(size)};
+    PyObject *items[] = {numbers[0], numbers[1], Py_NewRef(p->method), Py_NewRef(p->host), Py_NewRef(p->path),
+                         numbers[2], numbers[3], numbers[4], Py_NewRef(peer)};
+    for (Py_ssize_t i = 0; i < 9; i++)
+        PyTuple_SET_ITEM(rec, i, items[i]); /* a NULL number (no memory) is checked below */
+    if (!numbers[0] || !numbers[1] || !numbers[2] || !numbers[3] || !numbers[4]) {
+        Py_DECREF(rec);
+        return -1;
+    }
     PyObject *done = PyObject_CallMethodOneArg(relay->records, s_append, rec);
     Py_DECREF(rec);
     Py_XDECREF(done);
@@ -501,7 +524,11 @@ static PyObject *relay_take(RelayObject *self, PyObject *const *args, Py_ssize_t
             result = Py_NewRef(Py_None);
         goto done;
     }
-    if (monotonic() >= PyFloat_AsDouble(PyTuple_GET_ITEM(route, 0)) || PyErr_Occurred() ||
+    /* One clock read serves the route's expiry, the record's start, sent_at and last_active. */
+    struct timespec taken_at;
+    clock_gettime(CLOCK_MONOTONIC, &taken_at);
+    double now_s = (double)taken_at.tv_sec + (double)taken_at.tv_nsec * 1e-9;
+    if (now_s >= PyFloat_AsDouble(PyTuple_GET_ITEM(route, 0)) || PyErr_Occurred() ||
         !PyList_Check(PyTuple_GET_ITEM(route, 1))) {
         if (!PyErr_Occurred())
             result = Py_NewRef(Py_None);
@@ -534,7 +561,7 @@ static PyObject *relay_take(RelayObject *self, PyObject *const *args, Py_ssize_t
         Py_CLEAR(seq_obj);
     }
     char via[32];
-    int via_len = self->ring != Py_None ? snprintf(via, sizeof via, "%lld", seq) : 0;
+    int via_len = self->ring != Py_None ? put_decimal(via, seq) : 0;
     Py_ssize_t want_size = (space - start) + 1 + (query != NULL && query + 1 == target + target_len ? path_len : target_len) + 11;
     for (int i = 0; i < count; i++)
         want_size += fields[i].name_len + 2 + fields[i].value_len + 2;
@@ -643,17 +670,17 @@ static PyObject *relay_take(RelayObject *self, PyObject *const *args, Py_ssize_t
     p->path = Py_NewRef(path_obj);
     p->upstream = (UpstreamObject *)Py_NewRef(upstream);
     p->seq = seq;
-    p->began = clock_ns();
+    p->began = (long long)taken_at.tv_sec * 1000000000LL + taken_at.tv_nsec;
     p->finished = 0;
     upstream->pending = (PendingObject *)Py_NewRef(p);
     upstream->received = 0;
     upstream->progress = 1;
     upstream->quiet = 0;
-    upstream->sent_at = monotonic();
+    upstream->sent_at = now_s;
     result = (PyObject *)p;
     self->taken++;
     /* The connection waits for this answer as for a fast handler's `Later` (`Connection._dispatch`). */
-    PyObject *now = PyFloat_FromDouble(monotonic());
+    PyObject *now = PyFloat_FromDouble(now_s);
     int set = now != NULL && slot_set(&c_busy, connection, s_busy, Py_True) == 0 &&
               slot_set(&c_later, connection, s_later, result) == 0 &&
               slot_set(&c_last_active, connection, s_last_active, now) == 0;
@@ -944,8 +971,10 @@ static PyObject *client_answer(RelayObject *relay, Answer *a, PyObject *peer) {
             return NULL;
         line_len = snprintf(own, sizeof own, "HTTP/1.1 %d \r\n", a->status);
     }
-    char length[40];
-    int length_len = snprintf(length, sizeof length, "content-length: %zd\r\n\r\n", a->body_len);
+    char length[48] = "content-length: ";
+    int length_len = 16 + put_decimal(length + 16, (long long)a->body_len);
+    memcpy(length + length_len, "\r\n\r\n", 4);
+    length_len += 4;
     Py_ssize_t size = line_len + sizeof "x-substrate-peer: \r\n" - 1 + PyBytes_GET_SIZE(peer) + length_len + a->body_len;
     for (int i = 0; i < a->count; i++)
         size += a->fields[i].name_len + 2 + a->fields[i].value_len + 2;
@@ -1043,24 +1072,21 @@ static PyObject *relay_flush(RelayObject *self, PyObject *unused) {
             PyErr_Clear();
             continue;
         }
-        PyObject *fresh = PyList_New(0);
         PyObject *transport = slot_get(&c_transport, connection, s_transport);
         PyObject *closing = transport != NULL ? PyObject_CallMethodNoArgs(transport, s_is_closing) : NULL;
         PyObject *data = NULL, *done = NULL;
-        if (fresh != NULL && slot_set(&c_held, connection, s_held, fresh) == 0 && closing != NULL &&
-            !PyObject_IsTrue(closing)) {
+        if (closing != NULL && !PyObject_IsTrue(closing))
             data = PyList_GET_SIZE(held) == 1 ? Py_NewRef(PyList_GET_ITEM(held, 0))
                                                : PyObject_CallMethodOneArg(empty_bytes, s_join, held);
-            if (data != NULL)
-                done = PyObject_CallMethodOneArg(transport, s_write, data);
-        }
+        /* Emptied in place before the write, as `Connection.flush` empties it (no new list per flush). */
+        if (!PyErr_Occurred() && PyList_SetSlice(held, 0, PyList_GET_SIZE(held), NULL) == 0 && data != NULL)
+            done = PyObject_CallMethodOneArg(transport, s_write, data);
         if (PyErr_Occurred())
             PyErr_WriteUnraisable(connection);
         Py_XDECREF(done);
         Py_XDECREF(data);
         Py_XDECREF(closing);
         Py_XDECREF(transport);
-        Py_XDECREF(fresh);
         Py_DECREF(held);
     }
     Py_DECREF(connections);
