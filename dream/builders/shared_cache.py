@@ -4,6 +4,10 @@ Only dream's warm-up writes it: it compiles dream's own sources (languages.WARM_
 with the cache writable. A project's build sees it layered (sandbox.py): it reads what the warm-up
 compiled, and what it writes lands in a layer that goes with the step. So a build stays as fast as with
 a shared cache for everything the warm-up covers, and no project can change what another project links.
+
+A warm-up and the builds that read the cache never overlap (a build would see archives and manifests
+half rewritten): a build holds the cache's lock shared until its steps end (`reading_shared_cache`), a
+warm-up holds it exclusively (`warm`); either waits for the other, bounded and cancellable.
 """
 
 from __future__ import annotations
