@@ -1,5 +1,6 @@
 """The shared compiler cache is warmed by one process at a time: monkeys (or test workers) that build the
-same language for the first time at once must not break each other's archives."""
+same language for the first time at once must not break each other's archives. And builds read it only
+while no warm-up rewrites it: real processes hold the real locks here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -94,8 +94,11 @@ def tool_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "toolchains"
 
 
+Holder = Callable[[str, str], "subprocess.Popen[str]"]
+
+
 @pytest.fixture
-def holder(tool_cache: Path) -> Iterator[Callable[[str, str], subprocess.Popen[str]]]:
+def holder(tool_cache: Path) -> Iterator[Holder]:
     """Starts a process that holds `lang`'s cache as a "warm-up" or a "build"; each is stopped at the end."""
     children: list[subprocess.Popen[str]] = []
 
@@ -134,7 +137,7 @@ def cache_lock(lang: str, log: list[str], *, exclusive: bool, timeout: float = 3
         return "held"
 
 
-def test_a_build_waits_for_a_warm_up_and_goes_on_once_it_ends(holder: Any) -> None:
+def test_a_build_waits_for_a_warm_up_and_goes_on_once_it_ends(holder: Holder) -> None:
     """C builds read zig's cache: a zig warm-up holds them back too."""
     warm_up = holder("zig", "warm-up")
     log: list[str] = []
@@ -150,7 +153,7 @@ def test_a_build_waits_for_a_warm_up_and_goes_on_once_it_ends(holder: Any) -> No
         assert build.result(timeout=30) == "read"
 
 
-def test_builds_read_at_once_and_a_warm_up_waits_for_them(holder: Any) -> None:
+def test_builds_read_at_once_and_a_warm_up_waits_for_them(holder: Holder) -> None:
     from dream.builders.shared_cache import warm
 
     builds = [holder("go", "build"), holder("go", "build")]  # the second did not wait for the first
@@ -176,7 +179,7 @@ def test_builds_read_at_once_and_a_warm_up_waits_for_them(holder: Any) -> None:
         assert warm_up.result(timeout=30) == "held"
 
 
-def test_a_build_that_comes_while_a_warm_up_waits_goes_after_it(holder: Any) -> None:
+def test_a_build_that_comes_while_a_warm_up_waits_goes_after_it(holder: Holder) -> None:
     """Builds that overlap one another cannot keep a warm-up out forever: one that comes later waits."""
     first = holder("go", "build")
     with ThreadPoolExecutor(2) as pool:
@@ -193,7 +196,7 @@ def test_a_build_that_comes_while_a_warm_up_waits_goes_after_it(holder: Any) -> 
         assert build.result(timeout=30) == "read"
 
 
-def test_a_build_waiting_for_a_warm_up_times_out_or_is_cancelled_with_a_clear_error(holder: Any) -> None:
+def test_a_build_waiting_for_a_warm_up_times_out_or_is_cancelled_with_a_clear_error(holder: Holder) -> None:
     warm_up = holder("zig", "warm-up")
     lock = tool_cache_dir() / "warmed" / ".zig.lock"
     with pytest.raises(CompileError) as timed_out:
@@ -216,7 +219,7 @@ def test_a_build_waiting_for_a_warm_up_times_out_or_is_cancelled_with_a_clear_er
     )
 
 
-def test_a_warm_up_waiting_for_builds_is_cancelled_with_a_clear_error(holder: Any) -> None:
+def test_a_warm_up_waiting_for_builds_is_cancelled_with_a_clear_error(holder: Holder) -> None:
     from dream.builders.shared_cache import warm
 
     holder("go", "build")
@@ -231,7 +234,7 @@ def test_a_warm_up_waiting_for_builds_is_cancelled_with_a_clear_error(holder: An
 
 @pytest.mark.language
 def test_a_build_that_must_warm_waits_for_a_warm_up_then_warms_and_builds(
-    holder: Any, tool_cache: Path, tmp_path: Path
+    holder: Holder, tool_cache: Path, tmp_path: Path
 ) -> None:
     """A real Rust build in a cold cache while another process warms it: the build waits, then warms
     (the other warm-up wrote no marker) and builds, holding the cache for reading meanwhile."""
