@@ -3,6 +3,7 @@ bubblewrap sandbox instead of a container (sandbox.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -33,7 +34,7 @@ from dream.builders.scripts import (
     remap_paths,
     wasm_utils,
 )
-from dream.builders.shared_cache import CACHED_LANGS, ensure_warm
+from dream.builders.shared_cache import CACHED_LANGS, reading_shared_cache
 from dream.builders.toolchains import Toolchain
 
 STEP_DIRS = (".taubyte", "taubyte")
@@ -101,11 +102,14 @@ class ScriptBuilder:
         cache = tool_cache_dir() if self.lang in CACHED_LANGS else None
         if sandbox is not None:
             emit(_describe(sandbox, cache))
+        # Held until the compilers are done: a warm-up then waits for this build, and this build for a
+        # warm-up, so neither sees the shared cache half rewritten.
+        reading = contextlib.ExitStack()
         try:
-            ensure_warm(self.lang, log=emit, timeout=timeout, cancel=cancel)
+            reading.enter_context(reading_shared_cache(self.lang, log=emit, timeout=timeout, cancel=cancel))
         except CompileError as exc:
             return fail(f"cannot build {src}: {exc}")
-        with tempfile.TemporaryDirectory(prefix="dream-build-") as tmp:
+        with reading, tempfile.TemporaryDirectory(prefix="dream-build-") as tmp:
             work = Path(tmp)
             dirs = {"src": work / "src", "out": work / "out", "utils": work / "utils"}
             shutil.copytree(src, dirs["src"], symlinks=True, ignore=shutil.ignore_patterns(".git"))
@@ -196,6 +200,7 @@ class ScriptBuilder:
                         f"build of {src} failed in step '{step}' (exit code {code}):\n{tail}"
                         + (f"\n{why}" if why else "")
                     )
+            reading.close()  # the steps are over: nothing reads the shared cache any more
             result = self._collect(dirs["out"], out, src, emit, fail, start, on_wasm)
             return replace(result, log="\n".join(lines))
 

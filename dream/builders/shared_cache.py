@@ -4,19 +4,26 @@ Only dream's warm-up writes it: it compiles dream's own sources (languages.WARM_
 with the cache writable. A project's build sees it layered (sandbox.py): it reads what the warm-up
 compiled, and what it writes lands in a layer that goes with the step. So a build stays as fast as with
 a shared cache for everything the warm-up covers, and no project can change what another project links.
+
+A warm-up and the builds that read the cache never overlap (a build would see archives and manifests
+half rewritten): a build holds the cache's lock shared until its steps end (`reading_shared_cache`), a
+warm-up holds it exclusively (`warm`); either waits for the other, bounded and cancellable.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from dream.builders.env import step_env, zig_cache_name
 from dream.builders.languages import GO_WHOLE_SDK_WARM_TAG, WARM_SOURCES, CompileError, sdk_digest
@@ -32,7 +39,7 @@ WARM_TIMEOUT = 900.0  # a cold Go std or wasi-libc takes a minute or two on a sl
 # Go re-stamps a cache entry it uses once it is an hour old; through the layer that copies the entry
 # into the step's layer. Re-stamping the shared entries this often spares every build that copy.
 FRESH_SECONDS = 1800.0
-LOCK_POLL = 0.1  # seconds between looks at another process's warm-up lock
+LOCK_POLL = 0.1  # seconds between looks at a cache lock another process holds (a warm-up, a build)
 
 
 def _marker(lang: str) -> Path:
@@ -64,30 +71,140 @@ def is_warm(lang: str) -> bool:
         return False
 
 
+# Languages whose compilers share one cache folder share its lock: a zig warm-up rewrites what C builds read.
+CACHE_OF = {"c": "zig"}
+
+
+def _lock_files(lang: str) -> tuple[Path, Path]:
+    """The gate and the lock of `lang`'s cache. A warm-up holds both exclusively; a build holds the lock
+    shared while its compilers read, and the gate only while it takes the lock: a warm-up that waits for
+    running builds holds the gate, so builds that come later wait behind it instead of starving it."""
+    folder = tool_cache_dir() / MARKERS
+    folder.mkdir(parents=True, exist_ok=True)
+    name = CACHE_OF.get(lang, lang)
+    return folder / f".{name}.gate", folder / f".{name}.lock"
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """Who waits for a cache lock, for what, and what ends the wait: for its log line and its errors."""
+
+    waiter: str
+    waited_for: str
+    lock: Path
+    fix: str
+
+    def started(self) -> str:
+        return f"waiting for {self.waited_for} (lock {self.lock}) ..."
+
+    def cancelled(self) -> str:
+        return f"{self.waiter} was cancelled while it waited for {self.waited_for} (lock {self.lock})"
+
+    def timed_out(self, timeout: float, holders: list[int]) -> str:
+        held = f", held by process {', '.join(map(str, holders))}" if holders else ""
+        waited = f"{self.waiter} waited over {round(timeout, 1):g}s for {self.waited_for}"
+        return f"{waited} (lock {self.lock}{held}); {self.fix}"
+
+
+def _waiting(lang: str, lock: Path, *, exclusive: bool) -> _Waiting:
+    cache = f"the shared {CACHE_OF.get(lang, lang)} compiler cache"
+    if exclusive:
+        return _Waiting(
+            f"warming {lang}",
+            f"builds reading {cache}, or another warm-up of it, to finish",
+            lock,
+            "let them finish or stop them, then warm again (dream doctor --warm)",
+        )
+    return _Waiting(
+        f"the {lang} build",
+        f"a warm-up of {cache} to finish",
+        lock,
+        "let the warm-up finish or stop it, then build again",
+    )
+
+
+def _take(
+    fh: IO[str],
+    mode: int,
+    *,
+    deadline: float,
+    timeout: float,
+    cancel: threading.Event | None,
+    waiting: _Waiting,
+    log: Callable[[str], None],
+) -> None:
+    """flock `fh` in `mode`, looking every LOCK_POLL seconds whether the wait was cancelled or ran out."""
+    logged = False
+    while True:
+        try:
+            fcntl.flock(fh, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if not logged:
+                log(waiting.started())
+                logged = True
+            if cancel is not None and cancel.is_set():
+                raise CompileError(waiting.cancelled()) from None
+            if time.monotonic() > deadline:
+                raise CompileError(waiting.timed_out(timeout, _lock_holders(fh))) from None
+            time.sleep(LOCK_POLL)
+
+
+def _lock_holders(fh: IO[str]) -> list[int]:
+    """The processes holding a flock on `fh`'s file, from /proc/locks (empty where it cannot tell)."""
+    st = os.fstat(fh.fileno())
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return []
+    pids = set()
+    for line in table.splitlines():
+        fields = line.split()  # "1: FLOCK ADVISORY WRITE <pid> <dev:inode> 0 EOF"; waiters read "1: -> FLOCK"
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == where and fields[4].isdigit():
+            pids.add(int(fields[4]))
+    pids.discard(os.getpid())
+    return sorted(pids)
+
+
 @contextlib.contextmanager
-def _warming(lang: str, *, timeout: float, cancel: threading.Event | None) -> Iterator[None]:
-    """Hold the machine-wide lock on warming `lang`: two processes (two monkeys, two test workers)
-    compiling into the same cache at once break each other's archives."""
-    path = tool_cache_dir() / MARKERS / f".{lang}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
-    with open(path, "a") as fh:
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if cancel is not None and cancel.is_set():
-                    raise CompileError(f"warming {lang} was cancelled") from None
-                if time.monotonic() > deadline:
-                    raise CompileError(
-                        f"another process has been warming {lang} for over {timeout:.0f}s (lock {path})"
-                    ) from None
-                time.sleep(LOCK_POLL)
+def _cache_lock(
+    lang: str,
+    *,
+    exclusive: bool,
+    timeout: float,
+    cancel: threading.Event | None,
+    log: Callable[[str], None],
+) -> Iterator[None]:
+    """Hold `lang`'s cache machine-wide: exclusively to warm it (two warm-ups at once break each other's
+    archives), shared to build with it (many builds at once; none while a warm-up rewrites what they read).
+    The wait ends with a CompileError after `timeout` seconds or when `cancel` is set."""
+    gate_path, lock_path = _lock_files(lang)
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    wait = functools.partial(
+        _take,
+        deadline=time.monotonic() + timeout,
+        timeout=timeout,
+        cancel=cancel,
+        waiting=_waiting(lang, lock_path, exclusive=exclusive),
+        log=log,
+    )
+    with open(gate_path, "a") as gate, open(lock_path, "a") as lock:
+        # Unlocked explicitly: a process forked meanwhile shares these open files, and closing ours alone
+        # would leave the lock held by it.
+        wait(gate, mode)
+        try:
+            wait(lock, mode)
+        except BaseException:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+            raise
+        if not exclusive:  # a build holds the gate only to get in: a warm-up waiting there goes next
+            fcntl.flock(gate, fcntl.LOCK_UN)
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(gate, fcntl.LOCK_UN)
 
 
 def warm(
@@ -101,7 +218,7 @@ def warm(
     """Compile dream's warm-up sources for `lang` into the shared cache; CompileError if that fails.
     With `again=False`, nothing is done when the cache is already warm (another process may have warmed
     it while this one waited for the lock)."""
-    with _warming(lang, timeout=timeout, cancel=cancel):
+    with _cache_lock(lang, exclusive=True, timeout=timeout, cancel=cancel, log=log):
         if again or not is_warm(lang):
             _warm(lang, log=log, timeout=timeout, cancel=cancel)
 
@@ -160,17 +277,35 @@ def _warm(
     log(f"warmed the shared {lang} compiler cache")
 
 
-def ensure_warm(
+@contextlib.contextmanager
+def reading_shared_cache(
     lang: str, *, log: Callable[[str], None], timeout: float, cancel: threading.Event | None
-) -> None:
-    """Before a project's build: warm the shared cache if this toolchain and SDK never were."""
+) -> Iterator[None]:
+    """Around a project's build: warm the shared cache if this toolchain and SDK never were, then hold it
+    for reading until the build's compilers are done, so that no warm-up rewrites it meanwhile. Waiting
+    for a warm-up (or warming) takes at most `timeout` seconds in all, and stops when `cancel` is set."""
     if lang not in CACHED_LANGS:
+        yield
         return
-    if not is_warm(lang):
-        log(f"warming the shared {lang} compiler cache with dream's own sources (once per toolchain) ...")
-        warm(lang, log=log, timeout=timeout, cancel=cancel, again=False)
-    if lang == "go":
-        _keep_fresh(tool_cache_dir() / "go-build")
+    deadline = time.monotonic() + timeout
+    with contextlib.ExitStack() as held:
+        for attempt in range(2):
+            left = max(deadline - time.monotonic(), 0.0)
+            held.enter_context(_cache_lock(lang, exclusive=False, timeout=left, cancel=cancel, log=log))
+            if is_warm(lang):
+                break
+            held.close()  # a warm-up takes the lock exclusively: this process must not hold it too
+            if attempt:  # warmed a moment ago, and a toolchain or SDK changed since
+                raise CompileError(
+                    f"the {lang} toolchain or dream's {lang} SDK changed while dream warmed the shared"
+                    " compiler cache for it; build again"
+                )
+            log(f"warming the shared {lang} compiler cache with dream's own sources (once per toolchain) ...")
+            left = max(deadline - time.monotonic(), 0.0)
+            warm(lang, log=log, timeout=left, cancel=cancel, again=False)
+        if lang == "go":
+            _keep_fresh(tool_cache_dir() / "go-build")
+        yield
 
 
 def _keep_fresh(root: Path) -> None:
