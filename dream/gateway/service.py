@@ -162,7 +162,7 @@ class Service(Node):
                 max_idle=self.pool.max_idle_per_host,
             )
             self.relay_module = module
-            self.http_relay = self.relay.take
+            self.http_relay = self.relay
         # As the substrate does: what start-up made lives as long as the node, so a full collection (made
         # frequent by the inspector's ring, which keeps records alive across many requests) scans only
         # what requests made, and pauses the relay for less.

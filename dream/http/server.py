@@ -32,7 +32,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import httptools
@@ -53,11 +53,18 @@ from dream.http.websocket import Upgrade, WebSocket, handshake_problem
 
 log = logging.getLogger("dream.http")
 
-# A proxy's relay of the usual request (`HttpServer`'s `relay`), given each read first: when the read is
-# one whole head and nothing else, on a connection between requests (as `data_received` would parse it at
-# once and `_dispatch` it) and the fast path on, it may send the request on, make the connection wait for
-# its `Later` (`busy`, `later`, `last_active`) and answer that; None leaves the read to the server.
-Relay = Callable[["Connection", bytes], Later | None]
+
+class Relay(Protocol):
+    """A proxy's relay of the usual request (`HttpServer`'s `relay`, the gateway's relay in C), given each
+    read first: when the read is one whole head and nothing else, on a connection between requests (as
+    `Connection.receive` would parse it at once and `_dispatch` it) and the fast path on, it may send the
+    request on, make the connection wait for its `Later` (`busy`, `later`, `last_active`) and answer
+    that; else it hands the read to `Connection.receive`."""
+
+    def reader(self, connection: Connection) -> Callable[[bytes], None]:
+        """The connection's `data_received`: the relay first, then `connection.receive`."""
+        ...
+
 
 MAX_BODY = 64 * 1024 * 1024
 # Limits on the head of a request; each is also an `HttpServer` argument (docs/security.md, "HTTP limits").
@@ -224,6 +231,7 @@ class Connection(asyncio.Protocol):
         "busy",
         "client",
         "closing",
+        "data_received",
         "ended",
         "exchange",
         "expect_continue",
@@ -264,6 +272,11 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
+        # What the transport calls with each read (uvloop keeps it from the start): a proxy's relay looks
+        # at a read first, in C, and hands `receive` what it does not take. An attribute in place of
+        # asyncio.Protocol's method, which mypy calls a method replaced.
+        reader = self.receive if server.relay is None else server.relay.reader(self)
+        self.data_received = reader  # type: ignore[method-assign,assignment]
         # The limits the callbacks test on every request, at hand.
         self.max_head = server.max_head
         # A target longer than this may pass max_request_line with its method (every method is shorter
@@ -366,10 +379,8 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.writable.set()
 
-    def data_received(self, data: bytes) -> None:
-        relay = self.server.relay
-        if relay is not None and relay(self, data) is not None:
-            return  # the usual request, gone upstream: answered later, as a `fast` handler's `Later`
+    def receive(self, data: bytes) -> None:
+        """A read of the connection (`data_received`, after the relay if there is one)."""
         if self.socket is not None:
             self.socket.receive(data)
             return

@@ -213,7 +213,7 @@ def install() -> None:
     from dream.substrate import front, runner
     from dream.wasm import callpath, host, hostcall, rawcall
 
-    _wrap(server.Connection, "data_received", "parse")  # llhttp and our callbacks, less the nested stages
+    _wrap(server.Connection, "receive", "parse")  # llhttp and our callbacks, less the nested stages
     _wrap(front.Front, "_ready_for", "route")
     _wrap(front, "event_of", "event")
     _wrap(runner.Runner, "run_inline", "call set-up")  # admission check, streak bookkeeping

@@ -31,7 +31,7 @@ static PyObject *s_socket, *s_in_head, *s_max_head, *s_fast, *s_loop, *s_call_so
     *s_last_active, *s_transport, *s_closing, *s_should_exit, *s_next, *s_write,
     *s_is_closing, *s_abort, *s_close, *s_append, *s_seq, *s_records, *s_id, *s_port, *s_score, *s_header,
     *s_url_room, *s_max_header_line, *s_max_headers, *s_sweeper, *s_watch, *s_busy_set, *k_data,
-    *k_answer, *k_lost, *k_error, *empty_bytes;
+    *k_answer, *k_lost, *k_error, *empty_bytes, *s_receive;
 
 static double monotonic(void) {
     struct timespec ts;
@@ -144,7 +144,7 @@ struct RelayObject {
     char closed;
 };
 
-static PyTypeObject RelayType, UpstreamType, PendingType;
+static PyTypeObject RelayType, UpstreamType, PendingType, ReaderType;
 
 /* -- shared helpers ---------------------------------------------------------------------------------- */
 
@@ -769,6 +769,7 @@ static PyObject *relay_idle(RelayObject *self, PyObject *port) {
 }
 
 static PyObject *relay_flush(RelayObject *self, PyObject *unused);
+static PyObject *relay_reader(RelayObject *self, PyObject *connection);
 
 static PyMethodDef relay_methods[] = {
     {"take", (PyCFunction)(void (*)(void))relay_take, METH_FASTCALL,
@@ -778,6 +779,8 @@ static PyMethodDef relay_methods[] = {
     {"close", (PyCFunction)relay_close, METH_NOARGS, "close the idle upstream connections; take no more"},
     {"idle", (PyCFunction)relay_idle, METH_O, "idle(port) -> idle upstream connections to that port"},
     {"_flush", (PyCFunction)relay_flush, METH_NOARGS, "write the answers held in this loop pass"},
+    {"reader", (PyCFunction)relay_reader, METH_O,
+     "reader(connection) -> the connection's data_received: `take` first, `connection.receive` for the rest"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -798,6 +801,76 @@ static PyTypeObject RelayType = {
     .tp_members = relay_members,
     .tp_init = (initproc)relay_init,
     .tp_new = PyType_GenericNew,
+};
+
+/* -- Reader ------------------------------------------------------------------------------------------- */
+
+/* What uvloop calls with each read of a client connection (the server's `Connection.data_received`):
+ * `take` first, in C, and the server's Python path (`Connection.receive`) only for what it does not take,
+ * so a relayed request runs no Python frame on its way in. */
+typedef struct {
+    PyObject_HEAD
+    RelayObject *relay;
+    PyObject *connection;
+    vectorcallfunc vectorcall;
+} ReaderObject;
+
+static PyObject *reader_vectorcall(ReaderObject *r, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL)
+        return PyErr_Format(PyExc_TypeError, "data_received(data)");
+    if (r->connection == NULL)
+        Py_RETURN_NONE; /* cleared: the connection is being collected */
+    PyObject *take_args[2] = {r->connection, args[0]};
+    PyObject *taken = relay_take(r->relay, take_args, 2);
+    if (taken == NULL)
+        return NULL;
+    int went = taken != Py_None;
+    Py_DECREF(taken);
+    if (went)
+        Py_RETURN_NONE;
+    return PyObject_CallMethodOneArg(r->connection, s_receive, args[0]);
+}
+
+static PyObject *relay_reader(RelayObject *self, PyObject *connection) {
+    ReaderObject *r = PyObject_GC_New(ReaderObject, &ReaderType);
+    if (r == NULL)
+        return NULL;
+    r->relay = (RelayObject *)Py_NewRef(self);
+    r->connection = Py_NewRef(connection);
+    r->vectorcall = (vectorcallfunc)reader_vectorcall;
+    PyObject_GC_Track(r);
+    return (PyObject *)r;
+}
+
+/* The connection holds its reader and the reader its connection: a cycle the collector breaks. */
+static int reader_traverse(ReaderObject *r, visitproc visit, void *arg) {
+    Py_VISIT(r->relay);
+    Py_VISIT(r->connection);
+    return 0;
+}
+
+static int reader_clear(ReaderObject *r) {
+    Py_CLEAR(r->relay);
+    Py_CLEAR(r->connection);
+    return 0;
+}
+
+static void reader_dealloc(ReaderObject *r) {
+    PyObject_GC_UnTrack(r);
+    reader_clear(r);
+    PyObject_GC_Del(r);
+}
+
+static PyTypeObject ReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "dream.http._relay.Reader",
+    .tp_basicsize = sizeof(ReaderObject),
+    .tp_dealloc = (destructor)reader_dealloc,
+    .tp_vectorcall_offset = offsetof(ReaderObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_traverse = (traverseproc)reader_traverse,
+    .tp_clear = (inquiry)reader_clear,
+    .tp_doc = "A client connection's data_received: the relay's take first, the server's Python path else.",
 };
 
 /* -- Pending ------------------------------------------------------------------------------------------ */
@@ -1345,13 +1418,15 @@ PyMODINIT_FUNC PyInit__relay(void) {
         {&k_answer, "answer"},
         {&k_lost, "lost"},
         {&k_error, "error"},
+        {&s_receive, "receive"},
     };
     if (set_up() < 0 || intern_all(names, sizeof names / sizeof names[0]) < 0)
         return NULL;
     empty_bytes = PyBytes_FromStringAndSize("", 0);
     if (empty_bytes == NULL)
         return NULL;
-    if (PyType_Ready(&RelayType) < 0 || PyType_Ready(&UpstreamType) < 0 || PyType_Ready(&PendingType) < 0)
+    if (PyType_Ready(&RelayType) < 0 || PyType_Ready(&UpstreamType) < 0 || PyType_Ready(&PendingType) < 0 ||
+        PyType_Ready(&ReaderType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&relay_module);
     if (module == NULL)
