@@ -138,6 +138,10 @@ struct RelayObject {
         *want, *pool, *busy;
     PyObject *unflushed, *loop, *flush; /* connections holding answers till the loop pass ends, as the
                                            server's `hold`; the loop and this relay's `_flush` */
+    /* The last route key and its parts, used again while requests repeat it (most do, under load): no
+     * bytes, str and tuple made per request for the route cache's look-up. */
+    PyObject *memo_host, *memo_path, *memo_key;
+    int memo_method;
     double down_for;
     Py_ssize_t max_idle;
     long long taken; /* requests relayed here so far, for tests and diagnostics */
@@ -325,6 +329,9 @@ static int relay_clear(RelayObject *self) {
     Py_CLEAR(self->unflushed);
     Py_CLEAR(self->loop);
     Py_CLEAR(self->flush);
+    Py_CLEAR(self->memo_host);
+    Py_CLEAR(self->memo_path);
+    Py_CLEAR(self->memo_key);
     self->closed = 1;
     return 0;
 }
@@ -512,9 +519,25 @@ static PyObject *relay_take(RelayObject *self, PyObject *const *args, Py_ssize_t
     /* The route, cached by the Python path per (Host, path, method). */
     const char *query = memchr(target, '?', (size_t)target_len);
     Py_ssize_t path_len = query != NULL ? query - target : target_len;
-    PyObject *host_obj = PyBytes_FromStringAndSize(host != NULL ? host : "", host_len);
-    PyObject *path_obj = PyUnicode_DecodeASCII(target, path_len, "strict");
-    PyObject *key = host_obj && path_obj ? PyTuple_Pack(3, host_obj, path_obj, methods[method]) : NULL;
+    PyObject *host_obj, *path_obj, *key;
+    if (self->memo_key != NULL && self->memo_method == method && PyBytes_GET_SIZE(self->memo_host) == host_len &&
+        memcmp(PyBytes_AS_STRING(self->memo_host), host != NULL ? host : "", (size_t)host_len) == 0 &&
+        PyUnicode_GET_LENGTH(self->memo_path) == path_len &&
+        memcmp(PyUnicode_1BYTE_DATA(self->memo_path), target, (size_t)path_len) == 0) {
+        host_obj = Py_NewRef(self->memo_host);
+        path_obj = Py_NewRef(self->memo_path);
+        key = Py_NewRef(self->memo_key);
+    } else {
+        host_obj = PyBytes_FromStringAndSize(host != NULL ? host : "", host_len);
+        path_obj = PyUnicode_DecodeASCII(target, path_len, "strict");
+        key = host_obj && path_obj ? PyTuple_Pack(3, host_obj, path_obj, methods[method]) : NULL;
+        if (key != NULL) { /* an ASCII str: its bytes compare with the next target's */
+            Py_XSETREF(self->memo_host, Py_NewRef(host_obj));
+            Py_XSETREF(self->memo_path, Py_NewRef(path_obj));
+            Py_XSETREF(self->memo_key, Py_NewRef(key));
+            self->memo_method = method;
+        }
+    }
     PyObject *result = NULL;
     if (key == NULL)
         goto done;
