@@ -365,7 +365,7 @@ def print_table(results: list[Result]) -> None:
     for top, bottom, goal in RATIOS:
         ratio = by[top].rps / by[bottom].rps
         verdict = "met" if ratio >= goal else "MISSED"
-        print(f"{top}/{bottom}: {ratio:.2f} (goal ≥ {goal}: {verdict})")
+        print(f"{top}/{bottom}: {ratio:.3f} (goal ≥ {goal}: {verdict})")  # 3 places: 0.698 is not 0.70
     for name in by:
         if name.startswith("substrate-"):  # --compare-path: the default path against that one
             print(f"substrate/{name}: {by['substrate'].rps / by[name].rps:.2f}")
