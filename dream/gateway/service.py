@@ -163,6 +163,8 @@ class Service(Node):
             )
             self.relay_module = module
             self.http_relay = self.relay
+            if self.ring is not None:  # the relay keeps its records in C, read with the ring's
+                self.ring.extra = self.relay.kept_after
         # As the substrate does: what start-up made lives as long as the node, so a full collection (made
         # frequent by the inspector's ring, which keeps records alive across many requests) scans only
         # what requests made, and pauses the relay for less.

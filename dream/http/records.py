@@ -85,7 +85,7 @@ class RequestRing:
     (numbered from 1 by `next_seq`), the second `time`, as `time.perf_counter_ns()` when the record was
     made (cheaper than the wall clock on the serving path): `after` makes it seconds since the epoch."""
 
-    __slots__ = ("clipped", "epoch", "fields", "records", "seq", "size")
+    __slots__ = ("clipped", "epoch", "extra", "fields", "records", "seq", "size")
 
     def __init__(
         self, fields: tuple[str, ...], size: int = INSPECT_RING, clip: Mapping[str, int] | None = None
@@ -99,6 +99,9 @@ class RequestRing:
         self.epoch = _epoch()
         # (index, most bytes) of the texts cut when read, as a SlotRing cuts them when written.
         self.clipped = tuple((fields.index(name), most) for name, most in (clip or {}).items())
+        # Records kept elsewhere for this ring, numbered from the same `seq` (the gateway's relay in C
+        # keeps its own without making a tuple per request): `extra(seq)` gives those above `seq`.
+        self.extra: Callable[[int], list[tuple[Any, ...]]] | None = None
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -108,9 +111,17 @@ class RequestRing:
         """Keep `record` (its first item from `next_seq`); the oldest goes when the ring is full."""
         self.records.append(record)
 
+    def tuples(self, seq: int = 0) -> list[tuple[Any, ...]]:
+        """The records numbered above `seq` as tuples, in the order they were made (oldest first), with
+        those kept elsewhere (`extra`): the newest `size` of them all."""
+        found = [r for r in self.records if r[0] > seq]
+        if self.extra is not None:
+            found = sorted(found + self.extra(seq), key=lambda r: r[1])[-self.size :]
+        return found
+
     def after(self, seq: int = 0, limit: int = READ_LIMIT) -> list[dict[str, Any]]:
         """The records numbered above `seq`, oldest first, at most `limit` (the newest of them)."""
-        found = [r for r in self.records if r[0] > seq][-limit:] if limit > 0 else []
+        found = self.tuples(seq)[-limit:] if limit > 0 else []
         if self.clipped:
             found = [_clipped(r, self.clipped) for r in found]
         return _dicts(self.fields, self.epoch, found)

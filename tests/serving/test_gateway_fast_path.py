@@ -96,7 +96,7 @@ def test_the_fast_path_answers_as_the_asgi_path_does(run, tmp_path: Path) -> Non
                     found.append((response.status_code, sorted(response.headers.multi_items()), text))
             # Every record of the inspector names the substrate that answered.
             assert app.ring is not None
-            assert [r[8] for r in app.ring.records] == [b"peer-a"] * 6
+            assert [r[8] for r in app.ring.tuples()] == [b"peer-a"] * 6
             assert app.inflight == {"peer-a": 0}
             return found
 
@@ -134,7 +134,7 @@ def test_a_client_that_leaves_drops_the_relayed_request_upstream(run, tmp_path: 
             await until(closed.is_set, "the gateway to drop the upstream connection")
             assert app.inflight == {"one": 0}
             assert app.ring is not None
-            assert [r[5] for r in app.ring.records] == [200, 502]
+            assert [r[5] for r in app.ring.tuples()] == [200, 502]
 
     run(scenario)
 

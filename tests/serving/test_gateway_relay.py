@@ -14,6 +14,7 @@ import pytest
 
 from dream.gateway import relay as c_relay
 from dream.gateway.service import Service
+from dream.http.records import RING_ENV
 from dream.http.server import MAX_BODY
 from dream.http.upstream import STALE_WINDOW
 from dream.testing.harness import until
@@ -172,7 +173,7 @@ def test_the_relay_answers_as_the_python_paths_do(run, tmp_path: Path) -> None: 
             await until(lambda: app.inflight.get("peer-a", 0) == 0, "the requests to end")
             assert app.ring is not None
             # The record of each request, but its clocks.
-            records = [r[:1] + r[2:6] + r[7:] for r in app.ring.records]
+            records = [r[:1] + r[2:6] + r[7:] for r in app.ring.tuples()]
             taken = app.relay.taken if mode == "c" and app.relay is not None else 0
             return found, records, taken
 
@@ -237,7 +238,46 @@ def test_a_client_that_leaves_drops_the_relayed_request(run, tmp_path: Path) -> 
             await until(gone.is_set, "the gateway to drop the upstream connection")
             await until(lambda: app.inflight == {"one": 0}, "the in-flight count to drop")
             assert app.ring is not None
-            assert [r[5] for r in app.ring.records][-1] == 502
+            assert [r[5] for r in app.ring.tuples()][-1] == 502
+
+    run(scenario)
+
+
+@needs_relay
+def test_relayed_records_are_kept_in_c_and_read_with_the_python_paths_newest_last(  # type: ignore[no-untyped-def]
+    run,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The relay keeps its records in a ring of its own (no tuple per request); the inspector reads them
+    with the Python path's, in the order the requests ended, the ring's size of the newest."""
+    monkeypatch.setenv(RING_ENV, "4")
+
+    async def scenario() -> None:
+        async with (
+            RawServer(scripted) as upstream,
+            gateway(tmp_path, {"peer-a": (upstream.port, True, True)}) as app,
+            serving(app, "c") as (_, port),
+        ):
+            assert app.ring is not None and app.relay is not None
+            await exchange(port, usual(b"/ok?n=1"), 1)  # the Python path's: it caches the route
+            assert app.relay.kept_after(0) == []
+            for n in range(2, 8):
+                await relay_ready(app, upstream.port)
+                await exchange(port, usual(b"/ok?n=%d" % n), 1)
+            await exchange(port, usual(b"/chunked"), 1)  # a Python-path record after the relay's
+            assert app.relay.taken == 6
+            kept = app.relay.kept_after(0)
+            assert [r[0] for r in kept] == [4, 5, 6, 7]  # its own ring of 4, wrapped round
+            assert [(r[2], r[3], r[4], r[5], r[8]) for r in kept] == [
+                ("GET", FQDN, "/ok", 200, b"peer-a")
+            ] * 4
+            assert [r[0] for r in app.relay.kept_after(5)] == [6, 7]
+            records = app.ring.after(0, 100)
+            assert [r["seq"] for r in records] == [5, 6, 7, 8]  # 8: the chunked one, last to end
+            assert [r["substrate"] for r in records] == ["peer-a"] * 4
+            assert [r["seq"] for r in app.ring.after(6, 1)] == [8]
+            assert records == sorted(records, key=lambda r: r["time"])
 
     run(scenario)
 

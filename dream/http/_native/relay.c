@@ -29,9 +29,9 @@
 
 static PyObject *s_socket, *s_in_head, *s_max_head, *s_fast, *s_loop, *s_call_soon, *s_flush, *s_join, *s_later, *s_busy, *s_held, *s_server, *s_waiting, *s_refusal, *s_ended, *s_head_size,
     *s_last_active, *s_transport, *s_closing, *s_should_exit, *s_next, *s_write,
-    *s_is_closing, *s_abort, *s_close, *s_append, *s_seq, *s_records, *s_id, *s_port, *s_score, *s_header,
+    *s_is_closing, *s_abort, *s_close, *s_seq, *s_id, *s_port, *s_score, *s_header,
     *s_url_room, *s_max_header_line, *s_max_headers, *s_sweeper, *s_watch, *s_busy_set, *k_data,
-    *k_answer, *k_lost, *k_error, *empty_bytes, *s_receive;
+    *k_answer, *k_lost, *k_error, *empty_bytes, *s_receive, *s_size;
 
 static double monotonic(void) {
     struct timespec ts;
@@ -109,6 +109,16 @@ static int slot_set(SlotCache *cache, PyObject *obj, PyObject *name, PyObject *v
 static SlotCache c_fast, c_should_exit, c_sweeper, c_socket, c_ended, c_in_head, c_head_size, c_busy, c_max_head, c_waiting, c_server, c_transport, c_url_room, c_max_header_line, c_max_headers, c_later, c_last_active, c_closing, c_held, c_refusal, c_id, c_score, c_port, c_header, c_seq;
 
 typedef struct RelayObject RelayObject;
+
+/* One inspector record of a relayed request, kept in the relay's own ring (`kept`): numbers as C numbers,
+ * texts as the objects the request already had (the route key's, shared while requests repeat it), so
+ * recording makes no Python object. */
+typedef struct {
+    long long seq, time, total_ns;
+    Py_ssize_t bytes_out;
+    int status;
+    PyObject *method, *host, *path, *peer;
+} Kept;
 typedef struct PendingObject PendingObject;
 
 typedef struct {
@@ -134,7 +144,7 @@ struct PendingObject {
 
 struct RelayObject {
     PyObject_HEAD
-    PyObject *routes, *inflight, *down, *ring, *records, *via_prefix, *status_lines, *idle, *fallback,
+    PyObject *routes, *inflight, *down, *ring, *via_prefix, *status_lines, *idle, *fallback,
         *want, *pool, *busy;
     PyObject *unflushed, *loop, *flush; /* connections holding answers till the loop pass ends, as the
                                            server's `hold`; the loop and this relay's `_flush` */
@@ -142,6 +152,8 @@ struct RelayObject {
      * bytes, str and tuple made per request for the route cache's look-up. */
     PyObject *memo_host, *memo_path, *memo_key;
     int memo_method;
+    Kept *kept; /* the ring's size of records (NULL: the inspector is off), written round from kept_next */
+    Py_ssize_t kept_size, kept_next;
     double down_for;
     Py_ssize_t max_idle;
     long long taken; /* requests relayed here so far, for tests and diagnostics */
@@ -165,29 +177,57 @@ static int add_inflight(RelayObject *relay, PyObject *id, long delta) {
     return rc;
 }
 
-/* The inspector's record, as `Service._record` makes it. */
+/* The inspector's record, as `Service._record` makes it, into the relay's own ring (read with the ring's
+ * Python records by `RequestRing.tuples`, through `kept_after`). */
 static int record(PendingObject *p, int status, Py_ssize_t size, PyObject *peer) {
     RelayObject *relay = p->relay;
-    if (relay->records == Py_None)
+    if (relay->kept == NULL)
         return 0;
     long long now = clock_ns();
-    PyObject *rec = PyTuple_New(9);
-    if (rec == NULL)
-        return -1;
-    PyObject *numbers[] = {PyLong_FromLongLong(p->seq), PyLong_FromLongLong(now), PyLong_FromLong(status),
-                           PyLong_FromLongLong(now - p->began), PyLong_FromSsize_t(size)};
-    PyObject *items[] = {numbers[0], numbers[1], Py_NewRef(p->method), Py_NewRef(p->host), Py_NewRef(p->path),
-                         numbers[2], numbers[3], numbers[4], Py_NewRef(peer)};
-    for (Py_ssize_t i = 0; i < 9; i++)
-        PyTuple_SET_ITEM(rec, i, items[i]); /* a NULL number (no memory) is checked below */
-    if (!numbers[0] || !numbers[1] || !numbers[2] || !numbers[3] || !numbers[4]) {
-        Py_DECREF(rec);
-        return -1;
+    Kept *k = &relay->kept[relay->kept_next];
+    relay->kept_next = (relay->kept_next + 1) % relay->kept_size;
+    k->seq = p->seq;
+    k->time = now;
+    k->total_ns = now - p->began;
+    k->bytes_out = size;
+    k->status = status;
+    Py_XSETREF(k->method, Py_NewRef(p->method));
+    Py_XSETREF(k->host, Py_NewRef(p->host));
+    Py_XSETREF(k->path, Py_NewRef(p->path));
+    Py_XSETREF(k->peer, Py_NewRef(peer));
+    return 0;
+}
+
+static void kept_clear(RelayObject *self) {
+    for (Py_ssize_t i = 0; self->kept != NULL && i < self->kept_size; i++) {
+        Py_CLEAR(self->kept[i].method);
+        Py_CLEAR(self->kept[i].host);
+        Py_CLEAR(self->kept[i].path);
+        Py_CLEAR(self->kept[i].peer);
     }
-    PyObject *done = PyObject_CallMethodOneArg(relay->records, s_append, rec);
-    Py_DECREF(rec);
-    Py_XDECREF(done);
-    return done == NULL ? -1 : 0;
+    PyMem_Free(self->kept);
+    self->kept = NULL;
+    self->kept_size = self->kept_next = 0;
+}
+
+/* kept_after(seq) -> the records kept here numbered above `seq`, as the ring's tuples, in the order they
+ * were made (oldest first). */
+static PyObject *relay_kept_after(RelayObject *self, PyObject *arg) {
+    long long after = PyLong_AsLongLong(arg);
+    if (after == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *found = PyList_New(0);
+    for (Py_ssize_t n = 0; found != NULL && self->kept != NULL && n < self->kept_size; n++) {
+        Kept *k = &self->kept[(self->kept_next + n) % self->kept_size];
+        if (k->method == NULL || k->seq <= after)
+            continue;
+        PyObject *rec = Py_BuildValue("(LLOOOiLnO)", k->seq, k->time, k->method, k->host, k->path, k->status,
+                                      k->total_ns, k->bytes_out, k->peer);
+        if (rec == NULL || PyList_Append(found, rec) < 0)
+            Py_CLEAR(found);
+        Py_XDECREF(rec);
+    }
+    return found;
 }
 
 static void pending_clear(PendingObject *p) {
@@ -250,17 +290,20 @@ static int relay_init(RelayObject *self, PyObject *args, PyObject *kwds) {
                                      &PyDict_Type, &inflight, &PyDict_Type, &down, &ring, &via, &PyDict_Type,
                                      &lines, &fallback, &want, &pool, &down_for, &max_idle))
         return -1;
-    PyObject *records = Py_None;
+    Py_ssize_t kept_size = 0;
     if (ring != Py_None) {
-        records = PyObject_GetAttr(ring, s_records);
-        if (records == NULL)
+        PyObject *size = PyObject_GetAttr(ring, s_size);
+        kept_size = size != NULL ? PyLong_AsSsize_t(size) : -1;
+        Py_XDECREF(size);
+        if (kept_size < 1) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "Relay: the ring's size is a whole number of at least 1");
             return -1;
-    } else
-        Py_INCREF(records);
+        }
+    }
     PyObject *busy = PyObject_GetAttr(pool, s_busy_set);
     if (busy == NULL || !PySet_Check(busy)) {
         Py_XDECREF(busy);
-        Py_DECREF(records);
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "Relay: the pool's _busy is a set");
         return -1;
@@ -271,7 +314,6 @@ static int relay_init(RelayObject *self, PyObject *args, PyObject *kwds) {
         Py_XDECREF(idle);
         Py_XDECREF(unflushed);
         Py_DECREF(busy);
-        Py_DECREF(records);
         return -1;
     }
     Py_XSETREF(self->unflushed, unflushed);
@@ -279,7 +321,6 @@ static int relay_init(RelayObject *self, PyObject *args, PyObject *kwds) {
     Py_XSETREF(self->inflight, Py_NewRef(inflight));
     Py_XSETREF(self->down, Py_NewRef(down));
     Py_XSETREF(self->ring, Py_NewRef(ring));
-    Py_XSETREF(self->records, records);
     Py_XSETREF(self->via_prefix, Py_NewRef(via));
     Py_XSETREF(self->status_lines, Py_NewRef(lines));
     Py_XSETREF(self->idle, idle);
@@ -289,6 +330,15 @@ static int relay_init(RelayObject *self, PyObject *args, PyObject *kwds) {
     Py_XSETREF(self->busy, busy);
     self->down_for = down_for;
     self->max_idle = max_idle;
+    kept_clear(self);
+    if (kept_size > 0) {
+        self->kept = PyMem_Calloc((size_t)kept_size, sizeof(Kept));
+        if (self->kept == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->kept_size = kept_size;
+    }
     return 0;
 }
 
@@ -299,7 +349,6 @@ static int relay_traverse(RelayObject *self, visitproc visit, void *arg) {
     Py_VISIT(self->inflight);
     Py_VISIT(self->down);
     Py_VISIT(self->ring);
-    Py_VISIT(self->records);
     Py_VISIT(self->via_prefix);
     Py_VISIT(self->status_lines);
     Py_VISIT(self->idle);
@@ -318,7 +367,6 @@ static int relay_clear(RelayObject *self) {
     Py_CLEAR(self->inflight);
     Py_CLEAR(self->down);
     Py_CLEAR(self->ring);
-    Py_CLEAR(self->records);
     Py_CLEAR(self->via_prefix);
     Py_CLEAR(self->status_lines);
     Py_CLEAR(self->idle);
@@ -332,6 +380,7 @@ static int relay_clear(RelayObject *self) {
     Py_CLEAR(self->memo_host);
     Py_CLEAR(self->memo_path);
     Py_CLEAR(self->memo_key);
+    kept_clear(self);
     self->closed = 1;
     return 0;
 }
@@ -802,6 +851,8 @@ static PyMethodDef relay_methods[] = {
     {"close", (PyCFunction)relay_close, METH_NOARGS, "close the idle upstream connections; take no more"},
     {"idle", (PyCFunction)relay_idle, METH_O, "idle(port) -> idle upstream connections to that port"},
     {"_flush", (PyCFunction)relay_flush, METH_NOARGS, "write the answers held in this loop pass"},
+    {"kept_after", (PyCFunction)relay_kept_after, METH_O,
+     "kept_after(seq) -> the records of relayed requests numbered above seq, oldest first"},
     {"reader", (PyCFunction)relay_reader, METH_O,
      "reader(connection) -> the connection's data_received: `take` first, `connection.receive` for the rest"},
     {NULL, NULL, 0, NULL},
@@ -1424,9 +1475,7 @@ PyMODINIT_FUNC PyInit__relay(void) {
         {&s_is_closing, "is_closing"},
         {&s_abort, "abort"},
         {&s_close, "close"},
-        {&s_append, "append"},
         {&s_seq, "seq"},
-        {&s_records, "records"},
         {&s_id, "id"},
         {&s_port, "port"},
         {&s_score, "score"},
@@ -1442,6 +1491,7 @@ PyMODINIT_FUNC PyInit__relay(void) {
         {&k_lost, "lost"},
         {&k_error, "error"},
         {&s_receive, "receive"},
+        {&s_size, "size"},
     };
     if (set_up() < 0 || intern_all(names, sizeof names / sizeof names[0]) < 0)
         return NULL;
