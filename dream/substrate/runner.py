@@ -93,6 +93,9 @@ class ReadyFunction:
     key: tuple[str, str] = ("", "")  # (project, function id): its calls' slots and line
     project: str = ""
     name: str = ""
+    # How its log lines name it (`functions/<name>`): a build several functions share is loaded once,
+    # and its module is named after the first of them.
+    label: str = ""
     data: DataScope | None = None  # what its database host calls reach (functions that import them)
     scope: FunctionScope | None = None  # what its event host calls reach (self, HTTP client, pub-sub)
     # How an HTTP request runs in one C call with no HttpEvent (`FunctionModule.server`); None: `call`.
@@ -127,7 +130,8 @@ class ReadyFunction:
             key=(resource.project, resource.id),
             project=resource.project,
             name=resource.name,
-            serve=module.server(export),
+            label=f"functions/{resource.name}",
+            serve=module.server(export, f"functions/{resource.name}"),
         )
 
 
@@ -175,6 +179,7 @@ class Runner:
                 data=fn.data,
                 scope=fn.scope,
                 message=message,
+                label=fn.label,
             )
         except WasmTimeout as exc:
             if self._rerun_inline(fn, started, again, exc):
@@ -213,6 +218,7 @@ class Runner:
                 path,
                 timeout=min(fn.timeout, INLINE_SLICE),
                 memory_limit=fn.memory,
+                label=fn.label,
             )
         except WasmTimeout as exc:
             if self._rerun_inline(fn, started, again, exc):
@@ -395,5 +401,6 @@ def _timed_call(
         data=fn.data,
         scope=fn.scope,
         message=message,
+        label=fn.label,
     )
     return result, time.thread_time() - started

@@ -355,6 +355,7 @@ class FunctionModule:
         scope: FunctionScope | None = None,
         message: Trigger | None = None,
         measure: bool = False,
+        label: str = "",
     ) -> HttpResponse:
         """Instantiate, initialise (`_initialize`, else `_start`), call `export(0)` and return the response.
 
@@ -365,7 +366,8 @@ class FunctionModule:
         the event families reach (`dream.wasm.scope`); `message` makes the event a pub-sub one, with
         that (channel, data), or a p2p one (a `P2PCommand`, whose `response` the handler fills).
         With `measure`, the response tells how much linear memory the guest ended with (its peak: wasm
-        memory only grows).
+        memory only grows). `label` names the function in its log lines (default: the module's name,
+        which is the first function loaded of a build several functions share).
         Raises WasmTimeout, WasmMemoryLimit, WasmTrap (guest failed), WasmCancelled or WasmLoadError;
         WasmNeedsWorker when a data host call could not wait here (rerun it on a worker thread).
         """
@@ -375,6 +377,7 @@ class FunctionModule:
         host = self.host
         if host.stopped:
             raise WasmError(f"cannot call {self.name}: the wasm host has been stopped", "host stopped")
+        label = label or self.name
         output = _GuestOutput() if self.uses_wasi and host.capture_output else None
         wasi: wasmtime.WasiConfig | None = None
         if self.uses_wasi:
@@ -385,11 +388,11 @@ class FunctionModule:
                 wasi.stderr_file = str(output.stderr)
         if control is None:
             event = HttpEvent(
-                request, deadline=time.monotonic() + timeout, label=self.name, data=data, scope=scope
+                request, deadline=time.monotonic() + timeout, label=label, data=data, scope=scope
             )
             ticks = math.ceil(timeout / TICK_SECONDS) + 1
         else:
-            event = HttpEvent(request, deadline=control.deadline, label=self.name, data=data, scope=scope)
+            event = HttpEvent(request, deadline=control.deadline, label=label, data=data, scope=scope)
             ticks = control.first_ticks()
         if message is not None:
             event.kind = P2P_EVENT_TYPE if isinstance(message, P2PCommand) else PUBSUB_EVENT_TYPE
@@ -440,13 +443,14 @@ class FunctionModule:
             if self.may_block:
                 interrupt.end()
             if output is not None:
-                output.finish(self.name)
+                output.finish(label)
         return event.response()
 
-    def server(self, export: str) -> Serve | None:
+    def server(self, export: str, label: str = "") -> Serve | None:
         """How `serve` answers an HTTP request with `export` in one C call, or None when its calls need
         `call`: on the native path, for a module with no WASI and no import but the HTTP event host calls
-        done in C (what they read and write never needs an HttpEvent), and a valid export."""
+        done in C (what they read and write never needs an HttpEvent), and a valid export. `label` names
+        the function in its log lines, as `call`'s."""
         native = self._path.native_host_calls
         if self.uses_wasi or self.may_block or self.uses_data or self.unsupported_imports:
             return None
@@ -456,7 +460,7 @@ class FunctionModule:
             sig = self._signature(export)
         except WasmLoadError:
             return None  # `call` raises it with its message
-        return self._path.plan_serve(self._linked, sig, functools.partial(odd_header, self.name))
+        return self._path.plan_serve(self._linked, sig, functools.partial(odd_header, label or self.name))
 
     def serve(
         self,
@@ -468,6 +472,7 @@ class FunctionModule:
         *,
         timeout: float,
         memory_limit: int,
+        label: str = "",
     ) -> tuple[Served, Any]:
         """`call` for an HTTP request through `server(export)`'s plan, without its HttpEvent: the
         answer as the HTTP server writes it and the host calls made (None when nothing counts them; the
@@ -490,7 +495,7 @@ class FunctionModule:
         finally:
             self.ticker.exit()
         if served[6] > 1:
-            header_problems(self.name, served[6])
+            header_problems(label or self.name, served[6])
         return served, counts
 
     def _label(self, export: str) -> str:

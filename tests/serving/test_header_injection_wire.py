@@ -131,3 +131,18 @@ def test_the_substrate_log_names_the_function(universe: UniverseHandle) -> None:
         ),
         "the dropped header in the substrate's log",
     )
+
+
+def test_the_log_names_the_function_called_when_functions_share_a_build(universe: UniverseHandle) -> None:
+    """`add` and `redirect` are one build (one module, named after whichever loaded first): each call's
+    log line names the function that was called."""
+    for target, line in (
+        ("/add?name=X-Shared%0A&value=v", "functions/add: response header name 'X-Shared\\n' is not a token"),
+        ("/redirect?to=/x%00y", "functions/redirect: redirect target '/x\\x00y' has a control character"),
+    ):
+        offset = universe.client.logs(universe.name, "substrate")["offset"]
+        exchange(ports(universe)["substrate"], "GET", target)
+        wait_for(
+            lambda: line in universe.client.logs(universe.name, "substrate", offset)["text"],  # noqa: B023
+            f"the substrate's log to say {line!r}",
+        )
