@@ -13,11 +13,10 @@ or the socket's path; the port always names the substrate (the C relay keys its 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 
-from dream.http.upstream import is_unix
+from dream.http.upstream import connect, is_unix
 from dream.node.peers import PeerInfo
 
 log = logging.getLogger("dream.gateway")
@@ -42,14 +41,13 @@ def host_of(peer: PeerInfo, sockets: bool) -> str:
 
 
 async def accepts(host: str, port: int, timeout: float) -> bool:
-    """Whether something accepts a connection at (host, port) within `timeout` (closed again at once)."""
+    """Whether something accepts a connection at (host, port) within `timeout` (closed again at once),
+    connected as the pool and the relay connect (`dream.http.upstream.connect`)."""
     try:
-        unix = is_unix(host)
-        opening = asyncio.open_unix_connection(host) if unix else asyncio.open_connection(host, port)
-        _, writer = await asyncio.wait_for(opening, timeout)
+        transport, _ = await asyncio.wait_for(
+            connect(asyncio.get_running_loop(), asyncio.Protocol, host, port), timeout
+        )
     except (OSError, TimeoutError):
         return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+    transport.close()
     return True

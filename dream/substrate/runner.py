@@ -120,6 +120,7 @@ class ReadyFunction:
                 SERVICE,
             )
         export = str(config.get("call") or "")
+        label = f"functions/{resource.name}"
         return cls(
             resource,
             module,
@@ -130,8 +131,8 @@ class ReadyFunction:
             key=(resource.project, resource.id),
             project=resource.project,
             name=resource.name,
-            label=f"functions/{resource.name}",
-            serve=module.server(export, f"functions/{resource.name}"),
+            label=label,
+            serve=module.server(export, label),
         )
 
 

@@ -597,9 +597,8 @@ static PyObject *relay_take(RelayObject *self, PyObject *const *args, Py_ssize_t
         goto done;
     }
     /* One clock read serves the route's expiry, the record's start, sent_at and last_active. */
-    struct timespec taken_at;
-    clock_gettime(CLOCK_MONOTONIC, &taken_at);
-    double now_s = (double)taken_at.tv_sec + (double)taken_at.tv_nsec * 1e-9;
+    long long taken_ns = clock_ns(); /* CLOCK_MONOTONIC, as `monotonic()` in seconds */
+    double now_s = (double)taken_ns * 1e-9;
     if (now_s >= PyFloat_AsDouble(PyTuple_GET_ITEM(route, 0)) || PyErr_Occurred() ||
         !PyList_Check(PyTuple_GET_ITEM(route, 1))) {
         if (!PyErr_Occurred())
@@ -742,7 +741,7 @@ static PyObject *relay_take(RelayObject *self, PyObject *const *args, Py_ssize_t
     p->path = Py_NewRef(path_obj);
     p->upstream = (UpstreamObject *)Py_NewRef(upstream);
     p->seq = seq;
-    p->began = (long long)taken_at.tv_sec * 1000000000LL + taken_at.tv_nsec;
+    p->began = taken_ns;
     p->finished = 0;
     upstream->pending = (PendingObject *)Py_NewRef(p);
     upstream->received = 0;
