@@ -19,7 +19,9 @@ In one run, on loopback, with wrk (64 connections, `--latency`), in 3 rounds of 
              this machine; gateway/relay-floor is the share of that the gateway keeps;
   busy       `ping` on the substrate while 16 calls of the sample's infinite loop (`/spin`, 1 s timeout)
              are in flight all along (16 client threads, each asking again as soon as it is answered).
-Prints each run, then per target the median round (req/s, p50, p99) and the ratios substrate/floor
+Prints each run, then per target the median round (req/s, p50, p99, the answering process's CPU per
+request, and the milliseconds per second the substrate's event loop behind it was runnable without a core,
+from the kernel's schedstat) and the ratios substrate/floor
 (goal: ≥ 0.3), gateway/substrate (goal: ≥ 0.7), substrate/bare (goal: ≥ 0.6), busy/substrate (goal:
 ≥ 0.5) and inspected/uninspected (goal: ≥ 0.95), and p99/p50 of the substrate and the gateway (goal: ≤ 3).
 Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and stops all it started, even
@@ -98,6 +100,8 @@ class Result:
     p99_ms: float
     errors: str
     cpu_us: float = 0.0  # CPU of the process that answers, per request (0: not measured)
+    # Milliseconds per second the substrate's event loop was runnable without a core (-1: not measured).
+    waited_ms: float = -1.0
 
 
 # -- the bare app (runs in a subprocess: `serving.py --bare PORT`) ------------------------------------
@@ -301,16 +305,41 @@ def cpu_seconds(pid: int | None) -> float:
     return float(times.user + times.system)
 
 
-def measure(wrk: str, name: str, url: str, args: argparse.Namespace, pid: int | None = None) -> Result:
+def waited_ns(pid: int | None) -> int | None:
+    """Nanoseconds the main thread of `pid` has so far been runnable without a core (the kernel's
+    schedstat), or None where the kernel does not say."""
+    if not pid:
+        return None
+    try:
+        return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def measure(
+    wrk: str,
+    name: str,
+    url: str,
+    args: argparse.Namespace,
+    pid: int | None = None,
+    substrate: int | None = None,
+) -> Result:
     """One wrk run; with `pid`, also that process's CPU per request (steadier than req/s when the
-    machine is shared: time others take is not counted)."""
-    before = cpu_seconds(pid)
+    machine is shared: time others take is not counted); with `substrate`, the time that substrate's
+    event loop waited for a core meanwhile (through the gateway it waits while a core is idle)."""
+    before, waited_before = cpu_seconds(pid), waited_ns(substrate)
+    started = time.monotonic()
     result = run_wrk(wrk, name, url, duration=args.duration, connections=args.connections)
+    elapsed = time.monotonic() - started
     if pid and result.rps:
         result.cpu_us = (cpu_seconds(pid) - before) / (result.rps * max(1, round(args.duration))) * 1e6
+    waited_after = waited_ns(substrate)
+    if waited_before is not None and waited_after is not None:
+        result.waited_ms = (waited_after - waited_before) / 1e6 / elapsed
     cpu = f", {result.cpu_us:.1f} µs CPU per request" if result.cpu_us else ""
+    waited = f", substrate waited for a core {result.waited_ms:.0f} ms/s" if result.waited_ms >= 0 else ""
     print(
-        f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms{cpu}",
+        f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms{cpu}{waited}",
         flush=True,
     )
     return result
@@ -324,8 +353,17 @@ def medians(rounds: list[list[Result]]) -> list[Result]:
         ordered = sorted(runs, key=lambda r: r.rps)
         middle = ordered[len(ordered) // 2]
         cpus = sorted(r.cpu_us for r in runs)
+        waits = sorted(r.waited_ms for r in runs)
         out.append(
-            Result(middle.name, middle.rps, middle.p50_ms, middle.p99_ms, middle.errors, cpus[len(cpus) // 2])
+            Result(
+                middle.name,
+                middle.rps,
+                middle.p50_ms,
+                middle.p99_ms,
+                middle.errors,
+                cpus[len(cpus) // 2],
+                waits[len(waits) // 2],
+            )
         )
     return out
 
@@ -357,10 +395,13 @@ def start_with(daemon: DaemonProcess, env: dict[str, str]) -> None:
 def print_table(results: list[Result]) -> None:
     by = {r.name: r for r in results}
     print()
-    print(f"{'target':<17} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'µs CPU/req':>10}  errors")
+    header = f"{'target':<17} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'µs CPU/req':>10} {'sub. wait':>9}"
+    print(f"{header}  errors")
     for r in results:
         cpu = f"{r.cpu_us:.1f}" if r.cpu_us else "-"
-        print(f"{r.name:<17} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {cpu:>10}  {r.errors or '-'}")
+        wait = f"{r.waited_ms:.0f}" if r.waited_ms >= 0 else "-"
+        row = f"{r.name:<17} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {cpu:>10} {wait:>9}"
+        print(f"{row}  {r.errors or '-'}")
     print()
     for top, bottom, goal in RATIOS:
         ratio = by[top].rps / by[bottom].rps
@@ -393,6 +434,14 @@ def print_table(results: list[Result]) -> None:
             continue
         if by[top].cpu_us and by[bottom].cpu_us:
             print(f"CPU per request {top}/{bottom}: {by[top].cpu_us / by[bottom].cpu_us:.2f}")
+    if by["substrate"].waited_ms >= 0 and by["gateway"].waited_ms >= 0:
+        through = (
+            f", through the relay floor {by['relay-floor'].waited_ms:.0f}" if "relay-floor" in by else ""
+        )
+        print(
+            f"the substrate's loop waited for a core (ms per s): called directly {by['substrate'].waited_ms:.0f},"
+            f" through the gateway {by['gateway'].waited_ms:.0f}{through}"
+        )
     for r in results:
         if r.name not in ("substrate", "gateway", "floor", "relay-floor"):
             continue
@@ -558,6 +607,14 @@ def main() -> None:
                         through = name.replace("substrate", "gateway")
                         targets.append((through, f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"))
                         pids[through] = int(client.node(UNIVERSE, "gateway")["pid"])
+            # The substrate behind each target, whose event loop's waits for a core are measured.
+            watched = {
+                name: pids[name.replace("gateway", "substrate")]
+                for name, _ in targets
+                if name not in ("floor", "bare", "relay-floor")
+            }
+            if "relay-floor" in pids:
+                watched["relay-floor"] = pids["substrate"]
             for name, url in targets:
                 wait_for_pong(url, timeout=30, what=f"the {name} target")
                 warm_up(wrk, name, url, args)
@@ -565,7 +622,9 @@ def main() -> None:
             # affects every target alike, and the medians compare like with like.
             for index in range(args.rounds):
                 print(f"round {index + 1} of {args.rounds}", flush=True)
-                runs = [measure(wrk, name, url, args, pids.get(name)) for name, url in targets]
+                runs = [
+                    measure(wrk, name, url, args, pids.get(name), watched.get(name)) for name, url in targets
+                ]
                 rounds.append([*runs, measure_busy(wrk, substrate, spin, args)])
                 # The slow calls leave the substrate's calls on worker threads until a streak of quick ones
                 # brings them inline again: an unrecorded run, so the next round measures it settled.
