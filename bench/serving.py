@@ -34,10 +34,12 @@ substrate/substrate-pyparse is the C head parser against that. With `--compare-r
 relays every request in Python (`DREAM_GATEWAY_RELAY=python`): gateway/gateway-pyrelay is the C relay
 against that, in req/s and in the gateway's own CPU per request. With `--compare-upstream` another's
 gateway reaches its substrate on loopback TCP rather than its Unix socket (`DREAM_GATEWAY_UPSTREAM=tcp`):
-gateway/gateway-tcphop is the Unix socket hop against that.
+gateway/gateway-tcphop is the Unix socket hop against that. With `--compare-nice` another's gateway keeps
+its CPU priority (`DREAM_GATEWAY_NICE=0`; by default it gives way to the substrate at niceness 5):
+gateway-nice0/substrate-nice0 is printed beside gateway/substrate.
 
 Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connections 64] [--compare-path raw]
-       [--compare-parser] [--compare-relay] [--compare-upstream]
+       [--compare-parser] [--compare-relay] [--compare-upstream] [--compare-nice]
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ import httpx
 
 from dream.daemon.ports import free_port
 from dream.errors import DreamError
+from dream.gateway import priority
 from dream.gateway.relay import ENV as RELAY_ENV
 from dream.gateway.upstreams import ENV as UPSTREAM_ENV
 from dream.http.headparse import ENV as PARSER_ENV
@@ -413,7 +416,7 @@ def print_table(results: list[Result]) -> None:
     for other in ("gateway-pyparse", "gateway-pyrelay", "gateway-tcphop"):
         if other in by:
             print(f"gateway/{other}: {by['gateway'].rps / by[other].rps:.2f}")
-    for other in ("pyrelay", "tcphop"):  # that gateway's own ratio, in the same rounds
+    for other in ("pyrelay", "tcphop", "nice0"):  # that gateway's own ratio, in the same rounds
         if f"gateway-{other}" in by:
             ratio = by[f"gateway-{other}"].rps / by[f"substrate-{other}"].rps
             print(f"gateway-{other}/substrate-{other}: {ratio:.2f}")
@@ -527,6 +530,11 @@ def main() -> None:
         action="store_true",
         help=f"also serve through a gateway reaching its substrate on loopback TCP ({UPSTREAM_ENV}=tcp)",
     )
+    parser.add_argument(
+        "--compare-nice",
+        action="store_true",
+        help=f"also serve through a gateway that keeps its CPU priority ({priority.ENV}=0)",
+    )
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the subprocess modes
     parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -550,6 +558,8 @@ def main() -> None:
         others.append(("substrate-pyrelay", {INSPECT_ENV: "1", RELAY_ENV: "python"}))
     if args.compare_upstream:
         others.append(("substrate-tcphop", {INSPECT_ENV: "1", UPSTREAM_ENV: "tcp"}))
+    if args.compare_nice:
+        others.append(("substrate-nice0", {INSPECT_ENV: "1", priority.ENV: "0"}))
     with tempfile.TemporaryDirectory(prefix="dream-bench-serving-") as tmp:
         os.environ[CACHE_ENV] = str(Path(tmp) / "cache")  # builds and compiled modules go with the temp dir
         daemon = DaemonProcess(Path(tmp) / "home")
@@ -603,7 +613,12 @@ def main() -> None:
                     pids[name] = int(client.node(UNIVERSE, "substrate")["pid"])
                     # The gateway parses too (requests, and the answers it relays), relays in Python, or
                     # reaches the substrate on loopback TCP.
-                    if name in ("substrate-pyparse", "substrate-pyrelay", "substrate-tcphop"):
+                    if name in (
+                        "substrate-pyparse",
+                        "substrate-pyrelay",
+                        "substrate-tcphop",
+                        "substrate-nice0",
+                    ):
                         through = name.replace("substrate", "gateway")
                         targets.append((through, f"http://127.0.0.1:{client.port(UNIVERSE, 'gateway')}/ping"))
                         pids[through] = int(client.node(UNIVERSE, "gateway")["pid"])

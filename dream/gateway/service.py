@@ -33,8 +33,8 @@ from dream.clients.auth import AuthClient
 from dream.clients.base import ServiceError
 from dream.clients.substrate import SubstrateClient
 from dream.errors import DreamError
+from dream.gateway import priority, upstreams
 from dream.gateway import relay as c_relay
-from dream.gateway import upstreams
 from dream.gateway.websocket import Relays
 from dream.http.asgi import BODYLESS, FRAMING, read_body
 from dream.http.hosts import routed_host
@@ -129,6 +129,7 @@ class Service(Node):
     cancel_on_disconnect = True
 
     async def on_start(self) -> None:
+        priority.give_way(self.log)  # first: the threads the gateway starts inherit it
         # As many idle connections as wrk-like clients keep busy: closing and reopening costs more.
         self.pool = UpstreamPool(max_idle_per_host=256, connect_timeout=2.0, read_timeout=60.0)
         self.inflight: dict[str, int] = {}

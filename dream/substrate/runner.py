@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dream.limits import MAX_CALLS, MIN_MEMORY, SERVICE, Limits
+from dream.process.priority import lower_thread_priority
 from dream.substrate.admission import Admission
 from dream.substrate.routing import Resource
 from dream.wasm.engine import TICK_SECONDS
@@ -378,15 +377,9 @@ def _settle(future: asyncio.Future[None]) -> None:
 
 
 def _lower_priority() -> None:
-    """Run this worker thread at a lower CPU priority than the event loop (Linux: niceness is per
-    thread). Best effort: elsewhere it applies to the whole process, so it is skipped."""
-    if not hasattr(os, "setpriority") or not os.path.isdir("/proc/self/task"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), WORKER_NICE))
-    except OSError:
-        pass
+    """Run this worker thread at a lower CPU priority than the event loop. Best effort: where niceness
+    is not per thread it would slow the loop too, so it is skipped."""
+    lower_thread_priority(WORKER_NICE)
 
 
 def _timed_call(
