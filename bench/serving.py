@@ -611,8 +611,8 @@ def main() -> None:
                     client.fixture(UNIVERSE, "buildLocalProject", ["", "", str(HELLO), ""])
                     targets.append((name, f"http://127.0.0.1:{client.port(UNIVERSE, 'substrate')}/ping"))
                     pids[name] = int(client.node(UNIVERSE, "substrate")["pid"])
-                    # The gateway parses too (requests, and the answers it relays), relays in Python, or
-                    # reaches the substrate on loopback TCP.
+                    # The gateway parses too (requests, and the answers it relays), relays in Python,
+                    # reaches the substrate on loopback TCP, or keeps its CPU priority.
                     if name in (
                         "substrate-pyparse",
                         "substrate-pyrelay",

@@ -4,7 +4,7 @@ On a machine with few cores a request through the gateway keeps three processes 
 substrate), and the kernel often runs the gateway on the substrate's core while another core idles:
 measured on 2 cores under wrk, the substrate's event loop was runnable without a core a quarter of each
 second. The substrate is the one every request needs the most of, so the gateway gives way to it there:
-at niceness 5 that wait fell to about a fifth, and the gateway served about a fifth more requests
+at niceness 5 that wait fell by about half, and the gateway served about a tenth more requests
 (docs/performance.md). With a core to spare, niceness changes nothing.
 
 `DREAM_GATEWAY_NICE=<0..19>` in the daemon's environment sets it (0: the gateway's priority is left as it
