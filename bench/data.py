@@ -38,11 +38,11 @@ import httpx
 
 from dream.errors import DreamError
 from dream.settings import CACHE_ENV
-from dream.testing.harness import DaemonProcess
+from dream.testing.harness import DaemonProcess, exit_on_sigterm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serving
-from serving import Result, ensure_wrk, exit_on_sigterm, medians, run_wrk, warn_if_busy
+from serving import Result, ensure_wrk, medians, run_wrk, warn_if_busy
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "fixtures" / "projects" / "data-bench"

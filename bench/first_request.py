@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -32,7 +30,7 @@ from dream.builders.build import build_function
 from dream.client import DreamClient
 from dream.errors import DreamError
 from dream.settings import CACHE_ENV, cache_home
-from dream.testing.harness import DaemonProcess
+from dream.testing.harness import DaemonProcess, exit_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "fixtures" / "templates" / "ping_pong" / "go"
@@ -180,11 +178,6 @@ def report(cold: list[float], warm: list[float]) -> None:
         median = statistics.median(values)
         verdict = "met" if median <= GOAL_MS else f"MISSED by {median - GOAL_MS:.0f} ms"
         print(f"{name:<6} {median:>10.1f} {min(values):>8.1f} {max(values):>8.1f}  {verdict}")
-
-
-def exit_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so the `finally` blocks stop the daemon and servers started here."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def main() -> None:

@@ -26,12 +26,10 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,7 +38,7 @@ from dream.clients import Clients
 from dream.errors import DreamError
 from dream.node.peers import PeerClient
 from dream.settings import CACHE_ENV
-from dream.testing.harness import DaemonProcess, UniverseHandle
+from dream.testing.harness import DaemonProcess, UniverseHandle, exit_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[1]
 HELLO = ROOT / "fixtures" / "projects" / "hello"
@@ -165,10 +163,6 @@ def register_domains(universe: UniverseHandle, names: list[str]) -> None:
             await peers.close()
 
     asyncio.run(run())
-
-
-def exit_on_sigterm() -> None:
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def tls_read_sizes(folder: Path, rounds: int = 7, n: int = 5000) -> dict[int, float]:

@@ -48,7 +48,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -70,7 +69,7 @@ from dream.gateway.upstreams import ENV as UPSTREAM_ENV
 from dream.http.headparse import ENV as PARSER_ENV
 from dream.http.records import ENV as INSPECT_ENV
 from dream.settings import CACHE_ENV
-from dream.testing.harness import DaemonProcess
+from dream.testing.harness import DaemonProcess, exit_on_sigterm
 from dream.wasm.callpath import ENV as CALL_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -494,11 +493,6 @@ def measure_busy(wrk: str, url: str, spin: str, args: argparse.Namespace) -> Res
 
 
 # -- main ---------------------------------------------------------------------------------------------
-
-
-def exit_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so the `finally` blocks stop the daemon and servers started here."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def main() -> None:

@@ -37,7 +37,6 @@ from serving import (  # the sibling benchmark: its floor server, wrk and waits
     HOST,
     SHAPE,
     ensure_wrk,
-    exit_on_sigterm,
     stop_process,
     wait_for_pong,
     warn_if_busy,
@@ -47,7 +46,7 @@ from dream.daemon.ports import free_port
 from dream.errors import DreamError
 from dream.settings import CACHE_ENV
 from dream.substrate import stages
-from dream.testing.harness import DaemonProcess, UniverseHandle
+from dream.testing.harness import DaemonProcess, UniverseHandle, exit_on_sigterm
 
 # The order stages appear in the table: the order a request meets them.
 STAGE_ORDER = ("parse", "route", "event", "call set-up", "wasm call (C)", "store and instance", "guest")

@@ -230,6 +230,19 @@ async def until(
     return poll.value
 
 
+def exit_on_sigterm() -> None:
+    """For a script that starts daemons and servers (the benches): SIGTERM unwinds like Ctrl-C, so its
+    `finally` blocks stop what it started. Further SIGTERMs are ignored from then on: one sent to a
+    wrapper such as `timeout` as well as to the script would otherwise cut that clean-up short and leave
+    a daemon running."""
+
+    def unwind(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+
+
 def pid_alive(pid: int) -> bool:
     from dream.process.identity import process_start
 
