@@ -10,16 +10,13 @@ import sys
 import textwrap
 from pathlib import Path
 
-from dream.testing.harness import wait_for
-
-# Unwinds on SIGTERM; its clean-up waits (bounded) for the test's `go` file, then writes `cleaned`.
+# Unwinds on SIGTERM; its clean-up waits for a line from the test on stdin, then writes `cleaned`.
 SCRIPT = textwrap.dedent(
     """
-    import os, signal, sys, time
+    import signal, sys
     from pathlib import Path
     from dream.testing.harness import exit_on_sigterm
 
-    folder = Path(sys.argv[1])
     exit_on_sigterm()
     try:
         print("ready", flush=True)
@@ -27,10 +24,8 @@ SCRIPT = textwrap.dedent(
             signal.pause()
     finally:
         print("cleaning", flush=True)
-        deadline = time.monotonic() + 30
-        while not (folder / "go").exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        (folder / "cleaned").write_text("done")
+        sys.stdin.readline()  # the test's go-ahead, once it has sent the second SIGTERM
+        (Path(sys.argv[1]) / "cleaned").write_text("done")
     """
 )
 
@@ -38,9 +33,9 @@ SCRIPT = textwrap.dedent(
 def test_a_second_sigterm_does_not_cut_the_clean_up_short(tmp_path: Path) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        stdin=subprocess.DEVNULL,
     )
     try:
         assert child.stdout is not None
@@ -48,9 +43,11 @@ def test_a_second_sigterm_does_not_cut_the_clean_up_short(tmp_path: Path) -> Non
         child.send_signal(signal.SIGTERM)
         assert child.stdout.readline().strip() == "cleaning"
         child.send_signal(signal.SIGTERM)  # the second one, while the clean-up runs
-        (tmp_path / "go").write_text("")
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
         assert child.wait(timeout=30) == 128 + signal.SIGTERM
-        wait_for(lambda: (tmp_path / "cleaned").exists(), "the clean-up to finish", timeout=5)
+        assert (tmp_path / "cleaned").read_text() == "done"
     finally:
         if child.poll() is None:
             child.kill()
