@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from dream.errors import DreamError
 from dream.hoarder.leadership import Leadership, NotLeader
 from dream.http.answers import answer, reply
+from dream.node import beat
 from dream.node.validate import NAME, STRING, BadInput, Field, Query, QueryInt, QueryNumber, Text
 
 if TYPE_CHECKING:
@@ -251,7 +252,7 @@ class DatabaseRoutes:
         """Remove streaming storages' files past their ttl, every TTL_SWEEP seconds, while this hoarder
         orders writes (runs until cancelled)."""
         while True:
-            await asyncio.sleep(TTL_SWEEP)
+            await asyncio.sleep(beat.pause(TTL_SWEEP))
             if not self.lead.leading or not self.path.exists():
                 continue
             for space, name, version in self.store.expired(time.time()):

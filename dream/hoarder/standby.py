@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from dream.clients.hoarder import HoarderDatabases
 from dream.errors import DreamError
 from dream.hoarder.leadership import ASK_TIMEOUT, FAILOVER_AFTER, LEASE, PEER_CHECK, POLL_WAIT, Leadership
+from dream.node import beat
 
 if TYPE_CHECKING:
     from dream.hoarder.database_routes import DatabaseRoutes
@@ -84,7 +85,7 @@ class Standby:
             if self.lead.leading:
                 following = None
                 await self._watch()
-                await asyncio.sleep(PEER_CHECK)
+                await asyncio.sleep(beat.pause(PEER_CHECK))
                 continue
             term = self.lead.term
             sent = time.monotonic()

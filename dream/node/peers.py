@@ -27,8 +27,14 @@ from dream.node.security import UniverseAuth
 from dream.node.validate import BOOLEAN, NAME, PORT, STRING, Body, Field, Integer, MapOf, OneOf
 
 # A peer silent for this long is gone (heartbeats come every HEARTBEAT_SECONDS).
-PEER_TTL_SECONDS = 5.0
-HEARTBEAT_SECONDS = 1.0
+PEER_TTL_SECONDS = 10.0
+# Each beat is a signed HTTP call to every registry and costs both ends about a millisecond of CPU on a
+# slow machine: at one a second, a universe at rest kept taking the cores its serving nodes need (a lone
+# client's p99 was twice what it is now; docs/performance.md). Every two seconds, staggered
+# (`dream.node.beat`), with room in the TTL for a beat or two lost to a loaded machine (each waits
+# ANNOUNCE_TIMEOUT at most).
+HEARTBEAT_SECONDS = 2.0
+ANNOUNCE_TIMEOUT = 2.0
 DISCOVERY_CACHE_SECONDS = 1.0
 # How long a registry has to list the peers; a call that found no node of its service asks once more
 # and waits longer, for a registry slowed down by a loaded machine, before it fails.
@@ -202,7 +208,10 @@ class PeerClient:
         payload.pop("seen", None)
         targets = list(self.registries if registries is None else registries)
         results = await asyncio.gather(
-            *(self.http.post(f"{url}/peers/announce", json=payload, timeout=2.0) for url in targets),
+            *(
+                self.http.post(f"{url}/peers/announce", json=payload, timeout=ANNOUNCE_TIMEOUT)
+                for url in targets
+            ),
             return_exceptions=True,
         )
         return {

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dream.http.answers import answer
-from dream.node import chaos
+from dream.node import beat, chaos
 from dream.node.config import NodeConfig
 from dream.node.peers import HEARTBEAT_SECONDS, PeerClient, PeerInfo, PeerStore
 from dream.node.security import UniverseGuard
@@ -312,7 +312,7 @@ class Node:
     async def _announce_loop(self) -> None:
         me = self.me()
         # Start-up: retry, quickly, only the registries that have not taken the announce yet (they are
-        # starting too); then heartbeat every registry once a second.
+        # starting too); then heartbeat every registry every HEARTBEAT_SECONDS or so.
         missing = list(self.peers.registries)
         deadline = time.monotonic() + 10
         pause = 0.02
@@ -328,7 +328,7 @@ class Node:
             "y" if len(self.peers.registries) == 1 else "ies",
         )
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(beat.pause(HEARTBEAT_SECONDS))
             await self.peers.announce(me)
 
     async def _watch_daemon(self) -> None:
@@ -336,7 +336,7 @@ class Node:
         if not pid:
             return
         while True:
-            await asyncio.sleep(DAEMON_CHECK_SECONDS)
+            await asyncio.sleep(beat.pause(DAEMON_CHECK_SECONDS))
             if process_start(pid) != start:
                 self.log.warning("daemon (pid %s) is gone; %s exits", pid, self.config.label)
                 self.stop()

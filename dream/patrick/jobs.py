@@ -73,6 +73,13 @@ class JobStore:
         jobs = [dict(v) for v in (self.kv.get_json(k) for k in self.kv.keys("/jobs/")) if v]
         return sorted(jobs, key=lambda j: j["timestamp"])
 
+    def next_ripe(self) -> float | None:
+        """When (`time.time()`) the first queued job may be taken; None when the queue is empty. A job
+        already taken or cancelled may still hold its place: dequeue drops it once it is ripe."""
+        for key in self.kv.keys("/queue/"):
+            return float(key.removeprefix("/queue/").split("-", 1)[0])
+        return None
+
     def dequeue(self, monkey: str) -> dict[str, Any] | None:
         now = time.time()
         for key in self.kv.keys("/queue/"):

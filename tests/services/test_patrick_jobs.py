@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,20 @@ def test_a_deferred_job_keeps_its_attempt(jobs: JobStore) -> None:
         jobs.defer("job-1", "m1", taken["lease"], after=0, reason="twice")
     again = jobs.dequeue("m1")
     assert again is not None and again["attempt"] == 1
+
+
+def test_next_ripe_is_when_the_first_queued_job_may_be_taken(jobs: JobStore) -> None:
+    # A waiting dequeue sleeps until then instead of waking every few milliseconds to look.
+    assert jobs.next_ripe() is None
+    new_job(jobs)
+    before = time.time()
+    taken = jobs.dequeue("m1")
+    assert taken is not None and jobs.next_ripe() is None
+    jobs.defer(taken["id"], "m1", taken["lease"], after=30.0, reason="config not published")
+    ripe = jobs.next_ripe()
+    assert ripe is not None and before + 30.0 <= ripe <= time.time() + 30.0
+    assert jobs.dequeue("m1") is None  # not ripe yet: its place stays
+    assert jobs.next_ripe() == ripe
+    new_job(jobs, "job-2")  # ripe at once: it comes first
+    first = jobs.next_ripe()
+    assert first is not None and first <= time.time()
