@@ -32,6 +32,8 @@ from dream.node.validate import STORE_KEY
 from dream.process.identity import process_start
 
 DAEMON_CHECK_SECONDS = 0.5
+# How often a node's uvicorn server wakes at rest (uvicorn's own loop: ten times a second).
+REST_TICK_SECONDS = 1.0
 # Test-only: a directory where each node, once ready, writes the modules it has imported (one name a line,
 # in `<universe>-<node>.txt`), so a test can check that start-up loads nothing a node does not need.
 MODULES_DUMP_ENV = "DREAM_NODE_MODULES_DUMP"
@@ -86,7 +88,7 @@ class Server(uvicorn.Server):
         while not await self.on_tick(counter):
             counter = (counter + 10) % 864000  # a multiple of 10: `on_tick`'s once-a-second work
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), timeout=1.0)
+                await asyncio.wait_for(self._exit.wait(), timeout=REST_TICK_SECONDS)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -1,0 +1,75 @@
+"""A node's uvicorn server (`dream.node.runtime.Server`) on a real socket: it serves, wakes about once a
+second at rest instead of uvicorn's ten times, and `should_exit` ends it without waiting for a tick."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from dream.node import runtime
+
+
+async def pong(request: object) -> PlainTextResponse:
+    return PlainTextResponse("PONG")
+
+
+class Counted(runtime.Server):
+    ticks: list[float]
+
+    async def on_tick(self, counter: int) -> bool:
+        self.ticks.append(time.monotonic())
+        return await super().on_tick(counter)
+
+
+async def _serve(server: Counted) -> tuple[asyncio.Task[None], int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        assert not task.done(), "the server failed to start"
+        await asyncio.sleep(0.01)
+    return task, sock.getsockname()[1]
+
+
+def _server() -> Counted:
+    server = Counted(runtime.server_config(Starlette(routes=[Route("/ping", pong)])))
+    server.ticks = []
+    return server
+
+
+def test_it_serves_and_wakes_about_once_a_second_at_rest() -> None:
+    async def scenario() -> None:
+        server = _server()
+        task, port = await _serve(server)
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{port}/ping")).text == "PONG"
+        began = len(server.ticks)
+        await asyncio.sleep(1.5)  # the subject: how often it wakes while nobody calls
+        at_rest = len(server.ticks) - began
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+        # uvicorn's loop ticks 15 times in 1.5 s; a loaded machine only ticks less.
+        assert 1 <= at_rest <= 3
+
+    asyncio.run(scenario())
+
+
+def test_should_exit_ends_it_without_waiting_for_a_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With an hour between ticks, only `should_exit` itself can end the server within the bound.
+    monkeypatch.setattr(runtime, "REST_TICK_SECONDS", 3600.0)
+
+    async def scenario() -> None:
+        server = _server()
+        task, _ = await _serve(server)
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+        assert server.should_exit
+
+    asyncio.run(scenario())
