@@ -27,9 +27,20 @@ def job_id(repo_id: str, ref: str, after: str, pushed_at: Any) -> str:
     return "job-" + digest[:24]
 
 
+# Jobs not ended (open or locked) are also listed under LIVE: `reannounce`, once a second, reads those
+# instead of every job ever made (20 ms of CPU a second after 1,000 builds, and growing).
+LIVE = "/live/"
+LIVE_INDEX = "/live-index"  # present once LIVE lists every live job (stores made before it get it once)
+
+
 class JobStore:
     def __init__(self, kv: KVStore) -> None:
         self.kv = kv
+        if self.kv.get(LIVE_INDEX) is None:
+            for job in self.all():
+                if job["status"] not in FINISHED:
+                    self.kv.put_json(LIVE + job["id"], job["id"])
+            self.kv.put_json(LIVE_INDEX, 1)
 
     def get(self, jid: str) -> dict[str, Any] | None:
         job = self.kv.get_json(f"/jobs/{jid}")
@@ -42,7 +53,19 @@ class JobStore:
         return job
 
     def save(self, job: dict[str, Any]) -> None:
-        self.kv.put_json(f"/jobs/{job['id']}", job)
+        # Ordered so that a crash between the two writes leaves at worst an ended job listed as live
+        # (reannounce skips it), never a live job unlisted (it would never be queued again).
+        if job["status"] in FINISHED:
+            self.kv.put_json(f"/jobs/{job['id']}", job)
+            self.kv.delete(LIVE + job["id"])
+        else:
+            self.kv.put_json(LIVE + job["id"], job["id"])
+            self.kv.put_json(f"/jobs/{job['id']}", job)
+
+    def live(self) -> list[dict[str, Any]]:
+        """The jobs not ended (open or locked), oldest first."""
+        jobs = [j for j in (self.get(k.removeprefix(LIVE)) for k in self.kv.keys(LIVE)) if j]
+        return sorted((j for j in jobs if j["status"] not in FINISHED), key=lambda j: j["timestamp"])
 
     def create(self, job: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """(job, created): an existing job with the same id is returned as it is."""
@@ -184,7 +207,7 @@ class JobStore:
         now = time.time()
         queued = {self.kv.get_json(k) for k in self.kv.keys("/queue/")}
         touched: list[str] = []
-        for job in self.all():
+        for job in self.live():
             if job["status"] == OPEN and job["id"] not in queued:
                 self.enqueue(job)
                 touched.append(job["id"])

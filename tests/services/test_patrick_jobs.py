@@ -140,3 +140,43 @@ def test_next_ripe_is_when_the_first_queued_job_may_be_taken(jobs: JobStore) -> 
     new_job(jobs, "job-2")  # ripe at once: it comes first
     first = jobs.next_ripe()
     assert first is not None and first <= time.time()
+
+
+def test_only_live_jobs_are_listed_live_through_their_life(jobs: JobStore) -> None:
+    # `reannounce` runs once a second and reads only these: every job ever made would cost it more
+    # with each build.
+    job = new_job(jobs)
+    assert [j["id"] for j in jobs.live()] == ["job-1"]
+    taken = jobs.dequeue("m1")
+    assert taken is not None and [j["status"] for j in jobs.live()] == [LOCKED]
+    finish(jobs, taken, FAILED, "boom")
+    assert jobs.live() == []
+    jobs.retry(job["id"])
+    assert [j["status"] for j in jobs.live()] == [OPEN]
+    jobs.cancel(job["id"])
+    assert jobs.live() == []
+    assert [j["status"] for j in jobs.all()] == [CANCELLED]
+
+
+def test_reannounce_queues_a_silent_monkeys_job_among_many_ended_ones(jobs: JobStore) -> None:
+    for n in range(50):
+        new_job(jobs, f"old-{n}")
+        taken = jobs.dequeue("m1")
+        assert taken is not None
+        finish(jobs, taken)
+    new_job(jobs, "silent")
+    taken = jobs.dequeue("m2")
+    assert taken is not None and taken["id"] == "silent"
+    assert jobs.reannounce(silent_after=10.0, live_monkeys={"m2"}) == []
+    assert jobs.reannounce(silent_after=10.0, live_monkeys={"m1"}) == ["silent"]
+    assert [j["id"] for j in jobs.live()] == ["silent"] and jobs.live()[0]["status"] == OPEN
+
+
+def test_a_store_made_before_the_live_list_gets_it_once(tmp_path: Path) -> None:
+    kv = KVStore(tmp_path / "node.db")
+    # Jobs as an older patrick left them: records and a queue, no live list.
+    for jid, status in (("a", OPEN), ("b", LOCKED), ("c", SUCCESS), ("d", CANCELLED)):
+        kv.put_json(f"/jobs/{jid}", {"id": jid, "status": status, "timestamp": ord(jid), "attempt": 1})
+    jobs = JobStore(kv)
+    assert [j["id"] for j in jobs.live()] == ["a", "b"]
+    assert [j["id"] for j in JobStore(kv).live()] == ["a", "b"]  # built once, then kept
