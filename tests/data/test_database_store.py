@@ -176,3 +176,26 @@ def test_a_standby_applies_the_home_s_changes_with_their_numbers_and_can_resync(
     fresh = DatabaseStore(tmp_path / "fresh.sqlite")
     fresh.replace_space("P/-/db:/users", rows, seq)  # a resync: the keyspace whole, as of seq
     assert fresh.keys("P/-/db:/users") == ["b"] and fresh.seq() == seq
+
+
+def test_expired_lists_each_storage_s_files_past_their_time_and_nothing_else(tmp_path: Path) -> None:
+    # The leading hoarder asks every second: it looks up each keyspace's expiry keys (a range of the
+    # primary key), across keyspaces and beside keys that merely sort near them.
+    store = DatabaseStore(tmp_path / "db.sqlite")
+    who = {"project": "QmP", "app": "", "capacity": 0, "overwrite": False}
+    store.add_file("QmP/-/storage:a", "gone", "bafy1", 1, versioning=False, storage="a", expires=100.0, **who)
+    store.add_file("QmP/-/storage:a", "kept", "bafy2", 1, versioning=False, storage="a", expires=300.0, **who)
+    store.add_file("QmP/-/storage:a", "forever", "bafy3", 1, versioning=False, storage="a", **who)
+    store.add_file("QmP/-/storage:b", "old", "bafy4", 1, versioning=True, storage="b", expires=50.0, **who)
+    store.add_file("QmP/-/storage:b", "old", "bafy5", 1, versioning=True, storage="b", expires=150.0, **who)
+    for key in (databases.EXPIRES.rstrip("/"), databases.EXPIRES[:-1] + "0", "/expire/x/1"):
+        store.put("QmP/-/database:d", key, b"1", limit=0, **WHO)  # a database's keys, not expiries
+    assert databases.EXPIRES_END > databases.EXPIRES
+    assert sorted(store.expired(120.0)) == [("QmP/-/storage:a", "gone", 1), ("QmP/-/storage:b", "old", 1)]
+    assert sorted(store.expired(1000.0)) == [
+        ("QmP/-/storage:a", "gone", 1),
+        ("QmP/-/storage:a", "kept", 1),
+        ("QmP/-/storage:b", "old", 1),
+        ("QmP/-/storage:b", "old", 2),
+    ]
+    assert store.expired(10.0) == []
