@@ -241,7 +241,7 @@ def switch_cpu(
                     sums = {True: [0.0, 0], False: [0.0, 0]}
                     window_began = time.monotonic()
             await load.communicate()
-            server.should_exit = True
+            server.stop()
             await serving
 
         try:

@@ -312,7 +312,7 @@ def under_wrk(seconds: int = 4, rounds: int = 3) -> None:
                         flush=True,
                     )
             finally:
-                server.should_exit = True
+                server.stop()
                 await serving_task
 
         try:

@@ -14,7 +14,8 @@ Request bodies are read whole before the app runs (up to `MAX_BODY`); responses 
 `Expect: 100-continue`, pipelining, errors answered in turn (400, 413, 501 for websockets unless the
 server takes them: `upgrade`, see `dream.http.websocket`; other upgrades such as h2c are ignored), idle connections closed after `keep_alive` seconds, and a graceful
 stop that lets requests in flight finish: `serve`, `started` and `should_exit` work as uvicorn's
-Server does for the node runtime.
+Server does for the node runtime; `stop` sets `should_exit` and also ends the sweep's rest (with no
+connection the sweep waits for one instead of waking ten times a second).
 
 The head of a request (request line and header fields) is limited while it arrives (`MAX_REQUEST_LINE`,
 `MAX_HEADER_LINE`, `MAX_HEADERS`, `MAX_HEAD`, `HEAD_TIMEOUT`; each an `HttpServer` argument): bytes are
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import socket
 import time
@@ -74,6 +76,9 @@ MAX_HEADERS = 100  # header fields in one request: more is a 431
 MAX_HEAD = 64 * 1024  # bytes of the whole head (request line, header lines, blank line): more is a 431
 HEAD_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its head: later is a 408
 REFUSAL_LINGER = 2.0  # seconds a refused connection's input is still read (and dropped) before closing
+SWEEP_SECONDS = 0.1  # how often the sweep looks at the connections (idle, slow heads, lingering)
+# With no connection there is nothing to sweep: it waits for the first one (or `stop`) this long at most.
+REST_SECONDS = 1.0
 
 # Headers that frame the message: the server writes its own.
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))
@@ -149,6 +154,8 @@ class HttpServer:
         self.started = False
         self.should_exit = False
         self.connections: set[Connection] = set()
+        # Set by the first connection to an empty server and by `stop`: ends the sweep's rest.
+        self.stirred = asyncio.Event()
         self.unflushed: list[Connection] = []  # connections holding answers until this loop pass ends
         # The usual head parsed in one C call (None: every head goes through httptools' callbacks).
         self.parse_head = headparse.parser()
@@ -185,8 +192,14 @@ class HttpServer:
         self.started = True
         try:
             while not self.should_exit:
-                await asyncio.sleep(0.1)
-                self._sweep()
+                if self.connections:
+                    await asyncio.sleep(SWEEP_SECONDS)
+                    self._sweep()
+                    continue
+                # At rest, waking ten times a second took a core from whatever else was serving.
+                self.stirred.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stirred.wait(), REST_SECONDS)
         finally:
             for server in servers:
                 server.close()
@@ -200,6 +213,14 @@ class HttpServer:
                 await asyncio.sleep(0.02)
             for connection in list(self.connections):
                 connection.close()
+
+    def stop(self) -> None:
+        """End `serve` as `should_exit` does, without waiting for the sweep's rest to end. From any
+        thread."""
+        self.should_exit = True
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.stirred.set)
 
     def _sweep(self) -> None:
         """Every 0.1 s: close idle keep-alive connections, refuse heads past their deadline (408), and
@@ -349,6 +370,8 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        if not self.server.connections:
+            self.server.stirred.set()  # the sweep was resting
         self.server.connections.add(self)
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")

@@ -83,6 +83,10 @@ class Server(uvicorn.Server):
         else:
             self._exit.clear()
 
+    def stop(self) -> None:
+        """Stop accepting and end `serve` once requests in flight are answered (as `HttpServer.stop`)."""
+        self.should_exit = True
+
     async def main_loop(self) -> None:
         counter = 0
         while not await self.on_tick(counter):
@@ -306,7 +310,7 @@ class Node:
         self.log.info("%s stopping", self.config.label)
         # Stop accepting and let requests in flight finish first: the service is still whole for them.
         for server in self._servers:
-            server.should_exit = True
+            server.stop()
         serving = [t for t in self._tasks if t.get_name().startswith("serve-")]
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*serving, return_exceptions=True), timeout=3)

@@ -101,7 +101,7 @@ class Served:
         return Raw(self.port)
 
     def stop(self, timeout: float = 10.0) -> None:
-        self.server.should_exit = True
+        self.server.stop()
         self.thread.join(timeout)
         self.sock.close()  # the server closes it; this is for a server that never started
         assert not self.thread.is_alive(), "serve() did not return after should_exit"
@@ -1003,7 +1003,7 @@ def test_graceful_stop(start: Callable[..., Served]) -> None:
         queued.send(get("/app/first") + get("/waiting"))
         wait_for(entered.is_set, "the second request to start")
         began = time.monotonic()
-        served.server.should_exit = True
+        served.server.stop()
         idle.expect_eof()
         reply = busy.read()  # the request in flight finishes...
         assert (reply.status, reply.body, reply.header("connection")) == (200, b"app /app/slow", "close")

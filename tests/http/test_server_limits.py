@@ -84,7 +84,7 @@ class Served:
             assert (reply.status, reply.body.split(b" ")[:2]) == (200, [b"GET", path.encode()]), reply
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        self.server.stop()
         self.thread.join(10)
         self.sock.close()
         assert not self.thread.is_alive(), "serve() did not return after should_exit"

@@ -85,7 +85,7 @@ def serve(
             async with asyncio.timeout(30):
                 await scenario(port, certificates)
         finally:
-            server.should_exit = True
+            server.stop()
             await task
 
     asyncio.run(run())

@@ -21,6 +21,7 @@ import uvloop
 from dream.clients.substrate import MATCH
 from dream.gateway.service import Service
 from dream.http.message import Headers
+from dream.http.server import HttpServer
 from dream.http.upstream import (
     UpstreamConnectError,
     UpstreamDropped,
@@ -432,8 +433,12 @@ async def uvicorn_server(keep_alive: float = 30, app: Any = echo_app) -> AsyncIt
 
 
 async def stop_serving(server: Any, task: asyncio.Task[None], sock: socket.socket) -> None:
-    """Stop a server that watches `should_exit` (uvicorn's, dream's): wait 5 s at most, close its socket."""
-    server.should_exit = True
+    """Stop a server (uvicorn's, or dream's, whose `stop` also ends its sweep's rest): wait 5 s at most,
+    close its socket."""
+    if isinstance(server, HttpServer):
+        server.stop()
+    else:
+        server.should_exit = True
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(5):
             await task
