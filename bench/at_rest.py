@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from base import base_tree, load_average
-from serving import HELLO, HOST, ensure_wrk, wait_for_pong
+from serving import HELLO, ensure_wrk, run_wrk, wait_for_pong
 
-from dream.errors import DreamError
 from dream.settings import CACHE_ENV
 from dream.testing.harness import DaemonProcess, exit_on_sigterm
 
@@ -100,14 +97,9 @@ def at_rest(daemon_pid: int, seconds: float) -> tuple[float, float, int]:
 
 
 def lone_client(wrk: str, url: str, seconds: float) -> tuple[float, float]:
-    command = [wrk, "-t1", "-c1", f"-d{max(1, round(seconds))}s", "--latency", "-H", f"Host: {HOST}", url]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
-    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)", out.stdout, re.M)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)", out.stdout, re.M)
-    if out.returncode != 0 or not (p50 and p99):
-        raise DreamError(f"wrk failed on the substrate ({' '.join(command)}):\n{out.stdout}{out.stderr}")
-    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-    return float(p50.group(1)) * scale[p50.group(2)], float(p99.group(1)) * scale[p99.group(2)]
+    """p50 and p99 (ms) of one connection calling `url` for `seconds` (`wrk -t1 -c1`)."""
+    result = run_wrk(wrk, "the substrate", url, duration=seconds, connections=1)
+    return result.p50_ms, result.p99_ms
 
 
 def one_round(wrk: str, tree: Path | None, work: Path, args: argparse.Namespace) -> Round:
