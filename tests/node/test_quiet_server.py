@@ -14,6 +14,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from dream.node import runtime
+from dream.testing.harness import until
 
 
 async def pong(request: object) -> PlainTextResponse:
@@ -32,9 +33,8 @@ async def _serve(server: Counted) -> tuple[asyncio.Task[None], int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        assert not task.done(), "the server failed to start"
-        await asyncio.sleep(0.01)
+    await until(lambda: server.started or task.done(), "the server to start")
+    assert server.started, "the server failed to start"
     return task, sock.getsockname()[1]
 
 
@@ -56,7 +56,7 @@ def test_it_serves_and_wakes_about_once_a_second_at_rest() -> None:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
         # uvicorn's loop ticks 15 times in 1.5 s; a loaded machine only ticks less.
-        assert 1 <= at_rest <= 3
+        assert 0 < at_rest <= 3
 
     asyncio.run(scenario())
 
