@@ -367,12 +367,35 @@ class Node:
         pid, start = self.config.daemon_pid, self.config.daemon_start
         if not pid:
             return
-        while True:
-            await asyncio.sleep(beat.pause(DAEMON_CHECK_SECONDS))
+        if not await self._daemon_exit(pid, start):
+            while process_start(pid) == start:  # no pidfd here: look twice a second
+                await asyncio.sleep(beat.pause(DAEMON_CHECK_SECONDS))
+        self.log.warning("daemon (pid %s) is gone; %s exits", pid, self.config.label)
+        self.stop()
+
+    @staticmethod
+    async def _daemon_exit(pid: int, start: str) -> bool:
+        """Wait for the daemon to exit on a pidfd, which the kernel makes readable then: no wake-up until
+        it does (looking at /proc twice a second was a fifth of a universe's wake-ups at rest). False,
+        at once, where pidfds are not available."""
+        try:
+            fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # an older kernel, or a system that refuses it
+            return False
+        try:
+            # The pid opened may already be another process's: the start time says it is the daemon.
             if process_start(pid) != start:
-                self.log.warning("daemon (pid %s) is gone; %s exits", pid, self.config.label)
-                self.stop()
-                return
+                return True
+            loop = asyncio.get_running_loop()
+            exited = asyncio.Event()
+            loop.add_reader(fd, exited.set)
+            try:
+                await exited.wait()
+            finally:
+                loop.remove_reader(fd)
+        finally:
+            os.close(fd)
+        return True
 
 
 def server_config(app: Any) -> uvicorn.Config:
