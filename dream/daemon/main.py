@@ -22,6 +22,7 @@ from dream.daemon.multiverse import Multiverse
 from dream.daemon.ports import port_is_free
 from dream.daemon.state import clean_stale, is_alive, read_state, remove_state
 from dream.errors import DreamError
+from dream.node.runtime import Server as NodeServer
 from dream.node.runtime import bind_tcp
 from dream.settings import daemon_port, dream_home
 from dream.shapes import Shape
@@ -59,8 +60,9 @@ def success(message: str) -> None:
     log.info(message, extra={"tag": "SUCCESS"})
 
 
-class Server(uvicorn.Server):
-    """uvicorn that shuts the multiverse down on SIGINT/SIGTERM without re-raising the signal after."""
+class Server(NodeServer):
+    """uvicorn that shuts the multiverse down on SIGINT/SIGTERM without re-raising the signal after, and
+    wakes once a second at rest (as the nodes' servers)."""
 
     multiverse: Multiverse | None = None
 

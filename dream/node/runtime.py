@@ -65,29 +65,33 @@ class Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to the node, and at rest wakes once a second instead
     of uvicorn's ten times: those wake-ups were over half of a universe's context switches at rest, each
     one a chance to take a core from a node serving. Its work once a second (the date header) is
-    unchanged, and `should_exit` still ends it at once."""
+    unchanged, and `should_exit` still ends it at once, from any thread or signal handler. The daemon's
+    server is one too, with its own signal handling."""
 
     def __init__(self, config: uvicorn.Config) -> None:
-        self._exit = asyncio.Event()
+        self._exiting = False
+        self._exit = asyncio.Event()  # wakes `main_loop`
+        self._loop: asyncio.AbstractEventLoop | None = None
         super().__init__(config)
 
     @property
     def should_exit(self) -> bool:
-        return self._exit.is_set()
+        return self._exiting
 
     @should_exit.setter
     def should_exit(self, value: bool) -> None:
-        # Set only from the node's own loop (`Node._shutdown`): it handles signals itself.
-        if value:
-            self._exit.set()
-        else:
-            self._exit.clear()
+        self._exiting = value
+        loop = self._loop
+        if value and loop is not None and not loop.is_closed():
+            # Safe from a signal handler (the daemon's) or another thread, and it ends the loop's wait.
+            loop.call_soon_threadsafe(self._exit.set)
 
     def stop(self) -> None:
         """Stop accepting and end `serve` once requests in flight are answered (as `HttpServer.stop`)."""
         self.should_exit = True
 
     async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
         counter = 0
         while not await self.on_tick(counter):
             counter = (counter + 10) % 864000  # a multiple of 10: `on_tick`'s once-a-second work

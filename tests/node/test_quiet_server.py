@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 
 import httpx
@@ -14,7 +15,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from dream.node import runtime
-from dream.testing.harness import until
+from dream.testing.harness import until, wait_for
 
 
 async def pong(request: object) -> PlainTextResponse:
@@ -73,3 +74,19 @@ def test_should_exit_ends_it_without_waiting_for_a_tick(monkeypatch: pytest.Monk
         assert server.should_exit
 
     asyncio.run(scenario())
+
+
+def test_should_exit_from_another_thread_ends_it_without_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As the daemon's signal handler and a test's thread set it: the waiting loop is woken, not left to
+    # its next tick (an hour away here).
+    monkeypatch.setattr(runtime, "REST_TICK_SECONDS", 3600.0)
+    server = _server()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),), daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, "the server to start")
+    wait_for(lambda: server.ticks, "the server's first tick")
+    server.should_exit = True
+    thread.join(10)
+    assert not thread.is_alive(), "serve() did not return after should_exit"
