@@ -38,8 +38,8 @@ from dream.spec import DNS_SERVICES, protocols_of, protocols_of_simple
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 # A universe loaded from a snapshot and not kept is thrown away when killed (a test's fork): its nodes get
-# this long after SIGTERM, then SIGKILL. tns alone waits ~1 s for its long polls to end, nothing of a
-# discarded universe needs that, and a test pays its fork's kill.
+# this long after SIGTERM, then SIGKILL. Nothing of a discarded universe needs a clean stop, and a test
+# pays its fork's kill.
 DISCARD_STOP_GRACE = 0.3
 # A node that dies more than RESTART_LIMIT times within RESTART_WINDOW seconds is left down instead of
 # crash-looping; the environment of the daemon can change both.

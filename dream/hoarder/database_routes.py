@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from dream.errors import DreamError
 from dream.hoarder.leadership import Leadership, NotLeader
 from dream.http.answers import answer, reply
+from dream.http.longpoll import held
 from dream.node import beat
 from dream.node.validate import NAME, STRING, BadInput, Field, Query, QueryInt, QueryNumber, Text
 
@@ -207,8 +208,8 @@ class DatabaseRoutes:
             seq, first, found = self.store.changes(after, upto)
             if found or after < 0 or seq > after or loop.time() >= deadline:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(moved.wait(), deadline - loop.time())
+            if not await held(request, _until(moved, deadline - loop.time())):
+                break  # its reader is gone
         if standby:
             lead.polled(standby, q["term"], after)
         listed = [[c.seq, c.space, c.key, None if c.value is None else _b64(c.value)] for c in found]
@@ -275,3 +276,8 @@ class DatabaseRoutes:
         except DreamError as exc:
             raise BadInput(str(exc)) from None
         return await self._written(seq) or {"seq": seq}
+
+
+async def _until(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)

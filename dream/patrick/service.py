@@ -29,6 +29,7 @@ from dream.clients.base import ServiceError
 from dream.clients.patrick import HeadCommit, Job, PushedRepository, PushMeta
 from dream.errors import DreamError
 from dream.http.answers import answer, reply
+from dream.http.longpoll import held
 from dream.http.webhooks import verify_signature
 from dream.node import Node, beat
 from dream.node.validate import (
@@ -241,6 +242,12 @@ class Service(Node):
         await self._wake()
         return job
 
+    async def _notice(self, timeout: float) -> None:
+        """Until a job may have become available (`_wake`), or `timeout` seconds."""
+        async with self.queued:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.queued.wait(), timeout=timeout)
+
     async def _wake(self) -> None:
         async with self.queued:
             self.queued.notify_all()
@@ -260,12 +267,9 @@ class Service(Node):
             ripe = self.jobs.next_ripe()
             if ripe is not None:
                 left = min(left, max(ripe - time.time(), 0.0) + RIPE_SLACK)
-            async with self.queued:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.queued.wait(), timeout=left)
-            # A monkey that died while waiting (its other job crashed it) must not be handed a job:
-            # it would sit locked until its heartbeat is missed, and count as an attempt.
-            if await request.is_disconnected():
+            # A monkey that died while waiting (its other job crashed it, or it stopped) must not be
+            # handed a job: it would sit locked until its heartbeat is missed, and count as an attempt.
+            if not await held(request, self._notice(left)):
                 return {"available": False, "job": None}
             job = self.jobs.dequeue(monkey)
         if job:

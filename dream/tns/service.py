@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from dream.http.answers import answer
+from dream.http.longpoll import held
 from dream.node import Node
 from dream.node.validate import (
     ANY,
@@ -142,7 +143,7 @@ class Service(Node):
         params = CHANGES.read(request)
         wait = min(params["wait"], MAX_WAIT)  # a longer wait is cut to MAX_WAIT, not refused
         if wait:
-            await self.tns.wait_change(params["after"], wait)
+            await held(request, self.tns.wait_change(params["after"], wait))  # its reader may be gone
         return {"seq": self.tns.seq, "changes": self.tns.changes(params["after"])}
 
     async def stats(self, request: Request) -> Any:
