@@ -20,8 +20,9 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
 async def held(request: Request, waiting: Awaitable[Any]) -> bool:
-    """Await `waiting`; False, having cancelled it, if the client disconnected first. What `waiting`
-    raises is raised here."""
+    """Await `waiting`; False, having cancelled it, once the client is gone (even when `waiting` ended
+    in the same moment: a caller that is gone must not be handed anything). What `waiting` raises is
+    raised here while the client is there."""
     wait = asyncio.ensure_future(waiting)
     gone = asyncio.ensure_future(_disconnected(request.receive))
     try:
@@ -30,12 +31,15 @@ async def held(request: Request, waiting: Awaitable[Any]) -> bool:
         gone.cancel()
         if not wait.done():
             wait.cancel()
-    if wait in done:
-        wait.result()
-        return True
-    with contextlib.suppress(asyncio.CancelledError):
-        await wait  # its clean-up (a lock it held) runs now
-    return False
+    if gone in done:
+        if not gone.cancelled():
+            gone.exception()  # retrieved: a receive that failed says the client is gone too
+        # Its clean-up (a lock it held) runs now; what it raised has nobody left to hear it.
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await wait
+        return False
+    wait.result()
+    return True
 
 
 async def _disconnected(receive: Receive) -> None:
