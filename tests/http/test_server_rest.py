@@ -33,6 +33,18 @@ def resting_an_hour(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
     yield sweeps
 
 
+class Resting(asyncio.Event):
+    """The server's `stirred` event, counting the rests it begins (each clears it first)."""
+
+    def __init__(self, rests: list[float]) -> None:
+        super().__init__()
+        self.rests = rests
+
+    def clear(self) -> None:
+        self.rests.append(1.0)
+        super().clear()
+
+
 def _server(keep_alive: float = 30.0) -> HttpServer:
     return HttpServer(lambda *a: None, fast=lambda request: (200, [], b"PONG"), keep_alive=keep_alive)
 
@@ -43,9 +55,11 @@ def test_a_connection_wakes_the_resting_sweep_and_its_keep_alive_still_ends(
     async def scenario() -> None:
         server = _server(keep_alive=0.3)
         port = free_port()
+        rests: list[float] = []
+        server.stirred = Resting(rests)
         task = asyncio.create_task(server.serve([bind_tcp(port)]))
-        await until(lambda: server.started, "the server to start")
-        await asyncio.sleep(0.3)  # the subject: no connection, no sweep
+        # With no connection the server rests (an hour here) at once, having swept nothing.
+        await until(lambda: rests, "the server to rest")
         assert resting_an_hour == []
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
