@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from base import base_tree, load_average
+from cpu_group import descendants
 from serving import HELLO, ensure_wrk, run_wrk, wait_for_pong
 
 from dream.settings import CACHE_ENV
@@ -43,25 +44,6 @@ class Round:
     nodes: int
     p50_ms: float
     p99_ms: float
-
-
-def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (nodes are the daemon's forkserver's children)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
 
 
 def usage(pids: list[int]) -> tuple[int, int]:
@@ -87,7 +69,7 @@ def usage(pids: list[int]) -> tuple[int, int]:
 
 
 def at_rest(daemon_pid: int, seconds: float) -> tuple[float, float, int]:
-    pids = descendants(daemon_pid)
+    pids = [daemon_pid, *descendants(daemon_pid)]  # nodes are the daemon's forkserver's children
     ticks0, switches0 = usage(pids)
     began = time.monotonic()
     time.sleep(seconds)  # the measure itself: nobody calls meanwhile
