@@ -21,11 +21,15 @@ In one run, on loopback, with wrk (64 connections, `--latency`), in 3 rounds of 
              are in flight all along (16 client threads, each asking again as soon as it is answered).
 Prints each run, then per target the median round (req/s, p50, p99, the answering process's CPU per
 request, and the milliseconds per second the substrate's event loop behind it was runnable without a core,
-from the kernel's schedstat) and the ratios substrate/floor
+from the kernel's schedstat, and `host slowed`: the share of the run in which the host ran a fixed unit of
+work 3 or more times slower, seen by bench/host_probe.c beside every run) and the ratios substrate/floor
 (goal: ≥ 0.3), gateway/substrate (goal: ≥ 0.7), substrate/bare (goal: ≥ 0.6), busy/substrate (goal:
 ≥ 0.5) and inspected/uninspected (goal: ≥ 0.95), and p99/p50 of the substrate and the gateway (goal: ≤ 3).
 Starts its own daemon (throw-away DREAM_HOME and DREAM_CACHE, free port) and stops all it started, even
-on failure. Other load on the machine skews the figures: the load average is printed first.
+on failure. Other load on the machine skews the figures: the load average is printed first. So does a host
+that runs this virtual machine slower at times: the probe (built here with the system C compiler, ~1.5 %
+of a core) times its unit on its thread's CPU clock, which a slower host stretches and the guest's own
+scheduling does not, and the tail lines say what it saw during each run.
 
 With `--compare-path raw` (or object, plain) a third daemon's substrate calls wasm on that path, in the
 same rounds, and substrate/substrate-raw is printed: the default (native) path against it. With
@@ -55,7 +59,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
@@ -74,6 +78,7 @@ from dream.wasm.callpath import ENV as CALL_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 RELAY_FLOOR_SOURCE = Path(__file__).with_name("relay_floor.c")
+HOST_PROBE_SOURCE = Path(__file__).with_name("host_probe.c")
 HELLO = ROOT / "fixtures" / "projects" / "hello"
 HOST = "hello.computers.com"
 UNIVERSE = "benchserving"
@@ -104,6 +109,7 @@ class Result:
     cpu_us: float = 0.0  # CPU of the process that answers, per request (0: not measured)
     # Milliseconds per second the substrate's event loop was runnable without a core (-1: not measured).
     waited_ms: float = -1.0
+    host: HostReading | None = None  # the host probe's reading over the run (None: not measured)
 
 
 # -- the bare app (runs in a subprocess: `serving.py --bare PORT`) ------------------------------------
@@ -166,26 +172,96 @@ def serve_floor(port: int) -> None:
     uvloop.run(serve())
 
 
-# -- the relay floor (a C program: bench/relay_floor.c) -----------------------------------------------
+# -- the C programs beside this file: the relay floor and the host probe --------------------------------
+
+
+def build_c(source: Path, into: Path, what: str) -> Path | None:
+    """`source` built with the system C compiler (the one scripts/install builds dream's extensions
+    with); None, with the reason printed, when it cannot be (`what` is left out of the run)."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        print(f"no C compiler (cc): {what} is left out", flush=True)
+        return None
+    binary = into / source.stem
+    out = subprocess.run([compiler, "-O2", "-o", str(binary), str(source)], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"cannot build {source.name}: {what} is left out\n{out.stderr}", flush=True)
+        return None
+    return binary
 
 
 def build_relay_floor(into: Path) -> Path | None:
-    """bench/relay_floor.c built with the system C compiler (the one scripts/install builds dream's
-    extensions with); None, with the reason printed, when it cannot be."""
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        print("no C compiler (cc): the relay floor is left out", flush=True)
-        return None
-    binary = into / "relay_floor"
-    out = subprocess.run(
-        [compiler, "-O2", "-o", str(binary), str(RELAY_FLOOR_SOURCE)], capture_output=True, text=True
+    """bench/relay_floor.c, built (None when it cannot be)."""
+    return build_c(RELAY_FLOOR_SOURCE, into, "the relay floor")
+
+
+def build_host_probe(into: Path) -> Path | None:
+    """bench/host_probe.c, built (None when it cannot be)."""
+    return build_c(HOST_PROBE_SOURCE, into, "the host probe")
+
+
+@dataclass
+class HostReading:
+    """What bench/host_probe.c saw during one run: its samples, and the share of them the host ran at
+    least 3 times slower than the fastest (`slowed`) or the guest's scheduler held off a core
+    (`preempted`), in percent; `steal` is the hypervisor's own steal time over the run, in percent of
+    the machine's time (0 where it does not report any, as here)."""
+
+    samples: int
+    slowed: float
+    preempted: float
+    worst: float
+    steal: float
+
+
+def _steal_ticks() -> tuple[int, int]:
+    """(steal, all) clock ticks of the whole machine so far, from /proc/stat ((0, 0) without it)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
+@contextmanager
+def host_probe(binary: Path | None, seconds: float, gap_us: int | None = None) -> Iterator[list[HostReading]]:
+    """bench/host_probe.c running beside the block for `seconds` (a unit every `gap_us`, its default
+    when None); the yielded list gets its reading when the block ends (it stays empty without the
+    probe, or when its output cannot be read)."""
+    readings: list[HostReading] = []
+    if binary is None:
+        yield readings
+        return
+    steal_before, all_before = _steal_ticks()
+    probe = subprocess.Popen(
+        [str(binary), f"{seconds:g}", *([] if gap_us is None else [str(gap_us)])],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
     )
-    if out.returncode != 0:
-        print(
-            f"cannot build {RELAY_FLOOR_SOURCE.name}: the relay floor is left out\n{out.stderr}", flush=True
+    try:
+        yield readings
+        out, _ = probe.communicate(timeout=seconds + 30)
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+            probe.wait()
+    steal_after, all_after = _steal_ticks()
+    values = dict(part.split("=", 1) for part in out.split() if "=" in part)
+    try:
+        samples = int(values["samples"])
+        share = 100.0 / max(1, samples)
+        readings.append(
+            HostReading(
+                samples,
+                int(values["slowed"]) * share,
+                int(values["preempted"]) * share,
+                float(values["worst"]),
+                100.0 * (steal_after - steal_before) / max(1, all_after - all_before),
+            )
         )
-        return None
-    return binary
+    except (KeyError, ValueError):
+        print(f"cannot read the host probe's output: {out!r}", flush=True)
 
 
 def http_socket_of(pid: int) -> str | None:
@@ -331,8 +407,10 @@ def measure(
     event loop waited for a core meanwhile (through the gateway it waits while a core is idle)."""
     before, waited_before = cpu_seconds(pid), waited_ns(substrate)
     started = time.monotonic()
-    result = run_wrk(wrk, name, url, duration=args.duration, connections=args.connections)
+    with host_probe(getattr(args, "host_probe", None), max(1, round(args.duration))) as host:
+        result = run_wrk(wrk, name, url, duration=args.duration, connections=args.connections)
     elapsed = time.monotonic() - started
+    result.host = host[0] if host else None
     if pid and result.rps:
         result.cpu_us = (cpu_seconds(pid) - before) / (result.rps * max(1, round(args.duration))) * 1e6
     waited_after = waited_ns(substrate)
@@ -340,33 +418,25 @@ def measure(
         result.waited_ms = (waited_after - waited_before) / 1e6 / elapsed
     cpu = f", {result.cpu_us:.1f} µs CPU per request" if result.cpu_us else ""
     waited = f", substrate waited for a core {result.waited_ms:.0f} ms/s" if result.waited_ms >= 0 else ""
+    slowed = f", host slowed {result.host.slowed:.1f} %" if result.host else ""
     print(
-        f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms{cpu}{waited}",
+        f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms{cpu}{waited}"
+        f"{slowed}",
         flush=True,
     )
     return result
 
 
 def medians(rounds: list[list[Result]]) -> list[Result]:
-    """Per target, the round with the median req/s (its latencies come with it), with the median CPU
-    per request over the rounds."""
+    """Per target, the round with the median req/s (its latencies and host reading come with it), with
+    the median CPU per request and core wait over the rounds."""
     out = []
     for runs in zip(*rounds, strict=True):
         ordered = sorted(runs, key=lambda r: r.rps)
         middle = ordered[len(ordered) // 2]
         cpus = sorted(r.cpu_us for r in runs)
         waits = sorted(r.waited_ms for r in runs)
-        out.append(
-            Result(
-                middle.name,
-                middle.rps,
-                middle.p50_ms,
-                middle.p99_ms,
-                middle.errors,
-                cpus[len(cpus) // 2],
-                waits[len(waits) // 2],
-            )
-        )
+        out.append(replace(middle, cpu_us=cpus[len(cpus) // 2], waited_ms=waits[len(waits) // 2]))
     return out
 
 
@@ -397,12 +467,18 @@ def start_with(daemon: DaemonProcess, env: dict[str, str]) -> None:
 def print_table(results: list[Result]) -> None:
     by = {r.name: r for r in results}
     print()
-    header = f"{'target':<17} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'µs CPU/req':>10} {'sub. wait':>9}"
+    header = (
+        f"{'target':<17} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'µs CPU/req':>10} {'sub. wait':>9}"
+        f" {'host slowed':>11}"
+    )
     print(f"{header}  errors")
     for r in results:
         cpu = f"{r.cpu_us:.1f}" if r.cpu_us else "-"
         wait = f"{r.waited_ms:.0f}" if r.waited_ms >= 0 else "-"
-        row = f"{r.name:<17} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {cpu:>10} {wait:>9}"
+        slowed = f"{r.host.slowed:.1f} %" if r.host else "-"
+        row = (
+            f"{r.name:<17} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {cpu:>10} {wait:>9} {slowed:>11}"
+        )
         print(f"{row}  {r.errors or '-'}")
     print()
     for top, bottom, goal in RATIOS:
@@ -448,11 +524,26 @@ def print_table(results: list[Result]) -> None:
         if r.name not in ("substrate", "gateway", "floor", "relay-floor"):
             continue
         tail = r.p99_ms / r.p50_ms if r.p50_ms else float("inf")
+        host = tail_host(r)
         if r.name in ("floor", "relay-floor"):  # references: the same machine's tail with no dream code
-            print(f"{r.name} p99/p50: {tail:.1f}")
+            print(f"{r.name} p99/p50: {tail:.1f}{host}")
             continue
         verdict = "met" if tail <= TAIL_GOAL else "MISSED"
-        print(f"{r.name} p99/p50: {tail:.1f} (goal ≤ {TAIL_GOAL:.0f}: {verdict})")
+        print(f"{r.name} p99/p50: {tail:.1f} (goal ≤ {TAIL_GOAL:.0f}: {verdict}){host}")
+    steal = [r.host.steal for r in results if r.host]
+    if steal and max(steal) > 0:
+        print(f"the hypervisor reported steal time: up to {max(steal):.1f} % of the machine's time in a run")
+
+
+def tail_host(result: Result) -> str:
+    """What the host probe saw during `result`'s run, as a tail line's ending ("" without a reading). A
+    request served while its core runs 3 times slower takes 3 times as long, whatever serves it."""
+    if result.host is None:
+        return ""
+    return (
+        f"; meanwhile the host ran fixed work 3 or more times slower {result.host.slowed:.1f} % of the"
+        f" time (worst {result.host.worst:.0f} times)"
+    )
 
 
 @contextmanager
@@ -587,6 +678,7 @@ def main() -> None:
                 ("gateway", gateway),
             ]
             relay_floor = build_relay_floor(Path(tmp))
+            args.host_probe = build_host_probe(Path(tmp))
             # The same hop as the gateway's: the substrate's Unix socket (its TCP port if it has none).
             hop = http_socket_of(pids["substrate"]) or substrate.split(":")[-1].split("/")[0]
             if relay_floor is not None:
