@@ -13,10 +13,12 @@
  * request served on a core that runs SLOW times slower takes SLOW times as long: when more than one
  * request in a hundred meets that, no server's p99 stays within SLOW times its p50.
  *
- * Usage: host_probe SECONDS [GAP_US]   (GAP_US 2000 by default: the probe costs ~1.5 % of a core)
+ * Usage: host_probe SECONDS [GAP_US [SLOWED_OUT]]   (GAP_US 2000 by default: ~1.5 % of a core)
  * Prints one line at the end:
  *   samples=N base_us=B slowed=S preempted=P worst=W
- * worst: the slowest unit's CPU time over the base. Built by bench/serving.py with the system C compiler.
+ * worst: the slowest unit's CPU time over the base. With SLOWED_OUT, each slowed unit's start and end are
+ * written there as two native 64-bit integers, nanoseconds of CLOCK_MONOTONIC (bench/tail_client.c
+ * stamps its requests on the same clock). Built by bench/serving.py with the system C compiler.
  * HOST_PROBE_HEAVY=K makes every K-th unit four times the work (for the benchmark's own tests).
  */
 #define _GNU_SOURCE
@@ -44,7 +46,8 @@ int main(int argc, char **argv) {
     size_t heavy = heavy_env ? (size_t)atol(heavy_env) : 0;
     size_t room = 1024, count = 0;
     double *cpu = malloc(room * sizeof *cpu), *wall = malloc(room * sizeof *wall);
-    if (!cpu || !wall)
+    double *start = malloc(room * sizeof *start);
+    if (!cpu || !wall || !start)
         return 1;
     volatile uint64_t x = 1;
     double end = clock_us(CLOCK_MONOTONIC) + seconds * 1e6;
@@ -63,9 +66,11 @@ int main(int argc, char **argv) {
             room *= 2;
             cpu = realloc(cpu, room * sizeof *cpu);
             wall = realloc(wall, room * sizeof *wall);
-            if (!cpu || !wall)
+            start = realloc(start, room * sizeof *start);
+            if (!cpu || !wall || !start)
                 return 1;
         }
+        start[count] = wall_start;
         cpu[count] = took_cpu;
         wall[count] = took_wall;
         count++;
@@ -74,16 +79,26 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < count; i++)
         if (cpu[i] > 0 && (base == 0 || cpu[i] < base))
             base = cpu[i];
+    FILE *out = argc > 3 ? fopen(argv[3], "wb") : NULL;
+    if (argc > 3 && out == NULL) {
+        perror("host_probe: SLOWED_OUT");
+        return 2;
+    }
     size_t slowed = 0, preempted = 0;
     double worst = 0;
     for (size_t i = 0; i < count && base > 0; i++) {
-        if (cpu[i] >= SLOW * base)
+        if (cpu[i] >= SLOW * base) {
             slowed++;
-        else if (wall[i] >= SLOW * base)
+            int64_t span[2] = {(int64_t)(start[i] * 1e3), (int64_t)((start[i] + wall[i]) * 1e3)};
+            if (out)
+                fwrite(span, sizeof span, 1, out);
+        } else if (wall[i] >= SLOW * base)
             preempted++;
         if (cpu[i] / base > worst)
             worst = cpu[i] / base;
     }
+    if (out)
+        fclose(out);
     printf("samples=%zu base_us=%.2f slowed=%zu preempted=%zu worst=%.1f\n", count, base, slowed, preempted,
            worst);
     return 0;

@@ -31,6 +31,12 @@ that runs this virtual machine slower at times: the probe (built here with the s
 of a core) times its unit on its thread's CPU clock, which a slower host stretches and the guest's own
 scheduling does not, and the tail lines say what it saw during each run.
 
+Then, in rounds of their own, the tail client (bench/tail_client.c, built here: a closed loop like
+`wrk -t1 -c64` that keeps each request's send time and duration) loads the floor, the substrate, the
+gateway and the relay floor with the probe beside it, and prints p99/p50 over every request and over the
+requests that met no moment the probe saw the host slowed (each slowed unit widened by the probe's gap):
+the tail goal's verdict for what this machine's host leaves to the code.
+
 With `--compare-path raw` (or object, plain) a third daemon's substrate calls wasm on that path, in the
 same rounds, and substrate/substrate-raw is printed: the default (native) path against it. With
 `--compare-parser` another's nodes parse every request head with httptools (`DREAM_HTTP_PARSER=python`):
@@ -49,6 +55,7 @@ Usage: .venv/bin/python bench/serving.py [--duration 5] [--rounds 3] [--connecti
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
 import re
 import shutil
@@ -57,6 +64,7 @@ import sys
 import tempfile
 import threading
 import time
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -79,6 +87,7 @@ from dream.wasm.callpath import ENV as CALL_ENV
 ROOT = Path(__file__).resolve().parents[1]
 RELAY_FLOOR_SOURCE = Path(__file__).with_name("relay_floor.c")
 HOST_PROBE_SOURCE = Path(__file__).with_name("host_probe.c")
+TAIL_CLIENT_SOURCE = Path(__file__).with_name("tail_client.c")
 HELLO = ROOT / "fixtures" / "projects" / "hello"
 HOST = "hello.computers.com"
 UNIVERSE = "benchserving"
@@ -97,6 +106,8 @@ RATIOS = (
 )
 TAIL_GOAL = 3.0  # p99 at most 3 times p50 under 64 connections
 SLOW_CALLS = 16  # calls of the infinite loop in flight during the `busy` target
+PROBE_GAP_US = 2000  # the host probe's pause between units (its default)
+TAIL_TARGETS = ("floor", "substrate", "gateway", "relay-floor")  # what the tail client measures
 
 
 @dataclass
@@ -200,14 +211,20 @@ def build_host_probe(into: Path) -> Path | None:
     return build_c(HOST_PROBE_SOURCE, into, "the host probe")
 
 
+def build_tail_client(into: Path) -> Path | None:
+    """bench/tail_client.c, built (None when it cannot be)."""
+    return build_c(TAIL_CLIENT_SOURCE, into, "the tail client")
+
+
 @dataclass
 class HostReading:
-    """What bench/host_probe.c saw during one run: its samples, and the share of them the host ran at
-    least 3 times slower than the fastest (`slowed`) or the guest's scheduler held off a core
-    (`preempted`), in percent; `steal` is the hypervisor's own steal time over the run, in percent of
-    the machine's time (0 where it does not report any, as here)."""
+    """What bench/host_probe.c saw during one run: its samples, its fastest unit, and the share of the
+    samples the host ran at least 3 times slower than that (`slowed`) or the guest's scheduler held off
+    a core (`preempted`), in percent; `steal` is the hypervisor's own steal time over the run, in
+    percent of the machine's time (0 where the hypervisor reports none)."""
 
     samples: int
+    base_us: float  # the fastest unit's CPU time
     slowed: float
     preempted: float
     worst: float
@@ -224,17 +241,24 @@ def _steal_ticks() -> tuple[int, int]:
 
 
 @contextmanager
-def host_probe(binary: Path | None, seconds: float, gap_us: int | None = None) -> Iterator[list[HostReading]]:
+def host_probe(
+    binary: Path | None, seconds: float, gap_us: int | None = None, slowed_out: Path | None = None
+) -> Iterator[list[HostReading]]:
     """bench/host_probe.c running beside the block for `seconds` (a unit every `gap_us`, its default
-    when None); the yielded list gets its reading when the block ends (it stays empty without the
-    probe, or when its output cannot be read)."""
+    when None; each slowed unit's span written to `slowed_out`); the yielded list gets its reading when
+    the block ends (it stays empty without the probe, or when its output cannot be read)."""
     readings: list[HostReading] = []
     if binary is None:
         yield readings
         return
     steal_before, all_before = _steal_ticks()
     probe = subprocess.Popen(
-        [str(binary), f"{seconds:g}", *([] if gap_us is None else [str(gap_us)])],
+        [
+            str(binary),
+            f"{seconds:g}",
+            str(PROBE_GAP_US if gap_us is None else gap_us),
+            *([] if slowed_out is None else [str(slowed_out)]),
+        ],
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
@@ -254,6 +278,7 @@ def host_probe(binary: Path | None, seconds: float, gap_us: int | None = None) -
         readings.append(
             HostReading(
                 samples,
+                float(values["base_us"]),
                 int(values["slowed"]) * share,
                 int(values["preempted"]) * share,
                 float(values["worst"]),
@@ -286,6 +311,118 @@ def http_socket_of(pid: int) -> str | None:
         ):
             return fields[7]
     return None
+
+
+@dataclass
+class Tail:
+    """One tail client run: p50 and p99 of every request, and of the requests outside the moments the
+    host probe saw the host run slowed (`kept`: their share, in percent)."""
+
+    name: str
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    kept: float
+    kept_p50_ms: float
+    kept_p99_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.p99_ms / self.p50_ms if self.p50_ms else float("inf")
+
+    @property
+    def kept_ratio(self) -> float:
+        return self.kept_p99_ms / self.kept_p50_ms if self.kept_p50_ms else float("inf")
+
+
+def _int64_pairs(path: Path) -> list[tuple[int, int]]:
+    values = array("q")
+    values.frombytes(path.read_bytes())
+    return list(zip(values[0::2], values[1::2], strict=True))
+
+
+def _percentile(ordered: list[int], share: float) -> float:
+    """The value `share` of the way up `ordered` (nanoseconds), in milliseconds (0 when empty)."""
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] / 1e6 if ordered else 0.0
+
+
+def outside_slowed(requests: list[tuple[int, int]], slowed: list[tuple[int, int]], pad_ns: int) -> list[int]:
+    """The durations of the `requests` ((sent, took) in ns) that overlap no `slowed` span (start, end),
+    each span widened by `pad_ns` on both sides: the probe looks once per gap, so a slowed moment may
+    have begun or lasted up to a gap beyond the units that saw it."""
+    spans: list[list[int]] = []
+    for start, end in sorted((start - pad_ns, end + pad_ns) for start, end in slowed):
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    starts = [span[0] for span in spans]
+    kept = []
+    for sent, took in requests:
+        index = bisect.bisect_right(starts, sent + took) - 1
+        if index < 0 or spans[index][1] < sent:
+            kept.append(took)
+    return kept
+
+
+def run_tail(
+    client: Path, probe: Path, name: str, url: str, args: argparse.Namespace, into: Path
+) -> Tail | None:
+    """The tail client on `url` for the run's duration, the host probe beside it; None (said) when the
+    client fails."""
+    port = url.split(":")[-1].split("/")[0]
+    records, slowed = into / f"{name}.requests", into / f"{name}.slowed"
+    seconds = max(1, round(args.duration))
+    with host_probe(probe, seconds, slowed_out=slowed):
+        out = subprocess.run(
+            [str(client), port, str(args.connections), str(seconds), HOST, "/ping", str(records)],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
+    if out.returncode != 0 or not records.exists() or not slowed.exists():
+        print(f"the tail client failed on {name}: {out.stdout}{out.stderr}", flush=True)
+        return None
+    requests = _int64_pairs(records)
+    every = sorted(took for _, took in requests)
+    kept = sorted(outside_slowed(requests, _int64_pairs(slowed), PROBE_GAP_US * 1000))
+    tail = Tail(
+        name,
+        len(every),
+        _percentile(every, 0.5),
+        _percentile(every, 0.99),
+        100.0 * len(kept) / max(1, len(every)),
+        _percentile(kept, 0.5),
+        _percentile(kept, 0.99),
+    )
+    print(
+        f"tail {name}: {tail.requests:,} requests, p50 {tail.p50_ms:.2f} ms, p99 {tail.p99_ms:.2f} ms"
+        f" ({tail.ratio:.1f}); outside the host's slowed moments ({tail.kept:.1f} % of them):"
+        f" p50 {tail.kept_p50_ms:.2f} ms, p99 {tail.kept_p99_ms:.2f} ms ({tail.kept_ratio:.1f})",
+        flush=True,
+    )
+    return tail
+
+
+def print_tails(tails: list[Tail]) -> None:
+    """Per target, the median run by p99/p50 outside the host's slowed moments, beside its p99/p50 over
+    every request; the goal's verdict for the substrate and the gateway."""
+    if not tails:
+        return
+    print()
+    for name in TAIL_TARGETS:
+        runs = sorted((tail for tail in tails if tail.name == name), key=lambda tail: tail.kept_ratio)
+        if not runs:
+            continue
+        middle = runs[len(runs) // 2]
+        line = (
+            f"tail client, {name} p99/p50: {middle.ratio:.1f} over every request, {middle.kept_ratio:.1f}"
+            f" outside the host's slowed moments ({middle.kept:.1f} % of the requests)"
+        )
+        if name in ("substrate", "gateway"):
+            verdict = "met" if middle.kept_ratio <= TAIL_GOAL else "MISSED"
+            line += f" (goal ≤ {TAIL_GOAL:.0f}: {verdict})"
+        print(line)
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -633,6 +770,7 @@ def main() -> None:
     wrk = ensure_wrk()
     warn_if_busy()
     rounds: list[list[Result]] = []
+    tails: list[Tail] = []
     # Substrates of daemons of their own, beside the main one: (target, environment of their nodes).
     others = [("inspected", {INSPECT_ENV: "1"}), ("uninspected", {INSPECT_ENV: "0"})]
     if args.compare_path:
@@ -679,6 +817,7 @@ def main() -> None:
             ]
             relay_floor = build_relay_floor(Path(tmp))
             args.host_probe = build_host_probe(Path(tmp))
+            tail_client = build_tail_client(Path(tmp))
             # The same hop as the gateway's: the substrate's Unix socket (its TCP port if it has none).
             hop = http_socket_of(pids["substrate"]) or substrate.split(":")[-1].split("/")[0]
             if relay_floor is not None:
@@ -730,6 +869,15 @@ def main() -> None:
                 # The slow calls leave the substrate's calls on worker threads until a streak of quick ones
                 # brings them inline again: an unrecorded run, so the next round measures it settled.
                 warm_up(wrk, "substrate", substrate, args)
+            # Then the tail client, in rounds of its own: every request's time beside the host's.
+            if tail_client is not None and args.host_probe is not None:
+                for index in range(args.rounds):
+                    print(f"tail round {index + 1} of {args.rounds}", flush=True)
+                    for name, url in targets:
+                        if name in TAIL_TARGETS:
+                            tail = run_tail(tail_client, args.host_probe, name, url, args, Path(tmp))
+                            if tail is not None:
+                                tails.append(tail)
         except DreamError as exc:
             raise SystemExit(f"benchmark failed: {exc}") from None
         finally:
@@ -738,6 +886,7 @@ def main() -> None:
             for each in daemons:
                 each.stop()
     print_table(medians(rounds))
+    print_tails(tails)
 
 
 if __name__ == "__main__":

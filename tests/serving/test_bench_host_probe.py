@@ -36,6 +36,23 @@ def test_work_that_takes_longer_on_its_core_counts_as_slowed(
     assert reading.worst >= 3.5
 
 
+def test_slowed_units_are_written_on_the_clock_requests_are_stamped_with(
+    probe: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOST_PROBE_HEAVY", "4")
+    out = tmp_path / "slowed"
+    began = time.monotonic_ns()  # CLOCK_MONOTONIC, as bench/tail_client.c's stamps
+    with _bench().host_probe(probe, 1, gap_us=500, slowed_out=out) as readings:
+        pass
+    ended = time.monotonic_ns()
+    [reading] = readings
+    spans = _bench()._int64_pairs(out)
+    assert len(spans) == round(reading.slowed * reading.samples / 100)
+    assert all(began <= start < end <= ended for start, end in spans)
+    # Each span is a slowed unit's wall time: at least three fastest units, far less than the run.
+    assert all(3_000 * reading.base_us <= end - start < 100_000_000 for start, end in spans)
+
+
 def test_a_unit_held_off_its_core_counts_as_preempted_not_slowed(probe: Path) -> None:
     # Units back to back (no gap), stopped twice for 0.3 s: the wall clock runs on, the CPU clock stops.
     process = subprocess.Popen([str(probe), "1.6", "0"], stdout=subprocess.PIPE, text=True)
@@ -70,7 +87,9 @@ def test_without_a_probe_a_run_has_no_host_reading() -> None:
 
 def test_tail_lines_say_what_the_host_did_meanwhile() -> None:
     bench = _bench()
-    slowed = bench.Result("gateway", 1000.0, 1.0, 6.0, "", host=bench.HostReading(500, 4.2, 1.0, 26.0, 0.0))
+    slowed = bench.Result(
+        "gateway", 1000.0, 1.0, 6.0, "", host=bench.HostReading(500, 27.0, 4.2, 1.0, 26.0, 0.0)
+    )
     assert bench.tail_host(slowed) == (
         "; meanwhile the host ran fixed work 3 or more times slower 4.2 % of the time (worst 26 times)"
     )
