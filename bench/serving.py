@@ -34,8 +34,11 @@ scheduling does not, and the tail lines say what it saw during each run.
 Then, in rounds of their own, the tail client (bench/tail_client.c, built here: a closed loop like
 `wrk -t1 -c64` that keeps each request's send time and duration) loads the floor, the substrate, the
 gateway and the relay floor with the probe beside it, and prints p99/p50 over every request and over the
-requests that met no moment the probe saw the host slowed (each slowed unit widened by the probe's gap):
-the tail goal's verdict for what this machine's host leaves to the code.
+requests that met no moment the probe saw the host slowed (each slowed unit widened by the probe's gap),
+each as measured and as wrk counts it: wrk corrects its latency figures for coordinated omission (a
+request that took many times a connection's mean also counts as the requests it held back), which turns
+each of the host's slow moments into many slow requests. The tail goal's verdict is on the requests
+outside those moments, as wrk counts them: what this machine's host leaves to the code.
 
 With `--compare-path raw` (or object, plain) a third daemon's substrate calls wasm on that path, in the
 same rounds, and substrate/substrate-raw is printed: the default (native) path against it. With
@@ -314,25 +317,35 @@ def http_socket_of(pid: int) -> str | None:
 
 
 @dataclass
-class Tail:
-    """One tail client run: p50 and p99 of every request, and of the requests outside the moments the
-    host probe saw the host run slowed (`kept`: their share, in percent)."""
+class Spread:
+    """p50 and p99 of a set of requests, in milliseconds."""
 
-    name: str
-    requests: int
     p50_ms: float
     p99_ms: float
-    kept: float
-    kept_p50_ms: float
-    kept_p99_ms: float
+
+    @classmethod
+    def of(cls, durations: list[int]) -> Spread:
+        ordered = sorted(durations)
+        return cls(_percentile(ordered, 0.5), _percentile(ordered, 0.99))
 
     @property
     def ratio(self) -> float:
         return self.p99_ms / self.p50_ms if self.p50_ms else float("inf")
 
-    @property
-    def kept_ratio(self) -> float:
-        return self.kept_p99_ms / self.kept_p50_ms if self.kept_p50_ms else float("inf")
+
+@dataclass
+class Tail:
+    """One tail client run: the spread of every request and of the requests outside the moments the
+    host probe saw the host run slowed (`kept`: their share, in percent), each as measured and as wrk
+    counts it (`as_wrk`: with its correction for coordinated omission)."""
+
+    name: str
+    requests: int
+    every: Spread
+    every_as_wrk: Spread
+    kept: float
+    outside: Spread
+    outside_as_wrk: Spread
 
 
 def _int64_pairs(path: Path) -> list[tuple[int, int]]:
@@ -365,6 +378,18 @@ def outside_slowed(requests: list[tuple[int, int]], slowed: list[tuple[int, int]
     return kept
 
 
+def as_wrk_counts(durations: list[int], interval: int) -> list[int]:
+    """`durations` with wrk's correction for coordinated omission (its `stats_correct`, applied to every
+    `--latency` figure it prints): a request that took n, at least twice `interval`, also counts as
+    requests of n - interval, n - 2 * interval, ... down to above `interval`, the ones a client sending every
+    `interval` would have waited for meanwhile. wrk's interval is the run's time over the requests per
+    connection."""
+    out = list(durations)
+    for took in durations:
+        out.extend(range(took - interval, interval, -interval))
+    return out
+
+
 def run_tail(
     client: Path, probe: Path, name: str, url: str, args: argparse.Namespace, into: Path
 ) -> Tail | None:
@@ -384,43 +409,48 @@ def run_tail(
         print(f"the tail client failed on {name}: {out.stdout}{out.stderr}", flush=True)
         return None
     requests = _int64_pairs(records)
-    every = sorted(took for _, took in requests)
-    kept = sorted(outside_slowed(requests, _int64_pairs(slowed), PROBE_GAP_US * 1000))
+    every = [took for _, took in requests]
+    kept = outside_slowed(requests, _int64_pairs(slowed), PROBE_GAP_US * 1000)
+    interval = max(1, seconds * 1_000_000_000 * args.connections // max(1, len(every)))
     tail = Tail(
         name,
         len(every),
-        _percentile(every, 0.5),
-        _percentile(every, 0.99),
+        Spread.of(every),
+        Spread.of(as_wrk_counts(every, interval)),
         100.0 * len(kept) / max(1, len(every)),
-        _percentile(kept, 0.5),
-        _percentile(kept, 0.99),
+        Spread.of(kept),
+        Spread.of(as_wrk_counts(kept, interval)),
     )
     print(
-        f"tail {name}: {tail.requests:,} requests, p50 {tail.p50_ms:.2f} ms, p99 {tail.p99_ms:.2f} ms"
-        f" ({tail.ratio:.1f}); outside the host's slowed moments ({tail.kept:.1f} % of them):"
-        f" p50 {tail.kept_p50_ms:.2f} ms, p99 {tail.kept_p99_ms:.2f} ms ({tail.kept_ratio:.1f})",
+        f"tail {name}: {tail.requests:,} requests, p50 {tail.every.p50_ms:.2f} ms, p99 {tail.every.p99_ms:.2f}"
+        f" ms ({tail.every.ratio:.1f}; as wrk counts {tail.every_as_wrk.ratio:.1f}); outside the host's"
+        f" slowed moments ({tail.kept:.1f} % of them): p50 {tail.outside.p50_ms:.2f} ms, p99"
+        f" {tail.outside.p99_ms:.2f} ms ({tail.outside.ratio:.1f}; as wrk counts {tail.outside_as_wrk.ratio:.1f})",
         flush=True,
     )
     return tail
 
 
 def print_tails(tails: list[Tail]) -> None:
-    """Per target, the median run by p99/p50 outside the host's slowed moments, beside its p99/p50 over
-    every request; the goal's verdict for the substrate and the gateway."""
+    """Per target, the median run by p99/p50 outside the host's slowed moments as wrk counts it, beside
+    its other figures; the goal's verdict for the substrate and the gateway, on that figure."""
     if not tails:
         return
     print()
     for name in TAIL_TARGETS:
-        runs = sorted((tail for tail in tails if tail.name == name), key=lambda tail: tail.kept_ratio)
+        runs = sorted(
+            (tail for tail in tails if tail.name == name), key=lambda tail: tail.outside_as_wrk.ratio
+        )
         if not runs:
             continue
         middle = runs[len(runs) // 2]
         line = (
-            f"tail client, {name} p99/p50: {middle.ratio:.1f} over every request, {middle.kept_ratio:.1f}"
-            f" outside the host's slowed moments ({middle.kept:.1f} % of the requests)"
+            f"tail client, {name} p99/p50: over every request {middle.every.ratio:.1f} (as wrk counts"
+            f" {middle.every_as_wrk.ratio:.1f}); outside the host's slowed moments ({middle.kept:.1f} % of"
+            f" the requests) {middle.outside.ratio:.1f} (as wrk counts {middle.outside_as_wrk.ratio:.1f})"
         )
         if name in ("substrate", "gateway"):
-            verdict = "met" if middle.kept_ratio <= TAIL_GOAL else "MISSED"
+            verdict = "met" if middle.outside_as_wrk.ratio <= TAIL_GOAL else "MISSED"
             line += f" (goal ≤ {TAIL_GOAL:.0f}: {verdict})"
         print(line)
 
@@ -869,8 +899,13 @@ def main() -> None:
                 # The slow calls leave the substrate's calls on worker threads until a streak of quick ones
                 # brings them inline again: an unrecorded run, so the next round measures it settled.
                 warm_up(wrk, "substrate", substrate, args)
-            # Then the tail client, in rounds of its own: every request's time beside the host's.
+            # Then the tail client, in rounds of its own: every request's time beside the host's. The
+            # other daemons' universes and the bare server are done with: stopped, so that their rest
+            # (heartbeats, ticks) takes no core from these runs.
             if tail_client is not None and args.host_probe is not None:
+                for each in daemons[1:]:
+                    each.stop()
+                stop_process(servers[0])  # the bare server (the floor stays: it is a tail target)
                 for index in range(args.rounds):
                     print(f"tail round {index + 1} of {args.rounds}", flush=True)
                     for name, url in targets:

@@ -1,6 +1,6 @@
-"""The serving benchmark's tail client (bench/tail_client.c) times every request as a client sees it, and
-`outside_slowed` leaves out exactly the requests that met a moment the host probe saw slowed, so the
-tail the benchmark reports outside those moments is a real one."""
+"""The serving benchmark's tail client (bench/tail_client.c) times every request as a client sees it,
+`outside_slowed` leaves out exactly the requests that met a moment the host probe saw slowed, and
+`as_wrk_counts` counts them as wrk does, so the tails the benchmark reports are real ones."""
 
 from __future__ import annotations
 
@@ -128,3 +128,18 @@ def test_outside_slowed_leaves_out_the_requests_that_met_a_slowed_moment() -> No
     # Spans that touch merge; a request between spans stays.
     assert outside(requests, [(0, ms), (ms, int(1.5 * ms)), (30 * ms, 31 * ms)], 0) == [ms, ms, 5 * ms, ms]
     assert outside(requests, [], 2 * ms) == [took for _, took in requests]
+
+
+def test_as_wrk_counts_adds_the_requests_a_long_one_held_back_as_wrk_does() -> None:
+    as_wrk = _bench().as_wrk_counts
+    # wrk's stats_correct with an interval of 2: 5 also counts as 3; 10 as 8, 6 and 4; 1 and 4 as nothing.
+    assert sorted(as_wrk([1, 5, 10], 2)) == [1, 3, 4, 5, 6, 8, 10]
+    assert as_wrk([4], 2) == [4]
+    assert as_wrk([], 2) == []
+    # So a p99 over 1,000 steady requests of 1 ms and 5 stalls of 20 ms: 1 ms as measured, far more as
+    # wrk counts (each stall also counts as 18 requests of 19 down to 2 ms).
+    ms = 1_000_000
+    taken = [ms] * 1000 + [20 * ms] * 5
+    spread, counted = _bench().Spread.of(taken), _bench().Spread.of(as_wrk(taken, ms))
+    assert (spread.p50_ms, spread.p99_ms) == (1.0, 1.0)
+    assert counted.p50_ms == 1.0 and counted.p99_ms >= 10.0
