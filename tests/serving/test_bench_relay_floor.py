@@ -32,13 +32,11 @@ def _bench() -> ModuleType:
     return module
 
 
-class Upstream:
-    """A server that keeps every byte each connection sent and answers each read with ANSWER."""
+class Accepting:
+    """A listener whose connections are each handed to `take`, on a thread of its own, until it closes."""
 
     def __init__(self, listener: socket.socket) -> None:
         self.listener = listener
-        self.received: list[bytearray] = []  # per connection, in the order they came
-        self.ended: list[bytearray] = []  # the connections that ended, as received
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -47,9 +45,24 @@ class Upstream:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
-            got = bytearray()
-            self.received.append(got)
-            threading.Thread(target=self._serve, args=(conn, got), daemon=True).start()
+            self.take(conn)
+
+    def take(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class Upstream(Accepting):
+    """A server that keeps every byte each connection sent and answers each read with ANSWER."""
+
+    def __init__(self, listener: socket.socket) -> None:
+        self.received: list[bytearray] = []  # per connection, in the order they came
+        self.ended: list[bytearray] = []  # the connections that ended, as received
+        super().__init__(listener)
+
+    def take(self, conn: socket.socket) -> None:
+        got = bytearray()
+        self.received.append(got)
+        threading.Thread(target=self._serve, args=(conn, got), daemon=True).start()
 
     def _serve(self, conn: socket.socket, got: bytearray) -> None:
         with conn:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving.test_bench_relay_floor import _bench
+from tests.serving.test_bench_relay_floor import Accepting, _bench
 
 BODY_AFTER = 0.02  # seconds the slow server waits between an answer's head and its body
 
@@ -25,24 +25,18 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(binary)
 
 
-class Server:
+class Server(Accepting):
     """Answers every request on 127.0.0.1 with PONG: the head, then (`slow`) the body BODY_AFTER later;
     with `close`, closes each connection after its first answer. Keeps every request head it read."""
 
     def __init__(self, *, slow: bool = False, close: bool = False) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.slow, self.close = slow, close
         self.heads: list[bytes] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(socket.create_server(("127.0.0.1", 0)))
+        self.port = self.listener.getsockname()[1]
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def take(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
