@@ -186,7 +186,7 @@ def serve_floor(port: int) -> None:
     uvloop.run(serve())
 
 
-# -- the C programs beside this file: the relay floor and the host probe --------------------------------
+# -- the C programs beside this file: the relay floor, the host probe and the tail client -------------
 
 
 def build_c(source: Path, into: Path, what: str) -> Path | None:
