@@ -38,6 +38,7 @@ class Recorder(BaseHTTPRequestHandler):
     """A local server that records what it gets and answers with two X-Reply headers and BIG."""
 
     seen: list[dict[str, Any]] = []
+    released = threading.Event()  # set by the test once a call of /slow has its answer
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -52,7 +53,8 @@ class Recorder(BaseHTTPRequestHandler):
             }
         )
         if self.path.startswith("/slow"):
-            time.sleep(4)  # a server slower than the calling function's timeout: the subject of the test
+            # Slower than the calling function's timeout: held until the test has its answer (4 s at most).
+            self.released.wait(4)
         if self.path.startswith("/hops/"):  # /hops/N redirects to /hops/N-1, down to /hops/0
             hops = int(self.path.rsplit("/", 1)[1])
             if hops > 0:
@@ -175,7 +177,10 @@ def test_http_client_to_a_closed_port_gets_errno_13_and_serving_goes_on(calls: U
 
 def test_http_client_stops_at_the_function_s_timeout(calls: UniverseHandle, server: str) -> None:
     started = time.monotonic()
-    answer = fetch(calls, f"{server}/slow", "GET")  # the server takes 4s; gofetch may run 2s
+    try:
+        answer = fetch(calls, f"{server}/slow", "GET")  # the server holds it up to 4s; gofetch may run 2s
+    finally:
+        Recorder.released.set()
     took = time.monotonic() - started
     assert answer.status_code in (502, 504), answer.text
     assert took < 4

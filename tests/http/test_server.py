@@ -984,11 +984,12 @@ def test_a_slow_request_is_not_cut_by_the_idle_timeout(start: Callable[..., Serv
 
 def test_graceful_stop(start: Callable[..., Served]) -> None:
     served = start()
-    entered = threading.Event()
+    entered, released = threading.Event(), threading.Event()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         entered.set()
-        await asyncio.sleep(0.3)  # still in flight when the server is told to stop: the subject
+        # Still in flight when the server is told to stop: held until the test has stopped it.
+        await asyncio.get_running_loop().run_in_executor(None, released.wait, TIMEOUT)
         await slow_app(scope, receive, send)
 
     served.fast = echo_fast
@@ -1005,6 +1006,7 @@ def test_graceful_stop(start: Callable[..., Served]) -> None:
         began = time.monotonic()
         served.server.stop()
         idle.expect_eof()
+        released.set()
         reply = busy.read()  # the request in flight finishes...
         assert (reply.status, reply.body, reply.header("connection")) == (200, b"app /app/slow", "close")
         busy.expect_eof()  # ...and its connection closes
@@ -1017,6 +1019,7 @@ def test_graceful_stop(start: Callable[..., Served]) -> None:
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", served.port), timeout=1).close()
     finally:
+        released.set()
         busy.close()
         idle.close()
         queued.close()
