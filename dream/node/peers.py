@@ -31,9 +31,8 @@ PEER_TTL_SECONDS = 10.0
 # Each beat is a signed HTTP call to every registry and costs both ends about a millisecond of CPU on a
 # slow machine: at one a second, a universe at rest kept taking the cores its serving nodes need (with
 # the changes beside it, a lone client's p99 fell by a quarter or more; docs/performance.md). Every two
-# seconds, staggered
-# (`dream.node.beat`), with room in the TTL for a beat or two lost to a loaded machine (each waits
-# ANNOUNCE_TIMEOUT at most).
+# seconds, staggered (`dream.node.beat`), with room in the TTL for a beat or two lost to a loaded machine
+# (each waits ANNOUNCE_TIMEOUT at most).
 HEARTBEAT_SECONDS = 2.0
 ANNOUNCE_TIMEOUT = 2.0
 DISCOVERY_CACHE_SECONDS = 1.0
