@@ -125,6 +125,12 @@ def test_racing_handshakes_for_a_new_domain_share_one_fetch(home: Path, auth: Au
     serve(home, auth, scenario)
 
 
+async def _past(deadline: float, window: float) -> None:
+    """Until `deadline` (time.monotonic()) has passed, which is at most `window` seconds away."""
+    assert deadline - time.monotonic() <= window
+    await until(lambda: time.monotonic() > deadline, "the window to pass")
+
+
 def test_a_name_refused_is_not_asked_again_until_refused_for_has_passed(home: Path, auth: Auth) -> None:
     context = client_context(home)
     auth.unknown.add("nobody.example.com")
@@ -134,7 +140,7 @@ def test_a_name_refused_is_not_asked_again_until_refused_for_has_passed(home: Pa
             with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
                 await ping(port, "nobody.example.com", context)
         assert auth.fetches == ["nobody.example.com"]  # the second was refused from memory
-        await asyncio.sleep(0.3)  # REFUSED_FOR is 0.3 s here: past it, auth is asked again
+        await _past(certificates.refused["nobody.example.com"][0], 0.3)  # REFUSED_FOR is 0.3 s here
         with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
             await ping(port, "nobody.example.com", context)
         assert auth.fetches == ["nobody.example.com"] * 2
@@ -152,7 +158,7 @@ def test_auth_away_fails_the_handshake_for_failed_for_then_it_is_tried_again(hom
             await ping(port, "away.example.com", context)
         assert "could not be fetched: auth did not answer" in certificates.refused["away.example.com"][1]
         auth.failing.clear()
-        await asyncio.sleep(0.3)  # FAILED_FOR
+        await _past(certificates.refused["away.example.com"][0], 0.3)  # FAILED_FOR
         assert (await ping(port, "away.example.com", context)).endswith(b"PONG")
 
     serve(home, auth, scenario, failed_for=0.3)
@@ -165,7 +171,9 @@ def test_a_certificate_is_fetched_again_after_refresh_after(home: Path, auth: Au
         assert (await ping(port, KNOWN, context)).endswith(b"PONG")
         assert (await ping(port, KNOWN, context)).endswith(b"PONG")
         assert auth.fetches == [KNOWN]
-        await asyncio.sleep(0.3)  # REFRESH_AFTER: the next handshake is served, and a fetch starts
+        # REFRESH_AFTER past the fetch: the next handshake is served, and a fetch starts.
+        fetched_at = certificates.contexts[KNOWN][1]
+        await until(lambda: time.monotonic() - fetched_at > 0.3, "REFRESH_AFTER to pass")
         assert (await ping(port, KNOWN, context)).endswith(b"PONG")
         await until(lambda: len(auth.fetches) == 2, "the background fetch")
 
