@@ -51,6 +51,9 @@ class Certificates:
         self._issuer: Authority | None = None
         self._issuing: dict[str, asyncio.Future[Issued]] = {}
         self.issued = 0  # certificates issued by this process (health)
+        # The last tns change whose published domains have their certificates (health): a caller that
+        # published a config knows auth is done with it once this reaches the seq tns gave the publish.
+        self.followed = 0
 
     def issuer(self) -> Authority:
         if self._issuer is None:
@@ -86,9 +89,10 @@ class Certificates:
             return True
         return await self.tns.domain_is_linked(fqdn)
 
-    async def certificate(self, name: str) -> tuple[Issued, bool]:
+    async def certificate(self, name: str, asker: str = "a caller") -> tuple[Issued, bool]:
         """(the certificate of `name` or of the domain it is the `.localhost` twin of, whether it was
-        issued by this call). Raises NotAProjectDomain for a name no project serves."""
+        issued by this call). `asker` is named in the log line of an issuance. Raises NotAProjectDomain
+        for a name no project serves."""
         fqdn = strip_localhost(name.lower().rstrip("."))
         kept = self.stored(fqdn)
         if kept is not None and not kept.due():
@@ -110,7 +114,12 @@ class Certificates:
             self.issued += 1
             why = "renewed (it was due)" if kept is not None else "issued"
             self.log.info(
-                "certificate for %s %s: serial %s, until %s", fqdn, why, issued.serial, issued.not_after
+                "certificate for %s %s for %s: serial %s, until %s",
+                fqdn,
+                why,
+                asker,
+                issued.serial,
+                issued.not_after,
             )
             future.set_result(issued)
             return issued, True
@@ -142,9 +151,10 @@ class Certificates:
                 if fqdn is None or self.stored(fqdn) is not None:
                     continue
                 try:
-                    await self.certificate(fqdn)
+                    await self.certificate(fqdn, "its published config (ahead of time)")
                 except DreamError as exc:
                     self.log.info("no certificate ahead of time for %s: %s", fqdn, exc)
+            self.followed = seq
 
 
 def published_domain(path: str) -> str | None:

@@ -33,6 +33,7 @@ from dream.auth.store import AuthStore
 from dream.http.answers import answer, reply
 from dream.node import Node
 from dream.node.config import NodeConfig
+from dream.node.security import PEER_HEADER
 from dream.node.validate import FQDN, HOOK_ID, NAME, PROJECT_ID, REPO_ID, STRING, Body, Field, Text
 from dream.tls.paths import ISSUER_DIR
 
@@ -79,7 +80,10 @@ class Service(Node):
         self.spawn(self.certificates.follow_published(), "certificates-ahead")
 
     def health(self) -> dict[str, Any]:
-        return {"certificates_issued": self.certificates.issued}
+        return {
+            "certificates_issued": self.certificates.issued,
+            "certificates_followed_tns_seq": self.certificates.followed,
+        }
 
     def p2p_routes(self) -> list[BaseRoute]:
         return [
@@ -159,7 +163,8 @@ class Service(Node):
     async def certificate(self, request: Request) -> Any:
         body = await CERTIFICATE.read(request)
         try:
-            issued, new = await self.certificates.certificate(body["fqdn"])
+            asker = request.headers.get(PEER_HEADER, "an unnamed peer")
+            issued, new = await self.certificates.certificate(body["fqdn"], asker)
         except NotAProjectDomain as exc:
             return reply(404, str(exc))
         return {"fqdn": issued.names[0], **asdict(issued), "issued": new}

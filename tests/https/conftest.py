@@ -13,6 +13,7 @@ import pytest
 
 from dream.testing.harness import UniverseHandle
 from dream.testing.plugin import UniverseFactory
+from tests.services.node_clients import call
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "fixtures" / "projects" / "hello"
@@ -60,6 +61,14 @@ def _deployed(universe: UniverseHandle, tmp_path_factory: pytest.TempPathFactory
     ):
         config.write_text(config.read_text().replace("  - hello\n", "  - hello\n  - generated\n"))
     universe.client.fixture(universe.name, "buildLocalProject", ["", "", str(project), ""])
+    # Auth issues the published domains' certificates ahead of time, once it has read the publish from
+    # tns. Tests start after that: a late reading would issue a certificate a test has just deleted.
+    published = call(universe, lambda c: c.tns.stats())["seq"]
+    universe.wait_for(
+        lambda: universe.health("auth")["certificates_followed_tns_seq"] >= published,
+        timeout=30,
+        what="auth to read the publish from tns and issue its domains' certificates",
+    )
     return Web(universe, generated, REGISTERED)
 
 

@@ -75,19 +75,32 @@ def test_a_name_of_no_project_gets_nothing(web: Web) -> None:
 def test_a_deleted_certificate_is_issued_again(web: Web) -> None:
     first = call(web.universe, lambda c: c.auth.certificate(web.registered))
     assert call(web.universe, lambda c: c.auth.delete_certificate(web.registered))
+    issued = web.universe.health("auth")["certificates_issued"]
     second = call(web.universe, lambda c: c.auth.certificate(web.registered))
-    assert second["issued"] and second["serial"] != first["serial"]
+    assert second["serial"] != first["serial"]
+    assert web.universe.health("auth")["certificates_issued"] == issued + 1
+    # The log line names whom it was issued for: the peer that asked (here the test's client).
+    log = web.universe.client.logs(web.universe.name, "auth")["text"]
+    assert f"certificate for {web.registered} issued for test: serial {second['serial']}" in log
 
 
 def test_a_published_domain_gets_its_certificate_ahead_of_time(web: Web) -> None:
     fqdn = "ahead.computers.com"
     # What a config job publishes for each of its domains (dream.tcc.tns_keys.domain_links_key).
-    call(web.universe, lambda c: c.tns.push(tns_keys.domain_links_key(fqdn), ["published"]))
+    seq = call(web.universe, lambda c: c.tns.push(tns_keys.domain_links_key(fqdn), ["published"]))
 
     def issued() -> bool:
         return fqdn in {c["fqdn"] for c in call(web.universe, lambda c: c.auth.certificates())}
 
     wait_for(issued, f"auth to issue the certificate of {fqdn} once published", timeout=30)
+    # Auth says how far it has read tns's changes: a publisher waits on it to know auth is done.
+    wait_for(
+        lambda: web.universe.health("auth")["certificates_followed_tns_seq"] >= seq,
+        "auth to say it has read the publish",
+        timeout=30,
+    )
+    log = web.universe.client.logs(web.universe.name, "auth")["text"]
+    assert f"certificate for {fqdn} issued for its published config (ahead of time)" in log
 
 
 def test_an_expired_certificate_is_issued_again(tmp_path: Path) -> None:
