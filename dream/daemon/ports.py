@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 from dream.errors import DreamError
@@ -30,6 +31,25 @@ def free_port(*, udp: bool = False, avoid: set[int] | None = None) -> int:
         if port not in avoid and (not udp or port_is_free(port, udp=True)):
             return port
     raise DreamError("the kernel gave no free port after 50 tries; is the machine out of ports?")
+
+
+# Test hook: the daemon listens on the first port it chose for each node of this service, just before the
+# node starts, as another program binding it in between would; the start on new ports is then tested.
+TAKE_PORT_ENV = "DREAM_TEST_TAKE_PORT_OF"
+
+
+def take_ports_for_test(nodes: list[tuple[str, dict[str, int]]]) -> list[socket.socket]:
+    """The sockets holding the ports TAKE_PORT_ENV names ((service, ports) of the nodes about to start);
+    none when it is unset. The caller closes them once the nodes have started."""
+    service = os.environ.get(TAKE_PORT_ENV)
+    held = []
+    for name, ports in nodes:
+        if name == service and ports:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", next(iter(ports.values()))))
+            sock.listen(1)
+            held.append(sock)
+    return held
 
 
 def require_free(port: int, what: str, *, udp: bool = False) -> None:

@@ -24,8 +24,9 @@ from dream.clients.seer import registered
 from dream.daemon import zygote
 from dream.daemon.ids import peer_id, universe_id
 from dream.daemon.moved import follow_ports
-from dream.daemon.ports import free_port, port_is_free, require_free
+from dream.daemon.ports import free_port, port_is_free, require_free, take_ports_for_test
 from dream.errors import DreamError
+from dream.node import exits
 from dream.node.config import NodeConfig
 from dream.node.peers import NO_TLS, PeerClient, PeerInfo, PeerStore
 from dream.node.security import UniverseAuth
@@ -47,6 +48,10 @@ RESTART_LIMIT = 5
 RESTART_WINDOW = 30.0
 RESTART_LIMIT_ENV = "DREAM_RESTART_LIMIT"
 RESTART_WINDOW_ENV = "DREAM_RESTART_WINDOW"
+# The ports the daemon chooses are free when chosen; another program (an outgoing connection's local
+# port, another daemon's node) may bind one before the node listens on it. The node then exits with
+# `exits.PORT_TAKEN` and the start is made again on new ports, this many times at most.
+PORT_RETRIES = 3
 
 # What a node is doing, as every status view shows it.
 STARTING = "starting"  # spawned, not yet ready (a new universe, an injected service)
@@ -76,6 +81,7 @@ class NodeRecord:
     spawning: asyncio.Task[None] | None = None  # a spawn in flight: stopping waits for it, then kills
     reviving: asyncio.Task[None] | None = None  # the restart in progress
     exited: BaseProcess | None = None  # the last process the supervisor reported dead
+    pinned: frozenset[str] = frozenset()  # protocols whose port the user chose: never chosen again
 
     @property
     def pid(self) -> int | None:
@@ -138,6 +144,11 @@ def restart_policy() -> tuple[int, float]:
             )
         values.append(value)
     return int(values[0]), values[1]
+
+
+def port_taken(process: BaseProcess) -> bool:
+    """Whether a node's process ended because a port chosen for it was bound by another program first."""
+    return forkserver.exit_code(process) == exits.PORT_TAKEN
 
 
 def exit_reason(code: int | None) -> str:
@@ -282,7 +293,9 @@ class Universe:
                         f"{name}-{index}", protocol, udp=udp, planned=ports, preferred=fixed
                     )
                 ports[protocol] = port
-            records.append(self._record("service", name, index, ports, others=shape.node_others()))
+            record = self._record("service", name, index, ports, others=shape.node_others())
+            record.pinned = frozenset(shape.ports) & frozenset(ports)
+            records.append(record)
         return records
 
     def _plan_simple(self, name: str, shape: SimpleShape) -> NodeRecord:
@@ -382,9 +395,25 @@ class Universe:
         auths = [r for r in records if r.config.kind == "service" and r.config.name == "auth"]
         if auths:
             await asyncio.to_thread(self._give_issuer, auths)
-        await self._spawn(records)
-        spawned = time.monotonic()
-        await self.wait_ready(records)
+        for attempt in range(PORT_RETRIES + 1):
+            held = (
+                take_ports_for_test([(r.config.name, r.config.ports) for r in records])
+                if attempt == 0
+                else []
+            )
+            try:
+                await self._spawn(records)
+                spawned = time.monotonic()
+                await self.wait_ready(records)
+                break
+            except DreamError:
+                taken = [r for r in records if r.process is not None and port_taken(r.process)]
+                if attempt == PORT_RETRIES or not taken or any(r.pinned for r in taken):
+                    raise
+            finally:
+                for sock in held:
+                    sock.close()
+            await self._start_again_on_new_ports(records, taken)
         for record in records:
             self._mark_up(record)
         log.debug(
@@ -394,6 +423,32 @@ class Universe:
             (spawned - began) * 1000,
             (time.monotonic() - spawned) * 1000,
         )
+
+    async def _start_again_on_new_ports(self, records: list[NodeRecord], taken: list[NodeRecord]) -> None:
+        """Stop what started of `records` and choose new ports for the nodes in `taken`: the whole batch
+        starts again, so every node's bootstrap names the registries' ports as they are now."""
+        for record in taken:
+            log.warning(
+                "universe %s: %s could not listen on a port chosen for it (another program bound it "
+                "first); starting the nodes again with new ports for it",
+                self.name,
+                record.config.label,
+            )
+        await self._stop_records(records, forget=False, grace=DISCARD_STOP_GRACE)
+        reserved = {p for ports in self.ports.values() for p in ports.values()}
+        for record in taken:
+            before = dict(record.config.ports)
+            for protocol in before:
+                udp = protocol == "dns" and record.config.name in DNS_SERVICES
+                avoid = self._used_ports() | reserved | set(before.values())
+                record.config.ports[protocol] = free_port(udp=udp, avoid=avoid)
+            record.note(
+                f"ports {before} were taken by another program at start-up; now {record.config.ports}"
+            )
+        for record in records:
+            self.registry.remove(record.config.id)  # the stopped process's announcement
+            record.stopping, record.state, record.process = False, STARTING, None
+        self._set_bootstrap(records)
 
     def _give_issuer(self, auths: list[NodeRecord]) -> None:
         """Write the universe's certificate issuer into each auth node's folder (key 0600). Auth signs

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib
 import json
 import logging
 import sys
 
+from dream.node import exits
 from dream.node.config import NodeConfig
 from dream.node.runtime import Node, install_signals
 from dream.process.child import redirect_output, set_process_name
@@ -53,8 +55,8 @@ def run_node(config_json: str) -> None:
             asyncio.run(main())
     except OSError as exc:
         log.error("%s cannot start: %s", config.label, exc)
-        sys.exit(3)
+        sys.exit(exits.PORT_TAKEN if exc.errno == errno.EADDRINUSE else exits.CANNOT_START)
     except Exception:
         log.exception("%s crashed", config.label)
-        sys.exit(1)
+        sys.exit(exits.CRASHED)
     log.info("%s stopped", config.label)

@@ -1,0 +1,58 @@
+"""A port the daemon chose for a node, bound by another program before the node listens on it (an
+outgoing connection's local port, another daemon's node): the node says so and exits, and the daemon
+starts the nodes again with new ports for it. `DREAM_TEST_TAKE_PORT_OF` has the daemon itself listen on the
+node's first port just before it starts, as that other program would."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dream.daemon.ports import TAKE_PORT_ENV, free_port
+from dream.errors import DreamError
+from dream.testing.harness import DaemonProcess, UniverseHandle
+
+pytestmark = pytest.mark.e2e
+
+SHAPE = {"Services": {"hoarder": {}, "tns": {}}, "Simples": {}}
+
+
+def test_a_taken_port_is_chosen_again_and_the_universe_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TAKE_PORT_ENV, "hoarder")
+    daemon = DaemonProcess(tmp_path / "home").start()
+    try:
+        client = daemon.client()
+        client.new_universe("taken", SHAPE)
+        universe = UniverseHandle(client, "taken")
+        assert universe.health("hoarder")["name"] == "hoarder"
+        assert universe.health("tns")["name"] == "tns"
+        log = client.logs("taken", "hoarder")["text"]
+        refused = re.search(
+            r"hoarder@taken cannot start: .*cannot listen on 127\.0\.0\.1:(\d+): Address already in use", log
+        )
+        assert refused, log
+        assert "were taken by another program at start-up" in log
+        assert int(refused.group(1)) not in universe.node("hoarder")["ports"].values()
+        assert "hoarder@taken could not listen on a port chosen for it" in daemon.log()
+    finally:
+        daemon.stop()
+
+
+def test_a_port_the_user_chose_is_not_chosen_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TAKE_PORT_ENV, "auth")  # its first port is `http`, the one the user chose
+    daemon = DaemonProcess(tmp_path / "home").start()
+    try:
+        client = daemon.client()
+        chosen = free_port()
+        shape = {"Services": {"auth": {"Others": {"http": chosen}}, "tns": {}}, "Simples": {}}
+        with pytest.raises(DreamError) as failed:
+            client.new_universe("pinned", shape)
+        assert "auth@pinned exited during start-up (exit code 4)" in str(failed.value)
+        assert f"cannot listen on 127.0.0.1:{chosen}: Address already in use" in str(failed.value)
+        assert "could not listen on a port chosen for it" not in daemon.log()
+    finally:
+        daemon.stop()
