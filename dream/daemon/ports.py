@@ -7,6 +7,11 @@ import socket
 
 from dream.errors import DreamError
 
+# A port from the kernel is free when chosen; another program (an outgoing connection's local port,
+# another daemon's node) may bind it before the node listens on it. The node then exits with
+# `exits.PORT_TAKEN` and its start is made again on new ports, this many times at most.
+PORT_RETRIES = 3
+
 
 def port_is_free(port: int, *, udp: bool = False) -> bool:
     kinds = [socket.SOCK_STREAM] + ([socket.SOCK_DGRAM] if udp else [])

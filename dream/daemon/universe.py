@@ -24,7 +24,7 @@ from dream.clients.seer import registered
 from dream.daemon import zygote
 from dream.daemon.ids import peer_id, universe_id
 from dream.daemon.moved import follow_ports
-from dream.daemon.ports import free_port, port_is_free, require_free, take_ports_for_test
+from dream.daemon.ports import PORT_RETRIES, free_port, port_is_free, require_free, take_ports_for_test
 from dream.errors import DreamError
 from dream.node import exits
 from dream.node.config import NodeConfig
@@ -48,10 +48,6 @@ RESTART_LIMIT = 5
 RESTART_WINDOW = 30.0
 RESTART_LIMIT_ENV = "DREAM_RESTART_LIMIT"
 RESTART_WINDOW_ENV = "DREAM_RESTART_WINDOW"
-# The ports the daemon chooses are free when chosen; another program (an outgoing connection's local
-# port, another daemon's node) may bind one before the node listens on it. The node then exits with
-# `exits.PORT_TAKEN` and the start is made again on new ports, this many times at most.
-PORT_RETRIES = 3
 
 # What a node is doing, as every status view shows it.
 STARTING = "starting"  # spawned, not yet ready (a new universe, an injected service)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from dream.client import DreamClient
-from dream.daemon.ports import free_port
+from dream.daemon.ports import PORT_RETRIES, free_port
 from dream.errors import DreamError
 from dream.node.security import UniverseAuth
 from dream.settings import CACHE_ENV, GATEWAY_PORTS_ENV, HOME_ENV, PORT_ENV
@@ -42,10 +42,14 @@ class DaemonProcess:
         self.home = home
         self.tree = tree
         self.cache = cache or home / "cache"
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.chosen_port = port is None  # the kernel's: another may be taken if it is gone at start
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = home / f"test-daemon-{self.port}.log"
+        self._use_port(port or free_port())
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = self.home / f"test-daemon-{port}.log"
 
     @property
     def env(self) -> dict[str, str]:
@@ -61,6 +65,20 @@ class DaemonProcess:
         }
 
     def start(self, *args: str, timeout: float = 60.0) -> DaemonProcess:
+        """Start the daemon and wait until it answers. A port the kernel gave that another program bound
+        before the daemon could (the same race as a node's, docs/concepts.md) is chosen again."""
+        for attempt in range(PORT_RETRIES + 1):
+            try:
+                return self._start(args, timeout)
+            except DreamError as exc:
+                said = str(exc)
+                taken = "address already in use" in said.lower() or "is taken by another program" in said
+                if not (self.chosen_port and taken) or attempt == PORT_RETRIES:
+                    raise
+                self._use_port(free_port(avoid={self.port}))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _start(self, args: tuple[str, ...], timeout: float) -> DaemonProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

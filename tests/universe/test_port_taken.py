@@ -6,12 +6,14 @@ node's first port just before it starts, as that other program would."""
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
 
 from dream.daemon.ports import TAKE_PORT_ENV, free_port
 from dream.errors import DreamError
+from dream.testing import harness
 from dream.testing.harness import DaemonProcess, UniverseHandle
 
 pytestmark = pytest.mark.e2e
@@ -56,3 +58,24 @@ def test_a_port_the_user_chose_is_not_chosen_again(tmp_path: Path, monkeypatch: 
         assert "could not listen on a port chosen for it" not in daemon.log()
     finally:
         daemon.stop()
+
+
+def test_a_daemon_port_taken_before_the_daemon_listens_is_chosen_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The other program holds the port the kernel gave the harness first (bound, as an outgoing
+    # connection's local port is; not listening, so nothing answers there meanwhile).
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        taken = other.getsockname()[1]
+        given = iter([taken])
+        kernel = harness.free_port
+        monkeypatch.setattr(harness, "free_port", lambda **kw: next(given, 0) or kernel(**kw))
+        daemon = harness.DaemonProcess(tmp_path / "home").start()
+        try:
+            assert daemon.port != taken and daemon.client().ping()
+        finally:
+            daemon.stop()
+        # A port the test chose itself is never moved: the start fails with the daemon's sentence.
+        with pytest.raises(DreamError, match=f"port {taken} is taken by another program"):
+            harness.DaemonProcess(tmp_path / "home", port=taken).start()
