@@ -152,6 +152,8 @@ def exit_reason(code: int | None) -> str:
         with contextlib.suppress(ValueError):
             return f"was killed by signal {-code} ({signal.Signals(-code).name})"
         return f"was killed by signal {-code}"
+    if code == exits.PORT_TAKEN:
+        return f"exited with code {code}: another program has one of its ports (its log names it)"
     return f"exited with code {code}"
 
 

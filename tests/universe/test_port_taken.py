@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from dream.daemon.ports import TAKE_PORT_ENV, free_port
+from dream.daemon.universe import exit_reason
 from dream.errors import DreamError
+from dream.node import exits
 from dream.testing import harness
 from dream.testing.harness import DaemonProcess, UniverseHandle
 
@@ -79,3 +81,12 @@ def test_a_daemon_port_taken_before_the_daemon_listens_is_chosen_again(
         # A port the test chose itself is never moved: the start fails with the daemon's sentence.
         with pytest.raises(DreamError, match=f"port {taken} is taken by another program"):
             harness.DaemonProcess(tmp_path / "home", port=taken).start()
+
+
+def test_a_node_whose_port_is_taken_when_it_restarts_is_said_to_be_so() -> None:
+    # A restart keeps the node's ports (its URLs stay), so a port taken meanwhile is not moved: the
+    # reason shown by `dream status` (and, past the crash-loop limit, why it was left down) says why.
+    assert exit_reason(exits.PORT_TAKEN) == (
+        "exited with code 4: another program has one of its ports (its log names it)"
+    )
+    assert exit_reason(exits.CANNOT_START) == "exited with code 3"
