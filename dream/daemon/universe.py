@@ -441,7 +441,8 @@ class Universe:
                 avoid = self._used_ports() | reserved | set(before.values())
                 record.config.ports[protocol] = free_port(udp=udp, avoid=avoid)
             record.note(
-                f"ports {before} were taken by another program at start-up; now {record.config.ports}"
+                f"one of its ports {before} was taken by another program at start-up; it starts again on "
+                f"{record.config.ports}"
             )
         for record in records:
             self.registry.remove(record.config.id)  # the stopped process's announcement

@@ -39,7 +39,7 @@ def test_a_taken_port_is_chosen_again_and_the_universe_starts(
             r"hoarder@taken cannot start: .*cannot listen on 127\.0\.0\.1:(\d+): Address already in use", log
         )
         assert refused, log
-        assert "were taken by another program at start-up" in log
+        assert "was taken by another program at start-up; it starts again on" in log
         assert int(refused.group(1)) not in universe.node("hoarder")["ports"].values()
         assert "hoarder@taken could not listen on a port chosen for it" in daemon.log()
     finally:
