@@ -433,13 +433,23 @@ class Universe:
                 record.config.label,
             )
         await self._stop_records(records, forget=False, grace=DISCARD_STOP_GRACE)
-        reserved = {p for ports in self.ports.values() for p in ports.values()}
         for record in taken:
-            before = dict(record.config.ports)
+            config = record.config
+            before = dict(config.ports)
             for protocol in before:
-                udp = protocol == "dns" and record.config.name in DNS_SERVICES
-                avoid = self._used_ports() | reserved | set(before.values())
-                record.config.ports[protocol] = free_port(udp=udp, avoid=avoid)
+                # Chosen as at planning, never one of the ports it had (`planned`): one of them is taken.
+                fixed = (
+                    self._fixed_port(config.name, config.index, protocol)
+                    if config.kind == "service"
+                    else None
+                )
+                config.ports[protocol] = self._choose_port(
+                    config.dirname,
+                    protocol,
+                    udp=protocol == "dns" and config.name in DNS_SERVICES,
+                    planned=before,
+                    preferred=fixed,
+                )
             record.note(
                 f"one of its ports {before} was taken by another program at start-up; it starts again on "
                 f"{record.config.ports}"
