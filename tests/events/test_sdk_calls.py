@@ -53,8 +53,8 @@ class Recorder(BaseHTTPRequestHandler):
             }
         )
         if self.path.startswith("/slow"):
-            # Slower than the calling function's timeout: held until the test has its answer (4 s at most).
-            self.released.wait(4)
+            # Slower than the calling function's timeout: held until the test has its answer (30 s at most).
+            self.released.wait(30)
         if self.path.startswith("/hops/"):  # /hops/N redirects to /hops/N-1, down to /hops/0
             hops = int(self.path.rsplit("/", 1)[1])
             if hops > 0:
@@ -178,12 +178,12 @@ def test_http_client_to_a_closed_port_gets_errno_13_and_serving_goes_on(calls: U
 def test_http_client_stops_at_the_function_s_timeout(calls: UniverseHandle, server: str) -> None:
     started = time.monotonic()
     try:
-        answer = fetch(calls, f"{server}/slow", "GET")  # the server holds it up to 4s; gofetch may run 2s
+        answer = fetch(calls, f"{server}/slow", "GET")  # the server holds it up to 30s; gofetch may run 2s
     finally:
         Recorder.released.set()
     took = time.monotonic() - started
     assert answer.status_code in (502, 504), answer.text
-    assert took < 4
+    assert took < 10  # its timeout (2 s) stopped it, not the server's answer
     assert httpx.get(f"{substrate(calls)}/rand", headers=HOST, timeout=30).status_code == 200
 
 

@@ -109,9 +109,14 @@ def test_a_delay_slows_each_request_and_clear_ends_it(deployed: Deployed) -> Non
             started = time.monotonic()
             assert http.get("/ping").status_code == 200
             assert time.monotonic() - started >= 0.3
-        started = time.monotonic()
-        http.get("/ping")
-        assert time.monotonic() - started < 0.3
+
+        def took() -> float:
+            started = time.monotonic()
+            http.get("/ping")
+            return time.monotonic() - started
+
+        # Each request waited 0.3 s while the delay was on; one slowed by a busy machine proves nothing.
+        assert min(took() for _ in range(3)) < 0.3
 
 
 def test_a_killed_substrate_is_restarted_and_serves_again(deployed: Deployed) -> None:
