@@ -281,15 +281,11 @@ class Universe:
             taken.add(index)
             ports: dict[str, int] = {}
             for protocol in protocols_of(name):
-                udp = protocol == "dns" and name in DNS_SERVICES
                 if protocol in shape.ports:
                     port = shape.ports[protocol] + copy
-                    require_free(port, f"{name} {protocol}", udp=udp)
+                    require_free(port, f"{name} {protocol}", udp=protocol == "dns" and name in DNS_SERVICES)
                 else:
-                    fixed = self._fixed_port(name, index, protocol)
-                    port = self._choose_port(
-                        f"{name}-{index}", protocol, udp=udp, planned=ports, preferred=fixed
-                    )
+                    port = self._choose_node_port("service", name, index, protocol, planned=ports)
                 ports[protocol] = port
             record = self._record("service", name, index, ports, others=shape.node_others())
             record.pinned = frozenset(shape.ports) & frozenset(ports)
@@ -301,7 +297,7 @@ class Universe:
             raise DreamError(f"simple Node `{name}` exists in universe `{self.name}`")
         ports: dict[str, int] = {}
         for protocol in protocols_of_simple(name):
-            ports[protocol] = self._choose_port(f"simple-{name}", protocol, udp=False, planned=ports)
+            ports[protocol] = self._choose_node_port("simple", name, 0, protocol, planned=ports)
         return self._record("simple", name, 0, ports, clients=list(shape.clients))
 
     def _fixed_port(self, service: str, index: int, protocol: str) -> int | None:
@@ -309,6 +305,20 @@ class Universe:
         if self.name != DEFAULT_UNIVERSE or service != "gateway" or index != 0:
             return None
         return gateway_ports().get(protocol)
+
+    def _choose_node_port(
+        self, kind: str, name: str, index: int, protocol: str, *, planned: dict[str, int]
+    ) -> int:
+        """`_choose_port` for a node's `protocol`: a DNS service's dns port must be free for UDP too, and
+        the default universe's first gateway prefers its fixed ports."""
+        service = kind == "service"
+        return self._choose_port(
+            f"{name}-{index}" if service else f"simple-{name}",
+            protocol,
+            udp=service and protocol == "dns" and name in DNS_SERVICES,
+            planned=planned,
+            preferred=self._fixed_port(name, index, protocol) if service else None,
+        )
 
     def _choose_port(
         self, dirname: str, protocol: str, *, udp: bool, planned: dict[str, int], preferred: int | None = None
@@ -438,17 +448,8 @@ class Universe:
             before = dict(config.ports)
             for protocol in before:
                 # Chosen as at planning, never one of the ports it had (`planned`): one of them is taken.
-                fixed = (
-                    self._fixed_port(config.name, config.index, protocol)
-                    if config.kind == "service"
-                    else None
-                )
-                config.ports[protocol] = self._choose_port(
-                    config.dirname,
-                    protocol,
-                    udp=protocol == "dns" and config.name in DNS_SERVICES,
-                    planned=before,
-                    preferred=fixed,
+                config.ports[protocol] = self._choose_node_port(
+                    config.kind, config.name, config.index, protocol, planned=before
                 )
             record.note(
                 f"one of its ports {before} was taken by another program at start-up; it starts again on "
